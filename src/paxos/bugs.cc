@@ -1,0 +1,38 @@
+#include "paxos/bugs.h"
+
+namespace synod::paxos {
+
+namespace {
+struct BugEntry {
+  const char* name;
+  bool Bugs::*flag;
+};
+constexpr BugEntry kBugs[] = {
+    {"minority-quorum", &Bugs::minority_quorum},
+    {"ignore-promised-value", &Bugs::ignore_promised_value},
+    {"no-persist-promise", &Bugs::no_persist_promise},
+    {"accept-lower-ballot", &Bugs::accept_lower_ballot},
+    {"leader-skip-phase1", &Bugs::leader_skip_phase1},
+};
+}  // namespace
+
+const std::vector<std::string>& bug_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const BugEntry& entry : kBugs) out.emplace_back(entry.name);
+    return out;
+  }();
+  return names;
+}
+
+bool enable_bug(std::string_view name, Bugs& bugs) {
+  for (const BugEntry& entry : kBugs) {
+    if (name == entry.name) {
+      bugs.*entry.flag = true;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace synod::paxos

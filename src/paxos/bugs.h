@@ -1,0 +1,32 @@
+// Deliberately planted protocol bugs. They are compiled in and off unless a test or the
+// simulator asks for one by name; each must be caught by the simulator's checks, which is how we
+// know the checks can fail. Production code paths never turn them on.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace synod::paxos {
+
+struct Bugs {
+  bool minority_quorum = false;        // quorums of floor(N/2): two of them need not intersect
+  bool ignore_promised_value = false;  // a new leader proposes its own value over a reported one
+  bool no_persist_promise = false;     // an acceptor's promise is not made durable
+  bool accept_lower_ballot = false;    // an acceptor accepts a ballot below its promise
+  bool leader_skip_phase1 = false;     // a new leader goes straight to phase 2
+
+  bool any() const {
+    return minority_quorum || ignore_promised_value || no_persist_promise ||
+           accept_lower_ballot || leader_skip_phase1;
+  }
+};
+
+// The names accepted by `--bug`, in a stable order.
+const std::vector<std::string>& bug_names();
+
+// Sets the bug called `name` in `bugs`; false if there is no such bug.
+bool enable_bug(std::string_view name, Bugs& bugs);
+
+}  // namespace synod::paxos

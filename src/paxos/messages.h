@@ -1,0 +1,87 @@
+// Messages between Multi-Paxos replicas. One promise covers every slot from a starting slot
+// onward, so phase 1 runs once per leadership rather than once per slot; phase-2 messages carry
+// many slots at once (pipelining and batching).
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/types.h"
+#include "paxos/acceptor.h"
+#include "paxos/value.h"
+
+namespace synod::paxos {
+
+struct SlotValue {
+  Slot slot = 0;
+  Value value;
+  bool operator==(const SlotValue&) const = default;
+};
+
+struct AcceptedEntry {
+  Slot slot = 0;
+  Proposal proposal;
+  bool operator==(const AcceptedEntry&) const = default;
+};
+
+// Phase 1a: "promise me ballot, and tell me what you accepted at first_slot and above".
+struct PrepareMsg {
+  Ballot ballot;
+  Slot first_slot = 0;
+};
+
+// Phase 1b: the promise, with every accepted proposal at first_slot or above.
+struct PromiseMsg {
+  Ballot ballot;
+  Slot first_slot = 0;
+  std::vector<AcceptedEntry> accepted;
+};
+
+// Phase 2a, from the leader of `ballot`: accept these values. With no entries it is the
+// leader's heartbeat. `commit`: every slot up to it is chosen (the leader's chosen prefix).
+struct AcceptMsg {
+  Ballot ballot;
+  std::vector<SlotValue> entries;
+  Slot commit = 0;
+};
+
+// Phase 2b: the sender accepted `slots` in `ballot` (empty: it acknowledges a heartbeat).
+// `commit` is the sender's own chosen prefix, so the leader can see who lags.
+struct AcceptedMsg {
+  Ballot ballot;
+  std::vector<Slot> slots;
+  Slot commit = 0;
+};
+
+// A refusal: the sender promised `promised`, which is above the `ballot` it was asked for.
+struct RejectMsg {
+  Ballot ballot;
+  Ballot promised;
+};
+
+// A lagging replica asks for chosen values from `first_slot` onward.
+struct CatchupRequestMsg {
+  Slot first_slot = 0;
+};
+
+// Chosen values, in slot order, and the sender's chosen prefix.
+struct CatchupReplyMsg {
+  std::vector<SlotValue> chosen;
+  Slot commit = 0;
+};
+
+using Message = std::variant<PrepareMsg, PromiseMsg, AcceptMsg, AcceptedMsg, RejectMsg,
+                             CatchupRequestMsg, CatchupReplyMsg>;
+
+struct Envelope {
+  NodeId from;
+  NodeId to;
+  Message message;
+};
+
+// One line describing a message, for traces: stable across runs and platforms.
+std::string to_string(const Message& message);
+std::string to_string(const Envelope& envelope);
+
+}  // namespace synod::paxos

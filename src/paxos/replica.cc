@@ -1,0 +1,419 @@
+#include "paxos/replica.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "paxos/proposer.h"
+
+namespace synod::paxos {
+
+const char* to_string(Role role) {
+  switch (role) {
+    case Role::kFollower: return "follower";
+    case Role::kCandidate: return "candidate";
+    case Role::kLeader: return "leader";
+  }
+  return "?";
+}
+
+Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
+    : config_(std::move(config)), rng_(seed) {
+  SYNOD_ASSERT(config_.quorum.is_member(config_.self), "a replica must be a member");
+  SYNOD_ASSERT(config_.election_timeout_min_ticks > config_.heartbeat_interval_ticks &&
+                   config_.election_timeout_min_ticks <= config_.election_timeout_max_ticks,
+               "election timeouts must exceed the heartbeat interval");
+  SYNOD_ASSERT(config_.max_inflight_slots > 0 && config_.max_batch_commands > 0 &&
+                   config_.max_entries_per_message > 0,
+               "bounds must be positive");
+  promised_ = durable.promised;
+  accepted_ = durable.accepted;
+  chosen_ = durable.chosen;
+  // Accepting (b, v) promised b, even if the promise record itself did not survive.
+  for (const auto& [slot, proposal] : accepted_) promised_ = std::max(promised_, proposal.ballot);
+  highest_round_seen_ = promised_.round;
+  advance_commit();
+  reset_election_timer();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs.
+
+void Replica::tick() {
+  if (role_ == Role::kLeader) {
+    leader_tick();
+  } else if (++election_elapsed_ >= election_timeout_) {
+    start_election();
+  }
+  if (catchup_outstanding_ && ++catchup_elapsed_ >= config_.retransmit_interval_ticks) {
+    request_catchup(/*retry=*/true);
+  }
+}
+
+void Replica::step(const Envelope& envelope) {
+  SYNOD_ASSERT(envelope.to == config_.self, "message delivered to the wrong replica");
+  const NodeId from = envelope.from;
+  if (!config_.quorum.is_member(from)) return;  // not one of ours: ignore
+  std::visit(
+      [&](const auto& msg) {
+        using T = std::decay_t<decltype(msg)>;
+        if constexpr (std::is_same_v<T, PrepareMsg>) on_prepare(from, msg);
+        if constexpr (std::is_same_v<T, PromiseMsg>) on_promise(from, msg);
+        if constexpr (std::is_same_v<T, AcceptMsg>) on_accept(from, msg);
+        if constexpr (std::is_same_v<T, AcceptedMsg>) on_accepted(from, msg);
+        if constexpr (std::is_same_v<T, RejectMsg>) on_reject(msg);
+        if constexpr (std::is_same_v<T, CatchupRequestMsg>) on_catchup_request(from, msg);
+        if constexpr (std::is_same_v<T, CatchupReplyMsg>) on_catchup_reply(msg);
+      },
+      envelope.message);
+}
+
+ProposeStatus Replica::propose(Command command) {
+  if (role_ != Role::kLeader) return ProposeStatus::kNotLeader;
+  // A retry of a command still in progress here: its one outcome will answer both.
+  if (pending_.count(command.id) != 0) return ProposeStatus::kQueued;
+  if (queue_.size() >= config_.max_queued_commands) return ProposeStatus::kBusy;
+  pending_.emplace(command.id, 0);
+  queue_.push_back(std::move(command));
+  return ProposeStatus::kQueued;
+}
+
+Ready Replica::take_ready() {
+  flush_queue();
+  return std::exchange(ready_, Ready{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acceptor.
+
+void Replica::raise_promise(const Ballot& ballot) {
+  if (ballot <= promised_) return;
+  promised_ = ballot;
+  // The planted bug no_persist_promise keeps the promise in memory only.
+  if (!config_.bugs.no_persist_promise) ready_.persist.promised = promised_;
+}
+
+void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
+  notice_ballot(msg.ballot);
+  if (!may_promise(promised_, msg.ballot)) {
+    send(from, RejectMsg{msg.ballot, promised_});
+    return;
+  }
+  raise_promise(msg.ballot);
+  if (from != config_.self) {
+    if (role_ != Role::kFollower && msg.ballot > ballot_) step_down();
+    if (msg.ballot > leader_ballot_) leader_ = kNoNode;  // a new leader may be coming
+    reset_election_timer();  // give the candidate time to finish before competing with it
+  }
+  PromiseMsg promise{msg.ballot, msg.first_slot, {}};
+  for (auto it = accepted_.lower_bound(msg.first_slot); it != accepted_.end(); ++it) {
+    promise.accepted.push_back(AcceptedEntry{it->first, it->second});
+  }
+  send(from, std::move(promise));
+}
+
+void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
+  notice_ballot(msg.ballot);
+  if (!may_accept(promised_, msg.ballot, config_.bugs)) {
+    send(from, RejectMsg{msg.ballot, promised_});
+    return;
+  }
+  raise_promise(msg.ballot);
+  if (from != config_.self) {
+    if (role_ != Role::kFollower && msg.ballot > ballot_) step_down();
+    if (msg.ballot >= leader_ballot_) {
+      leader_ = msg.ballot.node;
+      leader_ballot_ = msg.ballot;
+    }
+    if (role_ == Role::kFollower) election_elapsed_ = 0;
+  }
+  AcceptedMsg reply{msg.ballot, {}, 0};
+  reply.slots.reserve(msg.entries.size());
+  for (const SlotValue& entry : msg.entries) {
+    Proposal proposal{msg.ballot, entry.value};
+    ready_.persist.accepted.push_back(AcceptedEntry{entry.slot, proposal});
+    accepted_[entry.slot] = std::move(proposal);
+    reply.slots.push_back(entry.slot);
+  }
+  learn_from_leader(msg.ballot, msg.commit);
+  reply.commit = commit_;
+  send(from, std::move(reply));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proposer: phase 1.
+
+void Replica::start_election() {
+  step_down();  // report anything held from an earlier leadership
+  role_ = Role::kCandidate;
+  ballot_ = Ballot{std::max(highest_round_seen_, promised_.round) + 1, config_.self};
+  highest_round_seen_ = ballot_.round;
+  leader_ = kNoNode;
+  prepare_from_ = commit_ + 1;
+  promised_by_.clear();
+  recovered_.clear();
+  reset_election_timer();
+  if (config_.bugs.leader_skip_phase1) {
+    // The planted bug: promise to ourselves and treat our own acceptor as a quorum.
+    raise_promise(ballot_);
+    for (auto it = accepted_.lower_bound(prepare_from_); it != accepted_.end(); ++it) {
+      recovered_.emplace(it->first, it->second);
+    }
+    become_leader();
+    return;
+  }
+  broadcast(PrepareMsg{ballot_, prepare_from_});
+}
+
+void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
+  if (role_ != Role::kCandidate || msg.ballot != ballot_ || msg.first_slot != prepare_from_) return;
+  if (promised_by_.contains(from)) return;  // a duplicate
+  promised_by_.insert(from);
+  for (const AcceptedEntry& entry : msg.accepted) {
+    if (entry.slot < prepare_from_) continue;
+    auto [it, inserted] = recovered_.try_emplace(entry.slot, entry.proposal);
+    if (!inserted && entry.proposal.ballot > it->second.ballot) it->second = entry.proposal;
+  }
+  if (config_.quorum.is_phase1_quorum(promised_by_)) become_leader();
+}
+
+void Replica::become_leader() {
+  role_ = Role::kLeader;
+  leader_ = config_.self;
+  leader_ballot_ = ballot_;
+  heard_from_.clear();
+  quorum_check_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  Slot top = commit_;
+  if (!recovered_.empty()) top = std::max(top, recovered_.rbegin()->first);
+  if (!chosen_.empty()) top = std::max(top, chosen_.rbegin()->first);
+  // P2c, slot by slot: the highest-ballot reported value, else a no-op (the leader's own value
+  // for a slot it has no command for).
+  std::vector<SlotValue> entries;
+  const Value own = noop();
+  for (Slot slot = prepare_from_; slot <= top; ++slot) {
+    if (chosen_.count(slot) != 0) continue;
+    auto it = recovered_.find(slot);
+    std::optional<Proposal> highest;
+    if (it != recovered_.end()) highest = it->second;
+    entries.push_back(SlotValue{slot, choose_value(highest, own, config_.bugs)});
+  }
+  recovered_.clear();
+  next_slot_ = top + 1;
+  propose_slots(std::move(entries));
+  if (inflight_.empty()) broadcast(AcceptMsg{ballot_, {}, commit_});  // announce ourselves
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proposer: phase 2.
+
+void Replica::propose_slots(std::vector<SlotValue> entries) {
+  if (entries.empty()) return;
+  for (const SlotValue& entry : entries) {
+    SYNOD_ASSERT(inflight_.count(entry.slot) == 0, "a slot proposed twice in one ballot");
+    inflight_.emplace(entry.slot, InFlight{entry.value, {}, 0});
+  }
+  // One Accept per max_entries_per_message slots, to every acceptor (ourselves included).
+  const size_t step = config_.max_entries_per_message;
+  for (size_t begin = 0; begin < entries.size(); begin += step) {
+    const size_t end = std::min(entries.size(), begin + step);
+    AcceptMsg msg{ballot_, {}, commit_};
+    msg.entries.assign(std::make_move_iterator(entries.begin() + begin),
+                       std::make_move_iterator(entries.begin() + end));
+    broadcast(msg);
+  }
+}
+
+void Replica::flush_queue() {
+  if (role_ != Role::kLeader) return;
+  std::vector<SlotValue> entries;
+  while (!queue_.empty() && inflight_.size() + entries.size() < config_.max_inflight_slots) {
+    SlotValue entry{next_slot_++, {}};
+    size_t bytes = 0;
+    while (!queue_.empty() && entry.value.commands.size() < config_.max_batch_commands) {
+      const size_t size = queue_.front().payload.size();
+      if (!entry.value.commands.empty() && bytes + size > config_.max_batch_bytes) break;
+      bytes += size;
+      pending_[queue_.front().id] = entry.slot;
+      entry.value.commands.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    entries.push_back(std::move(entry));
+  }
+  propose_slots(std::move(entries));
+}
+
+void Replica::on_accepted(NodeId from, const AcceptedMsg& msg) {
+  notice_ballot(msg.ballot);
+  if (role_ != Role::kLeader || msg.ballot != ballot_) return;
+  heard_from_.insert(from);
+  for (Slot slot : msg.slots) {
+    auto it = inflight_.find(slot);
+    if (it == inflight_.end()) continue;  // already chosen, or a duplicate
+    it->second.voters.insert(from);
+    if (config_.quorum.is_phase2_quorum(it->second.voters)) {
+      const Value value = std::move(it->second.value);
+      inflight_.erase(it);
+      learn(slot, value);
+    }
+  }
+  advance_commit();
+}
+
+void Replica::on_reject(const RejectMsg& msg) {
+  notice_ballot(msg.promised);
+  if (role_ == Role::kFollower || msg.ballot != ballot_ || msg.promised <= ballot_) return;
+  step_down();
+}
+
+void Replica::leader_tick() {
+  for (auto& [slot, flight] : inflight_) ++flight.ticks_since_sent;
+  if (++quorum_check_elapsed_ >= config_.election_timeout_min_ticks) {
+    // A leader that no phase-2 quorum answers cannot get anything chosen: step down so that its
+    // clients hear about their proposals and try elsewhere.
+    NodeSet alive = heard_from_;
+    alive.insert(config_.self);
+    heard_from_.clear();
+    quorum_check_elapsed_ = 0;
+    if (!config_.quorum.is_phase2_quorum(alive)) {
+      step_down();
+      return;
+    }
+  }
+  if (++heartbeat_elapsed_ < config_.heartbeat_interval_ticks) return;
+  heartbeat_elapsed_ = 0;
+  // The heartbeat carries the chosen prefix, and again every Accept a peer has not answered.
+  for (NodeId peer : config_.quorum.members()) {
+    if (peer == config_.self) continue;
+    AcceptMsg msg{ballot_, {}, commit_};
+    for (auto& [slot, flight] : inflight_) {
+      if (msg.entries.size() >= config_.max_entries_per_message) break;
+      if (flight.voters.contains(peer)) continue;
+      if (flight.ticks_since_sent < config_.retransmit_interval_ticks) continue;
+      msg.entries.push_back(SlotValue{slot, flight.value});
+    }
+    send(peer, std::move(msg));
+  }
+  for (auto& [slot, flight] : inflight_) {
+    if (flight.ticks_since_sent >= config_.retransmit_interval_ticks) flight.ticks_since_sent = 0;
+  }
+}
+
+void Replica::step_down() {
+  const NodeId hint = leader_ == config_.self ? kNoNode : leader_;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    const auto [id, slot] = *it;
+    if (slot != 0 && chosen_.count(slot) != 0) {
+      ++it;  // chosen already; reported as kChosen once its slot is committed
+      continue;
+    }
+    // Queued commands never reached an acceptor; the rest may yet be chosen by a later leader.
+    const Outcome outcome = slot == 0 ? Outcome::kFailed : Outcome::kUnknown;
+    ready_.outcomes.push_back(ProposalOutcome{id, outcome, slot, hint});
+    it = pending_.erase(it);
+  }
+  queue_.clear();
+  inflight_.clear();
+  recovered_.clear();
+  if (leader_ == config_.self) leader_ = kNoNode;
+  if (role_ != Role::kFollower) reset_election_timer();
+  role_ = Role::kFollower;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Learner.
+
+void Replica::learn(Slot slot, const Value& value) {
+  if (slot <= commit_ || chosen_.count(slot) != 0) return;
+  chosen_.emplace(slot, value);
+  ready_.persist.chosen.push_back(SlotValue{slot, value});
+}
+
+void Replica::learn_from_leader(const Ballot& ballot, Slot leader_commit) {
+  known_commit_ = std::max(known_commit_, leader_commit);
+  // The leader of `ballot` proposes one value per slot in it, so a slot we accepted in that very
+  // ballot holds the chosen value once the leader says the slot is chosen.
+  for (auto it = accepted_.upper_bound(commit_); it != accepted_.end(); ++it) {
+    if (it->first > leader_commit) break;
+    if (it->second.ballot == ballot) learn(it->first, it->second.value);
+  }
+  advance_commit();
+  if (commit_ < known_commit_) request_catchup(/*retry=*/false);
+}
+
+void Replica::advance_commit() {
+  while (chosen_.count(commit_ + 1) != 0) ++commit_;
+  if (commit_ >= known_commit_) catchup_outstanding_ = false;
+  for (auto it = chosen_.upper_bound(handed_out_); it != chosen_.end(); ++it) {
+    if (it->first > commit_) break;
+    ready_.committed.push_back(SlotValue{it->first, it->second});
+    for (const Command& command : it->second.commands) {
+      auto p = pending_.find(command.id);
+      if (p == pending_.end()) continue;
+      ready_.outcomes.push_back(ProposalOutcome{command.id, Outcome::kChosen, it->first, leader_});
+      pending_.erase(p);
+    }
+  }
+  handed_out_ = commit_;
+}
+
+void Replica::request_catchup(bool retry) {
+  if (catchup_outstanding_ && !retry) return;
+  NodeId source = leader_;
+  if (!source.valid() || source == config_.self) {
+    // No leader to ask: ask a peer at random.
+    const auto& members = config_.quorum.members();
+    source = members[rng_.below(members.size())];
+    if (source == config_.self) return;
+  }
+  catchup_outstanding_ = true;
+  catchup_elapsed_ = 0;
+  send(source, CatchupRequestMsg{commit_ + 1});
+}
+
+void Replica::on_catchup_request(NodeId from, const CatchupRequestMsg& msg) {
+  CatchupReplyMsg reply{{}, commit_};
+  for (auto it = chosen_.lower_bound(msg.first_slot); it != chosen_.end(); ++it) {
+    if (reply.chosen.size() >= config_.max_entries_per_message) break;
+    reply.chosen.push_back(SlotValue{it->first, it->second});
+  }
+  send(from, std::move(reply));
+}
+
+void Replica::on_catchup_reply(const CatchupReplyMsg& msg) {
+  known_commit_ = std::max(known_commit_, msg.commit);
+  for (const SlotValue& entry : msg.chosen) learn(entry.slot, entry.value);
+  const Slot before = commit_;
+  advance_commit();
+  catchup_outstanding_ = false;
+  // Keep pulling while the reply moved us forward and we are still behind.
+  if (commit_ < known_commit_ && commit_ > before) request_catchup(/*retry=*/false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plumbing.
+
+void Replica::send(NodeId to, Message message) {
+  if (to == config_.self) {
+    // Our own acceptor answers at once; its answer comes back to us through the driver, after
+    // the persist it depends on.
+    if (auto* prepare = std::get_if<PrepareMsg>(&message)) return on_prepare(to, *prepare);
+    if (auto* accept = std::get_if<AcceptMsg>(&message)) return on_accept(to, *accept);
+  }
+  ready_.messages.push_back(Envelope{config_.self, to, std::move(message)});
+}
+
+void Replica::broadcast(const Message& message) {
+  for (NodeId member : config_.quorum.members()) send(member, message);
+}
+
+void Replica::notice_ballot(const Ballot& ballot) {
+  highest_round_seen_ = std::max(highest_round_seen_, ballot.round);
+}
+
+void Replica::reset_election_timer() {
+  election_elapsed_ = 0;
+  election_timeout_ = static_cast<uint32_t>(
+      rng_.between(config_.election_timeout_min_ticks, config_.election_timeout_max_ticks));
+}
+
+}  // namespace synod::paxos

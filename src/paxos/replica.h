@@ -1,0 +1,139 @@
+// A Multi-Paxos replica: acceptor, proposer (leader) and learner for every slot of the log,
+// composed from the single-decree rules in acceptor.h, proposer.h and learner.h.
+//
+// Pure and deterministic: no I/O, no threads, no clock, no global randomness. Inputs are tick()
+// (logical time), step(message) and propose(command); every effect comes out of take_ready() (see
+// ready.h for the order the driver must keep). The same object runs in production, in the
+// simulator and under the model checker.
+//
+// Leadership. A follower that hears no leader for a randomized number of ticks becomes a
+// candidate: it picks a ballot above every one it has seen and runs phase 1 once for all slots
+// from its first unchosen one. With promises from a phase-1 quorum it becomes leader,
+// re-proposes in its own ballot the highest-ballot value reported for each slot (P2c), fills the
+// remaining gaps with no-ops, and then runs only phase 2, pipelined (at most max_inflight_slots
+// unchosen slots) and batched (many commands per slot). A leader that learns of a higher ballot,
+// or stops hearing from a phase-2 quorum, steps down and reports every proposal it held as
+// failed (never sent to an acceptor) or unknown (it may yet be chosen).
+//
+// Learning. The leader learns a slot is chosen from phase-2 quorum of Accepted answers, and tells
+// the others its chosen prefix in every Accept and heartbeat. A follower that accepted a slot in
+// the leader's ballot knows that value is the chosen one; for any other slot below the leader's
+// prefix it asks for the chosen value (catch-up).
+#pragma once
+
+#include <deque>
+#include <map>
+
+#include "base/rng.h"
+#include "paxos/config.h"
+#include "paxos/ready.h"
+
+namespace synod::paxos {
+
+enum class Role { kFollower, kCandidate, kLeader };
+const char* to_string(Role role);
+
+enum class ProposeStatus {
+  kQueued,     // the outcome will come in a later Ready
+  kNotLeader,  // definitely not proposed; try leader() if known
+  kBusy,       // definitely not proposed; the queue is full
+};
+
+class Replica {
+ public:
+  // Starts (or restarts after a crash) from `durable`. `seed` drives the randomized timeouts.
+  Replica(Config config, const DurableState& durable, uint64_t seed);
+
+  void tick();
+  void step(const Envelope& envelope);
+  ProposeStatus propose(Command command);
+
+  // Everything produced since the last call. Commands proposed since then are cut into slots
+  // here, so commands that arrive together are batched together.
+  Ready take_ready();
+
+  NodeId id() const { return config_.self; }
+  Role role() const { return role_; }
+  const Ballot& ballot() const { return ballot_; }      // own ballot as candidate or leader
+  const Ballot& promised() const { return promised_; }  // the acceptor's promise
+  NodeId leader() const { return leader_; }             // best guess, may be stale or none
+  Slot commit() const { return commit_; }               // every slot up to here is chosen
+  const std::map<Slot, Value>& chosen() const { return chosen_; }
+  const std::map<Slot, Proposal>& accepted() const { return accepted_; }
+
+ private:
+  struct InFlight {
+    Value value;
+    NodeSet voters;
+    uint32_t ticks_since_sent = 0;
+  };
+
+  // Acceptor.
+  void on_prepare(NodeId from, const PrepareMsg& msg);
+  void on_accept(NodeId from, const AcceptMsg& msg);
+  void raise_promise(const Ballot& ballot);
+  // Proposer / leader.
+  void start_election();
+  void on_promise(NodeId from, const PromiseMsg& msg);
+  void become_leader();
+  void on_accepted(NodeId from, const AcceptedMsg& msg);
+  void on_reject(const RejectMsg& msg);
+  void leader_tick();
+  void propose_slots(std::vector<SlotValue> entries);
+  void flush_queue();
+  void step_down();
+  // Learner.
+  void learn(Slot slot, const Value& value);
+  void learn_from_leader(const Ballot& ballot, Slot leader_commit);
+  void advance_commit();
+  void on_catchup_request(NodeId from, const CatchupRequestMsg& msg);
+  void on_catchup_reply(const CatchupReplyMsg& msg);
+  void request_catchup(bool retry);
+
+  void send(NodeId to, Message message);
+  void broadcast(const Message& message);
+  void notice_ballot(const Ballot& ballot);
+  void reset_election_timer();
+
+  Config config_;
+  Rng rng_;
+  Role role_ = Role::kFollower;
+
+  // Acceptor state (durable).
+  Ballot promised_;
+  std::map<Slot, Proposal> accepted_;
+
+  // Learner state: chosen_ is durable (lazily); commit_ and handed_out_ derive from it.
+  std::map<Slot, Value> chosen_;
+  Slot commit_ = 0;
+  Slot handed_out_ = 0;   // committed entries handed to the driver up to here
+  Slot known_commit_ = 0; // the highest chosen prefix any leader told us of
+
+  // Proposer state.
+  Ballot ballot_;
+  uint64_t highest_round_seen_ = 0;
+  NodeId leader_;
+  Ballot leader_ballot_;
+  // Candidate.
+  Slot prepare_from_ = 0;
+  NodeSet promised_by_;
+  std::map<Slot, Proposal> recovered_;  // highest-ballot proposal reported per slot
+  // Leader.
+  Slot next_slot_ = 1;
+  std::map<Slot, InFlight> inflight_;
+  std::deque<Command> queue_;
+  std::map<CommandId, Slot> pending_;  // proposals made here: their slot, 0 while queued
+  NodeSet heard_from_;
+  uint32_t quorum_check_elapsed_ = 0;
+  uint32_t heartbeat_elapsed_ = 0;
+
+  // Timers, in ticks.
+  uint32_t election_elapsed_ = 0;
+  uint32_t election_timeout_ = 0;
+  bool catchup_outstanding_ = false;
+  uint32_t catchup_elapsed_ = 0;
+
+  Ready ready_;
+};
+
+}  // namespace synod::paxos

@@ -1,0 +1,3 @@
+#include <gtest/gtest.h>
+#include "paxos/replica.h"
+TEST(Smoke, Builds) { SUCCEED(); }

@@ -1,0 +1,41 @@
+// What the log holds: commands from clients, batched into one value per slot.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace synod::paxos {
+
+// Identifies one client request across retries and forwarding: the state machine applies a
+// command id at most once, so a command chosen in two slots takes effect once.
+struct CommandId {
+  uint64_t client = 0;
+  uint64_t seq = 0;
+
+  auto operator<=>(const CommandId&) const = default;
+};
+
+struct Command {
+  CommandId id;
+  std::string payload;
+
+  bool operator==(const Command&) const = default;
+};
+
+// The value of one slot: a batch of commands. An empty batch is a no-op, which a new leader
+// proposes to fill a slot that no promise reported a value for.
+struct Value {
+  std::vector<Command> commands;
+
+  bool is_noop() const { return commands.empty(); }
+  bool operator==(const Value&) const = default;
+};
+
+inline Value noop() { return Value{}; }
+
+// A short, stable rendering for traces: "noop" or "[c1.1,c2.7]".
+std::string to_string(const Value& value);
+
+}  // namespace synod::paxos
