@@ -1,1 +1,88 @@
-// placeholder, replaced next
+#include "sim/checker.h"
+
+namespace synod::sim {
+
+using paxos::Value;
+
+void Checker::fail(std::string what) {
+  if (!violation_) violation_ = std::move(what);
+}
+
+void Checker::on_propose(const paxos::Command& command) {
+  auto [it, inserted] = proposed_.emplace(command.id, command.payload);
+  if (!inserted && it->second != command.payload) {
+    fail("harness: command id reused with another payload");
+  }
+}
+
+void Checker::check_valid(Slot slot, const Value& value) {
+  for (const paxos::Command& command : value.commands) {
+    auto it = proposed_.find(command.id);
+    if (it == proposed_.end() || it->second != command.payload) {
+      fail("validity: slot " + std::to_string(slot) + " holds " + to_string(value) +
+           ", which no client proposed");
+      return;
+    }
+  }
+}
+
+void Checker::on_durable_accept(NodeId acceptor, Slot slot, const paxos::Proposal& proposal) {
+  auto [it, inserted] =
+      votes_.try_emplace({slot, proposal.ballot}, Votes{{}, proposal.value});
+  Votes& votes = it->second;
+  if (votes.value != proposal.value) {
+    fail("agreement: ballot " + to_string(proposal.ballot) + " carries two values for slot " +
+         std::to_string(slot) + ": " + to_string(votes.value) + " and " +
+         to_string(proposal.value));
+    return;
+  }
+  votes.acceptors.insert(acceptor);
+  if (!quorum_.is_phase2_quorum(votes.acceptors)) return;
+  auto [chosen, fresh] = truth_.try_emplace(slot, votes.value);
+  if (fresh) {
+    check_valid(slot, votes.value);
+  } else if (chosen->second != votes.value) {
+    fail("agreement: two values chosen for slot " + std::to_string(slot) + ": " +
+         to_string(chosen->second) + " and " + to_string(votes.value) + " (ballot " +
+         to_string(proposal.ballot) + ")");
+  }
+}
+
+void Checker::on_learn(NodeId node, Slot slot, const Value& value) {
+  auto truth = truth_.find(slot);
+  if (truth == truth_.end()) {
+    fail("truth: " + to_string(node) + " learned " + to_string(value) + " for slot " +
+         std::to_string(slot) + ", which no quorum accepted");
+    return;
+  }
+  if (truth->second != value) {
+    fail("agreement: " + to_string(node) + " learned " + to_string(value) + " for slot " +
+         std::to_string(slot) + " but " + to_string(truth->second) + " is chosen");
+    return;
+  }
+  auto [first, fresh] = learned_.try_emplace(slot, value);
+  if (!fresh && first->second != value) {
+    fail("agreement: replicas learned different values for slot " + std::to_string(slot));
+  }
+}
+
+void Checker::on_restart(NodeId node) { next_apply_[node] = 1; }
+
+void Checker::on_apply(NodeId node, Slot slot, const Value& value) {
+  Slot& next = next_apply_.try_emplace(node, 1).first->second;
+  if (slot != next) {
+    fail("prefix: " + to_string(node) + " applied slot " + std::to_string(slot) +
+         " when slot " + std::to_string(next) + " was next");
+    return;
+  }
+  ++next;
+  auto truth = truth_.find(slot);
+  if (truth == truth_.end() || truth->second != value) {
+    fail("prefix: " + to_string(node) + " applied " + to_string(value) + " at slot " +
+         std::to_string(slot) + ", which is not the chosen value" +
+         (truth == truth_.end() ? std::string(" (none is chosen)")
+                                : " (" + to_string(truth->second) + " is)"));
+  }
+}
+
+}  // namespace synod::sim

@@ -1,1 +1,631 @@
-// placeholder, replaced next
+#include "sim/cluster.h"
+
+#include <algorithm>
+#include <ostream>
+
+namespace synod::sim {
+
+using paxos::Command;
+using paxos::CommandId;
+using paxos::Envelope;
+using paxos::Outcome;
+using paxos::Ready;
+
+namespace {
+constexpr size_t kRecentEvents = 80;
+constexpr int kProbesPerClient = 3;
+constexpr uint64_t kRetryBackoffMaxUs = 20'000;
+}  // namespace
+
+enum class EventKind {
+  kTick,
+  kDeliver,
+  kDiskDone,
+  kClientArrive,
+  kClientReply,
+  kClientTimeout,
+  kClientRetry,
+  kClientStart,
+  kNemesis,
+  kRestart,
+  kHeal,
+  kLivenessStart,
+  kLivenessDeadline,
+};
+
+struct Simulation::Event {
+  EventKind kind;
+  int node = -1;
+  int client = -1;
+  uint64_t tag = 0;  // incarnation, client attempt or partition epoch: stale events are ignored
+  Envelope envelope{};
+  Command command{};
+  Outcome outcome = Outcome::kFailed;
+  NodeId hint{};
+};
+
+struct Simulation::PendingReady {
+  uint64_t done_us = 0;
+  Ready ready;
+};
+
+struct Simulation::Node {
+  NodeId id;
+  int index = 0;
+  bool up = true;
+  uint64_t incarnation = 0;
+  std::unique_ptr<paxos::Replica> replica;
+  paxos::DurableState disk;
+  std::deque<PendingReady> disk_queue;
+  uint64_t disk_free_us = 0;
+  std::map<CommandId, std::vector<std::pair<int, uint64_t>>> waiting;  // client, attempt
+  std::set<CommandId> applied;  // the state machine: commands take effect once
+  paxos::Role last_role = paxos::Role::kFollower;
+};
+
+struct Simulation::Client {
+  int index = 0;
+  uint64_t id = 0;
+  uint64_t next_seq = 1;
+  std::optional<Command> current;
+  uint64_t attempt = 0;
+  int target = 0;
+  int probes_left = -1;  // fresh commands still owed in the liveness phase; -1: fault phase
+};
+
+Simulation::Simulation(const Options& options, std::ostream* trace)
+    : trace_(trace),
+      rng_(options.seed),
+      options_(options.swarmed(rng_)),
+      quorum_([&] {
+        std::vector<NodeId> members;
+        for (int i = 1; i <= options_.replicas; ++i) members.push_back(NodeId{uint32_t(i)});
+        return paxos::QuorumSystem::majority(members);  // the truth, whatever the bugs
+      }()),
+      checker_(quorum_) {
+  SYNOD_ASSERT(options_.replicas >= 1 && options_.replicas <= 63, "replica count out of range");
+  result_.seed = options_.seed;
+  for (int i = 0; i < options_.replicas; ++i) {
+    auto node = std::make_unique<Node>();
+    node->id = NodeId{uint32_t(i + 1)};
+    node->index = i;
+    node->replica = std::make_unique<paxos::Replica>(replica_config(node->id), node->disk,
+                                                     rng_.next());
+    nodes_.push_back(std::move(node));
+    schedule(rng_.below(options_.tick_us) + 1, Event{EventKind::kTick, i});
+  }
+  for (int c = 0; c < options_.clients; ++c) {
+    auto client = std::make_unique<Client>();
+    client->index = c;
+    client->id = uint64_t(c + 1);
+    client->target = int(rng_.below(nodes_.size()));
+    clients_.push_back(std::move(client));
+    Event start{EventKind::kClientStart};
+    start.client = c;
+    schedule(rng_.below(options_.client_think_max_us + 1), start);
+  }
+  if (options_.crashes || options_.partitions) {
+    schedule(rng_.between(options_.nemesis_interval_min_us, options_.nemesis_interval_max_us),
+             Event{EventKind::kNemesis});
+  }
+  schedule(options_.fault_phase_us, Event{EventKind::kLivenessStart});
+}
+
+Simulation::~Simulation() = default;
+
+paxos::Config Simulation::replica_config(NodeId id) const {
+  paxos::Config config;
+  config.self = id;
+  config.quorum = paxos::QuorumSystem::majority(quorum_.members(), options_.bugs);
+  config.election_timeout_min_ticks = options_.election_timeout_min_ticks;
+  config.election_timeout_max_ticks = options_.election_timeout_max_ticks;
+  config.heartbeat_interval_ticks = options_.heartbeat_interval_ticks;
+  config.retransmit_interval_ticks = options_.heartbeat_interval_ticks * 2;
+  config.max_inflight_slots = options_.max_inflight_slots;
+  config.max_batch_commands = options_.max_batch_commands;
+  config.bugs = options_.bugs;
+  return config;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The event loop.
+
+RunResult Simulation::run() {
+  while (!queue_.empty() && !result_.violation) {
+    auto handle = queue_.extract(queue_.begin());
+    now_us_ = handle.key().first;
+    ++result_.events;
+    dispatch(handle.mapped());
+    if (!checker_.ok()) result_.violation = checker_.violation();
+    if (liveness_phase_ && !result_.violation && converged()) break;
+  }
+  if (result_.violation) result_.last_events.assign(recent_.begin(), recent_.end());
+  result_.slots_chosen = checker_.chosen().size();
+  std::set<CommandId> chosen_commands;
+  for (const auto& [slot, value] : checker_.chosen()) {
+    for (const Command& command : value.commands) chosen_commands.insert(command.id);
+  }
+  result_.commands_chosen = chosen_commands.size();
+  result_.commands_acknowledged = acknowledged_.size();
+  if (!result_.violation) {
+    for (const CommandId& id : acknowledged_) {
+      if (chosen_commands.count(id) == 0) {
+        result_.violation = "durability: acknowledged command c" + std::to_string(id.client) +
+                            "." + std::to_string(id.seq) + " is not in the chosen log";
+        break;
+      }
+    }
+  }
+  result_.leaders = leader_ballots_.size();
+  result_.digest = digest_.value();
+  return result_;
+}
+
+void Simulation::schedule(uint64_t at_us, Event event) {
+  queue_.emplace(std::make_pair(at_us, next_seq_++), std::move(event));
+}
+
+void Simulation::log(const std::string& line) {
+  std::string stamped = "t=" + std::to_string(now_us_) + " " + line;
+  digest_.add(stamped);
+  digest_.add("\n");
+  if (trace_) *trace_ << stamped << '\n';
+  recent_.push_back(std::move(stamped));
+  if (recent_.size() > kRecentEvents) recent_.pop_front();
+}
+
+void Simulation::dispatch(Event& event) {
+  switch (event.kind) {
+    case EventKind::kTick: {
+      Node& node = *nodes_[event.node];
+      schedule(now_us_ + options_.tick_us, Event{EventKind::kTick, event.node});
+      if (!node.up) return;
+      node.replica->tick();
+      process_ready(node);
+      return;
+    }
+    case EventKind::kDeliver: {
+      Node& node = *nodes_[event.envelope.to.value - 1];
+      const bool local = event.envelope.from == event.envelope.to;
+      if (!node.up || (local && event.tag != node.incarnation)) return;
+      if (!local && blocked_.count({int(event.envelope.from.value - 1), node.index}) != 0) {
+        log((clogged_ ? "hold (clog) " : "drop (partition) ") + to_string(event.envelope));
+        if (clogged_) held_.push_back(std::move(event.envelope));
+        return;
+      }
+      log("deliver " + to_string(event.envelope));
+      node.replica->step(event.envelope);
+      process_ready(node);
+      return;
+    }
+    case EventKind::kDiskDone:
+      return on_disk_done(*nodes_[event.node], event.tag);
+    case EventKind::kClientArrive: {
+      Node& node = *nodes_[event.node];
+      if (!node.up) return;
+      const paxos::ProposeStatus status = node.replica->propose(event.command);
+      log("client " + std::to_string(event.client + 1) + " proposes " +
+          paxos::to_string(paxos::Value{{event.command}}) + " at " + to_string(node.id) +
+          (status == paxos::ProposeStatus::kQueued ? "" : " (refused)"));
+      if (status == paxos::ProposeStatus::kQueued) {
+        node.waiting[event.command.id].emplace_back(event.client, event.tag);
+      } else {
+        client_reply(event.client, event.tag, Outcome::kFailed, node.replica->leader());
+      }
+      process_ready(node);
+      return;
+    }
+    case EventKind::kClientReply:
+      return client_reply_arrives(event.client, event.tag, event.outcome, event.hint);
+    case EventKind::kClientTimeout:
+      return client_timeout(event.client, event.tag);
+    case EventKind::kClientRetry:
+      if (clients_[event.client]->attempt == event.tag) client_send(*clients_[event.client]);
+      return;
+    case EventKind::kClientStart:
+      return client_start_command(*clients_[event.client]);
+    case EventKind::kNemesis:
+      return nemesis();
+    case EventKind::kRestart:
+      // A replica the liveness phase already restarted is not restarted again.
+      if (!nodes_[event.node]->up && event.tag == nodes_[event.node]->incarnation) {
+        restart(*nodes_[event.node]);
+      }
+      return;
+    case EventKind::kHeal:
+      if (event.tag == result_.partitions) heal();
+      return;
+    case EventKind::kLivenessStart:
+      return start_liveness_phase();
+    case EventKind::kLivenessDeadline:
+      result_.violation = "liveness: no convergence within " +
+                          std::to_string(options_.liveness_bound_us / 1000) +
+                          " ms of calm: " + describe_stall();
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replicas and their disks.
+
+void Simulation::process_ready(Node& node) {
+  Ready ready = node.replica->take_ready();
+  const paxos::Role role = node.replica->role();
+  if (role != node.last_role) {
+    node.last_role = role;
+    log(to_string(node.id) + " is now " + paxos::to_string(role) + " at ballot " +
+        to_string(node.replica->ballot()));
+    if (role == paxos::Role::kLeader) leader_ballots_.insert(node.replica->ballot());
+  }
+  for (const paxos::SlotValue& entry : ready.persist.chosen) {
+    checker_.on_learn(node.id, entry.slot, entry.value);
+  }
+  if (ready.empty()) return;
+  if (ready.persist.empty() && node.disk_queue.empty()) return release(node, ready);
+  uint64_t done = std::max(now_us_, node.disk_free_us);
+  if (!ready.persist.empty()) done += rng_.between(options_.sync_min_us, options_.sync_max_us);
+  node.disk_free_us = done;
+  node.disk_queue.push_back(PendingReady{done, std::move(ready)});
+  Event event{EventKind::kDiskDone, node.index};
+  event.tag = node.incarnation;
+  schedule(done, std::move(event));
+}
+
+void Simulation::on_disk_done(Node& node, uint64_t incarnation) {
+  if (!node.up || incarnation != node.incarnation) return;  // lost in a crash
+  SYNOD_ASSERT(!node.disk_queue.empty() && node.disk_queue.front().done_us == now_us_,
+               "disk completions out of order");
+  PendingReady pending = std::move(node.disk_queue.front());
+  node.disk_queue.pop_front();
+  const paxos::PersistBatch& persist = pending.ready.persist;
+  node.disk.apply(persist);
+  for (const paxos::AcceptedEntry& entry : persist.accepted) {
+    checker_.on_durable_accept(node.id, entry.slot, entry.proposal);
+  }
+  if (!persist.empty()) {
+    log(to_string(node.id) + " synced" +
+        (persist.promised ? " promise " + to_string(*persist.promised) : std::string()) + " " +
+        std::to_string(persist.accepted.size()) + " accepted " +
+        std::to_string(persist.chosen.size()) + " chosen");
+  }
+  release(node, pending.ready);
+}
+
+void Simulation::release(Node& node, Ready& ready) {
+  bool promised = false;
+  for (const Envelope& envelope : ready.messages) {
+    promised |= envelope.to != node.id &&
+                std::holds_alternative<paxos::PromiseMsg>(envelope.message);
+  }
+  for (Envelope& envelope : ready.messages) {
+    if (envelope.to == node.id) {
+      Event event{EventKind::kDeliver};
+      event.tag = node.incarnation;
+      event.envelope = std::move(envelope);
+      schedule(now_us_, std::move(event));
+    } else {
+      send(envelope);
+    }
+  }
+  for (const paxos::SlotValue& entry : ready.committed) {
+    checker_.on_apply(node.id, entry.slot, entry.value);
+    for (const Command& command : entry.value.commands) node.applied.insert(command.id);
+    log(to_string(node.id) + " applies " + std::to_string(entry.slot) + "=" +
+        paxos::to_string(entry.value));
+  }
+  for (const paxos::ProposalOutcome& outcome : ready.outcomes) {
+    auto it = node.waiting.find(outcome.id);
+    if (it == node.waiting.end()) continue;
+    for (const auto& [client, attempt] : it->second) {
+      client_reply(client, attempt, outcome.outcome, outcome.leader_hint);
+    }
+    node.waiting.erase(it);
+  }
+  // Crash points: right after a sync, and right after promising, having sent what was allowed.
+  if (faults_on_ && options_.crashes &&
+      ((!ready.persist.empty() && rng_.chance(options_.crash_after_sync)) ||
+       (promised && rng_.chance(options_.crash_after_promise)))) {
+    crash_and_schedule_restart(node);
+  }
+}
+
+uint64_t Simulation::network_delay() {
+  if (faults_on_ && rng_.chance(options_.long_delay)) {
+    return rng_.between(options_.delay_max_us, options_.long_delay_max_us);
+  }
+  return rng_.between(options_.delay_min_us, options_.delay_max_us);
+}
+
+void Simulation::send(const Envelope& envelope) {
+  ++result_.messages;
+  const int from = int(envelope.from.value - 1);
+  const int to = int(envelope.to.value - 1);
+  if (blocked_.count({from, to}) != 0) {
+    if (clogged_) held_.push_back(envelope);
+    return;
+  }
+  if (faults_on_ && rng_.chance(options_.loss)) return;
+  const int copies = faults_on_ && rng_.chance(options_.duplicate) ? 2 : 1;
+  for (int i = 0; i < copies; ++i) {
+    Event event{EventKind::kDeliver};
+    event.envelope = envelope;
+    schedule(now_us_ + network_delay(), std::move(event));
+  }
+}
+
+void Simulation::crash(Node& node) {
+  ++result_.crashes;
+  log("crash " + to_string(node.id) + " (" + std::to_string(node.disk_queue.size()) +
+      " unsynced batches lost)");
+  node.up = false;
+  ++node.incarnation;
+  node.replica.reset();
+  node.disk_queue.clear();
+  node.disk_free_us = 0;
+  node.waiting.clear();
+  node.applied.clear();
+  node.last_role = paxos::Role::kFollower;
+}
+
+void Simulation::restart(Node& node) {
+  SYNOD_ASSERT(!node.up && node.disk_queue.empty(), "restart of a running replica");
+  node.up = true;
+  node.replica =
+      std::make_unique<paxos::Replica>(replica_config(node.id), node.disk, rng_.next());
+  log("restart " + to_string(node.id) + " from durable state: promise " +
+      to_string(node.disk.promised) + ", " + std::to_string(node.disk.accepted.size()) +
+      " accepted, " + std::to_string(node.disk.chosen.size()) + " chosen");
+  checker_.on_restart(node.id);
+  process_ready(node);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients: one command at a time, retried with the same id until it is known chosen.
+
+void Simulation::client_start_command(Client& client) {
+  if (client.probes_left == 0) return;  // done
+  if (client.probes_left > 0) --client.probes_left;
+  Command command;
+  command.id = CommandId{client.id, client.next_seq++};
+  command.payload = "v" + std::to_string(rng_.next() % 1000000);
+  checker_.on_propose(command);
+  client.current = std::move(command);
+  client_send(client);
+}
+
+void Simulation::client_send(Client& client) {
+  const uint64_t attempt = ++client.attempt;
+  Event arrive{EventKind::kClientArrive, client.target, client.index, attempt};
+  arrive.command = *client.current;
+  if (!faults_on_ || !rng_.chance(options_.loss)) schedule(now_us_ + network_delay(), arrive);
+  Event timeout{EventKind::kClientTimeout, -1, client.index, attempt};
+  schedule(now_us_ + options_.client_timeout_us, timeout);
+}
+
+void Simulation::client_reply(int client_index, uint64_t attempt, Outcome outcome, NodeId hint) {
+  if (faults_on_ && rng_.chance(options_.loss)) return;
+  Event event{EventKind::kClientReply, -1, client_index, attempt};
+  event.outcome = outcome;
+  event.hint = hint;
+  schedule(now_us_ + network_delay(), std::move(event));
+}
+
+void Simulation::client_reply_arrives(int client_index, uint64_t attempt, Outcome outcome,
+                                      NodeId hint) {
+  Client& client = *clients_[client_index];
+  if (attempt != client.attempt || !client.current) return;  // a stale answer
+  const CommandId id = client.current->id;
+  log("client " + std::to_string(client.id) + " hears c" + std::to_string(id.client) + "." +
+      std::to_string(id.seq) + " " + paxos::to_string(outcome));
+  if (outcome == Outcome::kChosen) {
+    acknowledged_.insert(id);
+    client.current.reset();
+    ++client.attempt;  // retire this command's timers
+    Event start{EventKind::kClientStart, -1, client.index};
+    schedule(now_us_ + rng_.below(options_.client_think_max_us + 1), start);
+    return;
+  }
+  // Failed or unknown: retry the same command id, where the replica suggested if it knew.
+  client.target = hint.valid() ? int(hint.value - 1) : int(rng_.below(nodes_.size()));
+  const uint64_t next = ++client.attempt;
+  schedule(now_us_ + rng_.between(1'000, kRetryBackoffMaxUs),
+           Event{EventKind::kClientRetry, -1, client.index, next});
+}
+
+void Simulation::client_timeout(int client_index, uint64_t attempt) {
+  Client& client = *clients_[client_index];
+  if (attempt != client.attempt || !client.current) return;
+  log("client " + std::to_string(client.id) + " times out at " +
+      to_string(NodeId{uint32_t(client.target + 1)}));
+  client.target = int(rng_.below(nodes_.size()));
+  client_send(client);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The nemesis.
+
+Simulation::Node* Simulation::current_leader() {
+  Node* best = nullptr;
+  for (auto& node : nodes_) {
+    if (!node->up || node->replica->role() != paxos::Role::kLeader) continue;
+    if (!best || node->replica->ballot() > best->replica->ballot()) best = node.get();
+  }
+  return best;
+}
+
+void Simulation::nemesis() {
+  if (!faults_on_) return;
+  schedule(now_us_ + rng_.between(options_.nemesis_interval_min_us,
+                                  options_.nemesis_interval_max_us),
+           Event{EventKind::kNemesis});
+  const bool crash_now = options_.crashes && (!options_.partitions || rng_.chance(0.5));
+  if (!crash_now) {
+    if (blocked_.empty()) {
+      partition();
+    } else {
+      heal();
+    }
+    return;
+  }
+  std::vector<Node*> up;
+  for (auto& node : nodes_) {
+    if (node->up) up.push_back(node.get());
+  }
+  if (up.empty()) return;
+  if (rng_.chance(0.3)) {
+    // Several at once, up to all of them (a power cut): every promise must come back from disk.
+    for (Node* node : up) {
+      if (rng_.chance(0.7)) crash_and_schedule_restart(*node);
+    }
+    return;
+  }
+  // Favour the leader: its crash exercises recovery of in-flight slots.
+  Node* victim = current_leader();
+  if (!victim || rng_.chance(0.5)) victim = up[rng_.below(up.size())];
+  crash_and_schedule_restart(*victim);
+}
+
+void Simulation::crash_and_schedule_restart(Node& node) {
+  crash(node);
+  Event restart_event{EventKind::kRestart, node.index};
+  restart_event.tag = node.incarnation;
+  // Half come straight back, while messages sent before the crash are still in flight.
+  const uint64_t down_us =
+      rng_.chance(0.5) ? rng_.between(1'000, 30'000) : rng_.between(30'000, 800'000);
+  schedule(now_us_ + down_us, restart_event);
+}
+
+void Simulation::partition() {
+  const int n = int(nodes_.size());
+  // side[i]: which side of the cut replica i is on; a bridge (side 2) talks to both sides.
+  std::vector<int> side(n, 0);
+  Node* leader = current_leader();
+  const int leader_index = leader ? leader->index : int(rng_.below(n));
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  for (int i = n - 1; i > 0; --i) std::swap(order[i], order[rng_.below(i + 1)]);
+  std::string kind;
+  bool one_way_out = false;  // the cut-off side can hear but not send
+  bool one_way_in = false;   // the cut-off side can send but not hear
+  switch (rng_.below(6)) {
+    case 0:
+      kind = "leader isolated";
+      side[leader_index] = 1;
+      break;
+    case 1:
+      kind = "majority/minority";
+      for (int i = 0; i < n / 2; ++i) side[order[i]] = 1;
+      break;
+    case 2:
+      kind = "random split";
+      for (int i = 0; i < n; ++i) side[i] = rng_.chance(0.5) ? 1 : 0;
+      break;
+    case 3:
+      // Two halves that cannot talk, and one replica that talks to both: each half may build a
+      // quorum around the bridge, which must keep them from choosing different values.
+      kind = "bridge";
+      side[order[0]] = 2;
+      for (int i = 1; i < n; ++i) side[order[i]] = i <= (n - 1) / 2 ? 1 : 0;
+      break;
+    case 4:
+      kind = "one-way: leader cannot send";
+      side[leader_index] = 1;
+      one_way_out = true;
+      break;
+    default:
+      kind = "one-way: leader cannot hear";
+      side[leader_index] = 1;
+      one_way_in = true;
+      break;
+  }
+  std::string cut;
+  for (int a = 0; a < n; ++a) {
+    if (side[a] == 1) cut += " " + to_string(nodes_[a]->id);
+    if (side[a] == 2) cut += " bridge " + to_string(nodes_[a]->id);
+    for (int b = 0; b < n; ++b) {
+      if (side[a] != 1 || side[b] != 0) continue;
+      if (!one_way_in) blocked_.insert({a, b});
+      if (!one_way_out) blocked_.insert({b, a});
+    }
+  }
+  if (blocked_.empty()) return;  // the random split put everyone on one side
+  // A clogged link holds messages until the heal and then delivers them all, late; a cut link
+  // loses them.
+  clogged_ = rng_.chance(0.4);
+  ++result_.partitions;
+  log(std::string(clogged_ ? "clog" : "partition") + " (" + kind + "):" + cut);
+  Event heal_event{EventKind::kHeal};
+  heal_event.tag = result_.partitions;
+  schedule(now_us_ + rng_.between(50'000, 1'500'000), heal_event);
+}
+
+void Simulation::heal() {
+  if (blocked_.empty()) return;
+  blocked_.clear();
+  log("heal");
+  for (Envelope& envelope : held_) {
+    Event event{EventKind::kDeliver};
+    event.envelope = std::move(envelope);
+    schedule(now_us_ + network_delay(), std::move(event));
+  }
+  held_.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Liveness.
+
+void Simulation::start_liveness_phase() {
+  log("faults stop: liveness phase");
+  faults_on_ = false;
+  liveness_phase_ = true;
+  liveness_start_us_ = now_us_;
+  heal();
+  for (auto& node : nodes_) {
+    if (!node->up) restart(*node);
+  }
+  for (auto& client : clients_) {
+    client->probes_left = kProbesPerClient;
+    if (!client->current) client_start_command(*client);
+  }
+  schedule(now_us_ + options_.liveness_bound_us, Event{EventKind::kLivenessDeadline});
+}
+
+bool Simulation::converged() const {
+  for (const auto& client : clients_) {
+    if (client->current || client->probes_left != 0) return false;
+  }
+  const Node* leader = nullptr;
+  for (const auto& node : nodes_) {
+    if (node->replica->role() == paxos::Role::kLeader) leader = node.get();
+  }
+  if (!leader) return false;
+  const Slot chosen_top = checker_.chosen().empty() ? 0 : checker_.chosen().rbegin()->first;
+  if (leader->replica->commit() < chosen_top) return false;
+  for (const auto& node : nodes_) {
+    if (node->replica->promised() != leader->replica->ballot()) return false;
+    if (node->replica->commit() != leader->replica->commit()) return false;
+    if (!node->disk_queue.empty()) return false;
+  }
+  const_cast<Simulation*>(this)->result_.liveness_us = now_us_ - liveness_start_us_;
+  return true;
+}
+
+std::string Simulation::describe_stall() const {
+  std::string out;
+  for (const auto& node : nodes_) {
+    const paxos::Replica& r = *node->replica;
+    out += to_string(node->id) + "=" + paxos::to_string(r.role()) + "/promised " +
+           to_string(r.promised()) + "/commit " + std::to_string(r.commit()) + " ";
+  }
+  int waiting = 0;
+  for (const auto& client : clients_) waiting += client->current ? 1 : 0;
+  return out + "; clients waiting: " + std::to_string(waiting);
+}
+
+RunResult run_seed(Options options, uint64_t seed, std::ostream* trace) {
+  options.seed = seed;
+  Simulation simulation(options, trace);
+  return simulation.run();
+}
+
+}  // namespace synod::sim

@@ -1,0 +1,125 @@
+#include "tools/sim_command.h"
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+
+#include <fmt/core.h>
+
+#include "sim/cluster.h"
+
+namespace synod::tools {
+
+namespace {
+
+struct SimArgs {
+  std::string seeds = "1";
+  uint64_t seed = 0;
+  bool trace = false;
+  std::string faults = "all";
+  std::vector<std::string> bugs;
+  double duration_s = 3.0;
+  bool verbose = false;
+  sim::Options options;
+};
+
+int run_sim(SimArgs& args) {
+  sim::Options& options = args.options;
+  if (options.replicas < 1 || options.replicas > 63) {
+    std::cerr << "sim: --replicas must be between 1 and 63\n";
+    return 2;
+  }
+  if (!options.apply_fault_mix(args.faults)) {
+    std::cerr << "sim: unknown fault mix '" << args.faults
+              << "' (none, network, crash, partition, all)\n";
+    return 2;
+  }
+  for (const std::string& bug : args.bugs) {
+    if (!paxos::enable_bug(bug, options.bugs)) {
+      std::cerr << "sim: unknown bug '" << bug << "'; known:";
+      for (const std::string& name : paxos::bug_names()) std::cerr << ' ' << name;
+      std::cerr << '\n';
+      return 2;
+    }
+  }
+  options.fault_phase_us = uint64_t(args.duration_s * 1e6);
+  auto range = sim::parse_seed_range(args.seeds);
+  if (args.seed != 0) range = std::make_pair(args.seed, args.seed);
+  if (!range) {
+    std::cerr << "sim: --seeds wants A-B or A, got '" << args.seeds << "'\n";
+    return 2;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  uint64_t runs = 0, chosen = 0, acknowledged = 0, violations = 0, crashes = 0, partitions = 0,
+           leaders = 0, events = 0;
+  uint64_t slowest_liveness_us = 0;
+  for (uint64_t seed = range->first; seed <= range->second; ++seed) {
+    sim::RunResult r = sim::run_seed(options, seed, args.trace ? &std::cout : nullptr);
+    ++runs;
+    chosen += r.commands_chosen;
+    acknowledged += r.commands_acknowledged;
+    crashes += r.crashes;
+    partitions += r.partitions;
+    leaders += r.leaders;
+    events += r.events;
+    slowest_liveness_us = std::max(slowest_liveness_us, r.liveness_us);
+    if (args.verbose || args.trace || range->first == range->second) {
+      fmt::print(
+          "seed {}: {} slots, {} commands chosen ({} acknowledged), {} leaders, {} crashes, {} "
+          "partitions, converged {:.0f} ms after faults stopped, trace digest {:016x}\n",
+          seed, r.slots_chosen, r.commands_chosen, r.commands_acknowledged, r.leaders,
+          r.crashes, r.partitions, r.liveness_us / 1000.0, r.digest);
+    }
+    if (r.violation) {
+      ++violations;
+      fmt::print("VIOLATION seed {}: {}\n", seed, *r.violation);
+      fmt::print("  the last {} events (replay all: synod sim --seed {} --trace):\n",
+                 r.last_events.size(), seed);
+      for (const std::string& line : r.last_events) fmt::print("    {}\n", line);
+      break;  // the first violation is the one to study
+    }
+  }
+  const double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  fmt::print(
+      "sim: {} runs, {} commands chosen, {} violations ({} acknowledged, {} leader elections, "
+      "{} crashes, {} partitions, {} events, slowest convergence {:.0f} ms, {:.1f} s)\n",
+      runs, chosen, violations, acknowledged, leaders, crashes, partitions, events,
+      slowest_liveness_us / 1000.0, wall_s);
+  return violations == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+void add_sim_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<SimArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "sim", "Run the deterministic cluster simulator: real protocol code, simulated faults");
+  cmd->add_option("--seeds", args->seeds, "Seeds to run, A-B or A")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Run this one seed (same as --seeds S)");
+  cmd->add_option("--replicas", args->options.replicas, "Replicas in the cluster (3, 5, 7)")
+      ->capture_default_str();
+  cmd->add_option("--clients", args->options.clients, "Concurrent clients")
+      ->capture_default_str();
+  cmd->add_option("--duration", args->duration_s, "Simulated seconds of faults per run")
+      ->capture_default_str();
+  cmd->add_option("--faults", args->faults, "Fault mix: none, network, crash, partition, all")
+      ->capture_default_str();
+  cmd->add_option("--loss", args->options.loss, "Message loss probability")
+      ->capture_default_str();
+  cmd->add_option("--dup", args->options.duplicate, "Message duplication probability")
+      ->capture_default_str();
+  cmd->add_option("--reorder", args->options.long_delay,
+                  "Probability a message is held back and overtaken")
+      ->capture_default_str();
+  cmd->add_option("--bug", args->bugs, "Plant a bug: " + [] {
+    std::string names;
+    for (const std::string& name : paxos::bug_names()) names += (names.empty() ? "" : ", ") + name;
+    return names;
+  }());
+  cmd->add_flag("--trace", args->trace, "Print every event of the run");
+  cmd->add_flag("--verbose", args->verbose, "One line per seed");
+  cmd->callback([args, &exit_code] { exit_code = run_sim(*args); });
+}
+
+}  // namespace synod::tools

@@ -1,1 +1,17 @@
-int main() { return 0; }
+// synod: one binary, many subcommands.
+#include <CLI/CLI.hpp>
+
+#include "tools/sim_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"synod: a Multi-Paxos replicated log and linearizable key-value service"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  synod::tools::add_sim_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return exit_code;
+}

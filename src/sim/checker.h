@@ -1,0 +1,60 @@
+// The simulator's invariants, checked after every step of a run:
+//   agreement   — no two values are ever chosen for one slot, and no two replicas learn
+//                 different values for one slot;
+//   truth       — a replica learns (and applies) only what is really chosen: a value a phase-2
+//                 quorum of acceptors durably accepted in one ballot. This is judged with the
+//                 true quorum system, whatever the replicas were configured with;
+//   validity    — only proposed commands or no-ops are chosen;
+//   durability  — once chosen, always chosen: truth is a history that crashes cannot undo, and
+//                 every replica, before or after restarts, must agree with it;
+//   prefix      — each replica applies slots 1, 2, 3, ... in order, and what it applies at a slot
+//                 is what every other replica applies there.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "paxos/quorum.h"
+#include "paxos/ready.h"
+
+namespace synod::sim {
+
+class Checker {
+ public:
+  explicit Checker(paxos::QuorumSystem true_quorum) : quorum_(std::move(true_quorum)) {}
+
+  void on_propose(const paxos::Command& command);
+  // `acceptor` has made durable that it accepted `proposal` for `slot`.
+  void on_durable_accept(NodeId acceptor, Slot slot, const paxos::Proposal& proposal);
+  // `node` learned that `value` is chosen for `slot`.
+  void on_learn(NodeId node, Slot slot, const paxos::Value& value);
+  // `node` restarted: its state machine starts again from slot 1.
+  void on_restart(NodeId node);
+  // `node` applied `value` at `slot`.
+  void on_apply(NodeId node, Slot slot, const paxos::Value& value);
+
+  bool ok() const { return !violation_; }
+  const std::optional<std::string>& violation() const { return violation_; }
+  // Slots known chosen (by the quorum rule), and their values.
+  const std::map<Slot, paxos::Value>& chosen() const { return truth_; }
+
+ private:
+  struct Votes {
+    paxos::NodeSet acceptors;
+    paxos::Value value;
+  };
+  void fail(std::string what);
+  void check_valid(Slot slot, const paxos::Value& value);
+
+  paxos::QuorumSystem quorum_;
+  std::map<paxos::CommandId, std::string> proposed_;
+  std::map<std::pair<Slot, Ballot>, Votes> votes_;
+  std::map<Slot, paxos::Value> truth_;     // chosen by the quorum rule, ever
+  std::map<Slot, paxos::Value> learned_;   // first value any replica learned per slot
+  std::map<NodeId, Slot> next_apply_;      // per replica: the slot it must apply next
+  std::optional<std::string> violation_;
+};
+
+}  // namespace synod::sim

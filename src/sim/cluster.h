@@ -1,0 +1,122 @@
+// One seeded, single-threaded run of a whole cluster: the real Replica code under a simulated
+// clock, network (delay, loss, duplication, reordering, partitions) and disk (a batch is durable
+// only once its sync completes; a crash loses whatever was still waiting), with simulated clients
+// that propose commands to any replica and retry. The same seed gives the same run, event for
+// event; the trace's digest lets two runs be compared.
+//
+// A run has two phases. In the fault phase the nemesis crashes and restarts replicas and cuts
+// the network while clients propose. In the liveness phase faults stop; within a bound, a leader
+// must hold every replica's promise, every replica must learn every chosen slot, and each client
+// must get fresh commands chosen. The Checker's invariants are checked after every event.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/hash.h"
+#include "base/rng.h"
+#include "paxos/replica.h"
+#include "sim/checker.h"
+#include "sim/options.h"
+
+namespace synod::sim {
+
+struct RunResult {
+  uint64_t seed = 0;
+  std::optional<std::string> violation;
+  std::vector<std::string> last_events;  // the events leading up to a violation
+  uint64_t slots_chosen = 0;
+  uint64_t commands_chosen = 0;          // distinct client commands in the chosen log
+  uint64_t commands_acknowledged = 0;
+  uint64_t leaders = 0;                  // distinct ballots that won phase 1
+  uint64_t crashes = 0;
+  uint64_t partitions = 0;
+  uint64_t messages = 0;
+  uint64_t events = 0;
+  uint64_t liveness_us = 0;              // how long the calm phase took to converge
+  uint64_t digest = 0;
+};
+
+class Simulation {
+ public:
+  // With `trace` set, every event is written there as one line.
+  explicit Simulation(const Options& options, std::ostream* trace = nullptr);
+  ~Simulation();
+
+  RunResult run();
+
+ private:
+  struct Event;
+  struct Node;
+  struct Client;
+  struct PendingReady;
+
+  // Scheduling and tracing.
+  void schedule(uint64_t at_us, Event event);
+  void dispatch(Event& event);
+  void log(const std::string& line);
+
+  // Replicas, disks and the network.
+  void process_ready(Node& node);
+  void on_disk_done(Node& node, uint64_t incarnation);
+  void release(Node& node, paxos::Ready& ready);
+  void send(const paxos::Envelope& envelope);
+  uint64_t network_delay();
+  void deliver(const paxos::Envelope& envelope);
+  void crash(Node& node);
+  void crash_and_schedule_restart(Node& node);
+  void restart(Node& node);
+  paxos::Config replica_config(NodeId id) const;
+
+  // Clients.
+  void client_start_command(Client& client);
+  void client_send(Client& client);
+  void client_request_arrives(int node_index, int client_index, uint64_t attempt);
+  void client_reply(int client_index, uint64_t attempt, paxos::Outcome outcome, NodeId hint);
+  void client_reply_arrives(int client_index, uint64_t attempt, paxos::Outcome outcome,
+                            NodeId hint);
+  void client_timeout(int client_index, uint64_t attempt);
+
+  // The nemesis and the phases.
+  void nemesis();
+  void partition();
+  void heal();
+  void start_liveness_phase();
+  bool converged() const;
+  std::string describe_stall() const;
+  Node* current_leader();
+
+  std::ostream* trace_;
+  Rng rng_;
+  Options options_;  // after swarm scaling
+  paxos::QuorumSystem quorum_;
+  Checker checker_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<std::unique_ptr<Client>> clients_;
+  std::map<std::pair<uint64_t, uint64_t>, Event> queue_;
+  uint64_t now_us_ = 0;
+  uint64_t next_seq_ = 0;
+  bool faults_on_ = true;
+  bool liveness_phase_ = false;
+  uint64_t liveness_start_us_ = 0;
+  std::set<std::pair<int, int>> blocked_;  // (from, to) node indices that cannot talk
+  bool clogged_ = false;                    // blocked links hold messages instead of losing them
+  std::vector<paxos::Envelope> held_;       // what clogged links hold, delivered at the heal
+  std::set<paxos::CommandId> acknowledged_;
+  std::set<Ballot> leader_ballots_;
+  std::deque<std::string> recent_;
+  Digest digest_;
+  RunResult result_;
+};
+
+// Runs one seed with `options` (whose seed field is replaced).
+RunResult run_seed(Options options, uint64_t seed, std::ostream* trace = nullptr);
+
+}  // namespace synod::sim

@@ -1,0 +1,77 @@
+// The knobs of one simulated run. All times are in simulated microseconds.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/rng.h"
+#include "paxos/bugs.h"
+
+namespace synod::sim {
+
+struct Options {
+  uint64_t seed = 1;
+  int replicas = 3;  // 3, 5 or 7
+  int clients = 4;
+
+  // The fault phase: faults happen, clients keep proposing.
+  uint64_t fault_phase_us = 3'000'000;
+  // The liveness phase: faults stop; within this bound a leader must be elected, every replica
+  // must learn every chosen slot, and fresh commands must commit.
+  uint64_t liveness_bound_us = 10'000'000;
+
+  // Network, while faults are on.
+  uint64_t delay_min_us = 200;
+  uint64_t delay_max_us = 3'000;
+  double loss = 0.05;             // a message vanishes
+  double duplicate = 0.03;        // a message arrives twice
+  double long_delay = 0.03;       // a message is held back, so later ones overtake it
+  uint64_t long_delay_max_us = 150'000;
+
+  // The nemesis: how often it strikes, and what it may do.
+  uint64_t nemesis_interval_min_us = 50'000;
+  uint64_t nemesis_interval_max_us = 400'000;
+  bool crashes = true;
+  // Besides the nemesis's crashes: the chance that a replica crashes right after a sync, having
+  // sent what the sync allowed — the moment a forgotten promise or record would hurt most.
+  double crash_after_sync = 0.004;
+  // ... and right after it sent a promise to a peer.
+  double crash_after_promise = 0.5;
+  bool partitions = true;
+
+  // Disk: how long making a batch durable takes.
+  uint64_t sync_min_us = 100;
+  uint64_t sync_max_us = 2'000;
+
+  // The replica's logical clock.
+  uint64_t tick_us = 10'000;
+  uint32_t election_timeout_min_ticks = 15;
+  uint32_t election_timeout_max_ticks = 30;
+  uint32_t heartbeat_interval_ticks = 3;
+  uint32_t max_inflight_slots = 8;
+  uint32_t max_batch_commands = 4;
+
+  // Clients.
+  uint64_t client_timeout_us = 400'000;
+  uint64_t client_think_max_us = 20'000;
+
+  // Swarm testing: each seed scales every fault knob above by its own random factor (0 to 4x),
+  // so that across seeds some runs are calm, some brutal, and most lie in between.
+  bool swarm = true;
+
+  paxos::Bugs bugs;
+  bool trace = false;  // print every event
+
+  // Applies a named mix of faults: none, network, crash, partition, all.
+  bool apply_fault_mix(std::string_view mix);
+
+  // The knobs of one swarm run, drawn from `rng`.
+  Options swarmed(Rng& rng) const;
+};
+
+// Parses "A-B" or "A" into an inclusive range.
+std::optional<std::pair<uint64_t, uint64_t>> parse_seed_range(std::string_view text);
+
+}  // namespace synod::sim
