@@ -491,7 +491,7 @@ void Simulation::crash_and_schedule_restart(Node& node) {
   restart_event.tag = node.incarnation;
   // Half come straight back, while messages sent before the crash are still in flight.
   const uint64_t down_us =
-      rng_.chance(0.5) ? rng_.between(1'000, 30'000) : rng_.between(30'000, 800'000);
+      rng_.chance(0.8) ? rng_.between(1'000, 30'000) : rng_.between(30'000, 800'000);
   schedule(now_us_ + down_us, restart_event);
 }
 

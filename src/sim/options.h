@@ -38,7 +38,7 @@ struct Options {
   // sent what the sync allowed — the moment a forgotten promise or record would hurt most.
   double crash_after_sync = 0.004;
   // ... and right after it sent a promise to a peer.
-  double crash_after_promise = 0.5;
+  double crash_after_promise = 1.0;
   bool partitions = true;
 
   // Disk: how long making a batch durable takes.

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include <fmt/core.h>
 
@@ -20,8 +21,29 @@ struct SimArgs {
   std::vector<std::string> bugs;
   double duration_s = 3.0;
   bool verbose = false;
+  bool keep_going = false;
+  bool story = false;
   sim::Options options;
 };
+
+// The events a person wants to see: who leads, what fails, what heals.
+void print_story(const std::string& trace) {
+  static constexpr const char* kMarks[] = {"is now leader", "crash ",       "restart ",
+                                           "partition (",   "clog (",       "heal",
+                                           "faults stop",   "is now follower"};
+  std::istringstream lines(trace);
+  std::string line;
+  while (std::getline(lines, line)) {
+    for (const char* mark : kMarks) {
+      if (line.find(mark) != std::string::npos) {
+        const size_t space = line.find(' ');
+        const double ms = std::stod(line.substr(2, space - 2)) / 1000.0;
+        fmt::print("{:9.1f} ms  {}\n", ms, line.substr(space + 1));
+        break;
+      }
+    }
+  }
+}
 
 int run_sim(SimArgs& args) {
   sim::Options& options = args.options;
@@ -54,7 +76,10 @@ int run_sim(SimArgs& args) {
            leaders = 0, events = 0;
   uint64_t slowest_liveness_us = 0;
   for (uint64_t seed = range->first; seed <= range->second; ++seed) {
-    sim::RunResult r = sim::run_seed(options, seed, args.trace ? &std::cout : nullptr);
+    std::ostringstream story;
+    std::ostream* trace = args.trace ? &std::cout : args.story ? &story : nullptr;
+    sim::RunResult r = sim::run_seed(options, seed, trace);
+    if (args.story) print_story(story.str());
     ++runs;
     chosen += r.commands_chosen;
     acknowledged += r.commands_acknowledged;
@@ -75,6 +100,7 @@ int run_sim(SimArgs& args) {
       fmt::print("VIOLATION seed {}: {}\n", seed, *r.violation);
       fmt::print("  the last {} events (replay all: synod sim --seed {} --trace):\n",
                  r.last_events.size(), seed);
+      if (args.keep_going) continue;
       for (const std::string& line : r.last_events) fmt::print("    {}\n", line);
       break;  // the first violation is the one to study
     }
@@ -119,6 +145,12 @@ void add_sim_command(CLI::App& app, int& exit_code) {
   }());
   cmd->add_flag("--trace", args->trace, "Print every event of the run");
   cmd->add_flag("--verbose", args->verbose, "One line per seed");
+  cmd->add_flag("--story", args->story,
+                "Print a run's leader changes, crashes, partitions and heals as they happen");
+  cmd->add_flag("!--no-swarm", args->options.swarm,
+                "Use the fault knobs as given for every seed instead of scaling them per seed");
+  cmd->add_flag("--keep-going", args->keep_going,
+                "Run every seed even after a violation (one line per violation)");
   cmd->callback([args, &exit_code] { exit_code = run_sim(*args); });
 }
 
