@@ -6,14 +6,15 @@
 #include <cstdlib>
 
 namespace synod::detail {
-[[noreturn]] inline void assert_fail(const char* expr, const char* file, int line, const char* msg) {
+[[noreturn]] inline void assert_fail(const char* expr, const char* file, int line,
+                                     const char* msg) {
   std::fprintf(stderr, "synod: assertion failed: %s (%s) at %s:%d\n", expr, msg, file, line);
   std::abort();
 }
 }  // namespace synod::detail
 
-#define SYNOD_ASSERT(cond, msg)                                         \
-  do {                                                                  \
-    if (!(cond)) [[unlikely]]                                           \
-      ::synod::detail::assert_fail(#cond, __FILE__, __LINE__, (msg));   \
+#define SYNOD_ASSERT(cond, msg)                                       \
+  do {                                                                \
+    if (!(cond)) [[unlikely]]                                         \
+      ::synod::detail::assert_fail(#cond, __FILE__, __LINE__, (msg)); \
   } while (0)

@@ -31,7 +31,9 @@ struct Ballot {
   constexpr auto operator<=>(const Ballot&) const = default;
 };
 
-inline std::string to_string(NodeId id) { return "n" + std::to_string(id.value); }
+inline std::string to_string(NodeId id) {
+  return "n" + std::to_string(id.value);
+}
 inline std::string to_string(const Ballot& b) {
   return std::to_string(b.round) + "." + std::to_string(b.node.value);
 }

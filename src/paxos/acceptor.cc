@@ -4,7 +4,9 @@
 
 namespace synod::paxos {
 
-bool may_promise(const Ballot& promised, const Ballot& ballot) { return ballot >= promised; }
+bool may_promise(const Ballot& promised, const Ballot& ballot) {
+  return ballot >= promised;
+}
 
 bool may_accept(const Ballot& promised, const Ballot& ballot, const Bugs& bugs) {
   return ballot >= promised || bugs.accept_lower_ballot;

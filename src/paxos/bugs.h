@@ -18,8 +18,8 @@ struct Bugs {
   bool leader_skip_phase1 = false;     // a new leader goes straight to phase 2
 
   bool any() const {
-    return minority_quorum || ignore_promised_value || no_persist_promise ||
-           accept_lower_ballot || leader_skip_phase1;
+    return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
+           leader_skip_phase1;
   }
 };
 

@@ -52,8 +52,8 @@ std::string to_string(const Message& message) {
         } else if constexpr (std::is_same_v<T, CatchupRequestMsg>) {
           return "CatchupRequest from=" + std::to_string(m.first_slot);
         } else {
-          return "CatchupReply " + entries_to_string(m.chosen) + " commit=" +
-                 std::to_string(m.commit);
+          return "CatchupReply " + entries_to_string(m.chosen) +
+                 " commit=" + std::to_string(m.commit);
         }
       },
       message);
@@ -72,9 +72,12 @@ void DurableState::apply(const PersistBatch& batch) {
 
 const char* to_string(Outcome outcome) {
   switch (outcome) {
-    case Outcome::kChosen: return "chosen";
-    case Outcome::kFailed: return "failed";
-    case Outcome::kUnknown: return "unknown";
+    case Outcome::kChosen:
+      return "chosen";
+    case Outcome::kFailed:
+      return "failed";
+    case Outcome::kUnknown:
+      return "unknown";
   }
   return "?";
 }

@@ -18,8 +18,7 @@ Proposer::Proposer(NodeId self, QuorumSystem quorum, Value own_value, Bugs bugs)
     : self_(self), quorum_(std::move(quorum)), own_value_(std::move(own_value)), bugs_(bugs) {}
 
 Prepare Proposer::begin(uint64_t round) {
-  SYNOD_ASSERT(round > highest_round_seen_,
-               "a new ballot must exceed every round seen");
+  SYNOD_ASSERT(round > highest_round_seen_, "a new ballot must exceed every round seen");
   ballot_ = Ballot{round, self_};
   highest_round_seen_ = round;
   phase_ = Phase::kPreparing;

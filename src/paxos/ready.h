@@ -45,8 +45,8 @@ const char* to_string(Outcome outcome);
 struct ProposalOutcome {
   CommandId id;
   Outcome outcome = Outcome::kFailed;
-  Slot slot = 0;           // for kChosen
-  NodeId leader_hint;      // who to try next, if known
+  Slot slot = 0;       // for kChosen
+  NodeId leader_hint;  // who to try next, if known
 };
 
 struct Ready {

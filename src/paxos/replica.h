@@ -106,8 +106,8 @@ class Replica {
   // Learner state: chosen_ is durable (lazily); commit_ and handed_out_ derive from it.
   std::map<Slot, Value> chosen_;
   Slot commit_ = 0;
-  Slot handed_out_ = 0;   // committed entries handed to the driver up to here
-  Slot known_commit_ = 0; // the highest chosen prefix any leader told us of
+  Slot handed_out_ = 0;    // committed entries handed to the driver up to here
+  Slot known_commit_ = 0;  // the highest chosen prefix any leader told us of
 
   // Proposer state.
   Ballot ballot_;

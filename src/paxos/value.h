@@ -33,7 +33,9 @@ struct Value {
   bool operator==(const Value&) const = default;
 };
 
-inline Value noop() { return Value{}; }
+inline Value noop() {
+  return Value{};
+}
 
 // A short, stable rendering for traces: "noop" or "[c1.1,c2.7]".
 std::string to_string(const Value& value);

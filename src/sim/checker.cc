@@ -27,8 +27,7 @@ void Checker::check_valid(Slot slot, const Value& value) {
 }
 
 void Checker::on_durable_accept(NodeId acceptor, Slot slot, const paxos::Proposal& proposal) {
-  auto [it, inserted] =
-      votes_.try_emplace({slot, proposal.ballot}, Votes{{}, proposal.value});
+  auto [it, inserted] = votes_.try_emplace({slot, proposal.ballot}, Votes{{}, proposal.value});
   Votes& votes = it->second;
   if (votes.value != proposal.value) {
     fail("agreement: ballot " + to_string(proposal.ballot) + " carries two values for slot " +
@@ -66,13 +65,15 @@ void Checker::on_learn(NodeId node, Slot slot, const Value& value) {
   }
 }
 
-void Checker::on_restart(NodeId node) { next_apply_[node] = 1; }
+void Checker::on_restart(NodeId node) {
+  next_apply_[node] = 1;
+}
 
 void Checker::on_apply(NodeId node, Slot slot, const Value& value) {
   Slot& next = next_apply_.try_emplace(node, 1).first->second;
   if (slot != next) {
-    fail("prefix: " + to_string(node) + " applied slot " + std::to_string(slot) +
-         " when slot " + std::to_string(next) + " was next");
+    fail("prefix: " + to_string(node) + " applied slot " + std::to_string(slot) + " when slot " +
+         std::to_string(next) + " was next");
     return;
   }
   ++next;

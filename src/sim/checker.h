@@ -51,9 +51,9 @@ class Checker {
   paxos::QuorumSystem quorum_;
   std::map<paxos::CommandId, std::string> proposed_;
   std::map<std::pair<Slot, Ballot>, Votes> votes_;
-  std::map<Slot, paxos::Value> truth_;     // chosen by the quorum rule, ever
-  std::map<Slot, paxos::Value> learned_;   // first value any replica learned per slot
-  std::map<NodeId, Slot> next_apply_;      // per replica: the slot it must apply next
+  std::map<Slot, paxos::Value> truth_;    // chosen by the quorum rule, ever
+  std::map<Slot, paxos::Value> learned_;  // first value any replica learned per slot
+  std::map<NodeId, Slot> next_apply_;     // per replica: the slot it must apply next
   std::optional<std::string> violation_;
 };
 

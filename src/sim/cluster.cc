@@ -89,8 +89,8 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
     auto node = std::make_unique<Node>();
     node->id = NodeId{uint32_t(i + 1)};
     node->index = i;
-    node->replica = std::make_unique<paxos::Replica>(replica_config(node->id), node->disk,
-                                                     rng_.next());
+    node->replica =
+        std::make_unique<paxos::Replica>(replica_config(node->id), node->disk, rng_.next());
     nodes_.push_back(std::move(node));
     schedule(rng_.below(options_.tick_us) + 1, Event{EventKind::kTick, i});
   }
@@ -150,8 +150,8 @@ RunResult Simulation::run() {
   if (!result_.violation) {
     for (const CommandId& id : acknowledged_) {
       if (chosen_commands.count(id) == 0) {
-        result_.violation = "durability: acknowledged command c" + std::to_string(id.client) +
-                            "." + std::to_string(id.seq) + " is not in the chosen log";
+        result_.violation = "durability: acknowledged command c" + std::to_string(id.client) + "." +
+                            std::to_string(id.seq) + " is not in the chosen log";
         break;
       }
     }
@@ -294,8 +294,8 @@ void Simulation::on_disk_done(Node& node, uint64_t incarnation) {
 void Simulation::release(Node& node, Ready& ready) {
   bool promised = false;
   for (const Envelope& envelope : ready.messages) {
-    promised |= envelope.to != node.id &&
-                std::holds_alternative<paxos::PromiseMsg>(envelope.message);
+    promised |=
+        envelope.to != node.id && std::holds_alternative<paxos::PromiseMsg>(envelope.message);
   }
   for (Envelope& envelope : ready.messages) {
     if (envelope.to == node.id) {
@@ -370,8 +370,7 @@ void Simulation::crash(Node& node) {
 void Simulation::restart(Node& node) {
   SYNOD_ASSERT(!node.up && node.disk_queue.empty(), "restart of a running replica");
   node.up = true;
-  node.replica =
-      std::make_unique<paxos::Replica>(replica_config(node.id), node.disk, rng_.next());
+  node.replica = std::make_unique<paxos::Replica>(replica_config(node.id), node.disk, rng_.next());
   log("restart " + to_string(node.id) + " from durable state: promise " +
       to_string(node.disk.promised) + ", " + std::to_string(node.disk.accepted.size()) +
       " accepted, " + std::to_string(node.disk.chosen.size()) + " chosen");
@@ -455,9 +454,9 @@ Simulation::Node* Simulation::current_leader() {
 
 void Simulation::nemesis() {
   if (!faults_on_) return;
-  schedule(now_us_ + rng_.between(options_.nemesis_interval_min_us,
-                                  options_.nemesis_interval_max_us),
-           Event{EventKind::kNemesis});
+  schedule(
+      now_us_ + rng_.between(options_.nemesis_interval_min_us, options_.nemesis_interval_max_us),
+      Event{EventKind::kNemesis});
   const bool crash_now = options_.crashes && (!options_.partitions || rng_.chance(0.5));
   if (!crash_now) {
     if (blocked_.empty()) {

@@ -33,14 +33,14 @@ struct RunResult {
   std::optional<std::string> violation;
   std::vector<std::string> last_events;  // the events leading up to a violation
   uint64_t slots_chosen = 0;
-  uint64_t commands_chosen = 0;          // distinct client commands in the chosen log
+  uint64_t commands_chosen = 0;  // distinct client commands in the chosen log
   uint64_t commands_acknowledged = 0;
-  uint64_t leaders = 0;                  // distinct ballots that won phase 1
+  uint64_t leaders = 0;  // distinct ballots that won phase 1
   uint64_t crashes = 0;
   uint64_t partitions = 0;
   uint64_t messages = 0;
   uint64_t events = 0;
-  uint64_t liveness_us = 0;              // how long the calm phase took to converge
+  uint64_t liveness_us = 0;  // how long the calm phase took to converge
   uint64_t digest = 0;
 };
 
@@ -107,8 +107,8 @@ class Simulation {
   bool liveness_phase_ = false;
   uint64_t liveness_start_us_ = 0;
   std::set<std::pair<int, int>> blocked_;  // (from, to) node indices that cannot talk
-  bool clogged_ = false;                    // blocked links hold messages instead of losing them
-  std::vector<paxos::Envelope> held_;       // what clogged links hold, delivered at the heal
+  bool clogged_ = false;                   // blocked links hold messages instead of losing them
+  std::vector<paxos::Envelope> held_;      // what clogged links hold, delivered at the heal
   std::set<paxos::CommandId> acknowledged_;
   std::set<Ballot> leader_ballots_;
   std::deque<std::string> recent_;

@@ -25,9 +25,9 @@ struct Options {
   // Network, while faults are on.
   uint64_t delay_min_us = 200;
   uint64_t delay_max_us = 3'000;
-  double loss = 0.05;             // a message vanishes
-  double duplicate = 0.03;        // a message arrives twice
-  double long_delay = 0.03;       // a message is held back, so later ones overtake it
+  double loss = 0.05;        // a message vanishes
+  double duplicate = 0.03;   // a message arrives twice
+  double long_delay = 0.03;  // a message is held back, so later ones overtake it
   uint64_t long_delay_max_us = 150'000;
 
   // The nemesis: how often it strikes, and what it may do.

@@ -226,8 +226,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Sweep{7, "network", 7000, 40}, Sweep{3, "crash", 8000, 40},
                       Sweep{3, "none", 9000, 20}, Sweep{1, "crash", 9500, 20}),
     [](const ::testing::TestParamInfo<Sweep>& param) {
-      return std::string(param.param.mix) + "_" + std::to_string(param.param.replicas) +
-             "replicas";
+      return std::string(param.param.mix) + "_" + std::to_string(param.param.replicas) + "replicas";
     });
 
 // Every planted bug is caught within seeds 1-300 on 5 replicas.

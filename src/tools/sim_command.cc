@@ -1,11 +1,11 @@
 #include "tools/sim_command.h"
 
+#include <fmt/core.h>
+
 #include <chrono>
 #include <iostream>
 #include <memory>
 #include <sstream>
-
-#include <fmt/core.h>
 
 #include "sim/cluster.h"
 
@@ -28,8 +28,8 @@ struct SimArgs {
 
 // The events a person wants to see: who leads, what fails, what heals.
 void print_story(const std::string& trace) {
-  static constexpr const char* kMarks[] = {"is now leader", "crash ",       "restart ",
-                                           "partition (",   "clog (",       "heal",
+  static constexpr const char* kMarks[] = {"is now leader", "crash ",         "restart ",
+                                           "partition (",   "clog (",         "heal",
                                            "faults stop",   "is now follower"};
   std::istringstream lines(trace);
   std::string line;
@@ -92,8 +92,8 @@ int run_sim(SimArgs& args) {
       fmt::print(
           "seed {}: {} slots, {} commands chosen ({} acknowledged), {} leaders, {} crashes, {} "
           "partitions, converged {:.0f} ms after faults stopped, trace digest {:016x}\n",
-          seed, r.slots_chosen, r.commands_chosen, r.commands_acknowledged, r.leaders,
-          r.crashes, r.partitions, r.liveness_us / 1000.0, r.digest);
+          seed, r.slots_chosen, r.commands_chosen, r.commands_acknowledged, r.leaders, r.crashes,
+          r.partitions, r.liveness_us / 1000.0, r.digest);
     }
     if (r.violation) {
       ++violations;
@@ -125,24 +125,24 @@ void add_sim_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", args->seed, "Run this one seed (same as --seeds S)");
   cmd->add_option("--replicas", args->options.replicas, "Replicas in the cluster (3, 5, 7)")
       ->capture_default_str();
-  cmd->add_option("--clients", args->options.clients, "Concurrent clients")
-      ->capture_default_str();
+  cmd->add_option("--clients", args->options.clients, "Concurrent clients")->capture_default_str();
   cmd->add_option("--duration", args->duration_s, "Simulated seconds of faults per run")
       ->capture_default_str();
   cmd->add_option("--faults", args->faults, "Fault mix: none, network, crash, partition, all")
       ->capture_default_str();
-  cmd->add_option("--loss", args->options.loss, "Message loss probability")
-      ->capture_default_str();
+  cmd->add_option("--loss", args->options.loss, "Message loss probability")->capture_default_str();
   cmd->add_option("--dup", args->options.duplicate, "Message duplication probability")
       ->capture_default_str();
   cmd->add_option("--reorder", args->options.long_delay,
                   "Probability a message is held back and overtaken")
       ->capture_default_str();
-  cmd->add_option("--bug", args->bugs, "Plant a bug: " + [] {
-    std::string names;
-    for (const std::string& name : paxos::bug_names()) names += (names.empty() ? "" : ", ") + name;
-    return names;
-  }());
+  cmd->add_option(
+      "--bug", args->bugs, "Plant a bug: " + [] {
+        std::string names;
+        for (const std::string& name : paxos::bug_names())
+          names += (names.empty() ? "" : ", ") + name;
+        return names;
+      }());
   cmd->add_flag("--trace", args->trace, "Print every event of the run");
   cmd->add_flag("--verbose", args->verbose, "One line per seed");
   cmd->add_flag("--story", args->story,
