@@ -6,7 +6,8 @@ namespace synod::paxos {
 
 QuorumSystem QuorumSystem::majority(std::vector<NodeId> members, const Bugs& bugs) {
   const uint64_t n = members.size();
-  const uint64_t size = bugs.minority_quorum ? n / 2 : n / 2 + 1;
+  // The planted bug still needs at least one vote: a quorum of nobody would be no quorum.
+  const uint64_t size = bugs.minority_quorum ? std::max<uint64_t>(1, n / 2) : n / 2 + 1;
   std::vector<uint32_t> weights(members.size(), 1);
   return weighted(std::move(members), std::move(weights), size, size);
 }

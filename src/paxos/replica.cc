@@ -122,11 +122,12 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
   }
   raise_promise(msg.ballot);
   if (from != config_.self) {
-    if (role_ != Role::kFollower && msg.ballot > ballot_) step_down();
+    // Note the new leader first, so that stepping down can point our clients at it.
     if (msg.ballot >= leader_ballot_) {
       leader_ = msg.ballot.node;
       leader_ballot_ = msg.ballot;
     }
+    if (role_ != Role::kFollower && msg.ballot > ballot_) step_down();
     if (role_ == Role::kFollower) election_elapsed_ = 0;
   }
   AcceptedMsg reply{msg.ballot, {}, 0};
