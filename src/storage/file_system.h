@@ -1,0 +1,62 @@
+// The narrow file-system interface through which all storage code does its I/O (LevelDB's Env,
+// narrowed). Two implementations: PosixFileSystem for production and MemFileSystem, whose crash
+// loses what was not synced, for the simulator and fault-injection tests.
+//
+// Durability model every implementation follows, and the storage code relies on:
+//  - data written to a file is durable only after sync() on it returns ok;
+//  - a file's creation, rename or removal is durable only after sync_dir() on its directory;
+//  - a crash keeps each file's synced bytes, and may keep any prefix of the bytes written since
+//    (a torn write), possibly with bits flipped in that unsynced part.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace synod::storage {
+
+// A file opened for writing at any offset (the log writes into preallocated segments).
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  virtual Status write_at(uint64_t offset, std::string_view data) = 0;
+  // Makes every byte written so far durable (fdatasync).
+  virtual Status sync() = 0;
+  // Reserves `size` bytes (reading as zeros) so later writes need no metadata update to be
+  // durable.
+  virtual Status preallocate(uint64_t size) = 0;
+  virtual Status truncate(uint64_t size) = 0;
+  virtual Status close() = 0;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+
+  virtual Status create_dir(const std::string& dir) = 0;                      // ok if it exists
+  virtual Result<std::vector<std::string>> list(const std::string& dir) = 0;  // names, sorted
+  virtual Result<bool> exists(const std::string& path) = 0;
+  // Opens for writing; creates the file if missing, keeps its contents otherwise.
+  virtual Result<std::unique_ptr<WritableFile>> open_writable(const std::string& path) = 0;
+  virtual Result<std::string> read_file(const std::string& path) = 0;
+  virtual Status rename(const std::string& from, const std::string& to) = 0;
+  virtual Status remove(const std::string& path) = 0;
+  virtual Status sync_dir(const std::string& dir) = 0;
+};
+
+std::unique_ptr<FileSystem> make_posix_file_system();
+
+inline std::string join_path(const std::string& dir, const std::string& name) {
+  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+// Writes `data` to `dir/name` atomically: a temporary file, sync, rename, sync the directory.
+// After a crash either the old file (or none) or the whole new one is there.
+Status write_file_atomically(FileSystem& fs, const std::string& dir, const std::string& name,
+                             std::string_view data);
+
+}  // namespace synod::storage

@@ -1,0 +1,316 @@
+#include "storage/log.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/coding.h"
+#include "base/crc32c.h"
+
+namespace synod::storage {
+namespace {
+
+constexpr char kMagic[8] = {'S', 'Y', 'N', 'O', 'D', 'W', 'A', 'L'};
+
+std::string encode_header(uint64_t cluster_id, uint32_t node_id, uint64_t index) {
+  std::string h(kMagic, sizeof kMagic);
+  put_u32(h, kLogFormatVersion);
+  put_u32(h, node_id);
+  put_u64(h, cluster_id);
+  put_u64(h, index);
+  put_u32(h, 0);  // reserved
+  put_u32(h, crc32c(h));
+  return h;
+}
+
+bool parse_segment_name(const std::string& name, uint64_t& index) {
+  // wal-<20 digits>.log
+  if (name.size() != 28 || name.compare(0, 4, "wal-") != 0 || name.compare(24, 4, ".log") != 0)
+    return false;
+  index = 0;
+  for (size_t i = 4; i < 24; ++i) {
+    if (name[i] < '0' || name[i] > '9') return false;
+    index = index * 10 + static_cast<uint64_t>(name[i] - '0');
+  }
+  return true;
+}
+
+// A record at `p` whose header and checksum are intact.
+struct Parsed {
+  bool ok = false;
+  uint8_t type = 0;
+  uint32_t length = 0;
+};
+
+Parsed parse_record(std::string_view content, uint64_t p) {
+  Parsed r;
+  if (p + kRecordHeaderSize > content.size()) return r;
+  const char* h = content.data() + p;
+  const uint32_t crc = load_u32(h);
+  const uint32_t length = load_u32(h + 4);
+  const auto type = static_cast<uint8_t>(h[8]);
+  if (type == 0 || length > content.size() - p - kRecordHeaderSize) return r;
+  if (crc32c(h + 4, 5 + static_cast<size_t>(length)) != crc) return r;
+  r.ok = true;
+  r.type = type;
+  r.length = length;
+  return r;
+}
+
+// Offset of the first valid synced or seal record after `from`, if any. A record's type byte
+// (its ninth) is never zero, so candidates are the positions eight bytes before a nonzero byte.
+std::optional<uint64_t> find_voucher(std::string_view content, uint64_t from) {
+  for (uint64_t q = from + kRecordHeaderSize - 1; q < content.size(); ++q) {
+    if (content[q] == '\0') continue;
+    const uint64_t p = q - (kRecordHeaderSize - 1);
+    if (p <= from) continue;
+    Parsed r = parse_record(content, p);
+    if (r.ok && (r.type == kSyncedRecord || r.type == kSealRecord)) return p;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string segment_file_name(uint64_t index) {
+  return fmt::format("wal-{:020}.log", index);
+}
+
+LogScan scan_log(FileSystem& fs, const std::string& dir, uint64_t expect_cluster_id,
+                 uint32_t expect_node_id) {
+  LogScan scan;
+  auto names = fs.list(dir);
+  if (!names.is_ok()) {
+    scan.status = names.status();
+    return scan;
+  }
+  for (const auto& name : *names) {
+    uint64_t index = 0;
+    if (parse_segment_name(name, index)) scan.segments.push_back({index, name});
+  }
+  for (size_t i = 0; i < scan.segments.size(); ++i) {
+    auto& seg = scan.segments[i];
+    const bool last = i + 1 == scan.segments.size();
+    const std::string path = join_path(dir, seg.name);
+    if (i > 0 && seg.index != scan.segments[i - 1].index + 1) {
+      scan.status = Status::corruption(
+          fmt::format("{}: segment {} is missing",
+                      join_path(dir, segment_file_name(scan.segments[i - 1].index + 1)),
+                      scan.segments[i - 1].index + 1));
+      return scan;
+    }
+    auto content_or = fs.read_file(path);
+    if (!content_or.is_ok()) {
+      scan.status = content_or.status();
+      return scan;
+    }
+    const std::string& content = *content_or;
+    if (content.size() < kSegmentHeaderSize ||
+        std::memcmp(content.data(), kMagic, sizeof kMagic) != 0 ||
+        crc32c(content.data(), kSegmentHeaderSize - 4) !=
+            load_u32(content.data() + kSegmentHeaderSize - 4)) {
+      scan.status = Status::corruption(fmt::format("{}: bad segment header at offset 0", path));
+      return scan;
+    }
+    const uint32_t version = load_u32(content.data() + 8);
+    seg.node_id = load_u32(content.data() + 12);
+    seg.cluster_id = load_u64(content.data() + 16);
+    const uint64_t header_index = load_u64(content.data() + 24);
+    if (version != kLogFormatVersion) {
+      scan.status = Status::corruption(
+          fmt::format("{}: format version {} is not supported (this build reads {})", path, version,
+                      kLogFormatVersion));
+      return scan;
+    }
+    if (header_index != seg.index) {
+      scan.status = Status::corruption(fmt::format("{}: header says segment {}, file name says {}",
+                                                   path, header_index, seg.index));
+      return scan;
+    }
+    if ((expect_cluster_id != 0 && seg.cluster_id != expect_cluster_id) ||
+        (expect_node_id != 0 && seg.node_id != expect_node_id)) {
+      scan.status = Status::invalid_argument(
+          fmt::format("{} belongs to cluster {} node {}, not cluster {} node {}", path,
+                      seg.cluster_id, seg.node_id, expect_cluster_id, expect_node_id));
+      return scan;
+    }
+    uint64_t p = kSegmentHeaderSize;
+    for (;;) {
+      Parsed r = parse_record(content, p);
+      if (!r.ok) break;
+      if (r.type == kSealRecord) {
+        seg.sealed = true;
+        p += kRecordHeaderSize;
+        break;
+      }
+      if (r.type >= kFirstUserRecordType) {
+        scan.records.push_back(
+            {r.type, content.substr(p + kRecordHeaderSize, r.length), seg.index, p});
+      } else if (r.type != kSyncedRecord) {
+        break;  // not a type this version writes
+      }
+      p += kRecordHeaderSize + r.length;
+    }
+    seg.end = p;
+    if (seg.sealed) continue;
+    if (!last) {
+      scan.status = Status::corruption(fmt::format(
+          "{}: bad record at offset {} (the segment is not the last and has no seal)", path, p));
+      return scan;
+    }
+    if (auto voucher = find_voucher(content, p)) {
+      scan.status = Status::corruption(fmt::format(
+          "{}: bad record at offset {} (a valid record at offset {} shows it had been synced)",
+          path, p, *voucher));
+      return scan;
+    }
+    auto nonzero = std::string_view(content).find_last_not_of('\0');
+    if (nonzero != std::string_view::npos && nonzero >= p) scan.torn_bytes = nonzero + 1 - p;
+  }
+  return scan;
+}
+
+Result<std::unique_ptr<Log>> Log::open(FileSystem& fs, LogOptions options,
+                                       std::vector<LogRecord>* records) {
+  SYNOD_RETURN_IF_ERROR(fs.create_dir(options.dir));
+  LogScan scan = scan_log(fs, options.dir, options.cluster_id, options.node_id);
+  SYNOD_RETURN_IF_ERROR(scan.status);
+  std::unique_ptr<Log> log(new Log(fs, options));
+  // Leftovers of a segment or snapshot whose creation a crash interrupted.
+  auto names = fs.list(options.dir);
+  if (!names.is_ok()) return names.status();
+  for (const auto& name : *names) {
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0)
+      SYNOD_RETURN_IF_ERROR(fs.remove(join_path(options.dir, name)));
+  }
+  if (scan.segments.empty()) {
+    SYNOD_RETURN_IF_ERROR(log->create_segment(1));
+    log->first_segment_ = 1;
+  } else {
+    log->first_segment_ = scan.segments.front().index;
+    const auto& last = scan.segments.back();
+    SYNOD_RETURN_IF_ERROR(log->open_segment(last.index, last.end));
+    // Cut the torn tail and zero it, durably, so that no stale record past the new end can ever
+    // be mistaken for one of ours.
+    SYNOD_RETURN_IF_ERROR(log->file_->truncate(last.end));
+    SYNOD_RETURN_IF_ERROR(
+        log->file_->preallocate(std::max(options.segment_bytes, last.end + 2 * kRecordHeaderSize)));
+    SYNOD_RETURN_IF_ERROR(log->file_->sync());
+    if (last.sealed) log->offset_ = UINT64_MAX;  // the next sync starts a new segment
+  }
+  if (records != nullptr) *records = std::move(scan.records);
+  return log;
+}
+
+Log::~Log() {
+  if (file_) (void)file_->close();
+}
+
+Status Log::open_segment(uint64_t index, uint64_t offset) {
+  auto file = fs_.open_writable(join_path(options_.dir, segment_file_name(index)));
+  if (!file.is_ok()) return file.status();
+  file_ = std::move(*file);
+  segment_ = index;
+  offset_ = offset;
+  return Status::ok();
+}
+
+Status Log::create_segment(uint64_t index) {
+  // Created under a temporary name and renamed once its header is durable, so a segment file
+  // that exists always has a valid header.
+  const std::string name = segment_file_name(index);
+  const std::string tmp = join_path(options_.dir, name + ".tmp");
+  auto file = fs_.open_writable(tmp);
+  if (!file.is_ok()) return file.status();
+  SYNOD_RETURN_IF_ERROR((*file)->truncate(0));
+  SYNOD_RETURN_IF_ERROR((*file)->preallocate(options_.segment_bytes));
+  SYNOD_RETURN_IF_ERROR(
+      (*file)->write_at(0, encode_header(options_.cluster_id, options_.node_id, index)));
+  SYNOD_RETURN_IF_ERROR((*file)->sync());
+  SYNOD_RETURN_IF_ERROR((*file)->close());
+  SYNOD_RETURN_IF_ERROR(fs_.rename(tmp, join_path(options_.dir, name)));
+  SYNOD_RETURN_IF_ERROR(fs_.sync_dir(options_.dir));
+  return open_segment(index, kSegmentHeaderSize);
+}
+
+void Log::encode(uint8_t type, std::string_view payload, std::string& out) {
+  const size_t at = out.size();
+  put_u32(out, 0);
+  put_u32(out, static_cast<uint32_t>(payload.size()));
+  put_u8(out, type);
+  out.append(payload);
+  store_u32(out.data() + at, crc32c(out.data() + at + 4, 5 + payload.size()));
+}
+
+void Log::append(uint8_t type, std::string_view payload) {
+  SYNOD_ASSERT(type >= kFirstUserRecordType, "record type reserved for the log");
+  encode(type, payload, buffer_);
+  ++buffered_records_;
+}
+
+Status Log::roll(uint64_t need) {
+  if (file_ && offset_ != UINT64_MAX) {
+    std::string seal;
+    encode(kSealRecord, {}, seal);
+    SYNOD_RETURN_IF_ERROR(file_->write_at(offset_, seal));
+    SYNOD_RETURN_IF_ERROR(file_->sync());
+    SYNOD_RETURN_IF_ERROR(file_->close());
+  }
+  file_.reset();
+  std::string carried;
+  if (carry_over_) {
+    for (const auto& [type, payload] : carry_over_()) encode(type, payload, carried);
+  }
+  const uint64_t next = segment_ + 1;
+  const uint64_t saved = options_.segment_bytes;
+  options_.segment_bytes =
+      std::max(saved, kSegmentHeaderSize + carried.size() + need + 2 * kRecordHeaderSize);
+  Status s = create_segment(next);
+  options_.segment_bytes = saved;
+  SYNOD_RETURN_IF_ERROR(s);
+  buffer_.insert(0, carried);
+  return Status::ok();
+}
+
+Status Log::sync() {
+  if (failed_) return Status::io_error("the log failed earlier and must be reopened");
+  if (buffer_.empty()) return Status::ok();
+  Status s = [&]() -> Status {
+    const uint64_t room = options_.segment_bytes;
+    if (offset_ == UINT64_MAX ||
+        (offset_ > kSegmentHeaderSize && offset_ + buffer_.size() + 2 * kRecordHeaderSize > room)) {
+      SYNOD_RETURN_IF_ERROR(roll(buffer_.size()));
+    }
+    SYNOD_RETURN_IF_ERROR(file_->write_at(offset_, buffer_));
+    SYNOD_RETURN_IF_ERROR(file_->sync());
+    offset_ += buffer_.size();
+    ++syncs_;
+    records_synced_ += buffered_records_;
+    bytes_synced_ += buffer_.size();
+    buffer_.clear();
+    buffered_records_ = 0;
+    // Vouch for everything before it; deliberately not synced (see the header comment).
+    std::string marker;
+    encode(kSyncedRecord, {}, marker);
+    SYNOD_RETURN_IF_ERROR(file_->write_at(offset_, marker));
+    offset_ += marker.size();
+    return Status::ok();
+  }();
+  if (!s.is_ok()) failed_ = true;
+  return s;
+}
+
+Status Log::remove_segments_below(uint64_t index) {
+  index = std::min(index, segment_);
+  bool removed = false;
+  while (first_segment_ < index) {
+    SYNOD_RETURN_IF_ERROR(fs_.remove(join_path(options_.dir, segment_file_name(first_segment_))));
+    ++first_segment_;
+    removed = true;
+  }
+  if (removed) SYNOD_RETURN_IF_ERROR(fs_.sync_dir(options_.dir));
+  return Status::ok();
+}
+
+}  // namespace synod::storage

@@ -1,0 +1,127 @@
+// A segmented, checksummed write-ahead log of typed records, with group commit and crash
+// recovery. Byte format: docs/wal-format.md.
+//
+// Records are appended to an in-memory buffer; sync() writes the buffer into the current segment
+// and makes it durable with one fdatasync, so every record appended since the previous sync shares
+// that one sync (group commit). Segments are preallocated, so a sync flushes data, not metadata.
+//
+// After every sync the log writes a tiny "synced" marker record (not itself synced). On recovery a
+// valid marker vouches that every byte before it was durable. That is how a torn tail (the
+// unsynced end of the last segment, possibly garbage) is told apart from corruption (a bad record
+// that was once durable): a bad record that a later valid marker vouches for is corruption, and
+// recovery refuses to proceed, naming the file and offset; a bad record that nothing vouches for
+// is the torn tail, cut off and zeroed. Every segment but the last ends with a seal record; a
+// segment that ends without one is corrupt.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/file_system.h"
+
+namespace synod::storage {
+
+inline constexpr uint32_t kLogFormatVersion = 1;
+inline constexpr uint64_t kSegmentHeaderSize = 40;
+inline constexpr uint64_t kRecordHeaderSize = 9;
+// Record types below kFirstUserRecordType belong to the log itself.
+inline constexpr uint8_t kSyncedRecord = 1;
+inline constexpr uint8_t kSealRecord = 2;
+inline constexpr uint8_t kFirstUserRecordType = 16;
+
+struct LogOptions {
+  std::string dir;
+  uint64_t cluster_id = 0;
+  uint32_t node_id = 0;
+  uint64_t segment_bytes = 64 << 20;  // preallocated size of each segment
+};
+
+struct LogRecord {
+  uint8_t type = 0;
+  std::string payload;
+  uint64_t segment = 0;  // index of the segment holding it
+  uint64_t offset = 0;   // byte offset within that segment's file
+};
+
+std::string segment_file_name(uint64_t index);
+
+// What a read of the log directory found, without changing anything (used by recovery and by
+// `synod wal-dump`).
+struct LogScan {
+  struct Segment {
+    uint64_t index = 0;
+    std::string name;
+    uint64_t end = 0;  // offset just past its last good record
+    bool sealed = false;
+    uint64_t cluster_id = 0;
+    uint32_t node_id = 0;
+  };
+  std::vector<Segment> segments;
+  std::vector<LogRecord> records;  // user records only, in log order
+  uint64_t torn_bytes = 0;         // nonzero bytes after the last good record of the last segment
+  Status status;                   // corruption, naming the file and offset, or an I/O error
+};
+
+// Reads and verifies every segment in `dir`. Records before a corruption are still returned.
+// `expect_cluster_id`/`expect_node_id` of 0 accept any.
+LogScan scan_log(FileSystem& fs, const std::string& dir, uint64_t expect_cluster_id = 0,
+                 uint32_t expect_node_id = 0);
+
+class Log {
+ public:
+  // Records to write at the start of every new segment (e.g. the acceptor's current promise), so
+  // that removing older segments never loses state.
+  using CarryOver = std::function<std::vector<std::pair<uint8_t, std::string>>()>;
+
+  // Opens (creating if empty) the log in options.dir and recovers it: fills `records` with every
+  // user record, in order; cuts off a torn tail; refuses on corruption.
+  static Result<std::unique_ptr<Log>> open(FileSystem& fs, LogOptions options,
+                                           std::vector<LogRecord>* records);
+  ~Log();
+
+  void set_carry_over(CarryOver carry_over) { carry_over_ = std::move(carry_over); }
+
+  // Buffers a record; it is durable once a later sync() returns ok.
+  void append(uint8_t type, std::string_view payload);
+  // Writes the buffer and fdatasyncs: one sync for everything appended since the last one. After
+  // an error the log is unusable (the caller must stop: what was buffered may or may not be on
+  // disk, as after a crash).
+  Status sync();
+
+  uint64_t current_segment() const { return segment_; }
+  // Deletes every segment with an index below `index` (never the current one).
+  Status remove_segments_below(uint64_t index);
+  uint64_t first_segment() const { return first_segment_; }
+
+  // Counters for benchmarks and metrics.
+  uint64_t syncs() const { return syncs_; }
+  uint64_t records_synced() const { return records_synced_; }
+  uint64_t bytes_synced() const { return bytes_synced_; }
+
+ private:
+  Log(FileSystem& fs, LogOptions options) : fs_(fs), options_(std::move(options)) {}
+  Status open_segment(uint64_t index, uint64_t offset);
+  Status create_segment(uint64_t index);
+  Status roll(uint64_t need);
+  void encode(uint8_t type, std::string_view payload, std::string& out);
+
+  FileSystem& fs_;
+  LogOptions options_;
+  CarryOver carry_over_;
+  std::unique_ptr<WritableFile> file_;
+  uint64_t segment_ = 0;
+  uint64_t first_segment_ = 0;
+  uint64_t offset_ = 0;  // where the next write goes in the current segment
+  std::string buffer_;   // appended, not yet written
+  uint64_t buffered_records_ = 0;
+  bool failed_ = false;
+  uint64_t syncs_ = 0;
+  uint64_t records_synced_ = 0;
+  uint64_t bytes_synced_ = 0;
+};
+
+}  // namespace synod::storage

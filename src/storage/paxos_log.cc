@@ -1,0 +1,186 @@
+#include "storage/paxos_log.h"
+
+#include <fmt/format.h>
+
+#include "base/coding.h"
+
+namespace synod::storage {
+namespace {
+
+void encode_ballot(std::string& out, const Ballot& b) {
+  put_u64(out, b.round);
+  put_u32(out, b.node.value);
+}
+bool decode_ballot(Reader& in, Ballot& b) {
+  return in.u64(b.round) && in.u32(b.node.value);
+}
+
+std::string promise_payload(const Ballot& b) {
+  std::string out;
+  encode_ballot(out, b);
+  return out;
+}
+
+Status bad_record(const LogRecord& r, const std::string& what) {
+  return Status::corruption(fmt::format("{} (segment {}, offset {}): {}",
+                                        segment_file_name(r.segment), r.segment, r.offset, what));
+}
+
+}  // namespace
+
+void encode_value(std::string& out, const paxos::Value& value) {
+  put_u32(out, static_cast<uint32_t>(value.commands.size()));
+  for (const auto& c : value.commands) {
+    put_u64(out, c.id.client);
+    put_u64(out, c.id.seq);
+    put_bytes(out, c.payload);
+  }
+}
+
+bool decode_value(Reader& in, paxos::Value& value) {
+  uint32_t n = 0;
+  if (!in.u32(n) || n > in.remaining() / 20) return false;  // each command takes >= 20 bytes
+  value.commands.resize(n);
+  for (auto& c : value.commands) {
+    if (!in.u64(c.id.client) || !in.u64(c.id.seq) || !in.bytes(c.payload)) return false;
+  }
+  return true;
+}
+
+std::string describe_record(uint8_t type, std::string_view payload) {
+  Reader in(payload);
+  Ballot b;
+  Slot slot = 0;
+  paxos::Value v;
+  switch (type) {
+    case kPromiseRecord:
+      if (decode_ballot(in, b) && in.done()) return "promise ballot=" + to_string(b);
+      break;
+    case kCheckpointRecord:
+      if (decode_ballot(in, b) && in.done()) return "checkpoint promise=" + to_string(b);
+      break;
+    case kAcceptedRecord:
+      if (in.u64(slot) && decode_ballot(in, b) && decode_value(in, v) && in.done())
+        return fmt::format("accepted slot={} ballot={} value={}", slot, to_string(b),
+                           paxos::to_string(v));
+      break;
+    case kChosenRecord:
+      if (in.u64(slot) && decode_value(in, v) && in.done())
+        return fmt::format("chosen slot={} value={}", slot, paxos::to_string(v));
+      break;
+    default:
+      return fmt::format("unknown record type {} ({} bytes)", type, payload.size());
+  }
+  return fmt::format("undecodable record type {} ({} bytes)", type, payload.size());
+}
+
+Status replay(const std::vector<LogRecord>& records, paxos::DurableState& state) {
+  for (const auto& r : records) {
+    Reader in(r.payload);
+    paxos::PersistBatch batch;
+    switch (r.type) {
+      case kPromiseRecord:
+      case kCheckpointRecord: {
+        Ballot b;
+        if (!decode_ballot(in, b) || !in.done()) return bad_record(r, "undecodable promise");
+        // A checkpoint repeats a promise; it never lowers one.
+        if (r.type == kPromiseRecord || state.promised < b) batch.promised = b;
+        break;
+      }
+      case kAcceptedRecord: {
+        paxos::AcceptedEntry e;
+        if (!in.u64(e.slot) || !decode_ballot(in, e.proposal.ballot) ||
+            !decode_value(in, e.proposal.value) || !in.done())
+          return bad_record(r, "undecodable accepted entry");
+        batch.accepted.push_back(std::move(e));
+        break;
+      }
+      case kChosenRecord: {
+        paxos::SlotValue sv;
+        if (!in.u64(sv.slot) || !decode_value(in, sv.value) || !in.done())
+          return bad_record(r, "undecodable chosen mark");
+        batch.chosen.push_back(std::move(sv));
+        break;
+      }
+      default:
+        return bad_record(r, fmt::format("unknown record type {}", r.type));
+    }
+    state.apply(batch);
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<PaxosLog>> PaxosLog::open(FileSystem& fs, const LogOptions& options,
+                                                 paxos::DurableState* state) {
+  std::vector<LogRecord> records;
+  auto log = Log::open(fs, options, &records);
+  if (!log.is_ok()) return log.status();
+  paxos::DurableState recovered;
+  SYNOD_RETURN_IF_ERROR(replay(records, recovered));
+  std::unique_ptr<PaxosLog> plog(new PaxosLog(std::move(*log)));
+  plog->promised_ = recovered.promised;
+  for (const auto& r : records) {
+    Reader in(r.payload);
+    Slot slot = 0;
+    if ((r.type == kAcceptedRecord || r.type == kChosenRecord) && in.u64(slot))
+      plog->note_slot(r.segment, slot);
+    else
+      plog->note_slot(r.segment, 0);
+  }
+  plog->log_->set_carry_over([p = plog.get()] {
+    std::vector<std::pair<uint8_t, std::string>> out;
+    out.emplace_back(kCheckpointRecord, promise_payload(p->promised_));
+    return out;
+  });
+  if (state != nullptr) *state = std::move(recovered);
+  return plog;
+}
+
+void PaxosLog::note_slot(uint64_t segment, Slot slot) {
+  auto& m = max_slot_[segment];
+  m = std::max(m, slot);
+}
+
+void PaxosLog::append(const paxos::PersistBatch& batch) {
+  std::string payload;
+  if (batch.promised) {
+    promised_ = *batch.promised;
+    log_->append(kPromiseRecord, promise_payload(*batch.promised));
+  }
+  for (const auto& e : batch.accepted) {
+    payload.clear();
+    put_u64(payload, e.slot);
+    encode_ballot(payload, e.proposal.ballot);
+    encode_value(payload, e.proposal.value);
+    log_->append(kAcceptedRecord, payload);
+    pending_max_ = std::max(pending_max_, e.slot);
+  }
+  for (const auto& c : batch.chosen) {
+    payload.clear();
+    put_u64(payload, c.slot);
+    encode_value(payload, c.value);
+    log_->append(kChosenRecord, payload);
+    pending_max_ = std::max(pending_max_, c.slot);
+  }
+}
+
+Status PaxosLog::sync() {
+  SYNOD_RETURN_IF_ERROR(log_->sync());
+  note_slot(log_->current_segment(), pending_max_);
+  pending_max_ = 0;
+  return Status::ok();
+}
+
+Status PaxosLog::compact(Slot upto) {
+  uint64_t below = log_->first_segment();
+  while (below < log_->current_segment()) {
+    auto it = max_slot_.find(below);
+    if (it != max_slot_.end() && it->second > upto) break;
+    ++below;
+  }
+  SYNOD_RETURN_IF_ERROR(log_->remove_segments_below(below));
+  max_slot_.erase(max_slot_.begin(), max_slot_.lower_bound(below));
+  return Status::ok();
+}
+
+}  // namespace synod::storage

@@ -1,0 +1,58 @@
+// The acceptor's durable state — promised ballot, accepted (slot, ballot, value) entries, chosen
+// marks — as records in the write-ahead log (storage/log.h). Appending a Ready's PersistBatch and
+// syncing makes exactly that batch durable; opening the log rebuilds the DurableState that every
+// synced batch produced (DurableState::apply, in order), so a restart begins where the last
+// acknowledged promise left off. Record payloads: docs/wal-format.md.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "base/coding.h"
+#include "paxos/ready.h"
+#include "storage/log.h"
+
+namespace synod::storage {
+
+enum RecordType : uint8_t {
+  kPromiseRecord = 16,     // the acceptor's newest promise
+  kAcceptedRecord = 17,    // an accepted proposal for one slot
+  kChosenRecord = 18,      // a slot's chosen value
+  kCheckpointRecord = 19,  // the promise, repeated at the start of every segment
+};
+
+// Byte coding of the core's types shared by the log and (later) the wire.
+void encode_value(std::string& out, const paxos::Value& value);
+bool decode_value(Reader& in, paxos::Value& value);
+
+// One readable line for a record, for `synod wal-dump`; a payload that does not decode says so.
+std::string describe_record(uint8_t type, std::string_view payload);
+
+class PaxosLog {
+ public:
+  static Result<std::unique_ptr<PaxosLog>> open(FileSystem& fs, const LogOptions& options,
+                                                paxos::DurableState* state);
+
+  // Buffers the batch; durable once sync() returns ok.
+  void append(const paxos::PersistBatch& batch);
+  Status sync();
+  // Removes every segment that holds nothing above `upto` (which a durable snapshot covers).
+  Status compact(Slot upto);
+
+  Log& log() { return *log_; }
+
+ private:
+  explicit PaxosLog(std::unique_ptr<Log> log) : log_(std::move(log)) {}
+  void note_slot(uint64_t segment, Slot slot);
+
+  std::unique_ptr<Log> log_;
+  Ballot promised_;
+  std::map<uint64_t, Slot> max_slot_;  // per segment, the highest slot any record mentions
+  Slot pending_max_ = 0;               // in records appended since the last sync
+};
+
+// Rebuilds the state the records describe (used by open() and by tests).
+Status replay(const std::vector<LogRecord>& records, paxos::DurableState& state);
+
+}  // namespace synod::storage
