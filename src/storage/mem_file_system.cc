@@ -101,12 +101,12 @@ Result<bool> MemFileSystem::exists(const std::string& path) {
 
 void MemFileSystem::link(const std::string& path, uint64_t inode) {
   names_[path] = inode;
-  journal_.push_back({MetaOp::kLink, path, inode});
+  journal_.push_back({MetaOp::kLink, path, {}, inode});
 }
 
 void MemFileSystem::unlink(const std::string& path) {
   names_.erase(path);
-  journal_.push_back({MetaOp::kUnlink, path, 0});
+  journal_.push_back({MetaOp::kUnlink, path, {}, 0});
 }
 
 Result<std::unique_ptr<WritableFile>> MemFileSystem::open_writable(const std::string& path) {
@@ -134,9 +134,11 @@ Status MemFileSystem::rename(const std::string& from, const std::string& to) {
   auto it = names_.find(from);
   if (it == names_.end()) return Status::not_found("rename: no file " + from);
   SYNOD_RETURN_IF_ERROR(check_fail());
+  // A rename is atomic: a crash keeps it whole or not at all.
   const uint64_t inode = it->second;
-  unlink(from);
-  link(to, inode);
+  names_.erase(from);
+  names_[to] = inode;
+  journal_.push_back({MetaOp::kRename, from, to, inode});
   return Status::ok();
 }
 
@@ -165,10 +167,14 @@ void MemFileSystem::crash(Rng& rng, const CrashFaults& faults) {
   names_ = synced_names_;
   for (size_t i = 0; i < keep_meta; ++i) {
     const auto& op = journal_[i];
-    if (op.kind == MetaOp::kLink)
+    if (op.kind == MetaOp::kLink) {
       names_[op.path] = op.inode;
-    else
+    } else if (op.kind == MetaOp::kUnlink) {
       names_.erase(op.path);
+    } else {
+      names_.erase(op.path);
+      names_[op.to] = op.inode;
+    }
   }
   synced_names_ = names_;
   journal_.clear();

@@ -64,8 +64,9 @@ class MemFileSystem final : public FileSystem {
     std::vector<Op> unsynced;
   };
   struct MetaOp {
-    enum Kind { kLink, kUnlink } kind;
+    enum Kind { kLink, kUnlink, kRename } kind;
     std::string path;
+    std::string to;  // for kRename
     uint64_t inode = 0;
   };
 

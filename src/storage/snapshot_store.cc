@@ -1,0 +1,112 @@
+#include "storage/snapshot_store.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "base/coding.h"
+#include "base/crc32c.h"
+
+namespace synod::storage {
+namespace {
+
+constexpr char kMagic[8] = {'S', 'Y', 'N', 'O', 'D', 'S', 'N', 'P'};
+constexpr uint32_t kVersion = 1;
+constexpr size_t kHeaderSize = 48;
+
+bool parse_name(const std::string& name, Slot& slot) {
+  // snap-<20 digits>.snap
+  if (name.size() != 30 || name.compare(0, 5, "snap-") != 0 || name.compare(25, 5, ".snap") != 0)
+    return false;
+  slot = 0;
+  for (size_t i = 5; i < 25; ++i) {
+    if (name[i] < '0' || name[i] > '9') return false;
+    slot = slot * 10 + static_cast<Slot>(name[i] - '0');
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string snapshot_file_name(Slot slot) {
+  return fmt::format("snap-{:020}.snap", slot);
+}
+
+Result<Snapshot> decode_snapshot_file(const std::string& name, std::string_view bytes,
+                                      uint64_t expect_cluster_id, uint32_t expect_node_id) {
+  if (bytes.size() < kHeaderSize || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0 ||
+      crc32c(bytes.data(), kHeaderSize - 4) != load_u32(bytes.data() + kHeaderSize - 4))
+    return Status::corruption(name + ": bad snapshot header at offset 0");
+  const uint32_t version = load_u32(bytes.data() + 8);
+  const uint32_t node = load_u32(bytes.data() + 12);
+  const uint64_t cluster = load_u64(bytes.data() + 16);
+  Snapshot s;
+  s.slot = load_u64(bytes.data() + 24);
+  const uint64_t size = load_u64(bytes.data() + 32);
+  const uint32_t data_crc = load_u32(bytes.data() + 40);
+  if (version != kVersion)
+    return Status::corruption(
+        fmt::format("{}: snapshot format version {} not supported", name, version));
+  if ((expect_cluster_id != 0 && cluster != expect_cluster_id) ||
+      (expect_node_id != 0 && node != expect_node_id))
+    return Status::invalid_argument(
+        fmt::format("{} belongs to cluster {} node {}, not cluster {} node {}", name, cluster, node,
+                    expect_cluster_id, expect_node_id));
+  if (bytes.size() - kHeaderSize != size)
+    return Status::corruption(fmt::format("{}: snapshot holds {} bytes, header says {}", name,
+                                          bytes.size() - kHeaderSize, size));
+  s.data.assign(bytes.substr(kHeaderSize));
+  if (crc32c(s.data) != data_crc)
+    return Status::corruption(
+        fmt::format("{}: snapshot data fails its checksum (offset {})", name, kHeaderSize));
+  return s;
+}
+
+Status SnapshotStore::save(const Snapshot& snapshot) {
+  std::string out(kMagic, sizeof kMagic);
+  put_u32(out, kVersion);
+  put_u32(out, node_id_);
+  put_u64(out, cluster_id_);
+  put_u64(out, snapshot.slot);
+  put_u64(out, snapshot.data.size());
+  put_u32(out, crc32c(snapshot.data));
+  put_u32(out, crc32c(out));
+  out += snapshot.data;
+  SYNOD_RETURN_IF_ERROR(fs_.create_dir(dir_));
+  const std::string name = snapshot_file_name(snapshot.slot);
+  SYNOD_RETURN_IF_ERROR(write_file_atomically(fs_, dir_, name, out));
+  auto names = fs_.list(dir_);
+  if (!names.is_ok()) return names.status();
+  bool removed = false;
+  for (const auto& n : *names) {
+    Slot slot = 0;
+    if (parse_name(n, slot) && slot < snapshot.slot) {
+      SYNOD_RETURN_IF_ERROR(fs_.remove(join_path(dir_, n)));
+      removed = true;
+    }
+  }
+  if (removed) SYNOD_RETURN_IF_ERROR(fs_.sync_dir(dir_));
+  return Status::ok();
+}
+
+Result<std::optional<Snapshot>> SnapshotStore::load_newest() {
+  auto exists = fs_.exists(dir_);
+  if (!exists.is_ok()) return exists.status();
+  if (!*exists) return std::optional<Snapshot>();
+  auto names = fs_.list(dir_);
+  if (!names.is_ok()) return names.status();
+  std::optional<std::string> newest;
+  for (const auto& n : *names) {
+    Slot slot = 0;
+    if (parse_name(n, slot)) newest = n;  // sorted: zero-padded slots sort numerically
+  }
+  if (!newest) return std::optional<Snapshot>();
+  const std::string path = join_path(dir_, *newest);
+  auto bytes = fs_.read_file(path);
+  if (!bytes.is_ok()) return bytes.status();
+  auto snap = decode_snapshot_file(path, *bytes, cluster_id_, node_id_);
+  if (!snap.is_ok()) return snap.status();
+  return std::optional<Snapshot>(std::move(*snap));
+}
+
+}  // namespace synod::storage
