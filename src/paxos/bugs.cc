@@ -13,6 +13,7 @@ constexpr BugEntry kBugs[] = {
     {"no-persist-promise", &Bugs::no_persist_promise},
     {"accept-lower-ballot", &Bugs::accept_lower_ballot},
     {"leader-skip-phase1", &Bugs::leader_skip_phase1},
+    {"ack-before-sync", &Bugs::ack_before_sync},
 };
 }  // namespace
 

@@ -16,10 +16,11 @@ struct Bugs {
   bool no_persist_promise = false;     // an acceptor's promise is not made durable
   bool accept_lower_ballot = false;    // an acceptor accepts a ballot below its promise
   bool leader_skip_phase1 = false;     // a new leader goes straight to phase 2
+  bool ack_before_sync = false;        // the driver sends answers before their record is synced
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
-           leader_skip_phase1;
+           leader_skip_phase1 || ack_before_sync;
   }
 };
 

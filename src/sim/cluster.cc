@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <ostream>
 
+#include "storage/mem_file_system.h"
+#include "storage/paxos_log.h"
+
 namespace synod::sim {
 
 using paxos::Command;
@@ -55,7 +58,9 @@ struct Simulation::Node {
   bool up = true;
   uint64_t incarnation = 0;
   std::unique_ptr<paxos::Replica> replica;
-  paxos::DurableState disk;
+  storage::MemFileSystem fs;               // the node's disk
+  std::unique_ptr<storage::PaxosLog> wal;  // the real write-ahead log on it
+  paxos::DurableState disk;                // what the node was told is durable: a lower bound
   std::deque<PendingReady> disk_queue;
   uint64_t disk_free_us = 0;
   std::map<CommandId, std::vector<std::pair<int, uint64_t>>> waiting;  // client, attempt
@@ -89,6 +94,9 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
     auto node = std::make_unique<Node>();
     node->id = NodeId{uint32_t(i + 1)};
     node->index = i;
+    auto wal = storage::PaxosLog::open(node->fs, log_options(node->id), nullptr);
+    SYNOD_ASSERT(wal.is_ok(), "opening an empty simulated log");
+    node->wal = std::move(*wal);
     node->replica =
         std::make_unique<paxos::Replica>(replica_config(node->id), node->disk, rng_.next());
     nodes_.push_back(std::move(node));
@@ -112,6 +120,15 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
 }
 
 Simulation::~Simulation() = default;
+
+storage::LogOptions Simulation::log_options(NodeId id) const {
+  storage::LogOptions o;
+  o.dir = "data";
+  o.cluster_id = 1;
+  o.node_id = id.value;
+  o.segment_bytes = options_.segment_bytes;
+  return o;
+}
 
 paxos::Config Simulation::replica_config(NodeId id) const {
   paxos::Config config;
@@ -261,6 +278,20 @@ void Simulation::process_ready(Node& node) {
     checker_.on_learn(node.id, entry.slot, entry.value);
   }
   if (ready.empty()) return;
+  if (!ready.persist.empty()) {
+    // Written now, durable only when the sync completes: a crash in between may lose or tear it.
+    node.wal->append(ready.persist);
+    SYNOD_ASSERT(node.wal->log().flush().is_ok(), "simulated write failed");
+    if (options_.bugs.ack_before_sync) {
+      // Planted bug: everything leaves now; only the persist waits for the disk.
+      Ready early = std::move(ready);
+      ready = Ready{};
+      ready.persist = std::move(early.persist);
+      early.persist = {};
+      release(node, early);
+      if (!node.up) return;
+    }
+  }
   if (ready.persist.empty() && node.disk_queue.empty()) return release(node, ready);
   uint64_t done = std::max(now_us_, node.disk_free_us);
   if (!ready.persist.empty()) done += rng_.between(options_.sync_min_us, options_.sync_max_us);
@@ -278,6 +309,10 @@ void Simulation::on_disk_done(Node& node, uint64_t incarnation) {
   PendingReady pending = std::move(node.disk_queue.front());
   node.disk_queue.pop_front();
   const paxos::PersistBatch& persist = pending.ready.persist;
+  if (!persist.empty()) {
+    SYNOD_ASSERT(node.wal->sync().is_ok(), "simulated sync failed");
+    ++result_.syncs;
+  }
   node.disk.apply(persist);
   for (const paxos::AcceptedEntry& entry : persist.accepted) {
     checker_.on_durable_accept(node.id, entry.slot, entry.proposal);
@@ -360,6 +395,10 @@ void Simulation::crash(Node& node) {
   node.up = false;
   ++node.incarnation;
   node.replica.reset();
+  node.wal.reset();
+  node.fs.crash(
+      rng_, storage::CrashFaults{.tear = options_.disk_faults,
+                                 .flip_rate = options_.disk_faults ? options_.disk_flip_rate : 0});
   node.disk_queue.clear();
   node.disk_free_us = 0;
   node.waiting.clear();
@@ -367,8 +406,51 @@ void Simulation::crash(Node& node) {
   node.last_role = paxos::Role::kFollower;
 }
 
+// What `synced` holds that `recovered` lost, if anything: recovery must never lose a synced
+// promise, accepted entry or chosen mark (it may keep more, from unsynced writes that survived).
+static std::optional<std::string> storage_lost(const paxos::DurableState& synced,
+                                               const paxos::DurableState& recovered) {
+  if (recovered.promised < synced.promised)
+    return "promise " + to_string(synced.promised) + " came back as " +
+           to_string(recovered.promised);
+  for (const auto& [slot, proposal] : synced.accepted) {
+    auto it = recovered.accepted.find(slot);
+    if (it == recovered.accepted.end() || it->second.ballot < proposal.ballot ||
+        (it->second.ballot == proposal.ballot && !(it->second.value == proposal.value)))
+      return "accepted entry for slot " + std::to_string(slot) + " in ballot " +
+             to_string(proposal.ballot);
+  }
+  for (const auto& [slot, value] : synced.chosen) {
+    auto it = recovered.chosen.find(slot);
+    if (it == recovered.chosen.end() || !(it->second == value))
+      return "chosen mark for slot " + std::to_string(slot);
+  }
+  return std::nullopt;
+}
+
 void Simulation::restart(Node& node) {
   SYNOD_ASSERT(!node.up && node.disk_queue.empty(), "restart of a running replica");
+  // Recover from the disk alone, then hold the log to what the node was told was durable.
+  paxos::DurableState recovered;
+  auto wal = storage::PaxosLog::open(node.fs, log_options(node.id), &recovered);
+  if (!wal.is_ok()) {
+    result_.violation =
+        "storage: " + to_string(node.id) + " cannot recover: " + wal.status().to_string();
+    return;
+  }
+  node.wal = std::move(*wal);
+  if (node.wal->log().torn_bytes_at_open() > 0) ++result_.torn_tails;
+  if (auto lost = storage_lost(node.disk, recovered)) {
+    result_.violation = "storage: " + to_string(node.id) + " lost synced state: " + *lost;
+    return;
+  }
+  for (const auto& [slot, proposal] : recovered.accepted) {
+    // Unsynced records that happened to survive are durable now: they count as votes.
+    auto it = node.disk.accepted.find(slot);
+    if (it == node.disk.accepted.end() || !(it->second == proposal))
+      checker_.on_durable_accept(node.id, slot, proposal);
+  }
+  node.disk = recovered;
   node.up = true;
   node.replica = std::make_unique<paxos::Replica>(replica_config(node.id), node.disk, rng_.next());
   log("restart " + to_string(node.id) + " from durable state: promise " +

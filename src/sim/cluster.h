@@ -25,6 +25,7 @@
 #include "paxos/replica.h"
 #include "sim/checker.h"
 #include "sim/options.h"
+#include "storage/log.h"
 
 namespace synod::sim {
 
@@ -39,6 +40,8 @@ struct RunResult {
   uint64_t crashes = 0;
   uint64_t partitions = 0;
   uint64_t messages = 0;
+  uint64_t syncs = 0;       // simulated fdatasyncs of the write-ahead logs
+  uint64_t torn_tails = 0;  // recoveries that cut off a torn tail
   uint64_t events = 0;
   uint64_t liveness_us = 0;  // how long the calm phase took to converge
   uint64_t digest = 0;
@@ -74,6 +77,7 @@ class Simulation {
   void crash_and_schedule_restart(Node& node);
   void restart(Node& node);
   paxos::Config replica_config(NodeId id) const;
+  storage::LogOptions log_options(NodeId id) const;
 
   // Clients.
   void client_start_command(Client& client);

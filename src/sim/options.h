@@ -41,6 +41,11 @@ struct Options {
   double crash_after_promise = 1.0;
   bool partitions = true;
 
+  // Disk: the real write-ahead log runs on a simulated disk. A crash loses what was not synced;
+  // with disk_faults on it may also keep a torn prefix of the unsynced writes, with flipped bits.
+  bool disk_faults = false;
+  double disk_flip_rate = 0.3;
+  uint64_t segment_bytes = 16 << 10;
   // Disk: how long making a batch durable takes.
   uint64_t sync_min_us = 100;
   uint64_t sync_max_us = 2'000;

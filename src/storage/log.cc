@@ -177,6 +177,7 @@ Result<std::unique_ptr<Log>> Log::open(FileSystem& fs, LogOptions options,
   LogScan scan = scan_log(fs, options.dir, options.cluster_id, options.node_id);
   SYNOD_RETURN_IF_ERROR(scan.status);
   std::unique_ptr<Log> log(new Log(fs, options));
+  log->torn_bytes_at_open_ = scan.torn_bytes;
   // Leftovers of a segment or snapshot whose creation a crash interrupted.
   auto names = fs.list(options.dir);
   if (!names.is_ok()) return names.status();
@@ -256,6 +257,11 @@ Status Log::roll(uint64_t need) {
     SYNOD_RETURN_IF_ERROR(file_->write_at(offset_, seal));
     SYNOD_RETURN_IF_ERROR(file_->sync());
     SYNOD_RETURN_IF_ERROR(file_->close());
+    ++syncs_;
+    records_synced_ += unsynced_records_;
+    bytes_synced_ += unsynced_bytes_;
+    unsynced_records_ = 0;
+    unsynced_bytes_ = 0;
   }
   file_.reset();
   std::string carried;
@@ -273,23 +279,38 @@ Status Log::roll(uint64_t need) {
   return Status::ok();
 }
 
-Status Log::sync() {
+Status Log::flush() {
   if (failed_) return Status::io_error("the log failed earlier and must be reopened");
   if (buffer_.empty()) return Status::ok();
   Status s = [&]() -> Status {
-    const uint64_t room = options_.segment_bytes;
     if (offset_ == UINT64_MAX ||
-        (offset_ > kSegmentHeaderSize && offset_ + buffer_.size() + 2 * kRecordHeaderSize > room)) {
+        (offset_ > kSegmentHeaderSize &&
+         offset_ + buffer_.size() + 2 * kRecordHeaderSize > options_.segment_bytes)) {
+      // Rolling syncs the old segment, so anything written there unsynced is durable now.
       SYNOD_RETURN_IF_ERROR(roll(buffer_.size()));
     }
     SYNOD_RETURN_IF_ERROR(file_->write_at(offset_, buffer_));
-    SYNOD_RETURN_IF_ERROR(file_->sync());
     offset_ += buffer_.size();
-    ++syncs_;
-    records_synced_ += buffered_records_;
-    bytes_synced_ += buffer_.size();
+    unsynced_records_ += buffered_records_;
+    unsynced_bytes_ += buffer_.size();
     buffer_.clear();
     buffered_records_ = 0;
+    return Status::ok();
+  }();
+  if (!s.is_ok()) failed_ = true;
+  return s;
+}
+
+Status Log::sync() {
+  SYNOD_RETURN_IF_ERROR(flush());
+  if (unsynced_bytes_ == 0) return Status::ok();
+  Status s = [&]() -> Status {
+    SYNOD_RETURN_IF_ERROR(file_->sync());
+    ++syncs_;
+    records_synced_ += unsynced_records_;
+    bytes_synced_ += unsynced_bytes_;
+    unsynced_records_ = 0;
+    unsynced_bytes_ = 0;
     // Vouch for everything before it; deliberately not synced (see the header comment).
     std::string marker;
     encode(kSyncedRecord, {}, marker);

@@ -91,11 +91,16 @@ class Log {
   // an error the log is unusable (the caller must stop: what was buffered may or may not be on
   // disk, as after a crash).
   Status sync();
+  // Writes the buffer into the segment without syncing it (sync() does this first). The
+  // simulator calls it when a batch is handed to the disk, so a crash before the sync can tear it.
+  Status flush();
 
   uint64_t current_segment() const { return segment_; }
   // Deletes every segment with an index below `index` (never the current one).
   Status remove_segments_below(uint64_t index);
   uint64_t first_segment() const { return first_segment_; }
+  // Bytes of torn tail that recovery cut off when this log was opened.
+  uint64_t torn_bytes_at_open() const { return torn_bytes_at_open_; }
 
   // Counters for benchmarks and metrics.
   uint64_t syncs() const { return syncs_; }
@@ -118,7 +123,10 @@ class Log {
   uint64_t offset_ = 0;  // where the next write goes in the current segment
   std::string buffer_;   // appended, not yet written
   uint64_t buffered_records_ = 0;
+  uint64_t unsynced_records_ = 0;  // written, not yet synced
+  uint64_t unsynced_bytes_ = 0;
   bool failed_ = false;
+  uint64_t torn_bytes_at_open_ = 0;
   uint64_t syncs_ = 0;
   uint64_t records_synced_ = 0;
   uint64_t bytes_synced_ = 0;

@@ -30,7 +30,14 @@ class MemWritableFile final : public WritableFile {
   Status sync() override {
     SYNOD_RETURN_IF_ERROR(check());
     auto& node = fs_->inodes_[inode_];
-    node.synced = node.current;
+    // Replay the writes since the last sync rather than copy the file: cost follows the bytes
+    // written, not the (preallocated) file size.
+    for (const auto& op : node.unsynced) {
+      if (op.kind == MemFileSystem::Op::kTruncate)
+        node.synced.resize(op.offset, '\0');
+      else
+        apply_op(node.synced, op.offset, op.data);
+    }
     node.unsynced.clear();
     ++fs_->syncs_;
     return Status::ok();

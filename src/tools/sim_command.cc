@@ -73,7 +73,7 @@ int run_sim(SimArgs& args) {
   }
   const auto started = std::chrono::steady_clock::now();
   uint64_t runs = 0, chosen = 0, acknowledged = 0, violations = 0, crashes = 0, partitions = 0,
-           leaders = 0, events = 0;
+           leaders = 0, events = 0, syncs = 0, torn_tails = 0;
   uint64_t slowest_liveness_us = 0;
   for (uint64_t seed = range->first; seed <= range->second; ++seed) {
     std::ostringstream story;
@@ -87,6 +87,8 @@ int run_sim(SimArgs& args) {
     partitions += r.partitions;
     leaders += r.leaders;
     events += r.events;
+    syncs += r.syncs;
+    torn_tails += r.torn_tails;
     slowest_liveness_us = std::max(slowest_liveness_us, r.liveness_us);
     if (args.verbose || args.trace || range->first == range->second) {
       fmt::print(
@@ -109,9 +111,10 @@ int run_sim(SimArgs& args) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   fmt::print(
       "sim: {} runs, {} commands chosen, {} violations ({} acknowledged, {} leader elections, "
-      "{} crashes, {} partitions, {} events, slowest convergence {:.0f} ms, {:.1f} s)\n",
-      runs, chosen, violations, acknowledged, leaders, crashes, partitions, events,
-      slowest_liveness_us / 1000.0, wall_s);
+      "{} crashes, {} partitions, {} disk syncs, {} torn tails cut, {} events, slowest "
+      "convergence {:.0f} ms, {:.1f} s)\n",
+      runs, chosen, violations, acknowledged, leaders, crashes, partitions, syncs, torn_tails,
+      events, slowest_liveness_us / 1000.0, wall_s);
   return violations == 0 ? 0 : 1;
 }
 
@@ -143,6 +146,8 @@ void add_sim_command(CLI::App& app, int& exit_code) {
           names += (names.empty() ? "" : ", ") + name;
         return names;
       }());
+  cmd->add_flag("--disk-faults", args->options.disk_faults,
+                "A crash may tear the last unsynced writes at any byte and flip bits in them");
   cmd->add_flag("--trace", args->trace, "Print every event of the run");
   cmd->add_flag("--verbose", args->verbose, "One line per seed");
   cmd->add_flag("--story", args->story,
