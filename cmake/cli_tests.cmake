@@ -17,3 +17,9 @@ add_test(NAME cli.sim_disk_faults_clean
          COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds 1-500 --replicas 5 --disk-faults | tail -1 | grep '^sim: 500 runs, .* 0 violations' | grep -v ' 0 torn tails'")
 add_test(NAME cli.sim_finds_ack-before-sync
          COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds 1-500 --replicas 5 --disk-faults --bug ack-before-sync > out.ack-before-sync.txt; rc=$?; grep -q '^VIOLATION seed' out.ack-before-sync.txt && test $rc -eq 1")
+
+# wal-dump reads a real log written by the benchmark, and names the offset of a flipped byte.
+add_test(NAME cli.wal_dump_reads_and_reports_corruption
+         COMMAND sh -c "rm -rf walcli && $<TARGET_FILE:synod> bench wal --dir walcli --ops 20 --seconds 0.1 --inflight 4 --keep > /dev/null && $<TARGET_FILE:synod> wal-dump walcli/wal-single > dump.txt && grep -q 'accepted slot=20 ' dump.txt && grep -q '^wal-dump: 1 segments, 20 records' dump.txt && printf '\\377' | dd of=walcli/wal-single/wal-00000000000000000001.log bs=1 seek=1000 conv=notrunc 2>/dev/null; $<TARGET_FILE:synod> wal-dump walcli/wal-single > bad.txt; rc=$?; test $rc -eq 1 && grep -q 'corruption: .*wal-00000000000000000001.log: bad record at offset' bad.txt")
+add_test(NAME cli.wal_dump_missing_dir
+         COMMAND sh -c "$<TARGET_FILE:synod> wal-dump no-such-dir; test $? -eq 2")

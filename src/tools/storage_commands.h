@@ -1,0 +1,12 @@
+// `synod wal-dump DIR` (a log's records, readable) and `synod bench wal` (fdatasync latency and
+// group-commit throughput of this machine's disk).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace synod::tools {
+
+void add_wal_dump_command(CLI::App& app, int& exit_code);
+void add_bench_command(CLI::App& app, int& exit_code);
+
+}  // namespace synod::tools
