@@ -6,7 +6,8 @@ add_test(NAME cli.sim_trace_is_reproducible
          COMMAND sh -c "a=$($<TARGET_FILE:synod> sim --seed 11 --trace | md5sum) && b=$($<TARGET_FILE:synod> sim --seed 11 --trace | md5sum) && test \"$a\" = \"$b\"")
 add_test(NAME cli.sim_rejects_unknown_bug
          COMMAND sh -c "$<TARGET_FILE:synod> sim --bug no-such-bug; test $? -eq 2")
-foreach(bug minority-quorum ignore-promised-value no-persist-promise accept-lower-ballot leader-skip-phase1)
+foreach(bug minority-quorum ignore-promised-value no-persist-promise accept-lower-ballot leader-skip-phase1
+            skip-fdatasync)
   add_test(NAME cli.sim_finds_${bug}
            COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds 1-300 --replicas 5 --bug ${bug} > out.${bug}.txt; rc=$?; grep -q '^VIOLATION seed' out.${bug}.txt && test $rc -eq 1")
 endforeach()

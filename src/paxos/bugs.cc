@@ -14,6 +14,7 @@ constexpr BugEntry kBugs[] = {
     {"accept-lower-ballot", &Bugs::accept_lower_ballot},
     {"leader-skip-phase1", &Bugs::leader_skip_phase1},
     {"ack-before-sync", &Bugs::ack_before_sync},
+    {"skip-fdatasync", &Bugs::skip_fdatasync},
 };
 }  // namespace
 

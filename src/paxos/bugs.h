@@ -17,10 +17,11 @@ struct Bugs {
   bool accept_lower_ballot = false;    // an acceptor accepts a ballot below its promise
   bool leader_skip_phase1 = false;     // a new leader goes straight to phase 2
   bool ack_before_sync = false;        // the driver sends answers before their record is synced
+  bool skip_fdatasync = false;         // the log reports a sync without calling fdatasync
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
-           leader_skip_phase1 || ack_before_sync;
+           leader_skip_phase1 || ack_before_sync || skip_fdatasync;
   }
 };
 

@@ -127,6 +127,7 @@ storage::LogOptions Simulation::log_options(NodeId id) const {
   o.cluster_id = 1;
   o.node_id = id.value;
   o.segment_bytes = options_.segment_bytes;
+  o.bug_skip_fdatasync = options_.bugs.skip_fdatasync;
   return o;
 }
 

@@ -38,6 +38,7 @@ struct LogOptions {
   uint64_t cluster_id = 0;
   uint32_t node_id = 0;
   uint64_t segment_bytes = 64 << 20;  // preallocated size of each segment
+  bool bug_skip_fdatasync = false;    // planted bug: sync() returns without fdatasync
 };
 
 struct LogRecord {
