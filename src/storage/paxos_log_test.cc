@@ -204,3 +204,76 @@ TEST(GroupCommit, AcknowledgesOnlyAfterTheSyncThatCoversIt) {
 
 }  // namespace
 }  // namespace synod::storage
+
+#include "storage/replica_storage.h"
+
+namespace synod::storage {
+namespace {
+
+TEST(ReplicaStorage, SnapshotCompactsAndRecoveryStartsAboveIt) {
+  MemFileSystem fs;
+  DurableState expected;
+  {
+    Recovered r;
+    auto storage = ReplicaStorage::open(fs, options(), &r);
+    ASSERT_TRUE(storage.is_ok()) << storage.status().to_string();
+    EXPECT_FALSE(r.snapshot.has_value());
+    for (int i = 0; i < 200; ++i) {
+      (*storage)->append(batch(i));
+      expected.apply(batch(i));
+      ASSERT_TRUE((*storage)->sync().is_ok());
+    }
+    const uint64_t segments_before = (*storage)->log().log().current_segment();
+    ASSERT_TRUE((*storage)->save_snapshot({120, "state through 120"}).is_ok());
+    EXPECT_GT((*storage)->log().log().first_segment(), 1u);
+    EXPECT_EQ((*storage)->log().log().current_segment(), segments_before);
+  }
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    Recovered r;
+    auto storage = ReplicaStorage::open(fs, options(), &r);
+    ASSERT_TRUE(storage.is_ok()) << storage.status().to_string();
+    ASSERT_TRUE(r.snapshot.has_value());
+    EXPECT_EQ(*r.snapshot, (Snapshot{120, "state through 120"}));
+    EXPECT_EQ(r.state.promised, expected.promised);
+    EXPECT_EQ(r.state.accepted.begin()->first, 121u);
+    for (const auto& [slot, proposal] : expected.accepted) {
+      if (slot > 120) {
+        EXPECT_EQ(r.state.accepted.at(slot), proposal);
+      }
+    }
+  }
+}
+
+TEST(ReplicaStorage, CrashDuringSnapshotAndCompactionLosesNothing) {
+  for (int64_t k = 0; k < 40; ++k) {
+    MemFileSystem fs;
+    DurableState expected;
+    {
+      auto storage = ReplicaStorage::open(fs, options(), nullptr);
+      ASSERT_TRUE(storage.is_ok());
+      for (int i = 0; i < 150; ++i) {
+        (*storage)->append(batch(i));
+        expected.apply(batch(i));
+        ASSERT_TRUE((*storage)->sync().is_ok());
+      }
+      fs.fail_after(k);
+      (void)(*storage)->save_snapshot({100, "s100"});
+    }
+    Rng rng(static_cast<uint64_t>(k));
+    fs.crash(rng, {.tear = true, .flip_rate = 0.5});
+    Recovered r;
+    auto storage = ReplicaStorage::open(fs, options(), &r);
+    ASSERT_TRUE(storage.is_ok()) << "crash after op " << k << ": " << storage.status().to_string();
+    const Slot covered = r.snapshot ? r.snapshot->slot : 0;
+    EXPECT_EQ(r.state.promised, expected.promised);
+    for (const auto& [slot, proposal] : expected.accepted) {
+      if (slot > covered) {
+        ASSERT_TRUE(r.state.accepted.count(slot)) << "op " << k << " lost slot " << slot;
+        EXPECT_EQ(r.state.accepted.at(slot), proposal);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace synod::storage

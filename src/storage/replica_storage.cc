@@ -1,0 +1,39 @@
+#include "storage/replica_storage.h"
+
+namespace synod::storage {
+
+Result<std::unique_ptr<ReplicaStorage>> ReplicaStorage::open(FileSystem& fs,
+                                                             const LogOptions& options,
+                                                             Recovered* recovered) {
+  SYNOD_RETURN_IF_ERROR(fs.create_dir(options.dir));
+  auto snapshots =
+      std::make_unique<SnapshotStore>(fs, options.dir, options.cluster_id, options.node_id);
+  auto snapshot = snapshots->load_newest();
+  if (!snapshot.is_ok()) return snapshot.status();
+  Recovered out;
+  auto log = PaxosLog::open(fs, options, &out.state);
+  if (!log.is_ok()) return log.status();
+  std::unique_ptr<ReplicaStorage> storage(
+      new ReplicaStorage(std::move(*log), std::move(snapshots)));
+  if (*snapshot) {
+    // The snapshot stands for every slot up to its own; entries there may linger in segments not
+    // yet compacted and are dropped here.
+    const Slot upto = (*snapshot)->slot;
+    storage->snapshot_slot_ = upto;
+    std::erase_if(out.state.accepted, [&](const auto& kv) { return kv.first <= upto; });
+    std::erase_if(out.state.chosen, [&](const auto& kv) { return kv.first <= upto; });
+    out.snapshot = std::move(**snapshot);
+  }
+  if (recovered != nullptr) *recovered = std::move(out);
+  return storage;
+}
+
+Status ReplicaStorage::save_snapshot(const Snapshot& snapshot) {
+  if (snapshot.slot <= snapshot_slot_) return Status::ok();  // already covered
+  // The snapshot must be durable before any log segment it replaces is removed.
+  SYNOD_RETURN_IF_ERROR(snapshots_->save(snapshot));
+  snapshot_slot_ = snapshot.slot;
+  return log_->compact(snapshot.slot);
+}
+
+}  // namespace synod::storage

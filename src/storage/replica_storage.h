@@ -1,0 +1,45 @@
+// Everything one replica keeps on disk, behind one object: the write-ahead log of acceptor state
+// (paxos_log.h) and the newest snapshot of the state machine (snapshot_store.h), in one data
+// directory. A driver persists each Ready's batch here, syncs, and — when it has snapshotted its
+// state machine, or installed a peer's snapshot — saves the snapshot, which compacts the log.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "storage/paxos_log.h"
+#include "storage/snapshot_store.h"
+
+namespace synod::storage {
+
+struct Recovered {
+  paxos::DurableState state;         // acceptor state above the snapshot
+  std::optional<Snapshot> snapshot;  // the newest snapshot, if any
+};
+
+class ReplicaStorage {
+ public:
+  // Opens or creates `options.dir`; recovery refuses on corruption (see docs/wal-format.md).
+  static Result<std::unique_ptr<ReplicaStorage>> open(FileSystem& fs, const LogOptions& options,
+                                                      Recovered* recovered);
+
+  void append(const paxos::PersistBatch& batch) { log_->append(batch); }
+  Status flush() { return log_->log().flush(); }
+  Status sync() { return log_->sync(); }
+  // Makes `snapshot` durable (atomically), then drops log segments it makes unnecessary.
+  Status save_snapshot(const Snapshot& snapshot);
+  Slot snapshot_slot() const { return snapshot_slot_; }
+
+  PaxosLog& log() { return *log_; }
+
+ private:
+  ReplicaStorage(std::unique_ptr<PaxosLog> log, std::unique_ptr<SnapshotStore> snapshots)
+      : log_(std::move(log)), snapshots_(std::move(snapshots)) {}
+
+  std::unique_ptr<PaxosLog> log_;
+  std::unique_ptr<SnapshotStore> snapshots_;
+  Slot snapshot_slot_ = 0;
+};
+
+}  // namespace synod::storage
