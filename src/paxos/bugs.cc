@@ -15,6 +15,7 @@ constexpr BugEntry kBugs[] = {
     {"leader-skip-phase1", &Bugs::leader_skip_phase1},
     {"ack-before-sync", &Bugs::ack_before_sync},
     {"skip-fdatasync", &Bugs::skip_fdatasync},
+    {"promise-hides-snapshot", &Bugs::promise_hides_snapshot},
 };
 }  // namespace
 

@@ -11,17 +11,18 @@
 namespace synod::paxos {
 
 struct Bugs {
-  bool minority_quorum = false;        // quorums of floor(N/2): two of them need not intersect
-  bool ignore_promised_value = false;  // a new leader proposes its own value over a reported one
-  bool no_persist_promise = false;     // an acceptor's promise is not made durable
-  bool accept_lower_ballot = false;    // an acceptor accepts a ballot below its promise
-  bool leader_skip_phase1 = false;     // a new leader goes straight to phase 2
-  bool ack_before_sync = false;        // the driver sends answers before their record is synced
-  bool skip_fdatasync = false;         // the log reports a sync without calling fdatasync
+  bool minority_quorum = false;         // quorums of floor(N/2): two of them need not intersect
+  bool ignore_promised_value = false;   // a new leader proposes its own value over a reported one
+  bool no_persist_promise = false;      // an acceptor's promise is not made durable
+  bool accept_lower_ballot = false;     // an acceptor accepts a ballot below its promise
+  bool leader_skip_phase1 = false;      // a new leader goes straight to phase 2
+  bool ack_before_sync = false;         // the driver sends answers before their record is synced
+  bool skip_fdatasync = false;          // the log reports a sync without calling fdatasync
+  bool promise_hides_snapshot = false;  // a promise does not say which slots were compacted
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
-           leader_skip_phase1 || ack_before_sync || skip_fdatasync;
+           leader_skip_phase1 || ack_before_sync || skip_fdatasync || promise_hides_snapshot;
   }
 };
 

@@ -24,11 +24,12 @@ struct Config {
   // Unanswered Accepts and catch-up requests are sent again after this long.
   uint32_t retransmit_interval_ticks = 4;
 
-  size_t max_inflight_slots = 64;        // phase-2 pipeline window
-  size_t max_batch_commands = 256;       // commands per slot
-  size_t max_batch_bytes = 1 << 20;      // payload bytes per slot (one command may exceed it)
-  size_t max_queued_commands = 8192;     // proposals waiting for a slot; beyond: kBusy
-  size_t max_entries_per_message = 128;  // slots per Accept or catch-up reply
+  size_t max_inflight_slots = 64;         // phase-2 pipeline window
+  size_t max_batch_commands = 256;        // commands per slot
+  size_t max_batch_bytes = 1 << 20;       // payload bytes per slot (one command may exceed it)
+  size_t max_queued_commands = 8192;      // proposals waiting for a slot; beyond: kBusy
+  size_t max_entries_per_message = 128;   // slots per Accept or catch-up reply
+  size_t snapshot_chunk_bytes = 1 << 20;  // snapshot bytes per message to a lagging replica
 
   Bugs bugs;  // planted bugs: all off outside tests
 };

@@ -1,5 +1,6 @@
 #include "paxos/messages.h"
 
+#include "base/hash.h"
 #include "paxos/ready.h"
 
 namespace synod::paxos {
@@ -40,7 +41,9 @@ std::string to_string(const Message& message) {
             out += std::to_string(e.slot) + '@' + to_string(e.proposal.ballot) + '=' +
                    to_string(e.proposal.value);
           }
-          return out + "}";
+          out += "}";
+          if (m.snapshot != 0) out += " snapshot=" + std::to_string(m.snapshot);
+          return out;
         } else if constexpr (std::is_same_v<T, AcceptMsg>) {
           return "Accept b=" + to_string(m.ballot) + " " + entries_to_string(m.entries) +
                  " commit=" + std::to_string(m.commit);
@@ -51,9 +54,16 @@ std::string to_string(const Message& message) {
           return "Reject b=" + to_string(m.ballot) + " promised=" + to_string(m.promised);
         } else if constexpr (std::is_same_v<T, CatchupRequestMsg>) {
           return "CatchupRequest from=" + std::to_string(m.first_slot);
-        } else {
+        } else if constexpr (std::is_same_v<T, CatchupReplyMsg>) {
           return "CatchupReply " + entries_to_string(m.chosen) +
                  " commit=" + std::to_string(m.commit);
+        } else if constexpr (std::is_same_v<T, SnapshotChunkMsg>) {
+          return "SnapshotChunk slot=" + std::to_string(m.slot) + " bytes " +
+                 std::to_string(m.offset) + ".." + std::to_string(m.offset + m.data.size()) +
+                 " of " + std::to_string(m.total);
+        } else {
+          return "SnapshotRequest slot=" + std::to_string(m.slot) +
+                 " offset=" + std::to_string(m.offset);
         }
       },
       message);
@@ -66,8 +76,22 @@ std::string to_string(const Envelope& envelope) {
 
 void DurableState::apply(const PersistBatch& batch) {
   if (batch.promised && *batch.promised > promised) promised = *batch.promised;
+  if (batch.snapshot) compact(*batch.snapshot);
   for (const AcceptedEntry& entry : batch.accepted) accepted[entry.slot] = entry.proposal;
   for (const SlotValue& entry : batch.chosen) chosen.emplace(entry.slot, entry.value);
+}
+
+void DurableState::compact(const SnapshotRef& s) {
+  if (s.slot <= snapshot.slot) return;
+  snapshot = s;
+  std::erase_if(accepted, [&](const auto& kv) { return kv.first <= s.slot; });
+  std::erase_if(chosen, [&](const auto& kv) { return kv.first <= s.slot; });
+}
+
+uint64_t snapshot_digest(std::string_view data) {
+  Digest d;
+  d.add(data);
+  return d.value();
 }
 
 const char* to_string(Outcome outcome) {

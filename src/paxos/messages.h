@@ -31,11 +31,15 @@ struct PrepareMsg {
   Slot first_slot = 0;
 };
 
-// Phase 1b: the promise, with every accepted proposal at first_slot or above.
+// Phase 1b: the promise, with every accepted proposal at first_slot or above. `snapshot`: the
+// sender compacted every slot up to it into a snapshot and can no longer report what it accepted
+// there (all of those slots are chosen); a candidate that has not learned them must catch up
+// before it may lead.
 struct PromiseMsg {
   Ballot ballot;
   Slot first_slot = 0;
   std::vector<AcceptedEntry> accepted;
+  Slot snapshot = 0;
 };
 
 // Phase 2a, from the leader of `ballot`: accept these values. With no entries it is the
@@ -71,8 +75,27 @@ struct CatchupReplyMsg {
   Slot commit = 0;
 };
 
-using Message = std::variant<PrepareMsg, PromiseMsg, AcceptMsg, AcceptedMsg, RejectMsg,
-                             CatchupRequestMsg, CatchupReplyMsg>;
+// Part of a snapshot, for a replica that needs slots the sender compacted away. `slot`: the
+// snapshot covers every slot up to it; `total` bytes in all, whose digest is `digest`; this chunk
+// holds the bytes from `offset`.
+struct SnapshotChunkMsg {
+  Slot slot = 0;
+  uint64_t total = 0;
+  uint64_t digest = 0;
+  uint64_t offset = 0;
+  std::string data;
+};
+
+// The receiver of a snapshot asks for the bytes from `offset` of the snapshot at `slot` (the
+// sender answers from offset 0 of its newest snapshot if it has moved on).
+struct SnapshotRequestMsg {
+  Slot slot = 0;
+  uint64_t offset = 0;
+};
+
+using Message =
+    std::variant<PrepareMsg, PromiseMsg, AcceptMsg, AcceptedMsg, RejectMsg, CatchupRequestMsg,
+                 CatchupReplyMsg, SnapshotChunkMsg, SnapshotRequestMsg>;
 
 struct Envelope {
   NodeId from;

@@ -5,32 +5,54 @@
 //   2. only then sends `messages` — an acceptor's answer never leaves before the state it vouches
 //      for is on disk. Messages addressed to this replica itself are its own acceptor's answers:
 //      deliver them back through step(), also only after step 1;
-//   3. applies `committed` to the state machine, in slot order, and delivers `outcomes`.
+//   3. installs `install` (a snapshot) into the state machine if set, then applies `committed`
+//      in slot order, and delivers `outcomes`.
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "paxos/messages.h"
 
 namespace synod::paxos {
 
+// A snapshot of the state machine: it reflects every chosen slot up to `slot`. The bytes are the
+// state machine's own encoding; the core only carries them.
+struct SnapshotRef {
+  Slot slot = 0;
+  std::shared_ptr<const std::string> data;
+
+  bool operator==(const SnapshotRef& o) const {
+    return slot == o.slot && (data == o.data || (data && o.data && *data == *o.data));
+  }
+};
+
+uint64_t snapshot_digest(std::string_view data);
+
 struct PersistBatch {
   std::optional<Ballot> promised;       // the acceptor's newest promise
   std::vector<AcceptedEntry> accepted;  // newly accepted proposals; later ones replace earlier
   std::vector<SlotValue> chosen;        // newly learned chosen values
+  // A snapshot received from a peer: make it durable (atomically), and drop what it covers.
+  std::optional<SnapshotRef> snapshot;
 
-  bool empty() const { return !promised && accepted.empty() && chosen.empty(); }
+  bool empty() const { return !promised && accepted.empty() && chosen.empty() && !snapshot; }
 };
 
 // Exactly what a replica's persisted batches made durable; a restart begins from this.
 struct DurableState {
   Ballot promised;
-  std::map<Slot, Proposal> accepted;
-  std::map<Slot, Value> chosen;
+  std::map<Slot, Proposal> accepted;  // above the snapshot
+  std::map<Slot, Value> chosen;       // above the snapshot
+  SnapshotRef snapshot;               // slot 0: none
 
   void apply(const PersistBatch& batch);
+  // Drops everything at or below the snapshot's slot.
+  void compact(const SnapshotRef& snapshot);
   bool operator==(const DurableState&) const = default;
 };
 
@@ -52,11 +74,14 @@ struct ProposalOutcome {
 struct Ready {
   PersistBatch persist;
   std::vector<Envelope> messages;
+  // Replace the state machine with this snapshot (after a restart from one, or when a peer sent
+  // one) before applying `committed`, which then continues from its slot + 1.
+  std::optional<SnapshotRef> install;
   std::vector<SlotValue> committed;  // contiguous, in slot order, each handed out once
   std::vector<ProposalOutcome> outcomes;
 
   bool empty() const {
-    return persist.empty() && messages.empty() && committed.empty() && outcomes.empty();
+    return persist.empty() && messages.empty() && !install && committed.empty() && outcomes.empty();
   }
 };
 

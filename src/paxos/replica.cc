@@ -31,6 +31,16 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
   promised_ = durable.promised;
   accepted_ = durable.accepted;
   chosen_ = durable.chosen;
+  if (durable.snapshot.slot > 0) {
+    // The state machine restarts from the snapshot; the log continues above it.
+    SYNOD_ASSERT(durable.snapshot.data != nullptr, "a snapshot without data");
+    snapshot_ = durable.snapshot;
+    snapshot_digest_ = snapshot_digest(*snapshot_.data);
+    commit_ = handed_out_ = known_commit_ = snapshot_.slot;
+    std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= snapshot_.slot; });
+    std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= snapshot_.slot; });
+    ready_.install = snapshot_;
+  }
   // Accepting (b, v) promised b, even if the promise record itself did not survive.
   for (const auto& [slot, proposal] : accepted_) promised_ = std::max(promised_, proposal.ballot);
   highest_round_seen_ = promised_.round;
@@ -66,6 +76,8 @@ void Replica::step(const Envelope& envelope) {
         if constexpr (std::is_same_v<T, RejectMsg>) on_reject(msg);
         if constexpr (std::is_same_v<T, CatchupRequestMsg>) on_catchup_request(from, msg);
         if constexpr (std::is_same_v<T, CatchupReplyMsg>) on_catchup_reply(msg);
+        if constexpr (std::is_same_v<T, SnapshotChunkMsg>) on_snapshot_chunk(from, msg);
+        if constexpr (std::is_same_v<T, SnapshotRequestMsg>) on_snapshot_request(from, msg);
       },
       envelope.message);
 }
@@ -107,7 +119,8 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
     if (msg.ballot > leader_ballot_) leader_ = kNoNode;  // a new leader may be coming
     reset_election_timer();  // give the candidate time to finish before competing with it
   }
-  PromiseMsg promise{msg.ballot, msg.first_slot, {}};
+  PromiseMsg promise{
+      msg.ballot, msg.first_slot, {}, config_.bugs.promise_hides_snapshot ? 0 : snapshot_.slot};
   for (auto it = accepted_.lower_bound(msg.first_slot); it != accepted_.end(); ++it) {
     promise.accepted.push_back(AcceptedEntry{it->first, it->second});
   }
@@ -133,6 +146,12 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
   AcceptedMsg reply{msg.ballot, {}, 0};
   reply.slots.reserve(msg.entries.size());
   for (const SlotValue& entry : msg.entries) {
+    if (entry.slot <= snapshot_.slot) {
+      // Chosen and compacted here: a leader proposes nothing but the chosen value for a chosen
+      // slot (P2c), so the vote is safe; there is nothing left to record.
+      reply.slots.push_back(entry.slot);
+      continue;
+    }
     Proposal proposal{msg.ballot, entry.value};
     ready_.persist.accepted.push_back(AcceptedEntry{entry.slot, proposal});
     accepted_[entry.slot] = std::move(proposal);
@@ -171,6 +190,16 @@ void Replica::start_election() {
 void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
   if (role_ != Role::kCandidate || msg.ballot != ballot_ || msg.first_slot != prepare_from_) return;
   if (promised_by_.contains(from)) return;  // a duplicate
+  if (msg.snapshot >= prepare_from_) {
+    // The sender compacted chosen slots we have not learned, so it cannot report what it
+    // accepted there: leading now could overwrite a chosen value. Catch up from it first.
+    step_down();
+    known_commit_ = std::max(known_commit_, msg.snapshot);
+    catchup_outstanding_ = true;
+    catchup_elapsed_ = 0;
+    send(from, CatchupRequestMsg{commit_ + 1});
+    return;
+  }
   promised_by_.insert(from);
   for (const AcceptedEntry& entry : msg.accepted) {
     if (entry.slot < prepare_from_) continue;
@@ -194,7 +223,9 @@ void Replica::become_leader() {
   // for a slot it has no command for).
   std::vector<SlotValue> entries;
   const Value own = noop();
-  for (Slot slot = prepare_from_; slot <= top; ++slot) {
+  // Slots up to commit_ are chosen and known (possibly only as a snapshot, if we caught up
+  // during the election): nothing to propose there.
+  for (Slot slot = std::max(prepare_from_, commit_ + 1); slot <= top; ++slot) {
     if (chosen_.count(slot) != 0) continue;
     auto it = recovered_.find(slot);
     std::optional<Proposal> highest;
@@ -361,6 +392,7 @@ void Replica::advance_commit() {
 }
 
 void Replica::request_catchup(bool retry) {
+  if (incoming_ && incoming_->slot <= commit_) incoming_.reset();  // overtaken by the log
   if (catchup_outstanding_ && !retry) return;
   NodeId source = leader_;
   if (!source.valid() || source == config_.self) {
@@ -371,10 +403,18 @@ void Replica::request_catchup(bool retry) {
   }
   catchup_outstanding_ = true;
   catchup_elapsed_ = 0;
+  if (incoming_ && retry) {
+    // Resume the snapshot transfer where it stopped (from any peer: if it moved on to a newer
+    // snapshot, it answers from offset 0 of that one).
+    incoming_->source = source;
+    send(source, SnapshotRequestMsg{incoming_->slot, incoming_->data.size()});
+    return;
+  }
   send(source, CatchupRequestMsg{commit_ + 1});
 }
 
 void Replica::on_catchup_request(NodeId from, const CatchupRequestMsg& msg) {
+  if (msg.first_slot <= snapshot_.slot) return send_snapshot_chunk(from, 0);
   CatchupReplyMsg reply{{}, commit_};
   for (auto it = chosen_.lower_bound(msg.first_slot); it != chosen_.end(); ++it) {
     if (reply.chosen.size() >= config_.max_entries_per_message) break;
@@ -391,6 +431,90 @@ void Replica::on_catchup_reply(const CatchupReplyMsg& msg) {
   catchup_outstanding_ = false;
   // Keep pulling while the reply moved us forward and we are still behind.
   if (commit_ < known_commit_ && commit_ > before) request_catchup(/*retry=*/false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshots and compaction.
+
+void Replica::compact(Slot upto, std::shared_ptr<const std::string> data) {
+  SYNOD_ASSERT(upto <= handed_out_, "a snapshot beyond what the state machine was handed");
+  SYNOD_ASSERT(data != nullptr, "a snapshot without data");
+  if (upto <= snapshot_.slot) return;
+  snapshot_ = SnapshotRef{upto, std::move(data)};
+  snapshot_digest_ = snapshot_digest(*snapshot_.data);
+  std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= upto; });
+  std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= upto; });
+}
+
+void Replica::send_snapshot_chunk(NodeId to, uint64_t offset) {
+  if (snapshot_.slot == 0) return;
+  const std::string& data = *snapshot_.data;
+  offset = std::min<uint64_t>(offset, data.size());
+  const size_t n = std::min<size_t>(config_.snapshot_chunk_bytes, data.size() - offset);
+  send(to, SnapshotChunkMsg{snapshot_.slot, data.size(), snapshot_digest_, offset,
+                            data.substr(offset, n)});
+}
+
+void Replica::on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg) {
+  // Our newest snapshot: from the asked offset if it is the one being transferred, else anew.
+  send_snapshot_chunk(from, msg.slot == snapshot_.slot ? msg.offset : 0);
+}
+
+void Replica::on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg) {
+  if (msg.slot <= commit_) {
+    if (incoming_ && incoming_->slot <= commit_) incoming_.reset();
+    return;  // we already have all of it
+  }
+  if (!incoming_ || incoming_->slot != msg.slot) {
+    // Another snapshot than the one in progress (the peer we now ask has a different one): any
+    // snapshot above our commit point helps, so switch to it, from its beginning.
+    if (msg.offset != 0) return;
+    incoming_ = Incoming{msg.slot, msg.total, msg.digest, {}, from};
+  }
+  Incoming& in = *incoming_;
+  if (msg.total != in.total || msg.digest != in.digest) {
+    incoming_.reset();  // the sender's snapshot at this slot changed: not ours to trust
+    return;
+  }
+  if (msg.offset != in.data.size() || in.data.size() + msg.data.size() > in.total ||
+      (msg.data.empty() && in.data.size() < in.total)) {
+    return;  // a duplicate or out of order: the retry timer asks again if needed
+  }
+  in.data += msg.data;
+  in.source = from;
+  catchup_outstanding_ = true;
+  catchup_elapsed_ = 0;
+  if (in.data.size() < in.total) {
+    send(from, SnapshotRequestMsg{in.slot, in.data.size()});
+    return;
+  }
+  if (snapshot_digest(in.data) != in.digest) {
+    incoming_.reset();  // corrupted in transit: ask again
+    catchup_outstanding_ = false;
+    request_catchup(/*retry=*/false);
+    return;
+  }
+  SnapshotRef snapshot{in.slot, std::make_shared<const std::string>(std::move(in.data))};
+  incoming_.reset();
+  install_snapshot(std::move(snapshot));
+}
+
+void Replica::install_snapshot(SnapshotRef snapshot) {
+  const Slot slot = snapshot.slot;
+  snapshot_ = snapshot;
+  snapshot_digest_ = snapshot_digest(*snapshot_.data);
+  std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= slot; });
+  std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= slot; });
+  // Entries this Ready would hand out below the snapshot are subsumed by it.
+  std::erase_if(ready_.committed, [&](const SlotValue& e) { return e.slot <= slot; });
+  ready_.persist.snapshot = snapshot_;
+  ready_.install = snapshot_;
+  SYNOD_ASSERT(slot > commit_, "installing a snapshot we do not need");
+  commit_ = handed_out_ = slot;
+  known_commit_ = std::max(known_commit_, slot);
+  catchup_outstanding_ = false;
+  advance_commit();
+  if (commit_ < known_commit_) request_catchup(/*retry=*/false);
 }
 
 // ---------------------------------------------------------------------------------------------

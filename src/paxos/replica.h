@@ -23,6 +23,9 @@
 
 #include <deque>
 #include <map>
+#include <memory>
+#include <optional>
+#include <string>
 
 #include "base/rng.h"
 #include "paxos/config.h"
@@ -48,6 +51,11 @@ class Replica {
   void step(const Envelope& envelope);
   ProposeStatus propose(Command command);
 
+  // The driver snapshotted its state machine through slot `upto` (at most what it was handed)
+  // and made the snapshot durable: the core forgets chosen values and accepted entries up to
+  // there, and serves the snapshot to peers that need those slots.
+  void compact(Slot upto, std::shared_ptr<const std::string> data);
+
   // Everything produced since the last call. Commands proposed since then are cut into slots
   // here, so commands that arrive together are batched together.
   Ready take_ready();
@@ -60,6 +68,7 @@ class Replica {
   Slot commit() const { return commit_; }               // every slot up to here is chosen
   const std::map<Slot, Value>& chosen() const { return chosen_; }
   const std::map<Slot, Proposal>& accepted() const { return accepted_; }
+  Slot snapshot_slot() const { return snapshot_.slot; }
 
  private:
   struct InFlight {
@@ -89,6 +98,10 @@ class Replica {
   void on_catchup_request(NodeId from, const CatchupRequestMsg& msg);
   void on_catchup_reply(const CatchupReplyMsg& msg);
   void request_catchup(bool retry);
+  void send_snapshot_chunk(NodeId to, uint64_t offset);
+  void on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg);
+  void on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg);
+  void install_snapshot(SnapshotRef snapshot);
 
   void send(NodeId to, Message message);
   void broadcast(const Message& message);
@@ -108,6 +121,19 @@ class Replica {
   Slot commit_ = 0;
   Slot handed_out_ = 0;    // committed entries handed to the driver up to here
   Slot known_commit_ = 0;  // the highest chosen prefix any leader told us of
+
+  // Snapshots: the newest one (everything up to its slot is compacted away), and one being
+  // received from a peer, chunk by chunk.
+  SnapshotRef snapshot_;
+  uint64_t snapshot_digest_ = 0;
+  struct Incoming {
+    Slot slot = 0;
+    uint64_t total = 0;
+    uint64_t digest = 0;
+    std::string data;
+    NodeId source;
+  };
+  std::optional<Incoming> incoming_;
 
   // Proposer state.
   Ballot ballot_;

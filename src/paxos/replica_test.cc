@@ -845,7 +845,9 @@ TEST_F(ReplicaTest, RandomSchedulesFindEachPlantedBug) {
   for (const std::string& name : bug_names()) {
     SCOPED_TRACE(name);
     // A driver's bug, not the core's: the simulator, which plays the driver, must catch it.
-    if (name == "ack-before-sync" || name == "skip-fdatasync") continue;
+    // promise-hides-snapshot needs compaction, which only the simulator's driver does.
+    if (name == "ack-before-sync" || name == "skip-fdatasync" || name == "promise-hides-snapshot")
+      continue;
     Bugs bugs;
     ASSERT_TRUE(enable_bug(name, bugs));
     bool found = false;

@@ -1,5 +1,7 @@
 #include "sim/checker.h"
 
+#include "base/hash.h"
+
 namespace synod::sim {
 
 using paxos::Value;
@@ -63,6 +65,31 @@ void Checker::on_learn(NodeId node, Slot slot, const Value& value) {
   if (!fresh && first->second != value) {
     fail("agreement: replicas learned different values for slot " + std::to_string(slot));
   }
+}
+
+uint64_t chain_digest(uint64_t chain, Slot slot, const Value& value) {
+  Digest d;
+  d.add(std::to_string(chain) + "/" + std::to_string(slot) + "=" + to_string(value));
+  return d.value();
+}
+
+void Checker::on_install(NodeId node, Slot slot, uint64_t chain) {
+  uint64_t truth_chain = 0;
+  for (Slot s = 1; s <= slot; ++s) {
+    auto it = truth_.find(s);
+    if (it == truth_.end()) {
+      fail("snapshot: " + to_string(node) + " installed a snapshot through slot " +
+           std::to_string(slot) + " but slot " + std::to_string(s) + " is not chosen");
+      return;
+    }
+    truth_chain = chain_digest(truth_chain, s, it->second);
+  }
+  if (truth_chain != chain) {
+    fail("snapshot: " + to_string(node) + " installed a snapshot through slot " +
+         std::to_string(slot) + " that differs from the chosen log");
+    return;
+  }
+  next_apply_[node] = slot + 1;
 }
 
 void Checker::on_restart(NodeId node) {

@@ -21,6 +21,9 @@
 
 namespace synod::sim {
 
+// The running digest of a state machine that applied `value` at `slot` after reaching `chain`.
+uint64_t chain_digest(uint64_t chain, Slot slot, const paxos::Value& value);
+
 class Checker {
  public:
   explicit Checker(paxos::QuorumSystem true_quorum) : quorum_(std::move(true_quorum)) {}
@@ -34,6 +37,9 @@ class Checker {
   void on_restart(NodeId node);
   // `node` applied `value` at `slot`.
   void on_apply(NodeId node, Slot slot, const paxos::Value& value);
+  // `node` replaced its state machine with a snapshot covering slots 1..slot whose running digest
+  // (chain_digest over the values it applied) is `chain`: it must equal the chosen log's.
+  void on_install(NodeId node, Slot slot, uint64_t chain);
 
   bool ok() const { return !violation_; }
   const std::optional<std::string>& violation() const { return violation_; }

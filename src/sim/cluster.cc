@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <ostream>
 
+#include "base/coding.h"
 #include "storage/mem_file_system.h"
 #include "storage/paxos_log.h"
+#include "storage/replica_storage.h"
 
 namespace synod::sim {
 
@@ -58,13 +60,17 @@ struct Simulation::Node {
   bool up = true;
   uint64_t incarnation = 0;
   std::unique_ptr<paxos::Replica> replica;
-  storage::MemFileSystem fs;               // the node's disk
-  std::unique_ptr<storage::PaxosLog> wal;  // the real write-ahead log on it
-  paxos::DurableState disk;                // what the node was told is durable: a lower bound
+  storage::MemFileSystem fs;                     // the node's disk
+  std::unique_ptr<storage::ReplicaStorage> wal;  // the real log and snapshots on it
+  paxos::DurableState disk;                      // what the node was told is durable: a lower bound
   std::deque<PendingReady> disk_queue;
   uint64_t disk_free_us = 0;
   std::map<CommandId, std::vector<std::pair<int, uint64_t>>> waiting;  // client, attempt
-  std::set<CommandId> applied;  // the state machine: commands take effect once
+  // The state machine: commands take effect once; `chain` digests every value applied so far.
+  std::set<CommandId> applied;
+  Slot applied_slot = 0;
+  uint64_t chain = 0;
+  Slot last_snapshot = 0;
   paxos::Role last_role = paxos::Role::kFollower;
 };
 
@@ -94,7 +100,7 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
     auto node = std::make_unique<Node>();
     node->id = NodeId{uint32_t(i + 1)};
     node->index = i;
-    auto wal = storage::PaxosLog::open(node->fs, log_options(node->id), nullptr);
+    auto wal = storage::ReplicaStorage::open(node->fs, log_options(node->id), nullptr);
     SYNOD_ASSERT(wal.is_ok(), "opening an empty simulated log");
     node->wal = std::move(*wal);
     node->replica =
@@ -142,6 +148,7 @@ paxos::Config Simulation::replica_config(NodeId id) const {
   config.max_inflight_slots = options_.max_inflight_slots;
   config.max_batch_commands = options_.max_batch_commands;
   config.bugs = options_.bugs;
+  config.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
   return config;
 }
 
@@ -281,8 +288,16 @@ void Simulation::process_ready(Node& node) {
   if (ready.empty()) return;
   if (!ready.persist.empty()) {
     // Written now, durable only when the sync completes: a crash in between may lose or tear it.
+    // A snapshot from a peer is written atomically at once (being durable early is harmless).
+    if (ready.persist.snapshot) {
+      SYNOD_ASSERT(
+          node.wal->save_snapshot({ready.persist.snapshot->slot, *ready.persist.snapshot->data})
+              .is_ok(),
+          "simulated snapshot write failed");
+      ++result_.snapshots_installed;
+    }
     node.wal->append(ready.persist);
-    SYNOD_ASSERT(node.wal->log().flush().is_ok(), "simulated write failed");
+    SYNOD_ASSERT(node.wal->flush().is_ok(), "simulated write failed");
     if (options_.bugs.ack_before_sync) {
       // Planted bug: everything leaves now; only the persist waits for the disk.
       Ready early = std::move(ready);
@@ -343,12 +358,21 @@ void Simulation::release(Node& node, Ready& ready) {
       send(envelope);
     }
   }
+  if (ready.install) {
+    restore_state_machine(node, *ready.install);
+    if (!node.up) return;
+  }
   for (const paxos::SlotValue& entry : ready.committed) {
     checker_.on_apply(node.id, entry.slot, entry.value);
     for (const Command& command : entry.value.commands) node.applied.insert(command.id);
+    node.chain = chain_digest(node.chain, entry.slot, entry.value);
+    node.applied_slot = entry.slot;
     log(to_string(node.id) + " applies " + std::to_string(entry.slot) + "=" +
         paxos::to_string(entry.value));
   }
+  if (options_.snapshot_every > 0 &&
+      node.applied_slot >= node.last_snapshot + options_.snapshot_every)
+    take_snapshot(node);
   for (const paxos::ProposalOutcome& outcome : ready.outcomes) {
     auto it = node.waiting.find(outcome.id);
     if (it == node.waiting.end()) continue;
@@ -404,17 +428,67 @@ void Simulation::crash(Node& node) {
   node.disk_free_us = 0;
   node.waiting.clear();
   node.applied.clear();
+  node.applied_slot = 0;
+  node.chain = 0;
+  node.last_snapshot = 0;
   node.last_role = paxos::Role::kFollower;
+}
+
+// The simulated state machine's snapshot: applied slot, chain digest, applied command ids.
+void Simulation::take_snapshot(Node& node) {
+  std::string data;
+  put_u64(data, node.applied_slot);
+  put_u64(data, node.chain);
+  put_u64(data, node.applied.size());
+  for (const CommandId& id : node.applied) {
+    put_u64(data, id.client);
+    put_u64(data, id.seq);
+  }
+  // Durable first, then the core and the log may forget what it covers.
+  SYNOD_ASSERT(node.wal->save_snapshot({node.applied_slot, data}).is_ok(),
+               "simulated snapshot write failed");
+  auto shared = std::make_shared<const std::string>(std::move(data));
+  node.replica->compact(node.applied_slot, shared);
+  node.disk.compact(paxos::SnapshotRef{node.applied_slot, shared});
+  node.last_snapshot = node.applied_slot;
+  ++result_.snapshots_taken;
+  log(to_string(node.id) + " snapshots through slot " + std::to_string(node.applied_slot));
+}
+
+void Simulation::restore_state_machine(Node& node, const paxos::SnapshotRef& snapshot) {
+  Reader in(*snapshot.data);
+  uint64_t slot = 0, chain = 0, count = 0;
+  std::set<CommandId> applied;
+  bool ok = in.u64(slot) && in.u64(chain) && in.u64(count) && slot == snapshot.slot;
+  for (uint64_t i = 0; ok && i < count; ++i) {
+    CommandId id;
+    ok = in.u64(id.client) && in.u64(id.seq);
+    applied.insert(id);
+  }
+  if (!ok || !in.done()) {
+    result_.violation = "snapshot: " + to_string(node.id) + " got an undecodable snapshot";
+    return;
+  }
+  node.applied = std::move(applied);
+  node.applied_slot = slot;
+  node.chain = chain;
+  node.last_snapshot = std::max(node.last_snapshot, slot);
+  checker_.on_install(node.id, slot, chain);
+  log(to_string(node.id) + " installs a snapshot through slot " + std::to_string(slot));
 }
 
 // What `synced` holds that `recovered` lost, if anything: recovery must never lose a synced
 // promise, accepted entry or chosen mark (it may keep more, from unsynced writes that survived).
 static std::optional<std::string> storage_lost(const paxos::DurableState& synced,
                                                const paxos::DurableState& recovered) {
+  const Slot covered = recovered.snapshot.slot;  // a snapshot stands for what it covers
+  if (recovered.snapshot.slot < synced.snapshot.slot)
+    return "snapshot through slot " + std::to_string(synced.snapshot.slot);
   if (recovered.promised < synced.promised)
     return "promise " + to_string(synced.promised) + " came back as " +
            to_string(recovered.promised);
   for (const auto& [slot, proposal] : synced.accepted) {
+    if (slot <= covered) continue;
     auto it = recovered.accepted.find(slot);
     if (it == recovered.accepted.end() || it->second.ballot < proposal.ballot ||
         (it->second.ballot == proposal.ballot && !(it->second.value == proposal.value)))
@@ -422,6 +496,7 @@ static std::optional<std::string> storage_lost(const paxos::DurableState& synced
              to_string(proposal.ballot);
   }
   for (const auto& [slot, value] : synced.chosen) {
+    if (slot <= covered) continue;
     auto it = recovered.chosen.find(slot);
     if (it == recovered.chosen.end() || !(it->second == value))
       return "chosen mark for slot " + std::to_string(slot);
@@ -432,15 +507,21 @@ static std::optional<std::string> storage_lost(const paxos::DurableState& synced
 void Simulation::restart(Node& node) {
   SYNOD_ASSERT(!node.up && node.disk_queue.empty(), "restart of a running replica");
   // Recover from the disk alone, then hold the log to what the node was told was durable.
-  paxos::DurableState recovered;
-  auto wal = storage::PaxosLog::open(node.fs, log_options(node.id), &recovered);
+  storage::Recovered from_disk;
+  auto wal = storage::ReplicaStorage::open(node.fs, log_options(node.id), &from_disk);
   if (!wal.is_ok()) {
     result_.violation =
         "storage: " + to_string(node.id) + " cannot recover: " + wal.status().to_string();
     return;
   }
   node.wal = std::move(*wal);
-  if (node.wal->log().torn_bytes_at_open() > 0) ++result_.torn_tails;
+  if (node.wal->log().log().torn_bytes_at_open() > 0) ++result_.torn_tails;
+  paxos::DurableState recovered = std::move(from_disk.state);
+  if (from_disk.snapshot) {
+    recovered.snapshot = paxos::SnapshotRef{
+        from_disk.snapshot->slot,
+        std::make_shared<const std::string>(std::move(from_disk.snapshot->data))};
+  }
   if (auto lost = storage_lost(node.disk, recovered)) {
     result_.violation = "storage: " + to_string(node.id) + " lost synced state: " + *lost;
     return;

@@ -42,6 +42,8 @@ struct RunResult {
   uint64_t messages = 0;
   uint64_t syncs = 0;       // simulated fdatasyncs of the write-ahead logs
   uint64_t torn_tails = 0;  // recoveries that cut off a torn tail
+  uint64_t snapshots_taken = 0;
+  uint64_t snapshots_installed = 0;  // received from a peer
   uint64_t events = 0;
   uint64_t liveness_us = 0;  // how long the calm phase took to converge
   uint64_t digest = 0;
@@ -78,6 +80,8 @@ class Simulation {
   void restart(Node& node);
   paxos::Config replica_config(NodeId id) const;
   storage::LogOptions log_options(NodeId id) const;
+  void take_snapshot(Node& node);
+  void restore_state_machine(Node& node, const paxos::SnapshotRef& snapshot);
 
   // Clients.
   void client_start_command(Client& client);

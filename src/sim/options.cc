@@ -29,6 +29,9 @@ Options Options::swarmed(Rng& rng) const {
   out.nemesis_interval_min_us = nemesis_interval_min_us * 2 / divisor;
   out.nemesis_interval_max_us = nemesis_interval_max_us * 2 / divisor;
   out.clients = 1 + int(rng.below(uint64_t(clients) * 2));
+  // Snapshots: never, rarely, or often.
+  static constexpr uint64_t kSnapshotFactors[] = {0, 1, 4};
+  out.snapshot_every = snapshot_every / 2 * kSnapshotFactors[rng.below(3)];
   return out;
 }
 

@@ -46,6 +46,10 @@ struct Options {
   bool disk_faults = false;
   double disk_flip_rate = 0.3;
   uint64_t segment_bytes = 16 << 10;
+  // Each replica snapshots its state machine every this many applied slots (0: never), which
+  // compacts its log; peers that need compacted slots get the snapshot in chunks of this size.
+  uint64_t snapshot_every = 16;
+  size_t snapshot_chunk_bytes = 256;
   // Disk: how long making a batch durable takes.
   uint64_t sync_min_us = 100;
   uint64_t sync_max_us = 2'000;

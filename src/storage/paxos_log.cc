@@ -164,11 +164,18 @@ void PaxosLog::append(const paxos::PersistBatch& batch) {
   }
 }
 
-Status PaxosLog::sync() {
-  SYNOD_RETURN_IF_ERROR(log_->sync());
+Status PaxosLog::flush() {
+  SYNOD_RETURN_IF_ERROR(log_->flush());
+  // Everything buffered went into the segment that is current now (a roll happens before the
+  // write), so that is where those slots live — compaction must not remove it early.
   note_slot(log_->current_segment(), pending_max_);
   pending_max_ = 0;
   return Status::ok();
+}
+
+Status PaxosLog::sync() {
+  SYNOD_RETURN_IF_ERROR(flush());
+  return log_->sync();
 }
 
 Status PaxosLog::compact(Slot upto) {

@@ -36,6 +36,8 @@ class PaxosLog {
 
   // Buffers the batch; durable once sync() returns ok.
   void append(const paxos::PersistBatch& batch);
+  // Writes what was appended (see Log::flush); sync() writes and makes it durable.
+  Status flush();
   Status sync();
   // Removes every segment that holds nothing above `upto` (which a durable snapshot covers).
   Status compact(Slot upto);

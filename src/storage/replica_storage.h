@@ -25,7 +25,7 @@ class ReplicaStorage {
                                                       Recovered* recovered);
 
   void append(const paxos::PersistBatch& batch) { log_->append(batch); }
-  Status flush() { return log_->log().flush(); }
+  Status flush() { return log_->flush(); }
   Status sync() { return log_->sync(); }
   // Makes `snapshot` durable (atomically), then drops log segments it makes unnecessary.
   Status save_snapshot(const Snapshot& snapshot);

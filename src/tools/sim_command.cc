@@ -73,7 +73,7 @@ int run_sim(SimArgs& args) {
   }
   const auto started = std::chrono::steady_clock::now();
   uint64_t runs = 0, chosen = 0, acknowledged = 0, violations = 0, crashes = 0, partitions = 0,
-           leaders = 0, events = 0, syncs = 0, torn_tails = 0;
+           leaders = 0, events = 0, syncs = 0, torn_tails = 0, snapshots = 0, installs = 0;
   uint64_t slowest_liveness_us = 0;
   for (uint64_t seed = range->first; seed <= range->second; ++seed) {
     std::ostringstream story;
@@ -89,6 +89,8 @@ int run_sim(SimArgs& args) {
     events += r.events;
     syncs += r.syncs;
     torn_tails += r.torn_tails;
+    snapshots += r.snapshots_taken;
+    installs += r.snapshots_installed;
     slowest_liveness_us = std::max(slowest_liveness_us, r.liveness_us);
     if (args.verbose || args.trace || range->first == range->second) {
       fmt::print(
@@ -111,10 +113,10 @@ int run_sim(SimArgs& args) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   fmt::print(
       "sim: {} runs, {} commands chosen, {} violations ({} acknowledged, {} leader elections, "
-      "{} crashes, {} partitions, {} disk syncs, {} torn tails cut, {} events, slowest "
-      "convergence {:.0f} ms, {:.1f} s)\n",
+      "{} crashes, {} partitions, {} disk syncs, {} torn tails cut, {} snapshots taken, {} "
+      "installed from peers, {} events, slowest convergence {:.0f} ms, {:.1f} s)\n",
       runs, chosen, violations, acknowledged, leaders, crashes, partitions, syncs, torn_tails,
-      events, slowest_liveness_us / 1000.0, wall_s);
+      snapshots, installs, events, slowest_liveness_us / 1000.0, wall_s);
   return violations == 0 ? 0 : 1;
 }
 
