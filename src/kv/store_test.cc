@@ -1,0 +1,196 @@
+// The key-value state machine: Redis semantics command by command (table-driven), expiry on log
+// time, exactly-once replies to retried commands, SCAN completeness, snapshots, and determinism.
+#include "kv/store.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "base/rng.h"
+
+namespace synod::kv {
+namespace {
+
+using Args = std::vector<std::string>;
+
+Reply ok() {
+  return Reply::ok();
+}
+Reply nil() {
+  return Reply::null();
+}
+Reply i(int64_t v) {
+  return Reply::integer_of(v);
+}
+Reply b(std::string s) {
+  return Reply::bulk(std::move(s));
+}
+Reply err(std::string s) {
+  return Reply::error(std::move(s));
+}
+
+struct Step {
+  uint64_t time_ms;
+  Args args;
+  Reply want;
+};
+
+void run(const std::vector<Step>& steps) {
+  Store store;
+  uint64_t seq = 0;
+  for (const auto& s : steps) {
+    std::string line;
+    for (const auto& a : s.args) line += a + " ";
+    const Reply got = classify(s.args[0]) == CommandClass::kRead
+                          ? store.read(s.args, s.time_ms)
+                          : store.apply({0, ++seq, s.time_ms, s.args});
+    EXPECT_EQ(got, s.want) << "t=" << s.time_ms << " " << line << " got " << got.text
+                           << got.integer;
+  }
+}
+
+TEST(Store, StringsAndConditionalWrites) {
+  run({
+      {0, {"GET", "k"}, nil()},
+      {0, {"SET", "k", "v1"}, ok()},
+      {0, {"get", "k"}, b("v1")},
+      {0, {"SET", "k", "v2", "NX"}, nil()},
+      {0, {"SET", "k", "v2", "XX", "GET"}, b("v1")},
+      {0, {"SET", "k", "v3", "IFEQ", "wrong"}, nil()},
+      {0, {"SET", "k", "v3", "IFEQ", "v2"}, ok()},
+      {0, {"SET", "absent", "x", "IFEQ", "x"}, nil()},
+      {0, {"SET", "absent", "x", "XX"}, nil()},
+      {0, {"SET", "k", "v", "NX", "XX"}, err("ERR syntax error")},
+      {0, {"SET", "k", "v", "IFEQ", "a", "NX"}, err("ERR syntax error")},
+      {0, {"SET", "k"}, err("ERR wrong number of arguments for 'set' command")},
+      {0, {"DELIFEQ", "k", "nope"}, i(0)},
+      {0, {"DELIFEQ", "k", "v3"}, i(1)},
+      {0, {"EXISTS", "k", "k"}, i(0)},
+      {0, {"MSET", "a", "1", "b", "2"}, ok()},
+      {0, {"MGET", "a", "zz", "b"}, Reply::array({b("1"), nil(), b("2")})},
+      {0, {"MSET", "a"}, err("ERR wrong number of arguments for 'mset' command")},
+      {0, {"APPEND", "a", "23"}, i(3)},
+      {0, {"STRLEN", "a"}, i(3)},
+      {0, {"INCR", "a"}, i(124)},
+      {0, {"INCRBY", "a", "-200"}, i(-76)},
+      {0, {"DECRBY", "n", "5"}, i(-5)},
+      {0, {"DECR", "n"}, i(-6)},
+      {0, {"INCRBY", "a", "x"}, err("ERR value is not an integer or out of range")},
+      {0, {"SET", "big", "9223372036854775807"}, ok()},
+      {0, {"INCR", "big"}, err("ERR increment or decrement would overflow")},
+      {0, {"INCR", "b2"}, i(1)},
+      {0, {"SET", "s", "abc"}, ok()},
+      {0, {"INCR", "s"}, err("ERR value is not an integer or out of range")},
+      {0, {"DEL", "a", "b", "zz"}, i(2)},
+      {0, {"DBSIZE"}, i(4)},  // n, big, b2, s
+      {0, {"FLUSHALL"}, err("ERR unknown command 'FLUSHALL', with args beginning with: ")},
+  });
+}
+
+TEST(Store, ExpiryRunsOnLogTime) {
+  run({
+      {1000, {"SET", "k", "v", "PX", "500"}, ok()},
+      {1000, {"PTTL", "k"}, i(500)},
+      {1200, {"TTL", "k"}, i(0)},  // 300 ms left rounds to 0 s
+      {1499, {"GET", "k"}, b("v")},
+      {1500, {"GET", "k"}, nil()},  // a read at a later clock already misses it
+      {1500, {"TTL", "k"}, i(-2)},
+      {2000, {"SET", "k", "v", "EX", "10"}, ok()},
+      {2000, {"SET", "k", "w", "KEEPTTL"}, ok()},
+      {2000, {"TTL", "k"}, i(10)},
+      {2000, {"SET", "k", "x"}, ok()},  // a plain SET clears the TTL
+      {2000, {"TTL", "k"}, i(-1)},
+      {2000, {"EXPIRE", "k", "5"}, i(1)},
+      {2000, {"EXPIRE", "k", "10", "NX"}, i(0)},
+      {2000, {"EXPIRE", "k", "10", "GT"}, i(1)},
+      {2000, {"PEXPIRE", "k", "1000", "LT"}, i(1)},
+      {2000, {"PERSIST", "k"}, i(1)},
+      {2000, {"PERSIST", "k"}, i(0)},
+      {2000, {"SET", "k", "v", "PXAT", "2500"}, ok()},
+      {1000, {"GET", "k"}, b("v")},  // the clock never goes back: 2000 still
+      {3000, {"EXISTS", "k"}, i(0)},
+      {3000, {"SET", "k", "v", "EX", "0"}, err("ERR invalid expire time in 'set' command")},
+      {3000, {"SET", "k", "v", "EXAT", "1"}, ok()},  // in the past: set and gone
+      {3000, {"GET", "k"}, nil()},
+      {3000, {"EXPIRE", "k", "1"}, i(0)},
+      {3000, {"SET", "k", "v"}, ok()},
+      {3000, {"EXPIRE", "k", "-1"}, i(1)},  // a non-positive TTL deletes
+      {3000, {"DBSIZE"}, i(0)},
+  });
+}
+
+TEST(Store, EveryReplicaExpiresTheSameKeysAtTheSameSlot) {
+  Store a, b2;
+  Rng rng(5);
+  uint64_t t = 0;
+  for (uint64_t seq = 1; seq <= 2000; ++seq) {
+    t += rng.below(50);
+    Args args = {"SET", "k" + std::to_string(rng.below(50)), std::to_string(seq)};
+    if (rng.chance(0.5)) args.insert(args.end(), {"PX", std::to_string(1 + rng.below(300))});
+    KvCommand c{1 + rng.below(3), seq, t, args};
+    EXPECT_EQ(a.apply(c), b2.apply(c));
+    ASSERT_EQ(a.size(), b2.size());
+    ASSERT_EQ(a.digest(), b2.digest());
+  }
+}
+
+TEST(Store, ARetriedCommandIsAppliedOnceAndGetsTheFirstReply) {
+  Store s;
+  const KvCommand incr{42, 7, 0, {"INCR", "n"}};
+  EXPECT_EQ(s.apply(incr), i(1));
+  EXPECT_EQ(s.apply({43, 1, 0, {"INCR", "n"}}), i(2));
+  EXPECT_EQ(s.apply(incr), i(1));  // a retry: the first reply, not applied again
+  EXPECT_EQ(s.read({"GET", "n"}, 0), b("2"));
+  // A retry that arrives after the client moved far ahead cannot be told apart: refused.
+  for (uint64_t seq = 8; seq < 8 + Store::kRepliesPerClient; ++seq)
+    (void)s.apply({42, seq, 0, {"INCR", "m"}});
+  EXPECT_EQ(s.apply(incr).kind, Reply::Kind::kError);
+  EXPECT_EQ(s.read({"GET", "m"}, 0), b(std::to_string(Store::kRepliesPerClient)));
+}
+
+TEST(Store, ScanReturnsEveryKeyThatStaysThroughout) {
+  Store s;
+  for (int k = 0; k < 500; ++k) (void)s.apply({0, 0, 0, {"SET", "key:" + std::to_string(k), "v"}});
+  (void)s.apply({0, 0, 0, {"SET", "other", "v"}});
+  std::set<std::string> seen;
+  std::string cursor = "0";
+  int calls = 0;
+  do {
+    Reply r = s.read({"SCAN", cursor, "MATCH", "key:*", "COUNT", "37"}, 0);
+    ASSERT_EQ(r.kind, Reply::Kind::kArray);
+    cursor = r.elements[0].text;
+    for (const auto& k : r.elements[1].elements) seen.insert(k.text);
+    // Writes between calls must not make the scan miss keys that stay.
+    (void)s.apply({0, 0, 0, {"SET", "new" + std::to_string(calls), "v"}});
+    ASSERT_LT(++calls, 100);
+  } while (cursor != "0");
+  EXPECT_EQ(seen.size(), 500u);
+  EXPECT_EQ(seen.count("other"), 0u);
+  EXPECT_EQ(s.read({"SCAN", "x"}, 0), err("ERR invalid cursor"));
+}
+
+TEST(Store, SnapshotsRoundTripAndGarbageIsRefused) {
+  Store s;
+  (void)s.apply({1, 1, 100, {"SET", "a", "1", "PX", "1000"}});
+  (void)s.apply({1, 2, 200, {"SET", "b", "2"}});
+  auto restored = Store::restore(s.snapshot());
+  ASSERT_TRUE(restored.is_ok());
+  EXPECT_EQ(restored->digest(), s.digest());
+  EXPECT_EQ(restored->apply({1, 1, 300, {"SET", "a", "x"}}), ok());  // the remembered reply
+  EXPECT_EQ(restored->read({"GET", "a"}, 300), b("1"));
+  Rng rng(9);
+  for (int n = 0; n < 2000; ++n) {
+    std::string junk = s.snapshot();
+    junk[rng.below(junk.size())] ^= static_cast<char>(1 + rng.below(255));
+    junk.resize(rng.below(junk.size() + 1));
+    (void)Store::restore(junk);  // must not crash or over-allocate
+    (void)decode_command(junk);
+  }
+  KvCommand c{3, 4, 5, {"SET", "k", std::string("v\0v", 3)}};
+  auto back = decode_command(encode_command(c));
+  ASSERT_TRUE(back.is_ok());
+  EXPECT_EQ(back->args, c.args);
+}
+
+}  // namespace
+}  // namespace synod::kv
