@@ -7,13 +7,8 @@
 namespace synod::storage {
 namespace {
 
-void encode_ballot(std::string& out, const Ballot& b) {
-  put_u64(out, b.round);
-  put_u32(out, b.node.value);
-}
-bool decode_ballot(Reader& in, Ballot& b) {
-  return in.u64(b.round) && in.u32(b.node.value);
-}
+using paxos::decode_ballot;
+using paxos::encode_ballot;
 
 std::string promise_payload(const Ballot& b) {
   std::string out;
@@ -27,25 +22,6 @@ Status bad_record(const LogRecord& r, const std::string& what) {
 }
 
 }  // namespace
-
-void encode_value(std::string& out, const paxos::Value& value) {
-  put_u32(out, static_cast<uint32_t>(value.commands.size()));
-  for (const auto& c : value.commands) {
-    put_u64(out, c.id.client);
-    put_u64(out, c.id.seq);
-    put_bytes(out, c.payload);
-  }
-}
-
-bool decode_value(Reader& in, paxos::Value& value) {
-  uint32_t n = 0;
-  if (!in.u32(n) || n > in.remaining() / 20) return false;  // each command takes >= 20 bytes
-  value.commands.resize(n);
-  for (auto& c : value.commands) {
-    if (!in.u64(c.id.client) || !in.u64(c.id.seq) || !in.bytes(c.payload)) return false;
-  }
-  return true;
-}
 
 std::string describe_record(uint8_t type, std::string_view payload) {
   Reader in(payload);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "base/coding.h"
+#include "paxos/codec.h"
 #include "paxos/ready.h"
 #include "storage/log.h"
 
@@ -22,9 +23,8 @@ enum RecordType : uint8_t {
   kCheckpointRecord = 19,  // the promise, repeated at the start of every segment
 };
 
-// Byte coding of the core's types shared by the log and (later) the wire.
-void encode_value(std::string& out, const paxos::Value& value);
-bool decode_value(Reader& in, paxos::Value& value);
+using paxos::decode_value;  // the value coding lives in paxos/codec.h
+using paxos::encode_value;
 
 // One readable line for a record, for `synod wal-dump`; a payload that does not decode says so.
 std::string describe_record(uint8_t type, std::string_view payload);

@@ -1,0 +1,102 @@
+#include "net/wire.h"
+
+#include "base/coding.h"
+#include "base/crc32c.h"
+#include "paxos/codec.h"
+
+namespace synod::net {
+namespace {
+
+std::string frame(std::string body) {
+  std::string out;
+  put_u32(out, static_cast<uint32_t>(body.size()));
+  put_u32(out, crc32c(body));
+  out += body;
+  return out;
+}
+
+}  // namespace
+
+std::string encode_hello(const Hello& hello) {
+  std::string body;
+  put_u8(body, kWireVersion);
+  put_u8(body, kHelloType);
+  put_u64(body, hello.cluster_id);
+  put_u32(body, hello.node.value);
+  return frame(std::move(body));
+}
+
+std::string encode_frame(const paxos::Envelope& envelope) {
+  std::string body;
+  put_u8(body, kWireVersion);
+  put_u8(body, paxos::message_type(envelope.message));
+  put_u32(body, envelope.from.value);
+  put_u32(body, envelope.to.value);
+  paxos::encode_message(body, envelope.message);
+  return frame(std::move(body));
+}
+
+FrameReader::Status FrameReader::next(Hello& hello, paxos::Envelope& envelope, std::string& error) {
+  if (pos_ > 0 && pos_ == buffer_.size()) {
+    buffer_.clear();
+    pos_ = 0;
+  }
+  if (buffer_.size() - pos_ < kFrameHeaderSize) return Status::kNeedMore;
+  const uint32_t length = load_u32(buffer_.data() + pos_);
+  const uint32_t crc = load_u32(buffer_.data() + pos_ + 4);
+  if (length > max_frame_bytes_) {
+    error = "frame of " + std::to_string(length) + " bytes exceeds the limit of " +
+            std::to_string(max_frame_bytes_);
+    return Status::kError;
+  }
+  if (length < 2) {
+    error = "frame too short to hold a version and a type";
+    return Status::kError;
+  }
+  if (buffer_.size() - pos_ - kFrameHeaderSize < length) return Status::kNeedMore;
+  std::string_view body(buffer_.data() + pos_ + kFrameHeaderSize, length);
+  pos_ += kFrameHeaderSize + length;
+  if (crc32c(body) != crc) {
+    error = "frame checksum mismatch";
+    return Status::kError;
+  }
+  Reader in(body);
+  uint8_t version = 0, type = 0;
+  (void)in.u8(version);
+  (void)in.u8(type);
+  if (version != kWireVersion) {
+    error = "wire version " + std::to_string(version) + " is not supported (this build speaks " +
+            std::to_string(kWireVersion) + ")";
+    return Status::kError;
+  }
+  if (type == kHelloType) {
+    if (!in.u64(hello.cluster_id) || !in.u32(hello.node.value) || !in.done()) {
+      error = "malformed hello";
+      return Status::kError;
+    }
+    return Status::kHello;
+  }
+  if (!in.u32(envelope.from.value) || !in.u32(envelope.to.value) ||
+      !paxos::decode_message(type, in, envelope.message) || !in.done()) {
+    error = "malformed message of type " + std::to_string(type);
+    return Status::kError;
+  }
+  if (buffer_.size() > (1 << 20) && pos_ * 2 > buffer_.size()) {
+    buffer_.erase(0, pos_);
+    pos_ = 0;
+  }
+  return Status::kMessage;
+}
+
+std::optional<std::string> check_hello(const Hello& hello, uint64_t cluster_id,
+                                       std::optional<NodeId> expected_node) {
+  if (hello.cluster_id != cluster_id)
+    return "peer belongs to cluster " + std::to_string(hello.cluster_id) + ", not " +
+           std::to_string(cluster_id);
+  if (expected_node && hello.node != *expected_node)
+    return "peer says it is node " + std::to_string(hello.node.value) + ", expected " +
+           std::to_string(expected_node->value);
+  return std::nullopt;
+}
+
+}  // namespace synod::net

@@ -1,0 +1,190 @@
+#include "paxos/codec.h"
+
+namespace synod::paxos {
+namespace {
+
+void encode_slots(std::string& out, const std::vector<Slot>& slots) {
+  put_u32(out, static_cast<uint32_t>(slots.size()));
+  for (Slot s : slots) put_u64(out, s);
+}
+bool decode_slots(Reader& in, std::vector<Slot>& slots) {
+  uint32_t n = 0;
+  if (!in.u32(n) || n > in.remaining() / 8) return false;
+  slots.resize(n);
+  for (auto& s : slots)
+    if (!in.u64(s)) return false;
+  return true;
+}
+void encode_slot_values(std::string& out, const std::vector<SlotValue>& entries) {
+  put_u32(out, static_cast<uint32_t>(entries.size()));
+  for (const auto& e : entries) {
+    put_u64(out, e.slot);
+    encode_value(out, e.value);
+  }
+}
+bool decode_slot_values(Reader& in, std::vector<SlotValue>& entries) {
+  uint32_t n = 0;
+  if (!in.u32(n) || n > in.remaining() / 12) return false;
+  entries.resize(n);
+  for (auto& e : entries)
+    if (!in.u64(e.slot) || !decode_value(in, e.value)) return false;
+  return true;
+}
+
+}  // namespace
+
+void encode_ballot(std::string& out, const Ballot& b) {
+  put_u64(out, b.round);
+  put_u32(out, b.node.value);
+}
+
+bool decode_ballot(Reader& in, Ballot& b) {
+  return in.u64(b.round) && in.u32(b.node.value);
+}
+
+void encode_value(std::string& out, const Value& value) {
+  put_u32(out, static_cast<uint32_t>(value.commands.size()));
+  for (const auto& c : value.commands) {
+    put_u64(out, c.id.client);
+    put_u64(out, c.id.seq);
+    put_bytes(out, c.payload);
+  }
+}
+
+bool decode_value(Reader& in, Value& value) {
+  uint32_t n = 0;
+  if (!in.u32(n) || n > in.remaining() / 20) return false;  // each command takes >= 20 bytes
+  value.commands.resize(n);
+  for (auto& c : value.commands) {
+    if (!in.u64(c.id.client) || !in.u64(c.id.seq) || !in.bytes(c.payload)) return false;
+  }
+  return true;
+}
+
+uint8_t message_type(const Message& message) {
+  return static_cast<uint8_t>(message.index() + 1);
+}
+
+void encode_message(std::string& out, const Message& message) {
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, PrepareMsg>) {
+          encode_ballot(out, m.ballot);
+          put_u64(out, m.first_slot);
+        } else if constexpr (std::is_same_v<T, PromiseMsg>) {
+          encode_ballot(out, m.ballot);
+          put_u64(out, m.first_slot);
+          put_u32(out, static_cast<uint32_t>(m.accepted.size()));
+          for (const auto& e : m.accepted) {
+            put_u64(out, e.slot);
+            encode_ballot(out, e.proposal.ballot);
+            encode_value(out, e.proposal.value);
+          }
+          put_u64(out, m.snapshot);
+        } else if constexpr (std::is_same_v<T, AcceptMsg>) {
+          encode_ballot(out, m.ballot);
+          encode_slot_values(out, m.entries);
+          put_u64(out, m.commit);
+        } else if constexpr (std::is_same_v<T, AcceptedMsg>) {
+          encode_ballot(out, m.ballot);
+          encode_slots(out, m.slots);
+          put_u64(out, m.commit);
+        } else if constexpr (std::is_same_v<T, RejectMsg>) {
+          encode_ballot(out, m.ballot);
+          encode_ballot(out, m.promised);
+        } else if constexpr (std::is_same_v<T, CatchupRequestMsg>) {
+          put_u64(out, m.first_slot);
+        } else if constexpr (std::is_same_v<T, CatchupReplyMsg>) {
+          encode_slot_values(out, m.chosen);
+          put_u64(out, m.commit);
+        } else if constexpr (std::is_same_v<T, SnapshotChunkMsg>) {
+          put_u64(out, m.slot);
+          put_u64(out, m.total);
+          put_u64(out, m.digest);
+          put_u64(out, m.offset);
+          put_bytes(out, m.data);
+        } else {
+          static_assert(std::is_same_v<T, SnapshotRequestMsg>);
+          put_u64(out, m.slot);
+          put_u64(out, m.offset);
+        }
+      },
+      message);
+}
+
+bool decode_message(uint8_t type, Reader& in, Message& message) {
+  switch (type) {
+    case 1: {
+      PrepareMsg m;
+      if (!decode_ballot(in, m.ballot) || !in.u64(m.first_slot)) return false;
+      message = m;
+      return true;
+    }
+    case 2: {
+      PromiseMsg m;
+      uint32_t n = 0;
+      if (!decode_ballot(in, m.ballot) || !in.u64(m.first_slot) || !in.u32(n) ||
+          n > in.remaining() / 24)
+        return false;
+      m.accepted.resize(n);
+      for (auto& e : m.accepted)
+        if (!in.u64(e.slot) || !decode_ballot(in, e.proposal.ballot) ||
+            !decode_value(in, e.proposal.value))
+          return false;
+      if (!in.u64(m.snapshot)) return false;
+      message = std::move(m);
+      return true;
+    }
+    case 3: {
+      AcceptMsg m;
+      if (!decode_ballot(in, m.ballot) || !decode_slot_values(in, m.entries) || !in.u64(m.commit))
+        return false;
+      message = std::move(m);
+      return true;
+    }
+    case 4: {
+      AcceptedMsg m;
+      if (!decode_ballot(in, m.ballot) || !decode_slots(in, m.slots) || !in.u64(m.commit))
+        return false;
+      message = std::move(m);
+      return true;
+    }
+    case 5: {
+      RejectMsg m;
+      if (!decode_ballot(in, m.ballot) || !decode_ballot(in, m.promised)) return false;
+      message = m;
+      return true;
+    }
+    case 6: {
+      CatchupRequestMsg m;
+      if (!in.u64(m.first_slot)) return false;
+      message = m;
+      return true;
+    }
+    case 7: {
+      CatchupReplyMsg m;
+      if (!decode_slot_values(in, m.chosen) || !in.u64(m.commit)) return false;
+      message = std::move(m);
+      return true;
+    }
+    case 8: {
+      SnapshotChunkMsg m;
+      if (!in.u64(m.slot) || !in.u64(m.total) || !in.u64(m.digest) || !in.u64(m.offset) ||
+          !in.bytes(m.data))
+        return false;
+      message = std::move(m);
+      return true;
+    }
+    case 9: {
+      SnapshotRequestMsg m;
+      if (!in.u64(m.slot) || !in.u64(m.offset)) return false;
+      message = m;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+}  // namespace synod::paxos
