@@ -2,6 +2,20 @@
 
 namespace synod::storage {
 
+bool parse_numbered_name(std::string_view name, std::string_view prefix, std::string_view suffix,
+                         uint64_t& number) {
+  constexpr size_t kDigits = 20;
+  if (name.size() != prefix.size() + kDigits + suffix.size() || !name.starts_with(prefix) ||
+      !name.ends_with(suffix))
+    return false;
+  number = 0;
+  for (char c : name.substr(prefix.size(), kDigits)) {
+    if (c < '0' || c > '9') return false;
+    number = number * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return true;
+}
+
 Status write_file_atomically(FileSystem& fs, const std::string& dir, const std::string& name,
                              std::string_view data) {
   const std::string tmp = join_path(dir, name + ".tmp");

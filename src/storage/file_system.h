@@ -54,6 +54,10 @@ inline std::string join_path(const std::string& dir, const std::string& name) {
   return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
+// Parses "<prefix><20 decimal digits><suffix>" (segment and snapshot file names) into `number`.
+bool parse_numbered_name(std::string_view name, std::string_view prefix, std::string_view suffix,
+                         uint64_t& number);
+
 // Writes `data` to `dir/name` atomically: a temporary file, sync, rename, sync the directory.
 // After a crash either the old file (or none) or the whole new one is there.
 Status write_file_atomically(FileSystem& fs, const std::string& dir, const std::string& name,

@@ -25,15 +25,7 @@ std::string encode_header(uint64_t cluster_id, uint32_t node_id, uint64_t index)
 }
 
 bool parse_segment_name(const std::string& name, uint64_t& index) {
-  // wal-<20 digits>.log
-  if (name.size() != 28 || name.compare(0, 4, "wal-") != 0 || name.compare(24, 4, ".log") != 0)
-    return false;
-  index = 0;
-  for (size_t i = 4; i < 24; ++i) {
-    if (name[i] < '0' || name[i] > '9') return false;
-    index = index * 10 + static_cast<uint64_t>(name[i] - '0');
-  }
-  return true;
+  return parse_numbered_name(name, "wal-", ".log", index);
 }
 
 // A record at `p` whose header and checksum are intact.

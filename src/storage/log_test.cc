@@ -266,16 +266,20 @@ TEST(Log, BitFlipInSyncedDataIsCorruptionAndInTheTailIsNot) {
   EXPECT_GT(tolerated, 20);
 }
 
+// Appends and syncs `n` records one by one; returns the last segment's index.
+uint64_t write_synced_records(MemFileSystem& fs, int n) {
+  auto log = Log::open(fs, options(), nullptr);
+  SYNOD_ASSERT(log.is_ok(), "open");
+  for (int i = 0; i < n; ++i) {
+    (*log)->append(kType, payload(i));
+    SYNOD_ASSERT((*log)->sync().is_ok(), "sync");
+  }
+  return (*log)->current_segment();
+}
+
 TEST(Log, CorruptionInAnEarlierSegmentNamesFileAndOffset) {
   MemFileSystem fs;
-  {
-    auto log = Log::open(fs, options(), nullptr);
-    ASSERT_TRUE(log.is_ok());
-    for (int i = 0; i < 100; ++i) {
-      (*log)->append(kType, payload(i));
-      ASSERT_TRUE((*log)->sync().is_ok());
-    }
-  }
+  ASSERT_GT(write_synced_records(fs, 100), 3u);
   const std::string path = "wal/" + segment_file_name(1);
   fs.flip_bit(path, 100, 3);
   auto log = Log::open(fs, options(), nullptr);
@@ -290,15 +294,7 @@ TEST(Log, CorruptionInAnEarlierSegmentNamesFileAndOffset) {
 
 TEST(Log, MissingMiddleSegmentIsCorruption) {
   MemFileSystem fs;
-  {
-    auto log = Log::open(fs, options(), nullptr);
-    ASSERT_TRUE(log.is_ok());
-    for (int i = 0; i < 100; ++i) {
-      (*log)->append(kType, payload(i));
-      ASSERT_TRUE((*log)->sync().is_ok());
-    }
-    ASSERT_GT((*log)->current_segment(), 3u);
-  }
+  ASSERT_GT(write_synced_records(fs, 100), 3u);
   ASSERT_TRUE(fs.remove("wal/" + segment_file_name(2)).is_ok());
   auto log = Log::open(fs, options(), nullptr);
   ASSERT_FALSE(log.is_ok());

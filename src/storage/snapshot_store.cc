@@ -15,15 +15,7 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderSize = 48;
 
 bool parse_name(const std::string& name, Slot& slot) {
-  // snap-<20 digits>.snap
-  if (name.size() != 30 || name.compare(0, 5, "snap-") != 0 || name.compare(25, 5, ".snap") != 0)
-    return false;
-  slot = 0;
-  for (size_t i = 5; i < 25; ++i) {
-    if (name[i] < '0' || name[i] > '9') return false;
-    slot = slot * 10 + static_cast<Slot>(name[i] - '0');
-  }
-  return true;
+  return parse_numbered_name(name, "snap-", ".snap", slot);
 }
 
 }  // namespace
