@@ -1,0 +1,117 @@
+#include "node/server_core.h"
+
+namespace synod::node {
+
+Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Options options,
+                                                     uint64_t seed) {
+  storage::Recovered recovered;
+  auto storage = storage::ReplicaStorage::open(fs, options.log, &recovered);
+  if (!storage.is_ok()) return storage.status();
+  paxos::DurableState durable = std::move(recovered.state);
+  if (recovered.snapshot) {
+    durable.snapshot = paxos::SnapshotRef{
+        recovered.snapshot->slot,
+        std::make_shared<const std::string>(std::move(recovered.snapshot->data))};
+  }
+  std::unique_ptr<ServerCore> core(new ServerCore(std::move(options), std::move(*storage)));
+  core->replica_ = std::make_unique<paxos::Replica>(core->options_.config, durable, seed);
+  return core;
+}
+
+void ServerCore::submit(uint64_t client, uint64_t seq, std::vector<std::string> args,
+                        uint64_t now_ms, Done done) {
+  const paxos::CommandId id{client, seq};
+  kv::KvCommand command{client, seq, now_ms, std::move(args)};
+  const auto status = replica_->propose(paxos::Command{id, kv::encode_command(command)});
+  if (status == paxos::ProposeStatus::kQueued) {
+    waiting_[id].push_back(std::move(done));
+    return;
+  }
+  const NodeId leader = replica_->leader();
+  if (status == paxos::ProposeStatus::kBusy) {
+    done(kv::Reply::error("TRYAGAIN the leader is overloaded; the command was not applied"));
+  } else if (leader.valid() && leader != replica_->id()) {
+    done(kv::Reply::error("TRYAGAIN not the leader; n" + std::to_string(leader.value) +
+                          " leads; the command was not applied"));
+  } else {
+    done(kv::Reply::error("TRYAGAIN no leader yet; the command was not applied"));
+  }
+}
+
+Result<std::vector<paxos::Envelope>> ServerCore::flush() {
+  std::vector<paxos::Envelope> out;
+  // Our own acceptor's answers, stepped back in, produce more effects: loop until quiet.
+  for (int round = 0;; ++round) {
+    SYNOD_ASSERT(round < 1000, "the core does not quiesce");
+    paxos::Ready ready = replica_->take_ready();
+    if (ready.empty()) break;
+    SYNOD_RETURN_IF_ERROR(run(ready, out));
+  }
+  return out;
+}
+
+Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
+  // 1. Persist and sync.
+  if (ready.persist.snapshot) {
+    SYNOD_RETURN_IF_ERROR(
+        storage_->save_snapshot({ready.persist.snapshot->slot, *ready.persist.snapshot->data}));
+  }
+  if (!ready.persist.empty()) {
+    storage_->append(ready.persist);
+    SYNOD_RETURN_IF_ERROR(storage_->sync());
+  }
+  // 2. Messages may leave now; the caller sends them. Our own acceptor's answers come back.
+  for (auto& e : ready.messages) {
+    if (e.to == replica_->id()) {
+      replica_->step(e);
+    } else {
+      out.push_back(std::move(e));
+    }
+  }
+  // 3. Install, apply, answer.
+  if (ready.install) {
+    auto restored = kv::Store::restore(*ready.install->data);
+    if (!restored.is_ok()) return restored.status();
+    store_ = std::move(*restored);
+    applied_ = ready.install->slot;
+    last_snapshot_ = std::max(last_snapshot_, applied_);
+  }
+  for (const auto& entry : ready.committed) apply(entry);
+  for (const auto& outcome : ready.outcomes) {
+    if (outcome.outcome == paxos::Outcome::kFailed) {
+      reply(outcome.id, kv::Reply::error("TRYAGAIN leadership changed before the command was "
+                                         "proposed; the command was not applied"));
+    } else if (outcome.outcome == paxos::Outcome::kUnknown) {
+      reply(outcome.id, kv::Reply::error("UNKNOWN leadership changed; the command may or may "
+                                         "not take effect: retry it with the same id"));
+    }
+    // kChosen: answered by apply(), with the state machine's reply.
+  }
+  if (options_.snapshot_every > 0 && applied_ >= last_snapshot_ + options_.snapshot_every) {
+    std::string data = store_.snapshot();
+    SYNOD_RETURN_IF_ERROR(storage_->save_snapshot({applied_, data}));
+    replica_->compact(applied_, std::make_shared<const std::string>(std::move(data)));
+    last_snapshot_ = applied_;
+  }
+  return Status::ok();
+}
+
+void ServerCore::apply(const paxos::SlotValue& entry) {
+  for (const auto& command : entry.value.commands) {
+    auto decoded = kv::decode_command(command.payload);
+    const kv::Reply r = decoded.is_ok() ? store_.apply(*decoded)
+                                        : kv::Reply::error("ERR undecodable command in the log");
+    reply(command.id, r);
+  }
+  applied_ = entry.slot;
+}
+
+void ServerCore::reply(const paxos::CommandId& id, const kv::Reply& r) {
+  auto it = waiting_.find(id);
+  if (it == waiting_.end()) return;
+  auto callbacks = std::move(it->second);
+  waiting_.erase(it);
+  for (auto& done : callbacks) done(r);
+}
+
+}  // namespace synod::node

@@ -1,0 +1,70 @@
+// One replica of the key-value service, independent of sockets, threads and clocks: it owns the
+// protocol core (paxos::Replica), the replica's storage (log + snapshots) and the key-value state
+// machine, and keeps the order of effects that ready.h demands — persist and sync, then send,
+// then install/apply and answer clients. The network server (an event loop with sockets and
+// timers) drives it; tests drive several of them in one thread.
+//
+// Writes go through the log: the leader stamps each command with its clock (the state machine's
+// notion of time), and the client's reply is the state machine's reply when the command is
+// applied. Errors say whether the command may have taken effect:
+//   TRYAGAIN ...  definitely not applied (not the leader, or never reached an acceptor);
+//   UNKNOWN ...   may have been applied, or may be later: retry with the same client id and
+//                 sequence number, which the state machine applies at most once.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kv/store.h"
+#include "paxos/replica.h"
+#include "storage/replica_storage.h"
+
+namespace synod::node {
+
+class ServerCore {
+ public:
+  struct Options {
+    paxos::Config config;
+    storage::LogOptions log;
+    uint64_t snapshot_every = 10'000;  // applied slots between snapshots (0: never)
+  };
+  using Done = std::function<void(const kv::Reply&)>;
+
+  // Recovers from `fs` (refusing corrupt storage with a clear Status) and starts the replica.
+  static Result<std::unique_ptr<ServerCore>> open(storage::FileSystem& fs, Options options,
+                                                  uint64_t seed);
+
+  void tick() { replica_->tick(); }
+  void receive(const paxos::Envelope& envelope) { replica_->step(envelope); }
+  // A client's write. `now_ms` is this replica's clock, written into the command if it leads.
+  // `done` runs exactly once: with the state machine's reply once applied, or with an error.
+  void submit(uint64_t client, uint64_t seq, std::vector<std::string> args, uint64_t now_ms,
+              Done done);
+
+  // Runs the core's effects in order; returns the messages to send (all durable-safe). An
+  // error means storage failed: the replica must stop (what it promised may not be on disk).
+  Result<std::vector<paxos::Envelope>> flush();
+
+  const kv::Store& store() const { return store_; }
+  const paxos::Replica& replica() const { return *replica_; }
+
+ private:
+  ServerCore(Options options, std::unique_ptr<storage::ReplicaStorage> storage)
+      : options_(std::move(options)), storage_(std::move(storage)) {}
+  Status run(paxos::Ready& ready, std::vector<paxos::Envelope>& out);
+  void apply(const paxos::SlotValue& entry);
+  void reply(const paxos::CommandId& id, const kv::Reply& reply);
+
+  Options options_;
+  std::unique_ptr<storage::ReplicaStorage> storage_;
+  std::unique_ptr<paxos::Replica> replica_;
+  kv::Store store_;
+  Slot applied_ = 0;
+  Slot last_snapshot_ = 0;
+  std::map<paxos::CommandId, std::vector<Done>> waiting_;
+};
+
+}  // namespace synod::node
