@@ -22,9 +22,9 @@ std::vector<Envelope> every_message() {
   std::vector<Message> messages = {
       PrepareMsg{b, 5},
       PromiseMsg{b, 5, {{5, Proposal{Ballot{3, NodeId{1}}, value(5)}}, {6, {b, noop()}}}, 4},
-      AcceptMsg{b, {{9, value(9)}, {10, noop()}}, 8},
-      AcceptMsg{b, {}, 8},
-      AcceptedMsg{b, {9, 10}, 8},
+      AcceptMsg{b, {{9, value(9)}, {10, noop()}}, 8, 3},
+      AcceptMsg{b, {}, 8, 0},
+      AcceptedMsg{b, {9, 10}, 8, 3},
       RejectMsg{b, Ballot{9, NodeId{3}}},
       CatchupRequestMsg{11},
       CatchupReplyMsg{{{11, value(11)}}, 12},

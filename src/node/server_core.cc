@@ -27,15 +27,32 @@ void ServerCore::submit(uint64_t client, uint64_t seq, std::vector<std::string> 
     waiting_[id].push_back(std::move(done));
     return;
   }
-  const NodeId leader = replica_->leader();
   if (status == paxos::ProposeStatus::kBusy) {
     done(kv::Reply::error("TRYAGAIN the leader is overloaded; the command was not applied"));
-  } else if (leader.valid() && leader != replica_->id()) {
-    done(kv::Reply::error("TRYAGAIN not the leader; n" + std::to_string(leader.value) +
-                          " leads; the command was not applied"));
   } else {
-    done(kv::Reply::error("TRYAGAIN no leader yet; the command was not applied"));
+    done(not_leader("the command was not applied"));
   }
+}
+
+void ServerCore::read(std::vector<std::string> args, uint64_t now_ms, Done done) {
+  const uint64_t id = ++next_read_id_;
+  const auto status = replica_->read_index(id);
+  if (status == paxos::ReadStatus::kQueued) {
+    reads_.emplace(id, WaitingRead{std::move(args), now_ms, std::move(done), false, 0});
+  } else if (status == paxos::ReadStatus::kBusy) {
+    done(kv::Reply::error("TRYAGAIN the leader is overloaded; the read was not served"));
+  } else {
+    done(not_leader("the read was not served"));
+  }
+}
+
+kv::Reply ServerCore::not_leader(const char* consequence) const {
+  const NodeId leader = replica_->leader();
+  if (leader.valid() && leader != replica_->id()) {
+    return kv::Reply::error("TRYAGAIN not the leader; n" + std::to_string(leader.value) +
+                            " leads; " + consequence);
+  }
+  return kv::Reply::error(std::string("TRYAGAIN no leader yet; ") + consequence);
 }
 
 Result<std::vector<paxos::Envelope>> ServerCore::flush() {
@@ -87,6 +104,19 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
     }
     // kChosen: answered by apply(), with the state machine's reply.
   }
+  for (const auto& result : ready.reads) {
+    auto it = reads_.find(result.read_id);
+    if (it == reads_.end()) continue;
+    if (result.ok) {
+      it->second.confirmed = true;
+      it->second.slot = result.slot;
+      continue;
+    }
+    Done done = std::move(it->second.done);
+    reads_.erase(it);
+    done(kv::Reply::error("TRYAGAIN leadership changed; the read was not served"));
+  }
+  serve_reads();
   if (options_.snapshot_every > 0 && applied_ >= last_snapshot_ + options_.snapshot_every) {
     std::string data = store_.snapshot();
     SYNOD_RETURN_IF_ERROR(storage_->save_snapshot({applied_, data}));
@@ -104,6 +134,21 @@ void ServerCore::apply(const paxos::SlotValue& entry) {
     reply(command.id, r);
   }
   applied_ = entry.slot;
+}
+
+void ServerCore::serve_reads() {
+  // Collected first: an answer may call back into this object (a client's next request).
+  std::vector<std::pair<Done, kv::Reply>> answers;
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (!it->second.confirmed || applied_ < it->second.slot) {
+      ++it;
+      continue;
+    }
+    answers.emplace_back(std::move(it->second.done),
+                         store_.read(it->second.args, it->second.now_ms));
+    it = reads_.erase(it);
+  }
+  for (auto& [done, answer] : answers) done(answer);
 }
 
 void ServerCore::reply(const paxos::CommandId& id, const kv::Reply& r) {

@@ -10,6 +10,11 @@
 //   TRYAGAIN ...  definitely not applied (not the leader, or never reached an acceptor);
 //   UNKNOWN ...   may have been applied, or may be later: retry with the same client id and
 //                 sequence number, which the state machine applies at most once.
+//
+// Reads do not go through the log: the leader asks the core for a read index (a slot that covers
+// every write acknowledged before the read arrived, with its leadership confirmed by a quorum),
+// and serves the read from the state machine once it has applied through that slot. A read that
+// cannot be served that way is answered TRYAGAIN (it had no effect, so retrying is always safe).
 #pragma once
 
 #include <functional>
@@ -46,9 +51,15 @@ class ServerCore {
 
   // Runs the core's effects in order; returns the messages to send (all durable-safe). An
   // error means storage failed: the replica must stop (what it promised may not be on disk).
+  // A linearizable read (GET, MGET, ...; see kv::Store::read) at `now_ms` for expiry. `done`
+  // runs exactly once: with the store's reply once the read is confirmed and applied, or with a
+  // TRYAGAIN error (not the leader, overloaded, or leadership changed before it was confirmed).
+  void read(std::vector<std::string> args, uint64_t now_ms, Done done);
+
   Result<std::vector<paxos::Envelope>> flush();
 
   const kv::Store& store() const { return store_; }
+  Slot applied() const { return applied_; }  // the state machine reflects every slot up to here
   const paxos::Replica& replica() const { return *replica_; }
 
  private:
@@ -57,6 +68,18 @@ class ServerCore {
   Status run(paxos::Ready& ready, std::vector<paxos::Envelope>& out);
   void apply(const paxos::SlotValue& entry);
   void reply(const paxos::CommandId& id, const kv::Reply& reply);
+  // The TRYAGAIN answer of a replica that does not lead; `consequence` ends it ("the command
+  // was not applied").
+  kv::Reply not_leader(const char* consequence) const;
+  void serve_reads();
+
+  struct WaitingRead {
+    std::vector<std::string> args;
+    uint64_t now_ms = 0;
+    Done done;
+    bool confirmed = false;  // the core said ok: serve once applied_ reaches `slot`
+    Slot slot = 0;
+  };
 
   Options options_;
   std::unique_ptr<storage::ReplicaStorage> storage_;
@@ -65,6 +88,8 @@ class ServerCore {
   Slot applied_ = 0;
   Slot last_snapshot_ = 0;
   std::map<paxos::CommandId, std::vector<Done>> waiting_;
+  uint64_t next_read_id_ = 0;
+  std::map<uint64_t, WaitingRead> reads_;  // by read id, as the core knows them
 };
 
 }  // namespace synod::node

@@ -114,6 +114,48 @@ TEST(ServerCore, WritesReplicateAndAnswerWithTheStateMachinesReply) {
   EXPECT_EQ(c.node(leader).store().read({"GET", "counter"}, 0), kv::Reply::bulk("12"));
 }
 
+TEST(ServerCore, ReadsOnTheLeaderSeeAcknowledgedWritesWithoutUsingTheLog) {
+  Cluster c;
+  c.run(60);
+  const uint32_t leader = c.leader();
+  ASSERT_NE(leader, 0u);
+  kv::Reply written;
+  c.node(leader).submit(1, 1, {"SET", "k", "v1"}, 1000, [&](const kv::Reply& r) { written = r; });
+  c.run(5);
+  ASSERT_EQ(written, kv::Reply::ok());
+  const Slot commit = c.node(leader).replica().commit();
+  std::vector<kv::Reply> reads;
+  for (int i = 0; i < 3; ++i)
+    c.node(leader).read({"GET", "k"}, 1000, [&](const kv::Reply& r) { reads.push_back(r); });
+  EXPECT_TRUE(reads.empty());  // not before a quorum confirms the leadership
+  c.run(2);
+  ASSERT_EQ(reads.size(), 3u);
+  for (const auto& r : reads) EXPECT_EQ(r, kv::Reply::bulk("v1"));
+  EXPECT_EQ(c.node(leader).replica().commit(), commit);  // nothing was written to the log
+  // A follower refuses definitely and names the leader.
+  const uint32_t follower = leader % 3 + 1;
+  kv::Reply refused;
+  c.node(follower).read({"GET", "k"}, 1000, [&](const kv::Reply& r) { refused = r; });
+  EXPECT_EQ(refused.kind, kv::Reply::Kind::kError);
+  EXPECT_EQ(refused.text, "TRYAGAIN not the leader; n" + std::to_string(leader) +
+                              " leads; the read was not served");
+}
+
+TEST(ServerCore, AReadTheLeaderCannotConfirmIsRefused) {
+  Cluster c;
+  c.run(60);
+  const uint32_t leader = c.leader();
+  ASSERT_NE(leader, 0u);
+  // The followers are gone: the leader cannot confirm it still leads, and steps down.
+  for (uint32_t id = 1; id <= 3; ++id)
+    if (id != leader) c.crash(id);
+  kv::Reply refused;
+  c.node(leader).read({"GET", "k"}, 1000, [&](const kv::Reply& r) { refused = r; });
+  c.run(40);
+  EXPECT_EQ(refused.kind, kv::Reply::Kind::kError);
+  EXPECT_EQ(refused.text, "TRYAGAIN leadership changed; the read was not served");
+}
+
 TEST(ServerCore, ARestartedReplicaRebuildsItsStateFromLogAndSnapshot) {
   Cluster c;
   c.run(60);

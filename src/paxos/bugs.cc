@@ -16,6 +16,7 @@ constexpr BugEntry kBugs[] = {
     {"ack-before-sync", &Bugs::ack_before_sync},
     {"skip-fdatasync", &Bugs::skip_fdatasync},
     {"promise-hides-snapshot", &Bugs::promise_hides_snapshot},
+    {"read-without-quorum", &Bugs::read_without_quorum},
 };
 }  // namespace
 

@@ -19,10 +19,12 @@ struct Bugs {
   bool ack_before_sync = false;         // the driver sends answers before their record is synced
   bool skip_fdatasync = false;          // the log reports a sync without calling fdatasync
   bool promise_hides_snapshot = false;  // a promise does not say which slots were compacted
+  bool read_without_quorum = false;     // a leader serves reads without confirming leadership
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
-           leader_skip_phase1 || ack_before_sync || skip_fdatasync || promise_hides_snapshot;
+           leader_skip_phase1 || ack_before_sync || skip_fdatasync || promise_hides_snapshot ||
+           read_without_quorum;
   }
 };
 

@@ -86,10 +86,12 @@ void encode_message(std::string& out, const Message& message) {
           encode_ballot(out, m.ballot);
           encode_slot_values(out, m.entries);
           put_u64(out, m.commit);
+          put_u64(out, m.read_round);
         } else if constexpr (std::is_same_v<T, AcceptedMsg>) {
           encode_ballot(out, m.ballot);
           encode_slots(out, m.slots);
           put_u64(out, m.commit);
+          put_u64(out, m.read_round);
         } else if constexpr (std::is_same_v<T, RejectMsg>) {
           encode_ballot(out, m.ballot);
           encode_ballot(out, m.promised);
@@ -138,14 +140,16 @@ bool decode_message(uint8_t type, Reader& in, Message& message) {
     }
     case 3: {
       AcceptMsg m;
-      if (!decode_ballot(in, m.ballot) || !decode_slot_values(in, m.entries) || !in.u64(m.commit))
+      if (!decode_ballot(in, m.ballot) || !decode_slot_values(in, m.entries) || !in.u64(m.commit) ||
+          !in.u64(m.read_round))
         return false;
       message = std::move(m);
       return true;
     }
     case 4: {
       AcceptedMsg m;
-      if (!decode_ballot(in, m.ballot) || !decode_slots(in, m.slots) || !in.u64(m.commit))
+      if (!decode_ballot(in, m.ballot) || !decode_slots(in, m.slots) || !in.u64(m.commit) ||
+          !in.u64(m.read_round))
         return false;
       message = std::move(m);
       return true;

@@ -30,6 +30,7 @@ struct Config {
   size_t max_queued_commands = 8192;      // proposals waiting for a slot; beyond: kBusy
   size_t max_entries_per_message = 128;   // slots per Accept or catch-up reply
   size_t snapshot_chunk_bytes = 1 << 20;  // snapshot bytes per message to a lagging replica
+  size_t max_pending_reads = 4096;        // reads waiting for a read index; beyond: kBusy
 
   Bugs bugs;  // planted bugs: all off outside tests
 };

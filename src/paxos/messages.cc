@@ -25,6 +25,11 @@ std::string entries_to_string(const std::vector<SlotValue>& entries) {
   return out + "}";
 }
 
+// Only rounds that carry reads show in traces.
+std::string read_round_to_string(uint64_t round) {
+  return round == 0 ? std::string() : " read_round=" + std::to_string(round);
+}
+
 }  // namespace
 
 std::string to_string(const Message& message) {
@@ -46,10 +51,10 @@ std::string to_string(const Message& message) {
           return out;
         } else if constexpr (std::is_same_v<T, AcceptMsg>) {
           return "Accept b=" + to_string(m.ballot) + " " + entries_to_string(m.entries) +
-                 " commit=" + std::to_string(m.commit);
+                 " commit=" + std::to_string(m.commit) + read_round_to_string(m.read_round);
         } else if constexpr (std::is_same_v<T, AcceptedMsg>) {
           return "Accepted b=" + to_string(m.ballot) + " " + slots_to_string(m.slots) +
-                 " commit=" + std::to_string(m.commit);
+                 " commit=" + std::to_string(m.commit) + read_round_to_string(m.read_round);
         } else if constexpr (std::is_same_v<T, RejectMsg>) {
           return "Reject b=" + to_string(m.ballot) + " promised=" + to_string(m.promised);
         } else if constexpr (std::is_same_v<T, CatchupRequestMsg>) {

@@ -44,18 +44,23 @@ struct PromiseMsg {
 
 // Phase 2a, from the leader of `ballot`: accept these values. With no entries it is the
 // leader's heartbeat. `commit`: every slot up to it is chosen (the leader's chosen prefix).
+// `read_round`: the leader's newest read-confirmation round, sent no earlier than every read
+// that waits for it arrived; the answer echoes it (see Replica::read_index).
 struct AcceptMsg {
   Ballot ballot;
   std::vector<SlotValue> entries;
   Slot commit = 0;
+  uint64_t read_round = 0;
 };
 
 // Phase 2b: the sender accepted `slots` in `ballot` (empty: it acknowledges a heartbeat).
-// `commit` is the sender's own chosen prefix, so the leader can see who lags.
+// `commit` is the sender's own chosen prefix, so the leader can see who lags. `read_round`
+// echoes the Accept's: the sender had promised no higher ballot when that round was asked.
 struct AcceptedMsg {
   Ballot ballot;
   std::vector<Slot> slots;
   Slot commit = 0;
+  uint64_t read_round = 0;
 };
 
 // A refusal: the sender promised `promised`, which is above the `ballot` it was asked for.

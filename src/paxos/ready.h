@@ -6,7 +6,7 @@
 //      for is on disk. Messages addressed to this replica itself are its own acceptor's answers:
 //      deliver them back through step(), also only after step 1;
 //   3. installs `install` (a snapshot) into the state machine if set, then applies `committed`
-//      in slot order, and delivers `outcomes`.
+//      in slot order, and delivers `outcomes` and `reads`.
 #pragma once
 
 #include <map>
@@ -71,6 +71,17 @@ struct ProposalOutcome {
   NodeId leader_hint;  // who to try next, if known
 };
 
+// The answer to Replica::read_index(read_id).
+struct ReadResult {
+  uint64_t read_id = 0;
+  // true: serve the read from the state machine once it has applied through `slot` (every write
+  // acknowledged before the read was asked is at or below it). false: the read was not served
+  // and will not be (leadership was lost or not confirmed in time): try again, maybe elsewhere.
+  bool ok = false;
+  Slot slot = 0;
+  NodeId leader_hint;  // for !ok: who to try next, if known
+};
+
 struct Ready {
   PersistBatch persist;
   std::vector<Envelope> messages;
@@ -79,9 +90,11 @@ struct Ready {
   std::optional<SnapshotRef> install;
   std::vector<SlotValue> committed;  // contiguous, in slot order, each handed out once
   std::vector<ProposalOutcome> outcomes;
+  std::vector<ReadResult> reads;
 
   bool empty() const {
-    return persist.empty() && messages.empty() && !install && committed.empty() && outcomes.empty();
+    return persist.empty() && messages.empty() && !install && committed.empty() &&
+           outcomes.empty() && reads.empty();
   }
 };
 

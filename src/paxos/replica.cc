@@ -1,6 +1,7 @@
 #include "paxos/replica.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "paxos/proposer.h"
@@ -92,8 +93,20 @@ ProposeStatus Replica::propose(Command command) {
   return ProposeStatus::kQueued;
 }
 
+ReadStatus Replica::read_index(uint64_t read_id) {
+  if (role_ != Role::kLeader) return ReadStatus::kNotLeader;
+  if (reads_.size() >= config_.max_pending_reads) return ReadStatus::kBusy;
+  // Every slot this leader assigned or re-proposed is below next_slot_, and everything at or
+  // below commit_ is chosen: together they hold every write acknowledged so far (docs/core.md).
+  const Slot index = std::max(commit_, next_slot_ - 1);
+  reads_.push_back(PendingRead{read_id, index, read_round_ + 1, leader_ticks_});
+  return ReadStatus::kQueued;
+}
+
 Ready Replica::take_ready() {
   flush_queue();
+  start_read_round();
+  serve_reads();
   return std::exchange(ready_, Ready{});
 }
 
@@ -143,7 +156,7 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
     if (role_ != Role::kFollower && msg.ballot > ballot_) step_down();
     if (role_ == Role::kFollower) election_elapsed_ = 0;
   }
-  AcceptedMsg reply{msg.ballot, {}, 0};
+  AcceptedMsg reply{msg.ballot, {}, 0, msg.read_round};
   reply.slots.reserve(msg.entries.size());
   for (const SlotValue& entry : msg.entries) {
     if (entry.slot <= snapshot_.slot) {
@@ -234,8 +247,10 @@ void Replica::become_leader() {
   }
   recovered_.clear();
   next_slot_ = top + 1;
+  SYNOD_ASSERT(reads_.empty(), "reads left over from an earlier leadership");
+  read_round_acked_.clear();
   propose_slots(std::move(entries));
-  if (inflight_.empty()) broadcast(AcceptMsg{ballot_, {}, commit_});  // announce ourselves
+  if (inflight_.empty()) broadcast(AcceptMsg{ballot_, {}, commit_, read_round_});  // announce
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,7 +266,7 @@ void Replica::propose_slots(std::vector<SlotValue> entries) {
   const size_t step = config_.max_entries_per_message;
   for (size_t begin = 0; begin < entries.size(); begin += step) {
     const size_t end = std::min(entries.size(), begin + step);
-    AcceptMsg msg{ballot_, {}, commit_};
+    AcceptMsg msg{ballot_, {}, commit_, read_round_};
     msg.entries.assign(std::make_move_iterator(entries.begin() + begin),
                        std::make_move_iterator(entries.begin() + end));
     broadcast(msg);
@@ -281,6 +296,8 @@ void Replica::on_accepted(NodeId from, const AcceptedMsg& msg) {
   notice_ballot(msg.ballot);
   if (role_ != Role::kLeader || msg.ballot != ballot_) return;
   heard_from_.insert(from);
+  uint64_t& acked = read_round_acked_[from];
+  acked = std::max(acked, msg.read_round);
   for (Slot slot : msg.slots) {
     auto it = inflight_.find(slot);
     if (it == inflight_.end()) continue;  // already chosen, or a duplicate
@@ -301,6 +318,7 @@ void Replica::on_reject(const RejectMsg& msg) {
 }
 
 void Replica::leader_tick() {
+  ++leader_ticks_;
   for (auto& [slot, flight] : inflight_) ++flight.ticks_since_sent;
   if (++quorum_check_elapsed_ >= config_.election_timeout_min_ticks) {
     // A leader that no phase-2 quorum answers cannot get anything chosen: step down so that its
@@ -319,7 +337,7 @@ void Replica::leader_tick() {
   // The heartbeat carries the chosen prefix, and again every Accept a peer has not answered.
   for (NodeId peer : config_.quorum.members()) {
     if (peer == config_.self) continue;
-    AcceptMsg msg{ballot_, {}, commit_};
+    AcceptMsg msg{ballot_, {}, commit_, read_round_};
     for (auto& [slot, flight] : inflight_) {
       if (msg.entries.size() >= config_.max_entries_per_message) break;
       if (flight.voters.contains(peer)) continue;
@@ -346,12 +364,68 @@ void Replica::step_down() {
     ready_.outcomes.push_back(ProposalOutcome{id, outcome, slot, hint});
     it = pending_.erase(it);
   }
+  for (const PendingRead& read : reads_) {
+    ready_.reads.push_back(ReadResult{read.id, false, 0, hint});
+  }
+  reads_.clear();
+  read_round_acked_.clear();
   queue_.clear();
   inflight_.clear();
   recovered_.clear();
   if (leader_ == config_.self) leader_ = kNoNode;
   if (role_ != Role::kFollower) reset_election_timer();
   role_ = Role::kFollower;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads.
+
+// Reads asked since the last round share one new round: a heartbeat that carries it, sent now,
+// after all of them arrived. (Every later Accept carries it too, so a lost one is made up for.)
+void Replica::start_read_round() {
+  if (role_ != Role::kLeader || reads_.empty() || reads_.back().round <= read_round_) return;
+  ++read_round_;
+  for (NodeId peer : config_.quorum.members()) {
+    if (peer != config_.self) send(peer, AcceptMsg{ballot_, {}, commit_, read_round_});
+  }
+}
+
+// The highest round that a phase-2 quorum answered in this ballot (0: none yet). Our own
+// acceptor answers every round at once while it still holds our ballot as its promise.
+uint64_t Replica::confirmed_read_round() const {
+  std::vector<std::pair<uint64_t, NodeId>> answers;  // (round, acceptor)
+  if (promised_ == ballot_) answers.emplace_back(UINT64_MAX, config_.self);
+  for (const auto& [peer, round] : read_round_acked_) {
+    if (peer != config_.self) answers.emplace_back(round, peer);
+  }
+  std::sort(answers.begin(), answers.end(), std::greater<>());
+  NodeSet voters;
+  for (const auto& [round, acceptor] : answers) {
+    voters.insert(acceptor);
+    // Everyone so far answered this round or a later one, so this round is confirmed.
+    if (config_.quorum.is_phase2_quorum(voters)) return round;
+  }
+  return 0;
+}
+
+// Reports, oldest first, the reads that are confirmed and covered by the chosen prefix, and the
+// ones whose confirmation did not come within an election timeout.
+void Replica::serve_reads() {
+  if (reads_.empty()) return;
+  // The planted bug read_without_quorum takes leadership as confirmed without asking anyone.
+  const uint64_t confirmed = config_.bugs.read_without_quorum ? UINT64_MAX : confirmed_read_round();
+  while (!reads_.empty()) {
+    const PendingRead& read = reads_.front();
+    if (read.round <= confirmed) {
+      if (commit_ < read.index) break;  // confirmed; waits for the chosen prefix to reach it
+      ready_.reads.push_back(ReadResult{read.id, true, read.index, leader_});
+    } else if (leader_ticks_ - read.asked_tick >= config_.election_timeout_min_ticks) {
+      ready_.reads.push_back(ReadResult{read.id, false, 0, kNoNode});
+    } else {
+      break;  // later reads are younger, and none is confirmed before this one
+    }
+    reads_.pop_front();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,12 @@
 // the others its chosen prefix in every Accept and heartbeat. A follower that accepted a slot in
 // the leader's ballot knows that value is the chosen one; for any other slot below the leader's
 // prefix it asks for the chosen value (catch-up).
+//
+// Reads (read index, as in the Raft thesis §6.4). read_index() fixes the read's index — the
+// highest slot this leader has assigned or re-proposed, at least its chosen prefix — and waits
+// until a phase-2 quorum has answered an Accept sent after the read arrived, in this leader's
+// ballot (which proves no higher ballot had completed phase 1 by then), and until the chosen
+// prefix reaches the index. docs/core.md argues why every acknowledged write is covered.
 #pragma once
 
 #include <deque>
@@ -42,6 +48,12 @@ enum class ProposeStatus {
   kBusy,       // definitely not proposed; the queue is full
 };
 
+enum class ReadStatus {
+  kQueued,     // the ReadResult will come in a later Ready
+  kNotLeader,  // not served; try leader() if known
+  kBusy,       // not served; too many reads are waiting (Config::max_pending_reads)
+};
+
 class Replica {
  public:
   // Starts (or restarts after a crash) from `durable`. `seed` drives the randomized timeouts.
@@ -50,6 +62,11 @@ class Replica {
   void tick();
   void step(const Envelope& envelope);
   ProposeStatus propose(Command command);
+  // A linearizable read, without writing to the log. On kQueued exactly one ReadResult with this
+  // `read_id` (the caller's, not interpreted here) comes in a later Ready: ok with the slot the
+  // state machine must have applied before serving the read, or not ok. Reads requested between
+  // two take_ready() calls share one confirmation round.
+  ReadStatus read_index(uint64_t read_id);
 
   // The driver snapshotted its state machine through slot `upto` (at most what it was handed)
   // and made the snapshot durable: the core forgets chosen values and accepted entries up to
@@ -91,6 +108,10 @@ class Replica {
   void propose_slots(std::vector<SlotValue> entries);
   void flush_queue();
   void step_down();
+  // Reads.
+  void start_read_round();
+  void serve_reads();
+  uint64_t confirmed_read_round() const;
   // Learner.
   void learn(Slot slot, const Value& value);
   void learn_from_leader(const Ballot& ballot, Slot leader_commit);
@@ -152,6 +173,19 @@ class Replica {
   NodeSet heard_from_;
   uint32_t quorum_check_elapsed_ = 0;
   uint32_t heartbeat_elapsed_ = 0;
+  // Reads waiting for confirmation or for the chosen prefix, in request order (so their rounds
+  // and indexes never decrease). read_round_ is the newest round sent; it only grows, so an
+  // answer's round is never mistaken for an earlier leadership's (those had other ballots too).
+  struct PendingRead {
+    uint64_t id = 0;
+    Slot index = 0;
+    uint64_t round = 0;
+    uint64_t asked_tick = 0;
+  };
+  std::deque<PendingRead> reads_;
+  uint64_t read_round_ = 0;
+  std::map<NodeId, uint64_t> read_round_acked_;  // per peer: the highest round it answered
+  uint64_t leader_ticks_ = 0;                    // ticks as leader, for read timeouts
 
   // Timers, in ticks.
   uint32_t election_elapsed_ = 0;

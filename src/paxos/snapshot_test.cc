@@ -86,7 +86,7 @@ struct Transfer {
 
 Transfer run_transfer(Replica& server, Replica& receiver, int drop) {
   Transfer t;
-  receiver.step(Envelope{NodeId{1}, NodeId{2}, AcceptMsg{Ballot{1, NodeId{1}}, {}, 10}});
+  receiver.step(Envelope{NodeId{1}, NodeId{2}, AcceptMsg{Ballot{1, NodeId{1}}, {}, 10, 0}});
   std::deque<Envelope> wire;
   auto pump = [&](Replica& r) {
     Ready ready = r.take_ready();
@@ -175,7 +175,7 @@ TEST(Snapshot, ACandidateBehindACompactedPromiseCatchesUpInsteadOfLeading) {
 TEST(Snapshot, AnAcceptBelowTheSnapshotIsVotedForButNotRecorded) {
   auto server = compacted_server();
   server->step(Envelope{NodeId{2}, NodeId{1},
-                        AcceptMsg{Ballot{5, NodeId{2}}, {{5, value(5)}, {11, value(11)}}, 0}});
+                        AcceptMsg{Ballot{5, NodeId{2}}, {{5, value(5)}, {11, value(11)}}, 0, 0}});
   Ready ready = server->take_ready();
   ASSERT_EQ(ready.persist.accepted.size(), 1u);
   EXPECT_EQ(ready.persist.accepted[0].slot, 11u);
