@@ -93,14 +93,6 @@ uint64_t scan_hash(std::string_view key) {
   return d.value() | 1;  // never 0, which is the cursor of a finished scan
 }
 
-void encode_reply(std::string& out, const Reply& r) {
-  put_u8(out, static_cast<uint8_t>(r.kind));
-  put_bytes(out, r.text);
-  put_u64(out, static_cast<uint64_t>(r.integer));
-  put_u32(out, static_cast<uint32_t>(r.elements.size()));
-  for (const auto& e : r.elements) encode_reply(out, e);
-}
-
 bool decode_reply(Reader& in, Reply& r, int depth = 0) {
   uint8_t kind = 0;
   uint64_t integer = 0;
@@ -117,6 +109,21 @@ bool decode_reply(Reader& in, Reply& r, int depth = 0) {
 }
 
 }  // namespace
+
+void encode_reply(std::string& out, const Reply& r) {
+  put_u8(out, static_cast<uint8_t>(r.kind));
+  put_bytes(out, r.text);
+  put_u64(out, static_cast<uint64_t>(r.integer));
+  put_u32(out, static_cast<uint32_t>(r.elements.size()));
+  for (const auto& e : r.elements) encode_reply(out, e);
+}
+
+Result<Reply> decode_reply(std::string_view bytes) {
+  Reader in(bytes);
+  Reply reply;
+  if (!decode_reply(in, reply) || !in.done()) return Status::corruption("malformed reply");
+  return reply;
+}
 
 CommandClass classify(std::string_view name) {
   static const std::set<std::string, std::less<>> writes = {

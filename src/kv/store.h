@@ -42,6 +42,12 @@ struct Reply {
   bool operator==(const Reply&) const = default;
 };
 
+// The byte coding of a Reply, shared by snapshots (exactly-once sessions) and the peer wire
+// (replies to forwarded commands): kind u8, text (u32 length + bytes), integer u64, element count
+// u32, then each element the same way (nested at most 4 deep).
+void encode_reply(std::string& out, const Reply& reply);
+Result<Reply> decode_reply(std::string_view bytes);
+
 // How a command name is served: by the log (it writes, or must be ordered with writes) or as a
 // linearizable read without the log. Unknown names are neither.
 enum class CommandClass { kWrite, kRead, kUnknown };

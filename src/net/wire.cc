@@ -36,7 +36,64 @@ std::string encode_frame(const paxos::Envelope& envelope) {
   return frame(std::move(body));
 }
 
-FrameReader::Status FrameReader::next(Hello& hello, paxos::Envelope& envelope, std::string& error) {
+std::string encode_forward(const Forward& forward) {
+  std::string body;
+  put_u8(body, kWireVersion);
+  put_u8(body, kForwardType);
+  put_u64(body, forward.request_id);
+  put_u8(body, forward.read ? 1 : 0);
+  put_u64(body, forward.client);
+  put_u64(body, forward.seq);
+  put_u32(body, static_cast<uint32_t>(forward.args.size()));
+  for (const auto& a : forward.args) put_bytes(body, a);
+  return frame(std::move(body));
+}
+
+std::string encode_forward_reply(const ForwardReply& reply) {
+  std::string body;
+  put_u8(body, kWireVersion);
+  put_u8(body, kForwardReplyType);
+  put_u64(body, reply.request_id);
+  put_bytes(body, reply.reply);
+  return frame(std::move(body));
+}
+
+namespace {
+
+bool decode_forward(Reader& in, Forward& f) {
+  uint8_t read = 0;
+  uint32_t n = 0;
+  if (!in.u64(f.request_id) || !in.u8(read) || read > 1 || !in.u64(f.client) || !in.u64(f.seq) ||
+      !in.u32(n) || n > in.remaining() / 4)
+    return false;
+  f.read = read == 1;
+  f.args.resize(n);
+  for (auto& a : f.args)
+    if (!in.bytes(a)) return false;
+  return true;
+}
+
+bool decode_body(uint8_t type, Reader& in, Frame& frame) {
+  switch (type) {
+    case kHelloType:
+      frame.kind = Frame::Kind::kHello;
+      return in.u64(frame.hello.cluster_id) && in.u32(frame.hello.node.value);
+    case kForwardType:
+      frame.kind = Frame::Kind::kForward;
+      return decode_forward(in, frame.forward);
+    case kForwardReplyType:
+      frame.kind = Frame::Kind::kForwardReply;
+      return in.u64(frame.forward_reply.request_id) && in.bytes(frame.forward_reply.reply);
+    default:
+      frame.kind = Frame::Kind::kMessage;
+      return in.u32(frame.envelope.from.value) && in.u32(frame.envelope.to.value) &&
+             paxos::decode_message(type, in, frame.envelope.message);
+  }
+}
+
+}  // namespace
+
+FrameReader::Status FrameReader::next(Frame& frame, std::string& error) {
   if (pos_ > 0 && pos_ == buffer_.size()) {
     buffer_.clear();
     pos_ = 0;
@@ -69,23 +126,15 @@ FrameReader::Status FrameReader::next(Hello& hello, paxos::Envelope& envelope, s
             std::to_string(kWireVersion) + ")";
     return Status::kError;
   }
-  if (type == kHelloType) {
-    if (!in.u64(hello.cluster_id) || !in.u32(hello.node.value) || !in.done()) {
-      error = "malformed hello";
-      return Status::kError;
-    }
-    return Status::kHello;
-  }
-  if (!in.u32(envelope.from.value) || !in.u32(envelope.to.value) ||
-      !paxos::decode_message(type, in, envelope.message) || !in.done()) {
-    error = "malformed message of type " + std::to_string(type);
+  if (!decode_body(type, in, frame) || !in.done()) {
+    error = "malformed frame of type " + std::to_string(type);
     return Status::kError;
   }
   if (buffer_.size() > (1 << 20) && pos_ * 2 > buffer_.size()) {
     buffer_.erase(0, pos_);
     pos_ = 0;
   }
-  return Status::kMessage;
+  return Status::kFrame;
 }
 
 std::optional<std::string> check_hello(const Hello& hello, uint64_t cluster_id,

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "paxos/messages.h"
 
@@ -15,6 +16,8 @@ namespace synod::net {
 
 inline constexpr uint8_t kWireVersion = 1;
 inline constexpr uint8_t kHelloType = 64;
+inline constexpr uint8_t kForwardType = 65;
+inline constexpr uint8_t kForwardReplyType = 66;
 inline constexpr size_t kFrameHeaderSize = 8;  // body length u32, CRC-32C of the body u32
 
 struct Hello {
@@ -23,19 +26,51 @@ struct Hello {
   bool operator==(const Hello&) const = default;
 };
 
+// A client's command, forwarded by the replica that received it to the one it believes leads.
+// The command id (client, seq) was assigned by the receiving replica; the leader proposes it as
+// is, so a forward that is retried after a lost reply is applied at most once.
+struct Forward {
+  uint64_t request_id = 0;  // the sender's, echoed in the reply
+  bool read = false;        // a linearizable read (served without the log) or a write
+  uint64_t client = 0;
+  uint64_t seq = 0;
+  std::vector<std::string> args;
+  bool operator==(const Forward&) const = default;
+};
+
+// The leader's answer to a Forward: the reply in kv's coding (kv::encode_reply).
+struct ForwardReply {
+  uint64_t request_id = 0;
+  std::string reply;
+  bool operator==(const ForwardReply&) const = default;
+};
+
+// One decoded frame.
+struct Frame {
+  enum class Kind { kHello, kMessage, kForward, kForwardReply };
+  Kind kind = Kind::kHello;
+  Hello hello;
+  paxos::Envelope envelope;
+  Forward forward;
+  ForwardReply forward_reply;
+};
+
 std::string encode_hello(const Hello& hello);
 std::string encode_frame(const paxos::Envelope& envelope);
+std::string encode_forward(const Forward& forward);
+std::string encode_forward_reply(const ForwardReply& reply);
 
 // Reassembles frames from a byte stream.
 class FrameReader {
  public:
-  enum class Status { kNeedMore, kHello, kMessage, kError };
+  enum class Status { kNeedMore, kFrame, kError };
 
   explicit FrameReader(size_t max_frame_bytes = 64 << 20) : max_frame_bytes_(max_frame_bytes) {}
   void feed(std::string_view bytes) { buffer_.append(bytes); }
-  // The next frame: a Hello (into `hello`) or a message (into `envelope`). After kError the
-  // stream is unusable: `error` says why.
-  Status next(Hello& hello, paxos::Envelope& envelope, std::string& error);
+  // The next frame, into `frame`. After kError the stream is unusable: `error` says why.
+  Status next(Frame& frame, std::string& error);
+  // Bytes buffered but not yet consumed.
+  size_t buffered() const { return buffer_.size() - pos_; }
 
  private:
   size_t max_frame_bytes_;

@@ -39,24 +39,42 @@ std::vector<Envelope> every_message() {
 TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
   std::string stream = encode_hello({77, NodeId{2}});
   for (const auto& e : every_message()) stream += encode_frame(e);
+  const Forward forward{41, true, 1234, 5678, {"SET", "k", std::string(3, '\0')}};
+  const Forward empty_forward{42, false, 1, 2, {}};
+  const ForwardReply forward_reply{41, std::string("\x01\x02", 2)};
+  stream +=
+      encode_forward(forward) + encode_forward(empty_forward) + encode_forward_reply(forward_reply);
   for (size_t split = 0; split <= stream.size(); split += 7) {
     FrameReader r;
     r.feed(stream.substr(0, split));
     std::vector<Envelope> got;
     Hello hello;
     int hellos = 0;
+    std::vector<Forward> forwards;
+    std::vector<ForwardReply> replies;
     auto drain = [&] {
-      Envelope e;
+      Frame f;
       std::string error;
       for (;;) {
-        auto s = r.next(hello, e, error);
-        if (s == FrameReader::Status::kHello)
-          ++hellos;
-        else if (s == FrameReader::Status::kMessage)
-          got.push_back(e);
-        else {
+        auto s = r.next(f, error);
+        if (s != FrameReader::Status::kFrame) {
           ASSERT_EQ(s, FrameReader::Status::kNeedMore) << error;
           return;
+        }
+        switch (f.kind) {
+          case Frame::Kind::kHello:
+            ++hellos;
+            hello = f.hello;
+            break;
+          case Frame::Kind::kMessage:
+            got.push_back(f.envelope);
+            break;
+          case Frame::Kind::kForward:
+            forwards.push_back(f.forward);
+            break;
+          case Frame::Kind::kForwardReply:
+            replies.push_back(f.forward_reply);
+            break;
         }
       }
     };
@@ -70,6 +88,8 @@ TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
       EXPECT_EQ(to_string(got[i]), to_string(every_message()[i]));
       EXPECT_EQ(got[i].from, NodeId{2});
     }
+    EXPECT_EQ(forwards, (std::vector<Forward>{forward, empty_forward}));
+    EXPECT_EQ(replies, (std::vector<ForwardReply>{forward_reply}));
   }
 }
 
@@ -100,10 +120,9 @@ TEST(Wire, BadFramesAreRefusedWithAReason) {
   for (const auto& c : cases) {
     FrameReader r;
     r.feed(c.bytes);
-    Hello h;
-    Envelope e;
+    Frame f;
     std::string error;
-    EXPECT_EQ(r.next(h, e, error), FrameReader::Status::kError);
+    EXPECT_EQ(r.next(f, error), FrameReader::Status::kError);
     EXPECT_EQ(error, c.error);
   }
   EXPECT_EQ(check_hello({5, NodeId{1}}, 6, std::nullopt), "peer belongs to cluster 5, not 6");
@@ -113,9 +132,12 @@ TEST(Wire, BadFramesAreRefusedWithAReason) {
 
 TEST(Wire, FuzzedFramesNeverCrash) {
   Rng rng(11);
-  const auto messages = every_message();
+  std::vector<std::string> frames;
+  for (const auto& m : every_message()) frames.push_back(encode_frame(m));
+  frames.push_back(encode_forward({7, false, 3, 4, {"SET", "key", "value"}}));
+  frames.push_back(encode_forward_reply({7, "reply bytes"}));
   for (int i = 0; i < 20000; ++i) {
-    std::string bytes = encode_frame(messages[rng.below(messages.size())]);
+    std::string bytes = frames[rng.below(frames.size())];
     // Corrupt the body and fix the checksum, so the decoders (not just the CRC) see garbage.
     const int flips = 1 + static_cast<int>(rng.below(4));
     for (int f = 0; f < flips; ++f)
@@ -125,10 +147,9 @@ TEST(Wire, FuzzedFramesNeverCrash) {
     store_u32(bytes.data() + 4, crc32c(std::string_view(bytes).substr(8)));
     FrameReader r(1 << 16);
     r.feed(bytes);
-    Hello h;
-    Envelope e;
+    Frame f;
     std::string error;
-    (void)r.next(h, e, error);
+    (void)r.next(f, error);
   }
 }
 

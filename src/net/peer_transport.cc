@@ -1,0 +1,380 @@
+#include "net/peer_transport.h"
+
+#include <algorithm>
+#include <charconv>
+#include <random>
+
+namespace synod::net {
+
+using asio::ip::tcp;
+
+Result<Endpoint> parse_endpoint(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return Status::invalid_argument("'" + std::string(text) + "' is not HOST:PORT");
+  uint32_t port = 0;
+  const std::string_view digits = text.substr(colon + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc() || end != digits.data() + digits.size() || port == 0 || port > 65535)
+    return Status::invalid_argument("'" + std::string(text) + "' has no valid port");
+  return Endpoint{std::string(text.substr(0, colon)), static_cast<uint16_t>(port)};
+}
+
+Status listen(tcp::acceptor& acceptor, const Endpoint& at, const std::string& what) {
+  asio::error_code ec;
+  tcp::resolver resolver(acceptor.get_executor());
+  auto results = resolver.resolve(at.host, std::to_string(at.port), ec);
+  if (ec || results.empty())
+    return Status::invalid_argument("cannot resolve " + at.to_string() + ": " + ec.message());
+  const tcp::endpoint endpoint = *results.begin();
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Status::io_error("cannot listen for " + what + " on " + at.to_string() + ": " +
+                            ec.message());
+  return Status::ok();
+}
+
+// Our connection to one peer: dials, says Hello, checks the peer's Hello, then writes queued
+// frames in batches (one gathered write for everything queued).
+class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
+ public:
+  Outbound(PeerTransport& t, NodeId peer, Endpoint endpoint)
+      : t_(t),
+        peer_(peer),
+        endpoint_(std::move(endpoint)),
+        socket_(t.io_),
+        timer_(t.io_),
+        resolver_(t.io_),
+        reader_(t.options_.max_frame_bytes) {
+    backoff_ms_ = t_.options_.reconnect_min_ms;
+  }
+
+  void start() { dial(); }
+  void stop() {
+    stopped_ = true;
+    close();
+    timer_.cancel();
+  }
+
+  void send(std::string frame) {
+    if (queued_bytes_ + frame.size() > t_.options_.max_queue_bytes) {
+      ++stats_.frames_dropped;
+      return;
+    }
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+    write();
+  }
+
+  PeerStats stats() const {
+    PeerStats s = stats_;
+    s.connected = ready_;
+    s.queued_bytes = queued_bytes_;
+    return s;
+  }
+
+ private:
+  // Handlers of an earlier connection attempt find the generation moved on and do nothing.
+  bool stale(uint64_t gen) const { return stopped_ || gen != gen_; }
+
+  void dial() {
+    if (stopped_) return;
+    auto self = shared_from_this();
+    const uint64_t gen = gen_;
+    resolver_.async_resolve(
+        endpoint_.host, std::to_string(endpoint_.port),
+        [this, self, gen](const asio::error_code& ec, const tcp::resolver::results_type& results) {
+          if (stale(gen)) return;
+          if (ec) return fail("resolve " + endpoint_.to_string() + ": " + ec.message());
+          asio::async_connect(
+              socket_, results,
+              [this, self, gen](const asio::error_code& ec2, const tcp::endpoint&) {
+                if (stale(gen)) return;
+                if (ec2) return fail("connect " + endpoint_.to_string() + ": " + ec2.message());
+                on_connected();
+              });
+        });
+  }
+
+  void on_connected() {
+    asio::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self});
+    auto self = shared_from_this();
+    const uint64_t gen = gen_;
+    asio::async_write(socket_, asio::buffer(hello_),
+                      [this, self, gen](const asio::error_code& ec, size_t) {
+                        if (stale(gen)) return;
+                        if (ec) return fail("write hello: " + ec.message());
+                        read_hello();
+                      });
+  }
+
+  void read_hello() {
+    auto self = shared_from_this();
+    const uint64_t gen = gen_;
+    socket_.async_read_some(
+        asio::buffer(buf_), [this, self, gen](const asio::error_code& ec, size_t n) {
+          if (stale(gen)) return;
+          if (ec) return fail("read hello: " + ec.message());
+          reader_.feed(std::string_view(buf_, n));
+          Frame frame;
+          std::string error;
+          const auto status = reader_.next(frame, error);
+          if (status == FrameReader::Status::kNeedMore) return read_hello();
+          if (status == FrameReader::Status::kError)
+            return fail("from " + endpoint_.to_string() + ": " + error);
+          if (frame.kind != Frame::Kind::kHello)
+            return fail("peer at " + endpoint_.to_string() + " did not start with a hello");
+          if (auto refusal = check_hello(frame.hello, t_.options_.cluster_id, peer_))
+            return fail("refused peer at " + endpoint_.to_string() + ": " + *refusal);
+          ready_ = true;
+          ++stats_.connects;
+          backoff_ms_ = t_.options_.reconnect_min_ms;
+          t_.log("connected to n" + std::to_string(peer_.value) + " at " + endpoint_.to_string());
+          watch();
+          write();
+        });
+  }
+
+  // The peer sends nothing after its Hello; a read completes only when the connection ends.
+  void watch() {
+    auto self = shared_from_this();
+    const uint64_t gen = gen_;
+    socket_.async_read_some(
+        asio::buffer(buf_), [this, self, gen](const asio::error_code& ec, size_t) {
+          if (stale(gen)) return;
+          fail(ec ? "connection to n" + std::to_string(peer_.value) + " lost: " + ec.message()
+                  : "n" + std::to_string(peer_.value) + " sent data on its inbound connection");
+        });
+  }
+
+  void write() {
+    if (!ready_ || writing_ || queue_.empty()) return;
+    writing_ = true;
+    // Gather up to 256 frames into one write.
+    const size_t n = std::min<size_t>(queue_.size(), 256);
+    buffers_.clear();
+    for (size_t i = 0; i < n; ++i) buffers_.push_back(asio::buffer(queue_[i]));
+    auto self = shared_from_this();
+    const uint64_t gen = gen_;
+    asio::async_write(socket_, buffers_, [this, self, gen, n](const asio::error_code& ec, size_t) {
+      if (stale(gen)) return;
+      writing_ = false;
+      if (ec) return fail("write to n" + std::to_string(peer_.value) + ": " + ec.message());
+      for (size_t i = 0; i < n; ++i) {
+        queued_bytes_ -= queue_.front().size();
+        queue_.pop_front();
+      }
+      stats_.frames_sent += n;
+      write();
+    });
+  }
+
+  void fail(const std::string& why) {
+    if (ready_ || stats_.last_error != why) t_.log(why);
+    stats_.last_error = why;
+    close();
+    // Retry with exponential backoff and jitter, so restarted replicas do not dial in lockstep.
+    const uint32_t delay =
+        backoff_ms_ / 2 + static_cast<uint32_t>(jitter_() % (backoff_ms_ / 2 + 1));
+    backoff_ms_ = std::min(backoff_ms_ * 2, t_.options_.reconnect_max_ms);
+    timer_.expires_after(std::chrono::milliseconds(delay));
+    auto self = shared_from_this();
+    timer_.async_wait([this, self](const asio::error_code& ec) {
+      if (!ec && !stopped_) dial();
+    });
+  }
+
+  void close() {
+    ++gen_;
+    ready_ = false;
+    writing_ = false;
+    asio::error_code ignored;
+    socket_.close(ignored);
+    socket_ = tcp::socket(t_.io_);
+    reader_ = FrameReader(t_.options_.max_frame_bytes);
+  }
+
+  PeerTransport& t_;
+  NodeId peer_;
+  Endpoint endpoint_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  tcp::resolver resolver_;
+  FrameReader reader_;
+  std::string hello_;
+  char buf_[4096];
+  std::deque<std::string> queue_;
+  size_t queued_bytes_ = 0;
+  std::vector<asio::const_buffer> buffers_;
+  bool ready_ = false;
+  bool writing_ = false;
+  bool stopped_ = false;
+  uint32_t backoff_ms_ = 0;
+  uint64_t gen_ = 0;
+  std::minstd_rand jitter_{std::random_device{}()};
+  PeerStats stats_;
+};
+
+// A connection a peer dialled: reads its Hello, answers with ours, then reads frames.
+class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
+ public:
+  Inbound(PeerTransport& t, tcp::socket socket)
+      : t_(t), socket_(std::move(socket)), reader_(t.options_.max_frame_bytes) {}
+
+  void start() {
+    asio::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    const auto remote = socket_.remote_endpoint(ignored);
+    where_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    read();
+  }
+  void stop() {
+    asio::error_code ignored;
+    socket_.close(ignored);
+  }
+
+ private:
+  void read() {
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(buf_), [this, self](const asio::error_code& ec, size_t n) {
+      if (ec) {
+        if (ec != asio::error::operation_aborted)
+          end(ec == asio::error::eof ? "" : "read: " + ec.message());
+        return;
+      }
+      reader_.feed(std::string_view(buf_, n));
+      if (drain()) read();
+    });
+  }
+
+  // Handles every complete frame; false once the connection was ended.
+  bool drain() {
+    for (;;) {
+      Frame frame;
+      std::string error;
+      const auto status = reader_.next(frame, error);
+      if (status == FrameReader::Status::kNeedMore) return true;
+      if (status == FrameReader::Status::kError) return end(error);
+      if (!peer_.valid()) {
+        if (frame.kind != Frame::Kind::kHello) return end("the first frame was not a hello");
+        if (auto refusal = check_hello(frame.hello, t_.options_.cluster_id, std::nullopt))
+          return end(*refusal);
+        if (!t_.options_.peers.count(frame.hello.node) || frame.hello.node == t_.options_.self)
+          return end("node " + std::to_string(frame.hello.node.value) +
+                     " is not a member of this cluster");
+        peer_ = frame.hello.node;
+        hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self});
+        asio::async_write(socket_, asio::buffer(hello_),
+                          [self = shared_from_this()](const asio::error_code&, size_t) {});
+        continue;
+      }
+      if (t_.blocked_.count(peer_)) continue;  // fault filter: as if lost on the way
+      ++t_.received_[peer_];
+      switch (frame.kind) {
+        case Frame::Kind::kHello:
+          return end("a second hello");
+        case Frame::Kind::kMessage:
+          if (frame.envelope.from != peer_ || frame.envelope.to != t_.options_.self)
+            return end("a message from n" + std::to_string(frame.envelope.from.value) + " to n" +
+                       std::to_string(frame.envelope.to.value) + " on n" +
+                       std::to_string(peer_.value) + "'s connection");
+          t_.handlers_.message(frame.envelope);
+          break;
+        case Frame::Kind::kForward:
+          t_.handlers_.forward(peer_, frame.forward);
+          break;
+        case Frame::Kind::kForwardReply:
+          t_.handlers_.forward_reply(peer_, frame.forward_reply);
+          break;
+      }
+    }
+  }
+
+  bool end(const std::string& why) {
+    if (!why.empty())
+      t_.log("closed inbound connection from " +
+             (peer_.valid() ? "n" + std::to_string(peer_.value) + " " : std::string()) + where_ +
+             ": " + why);
+    stop();
+    t_.inbound_.erase(shared_from_this());
+    return false;
+  }
+
+  PeerTransport& t_;
+  tcp::socket socket_;
+  FrameReader reader_;
+  NodeId peer_;
+  std::string where_;
+  std::string hello_;
+  char buf_[64 << 10];
+};
+
+PeerTransport::PeerTransport(asio::io_context& io, Options options, Handlers handlers)
+    : io_(io), options_(std::move(options)), handlers_(std::move(handlers)), acceptor_(io) {}
+
+PeerTransport::~PeerTransport() {
+  stop();
+}
+
+Status PeerTransport::start() {
+  auto me = options_.peers.find(options_.self);
+  if (me == options_.peers.end())
+    return Status::invalid_argument("this replica (n" + std::to_string(options_.self.value) +
+                                    ") is not in the peer list");
+  SYNOD_RETURN_IF_ERROR(listen(acceptor_, me->second, "peers"));
+  accept();
+  for (const auto& [id, endpoint_text] : options_.peers) {
+    if (id == options_.self) continue;
+    auto out = std::make_shared<Outbound>(*this, id, endpoint_text);
+    outbound_[id] = out;
+    out->start();
+  }
+  return Status::ok();
+}
+
+void PeerTransport::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  asio::error_code ignored;
+  acceptor_.close(ignored);
+  for (auto& [id, out] : outbound_) out->stop();
+  for (const auto& in : std::set<std::shared_ptr<Inbound>>(inbound_)) in->stop();
+  inbound_.clear();
+}
+
+void PeerTransport::accept() {
+  acceptor_.async_accept([this](const asio::error_code& ec, tcp::socket socket) {
+    if (stopped_) return;
+    if (!ec) {
+      auto in = std::make_shared<Inbound>(*this, std::move(socket));
+      inbound_.insert(in);
+      in->start();
+    }
+    accept();
+  });
+}
+
+void PeerTransport::send(NodeId to, std::string frame) {
+  auto it = outbound_.find(to);
+  SYNOD_ASSERT(it != outbound_.end(), "send to a node that is not a peer");
+  if (blocked_.count(to)) return;
+  it->second->send(std::move(frame));
+}
+
+PeerTransport::PeerStats PeerTransport::stats(NodeId peer) const {
+  PeerStats s;
+  if (auto it = outbound_.find(peer); it != outbound_.end()) s = it->second->stats();
+  if (auto it = received_.find(peer); it != received_.end()) s.frames_received = it->second;
+  return s;
+}
+
+void PeerTransport::log(const std::string& line) const {
+  if (handlers_.log) handlers_.log(line);
+}
+
+}  // namespace synod::net

@@ -1,0 +1,103 @@
+// TCP between replicas, on one Asio event loop (the replica's; no threads of its own).
+//
+// Each replica dials every peer once and sends on that connection only; it receives on the
+// connections its peers dialled. Both sides open with a Hello (docs/wire-format.md): a peer of
+// another cluster, one that is not a member, one that claims another id than the one dialled, and
+// any malformed, oversized or corrupt frame end the connection with a logged reason — the replica
+// itself carries on. Frames to a peer wait in a bounded queue (dropped and counted beyond it:
+// Paxos retransmits) while the connection is (re)established with exponential backoff.
+//
+// A fault filter (`set_blocked`) drops every frame to and from chosen peers, for fault-injection
+// tests that need partitions without network namespaces.
+#pragma once
+
+#include <asio.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "base/status.h"
+#include "base/types.h"
+#include "net/wire.h"
+
+namespace synod::net {
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+  std::string to_string() const { return host + ":" + std::to_string(port); }
+};
+
+// Parses "HOST:PORT".
+Result<Endpoint> parse_endpoint(std::string_view text);
+
+// Binds and listens on `at` (with SO_REUSEADDR); `what` names the listener in the error.
+Status listen(asio::ip::tcp::acceptor& acceptor, const Endpoint& at, const std::string& what);
+
+class PeerTransport {
+ public:
+  struct Options {
+    NodeId self;
+    uint64_t cluster_id = 0;
+    std::map<NodeId, Endpoint> peers;  // every member, this replica included (its listen address)
+    size_t max_queue_bytes = 64 << 20;
+    size_t max_frame_bytes = 64 << 20;
+    uint32_t reconnect_min_ms = 20;
+    uint32_t reconnect_max_ms = 1000;
+  };
+  struct Handlers {
+    std::function<void(paxos::Envelope&)> message;
+    std::function<void(NodeId from, Forward&)> forward;
+    std::function<void(NodeId from, ForwardReply&)> forward_reply;
+    std::function<void(const std::string&)> log;  // one line per connection event
+  };
+  struct PeerStats {
+    bool connected = false;  // our outbound connection has exchanged Hellos
+    uint64_t frames_sent = 0;
+    uint64_t frames_dropped = 0;  // queue full or blocked
+    uint64_t frames_received = 0;
+    uint64_t connects = 0;
+    size_t queued_bytes = 0;
+    std::string last_error;
+  };
+
+  // `io` must outlive the transport; handlers run on its thread.
+  PeerTransport(asio::io_context& io, Options options, Handlers handlers);
+  ~PeerTransport();
+  PeerTransport(const PeerTransport&) = delete;
+  PeerTransport& operator=(const PeerTransport&) = delete;
+
+  // Binds the listening socket and starts dialling peers.
+  Status start();
+  void stop();
+
+  // Queues one encoded frame for `to` (dropped if the queue is full or `to` is blocked).
+  void send(NodeId to, std::string frame);
+
+  void set_blocked(std::set<NodeId> peers) { blocked_ = std::move(peers); }
+  const std::set<NodeId>& blocked() const { return blocked_; }
+  PeerStats stats(NodeId peer) const;
+
+ private:
+  class Outbound;
+  class Inbound;
+
+  void accept();
+  void log(const std::string& line) const;
+
+  asio::io_context& io_;
+  Options options_;
+  Handlers handlers_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::map<NodeId, std::shared_ptr<Outbound>> outbound_;
+  std::set<std::shared_ptr<Inbound>> inbound_;
+  std::map<NodeId, uint64_t> received_;
+  std::set<NodeId> blocked_;
+  bool stopped_ = false;
+};
+
+}  // namespace synod::net

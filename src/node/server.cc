@@ -1,0 +1,692 @@
+#include "node/server.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <deque>
+#include <random>
+
+#include "base/rng.h"
+#include "net/resp.h"
+
+namespace synod::node {
+
+using asio::ip::tcp;
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+void write_reply(net::RespWriter& w, const kv::Reply& r) {
+  switch (r.kind) {
+    case kv::Reply::Kind::kSimple:
+      return w.simple(r.text);
+    case kv::Reply::Kind::kError:
+      return w.error(r.text);
+    case kv::Reply::Kind::kInteger:
+      return w.integer(r.integer);
+    case kv::Reply::Kind::kBulk:
+      return w.bulk(r.text);
+    case kv::Reply::Kind::kNull:
+      return w.null();
+    case kv::Reply::Kind::kArray:
+      w.array(r.elements.size());
+      for (const auto& e : r.elements) write_reply(w, e);
+      return;
+  }
+}
+
+bool starts_with(const kv::Reply& r, std::string_view prefix) {
+  return r.kind == kv::Reply::Kind::kError && r.text.compare(0, prefix.size(), prefix) == 0;
+}
+
+}  // namespace
+
+// A request in progress: one client command, through every attempt until its answer.
+struct Server::Op {
+  std::weak_ptr<Connection> conn;
+  std::shared_ptr<std::string> slot;  // where the encoded reply goes, in pipeline order
+  int protocol = 2;
+  std::vector<std::string> args;
+  bool read = false;
+  uint64_t client = 0, seq = 0;
+  uint64_t deadline_ms = 0;
+  uint64_t retry_at_ms = 0;  // between attempts: when to try again
+  uint64_t forward_id = 0;   // while forwarded: the request id awaited
+  uint64_t forward_deadline_ms = 0;
+  bool maybe_applied = false;  // some attempt may have taken effect
+  bool done = false;
+  kv::Reply last_refusal;
+};
+
+// One client's connection: parses pipelined requests, answers them in order.
+class Server::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server& server, tcp::socket socket, uint64_t client)
+      : server_(server), socket_(std::move(socket)), client_(client) {}
+
+  uint64_t client() const { return client_; }
+  uint64_t next_seq() { return next_seq_++; }
+
+  void start() {
+    asio::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    read();
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    asio::error_code ignored;
+    socket_.close(ignored);
+    server_.connection_closed(shared_from_this());
+  }
+
+  // A slot was filled: send every finished reply at the front, in order.
+  void reply_ready() {
+    while (!pipeline_.empty() && !pipeline_.front()->empty()) {
+      out_ += *pipeline_.front();
+      pipeline_.pop_front();
+    }
+    write();
+    if (paused_ && pipeline_.size() < server_.options_.max_inflight_per_client) {
+      paused_ = false;
+      parse();
+      if (!paused_ && !closing_) read();
+    }
+  }
+
+ private:
+  void read() {
+    if (closed_ || closing_) return;
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(buf_), [this, self](const asio::error_code& ec, size_t n) {
+      if (closed_) return;
+      if (ec) return close();
+      parser_.feed(std::string_view(buf_, n));
+      parse();
+      if (!paused_ && !closing_) read();
+      server_.request_flush();
+    });
+  }
+
+  void parse() {
+    std::vector<std::string> args;
+    std::string error;
+    while (!closing_) {
+      if (pipeline_.size() >= server_.options_.max_inflight_per_client) {
+        paused_ = true;  // reading resumes as replies go out
+        return;
+      }
+      const auto status = parser_.next(args, error);
+      if (status == net::RespParser::Status::kNeedMore) return;
+      auto slot = std::make_shared<std::string>();
+      pipeline_.push_back(slot);
+      if (status == net::RespParser::Status::kError) {
+        // The stream cannot be resynchronized after a framing error: answer, then close.
+        ++server_.counters_.protocol_errors;
+        net::RespWriter w(protocol_);
+        w.error(error);
+        *slot = w.take();
+        closing_ = true;
+        reply_ready();
+        return;
+      }
+      server_.on_request(shared_from_this(), std::move(args), slot, protocol_);
+      args.clear();
+    }
+  }
+
+  void write() {
+    if (writing_ || closed_) return;
+    if (out_.empty()) {
+      if (closing_ && pipeline_.empty()) close();
+      return;
+    }
+    writing_ = true;
+    sending_ = std::move(out_);
+    out_.clear();
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(sending_),
+                      [this, self](const asio::error_code& ec, size_t) {
+                        writing_ = false;
+                        if (closed_) return;
+                        if (ec) return close();
+                        write();
+                      });
+  }
+
+  friend class Server;
+  Server& server_;
+  tcp::socket socket_;
+  uint64_t client_;
+  uint64_t next_seq_ = 1;
+  net::RespParser parser_;
+  int protocol_ = 2;
+  std::deque<std::shared_ptr<std::string>> pipeline_;
+  std::string out_, sending_;
+  bool writing_ = false;
+  bool paused_ = false;
+  bool closing_ = false;  // answer what is queued, then close (QUIT, protocol error)
+  bool closed_ = false;
+  char buf_[16 << 10];
+};
+
+Result<std::map<NodeId, net::Endpoint>> parse_peers(std::string_view text) {
+  std::map<NodeId, net::Endpoint> peers;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    const size_t eq = item.find('=');
+    uint32_t id = 0;
+    if (eq == std::string_view::npos ||
+        std::from_chars(item.data(), item.data() + eq, id).ptr != item.data() + eq || id == 0 ||
+        id > paxos::NodeSet::kMaxNodeId)
+      return Status::invalid_argument("peer '" + std::string(item) +
+                                      "' is not ID=HOST:PORT with ID in 1..63");
+    auto endpoint = net::parse_endpoint(item.substr(eq + 1));
+    if (!endpoint.is_ok()) return endpoint.status();
+    if (!peers.emplace(NodeId{id}, *endpoint).second)
+      return Status::invalid_argument("peer " + std::to_string(id) + " is listed twice");
+  }
+  if (peers.empty()) return Status::invalid_argument("no peers given");
+  return peers;
+}
+
+Server::Server(asio::io_context& io, Options options)
+    : io_(io), options_(std::move(options)), acceptor_(io), tick_timer_(io) {}
+
+Server::~Server() {
+  stop();
+}
+
+Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options options) {
+  if (!options.peers.count(options.id))
+    return Status::invalid_argument("--id " + std::to_string(options.id.value) +
+                                    " is not in --peers");
+  std::unique_ptr<Server> s(new Server(io, std::move(options)));
+  const Options& o = s->options_;
+  s->fs_ = storage::make_posix_file_system();
+  ServerCore::Options core;
+  core.config.self = o.id;
+  std::vector<NodeId> members;
+  for (const auto& [id, endpoint] : o.peers) members.push_back(id);
+  core.config.quorum = paxos::QuorumSystem::majority(members);
+  core.config.election_timeout_min_ticks = o.election_timeout_min_ticks;
+  core.config.election_timeout_max_ticks = o.election_timeout_max_ticks;
+  core.config.heartbeat_interval_ticks = o.heartbeat_interval_ticks;
+  core.log.dir = o.data_dir;
+  core.log.cluster_id = o.cluster_id;
+  core.log.node_id = o.id.value;
+  core.snapshot_every = o.snapshot_every_slots;
+  std::random_device device;
+  const uint64_t seed = (uint64_t{device()} << 32) ^ device();
+  auto opened = ServerCore::open(*s->fs_, core, seed);
+  if (!opened.is_ok()) return opened.status();
+  s->core_ = std::move(*opened);
+  // Client ids must never repeat across restarts (the state machine remembers replies per id):
+  // they come from a generator seeded by the device and the clock.
+  s->client_ids_ = std::make_unique<Rng>(seed ^ (uint64_t{o.id.value} << 56) ^ s->wall_ms());
+  net::PeerTransport::Options t;
+  t.self = o.id;
+  t.cluster_id = o.cluster_id;
+  t.peers = o.peers;
+  Server* raw = s.get();
+  net::PeerTransport::Handlers h;
+  h.message = [raw](paxos::Envelope& e) {
+    raw->core_->receive(e);
+    raw->request_flush();
+  };
+  h.forward = [raw](NodeId from, net::Forward& f) { raw->on_forward(from, f); };
+  h.forward_reply = [raw](NodeId, net::ForwardReply& r) { raw->on_forward_reply(r); };
+  h.log = [raw](const std::string& line) { raw->log(line); };
+  s->transport_ = std::make_unique<net::PeerTransport>(io, std::move(t), std::move(h));
+  return s;
+}
+
+Status Server::start() {
+  started_ms_ = now_ms();
+  SYNOD_RETURN_IF_ERROR(net::listen(acceptor_, options_.listen, "clients"));
+  SYNOD_RETURN_IF_ERROR(transport_->start());
+  accept();
+  on_tick();
+  log(fmt::format("n{} serving clients on {}, peers on {}, data in {}", options_.id.value,
+                  options_.listen.to_string(), options_.peers.at(options_.id).to_string(),
+                  options_.data_dir));
+  return Status::ok();
+}
+
+void Server::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  asio::error_code ignored;
+  acceptor_.close(ignored);
+  tick_timer_.cancel();
+  if (transport_) transport_->stop();
+  for (const auto& c : std::set<std::shared_ptr<Connection>>(connections_)) c->close();
+}
+
+void Server::accept() {
+  acceptor_.async_accept([this](const asio::error_code& ec, tcp::socket socket) {
+    if (stopped_) return;
+    if (!ec) {
+      if (connections_.size() >= options_.max_clients) {
+        const std::string refusal = "-ERR max number of clients reached\r\n";
+        asio::error_code ignored;
+        asio::write(socket, asio::buffer(refusal), ignored);
+      } else {
+        ++counters_.connections;
+        const uint64_t client = client_ids_->next() | 1;  // 0 means untracked
+        auto conn = std::make_shared<Connection>(*this, std::move(socket), client);
+        connections_.insert(conn);
+        conn->start();
+      }
+    }
+    accept();
+  });
+}
+
+void Server::connection_closed(const std::shared_ptr<Connection>& conn) {
+  connections_.erase(conn);
+}
+
+uint64_t Server::now_ms() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+uint64_t Server::wall_ms() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+void Server::log(const std::string& line) const {
+  fmt::print(stderr, "n{} {}\n", options_.id.value, line);
+}
+
+void Server::on_tick() {
+  if (stopped_) return;
+  core_->tick();
+  const uint64_t now = now_ms();
+  // A new leader: forwards to the old one are sent again at once (writes keep their command id,
+  // so one that did reach the old leader is still applied at most once).
+  const NodeId leader = core_->replica().leader();
+  const bool leader_changed = leader != last_leader_;
+  last_leader_ = leader;
+  // Ops between attempts, forwards unanswered too long, and requests past their deadline.
+  std::vector<std::shared_ptr<Op>> due;
+  for (const auto& op : waiting_)
+    if ((op->retry_at_ms && op->retry_at_ms <= now) ||
+        (op->forward_id && (op->forward_deadline_ms <= now || leader_changed)) ||
+        op->deadline_ms <= now)
+      due.push_back(op);
+  for (const auto& op : due) {
+    waiting_.erase(op);
+    if (op->forward_id) {
+      forwarded_.erase(op->forward_id);
+      op->forward_id = 0;
+    }
+    op->retry_at_ms = 0;
+    execute(op);
+  }
+  request_flush();
+  tick_timer_.expires_after(std::chrono::milliseconds(options_.tick_ms));
+  tick_timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) on_tick();
+  });
+}
+
+void Server::request_flush() {
+  if (flush_posted_ || stopped_) return;
+  flush_posted_ = true;
+  asio::post(io_, [this] {
+    flush_posted_ = false;
+    flush();
+  });
+}
+
+void Server::flush() {
+  if (stopped_) return;
+  ++counters_.flushes;
+  auto out = core_->flush();
+  if (!out.is_ok()) {
+    fatal_ = out.status();
+    log("stopping: storage failed: " + fatal_.to_string());
+    stop();
+    io_.stop();
+    return;
+  }
+  for (const auto& e : *out) transport_->send(e.to, net::encode_frame(e));
+}
+
+void Server::on_request(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
+                        const std::shared_ptr<std::string>& slot, int protocol) {
+  ++counters_.commands;
+  auto op = std::make_shared<Op>();
+  op->conn = conn;
+  op->slot = slot;
+  op->protocol = protocol;
+  if (args.empty()) return finish(op, kv::Reply::error("ERR empty command"));
+  const std::string name = lower(args[0]);
+  const kv::CommandClass cls = kv::classify(name);
+  if (name == "hello") return hello(conn, op, args);
+  if (cls == kv::CommandClass::kUnknown) {
+    bool close = false;
+    kv::Reply reply = local_command(args, close);
+    if (close) conn->closing_ = true;
+    return finish(op, reply);
+  }
+  op->read = cls == kv::CommandClass::kRead;
+  (op->read ? counters_.reads : counters_.writes)++;
+  op->args = std::move(args);
+  op->client = conn->client();
+  if (!op->read) op->seq = conn->next_seq();
+  op->deadline_ms = now_ms() + options_.request_timeout_ms;
+  execute(op);
+}
+
+void Server::execute(const std::shared_ptr<Op>& op) {
+  if (op->done) return;
+  if (now_ms() >= op->deadline_ms) {
+    ++counters_.unknown;
+    if (op->maybe_applied)
+      return finish(
+          op,
+          kv::Reply::error("UNKNOWN no answer from the cluster in time; the command may or may not "
+                           "have taken effect"));
+    std::string why = op->last_refusal.text;
+    if (why.empty())
+      why = "TRYAGAIN no leader could be reached in time; the command was not applied";
+    return finish(op, kv::Reply::error(why));
+  }
+  const NodeId self = options_.id;
+  const NodeId leader = core_->replica().leader();
+  auto done = [this, op](const kv::Reply& r) { on_result(op, r); };
+  if (core_->replica().role() == paxos::Role::kLeader || !leader.valid() || leader == self) {
+    waiting_.insert(op);
+    if (op->read) {
+      core_->read(op->args, wall_ms(), done);
+    } else {
+      op->maybe_applied = true;  // it may reach an acceptor from here on
+      core_->submit(op->client, op->seq, op->args, wall_ms(), done);
+    }
+    request_flush();
+    return;
+  }
+  // Forward to the leader; the reply (or its absence) comes back through on_forward_reply/tick.
+  ++counters_.forwarded;
+  op->forward_id = next_request_id_++;
+  op->forward_deadline_ms = now_ms() + options_.forward_timeout_ms;
+  if (!op->read) op->maybe_applied = true;
+  forwarded_[op->forward_id] = op;
+  waiting_.insert(op);
+  transport_->send(leader,
+                   net::encode_forward({op->forward_id, op->read, op->client, op->seq, op->args}));
+}
+
+void Server::on_result(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
+  if (op->done) return;
+  waiting_.erase(op);
+  if (starts_with(reply, "TRYAGAIN")) {
+    // Definitely not applied by this attempt: try again shortly (a leader may be elected).
+    op->last_refusal = reply;
+    return retry_later(op);
+  }
+  if (starts_with(reply, "UNKNOWN")) {
+    op->maybe_applied = true;
+    return retry_later(op);  // the same id: applied at most once
+  }
+  if (starts_with(reply, "ERR command too old")) {
+    ++counters_.unknown;
+    return finish(op, kv::Reply::error("UNKNOWN the command may or may not have taken effect"));
+  }
+  finish(op, reply);
+}
+
+void Server::retry_later(const std::shared_ptr<Op>& op) {
+  ++counters_.retries;
+  op->retry_at_ms = now_ms() + options_.tick_ms;
+  waiting_.insert(op);
+}
+
+void Server::finish(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
+  if (op->done) return;
+  op->done = true;
+  waiting_.erase(op);
+  if (op->forward_id) forwarded_.erase(op->forward_id);
+  if (reply.kind == kv::Reply::Kind::kError) ++counters_.errors;
+  net::RespWriter w(op->protocol);
+  write_reply(w, reply);
+  *op->slot = w.take();
+  if (auto conn = op->conn.lock()) conn->reply_ready();
+}
+
+void Server::on_forward(NodeId from, net::Forward& f) {
+  ++counters_.forwards_served;
+  const uint64_t id = f.request_id;
+  auto done = [this, from, id](const kv::Reply& r) {
+    std::string bytes;
+    kv::encode_reply(bytes, r);
+    if (!stopped_) transport_->send(from, net::encode_forward_reply({id, std::move(bytes)}));
+  };
+  if (f.args.empty() || kv::classify(f.args[0]) == kv::CommandClass::kUnknown)
+    return done(kv::Reply::error("ERR not a replicated command"));
+  // Never forwarded again: a replica that is not the leader refuses (TRYAGAIN), and the sender
+  // looks for the leader itself.
+  if (core_->replica().role() != paxos::Role::kLeader) {
+    const NodeId leader = core_->replica().leader();
+    return done(kv::Reply::error(leader.valid() && leader != options_.id
+                                     ? "TRYAGAIN not the leader; n" + std::to_string(leader.value) +
+                                           " leads; the command was not applied"
+                                     : "TRYAGAIN no leader yet; the command was not applied"));
+  }
+  if (f.read)
+    core_->read(std::move(f.args), wall_ms(), done);
+  else
+    core_->submit(f.client, f.seq, std::move(f.args), wall_ms(), done);
+  request_flush();
+}
+
+void Server::on_forward_reply(net::ForwardReply& r) {
+  auto it = forwarded_.find(r.request_id);
+  if (it == forwarded_.end()) return;  // answered late, after a retry or the deadline
+  auto op = it->second;
+  forwarded_.erase(it);
+  op->forward_id = 0;
+  auto reply = kv::decode_reply(r.reply);
+  if (!reply.is_ok()) {
+    log("undecodable reply to a forwarded command");
+    waiting_.erase(op);
+    return retry_later(op);
+  }
+  on_result(op, *reply);
+}
+
+// HELLO [protover ...]: switches the connection to RESP2 or RESP3 and answers with a map (an
+// array of pairs in RESP2), as Redis does.
+void Server::hello(const std::shared_ptr<Connection>& conn, const std::shared_ptr<Op>& op,
+                   const std::vector<std::string>& args) {
+  if (args.size() >= 2) {
+    int v = 0;
+    auto [end, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), v);
+    if (ec != std::errc() || end != args[1].data() + args[1].size())
+      return finish(op, kv::Reply::error("ERR Protocol version is not an integer or out of range"));
+    if (v != 2 && v != 3)
+      return finish(op, kv::Reply::error("NOPROTO unsupported protocol version"));
+    conn->protocol_ = v;
+  }
+  const auto& r = core_->replica();
+  net::RespWriter w(conn->protocol_);
+  w.map(8);
+  w.bulk("server");
+  w.bulk("synod");
+  w.bulk("version");
+  w.bulk("7.0.0");
+  w.bulk("proto");
+  w.integer(conn->protocol_);
+  w.bulk("id");
+  w.integer(static_cast<int64_t>(conn->client() >> 1));
+  w.bulk("mode");
+  w.bulk("cluster");
+  w.bulk("role");
+  w.bulk(r.role() == paxos::Role::kLeader ? "master" : "replica");
+  w.bulk("leader");
+  w.integer(r.leader().valid() ? r.leader().value : 0);
+  w.bulk("modules");
+  w.array(0);
+  op->done = true;
+  *op->slot = w.take();
+  conn->reply_ready();
+}
+
+kv::Reply Server::local_command(const std::vector<std::string>& args, bool& close) {
+  using kv::Reply;
+  const std::string name = lower(args[0]);
+  const size_t argc = args.size();
+  auto arity = [&] {
+    return Reply::error("ERR wrong number of arguments for '" + name + "' command");
+  };
+  if (name == "ping") {
+    if (argc == 1) return Reply::simple("PONG");
+    if (argc == 2) return Reply::bulk(args[1]);
+    return arity();
+  }
+  if (name == "echo") return argc == 2 ? Reply::bulk(args[1]) : arity();
+  if (name == "quit") {
+    close = true;
+    return Reply::ok();
+  }
+  if (name == "command") {
+    if (argc >= 2 && lower(args[1]) == "count") return Reply::integer_of(0);
+    return Reply::array({});  // enough for redis-cli (COMMAND DOCS), which then works without hints
+  }
+  if (name == "select") {
+    if (argc != 2) return arity();
+    return args[1] == "0" ? Reply::ok() : Reply::error("ERR DB index is out of range");
+  }
+  if (name == "client") {
+    if (argc >= 2 && (lower(args[1]) == "setname" || lower(args[1]) == "setinfo"))
+      return Reply::ok();
+    if (argc >= 2 && lower(args[1]) == "id") return Reply::integer_of(1);
+    return Reply::error("ERR unknown CLIENT subcommand");
+  }
+  if (name == "config") {
+    // Clients such as redis-benchmark read settings at start; Synod has no runtime CONFIG.
+    if (argc >= 2 && lower(args[1]) == "get") return Reply::array({});
+    return Reply::error("ERR CONFIG is not supported; see synod server --help");
+  }
+  if (name == "info") return Reply::bulk(info(argc >= 2 ? lower(args[1]) : "default"));
+  if (name == "synod.fault") return fault_command(args);
+  std::string shown = args[0].substr(0, 128);
+  std::string rest;
+  for (size_t i = 1; i < argc && i < 8; ++i) rest += "'" + args[i].substr(0, 64) + "' ";
+  return Reply::error("ERR unknown command '" + shown + "', with args beginning with: " + rest);
+}
+
+// SYNOD.FAULT BLOCK id... | SYNOD.FAULT CLEAR: drop every frame to and from those peers, as a
+// partition would. Only with --fault-injection.
+kv::Reply Server::fault_command(const std::vector<std::string>& args) {
+  if (!options_.fault_injection)
+    return kv::Reply::error("ERR fault injection is off (start the server with --fault-injection)");
+  if (args.size() >= 2 && lower(args[1]) == "clear") {
+    transport_->set_blocked({});
+    log("fault filter cleared");
+    return kv::Reply::ok();
+  }
+  if (args.size() >= 2 && lower(args[1]) == "block") {
+    std::set<NodeId> blocked;
+    for (size_t i = 2; i < args.size(); ++i) {
+      uint32_t id = 0;
+      auto [end, ec] = std::from_chars(args[i].data(), args[i].data() + args[i].size(), id);
+      if (ec != std::errc() || !options_.peers.count(NodeId{id}) || NodeId{id} == options_.id)
+        return kv::Reply::error("ERR '" + args[i] + "' is not a peer's id");
+      blocked.insert(NodeId{id});
+    }
+    transport_->set_blocked(blocked);
+    std::string which;
+    for (auto id : blocked) which += " n" + std::to_string(id.value);
+    log("fault filter: dropping all traffic with" + which);
+    return kv::Reply::ok();
+  }
+  return kv::Reply::error("ERR usage: SYNOD.FAULT BLOCK id... | SYNOD.FAULT CLEAR");
+}
+
+std::string Server::info(const std::string& section) const {
+  const auto& r = core_->replica();
+  const bool all = section == "default" || section == "all" || section == "everything";
+  std::string out;
+  auto add = [&](const std::string& line) { out += line + "\r\n"; };
+  if (all || section == "server") {
+    add("# Server");
+    add("synod_version:0.1.0");
+    add("redis_version:7.0.0");  // what clients check for features; Synod speaks RESP2/3
+    add(fmt::format("process_id:{}", static_cast<long>(::getpid())));
+    add("tcp_port:" + std::to_string(options_.listen.port));
+    add(fmt::format("uptime_in_seconds:{}", (now_ms() - started_ms_) / 1000));
+    add("data_dir:" + options_.data_dir);
+    add("");
+  }
+  if (all || section == "replication") {
+    const char* role = r.role() == paxos::Role::kLeader      ? "leader"
+                       : r.role() == paxos::Role::kCandidate ? "candidate"
+                                                             : "follower";
+    add("# Replication");
+    add(fmt::format("role:{}", role));
+    add(fmt::format("node_id:{}", options_.id.value));
+    add(fmt::format("cluster_id:{}", options_.cluster_id));
+    add(fmt::format("leader_id:{}", r.leader().valid() ? r.leader().value : 0));
+    add(fmt::format("ballot:{}.{}", r.ballot().round, r.ballot().node.value));
+    add(fmt::format("promised:{}.{}", r.promised().round, r.promised().node.value));
+    add(fmt::format("chosen_slot:{}", r.commit()));
+    add(fmt::format("applied_slot:{}", core_->applied()));
+    add(fmt::format("snapshot_slot:{}", r.snapshot_slot()));
+    add(fmt::format("replicas:{}", options_.peers.size()));
+    for (const auto& [id, endpoint] : options_.peers) {
+      if (id == options_.id) continue;
+      const auto s = transport_->stats(id);
+      add(
+          fmt::format("peer_{}:addr={},connected={},blocked={},frames_sent={},frames_received={},"
+                      "frames_dropped={},queued_bytes={},connects={}",
+                      id.value, endpoint.to_string(), s.connected ? 1 : 0,
+                      transport_->blocked().count(id) ? 1 : 0, s.frames_sent, s.frames_received,
+                      s.frames_dropped, s.queued_bytes, s.connects));
+    }
+    add("");
+  }
+  if (all || section == "stats") {
+    add("# Stats");
+    add(fmt::format("total_connections_received:{}", counters_.connections));
+    add(fmt::format("connected_clients:{}", connections_.size()));
+    add(fmt::format("total_commands_processed:{}", counters_.commands));
+    add(fmt::format("writes:{}", counters_.writes));
+    add(fmt::format("reads:{}", counters_.reads));
+    add(fmt::format("forwarded_to_leader:{}", counters_.forwarded));
+    add(fmt::format("forwards_served:{}", counters_.forwards_served));
+    add(fmt::format("internal_retries:{}", counters_.retries));
+    add(fmt::format("unknown_outcomes:{}", counters_.unknown));
+    add(fmt::format("error_replies:{}", counters_.errors));
+    add(fmt::format("protocol_errors:{}", counters_.protocol_errors));
+    add(fmt::format("loop_flushes:{}", counters_.flushes));
+    add(fmt::format("requests_in_progress:{}", waiting_.size()));
+    add("");
+  }
+  if (all || section == "keyspace") {
+    add("# Keyspace");
+    add(fmt::format("db0:keys={}", core_->store().size()));
+    add(fmt::format("state_digest:{:016x}", core_->store().digest()));
+    add(fmt::format("log_clock_ms:{}", core_->store().clock_ms()));
+  }
+  return out;
+}
+
+}  // namespace synod::node

@@ -1,0 +1,128 @@
+// `synod server`: one replica of the key-value service on one Asio event loop.
+//
+// The loop owns everything — the ServerCore (protocol core, storage, state machine), the peer
+// transport and the client connections — so nothing is shared between threads. Each turn of the
+// loop handles whatever sockets and timers are ready, then runs one flush: the core's effects in
+// the order ready.h demands (persist and fdatasync, then send, then apply and answer). Many
+// clients' commands that arrive together share one sync and one Accept (group commit and batching
+// fall out of the loop's shape).
+//
+// Clients speak RESP2/RESP3 (docs/operations.md lists the commands). Every replica accepts them:
+// the leader proposes writes and serves linearizable reads by read index; a follower forwards
+// both to the leader over the peer connection. The server retries inside the cluster until the
+// request's deadline — a definite refusal (TRYAGAIN: not applied) after a short pause, an unknown
+// outcome with the same command id, which the state machine applies at most once — so a client
+// sees a definite answer whenever one can be had, and UNKNOWN only when the command may or may
+// not have taken effect.
+#pragma once
+
+#include <asio.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "base/rng.h"
+#include "net/peer_transport.h"
+#include "node/server_core.h"
+#include "storage/file_system.h"
+
+namespace synod::node {
+
+class Server {
+ public:
+  struct Options {
+    NodeId id;
+    uint64_t cluster_id = 1;
+    std::map<NodeId, net::Endpoint> peers;  // every member's peer address, this one included
+    net::Endpoint listen;                   // for clients
+    std::string data_dir;
+    uint32_t tick_ms = 10;
+    uint32_t election_timeout_min_ticks = 15;
+    uint32_t election_timeout_max_ticks = 30;
+    uint32_t heartbeat_interval_ticks = 3;
+    uint32_t request_timeout_ms = 5000;  // a client's command gets a definite answer or UNKNOWN
+    uint32_t forward_timeout_ms = 1000;  // a forward unanswered this long is sent again
+    uint64_t snapshot_every_slots = 10000;
+    size_t max_clients = 10000;
+    size_t max_inflight_per_client = 48;  // pipelined commands in progress per connection
+    bool fault_injection = false;         // accept SYNOD.FAULT (tests only)
+  };
+
+  static Result<std::unique_ptr<Server>> create(asio::io_context& io, Options options);
+  ~Server();
+
+  // Starts listening; returns once the sockets are bound.
+  Status start();
+  // Stops accepting and closes every connection; io.run() then returns.
+  void stop();
+  // A storage failure stops the replica: what it promised might not be on disk.
+  const Status& fatal() const { return fatal_; }
+
+  // Used by the client connections (internal).
+  class Connection;
+  struct Op;
+  void on_request(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
+                  const std::shared_ptr<std::string>& slot, int protocol);
+  void connection_closed(const std::shared_ptr<Connection>& conn);
+
+ private:
+  Server(asio::io_context& io, Options options);
+
+  void accept();
+  void on_tick();
+  void request_flush();
+  void flush();
+  void execute(const std::shared_ptr<Op>& op);
+  void on_result(const std::shared_ptr<Op>& op, const kv::Reply& reply);
+  void retry_later(const std::shared_ptr<Op>& op);
+  void finish(const std::shared_ptr<Op>& op, const kv::Reply& reply);
+  void on_forward(NodeId from, net::Forward& forward);
+  void on_forward_reply(net::ForwardReply& reply);
+  void hello(const std::shared_ptr<Connection>& conn, const std::shared_ptr<Op>& op,
+             const std::vector<std::string>& args);
+  kv::Reply local_command(const std::vector<std::string>& args, bool& close);
+  kv::Reply fault_command(const std::vector<std::string>& args);
+  std::string info(const std::string& section) const;
+  void log(const std::string& line) const;
+  uint64_t now_ms() const;   // monotonic, for deadlines
+  uint64_t wall_ms() const;  // Unix time, written into the log as the leader's clock
+
+  asio::io_context& io_;
+  Options options_;
+  std::unique_ptr<storage::FileSystem> fs_;
+  std::unique_ptr<ServerCore> core_;
+  std::unique_ptr<net::PeerTransport> transport_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer tick_timer_;
+  std::set<std::shared_ptr<Connection>> connections_;
+  std::map<uint64_t, std::shared_ptr<Op>> forwarded_;  // request id -> op awaiting the leader
+  std::set<std::shared_ptr<Op>> waiting_;              // ops between attempts or in the core
+  uint64_t next_request_id_ = 1;
+  std::unique_ptr<Rng> client_ids_;
+  NodeId last_leader_;
+  bool flush_posted_ = false;
+  bool stopped_ = false;
+  Status fatal_;
+  uint64_t started_ms_ = 0;
+
+  struct Counters {
+    uint64_t connections = 0;
+    uint64_t commands = 0;
+    uint64_t writes = 0;
+    uint64_t reads = 0;
+    uint64_t forwarded = 0;
+    uint64_t forwards_served = 0;
+    uint64_t retries = 0;
+    uint64_t unknown = 0;
+    uint64_t errors = 0;
+    uint64_t protocol_errors = 0;
+    uint64_t flushes = 0;
+  } counters_;
+};
+
+// Parses "1=HOST:PORT,2=HOST:PORT,...".
+Result<std::map<NodeId, net::Endpoint>> parse_peers(std::string_view text);
+
+}  // namespace synod::node

@@ -1,0 +1,403 @@
+// End-to-end tests: real `synod server` processes on 127.0.0.1, real clients (Synod's own RESP
+// client and redis-cli), real faults (SIGKILL, SIGSTOP/SIGCONT, restarts, partitions through the
+// servers' fault filter, garbage on both ports). Every wait is bounded and polls for the
+// condition it needs; nothing sleeps and hopes.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "client/resp_client.h"
+#include "tools/local_cluster.h"
+
+namespace synod::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using kv::Reply;
+
+bool is_ok(const Result<Reply>& r) {
+  return r.is_ok() && r.value().kind == Reply::Kind::kSimple && r.value().text == "OK";
+}
+
+std::string describe(const Result<Reply>& r) {
+  return r.is_ok() ? client::to_string(r.value()) : r.status().to_string();
+}
+
+class E2E : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> extra = {}) {
+    char tmpl[] = "/tmp/synod-e2e-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    LocalCluster::Options o;
+    o.binary = SYNOD_BINARY;
+    o.dir = tmpl;
+    o.replicas = 3;
+    o.extra_args = std::move(extra);
+    ASSERT_TRUE(LocalCluster::pick_free_ports(3, o.client_port, o.peer_port).is_ok());
+    cluster_ = std::make_unique<LocalCluster>(o);
+    ASSERT_TRUE(cluster_->start_all().is_ok());
+    ASSERT_NE(wait_for_leader(), 0) << "no leader elected";
+  }
+
+  void TearDown() override {
+    if (!cluster_) return;
+    // Every replica must still be alive: none crashed on what the test did to it.
+    for (int id : cluster_->reap())
+      ADD_FAILURE() << "n" << id << " exited; see " << cluster_->log_path(id);
+    cluster_->stop_all();
+    if (!HasFailure()) std::system(("rm -rf " + cluster_->options().dir).c_str());
+  }
+
+  uint16_t port(int id) const { return cluster_->client_port(id); }
+
+  Result<Reply> call(int id, const std::vector<std::string>& args, uint32_t timeout_ms = 8000) {
+    auto c = client::RespClient::connect("127.0.0.1", port(id), 1000);
+    if (!c.is_ok()) return c.status();
+    c->set_timeout_ms(timeout_ms);
+    return c->call(args);
+  }
+
+  std::map<std::string, std::string> info(int id, const std::string& section = "replication") {
+    return cluster_->info(id, section);
+  }
+
+  int leader() { return cluster_->leader(); }
+
+  template <typename Pred>
+  bool eventually(Pred pred, int timeout_ms = 15000) {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (Clock::now() < deadline) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return pred();
+  }
+
+  int wait_for_leader(int not_this = 0) {
+    int found = 0;
+    eventually([&] {
+      found = leader();
+      return found != 0 && found != not_this;
+    });
+    return found != not_this ? found : 0;
+  }
+
+  // Every running replica has applied everything the leader has chosen.
+  bool caught_up() {
+    const int l = leader();
+    if (!l) return false;
+    const std::string chosen = info(l)["chosen_slot"];
+    for (int i = 1; i <= 3; ++i)
+      if (cluster_->running(i) && info(i)["applied_slot"] != chosen) return false;
+    return true;
+  }
+
+  // Reads every key through every running replica; returns the mismatches.
+  std::vector<std::string> lost(const std::map<std::string, std::string>& acked) {
+    std::vector<std::string> missing;
+    for (int i = 1; i <= 3; ++i) {
+      if (!cluster_->running(i)) continue;
+      auto c = client::RespClient::connect("127.0.0.1", port(i), 1000);
+      if (!c.is_ok()) {
+        missing.push_back("cannot connect to n" + std::to_string(i));
+        continue;
+      }
+      c->set_timeout_ms(8000);
+      for (const auto& [k, v] : acked) {
+        auto r = c->call({"GET", k});
+        if (!r.is_ok() || r->kind != Reply::Kind::kBulk || r->text != v)
+          missing.push_back("n" + std::to_string(i) + " " + k + "=" + describe(r));
+      }
+    }
+    return missing;
+  }
+
+  std::unique_ptr<LocalCluster> cluster_;
+};
+
+// Writers that keep writing unique keys through random replicas, recording what was acknowledged.
+class Writers {
+ public:
+  Writers(E2E* test, std::function<uint16_t(int)> port, int threads) : port_(std::move(port)) {
+    (void)test;
+    for (int t = 0; t < threads; ++t) threads_.emplace_back([this, t] { run(t); });
+  }
+  ~Writers() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  std::map<std::string, std::string> acked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_;
+  }
+  size_t acked_count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_.size();
+  }
+  int unknown() const { return unknown_; }
+
+ private:
+  void run(int t) {
+    std::mt19937 rng(static_cast<unsigned>(t) * 7919u + 1);
+    std::optional<client::RespClient> c;
+    for (int i = 0; !stop_; ++i) {
+      if (!c || !c->connected()) {
+        auto conn =
+            client::RespClient::connect("127.0.0.1", port_(1 + static_cast<int>(rng() % 3)), 300);
+        if (!conn.is_ok()) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          continue;
+        }
+        c = std::move(*conn);
+        c->set_timeout_ms(8000);
+      }
+      const std::string key = "w" + std::to_string(t) + ":" + std::to_string(i);
+      const std::string value = "v" + std::to_string(i);
+      auto r = c->call({"SET", key, value});
+      if (is_ok(r)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        acked_[key] = value;
+      } else {
+        ++unknown_;  // an error or a lost connection: never counted as acknowledged
+      }
+    }
+  }
+
+  std::function<uint16_t(int)> port_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> unknown_{0};
+  std::mutex mu_;
+  std::map<std::string, std::string> acked_;
+};
+
+TEST_F(E2E, KillingTheLeaderDuringWritesLosesNoAcknowledgedWrite) {
+  start();
+  Writers writers(
+      this, [this](int id) { return port(id); }, 4);
+  ASSERT_TRUE(eventually([&] { return writers.acked_count() >= 200; }));
+  const int old_leader = leader();
+  ASSERT_NE(old_leader, 0);
+  cluster_->kill(old_leader, SIGKILL);
+  const size_t before = writers.acked_count();
+  ASSERT_NE(wait_for_leader(old_leader), 0) << "no new leader after the kill";
+  ASSERT_TRUE(eventually([&] { return writers.acked_count() >= before + 200; }))
+      << "writes did not resume after the failover";
+  ASSERT_TRUE(cluster_->start(old_leader).is_ok());
+  ASSERT_TRUE(eventually([&] { return writers.acked_count() >= before + 400; }));
+  writers.stop();
+  const auto acked = writers.acked();
+  ASSERT_TRUE(eventually([&] { return caught_up(); })) << "the restarted leader did not catch up";
+  const auto missing = lost(acked);
+  EXPECT_TRUE(missing.empty()) << missing.size() << " lost, first: " << missing.front();
+}
+
+TEST_F(E2E, PausedLeaderIsReplacedAndRejoinsWithoutLosingWrites) {
+  start();
+  Writers writers(
+      this, [this](int id) { return port(id); }, 3);
+  ASSERT_TRUE(eventually([&] { return writers.acked_count() >= 100; }));
+  const int paused = leader();
+  cluster_->kill(paused, SIGSTOP);
+  const size_t before = writers.acked_count();
+  // The two others elect a leader and keep acknowledging writes while the old one sleeps.
+  int next = 0;
+  ASSERT_TRUE(eventually([&] {
+    for (int i = 1; i <= 3; ++i)
+      if (i != paused && info(i)["role"] == "leader") next = i;
+    return next != 0;
+  }));
+  ASSERT_TRUE(eventually([&] { return writers.acked_count() >= before + 100; }));
+  cluster_->kill(paused, SIGCONT);
+  // The old leader learns of the higher ballot, steps down and catches up.
+  ASSERT_TRUE(eventually([&] { return info(paused)["role"] == "follower"; }));
+  ASSERT_TRUE(eventually([&] { return writers.acked_count() >= before + 200; }));
+  writers.stop();
+  ASSERT_TRUE(eventually([&] { return caught_up(); }));
+  const auto missing = lost(writers.acked());
+  EXPECT_TRUE(missing.empty()) << missing.size() << " lost, first: " << missing.front();
+}
+
+TEST_F(E2E, RestartingEveryReplicaKeepsAllData) {
+  start({"--snapshot-every", "50"});  // restarts then recover from snapshots plus the log
+  std::map<std::string, std::string> acked;
+  for (int i = 0; i < 150; ++i) {
+    const std::string k = "k" + std::to_string(i);
+    ASSERT_TRUE(is_ok(call(1 + i % 3, {"SET", k, "v" + std::to_string(i)})));
+    acked[k] = "v" + std::to_string(i);
+  }
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(call(1 + i % 3, {"INCR", "counter"}).is_ok());
+  for (int i = 1; i <= 3; ++i) cluster_->kill(i, SIGKILL);
+  ASSERT_TRUE(cluster_->start_all().is_ok());
+  ASSERT_NE(wait_for_leader(), 0);
+  EXPECT_TRUE(lost(acked).empty());
+  auto counter = call(2, {"GET", "counter"});
+  EXPECT_EQ(describe(counter), "\"30\"");
+  EXPECT_EQ(describe(call(3, {"INCR", "counter"})), "(integer) 31");
+}
+
+TEST_F(E2E, MinorityCutOffCannotAcknowledgeWrites) {
+  start({"--fault-injection", "--request-timeout-ms", "1500"});
+  ASSERT_TRUE(is_ok(call(1, {"SET", "before", "1"})));
+  const int isolated = leader();
+  std::vector<std::string> others;
+  for (int i = 1; i <= 3; ++i)
+    if (i != isolated) others.push_back(std::to_string(i));
+  // Cut the leader off from both others, in both directions.
+  ASSERT_TRUE(is_ok(call(isolated, {"SYNOD.FAULT", "BLOCK", others[0], others[1]})));
+  for (const auto& o : others)
+    ASSERT_TRUE(is_ok(call(std::stoi(o), {"SYNOD.FAULT", "BLOCK", std::to_string(isolated)})));
+  // The isolated replica never acknowledges a write, and says whether it might have happened.
+  std::vector<std::string> definitely_not;
+  for (int i = 0; i < 5; ++i) {
+    const std::string k = "minority" + std::to_string(i);
+    auto r = call(isolated, {"SET", k, "x"});
+    ASSERT_TRUE(r.is_ok()) << describe(r);
+    EXPECT_EQ(r->kind, Reply::Kind::kError) << "a minority acknowledged " << k;
+    EXPECT_TRUE(r->text.rfind("TRYAGAIN", 0) == 0 || r->text.rfind("UNKNOWN", 0) == 0) << r->text;
+    if (r->text.rfind("TRYAGAIN", 0) == 0) definitely_not.push_back(k);
+  }
+  // The majority elects a leader of its own and acknowledges writes.
+  const int majority = std::stoi(others[0]);
+  ASSERT_TRUE(eventually([&] { return is_ok(call(majority, {"SET", "during", "2"})); }));
+  // Heal: the old leader rejoins, and what it was told definitely did not happen did not.
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(is_ok(call(i, {"SYNOD.FAULT", "CLEAR"})));
+  ASSERT_TRUE(eventually([&] { return caught_up(); }));
+  EXPECT_EQ(describe(call(isolated, {"GET", "during"})), "\"2\"");
+  EXPECT_EQ(describe(call(isolated, {"GET", "before"})), "\"1\"");
+  for (const auto& k : definitely_not)
+    EXPECT_EQ(describe(call(majority, {"GET", k})), "(nil)") << k;
+}
+
+TEST_F(E2E, TtlsExpireIdenticallyOnEveryReplica) {
+  start();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(is_ok(call(1 + i % 3, {"SET", "ttl" + std::to_string(i), "v", "PX", "300"})));
+    ASSERT_TRUE(is_ok(call(1 + i % 3, {"SET", "keep" + std::to_string(i), "v"})));
+  }
+  auto pttl = call(2, {"PTTL", "ttl0"});
+  ASSERT_TRUE(pttl.is_ok());
+  EXPECT_GT(pttl->integer, 0);
+  EXPECT_LE(pttl->integer, 300);
+  EXPECT_EQ(describe(call(3, {"TTL", "keep0"})), "(integer) -1");
+  // Once the leader's clock, written into the log, passes the deadline, the keys are gone —
+  // as of the same slot on every replica.
+  ASSERT_TRUE(eventually([&] {
+    (void)call(1, {"SET", "clock", "tick"});  // advances the log's clock
+    return describe(call(1, {"GET", "ttl19"})) == "(nil)";
+  }));
+  ASSERT_TRUE(is_ok(call(2, {"SET", "after", "expiry"})));
+  ASSERT_TRUE(eventually([&] { return caught_up(); }));
+  std::set<std::string> digests, sizes;
+  for (int i = 1; i <= 3; ++i) {
+    auto ks = info(i, "keyspace");
+    digests.insert(ks["state_digest"]);
+    sizes.insert(ks["db0"]);
+  }
+  EXPECT_EQ(digests.size(), 1u) << "replicas disagree on the state after expiry";
+  EXPECT_EQ(*sizes.begin(), "keys=22");  // 20 keep + clock + after
+  EXPECT_EQ(describe(call(3, {"EXISTS", "ttl0", "keep0"})), "(integer) 1");
+}
+
+// redis-cli, unchanged, as the client: a lock taken with SET NX PX and released with DELIFEQ
+// stays held by its owner through a change of leader.
+std::string redis_cli(uint16_t port, const std::string& args) {
+  const std::string cmd = "redis-cli -p " + std::to_string(port) + " " + args + " 2>&1";
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+    ::pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+TEST_F(E2E, LockThroughALeaderChangeWithRedisCli) {
+  start();
+  ASSERT_EQ(redis_cli(port(1), "PING"), "PONG") << "is redis-cli installed?";
+  EXPECT_EQ(redis_cli(port(1), "SET lock owner-a NX PX 30000"), "OK");
+  EXPECT_EQ(redis_cli(port(2), "SET lock owner-b NX PX 30000"), "");  // nil: held by a
+  const int old_leader = leader();
+  cluster_->kill(old_leader, SIGKILL);
+  ASSERT_NE(wait_for_leader(old_leader), 0);
+  const int survivor = old_leader == 1 ? 2 : 1;
+  EXPECT_EQ(redis_cli(port(survivor), "SET lock owner-b NX PX 30000"), "");
+  EXPECT_EQ(redis_cli(port(survivor), "GET lock"), "owner-a");
+  EXPECT_EQ(redis_cli(port(survivor), "DELIFEQ lock owner-b"), "0");  // not b's to release
+  const std::string ttl = redis_cli(port(survivor), "PTTL lock");
+  EXPECT_GT(std::stoll(ttl), 0);
+  EXPECT_LE(std::stoll(ttl), 30000);
+  EXPECT_EQ(redis_cli(port(survivor), "DELIFEQ lock owner-a"), "1");
+  EXPECT_EQ(redis_cli(port(survivor), "SET lock owner-b NX PX 30000"), "OK");
+  EXPECT_EQ(redis_cli(port(survivor), "SET lock owner-b IFEQ owner-a"), "");  // not a's now
+  ASSERT_TRUE(cluster_->start(old_leader).is_ok());
+  ASSERT_TRUE(eventually([&] { return caught_up(); }));
+  EXPECT_EQ(redis_cli(port(old_leader), "GET lock"), "owner-b");
+  // Plain redis-cli usage works too: INFO, pipelined input, unknown commands.
+  EXPECT_NE(redis_cli(port(1), "INFO replication").find("role:"), std::string::npos);
+  EXPECT_NE(redis_cli(port(1), "NOSUCHCOMMAND x").find("ERR unknown command"), std::string::npos);
+}
+
+TEST_F(E2E, GarbageOnEitherPortNeverCrashesOrCorrupts) {
+  start();
+  std::map<std::string, std::string> acked;
+  for (int i = 0; i < 30; ++i) {
+    const std::string k = "g" + std::to_string(i);
+    ASSERT_TRUE(is_ok(call(1 + i % 3, {"SET", k, "v"})));
+    acked[k] = "v";
+  }
+  std::mt19937 rng(7);
+  std::vector<std::string> blobs = {
+      "*2\r\n$3\r\nGET\r\n$-5\r\n", "*99999999999\r\n", "$5\r\nhello\r\n", "*1\r\n$999999999\r\n",
+      std::string(70000, 'A') + "\r\n",  // an inline request beyond the limit
+      "\x00\x01\x02\x03garbage", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n",  // truncated
+      // peer frames: a huge length, a foreign cluster's hello, a checksum mismatch
+      std::string("\xff\xff\xff\x7f\0\0\0\0", 8), std::string("\x0e\0\0\0\0\0\0\0\x01\x40", 10)};
+  for (int i = 0; i < 40; ++i) {
+    std::string b(1 + rng() % 512, '\0');
+    for (char& ch : b) ch = static_cast<char>(rng());
+    blobs.push_back(b);
+  }
+  for (int id = 1; id <= 3; ++id) {
+    for (uint16_t p : {port(id), cluster_->peer_port(id)}) {
+      for (const auto& b : blobs) {
+        auto c = client::RespClient::connect("127.0.0.1", p, 1000);
+        ASSERT_TRUE(c.is_ok());
+        (void)c->send_raw(b);
+        c->set_timeout_ms(200);
+        (void)c->read_reply();  // an error reply, a close, or nothing: all fine
+      }
+    }
+  }
+  // A malformed request gets a Redis-style error before the connection closes.
+  auto c = client::RespClient::connect("127.0.0.1", port(1), 1000);
+  ASSERT_TRUE(c.is_ok());
+  ASSERT_TRUE(c->send_raw("*1\r\n$abc\r\n").is_ok());
+  auto r = c->read_reply();
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->kind, Reply::Kind::kError);
+  EXPECT_EQ(r->text.rfind("ERR Protocol error", 0), 0u) << r->text;
+  // An unknown command does not end the connection.
+  auto c2 = client::RespClient::connect("127.0.0.1", port(2), 1000);
+  ASSERT_TRUE(c2.is_ok());
+  EXPECT_EQ(c2->call({"FROB"})->kind, Reply::Kind::kError);
+  EXPECT_EQ(describe(c2->call({"PING"})), "PONG");
+  // Everyone is alive, the data is intact and the cluster still takes writes.
+  EXPECT_TRUE(cluster_->reap().empty());
+  EXPECT_TRUE(lost(acked).empty());
+  EXPECT_TRUE(is_ok(call(3, {"SET", "after-garbage", "1"})));
+}
+
+}  // namespace
+}  // namespace synod::tools

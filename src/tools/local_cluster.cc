@@ -1,0 +1,183 @@
+#include "tools/local_cluster.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "client/resp_client.h"
+
+namespace synod::tools {
+
+std::string self_executable() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "synod";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+namespace {
+
+// True if `port` on 127.0.0.1 can be bound now.
+bool port_free(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+Status LocalCluster::pick_free_ports(int replicas, uint16_t& client_port, uint16_t& peer_port) {
+  // Start from a pseudo-random base so concurrent test runs rarely collide, then look for two
+  // free runs of `replicas` ports.
+  uint16_t base = static_cast<uint16_t>(20000 + (::getpid() * 37 % 20000));
+  int found = 0;
+  uint16_t runs[2] = {0, 0};
+  for (int attempt = 0; attempt < 2000 && found < 2;
+       ++attempt, base += static_cast<uint16_t>(replicas)) {
+    if (base > 60000) base = 20000;
+    bool all = true;
+    for (int i = 0; i < replicas && all; ++i) all = port_free(static_cast<uint16_t>(base + i));
+    if (all) runs[found++] = base;
+  }
+  if (found < 2) return Status::io_error("no free loopback ports found");
+  client_port = runs[0];
+  peer_port = runs[1];
+  return Status::ok();
+}
+
+LocalCluster::~LocalCluster() {
+  stop_all();
+}
+
+std::string LocalCluster::peers() const {
+  std::string out;
+  for (int i = 1; i <= options_.replicas; ++i) {
+    if (i > 1) out += ",";
+    out += std::to_string(i) + "=127.0.0.1:" + std::to_string(peer_port(i));
+  }
+  return out;
+}
+
+std::string LocalCluster::log_path(int id) const {
+  return options_.dir + "/n" + std::to_string(id) + ".log";
+}
+
+Status LocalCluster::start_all() {
+  ::mkdir(options_.dir.c_str(), 0755);
+  for (int i = 1; i <= options_.replicas; ++i) SYNOD_RETURN_IF_ERROR(start(i));
+  return Status::ok();
+}
+
+Status LocalCluster::start(int id) {
+  if (running(id)) return Status::ok();
+  std::vector<std::string> args = {options_.binary, "server",
+                                   "--id",          std::to_string(id),
+                                   "--peers",       peers(),
+                                   "--listen",      "127.0.0.1:" + std::to_string(client_port(id)),
+                                   "--data",        options_.dir + "/n" + std::to_string(id)};
+  for (const auto& a : options_.extra_args) args.push_back(a);
+  const std::string log = log_path(id);
+  const pid_t pid = ::fork();
+  if (pid < 0) return Status::io_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    // Our own process group, so a Ctrl-C at the terminal reaches only the parent, which then
+    // stops the replicas in order.
+    ::setpgid(0, 0);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  pids_[static_cast<size_t>(id)] = pid;
+  return Status::ok();
+}
+
+void LocalCluster::kill(int id, int signal) {
+  const pid_t pid = pids_[static_cast<size_t>(id)];
+  if (pid <= 0) return;
+  ::kill(pid, signal);
+  if (signal == SIGKILL) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pids_[static_cast<size_t>(id)] = -1;
+  }
+}
+
+void LocalCluster::stop_all() {
+  for (int i = 1; i <= options_.replicas; ++i) {
+    const pid_t pid = pids_[static_cast<size_t>(i)];
+    if (pid > 0) {
+      ::kill(pid, SIGCONT);
+      ::kill(pid, SIGTERM);
+    }
+  }
+  for (int i = 1; i <= options_.replicas; ++i) {
+    const pid_t pid = pids_[static_cast<size_t>(i)];
+    if (pid <= 0) continue;
+    // Give each replica 5 s to stop cleanly, then SIGKILL.
+    int status = 0;
+    bool gone = false;
+    for (int t = 0; t < 500 && !gone; ++t) {
+      gone = ::waitpid(pid, &status, WNOHANG) == pid;
+      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!gone) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+    }
+    pids_[static_cast<size_t>(i)] = -1;
+  }
+}
+
+std::map<std::string, std::string> LocalCluster::info(int id, const std::string& section) const {
+  auto c = client::RespClient::connect("127.0.0.1", client_port(id), 1000);
+  if (!c.is_ok()) return {};
+  c->set_timeout_ms(1000);
+  auto r = c->call({"INFO", section});
+  if (!r.is_ok() || r->kind != kv::Reply::Kind::kBulk) return {};
+  return client::parse_info(r->text);
+}
+
+int LocalCluster::leader() const {
+  for (int i = 1; i <= options_.replicas; ++i)
+    if (running(i) && info(i)["role"] == "leader") return i;
+  return 0;
+}
+
+std::vector<int> LocalCluster::reap() {
+  std::vector<int> exited;
+  for (int i = 1; i <= options_.replicas; ++i) {
+    const pid_t pid = pids_[static_cast<size_t>(i)];
+    int status = 0;
+    if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) {
+      pids_[static_cast<size_t>(i)] = -1;
+      exited.push_back(i);
+    }
+  }
+  return exited;
+}
+
+}  // namespace synod::tools

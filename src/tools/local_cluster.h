@@ -1,0 +1,68 @@
+// A cluster of real `synod server` processes on 127.0.0.1, for `synod local`, `synod demo` and
+// the end-to-end tests: start, SIGKILL, SIGSTOP/SIGCONT, restart and stop each replica. Each
+// replica keeps its data in DIR/nN and its log in DIR/nN.log.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace synod::tools {
+
+class LocalCluster {
+ public:
+  struct Options {
+    std::string binary;  // the synod executable
+    std::string dir;
+    int replicas = 3;
+    uint16_t client_port = 7001;          // replica i serves clients on client_port + i - 1
+    uint16_t peer_port = 7101;            // and peers on peer_port + i - 1
+    std::vector<std::string> extra_args;  // passed to every `synod server`
+  };
+
+  explicit LocalCluster(Options options) : options_(std::move(options)) {
+    pids_.assign(static_cast<size_t>(options_.replicas) + 1, -1);
+  }
+  ~LocalCluster();
+  LocalCluster(const LocalCluster&) = delete;
+  LocalCluster& operator=(const LocalCluster&) = delete;
+
+  // Picks two runs of free loopback ports (for clients and peers).
+  static Status pick_free_ports(int replicas, uint16_t& client_port, uint16_t& peer_port);
+
+  Status start_all();
+  Status start(int id);
+  void kill(int id, int signal);  // SIGKILL: the process is gone (reaped); SIGSTOP/SIGCONT: paused
+  void stop_all();                // SIGTERM, then wait
+  bool running(int id) const { return pids_[static_cast<size_t>(id)] > 0; }
+  // Reaps replicas that exited on their own; returns their ids.
+  std::vector<int> reap();
+
+  // INFO `section` of replica `id`, as fields (empty if it does not answer within 1 s).
+  std::map<std::string, std::string> info(int id, const std::string& section = "replication") const;
+  // The running replica that says it leads, or 0.
+  int leader() const;
+
+  int replicas() const { return options_.replicas; }
+  uint16_t client_port(int id) const {
+    return static_cast<uint16_t>(options_.client_port + id - 1);
+  }
+  uint16_t peer_port(int id) const { return static_cast<uint16_t>(options_.peer_port + id - 1); }
+  std::string peers() const;  // "1=127.0.0.1:P1,2=..."
+  std::string log_path(int id) const;
+  const Options& options() const { return options_; }
+
+ private:
+  Options options_;
+  std::vector<pid_t> pids_;
+};
+
+// The path of the running executable.
+std::string self_executable();
+
+}  // namespace synod::tools

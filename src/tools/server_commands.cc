@@ -1,0 +1,326 @@
+// `synod server`, `synod local` and `synod demo`.
+#include "tools/server_commands.h"
+
+#include <fmt/core.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <asio.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "client/resp_client.h"
+#include "node/server.h"
+#include "tools/local_cluster.h"
+
+namespace synod::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t ms_since(Clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
+}
+
+int run_server(const node::Server::Options& options) {
+  asio::io_context io(1);
+  auto server = node::Server::create(io, options);
+  if (!server.is_ok()) {
+    fmt::print(stderr, "synod server: {}\n", server.status().to_string());
+    return 2;
+  }
+  if (Status s = (*server)->start(); !s.is_ok()) {
+    fmt::print(stderr, "synod server: {}\n", s.to_string());
+    return 2;
+  }
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& ec, int sig) {
+    if (ec) return;
+    fmt::print(stderr, "n{} stopping on signal {}\n", options.id.value, sig);
+    (*server)->stop();
+    io.stop();
+  });
+  ::signal(SIGPIPE, SIG_IGN);
+  io.run();
+  return (*server)->fatal().is_ok() ? 0 : 1;
+}
+
+void add_server(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("server", "run one replica of the key-value service");
+  auto o = std::make_shared<node::Server::Options>();
+  auto id = std::make_shared<uint32_t>(0);
+  auto peers = std::make_shared<std::string>();
+  auto listen = std::make_shared<std::string>("127.0.0.1:6379");
+  cmd->add_option("--id", *id, "this replica's id (1..63), as in --peers")->required();
+  cmd->add_option("--peers", *peers,
+                  "every replica's peer address: 1=HOST:PORT,2=HOST:PORT,... (this one included)")
+      ->required();
+  cmd->add_option("--listen", *listen, "address for clients (RESP)")->capture_default_str();
+  cmd->add_option("--data", o->data_dir, "data directory (write-ahead log and snapshots)")
+      ->required();
+  cmd->add_option("--cluster-id", o->cluster_id,
+                  "cluster id: peers and data of another cluster are refused")
+      ->capture_default_str();
+  cmd->add_option("--tick-ms", o->tick_ms, "length of one logical tick")->capture_default_str();
+  cmd->add_option("--election-min-ticks", o->election_timeout_min_ticks,
+                  "a follower that hears no leader for a random number of ticks in [min, max] "
+                  "starts an election")
+      ->capture_default_str();
+  cmd->add_option("--election-max-ticks", o->election_timeout_max_ticks)->capture_default_str();
+  cmd->add_option("--heartbeat-ticks", o->heartbeat_interval_ticks)->capture_default_str();
+  cmd->add_option("--request-timeout-ms", o->request_timeout_ms,
+                  "how long a client's command is retried inside the cluster before UNKNOWN or "
+                  "TRYAGAIN")
+      ->capture_default_str();
+  cmd->add_option("--snapshot-every", o->snapshot_every_slots,
+                  "applied slots between snapshots (0: never)")
+      ->capture_default_str();
+  cmd->add_option("--max-clients", o->max_clients)->capture_default_str();
+  cmd->add_flag("--fault-injection", o->fault_injection,
+                "accept SYNOD.FAULT BLOCK/CLEAR (partitions for tests)");
+  cmd->set_config("--config", "", "read these options from a TOML/INI file");
+  cmd->callback([=, &exit_code] {
+    node::Server::Options options = *o;
+    options.id = NodeId{*id};
+    auto parsed = node::parse_peers(*peers);
+    auto endpoint = net::parse_endpoint(*listen);
+    if (!parsed.is_ok() || !endpoint.is_ok()) {
+      fmt::print(stderr, "synod server: {}\n",
+                 (!parsed.is_ok() ? parsed.status() : endpoint.status()).to_string());
+      exit_code = 2;
+      return;
+    }
+    options.peers = *parsed;
+    options.listen = *endpoint;
+    exit_code = run_server(options);
+  });
+}
+
+// A blocking client call that retries connecting; for the demo's narration.
+Result<kv::Reply> call(uint16_t port, const std::vector<std::string>& args, uint32_t timeout_ms) {
+  auto c = client::RespClient::connect("127.0.0.1", port, 500);
+  if (!c.is_ok()) return c.status();
+  c->set_timeout_ms(timeout_ms);
+  return c->call(args);
+}
+
+int wait_for_leader(const LocalCluster& c, uint32_t timeout_ms) {
+  const auto start = Clock::now();
+  while (ms_since(start) < timeout_ms) {
+    if (int l = c.leader()) return l;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
+}
+
+volatile sig_atomic_t g_stop = 0;
+void on_stop_signal(int) {
+  g_stop = 1;
+}
+
+void add_local(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("local", "run a local cluster of separate server processes");
+  auto o = std::make_shared<LocalCluster::Options>();
+  cmd->add_option("--replicas", o->replicas, "number of replicas")->capture_default_str();
+  cmd->add_option("--data", o->dir, "directory for every replica's data (kept across runs)")
+      ->required();
+  cmd->add_option("--port", o->client_port, "client port of replica 1 (then +1, +2, ...)")
+      ->capture_default_str();
+  cmd->add_option("--peer-port", o->peer_port, "peer port of replica 1 (then +1, +2, ...)")
+      ->capture_default_str();
+  cmd->callback([=, &exit_code] {
+    LocalCluster::Options options = *o;
+    options.binary = self_executable();
+    LocalCluster cluster(options);
+    if (Status s = cluster.start_all(); !s.is_ok()) {
+      fmt::print(stderr, "synod local: {}\n", s.to_string());
+      exit_code = 2;
+      return;
+    }
+    ::signal(SIGINT, on_stop_signal);
+    ::signal(SIGTERM, on_stop_signal);
+    fmt::print("synod local: {} replicas, data in {}\n", options.replicas, options.dir);
+    for (int i = 1; i <= options.replicas; ++i)
+      fmt::print("  n{}  clients 127.0.0.1:{}  peers 127.0.0.1:{}  log {}\n", i,
+                 cluster.client_port(i), cluster.peer_port(i), cluster.log_path(i));
+    fmt::print("connect with: redis-cli -p {}   (any replica; followers forward to the leader)\n",
+               cluster.client_port(1));
+    if (int leader = wait_for_leader(cluster, 10000))
+      fmt::print("n{} leads. Ctrl-C stops every replica; the data stays for the next start.\n",
+                 leader);
+    std::fflush(stdout);
+    while (!g_stop) {
+      for (int id : cluster.reap())
+        fmt::print(stderr, "synod local: n{} exited; see {}\n", id, cluster.log_path(id));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    fmt::print("synod local: stopping\n");
+    cluster.stop_all();
+    exit_code = 0;
+  });
+}
+
+struct DemoState {
+  std::map<std::string, std::string> acknowledged;  // key -> value the cluster acknowledged
+  int failed = 0;
+};
+
+// Writes key=value through `port`; records it if acknowledged.
+bool demo_write(DemoState& st, uint16_t port, const std::string& key, const std::string& value) {
+  auto r = call(port, {"SET", key, value}, 6000);
+  if (r.is_ok() && r->kind == kv::Reply::Kind::kSimple && r->text == "OK") {
+    st.acknowledged[key] = value;
+    return true;
+  }
+  ++st.failed;
+  return false;
+}
+
+int verify(const DemoState& st, const LocalCluster& c, int via, int& lost) {
+  lost = 0;
+  auto client = client::RespClient::connect("127.0.0.1", c.client_port(via), 1000);
+  if (!client.is_ok()) return -1;
+  client->set_timeout_ms(6000);
+  for (const auto& [k, v] : st.acknowledged) {
+    auto r = client->call({"GET", k});
+    if (!r.is_ok() || r->kind != kv::Reply::Kind::kBulk || r->text != v) {
+      ++lost;
+      fmt::print("  LOST: {} (expected {}, got {})\n", k, v,
+                 r.is_ok() ? client::to_string(*r) : r.status().to_string());
+    }
+  }
+  return static_cast<int>(st.acknowledged.size());
+}
+
+int run_demo(const std::string& dir_option) {
+  std::string dir = dir_option;
+  if (dir.empty()) {
+    char tmpl[] = "/tmp/synod-demo-XXXXXX";
+    if (!::mkdtemp(tmpl)) {
+      fmt::print(stderr, "synod demo: cannot create a temporary directory\n");
+      return 2;
+    }
+    dir = tmpl;
+  }
+  LocalCluster::Options o;
+  o.binary = self_executable();
+  o.dir = dir;
+  o.replicas = 3;
+  if (Status s = LocalCluster::pick_free_ports(3, o.client_port, o.peer_port); !s.is_ok()) {
+    fmt::print(stderr, "synod demo: {}\n", s.to_string());
+    return 2;
+  }
+  LocalCluster c(o);
+  fmt::print("== Starting 3 replicas as separate processes (data and logs in {})\n", dir);
+  if (Status s = c.start_all(); !s.is_ok()) {
+    fmt::print(stderr, "synod demo: {}\n", s.to_string());
+    return 2;
+  }
+  for (int i = 1; i <= 3; ++i) fmt::print("   n{}: redis-cli -p {}\n", i, c.client_port(i));
+  const auto t0 = Clock::now();
+  int leader = wait_for_leader(c, 10000);
+  if (!leader) {
+    fmt::print("synod demo: no leader elected in 10 s; see the logs in {}\n", dir);
+    return 1;
+  }
+  fmt::print("== n{} was elected leader after {} ms\n", leader, ms_since(t0));
+
+  DemoState st;
+  fmt::print("== Writing 300 keys through all three replicas (followers forward to the leader)\n");
+  for (int i = 0; i < 300; ++i) {
+    const int via = 1 + i % 3;
+    demo_write(st, c.client_port(via), "key:" + std::to_string(i), "value-" + std::to_string(i));
+  }
+  fmt::print("   {} writes acknowledged, {} failed\n", st.acknowledged.size(), st.failed);
+  auto r = call(c.client_port(1 + leader % 3), {"GET", "key:42"}, 3000);
+  fmt::print("   GET key:42 on follower n{} -> {}\n", 1 + leader % 3,
+             r.is_ok() ? client::to_string(*r) : r.status().to_string());
+
+  fmt::print("== SIGKILL the leader n{} while writes continue\n", leader);
+  const int old_leader = leader;
+  c.kill(old_leader, SIGKILL);
+  const auto killed = Clock::now();
+  int next_key = 300;
+  uint64_t failover_ms = 0;
+  const int survivor = 1 + old_leader % 3;
+  while (ms_since(killed) < 20000) {
+    const std::string key = "key:" + std::to_string(next_key);
+    const int via = next_key % 2                     ? survivor
+                    : 1 + survivor % 3 == old_leader ? survivor
+                                                     : 1 + survivor % 3;
+    if (demo_write(st, c.client_port(via), key, "value-" + std::to_string(next_key))) {
+      failover_ms = ms_since(killed);
+      ++next_key;
+      break;
+    }
+    ++next_key;
+  }
+  leader = wait_for_leader(c, 10000);
+  if (!failover_ms || !leader) {
+    fmt::print("synod demo: no new leader took writes within 20 s; see the logs in {}\n", dir);
+    return 1;
+  }
+  fmt::print(
+      "   n{} is the new leader; the first write after the kill was acknowledged {} ms "
+      "after it\n",
+      leader, failover_ms);
+  for (int i = 0; i < 100; ++i, ++next_key)
+    demo_write(st, c.client_port(leader == 1 ? 2 : 1), "key:" + std::to_string(next_key),
+               "value-" + std::to_string(next_key));
+  int lost = 0;
+  int checked = verify(st, c, leader, lost);
+  fmt::print("== Every acknowledged write still readable: {} checked, {} lost\n", checked, lost);
+
+  fmt::print("== Restarting the old leader n{}; it catches up from its log and its peers\n",
+             old_leader);
+  (void)c.start(old_leader);
+  const auto restarted = Clock::now();
+  const std::string target = c.info(leader)["chosen_slot"];
+  uint64_t caught_up_ms = 0;
+  std::string applied;
+  while (ms_since(restarted) < 20000) {
+    applied = c.info(old_leader)["applied_slot"];
+    if (!applied.empty() && !target.empty() && std::stoull(applied) >= std::stoull(target)) {
+      caught_up_ms = ms_since(restarted);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  fmt::print("   n{} applied slot {} (the leader had chosen {}) {} ms after its restart\n",
+             old_leader, applied.empty() ? "?" : applied, target,
+             caught_up_ms ? std::to_string(caught_up_ms) : "(not within 20 s)");
+  int lost_after = 0;
+  verify(st, c, old_leader, lost_after);
+  fmt::print("   reading every acknowledged key through n{}: {} lost\n", old_leader, lost_after);
+  c.stop_all();
+  const bool ok = lost == 0 && lost_after == 0 && caught_up_ms > 0;
+  fmt::print(
+      "demo: 3 replicas, {} writes acknowledged, {} lost; failover (SIGKILL of the leader to the "
+      "next acknowledged write) {} ms with an election timeout of 150-300 ms; the old leader "
+      "caught up in {} ms. {}\n",
+      st.acknowledged.size(), lost + lost_after, failover_ms, caught_up_ms, ok ? "OK" : "FAILED");
+  return ok ? 0 : 1;
+}
+
+void add_demo(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand(
+      "demo", "start 3 replicas, write, kill the leader, show failover and catch-up");
+  auto dir = std::make_shared<std::string>();
+  cmd->add_option("--dir", *dir, "directory for the replicas' data (default: a fresh one in /tmp)");
+  cmd->callback([=, &exit_code] { exit_code = run_demo(*dir); });
+}
+
+}  // namespace
+
+void add_server_commands(CLI::App& app, int& exit_code) {
+  add_server(app, exit_code);
+  add_local(app, exit_code);
+  add_demo(app, exit_code);
+}
+
+}  // namespace synod::tools
