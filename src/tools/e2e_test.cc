@@ -202,6 +202,52 @@ TEST_F(E2E, KillingTheLeaderDuringWritesLosesNoAcknowledgedWrite) {
   EXPECT_TRUE(missing.empty()) << missing.size() << " lost, first: " << missing.front();
 }
 
+// INCR is not idempotent: a retry inside the cluster that applied twice would show as a counter
+// above the number of increments that could have happened.
+TEST_F(E2E, IncrementsRetriedThroughFailoversApplyExactlyOnce) {
+  start();
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked{0}, failed{0}, unknown{0};
+  std::thread incr([&] {
+    std::optional<client::RespClient> c;
+    int via = 1;
+    while (!stop) {
+      if (!c || !c->connected()) {
+        via = via % 3 + 1;
+        auto conn = client::RespClient::connect("127.0.0.1", port(via), 300);
+        if (!conn.is_ok()) continue;
+        c = std::move(*conn);
+        c->set_timeout_ms(8000);
+      }
+      auto r = c->call({"INCR", "counter"});
+      if (r.is_ok() && r->kind == Reply::Kind::kInteger)
+        ++acked;
+      else if (r.is_ok() && r->text.rfind("TRYAGAIN", 0) == 0)
+        ++failed;
+      else
+        ++unknown;  // UNKNOWN, or the connection was lost mid-command
+    }
+  });
+  for (int round = 0; round < 2; ++round) {
+    const int before = acked;
+    ASSERT_TRUE(eventually([&] { return acked >= before + 100; }));
+    const int l = leader();
+    ASSERT_NE(l, 0);
+    cluster_->kill(l, SIGKILL);
+    ASSERT_NE(wait_for_leader(l), 0);
+    ASSERT_TRUE(cluster_->start(l).is_ok());
+  }
+  const int before = acked;
+  ASSERT_TRUE(eventually([&] { return acked >= before + 100; }));
+  stop = true;
+  incr.join();
+  auto r = call(leader(), {"GET", "counter"});
+  ASSERT_TRUE(r.is_ok() && r->kind == Reply::Kind::kBulk) << describe(r);
+  const int counter = std::stoi(r->text);
+  EXPECT_GE(counter, acked.load()) << "an acknowledged increment was lost";
+  EXPECT_LE(counter, acked + unknown) << "an increment was applied twice";
+}
+
 TEST_F(E2E, PausedLeaderIsReplacedAndRejoinsWithoutLosingWrites) {
   start();
   Writers writers(
