@@ -209,6 +209,10 @@ Server::~Server() {
 }
 
 Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options options) {
+  if (!options.planted_bug.empty() && options.planted_bug != "stale-follower-reads" &&
+      options.planted_bug != "ack-before-chosen")
+    return Status::invalid_argument("unknown planted bug '" + options.planted_bug +
+                                    "' (stale-follower-reads, ack-before-chosen)");
   if (!options.peers.count(options.id))
     return Status::invalid_argument("--id " + std::to_string(options.id.value) +
                                     " is not in --peers");
@@ -412,6 +416,15 @@ void Server::execute(const std::shared_ptr<Op>& op) {
   const NodeId self = options_.id;
   const NodeId leader = core_->replica().leader();
   auto done = [this, op](const kv::Reply& r) { on_result(op, r); };
+  if (options_.planted_bug == "stale-follower-reads" && op->read &&
+      core_->replica().role() != paxos::Role::kLeader)
+    return finish(op, core_->store().read(op->args, wall_ms()));
+  if (options_.planted_bug == "ack-before-chosen" && !op->read &&
+      core_->replica().role() == paxos::Role::kLeader) {
+    core_->submit(op->client, op->seq, op->args, wall_ms(), [](const kv::Reply&) {});
+    request_flush();
+    return finish(op, kv::Reply::ok());
+  }
   if (core_->replica().role() == paxos::Role::kLeader || !leader.valid() || leader == self) {
     waiting_.insert(op);
     if (op->read) {

@@ -48,6 +48,10 @@ class Server {
     size_t max_clients = 10000;
     size_t max_inflight_per_client = 48;  // pipelined commands in progress per connection
     bool fault_injection = false;         // accept SYNOD.FAULT (tests only)
+    // Planted bugs, for showing that the fault harness catches them (never in production):
+    //   "stale-follower-reads": a follower answers reads from its own state machine;
+    //   "ack-before-chosen": the leader acknowledges a write as soon as it proposes it.
+    std::string planted_bug;
   };
 
   static Result<std::unique_ptr<Server>> create(asio::io_context& io, Options options);

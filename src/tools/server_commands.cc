@@ -83,6 +83,9 @@ void add_server(CLI::App& app, int& exit_code) {
   cmd->add_option("--max-clients", o->max_clients)->capture_default_str();
   cmd->add_flag("--fault-injection", o->fault_injection,
                 "accept SYNOD.FAULT BLOCK/CLEAR (partitions for tests)");
+  cmd->add_option("--planted-bug", o->planted_bug,
+                  "deliberately break the server (stale-follower-reads | ack-before-chosen), to "
+                  "show that the fault harness catches it; never in production");
   cmd->set_config("--config", "", "read these options from a TOML/INI file");
   cmd->callback([=, &exit_code] {
     node::Server::Options options = *o;
