@@ -1,7 +1,9 @@
 // What the core hands its driver, and what the driver hands back after a crash.
 //
 // The contract (etcd's Ready, Paxos's durability rule): for each Ready, the driver
-//   1. makes `persist` durable (in order, after every earlier Ready's persist),
+//   1. makes `persist` durable (in order, after every earlier Ready's persist; `chosen` marks
+//      alone need not be synced first: chosen is a fact a quorum of acceptors holds durably,
+//      and a replica that loses its marks in a crash learns them again from its peers),
 //   2. only then sends `messages` — an acceptor's answer never leaves before the state it vouches
 //      for is on disk. Messages addressed to this replica itself are its own acceptor's answers:
 //      deliver them back through step(), also only after step 1;
