@@ -81,9 +81,12 @@ class E2E : public ::testing::Test {
     return pred();
   }
 
+  // Waits until every running replica answers and one of them (not `not_this`) leads.
   int wait_for_leader(int not_this = 0) {
     int found = 0;
     eventually([&] {
+      for (int i = 1; i <= 3; ++i)
+        if (cluster_->running(i) && info(i).empty()) return false;  // still starting
       found = leader();
       return found != 0 && found != not_this;
     });
@@ -236,6 +239,7 @@ TEST_F(E2E, IncrementsRetriedThroughFailoversApplyExactlyOnce) {
     cluster_->kill(l, SIGKILL);
     ASSERT_NE(wait_for_leader(l), 0);
     ASSERT_TRUE(cluster_->start(l).is_ok());
+    ASSERT_NE(wait_for_leader(), 0);
   }
   const int before = acked;
   ASSERT_TRUE(eventually([&] { return acked >= before + 100; }));
