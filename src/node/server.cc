@@ -176,6 +176,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   bool paused_ = false;
   bool closing_ = false;  // answer what is queued, then close (QUIT, protocol error)
   bool closed_ = false;
+  size_t writes_in_progress_ = 0;
+  size_t reads_in_progress_ = 0;
+  std::deque<std::shared_ptr<Server::Op>> deferred_;  // waiting for earlier writes to finish
   char buf_[16 << 10];
 };
 
@@ -396,6 +399,24 @@ void Server::on_request(const std::shared_ptr<Connection>& conn, std::vector<std
   op->client = conn->client();
   if (!op->read) op->seq = conn->next_seq();
   op->deadline_ms = now_ms() + options_.request_timeout_ms;
+  // A connection's commands take effect in the order it sent them, as with Redis. Writes go to
+  // the log in order and reads may run together, but a read waits for the connection's earlier
+  // writes (its read index would not cover a write still queued) and a write for its earlier
+  // reads (a read sees the state machine as of when it is served, which must not include it).
+  if (!conn->deferred_.empty() || must_wait(*conn, *op)) {
+    conn->deferred_.push_back(op);
+    return;
+  }
+  start_op(conn, op);
+}
+
+bool Server::must_wait(const Connection& conn, const Op& op) {
+  return op.read ? conn.writes_in_progress_ > 0 : conn.reads_in_progress_ > 0;
+}
+
+void Server::start_op(const std::shared_ptr<Connection>& conn, const std::shared_ptr<Op>& op) {
+  ++(op->read ? conn->reads_in_progress_ : conn->writes_in_progress_);
+  op->deadline_ms = now_ms() + options_.request_timeout_ms;
   execute(op);
 }
 
@@ -481,7 +502,17 @@ void Server::finish(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
   net::RespWriter w(op->protocol);
   write_reply(w, reply);
   *op->slot = w.take();
-  if (auto conn = op->conn.lock()) conn->reply_ready();
+  auto conn = op->conn.lock();
+  if (!conn) return;
+  conn->reply_ready();
+  if (op->client == 0) return;  // answered locally, never counted
+  --(op->read ? conn->reads_in_progress_ : conn->writes_in_progress_);
+  // What waited goes now, in order, until one must wait again.
+  while (!conn->deferred_.empty() && !must_wait(*conn, *conn->deferred_.front())) {
+    auto next = conn->deferred_.front();
+    conn->deferred_.pop_front();
+    start_op(conn, next);
+  }
 }
 
 void Server::on_forward(NodeId from, net::Forward& f) {

@@ -78,6 +78,8 @@ class Server {
   void on_tick();
   void request_flush();
   void flush();
+  static bool must_wait(const Connection& conn, const Op& op);
+  void start_op(const std::shared_ptr<Connection>& conn, const std::shared_ptr<Op>& op);
   void execute(const std::shared_ptr<Op>& op);
   void on_result(const std::shared_ptr<Op>& op, const kv::Reply& reply);
   void retry_later(const std::shared_ptr<Op>& op);

@@ -399,6 +399,34 @@ TEST_F(E2E, LockThroughALeaderChangeWithRedisCli) {
   EXPECT_NE(redis_cli(port(1), "NOSUCHCOMMAND x").find("ERR unknown command"), std::string::npos);
 }
 
+// A pipeline is answered in order, and its commands take effect in the order they were sent —
+// on the leader and through a follower — as Redis users expect.
+TEST_F(E2E, PipelinedCommandsTakeEffectInOrder) {
+  start();
+  for (int id = 1; id <= 3; ++id) {
+    auto c = client::RespClient::connect("127.0.0.1", port(id), 1000);
+    ASSERT_TRUE(c.is_ok());
+    c->set_timeout_ms(8000);
+    std::vector<std::vector<std::string>> commands;
+    std::vector<std::string> expected;
+    const std::string key = "p" + std::to_string(id);
+    for (int i = 0; i < 40; ++i) {
+      commands.push_back({"SET", key, std::to_string(i)});
+      expected.push_back("OK");
+      commands.push_back({"GET", key});
+      expected.push_back("\"" + std::to_string(i) + "\"");
+      commands.push_back({"INCR", key});
+      expected.push_back("(integer) " + std::to_string(i + 1));
+      commands.push_back({"PING"});
+      expected.push_back("PONG");
+    }
+    auto replies = c->pipeline(commands);
+    ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
+    for (size_t i = 0; i < expected.size(); ++i)
+      ASSERT_EQ(client::to_string((*replies)[i]), expected[i]) << "reply " << i << " via n" << id;
+  }
+}
+
 TEST_F(E2E, GarbageOnEitherPortNeverCrashesOrCorrupts) {
   start();
   std::map<std::string, std::string> acked;
