@@ -33,7 +33,29 @@ Reply not_integer() {
   return Reply::error("ERR value is not an integer or out of range");
 }
 
-// Redis glob matching for SCAN MATCH: * ? [abc] [^a-z] and \ escapes.
+uint64_t scan_hash(std::string_view key) {
+  Digest d;
+  d.add(key);
+  return d.value() | 1;  // never 0, which is the cursor of a finished scan
+}
+
+bool decode_reply(Reader& in, Reply& r, int depth = 0) {
+  uint8_t kind = 0;
+  uint64_t integer = 0;
+  uint32_t n = 0;
+  if (depth > 4 || !in.u8(kind) || kind > static_cast<uint8_t>(Reply::Kind::kArray) ||
+      !in.bytes(r.text) || !in.u64(integer) || !in.u32(n) || n > in.remaining() / 17)
+    return false;
+  r.kind = static_cast<Reply::Kind>(kind);
+  r.integer = static_cast<int64_t>(integer);
+  r.elements.resize(n);
+  for (auto& e : r.elements)
+    if (!decode_reply(in, e, depth + 1)) return false;
+  return true;
+}
+
+}  // namespace
+
 bool glob_match(std::string_view p, std::string_view s) {
   size_t pi = 0, si = 0, star_p = std::string_view::npos, star_s = 0;
   while (si < s.size()) {
@@ -86,29 +108,6 @@ bool glob_match(std::string_view p, std::string_view s) {
   while (pi < p.size() && p[pi] == '*') ++pi;
   return pi == p.size();
 }
-
-uint64_t scan_hash(std::string_view key) {
-  Digest d;
-  d.add(key);
-  return d.value() | 1;  // never 0, which is the cursor of a finished scan
-}
-
-bool decode_reply(Reader& in, Reply& r, int depth = 0) {
-  uint8_t kind = 0;
-  uint64_t integer = 0;
-  uint32_t n = 0;
-  if (depth > 4 || !in.u8(kind) || kind > static_cast<uint8_t>(Reply::Kind::kArray) ||
-      !in.bytes(r.text) || !in.u64(integer) || !in.u32(n) || n > in.remaining() / 17)
-    return false;
-  r.kind = static_cast<Reply::Kind>(kind);
-  r.integer = static_cast<int64_t>(integer);
-  r.elements.resize(n);
-  for (auto& e : r.elements)
-    if (!decode_reply(in, e, depth + 1)) return false;
-  return true;
-}
-
-}  // namespace
 
 void encode_reply(std::string& out, const Reply& r) {
   put_u8(out, static_cast<uint8_t>(r.kind));

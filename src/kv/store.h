@@ -48,6 +48,9 @@ struct Reply {
 void encode_reply(std::string& out, const Reply& reply);
 Result<Reply> decode_reply(std::string_view bytes);
 
+// Redis glob matching (SCAN MATCH, CONFIG GET): * ? [abc] [^a-z] and \ escapes.
+bool glob_match(std::string_view pattern, std::string_view text);
+
 // How a command name is served: by the log (it writes, or must be ordered with writes) or as a
 // linearizable read without the log. Unknown names are neither.
 enum class CommandClass { kWrite, kRead, kUnknown };

@@ -626,7 +626,18 @@ kv::Reply Server::local_command(const std::vector<std::string>& args, bool& clos
   }
   if (name == "config") {
     // Clients such as redis-benchmark read settings at start; Synod has no runtime CONFIG.
-    if (argc >= 2 && lower(args[1]) == "get") return Reply::array({});
+    if (argc == 3 && lower(args[1]) == "get") {
+      // What Synod does is fixed: every acknowledged write is fsynced on a quorum.
+      static const std::map<std::string, std::string> fixed = {
+          {"save", ""}, {"appendonly", "yes"}, {"appendfsync", "always"}, {"databases", "1"}};
+      std::vector<Reply> out;
+      for (const auto& [k, v] : fixed)
+        if (kv::glob_match(lower(args[2]), k)) {
+          out.push_back(Reply::bulk(k));
+          out.push_back(Reply::bulk(v));
+        }
+      return Reply::array(std::move(out));
+    }
     return Reply::error("ERR CONFIG is not supported; see synod server --help");
   }
   if (name == "info") return Reply::bulk(info(argc >= 2 ? lower(args[1]) : "default"));
