@@ -1,6 +1,7 @@
 // synod: one binary, many subcommands.
 #include <CLI/CLI.hpp>
 
+#include "tools/chaos_command.h"
 #include "tools/lincheck_command.h"
 #include "tools/server_commands.h"
 #include "tools/sim_command.h"
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   synod::tools::add_bench_command(app, exit_code);
   synod::tools::add_lincheck_command(app, exit_code);
   synod::tools::add_server_commands(app, exit_code);
+  synod::tools::add_chaos_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,195 @@
+// The chaos harness's pure parts: reply classification, the history's JSON Lines (read back by
+// the checker's own parser), the key budget, the fault list and the lost-write rules. The runs
+// against real processes are in cmake/chaos_tests.cmake.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "chaos/final_reads.h"
+#include "chaos/history_recorder.h"
+#include "chaos/nemesis.h"
+#include "chaos/workload.h"
+
+namespace synod::chaos {
+namespace {
+
+using lincheck::Operation;
+using lincheck::OpKind;
+
+Operation make(OpKind kind, int64_t client = 1) {
+  Operation op;
+  op.kind = kind;
+  op.client = client;
+  op.key = "k0";
+  return op;
+}
+
+Operation put(const std::string& v, int64_t call, std::optional<int64_t> ret, bool ok = true) {
+  Operation op = make(OpKind::kPut);
+  op.value = v;
+  op.call_ns = call;
+  op.return_ns = ret;
+  op.ok = ret && ok;
+  return op;
+}
+
+Operation final_get(std::optional<std::string> v, int64_t call) {
+  Operation op = make(OpKind::kGet, 99);
+  op.call_ns = call;
+  op.return_ns = call + 1;
+  op.ok = true;
+  op.found = v.has_value();
+  op.output = v.value_or("");
+  return op;
+}
+
+TEST(RecordReply, ErrorsAreDefiniteOrUnknownAsTheServerSays) {
+  Operation op = make(OpKind::kPut);
+  record_reply(op, kv::Reply::error("TRYAGAIN no leader"), 7);
+  EXPECT_EQ(op.return_ns, 7);
+  EXPECT_EQ(op.error, "TRYAGAIN no leader");
+  record_reply(op, kv::Reply::error("UNKNOWN may have happened"), 8);
+  EXPECT_TRUE(op.outcome_unknown());
+  EXPECT_FALSE(op.error);
+  record_reply(op, Status::io_error("timed out"), 9);
+  EXPECT_TRUE(op.outcome_unknown());
+  record_reply(op, kv::Reply::ok(), 10);
+  EXPECT_TRUE(op.ok);
+  EXPECT_EQ(op.return_ns, 10);
+}
+
+TEST(RecordReply, CasNilIsAMismatchAndGetNilIsMissing) {
+  Operation cas = make(OpKind::kCas);
+  record_reply(cas, kv::Reply::null(), 5);
+  EXPECT_EQ(cas.return_ns, 5);
+  EXPECT_FALSE(cas.ok);
+  EXPECT_FALSE(cas.error);
+  Operation get = make(OpKind::kGet);
+  record_reply(get, kv::Reply::null(), 5);
+  EXPECT_TRUE(get.ok);
+  EXPECT_EQ(get.found, false);
+  record_reply(get, kv::Reply::bulk("c1-1"), 6);
+  EXPECT_EQ(get.found, true);
+  EXPECT_EQ(get.output, "c1-1");
+  Operation del = make(OpKind::kDel);
+  record_reply(del, kv::Reply::integer_of(1), 5);
+  EXPECT_TRUE(del.ok);
+  EXPECT_EQ(del.found, true);
+  // A reply of the wrong shape proves nothing: unknown.
+  record_reply(del, kv::Reply::bulk("?"), 6);
+  EXPECT_TRUE(del.outcome_unknown());
+}
+
+TEST(Commands, CasUsesIfeqOrNx) {
+  Operation cas = make(OpKind::kCas);
+  cas.expect = "a";
+  cas.new_value = "b";
+  EXPECT_EQ(command_for(cas), (std::vector<std::string>{"SET", "k0", "b", "IFEQ", "a"}));
+  cas.expect_absent = true;
+  EXPECT_EQ(command_for(cas), (std::vector<std::string>{"SET", "k0", "b", "NX"}));
+}
+
+TEST(HistoryLines, EveryKindReadsBackThroughTheCheckersParser) {
+  std::vector<Operation> ops;
+  ops.push_back(put("c1-1", 10, 20));
+  ops.push_back(put("c1-2", 30, std::nullopt));
+  Operation failed = put("c1-3", 40, 50, false);
+  failed.error = "TRYAGAIN no leader";
+  ops.push_back(failed);
+  Operation cas = make(OpKind::kCas);
+  cas.expect_absent = true;
+  cas.new_value = "c1-4";
+  cas.call_ns = 60;
+  cas.return_ns = 70;
+  ops.push_back(cas);
+  ops.push_back(final_get("c1-\"4\"", 80));
+  ops.push_back(final_get(std::nullopt, 90));
+  Operation del = make(OpKind::kDel);
+  del.call_ns = 100;
+  del.return_ns = 110;
+  del.ok = true;
+  del.found = false;
+  ops.push_back(del);
+  for (const Operation& op : ops) {
+    auto back = lincheck::parse_operation(to_json_line(op), 1);
+    ASSERT_TRUE(back.is_ok()) << to_json_line(op) << ": " << back.status().to_string();
+    EXPECT_EQ(back->kind, op.kind);
+    EXPECT_EQ(back->value, op.value);
+    EXPECT_EQ(back->new_value, op.new_value);
+    EXPECT_EQ(back->expect_absent, op.expect_absent);
+    EXPECT_EQ(back->return_ns, op.return_ns);
+    EXPECT_EQ(back->ok, op.ok);
+    EXPECT_EQ(back->found, op.found);
+    EXPECT_EQ(back->output, op.output);
+    EXPECT_EQ(back->error, op.error);
+  }
+  HistoryRecorder r;
+  for (const Operation& op : ops) r.add(op);
+  const OutcomeCounts c = count_outcomes(r.history());
+  EXPECT_EQ(c.total, 7u);
+  EXPECT_EQ(c.unknown, 1u);
+  EXPECT_EQ(c.failed, 1u);
+  EXPECT_EQ(c.acknowledged, 5u);
+}
+
+TEST(KeyBudget, UsesAFewKeysAtATimeAndEveryOperationOnce) {
+  KeyBudget budget(10, 5, 2);
+  Rng rng(1);
+  std::vector<int> taken(10);
+  for (int i = 0; i < 10; ++i) {
+    auto k = budget.claim(rng);
+    ASSERT_TRUE(k);
+    EXPECT_LT(*k, 3) << "only the first two keys with budget are in use";
+    ++taken[static_cast<size_t>(*k)];
+  }
+  while (auto k = budget.claim(rng)) ++taken[static_cast<size_t>(*k)];
+  for (int n : taken) EXPECT_EQ(n, 5);
+}
+
+TEST(FaultList, ParsesAndRejectsClock) {
+  auto all = parse_fault_list("kill,pause,partition,restart-all,kill");
+  ASSERT_TRUE(all.is_ok());
+  EXPECT_EQ(all->size(), 4u);
+  auto clock = parse_fault_list("kill,clock");
+  ASSERT_FALSE(clock.is_ok());
+  EXPECT_NE(clock.status().message().find("read index"), std::string::npos);
+  EXPECT_FALSE(parse_fault_list("kill,bogus").is_ok());
+  EXPECT_FALSE(parse_fault_list("").is_ok());
+}
+
+FinalReadReport check(std::vector<Operation> ops) {
+  return check_final_reads(lincheck::History{std::move(ops)}, 99, {"k0"});
+}
+
+TEST(FinalReads, TheLastAcknowledgedPutMustBeRead) {
+  EXPECT_TRUE(check({put("a", 10, 20), put("b", 30, 40), final_get("b", 100)}).lost.empty());
+  const auto lost = check({put("a", 10, 20), put("b", 30, 40), final_get("a", 100)});
+  ASSERT_EQ(lost.lost.size(), 1u);
+  EXPECT_NE(lost.lost[0].find("last write"), std::string::npos) << lost.lost[0];
+}
+
+TEST(FinalReads, AnUnknownOrOverlappingWriteMayBeLast) {
+  EXPECT_TRUE(
+      check({put("a", 10, 20), put("b", 30, std::nullopt), final_get("a", 100)}).lost.empty());
+  EXPECT_TRUE(check({put("a", 10, 40), put("b", 30, 50), final_get("a", 100)}).lost.empty());
+}
+
+TEST(FinalReads, AValueNoWriteProducedOrAMissingKeyWithoutDelIsLost) {
+  EXPECT_EQ(check({put("a", 10, std::nullopt), final_get("zz", 100)}).lost.size(), 1u);
+  EXPECT_EQ(check({put("a", 10, 20), put("b", 15, 30), final_get(std::nullopt, 100)}).lost.size(),
+            1u);
+  Operation del = make(OpKind::kDel);
+  del.call_ns = 12;
+  EXPECT_TRUE(
+      check({put("a", 10, 20), put("b", 11, 30), del, final_get(std::nullopt, 100)}).lost.empty());
+  // Nothing acknowledged: the key may never have been written.
+  EXPECT_TRUE(check({put("a", 10, std::nullopt), final_get(std::nullopt, 100)}).lost.empty());
+}
+
+TEST(FinalReads, AKeyNeverReadIsReported) {
+  const auto r = check({put("a", 10, 20)});
+  EXPECT_EQ(r.unread, std::vector<std::string>{"k0"});
+}
+
+}  // namespace
+}  // namespace synod::chaos

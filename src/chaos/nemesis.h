@@ -1,0 +1,92 @@
+// The chaos run's nemesis: one thread that injects faults into a LocalCluster of real server
+// processes, one fault at a time, each held for a while and then healed. Every fault and heal is
+// printed and noted in the history (as a comment line). Only 127.0.0.1 is ever addressed.
+//
+//   kill         SIGKILL the leader or a random replica (two at once with 5 replicas, sometimes),
+//                restart it after the hold
+//   pause        SIGSTOP the leader or a random replica, SIGCONT after the hold
+//   partition    SYNOD.FAULT BLOCK on each replica, cycling through: the leader isolated, a
+//                minority split from the majority, one follower cut off, and one-way (only one
+//                side of a link blocks it); SYNOD.FAULT CLEAR everywhere after the hold
+//   restart-all  SIGKILL every replica, then start them all
+//
+// Clock faults do not apply: reads are served by read index, not by leases, so no replica's
+// safety depends on its clock; parse_fault_list() rejects `clock` saying so.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/rng.h"
+#include "base/status.h"
+#include "chaos/history_recorder.h"
+#include "tools/local_cluster.h"
+
+namespace synod::chaos {
+
+enum class FaultKind { kKill, kPause, kPartition, kRestartAll };
+inline constexpr FaultKind kAllFaults[] = {FaultKind::kKill, FaultKind::kPause,
+                                           FaultKind::kPartition, FaultKind::kRestartAll};
+
+std::string_view fault_name(FaultKind kind);  // "kill", "pause", "partition", "restart-all"
+
+// Parses "kill,pause,partition,restart-all" (any non-empty subset, any order).
+Result<std::vector<FaultKind>> parse_fault_list(std::string_view list);
+
+struct NemesisOptions {
+  std::vector<FaultKind> faults;
+  uint64_t seed = 1;
+  uint32_t gap_ms_min = 500;  // calm between one fault's heal and the next fault
+  uint32_t gap_ms_max = 2000;
+  uint32_t hold_ms_min = 800;  // how long a fault lasts
+  uint32_t hold_ms_max = 3000;
+};
+
+class Nemesis {
+ public:
+  // `cluster` and `recorder` must outlive the Nemesis; while run() runs, nothing else may touch
+  // `cluster` (LocalCluster is not thread-safe).
+  Nemesis(tools::LocalCluster& cluster, NemesisOptions options, HistoryRecorder& recorder);
+
+  // Injects faults until `inject_until` or until `stop` is set, then heals everything: on return
+  // every replica runs, none is paused and no link is blocked.
+  void run(std::chrono::steady_clock::time_point inject_until, const std::atomic<bool>& stop);
+
+  // Faults injected, by kind.
+  std::map<FaultKind, int> counts() const;
+  // Replicas found to have exited without being killed: "n2 exited on its own (see LOG)".
+  std::vector<std::string> crashes() const;
+
+ private:
+  void inject(FaultKind kind);
+  void kill_fault();
+  void pause_fault();
+  void partition_fault();
+  void restart_all_fault();
+  // The leader with probability 1/2 (when there is one), else a random replica; `count` distinct.
+  std::vector<int> pick_targets(size_t count);
+  size_t minority_count();  // 1, or sometimes 2 with 5 replicas
+  // Sets replica `id`'s fault filter to drop traffic with `blocked` (empty: clear it).
+  void set_filter(int id, const std::vector<int>& blocked);
+  void heal_all();
+  void reap_crashed();
+  void hold();
+  void event(const std::string& text);
+
+  tools::LocalCluster& cluster_;
+  const NemesisOptions options_;
+  HistoryRecorder& recorder_;
+  Rng rng_;
+  std::vector<int> partition_modes_;  // a seeded shuffle, cycled through
+  size_t next_partition_ = 0;
+  mutable std::mutex mu_;  // guards what the accessors read
+  std::map<FaultKind, int> counts_;
+  std::vector<std::string> crashes_;
+};
+
+}  // namespace synod::chaos

@@ -1,0 +1,243 @@
+#include "chaos/workload.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "client/resp_client.h"
+
+namespace synod::chaos {
+
+namespace {
+
+using lincheck::Operation;
+using lincheck::OpKind;
+using Clock = std::chrono::steady_clock;
+
+bool starts_with(const std::string& s, std::string_view prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+}  // namespace
+
+std::string key_name(int index) {
+  return "k" + std::to_string(index);
+}
+
+void record_reply(Operation& op, const Result<kv::Reply>& reply, int64_t return_ns) {
+  op.return_ns.reset();
+  op.ok = false;
+  op.found.reset();
+  op.error.reset();
+  if (!reply.is_ok()) return;  // timed out or the connection broke: unknown
+  const kv::Reply& r = reply.value();
+  if (r.kind == kv::Reply::Kind::kError) {
+    // TRYAGAIN: not applied and never will be; ERR: a bad command, nothing happened. Anything
+    // else (UNKNOWN above all) may have taken effect.
+    if (starts_with(r.text, "TRYAGAIN") || starts_with(r.text, "ERR")) {
+      op.return_ns = return_ns;
+      op.error = r.text;
+    }
+    return;
+  }
+  using Kind = kv::Reply::Kind;
+  switch (op.kind) {
+    case OpKind::kGet:
+      if (r.kind != Kind::kBulk && r.kind != Kind::kNull) return;
+      op.found = r.kind == Kind::kBulk;
+      op.output = r.kind == Kind::kBulk ? r.text : "";
+      break;
+    case OpKind::kPut:
+      if (r.kind != Kind::kSimple || r.text != "OK") return;
+      break;
+    case OpKind::kCas:
+      if (r.kind != Kind::kNull && !(r.kind == Kind::kSimple && r.text == "OK")) return;
+      op.return_ns = return_ns;
+      op.ok = r.kind == Kind::kSimple;  // nil: the value did not match
+      return;
+    case OpKind::kDel:
+      if (r.kind != Kind::kInteger) return;
+      op.found = r.integer > 0;
+      break;
+  }
+  op.return_ns = return_ns;
+  op.ok = true;
+}
+
+std::vector<std::string> command_for(const Operation& op) {
+  switch (op.kind) {
+    case OpKind::kGet:
+      return {"GET", op.key};
+    case OpKind::kPut:
+      return {"SET", op.key, op.value};
+    case OpKind::kCas:
+      if (op.expect_absent) return {"SET", op.key, op.new_value, "NX"};
+      return {"SET", op.key, op.new_value, "IFEQ", op.expect};
+    case OpKind::kDel:
+      return {"DEL", op.key};
+  }
+  return {};
+}
+
+KeyBudget::KeyBudget(int keys, int ops_per_key, int active) : active_(std::max(active, 1)) {
+  for (int k = 0; k < keys; ++k) {
+    left_.push_back(ops_per_key);
+    if (ops_per_key > 0) open_.push_back(k);
+  }
+}
+
+std::optional<int> KeyBudget::claim(Rng& rng) {
+  std::lock_guard lock(mu_);
+  if (open_.empty()) return std::nullopt;
+  const size_t i = rng.below(std::min(open_.size(), static_cast<size_t>(active_)));
+  const int key = open_[i];
+  if (--left_[static_cast<size_t>(key)] == 0) open_.erase(open_.begin() + static_cast<long>(i));
+  return key;
+}
+
+// One client: one operation at a time, a connection per replica made on demand.
+class Workload::Client {
+ public:
+  Client(Workload& w, int id, Rng rng)
+      : w_(w), id_(id), rng_(rng), conns_(w.ports_.size()), suspect_until_(w.ports_.size()) {}
+
+  void run(const std::atomic<bool>& stop) {
+    while (!stop.load()) {
+      const auto key = w_.budget_.claim(rng_);
+      if (!key) return;
+      Operation op = next_op(*key);
+      // A replica that refuses the connection never saw the command: try another.
+      size_t replica = pick_replica();
+      while (!connect(replica)) {
+        if (stop.load()) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        replica = pick_replica();
+      }
+      op.call_ns = w_.recorder_.now_ns();
+      auto reply = conns_[replica].call(command_for(op));
+      if (!reply.is_ok()) conns_[replica].close();  // a late reply must not answer the next call
+      record_reply(op, reply, w_.recorder_.now_ns());
+      const bool replica_failed = !reply.is_ok() ||
+                                  (reply->kind == kv::Reply::Kind::kError && !op.error) ||
+                                  (op.error && starts_with(*op.error, "TRYAGAIN"));
+      if (replica_failed) suspect(replica);
+      if (!op.outcome_unknown() && !op.error) w_.saw(*key, op);
+      w_.recorder_.add(std::move(op));
+    }
+  }
+
+ private:
+  // get 35%, put 25%, cas 30%, del 10%; every written value is unique ("c<client>-<n>").
+  Operation next_op(int key) {
+    Operation op;
+    op.client = id_;
+    op.key = key_name(key);
+    const uint64_t dice = rng_.below(100);
+    const std::string fresh = "c" + std::to_string(id_) + "-" + std::to_string(next_value_);
+    if (dice < 35) {
+      op.kind = OpKind::kGet;
+    } else if (dice < 60) {
+      op.kind = OpKind::kPut;
+      op.value = fresh;
+      ++next_value_;
+    } else if (dice < 90) {
+      op.kind = OpKind::kCas;
+      const Seen s = w_.seen(key);
+      op.expect_absent = !s.known || !s.present;
+      op.expect = op.expect_absent ? "" : s.value;
+      op.new_value = fresh;
+      ++next_value_;
+    } else {
+      op.kind = OpKind::kDel;
+    }
+    return op;
+  }
+
+  // A random replica that has not failed this client lately (any replica if all have).
+  size_t pick_replica() {
+    const auto now = Clock::now();
+    std::vector<size_t> healthy;
+    for (size_t i = 0; i < conns_.size(); ++i)
+      if (suspect_until_[i] <= now) healthy.push_back(i);
+    if (healthy.empty()) return rng_.below(conns_.size());
+    return healthy[rng_.below(healthy.size())];
+  }
+
+  void suspect(size_t replica) {
+    suspect_until_[replica] = Clock::now() + std::chrono::milliseconds(w_.options_.suspect_ms);
+  }
+
+  bool connect(size_t replica) {
+    auto& conn = conns_[replica];
+    if (conn.connected()) return true;
+    auto c = client::RespClient::connect("127.0.0.1", w_.ports_[replica],
+                                         w_.options_.connect_timeout_ms);
+    if (!c.is_ok()) {
+      suspect(replica);
+      return false;
+    }
+    conn = std::move(*c);
+    conn.set_timeout_ms(w_.options_.reply_timeout_ms);
+    return true;
+  }
+
+  Workload& w_;
+  const int id_;
+  Rng rng_;
+  std::vector<client::RespClient> conns_;
+  std::vector<Clock::time_point> suspect_until_;
+  uint64_t next_value_ = 1;
+};
+
+Workload::Workload(WorkloadOptions options, std::vector<uint16_t> ports, HistoryRecorder& recorder)
+    : options_(options),
+      ports_(std::move(ports)),
+      recorder_(recorder),
+      budget_(options.keys, options.ops_per_key, options.active_keys),
+      seen_(static_cast<size_t>(options.keys)) {}
+
+void Workload::run(const std::atomic<bool>& stop) {
+  Rng root(options_.seed);
+  std::vector<std::thread> threads;
+  running_ = options_.clients;
+  started_ = true;
+  for (int i = 0; i < options_.clients; ++i) {
+    threads.emplace_back([this, &stop, i, rng = root.fork()] {
+      Client(*this, i, rng).run(stop);
+      --running_;
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+Workload::Seen Workload::seen(int key) {
+  std::lock_guard lock(seen_mu_);
+  return seen_[static_cast<size_t>(key)];
+}
+
+void Workload::saw(int key, const Operation& op) {
+  Seen s;
+  s.known = true;
+  switch (op.kind) {
+    case OpKind::kGet:
+      s.present = op.found != false;
+      s.value = op.output;
+      break;
+    case OpKind::kPut:
+      s.present = true;
+      s.value = op.value;
+      break;
+    case OpKind::kCas:
+      if (!op.ok) return;
+      s.present = true;
+      s.value = op.new_value;
+      break;
+    case OpKind::kDel:
+      s.present = false;
+      break;
+  }
+  std::lock_guard lock(seen_mu_);
+  seen_[static_cast<size_t>(key)] = s;
+}
+
+}  // namespace synod::chaos

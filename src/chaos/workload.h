@@ -1,0 +1,96 @@
+// The chaos run's clients: K threads, each one operation at a time, doing get, put, cas (SET k new
+// IFEQ old, or SET k new NX, with a value some client saw) and del over M keys, each operation
+// sent to a random replica that has not failed it lately. Every operation goes into the history
+// as the client saw it: TRYAGAIN and ERR replies are definite failures, UNKNOWN replies, timeouts
+// and lost connections are unknown outcomes.
+//
+// Each key takes at most `ops_per_key` operations, so the checker's search stays small. Clients
+// work on a few keys at a time (the first `active_keys` with budget left, in order), so that
+// operations on one key overlap and the faults of the moment hit them; once a key is used up
+// they move on to the next, and they stop when every key is.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/rng.h"
+#include "base/status.h"
+#include "chaos/history_recorder.h"
+#include "kv/store.h"
+#include "lincheck/history.h"
+
+namespace synod::chaos {
+
+struct WorkloadOptions {
+  int clients = 8;
+  int keys = 8;
+  int ops_per_key = 200;
+  int active_keys = 4;
+  uint64_t seed = 1;
+  // Longer than the servers' --request-timeout-ms, so a server's own UNKNOWN or TRYAGAIN usually
+  // arrives first; a paused server is found out by this timeout.
+  uint32_t reply_timeout_ms = 3000;
+  uint32_t connect_timeout_ms = 500;
+  uint32_t suspect_ms = 1000;  // a replica that failed a client is avoided this long
+};
+
+// The key a numbered key index names: "k0", "k1", ...
+std::string key_name(int index);
+
+// Fills in `op`'s outcome from the reply (or from the failure to get one) received at
+// `return_ns`. A reply that proves nothing about the outcome leaves it unknown.
+void record_reply(lincheck::Operation& op, const Result<kv::Reply>& reply, int64_t return_ns);
+
+// The command that performs `op` (a get, put, cas or del).
+std::vector<std::string> command_for(const lincheck::Operation& op);
+
+// Operations left per key. Thread-safe.
+class KeyBudget {
+ public:
+  KeyBudget(int keys, int ops_per_key, int active);
+  // Takes one operation from a random one of the first `active` keys with budget left; nullopt
+  // once every key is used up.
+  std::optional<int> claim(Rng& rng);
+
+ private:
+  const int active_;
+  std::mutex mu_;
+  std::vector<int> left_;  // per key
+  std::vector<int> open_;  // keys with budget left, in order
+};
+
+class Workload {
+ public:
+  // `ports`: every replica's client port on 127.0.0.1. `recorder` must outlive run().
+  Workload(WorkloadOptions options, std::vector<uint16_t> ports, HistoryRecorder& recorder);
+
+  // Runs every client until `stop` is set or every key's budget is used up.
+  void run(const std::atomic<bool>& stop);
+  // Every client has returned (the budget ran out, or stop was seen).
+  bool finished() const { return running_.load() == 0 && started_.load(); }
+
+ private:
+  class Client;
+  struct Seen {  // the newest value some client observed for a key
+    bool known = false;
+    bool present = false;
+    std::string value;
+  };
+  Seen seen(int key);
+  void saw(int key, const lincheck::Operation& op);
+
+  const WorkloadOptions options_;
+  const std::vector<uint16_t> ports_;
+  HistoryRecorder& recorder_;
+  KeyBudget budget_;
+  std::mutex seen_mu_;
+  std::vector<Seen> seen_;
+  std::atomic<int> running_{0};
+  std::atomic<bool> started_{false};
+};
+
+}  // namespace synod::chaos

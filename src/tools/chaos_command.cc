@@ -1,0 +1,296 @@
+#include "tools/chaos_command.h"
+
+#include <fmt/core.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "chaos/final_reads.h"
+#include "chaos/history_recorder.h"
+#include "chaos/nemesis.h"
+#include "chaos/workload.h"
+#include "client/resp_client.h"
+#include "lincheck/checker.h"
+#include "tools/local_cluster.h"
+
+namespace synod::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct ChaosArgs {
+  int replicas = 3;
+  int clients = 8;
+  int keys = 500;
+  int ops_per_key = 200;
+  int active_keys = 4;
+  double duration_s = 30;
+  std::string faults = "kill,pause,partition,restart-all";
+  uint64_t seed = 0;
+  bool seed_given = false;
+  std::string history;
+  std::string dir;
+  std::string planted_bug;
+  uint32_t request_timeout_ms = 2000;
+  double check_timeout_s = 120;
+};
+
+// Waits until some running replica says it leads; 0 if none does within `timeout_ms`.
+int wait_for_leader(const LocalCluster& cluster, uint32_t timeout_ms) {
+  const auto end = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Clock::now() < end) {
+    if (int l = cluster.leader()) return l;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 0;
+}
+
+// Reads every key once more, through the leader first, then any replica, recording each attempt.
+void final_reads(const LocalCluster& cluster, int leader, chaos::HistoryRecorder& recorder,
+                 const ChaosArgs& args) {
+  for (int k = 0; k < args.keys; ++k) {
+    const auto give_up = Clock::now() + std::chrono::seconds(20);
+    for (int attempt = 0; Clock::now() < give_up; ++attempt) {
+      const int via = attempt == 0 && leader ? leader : 1 + attempt % args.replicas;
+      lincheck::Operation op;
+      op.client = args.clients;  // one more client than the workload's
+      op.kind = lincheck::OpKind::kGet;
+      op.key = chaos::key_name(k);
+      op.call_ns = recorder.now_ns();
+      Result<kv::Reply> reply = Status::io_error("not sent");
+      if (auto c = client::RespClient::connect("127.0.0.1", cluster.client_port(via), 500);
+          c.is_ok()) {
+        c->set_timeout_ms(args.request_timeout_ms + 1000);
+        reply = c->call(chaos::command_for(op));
+      }
+      chaos::record_reply(op, reply, recorder.now_ns());
+      const bool done = op.ok;
+      recorder.add(std::move(op));
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
+std::string make_dir(const ChaosArgs& args) {
+  if (!args.dir.empty()) {
+    std::filesystem::create_directories(args.dir);
+    return args.dir;
+  }
+  char tmpl[] = "/tmp/synod-chaos-XXXXXX";
+  return ::mkdtemp(tmpl) ? std::string(tmpl) : std::string();
+}
+
+// The run: cluster up, clients and nemesis for the duration, faults healed, final reads.
+// Returns false (with a message printed) if the cluster never served.
+struct RunResult {
+  std::map<chaos::FaultKind, int> faults;
+  std::vector<std::string> crashes;
+  bool leader_at_end = false;
+};
+
+Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::FaultKind>& faults,
+                              const std::string& dir, chaos::HistoryRecorder& recorder) {
+  LocalCluster::Options o;
+  o.binary = self_executable();
+  o.dir = dir;
+  o.replicas = args.replicas;
+  o.extra_args = {"--fault-injection", "--request-timeout-ms",
+                  std::to_string(args.request_timeout_ms), "--snapshot-every", "500"};
+  if (!args.planted_bug.empty())
+    o.extra_args.insert(o.extra_args.end(), {"--planted-bug", args.planted_bug});
+  SYNOD_RETURN_IF_ERROR(LocalCluster::pick_free_ports(args.replicas, o.client_port, o.peer_port));
+  LocalCluster cluster(o);
+  SYNOD_RETURN_IF_ERROR(cluster.start_all());
+  if (!wait_for_leader(cluster, 20000))
+    return Status::io_error("no leader elected within 20 s; see the logs in " + dir);
+
+  Rng root(args.seed);
+  chaos::WorkloadOptions w;
+  w.clients = args.clients;
+  w.keys = args.keys;
+  w.ops_per_key = args.ops_per_key;
+  w.active_keys = args.active_keys;
+  w.seed = root.next();
+  w.reply_timeout_ms = args.request_timeout_ms + 1000;
+  std::vector<uint16_t> ports;
+  for (int i = 1; i <= args.replicas; ++i) ports.push_back(cluster.client_port(i));
+  chaos::Workload workload(w, ports, recorder);
+  chaos::NemesisOptions n;
+  n.faults = faults;
+  n.seed = root.next();
+  chaos::Nemesis nemesis(cluster, n, recorder);
+
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::milliseconds(static_cast<int64_t>(args.duration_s * 1000));
+  // The last fault heals (holds are at most 3 s) a couple of seconds before the clients stop.
+  const auto inject_until = end - std::chrono::milliseconds(std::min<int64_t>(
+                                      5000, static_cast<int64_t>(args.duration_s * 1000 / 3)));
+  std::atomic<bool> stop{false};
+  std::thread clients([&] { workload.run(stop); });
+  std::thread faulter([&] { nemesis.run(inject_until, stop); });
+  while (Clock::now() < end && !workload.finished())
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop = true;
+  clients.join();
+  faulter.join();
+
+  RunResult result{nemesis.counts(), nemesis.crashes(), false};
+  const int leader = wait_for_leader(cluster, 30000);
+  result.leader_at_end = leader != 0;
+  final_reads(cluster, leader, recorder, args);
+  for (int id : cluster.reap())
+    result.crashes.push_back("n" + std::to_string(id) + " exited on its own (see " +
+                             cluster.log_path(id) + ")");
+  cluster.stop_all();
+  return result;
+}
+
+std::string fault_counts(const std::map<chaos::FaultKind, int>& counts) {
+  std::string out;
+  for (chaos::FaultKind k : chaos::kAllFaults) {
+    auto it = counts.find(k);
+    out += fmt::format("{}{}={}", out.empty() ? "" : ",", chaos::fault_name(k),
+                       it == counts.end() ? 0 : it->second);
+  }
+  return out;
+}
+
+// Reads the written history back through the checker's own parser, so the verdict is about the
+// file a person can re-check with `synod lincheck`.
+Result<lincheck::History> reread(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::io_error("cannot read " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return lincheck::parse_history(text.str());
+}
+
+int report(const ChaosArgs& args, const RunResult& run, const std::string& history_path) {
+  auto history = reread(history_path);
+  if (!history.is_ok()) {
+    fmt::print("chaos: the history does not parse: {}\n", history.status().to_string());
+    return 1;
+  }
+  lincheck::Limits limits;
+  limits.timeout_seconds = args.check_timeout_s;
+  const lincheck::Verdict verdict = lincheck::check(*history, limits);
+  if (verdict.outcome != lincheck::Outcome::kLinearizable)
+    fmt::print("{}", lincheck::format_verdict(verdict));
+  std::vector<std::string> keys;
+  for (int k = 0; k < args.keys; ++k) keys.push_back(chaos::key_name(k));
+  const chaos::FinalReadReport final = chaos::check_final_reads(*history, args.clients, keys);
+  for (const auto& line : final.lost) fmt::print("chaos: LOST {}\n", line);
+  for (const auto& key : final.unread)
+    fmt::print("chaos: the final read of {} never succeeded\n", key);
+  for (const auto& line : run.crashes) fmt::print("chaos: CRASH {}\n", line);
+  if (!run.leader_at_end) fmt::print("chaos: no leader within 30 s after the faults healed\n");
+  const chaos::OutcomeCounts c = chaos::count_outcomes(*history);
+  fmt::print(
+      "chaos: {} ops, {} acknowledged, {} failed, {} unknown, faults: {}, lost={}, verdict={}\n",
+      c.total, c.acknowledged, c.failed, c.unknown, fault_counts(run.faults), final.lost.size(),
+      lincheck::outcome_name(verdict.outcome));
+  const bool clean = verdict.outcome == lincheck::Outcome::kLinearizable && final.lost.empty() &&
+                     final.unread.empty() && run.crashes.empty() && run.leader_at_end;
+  return clean ? 0 : 1;
+}
+
+int run_chaos(ChaosArgs args) {
+  auto faults = chaos::parse_fault_list(args.faults);
+  if (!faults.is_ok()) {
+    fmt::print(stderr, "synod chaos: --faults: {}\n", faults.status().message());
+    return 2;
+  }
+  if (!args.seed_given)
+    args.seed = std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+  const std::string dir = make_dir(args);
+  if (dir.empty()) {
+    fmt::print(stderr, "synod chaos: cannot create a directory for the replicas\n");
+    return 1;
+  }
+  const std::string history_path = args.history.empty() ? dir + "/history.jsonl" : args.history;
+  fmt::print("chaos: seed {}, history {}, replicas' data and logs in {}\n", args.seed, history_path,
+             dir);
+  std::fflush(stdout);
+  ::signal(SIGPIPE, SIG_IGN);
+  chaos::HistoryRecorder recorder;
+  auto run = run_cluster(args, *faults, dir, recorder);
+  if (!run.is_ok()) {
+    fmt::print("chaos: {}\n", run.status().to_string());
+    return 1;
+  }
+  if (Status s = recorder.write(history_path); !s.is_ok()) {
+    fmt::print("chaos: {}\n", s.to_string());
+    return 1;
+  }
+  const int rc = report(args, *run, history_path);
+  fmt::print("chaos: seed {}, history {}\n", args.seed, history_path);
+  // A clean run needs no replica data; the logs and the history stay for a look.
+  if (rc == 0 && args.dir.empty())
+    for (int i = 1; i <= args.replicas; ++i)
+      std::filesystem::remove_all(dir + "/n" + std::to_string(i));
+  return rc;
+}
+
+}  // namespace
+
+void add_chaos_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<ChaosArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "chaos",
+      "Run clients against real server processes while killing, pausing, partitioning and "
+      "restarting them; check the history (exit 0: linearizable and nothing lost, 1: not, 2: bad "
+      "usage)");
+  cmd->add_option("--replicas", args->replicas, "3 or 5")
+      ->check(CLI::IsMember({3, 5}))
+      ->capture_default_str();
+  cmd->add_option("--clients", args->clients, "concurrent clients")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--keys", args->keys, "keys the clients share")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--ops-per-key", args->ops_per_key,
+                  "operations per key at most (keeps the check tractable); the run ends early "
+                  "once every key has had its share")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  cmd->add_option("--active-keys", args->active_keys,
+                  "keys in use at once: clients take the first this many with budget left")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--duration", args->duration_s, "seconds of clients and faults")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
+  cmd->add_option("--faults", args->faults,
+                  "comma-separated: kill, pause, partition, restart-all (clock does not apply)")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed,
+                  "drives the clients' choices and the fault schedule (default: random, printed)")
+      ->each([args](const std::string&) { args->seed_given = true; });
+  cmd->add_option("--history", args->history,
+                  "where to write the history (default DIR/history.jsonl)");
+  cmd->add_option("--dir", args->dir, "directory for the replicas (default: a fresh one in /tmp)");
+  cmd->add_option("--planted-bug", args->planted_bug,
+                  "passed to every server: stale-follower-reads | ack-before-chosen (must be "
+                  "caught: exit 1)")
+      ->check(CLI::IsMember({"stale-follower-reads", "ack-before-chosen"}));
+  cmd->add_option("--request-timeout-ms", args->request_timeout_ms,
+                  "the servers' --request-timeout-ms (clients wait 1 s longer)")
+      ->check(CLI::Range(100, 60000))
+      ->capture_default_str();
+  cmd->add_option("--check-timeout-seconds", args->check_timeout_s,
+                  "the linearizability check's budget (UNDECIDED, exit 1, when exceeded)")
+      ->capture_default_str();
+  cmd->callback([args, &exit_code] { exit_code = run_chaos(*args); });
+}
+
+}  // namespace synod::tools
