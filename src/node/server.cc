@@ -265,9 +265,8 @@ Status Server::start() {
   SYNOD_RETURN_IF_ERROR(transport_->start());
   accept();
   on_tick();
-  log(fmt::format("n{} serving clients on {}, peers on {}, data in {}", options_.id.value,
-                  options_.listen.to_string(), options_.peers.at(options_.id).to_string(),
-                  options_.data_dir));
+  log(fmt::format("serving clients on {}, peers on {}, data in {}", options_.listen.to_string(),
+                  options_.peers.at(options_.id).to_string(), options_.data_dir));
   return Status::ok();
 }
 

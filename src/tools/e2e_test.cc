@@ -427,6 +427,43 @@ TEST_F(E2E, PipelinedCommandsTakeEffectInOrder) {
   }
 }
 
+std::string slurp(const std::string& path) {
+  std::string out;
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof(buf), f)) out.append(buf, n);
+    std::fclose(f);
+  }
+  return out;
+}
+
+// A replica of another cluster that dials this one is refused at the handshake, with a reason
+// in the log, and changes nothing.
+TEST_F(E2E, AReplicaOfAnotherClusterIsRefused) {
+  start();
+  ASSERT_TRUE(is_ok(call(1, {"SET", "mine", "1"})));
+  // It believes it is n3 of a three-replica cluster whose n1 and n2 are ours.
+  uint16_t client_port = 0, peer_port = 0;
+  ASSERT_TRUE(LocalCluster::pick_free_ports(1, client_port, peer_port).is_ok());
+  const std::string dir = cluster_->options().dir + "/foreign";
+  const std::string peers = "1=127.0.0.1:" + std::to_string(cluster_->peer_port(1)) +
+                            ",2=127.0.0.1:" + std::to_string(cluster_->peer_port(2)) +
+                            ",3=127.0.0.1:" + std::to_string(peer_port);
+  const std::string cmd = std::string(SYNOD_BINARY) + " server --id 3 --cluster-id 99 --peers " +
+                          peers + " --listen 127.0.0.1:" + std::to_string(client_port) +
+                          " --data " + dir + " > " + dir + ".log 2>&1 & echo $! > " + dir + ".pid";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_TRUE(eventually([&] {
+    return slurp(cluster_->log_path(1)).find("peer belongs to cluster 99, not 1") !=
+           std::string::npos;
+  })) << "n1 did not refuse the foreign replica";
+  // Our side closes the connection at its handshake; the foreign one sees it end there.
+  EXPECT_NE(slurp(dir + ".log").find("read hello: End of file"), std::string::npos);
+  (void)std::system(("kill -9 $(cat " + dir + ".pid) 2>/dev/null").c_str());
+  EXPECT_EQ(describe(call(2, {"GET", "mine"})), "\"1\"");
+  EXPECT_TRUE(is_ok(call(3, {"SET", "still", "works"})));
+}
+
 TEST_F(E2E, GarbageOnEitherPortNeverCrashesOrCorrupts) {
   start();
   std::map<std::string, std::string> acked;
