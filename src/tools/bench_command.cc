@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/kv_command.h"
 #include "storage/group_commit.h"
 #include "storage/paxos_log.h"
 #include "tools/storage_commands.h"
@@ -223,6 +224,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   wal->add_option("--inflight", args->writers, "Counts of concurrent proposals to try");
   wal->add_flag("--keep", args->keep, "Keep the logs written (for wal-dump)");
   wal->callback([args, &exit_code] { exit_code = run_bench_wal(*args); });
+  bench::add_bench_kv_command(*bench, exit_code);
 }
 
 }  // namespace synod::tools

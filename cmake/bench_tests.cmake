@@ -1,0 +1,6 @@
+# `synod bench kv` against a real 3-replica Synod cluster (started and stopped by the command):
+# the load must complete operations and see no error. etcd is not run here.
+add_test(NAME bench.kv_resp_local_cluster
+         COMMAND $<TARGET_FILE:synod> bench kv --target resp --local 3 --connections 8
+                 --pipeline 4 --read-share 0.5 --keys 200 --warmup 0.5 --duration 2 --check)
+set_tests_properties(bench.kv_resp_local_cluster PROPERTIES TIMEOUT 180 LABELS e2e)
