@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <fstream>
 #include <thread>
 
 #include "client/resp_client.h"
@@ -227,8 +228,23 @@ void Nemesis::heal_all() {
   event("healed: every replica running, no link blocked");
 }
 
+bool port_was_taken(const std::string& log_path) {
+  std::ifstream in(log_path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last.find("Address already in use") != std::string::npos;
+}
+
 void Nemesis::reap_crashed() {
   for (int id : cluster_.reap()) {
+    if (port_was_taken(cluster_.log_path(id))) {
+      event("n" + std::to_string(id) + " could not bind its port (taken by another socket); " +
+            "starting it again");
+      sleep_ms(200);
+      (void)cluster_.start(id);
+      continue;
+    }
     const std::string text =
         "n" + std::to_string(id) + " exited on its own (see " + cluster_.log_path(id) + ")";
     event("CRASH: " + text + "; restarting it");

@@ -38,6 +38,11 @@ std::string_view fault_name(FaultKind kind);  // "kill", "pause", "partition", "
 // Parses "kill,pause,partition,restart-all" (any non-empty subset, any order).
 Result<std::vector<FaultKind>> parse_fault_list(std::string_view list);
 
+// True if a replica's log ends with a failure to bind its port. LocalCluster's ports lie inside the
+// kernel's ephemeral range, so while a replica is down another socket (a peer's reconnect) can
+// take its port; such an exit is the test machine's doing, not a crash of the server.
+bool port_was_taken(const std::string& log_path);
+
 struct NemesisOptions {
   std::vector<FaultKind> faults;
   uint64_t seed = 1;
