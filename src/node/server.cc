@@ -61,7 +61,8 @@ struct Server::Op {
   uint64_t retry_at_ms = 0;  // between attempts: when to try again
   uint64_t forward_id = 0;   // while forwarded: the request id awaited
   uint64_t forward_deadline_ms = 0;
-  bool maybe_applied = false;  // some attempt may have taken effect
+  bool maybe_applied = false;         // some attempt may have taken effect
+  bool maybe_applied_before = false;  // ... some attempt before the current one
   bool done = false;
   kv::Reply last_refusal;
 };
@@ -450,6 +451,7 @@ void Server::execute(const std::shared_ptr<Op>& op) {
     if (op->read) {
       core_->read(op->args, wall_ms(), done);
     } else {
+      op->maybe_applied_before = op->maybe_applied;
       op->maybe_applied = true;  // it may reach an acceptor from here on
       core_->submit(op->client, op->seq, op->args, wall_ms(), done);
     }
@@ -460,7 +462,10 @@ void Server::execute(const std::shared_ptr<Op>& op) {
   ++counters_.forwarded;
   op->forward_id = next_request_id_++;
   op->forward_deadline_ms = now_ms() + options_.forward_timeout_ms;
-  if (!op->read) op->maybe_applied = true;
+  if (!op->read) {
+    op->maybe_applied_before = op->maybe_applied;
+    op->maybe_applied = true;
+  }
   forwarded_[op->forward_id] = op;
   waiting_.insert(op);
   transport_->send(leader,
@@ -473,6 +478,7 @@ void Server::on_result(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
   if (starts_with(reply, "TRYAGAIN")) {
     // Definitely not applied by this attempt: try again shortly (a leader may be elected).
     op->last_refusal = reply;
+    op->maybe_applied = op->maybe_applied_before;
     return retry_later(op);
   }
   if (starts_with(reply, "UNKNOWN")) {

@@ -42,17 +42,18 @@ bool port_free(uint16_t port) {
 }  // namespace
 
 Status LocalCluster::pick_free_ports(int replicas, uint16_t& client_port, uint16_t& peer_port) {
-  // Start from a pseudo-random base so concurrent test runs rarely collide, then look for two
-  // free runs of `replicas` ports.
-  uint16_t base = static_cast<uint16_t>(20000 + (::getpid() * 37 % 20000));
+  // Below the kernel's ephemeral range (32768 and up), so an outgoing connection can never take
+  // a port a stopped replica will want back; from a pseudo-random base so concurrent test runs
+  // rarely collide.
+  constexpr int kLow = 10000, kHigh = 32000;
+  int base = kLow + static_cast<int>(::getpid() * 37 % (kHigh - kLow));
   int found = 0;
   uint16_t runs[2] = {0, 0};
-  for (int attempt = 0; attempt < 2000 && found < 2;
-       ++attempt, base += static_cast<uint16_t>(replicas)) {
-    if (base > 60000) base = 20000;
+  for (int attempt = 0; attempt < 2000 && found < 2; ++attempt, base += replicas) {
+    if (base + replicas > kHigh) base = kLow;
     bool all = true;
     for (int i = 0; i < replicas && all; ++i) all = port_free(static_cast<uint16_t>(base + i));
-    if (all) runs[found++] = base;
+    if (all) runs[found++] = static_cast<uint16_t>(base);
   }
   if (found < 2) return Status::io_error("no free loopback ports found");
   client_port = runs[0];
