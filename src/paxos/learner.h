@@ -24,12 +24,15 @@ class Learner {
 
   const std::optional<Value>& chosen() const { return chosen_; }
 
- private:
+  // The acceptances counted so far, per ballot (so that a model checker can tell two learners
+  // apart).
   struct Tally {
     NodeSet voters;
     Value value;
   };
+  const std::map<Ballot, Tally>& tallies() const { return tallies_; }
 
+ private:
   QuorumSystem quorum_;
   std::map<Ballot, Tally> tallies_;  // one ballot carries one value (a proposer sends one)
   std::optional<Value> chosen_;

@@ -41,6 +41,9 @@ class Proposer {
   const Ballot& ballot() const { return ballot_; }
   // The highest round this proposer has seen anywhere; the next begin() should exceed it.
   uint64_t highest_round_seen() const { return highest_round_seen_; }
+  // The rest of the state, so that a model checker can tell two proposers apart.
+  const NodeSet& promised_by() const { return promised_by_; }
+  const std::optional<Proposal>& highest_reported() const { return highest_reported_; }
 
  private:
   NodeId self_;

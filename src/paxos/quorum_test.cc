@@ -183,5 +183,122 @@ TEST(QuorumDeathTest, ConstructionChecksItsArguments) {
   EXPECT_DEATH((void)QuorumSystem::majority({NodeId{64}}), "bad member id");
 }
 
+// verify_quorum_system(): majorities and flexible systems with p1 + p2 > total pass; the planted
+// minority quorums and flexible systems with a gap fail, naming two disjoint quorums.
+
+QuorumSystem flexible(uint32_t n, uint64_t phase1, uint64_t phase2) {
+  return QuorumSystem::weighted(ids(n), std::vector<uint32_t>(n, 1), phase1, phase2);
+}
+
+// Parses the two sets out of the error message and checks they are disjoint quorums.
+void expect_names_disjoint_quorums(const QuorumSystem& q, const Status& status) {
+  ASSERT_FALSE(status.is_ok());
+  const std::string& msg = status.message();
+  auto set_after = [&](const std::string& label) {
+    NodeSet set;
+    size_t at = msg.find(label);
+    EXPECT_NE(at, std::string::npos) << msg;
+    if (at == std::string::npos) return set;
+    size_t open = msg.find('{', at), close = msg.find('}', at);
+    std::string body = msg.substr(open + 1, close - open - 1);
+    for (size_t pos = 0; pos < body.size();) {
+      size_t comma = body.find(',', pos);
+      if (comma == std::string::npos) comma = body.size();
+      set.insert(NodeId{uint32_t(std::stoul(body.substr(pos + 1, comma - pos - 1)))});
+      pos = comma + 1;
+    }
+    return set;
+  };
+  const NodeSet phase1 = set_after("phase-1 quorum {");
+  const NodeSet phase2 = set_after("phase-2 quorum {");
+  EXPECT_TRUE(q.is_phase1_quorum(phase1)) << msg;
+  EXPECT_TRUE(q.is_phase2_quorum(phase2)) << msg;
+  EXPECT_EQ(phase1.bits() & phase2.bits(), 0u) << msg;
+}
+
+TEST(VerifyQuorumTest, MajoritiesOfOneToNineAreSafe) {
+  for (uint32_t n = 1; n <= 9; ++n) {
+    EXPECT_TRUE(verify_quorum_system(QuorumSystem::majority(ids(n))).is_ok()) << n;
+  }
+  EXPECT_TRUE(verify_quorum_system(QuorumSystem::majority(ids(63))).is_ok());
+}
+
+TEST(VerifyQuorumTest, PlantedMinorityQuorumIsFlagged) {
+  Bugs bugs;
+  bugs.minority_quorum = true;
+  for (uint32_t n = 2; n <= 9; ++n) {
+    const QuorumSystem q = QuorumSystem::majority(ids(n), bugs);
+    expect_names_disjoint_quorums(q, verify_quorum_system(q));
+  }
+}
+
+TEST(VerifyQuorumTest, FlexibleTenNodes) {
+  EXPECT_TRUE(verify_quorum_system(flexible(10, 7, 4)).is_ok());
+  EXPECT_TRUE(verify_quorum_system(flexible(10, 4, 7)).is_ok());
+  EXPECT_TRUE(verify_quorum_system(flexible(10, 10, 1)).is_ok());
+  const QuorumSystem gap = flexible(10, 6, 4);
+  const Status status = verify_quorum_system(gap);
+  expect_names_disjoint_quorums(gap, status);
+  EXPECT_NE(status.message().find("is unsafe"), std::string::npos) << status.message();
+}
+
+TEST(VerifyQuorumTest, Weighted) {
+  // Weights 1,1,1,2 (total 5): any weight-3 quorums intersect, weight 2 and 3 do not.
+  const std::vector<uint32_t> weights = {1, 1, 1, 2};
+  EXPECT_TRUE(verify_quorum_system(QuorumSystem::weighted(ids(4), weights, 3, 3)).is_ok());
+  EXPECT_TRUE(verify_quorum_system(QuorumSystem::weighted(ids(4), weights, 4, 2)).is_ok());
+  const QuorumSystem gap = QuorumSystem::weighted(ids(4), weights, 2, 3);
+  expect_names_disjoint_quorums(gap, verify_quorum_system(gap));
+  // A heavy member alone is a phase-1 quorum; the rest together are a phase-2 quorum.
+  const QuorumSystem heavy = QuorumSystem::weighted(ids(3), {5, 1, 1}, 5, 2);
+  expect_names_disjoint_quorums(heavy, verify_quorum_system(heavy));
+  // A member of weight 0 never helps.
+  EXPECT_TRUE(verify_quorum_system(QuorumSystem::weighted(ids(4), {1, 1, 1, 0}, 2, 2)).is_ok());
+}
+
+TEST(VerifyQuorumTest, UnreachableQuorumsAreRefused) {
+  const Status status = verify_quorum_system(flexible(3, 4, 2));
+  ASSERT_FALSE(status.is_ok());
+  EXPECT_NE(status.message().find("phase-1"), std::string::npos) << status.message();
+}
+
+TEST(VerifyQuorumTest, AgreesWithExhaustiveSearch) {
+  // Every threshold pair over a few weight vectors: the verdict matches brute force.
+  const std::vector<std::vector<uint32_t>> cases = {
+      {1, 1, 1}, {1, 2, 3}, {2, 2, 1, 1, 1}, {3, 1, 1, 1, 1, 1}};
+  for (const std::vector<uint32_t>& weights : cases) {
+    const uint32_t n = uint32_t(weights.size());
+    uint64_t total = 0;
+    for (uint32_t w : weights) total += w;
+    for (uint64_t p1 = 1; p1 <= total; ++p1) {
+      for (uint64_t p2 = 1; p2 <= total; ++p2) {
+        const QuorumSystem q = QuorumSystem::weighted(ids(n), weights, p1, p2);
+        bool disjoint = false;
+        for (uint32_t mask = 0; mask < (1u << n); ++mask) {
+          NodeSet s, rest;
+          for (uint32_t i = 0; i < n; ++i) ((mask >> i) & 1u ? s : rest).insert(NodeId{i + 1});
+          disjoint = disjoint || (q.is_phase1_quorum(s) && q.is_phase2_quorum(rest));
+        }
+        const Status status = verify_quorum_system(q);
+        EXPECT_EQ(status.is_ok(), !disjoint) << q.describe() << ": " << status.message();
+        if (disjoint) expect_names_disjoint_quorums(q, status);
+      }
+    }
+  }
+}
+
+TEST(VerifyQuorumTest, MakeFromConfig) {
+  auto majority = make_quorum_system(5, QuorumConfig{});
+  ASSERT_TRUE(majority.is_ok());
+  EXPECT_EQ(majority->phase1_weight(), 3u);
+  EXPECT_FALSE(make_quorum_system(4, QuorumConfig{{1, 1, 1}, 0, 0}).is_ok());
+  EXPECT_FALSE(make_quorum_system(0, QuorumConfig{}).is_ok());
+  auto weighted = make_quorum_system(4, QuorumConfig{{1, 1, 1, 2}, 0, 4});
+  ASSERT_TRUE(weighted.is_ok());
+  EXPECT_EQ(weighted->phase1_weight(), 3u);
+  EXPECT_EQ(weighted->phase2_weight(), 4u);
+  EXPECT_TRUE(verify_quorum_system(*weighted).is_ok());
+}
+
 }  // namespace
 }  // namespace synod::paxos

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "tools/chaos_command.h"
+#include "tools/check_command.h"
 #include "tools/lincheck_command.h"
 #include "tools/server_commands.h"
 #include "tools/sim_command.h"
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   synod::tools::add_sim_command(app, exit_code);
   synod::tools::add_wal_dump_command(app, exit_code);
   synod::tools::add_bench_command(app, exit_code);
+  synod::tools::add_check_command(app, exit_code);
   synod::tools::add_lincheck_command(app, exit_code);
   synod::tools::add_server_commands(app, exit_code);
   synod::tools::add_chaos_command(app, exit_code);
