@@ -89,9 +89,12 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
       rng_(options.seed),
       options_(options.swarmed(rng_)),
       quorum_([&] {
-        std::vector<NodeId> members;
-        for (int i = 1; i <= options_.replicas; ++i) members.push_back(NodeId{uint32_t(i)});
-        return paxos::QuorumSystem::majority(members);  // the truth, whatever the bugs
+        // The truth, whatever the bugs: what the replicas are configured with.
+        auto quorum = paxos::make_quorum_system(options_.replicas, options_.quorum);
+        SYNOD_ASSERT(quorum.is_ok(), "a malformed quorum configuration");
+        SYNOD_ASSERT(options_.allow_unsafe_quorum || paxos::verify_quorum_system(*quorum).is_ok(),
+                     "an unsafe quorum system (see verify_quorum_system)");
+        return std::move(*quorum);
       }()),
       checker_(quorum_) {
   SYNOD_ASSERT(options_.replicas >= 1 && options_.replicas <= 63, "replica count out of range");
@@ -140,7 +143,9 @@ storage::LogOptions Simulation::log_options(NodeId id) const {
 paxos::Config Simulation::replica_config(NodeId id) const {
   paxos::Config config;
   config.self = id;
-  config.quorum = paxos::QuorumSystem::majority(quorum_.members(), options_.bugs);
+  config.quorum = options_.bugs.minority_quorum
+                      ? paxos::QuorumSystem::majority(quorum_.members(), options_.bugs)
+                      : quorum_;
   config.election_timeout_min_ticks = options_.election_timeout_min_ticks;
   config.election_timeout_max_ticks = options_.election_timeout_max_ticks;
   config.heartbeat_interval_ticks = options_.heartbeat_interval_ticks;

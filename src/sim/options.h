@@ -8,6 +8,7 @@
 
 #include "base/rng.h"
 #include "paxos/bugs.h"
+#include "paxos/quorum.h"
 
 namespace synod::sim {
 
@@ -69,6 +70,12 @@ struct Options {
   // Swarm testing: each seed scales every fault knob above by its own random factor (0 to 4x),
   // so that across seeds some runs are calm, some brutal, and most lie in between.
   bool swarm = true;
+
+  // The replicas' quorum system over n1..n`replicas`: majorities unless weights are given. A
+  // Simulation refuses one that fails paxos::verify_quorum_system() unless allow_unsafe_quorum
+  // plants it on purpose (to show that the checker catches it).
+  paxos::QuorumConfig quorum;
+  bool allow_unsafe_quorum = false;
 
   paxos::Bugs bugs;
   bool trace = false;  // print every event

@@ -18,6 +18,7 @@ struct CheckArgs {
   std::vector<std::string> bugs;
   QuorumFlags quorum;
   bool quorum_given = false;
+  bool acceptors_given = false;
   bool progress = false;
 };
 
@@ -70,6 +71,8 @@ void print_result(const check::ExploreResult& r) {
 }
 
 int run_check(CheckArgs& args) {
+  const size_t weights = args.quorum.config.weights.size();
+  if (weights != 0 && !args.acceptors_given) args.bounds.acceptors = int(weights);
   const check::Bounds& b = args.bounds;
   paxos::Bugs bugs;
   if (!bounds_ok(b) || !plant_bugs(args.bugs, bugs)) return 2;
@@ -125,6 +128,7 @@ void add_check_command(CLI::App& app, int& exit_code) {
   add_quorum_flags(cmd, args->quorum);
   cmd->callback([args, cmd, &exit_code] {
     args->quorum_given = quorum_flags_given(cmd);
+    args->acceptors_given = cmd->count("--acceptors") > 0;
     exit_code = run_check(*args);
   });
 }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "sim/cluster.h"
+#include "tools/quorum_flags.h"
 
 namespace synod::tools {
 
@@ -23,8 +24,28 @@ struct SimArgs {
   bool verbose = false;
   bool keep_going = false;
   bool story = false;
+  QuorumFlags quorum;
+  bool quorum_given = false;
+  bool replicas_given = false;
   sim::Options options;
 };
+
+// Verifies the configured quorum system and hands it to the simulator; false on bad usage.
+bool configure_quorum(SimArgs& args) {
+  sim::Options& options = args.options;
+  if (!args.quorum_given) return true;
+  const size_t weights = args.quorum.config.weights.size();
+  if (weights != 0 && !args.replicas_given) options.replicas = int(weights);
+  if (options.bugs.minority_quorum) {
+    std::cerr << "sim: --bug minority-quorum shrinks majority quorums; it does not combine with "
+                 "--weights/--phase1/--phase2\n";
+    return false;
+  }
+  if (!configured_quorum("sim", options.replicas, args.quorum)) return false;
+  options.quorum = args.quorum.config;
+  options.allow_unsafe_quorum = args.quorum.allow_unsafe;
+  return true;
+}
 
 // The events a person wants to see: who leads, what fails, what heals.
 void print_story(const std::string& trace) {
@@ -64,6 +85,7 @@ int run_sim(SimArgs& args) {
       return 2;
     }
   }
+  if (!configure_quorum(args)) return 2;
   options.fault_phase_us = uint64_t(args.duration_s * 1e6);
   auto range = sim::parse_seed_range(args.seeds);
   if (args.seed != 0) range = std::make_pair(args.seed, args.seed);
@@ -158,7 +180,12 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                 "Use the fault knobs as given for every seed instead of scaling them per seed");
   cmd->add_flag("--keep-going", args->keep_going,
                 "Run every seed even after a violation (one line per violation)");
-  cmd->callback([args, &exit_code] { exit_code = run_sim(*args); });
+  add_quorum_flags(cmd, args->quorum);
+  cmd->callback([args, cmd, &exit_code] {
+    args->quorum_given = quorum_flags_given(cmd);
+    args->replicas_given = cmd->count("--replicas") > 0;
+    exit_code = run_sim(*args);
+  });
 }
 
 }  // namespace synod::tools

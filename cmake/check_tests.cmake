@@ -1,0 +1,33 @@
+# `synod check`'s contract, through the real binary: the default bounds are proved (exit 0 with the
+# summary line), every planted bug that applies to single decree is found (exit 1), bugs that do
+# not apply and unknown ones are bad usage (exit 2), and an unsafe quorum system is refused by
+# both `check` and `sim` (exit 2, naming two disjoint quorums) and, forced through, caught by both.
+# (The sanitizer build is slower; the checks are the same, the sim runs fewer seeds.)
+if(SYNOD_SANITIZE)
+  set(UNSAFE_QUORUM_SEEDS 1-50)
+else()
+  set(UNSAFE_QUORUM_SEEDS 1-200)
+endif()
+add_test(NAME cli.check_clean
+         COMMAND sh -c "$<TARGET_FILE:synod> check > out.check.txt; rc=$?; tail -1 out.check.txt | grep -Eq '^check: [1-9][0-9]* states, [1-9][0-9]* transitions, 0 violations$' && test $rc -eq 0")
+foreach(bug minority-quorum ignore-promised-value no-persist-promise accept-lower-ballot
+            leader-skip-phase1 ack-before-sync)
+  add_test(NAME cli.check_finds_${bug}
+           COMMAND sh -c "$<TARGET_FILE:synod> check --bug ${bug} > out.check.${bug}.txt; rc=$?; grep -q '^VIOLATION: ' out.check.${bug}.txt && grep -q '^a shortest trace, [1-9][0-9]* steps:' out.check.${bug}.txt && tail -1 out.check.${bug}.txt | grep -q ', 1 violations$' && test $rc -eq 1")
+endforeach()
+add_test(NAME cli.check_rejects_unknown_bug
+         COMMAND sh -c "$<TARGET_FILE:synod> check --bug no-such-bug; test $? -eq 2")
+add_test(NAME cli.check_rejects_inapplicable_bug
+         COMMAND sh -c "$<TARGET_FILE:synod> check --bug skip-fdatasync 2> err.check.txt; rc=$?; grep -q 'does not apply to single-decree' err.check.txt && test $rc -eq 2")
+add_test(NAME cli.check_rejects_bad_bounds
+         COMMAND sh -c "$<TARGET_FILE:synod> check --acceptors 0; test $? -eq 2")
+foreach(cmd check sim)
+  add_test(NAME cli.${cmd}_refuses_unsafe_quorum
+           COMMAND sh -c "$<TARGET_FILE:synod> ${cmd} --weights 1,1,1,1 --phase1 2 --phase2 2 2> err.${cmd}.quorum.txt; rc=$?; grep -q 'phase-1 quorum {n1,n2} and phase-2 quorum {n3,n4} are disjoint' err.${cmd}.quorum.txt && test $rc -eq 2")
+endforeach()
+add_test(NAME cli.check_finds_unsafe_quorum
+         COMMAND sh -c "$<TARGET_FILE:synod> check --weights 1,1,1,1 --phase1 2 --phase2 2 --allow-unsafe-quorum > out.check.quorum.txt; rc=$?; grep -q '^VIOLATION: agreement: two values chosen' out.check.quorum.txt && test $rc -eq 1")
+add_test(NAME cli.sim_finds_unsafe_quorum
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds ${UNSAFE_QUORUM_SEEDS} --weights 1,1,1,1 --phase1 2 --phase2 2 --allow-unsafe-quorum > out.sim.quorum.txt; rc=$?; grep -q '^VIOLATION seed' out.sim.quorum.txt && test $rc -eq 1")
+add_test(NAME cli.check_and_sim_weighted_clean
+         COMMAND sh -c "$<TARGET_FILE:synod> check --weights 1,1,2 --phase1 3 --phase2 2 | tail -1 | grep -q ', 0 violations$' && $<TARGET_FILE:synod> sim --seeds 1-20 --weights 1,1,1,2 --phase1 3 --phase2 3 | tail -1 | grep -q ' 0 violations '")
