@@ -412,12 +412,14 @@ uint64_t Replica::confirmed_read_round() const {
 // ones whose confirmation did not come within an election timeout.
 void Replica::serve_reads() {
   if (reads_.empty()) return;
-  // The planted bug read_without_quorum takes leadership as confirmed without asking anyone.
-  const uint64_t confirmed = config_.bugs.read_without_quorum ? UINT64_MAX : confirmed_read_round();
+  // The planted bug read_without_quorum reports every read ok at once, at its index, without
+  // asking anyone whether this replica still leads.
+  const bool bug = config_.bugs.read_without_quorum;
+  const uint64_t confirmed = bug ? UINT64_MAX : confirmed_read_round();
   while (!reads_.empty()) {
     const PendingRead& read = reads_.front();
     if (read.round <= confirmed) {
-      if (commit_ < read.index) break;  // confirmed; waits for the chosen prefix to reach it
+      if (commit_ < read.index && !bug) break;  // confirmed; waits for the chosen prefix
       ready_.reads.push_back(ReadResult{read.id, true, read.index, leader_});
     } else if (leader_ticks_ - read.asked_tick >= config_.election_timeout_min_ticks) {
       ready_.reads.push_back(ReadResult{read.id, false, 0, kNoNode});

@@ -1,5 +1,7 @@
 #include "sim/checker.h"
 
+#include <algorithm>
+
 #include "base/hash.h"
 
 namespace synod::sim {
@@ -90,6 +92,31 @@ void Checker::on_install(NodeId node, Slot slot, uint64_t chain) {
     return;
   }
   next_apply_[node] = slot + 1;
+}
+
+void Checker::on_acknowledge(Slot slot) {
+  acknowledged_top_ = std::max(acknowledged_top_, slot);
+}
+
+void Checker::on_read_request(uint64_t read_id) {
+  const Slot chosen_top = truth_.empty() ? 0 : truth_.rbegin()->first;
+  read_floor_[read_id] = std::max(acknowledged_top_, chosen_top);
+}
+
+void Checker::on_read_result(NodeId node, const paxos::ReadResult& result) {
+  auto it = read_floor_.find(result.read_id);
+  if (it == read_floor_.end()) {
+    fail("reads: " + to_string(node) + " answered read r" + std::to_string(result.read_id) +
+         ", which it was never asked");
+    return;
+  }
+  const Slot floor = it->second;
+  read_floor_.erase(it);
+  if (result.ok && result.slot < floor) {
+    fail("reads: " + to_string(node) + " served read r" + std::to_string(result.read_id) +
+         " at slot " + std::to_string(result.slot) + ", below slot " + std::to_string(floor) +
+         ", which was chosen before the read was asked (a stale read)");
+  }
 }
 
 void Checker::on_restart(NodeId node) {

@@ -8,7 +8,11 @@
 //   durability  — once chosen, always chosen: truth is a history that crashes cannot undo, and
 //                 every replica, before or after restarts, must agree with it;
 //   prefix      — each replica applies slots 1, 2, 3, ... in order, and what it applies at a slot
-//                 is what every other replica applies there.
+//                 is what every other replica applies there;
+//   reads       — a read reported ok at slot s has s at or above every slot chosen before the
+//                 read was asked, so in particular above the slot of every command whose chosen
+//                 outcome reached a client by then: the read index covers every acknowledged
+//                 write (docs/core.md argues the stronger form).
 #pragma once
 
 #include <map>
@@ -40,6 +44,12 @@ class Checker {
   // `node` replaced its state machine with a snapshot covering slots 1..slot whose running digest
   // (chain_digest over the values it applied) is `chain`: it must equal the chosen log's.
   void on_install(NodeId node, Slot slot, uint64_t chain);
+  // A client heard that its command was chosen at `slot`.
+  void on_acknowledge(Slot slot);
+  // A replica took read `read_id` (read_index answered kQueued) now.
+  void on_read_request(uint64_t read_id);
+  // `node` reported the result of read `read_id`.
+  void on_read_result(NodeId node, const paxos::ReadResult& result);
 
   bool ok() const { return !violation_; }
   const std::optional<std::string>& violation() const { return violation_; }
@@ -60,6 +70,8 @@ class Checker {
   std::map<Slot, paxos::Value> truth_;    // chosen by the quorum rule, ever
   std::map<Slot, paxos::Value> learned_;  // first value any replica learned per slot
   std::map<NodeId, Slot> next_apply_;     // per replica: the slot it must apply next
+  Slot acknowledged_top_ = 0;             // the highest slot any client heard chosen
+  std::map<uint64_t, Slot> read_floor_;   // per pending read: the highest chosen slot when asked
   std::optional<std::string> violation_;
 };
 

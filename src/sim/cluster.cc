@@ -28,6 +28,10 @@ enum class EventKind {
   kDiskDone,
   kClientArrive,
   kClientReply,
+  kClientReadStart,
+  kClientReadArrive,
+  kClientReadReply,
+  kClientReadTimeout,
   kClientTimeout,
   kClientRetry,
   kClientStart,
@@ -47,6 +51,8 @@ struct Simulation::Event {
   Command command{};
   Outcome outcome = Outcome::kFailed;
   NodeId hint{};
+  Slot slot = 0;    // a chosen outcome's slot
+  bool ok = false;  // a read's result
 };
 
 struct Simulation::PendingReady {
@@ -66,6 +72,7 @@ struct Simulation::Node {
   std::deque<PendingReady> disk_queue;
   uint64_t disk_free_us = 0;
   std::map<CommandId, std::vector<std::pair<int, uint64_t>>> waiting;  // client, attempt
+  std::map<uint64_t, std::pair<int, uint64_t>> reads;                  // read id -> client, attempt
   // The state machine: commands take effect once; `chain` digests every value applied so far.
   std::set<CommandId> applied;
   Slot applied_slot = 0;
@@ -82,6 +89,9 @@ struct Simulation::Client {
   uint64_t attempt = 0;
   int target = 0;
   int probes_left = -1;  // fresh commands still owed in the liveness phase; -1: fault phase
+  // Reads, beside the commands: one at a time, each attempt tagged so stale events are ignored.
+  uint64_t read_attempt = 0;
+  int read_target = 0;
 };
 
 Simulation::Simulation(const Options& options, std::ostream* trace)
@@ -120,6 +130,12 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
     Event start{EventKind::kClientStart};
     start.client = c;
     schedule(rng_.below(options_.client_think_max_us + 1), start);
+    if (options_.read_interval_max_us > 0) {
+      clients_.back()->read_target = clients_.back()->target;
+      Event read{EventKind::kClientReadStart};
+      read.client = c;
+      schedule(rng_.below(options_.read_interval_max_us + 1), read);
+    }
   }
   if (options_.crashes || options_.partitions) {
     schedule(rng_.between(options_.nemesis_interval_min_us, options_.nemesis_interval_max_us),
@@ -240,13 +256,23 @@ void Simulation::dispatch(Event& event) {
       if (status == paxos::ProposeStatus::kQueued) {
         node.waiting[event.command.id].emplace_back(event.client, event.tag);
       } else {
-        client_reply(event.client, event.tag, Outcome::kFailed, node.replica->leader());
+        client_reply(event.client, event.tag, Outcome::kFailed, node.replica->leader(), 0);
       }
       process_ready(node);
       return;
     }
     case EventKind::kClientReply:
-      return client_reply_arrives(event.client, event.tag, event.outcome, event.hint);
+      return client_reply_arrives(event.client, event.tag, event.outcome, event.hint, event.slot);
+    case EventKind::kClientReadStart:
+      return client_start_read(*clients_[event.client]);
+    case EventKind::kClientReadArrive:
+      return client_read_arrives(event.node, event.client, event.tag);
+    case EventKind::kClientReadReply:
+    case EventKind::kClientReadTimeout: {
+      Client& client = *clients_[event.client];
+      if (event.tag != client.read_attempt) return;  // a stale answer or timer
+      return client_read_done(client, event.ok, event.hint);
+    }
     case EventKind::kClientTimeout:
       return client_timeout(event.client, event.tag);
     case EventKind::kClientRetry:
@@ -289,6 +315,11 @@ void Simulation::process_ready(Node& node) {
   }
   for (const paxos::SlotValue& entry : ready.persist.chosen) {
     checker_.on_learn(node.id, entry.slot, entry.value);
+  }
+  // Judged when the core reports them, whether or not the driver lives to pass them on.
+  for (const paxos::ReadResult& read : ready.reads) {
+    checker_.on_read_result(node.id, read);
+    result_.reads_served += read.ok ? 1 : 0;
   }
   if (ready.empty()) return;
   if (!ready.persist.empty()) {
@@ -382,9 +413,17 @@ void Simulation::release(Node& node, Ready& ready) {
     auto it = node.waiting.find(outcome.id);
     if (it == node.waiting.end()) continue;
     for (const auto& [client, attempt] : it->second) {
-      client_reply(client, attempt, outcome.outcome, outcome.leader_hint);
+      client_reply(client, attempt, outcome.outcome, outcome.leader_hint, outcome.slot);
     }
     node.waiting.erase(it);
+  }
+  for (const paxos::ReadResult& read : ready.reads) {
+    auto it = node.reads.find(read.read_id);
+    if (it == node.reads.end()) continue;
+    log(to_string(node.id) + (read.ok ? " serves read r" : " fails read r") +
+        std::to_string(read.read_id) + (read.ok ? " at slot " + std::to_string(read.slot) : ""));
+    client_read_reply(it->second.first, it->second.second, read.ok, read.leader_hint);
+    node.reads.erase(it);
   }
   // Crash points: right after a sync, and right after promising, having sent what was allowed.
   if (faults_on_ && options_.crashes &&
@@ -432,6 +471,7 @@ void Simulation::crash(Node& node) {
   node.disk_queue.clear();
   node.disk_free_us = 0;
   node.waiting.clear();
+  node.reads.clear();
   node.applied.clear();
   node.applied_slot = 0;
   node.chain = 0;
@@ -570,16 +610,18 @@ void Simulation::client_send(Client& client) {
   schedule(now_us_ + options_.client_timeout_us, timeout);
 }
 
-void Simulation::client_reply(int client_index, uint64_t attempt, Outcome outcome, NodeId hint) {
+void Simulation::client_reply(int client_index, uint64_t attempt, Outcome outcome, NodeId hint,
+                              Slot slot) {
   if (faults_on_ && rng_.chance(options_.loss)) return;
   Event event{EventKind::kClientReply, -1, client_index, attempt};
   event.outcome = outcome;
   event.hint = hint;
+  event.slot = slot;
   schedule(now_us_ + network_delay(), std::move(event));
 }
 
 void Simulation::client_reply_arrives(int client_index, uint64_t attempt, Outcome outcome,
-                                      NodeId hint) {
+                                      NodeId hint, Slot slot) {
   Client& client = *clients_[client_index];
   if (attempt != client.attempt || !client.current) return;  // a stale answer
   const CommandId id = client.current->id;
@@ -587,6 +629,7 @@ void Simulation::client_reply_arrives(int client_index, uint64_t attempt, Outcom
       std::to_string(id.seq) + " " + paxos::to_string(outcome));
   if (outcome == Outcome::kChosen) {
     acknowledged_.insert(id);
+    checker_.on_acknowledge(slot);
     client.current.reset();
     ++client.attempt;  // retire this command's timers
     Event start{EventKind::kClientStart, -1, client.index};
@@ -607,6 +650,53 @@ void Simulation::client_timeout(int client_index, uint64_t attempt) {
       to_string(NodeId{uint32_t(client.target + 1)}));
   client.target = int(rng_.below(nodes_.size()));
   client_send(client);
+}
+
+// Reads, in the fault phase: from whoever the client thinks leads, not retried (a failed read had
+// no effect; the client reads again later, maybe elsewhere).
+void Simulation::client_start_read(Client& client) {
+  if (!faults_on_) return;
+  const uint64_t attempt = ++client.read_attempt;
+  if (!rng_.chance(options_.loss)) {
+    schedule(now_us_ + network_delay(),
+             Event{EventKind::kClientReadArrive, client.read_target, client.index, attempt});
+  }
+  schedule(now_us_ + options_.read_timeout_us,
+           Event{EventKind::kClientReadTimeout, -1, client.index, attempt});
+}
+
+void Simulation::client_read_arrives(int node_index, int client_index, uint64_t attempt) {
+  Node& node = *nodes_[node_index];
+  if (!node.up) return;
+  const uint64_t read_id = ++next_read_id_;
+  const paxos::ReadStatus status = node.replica->read_index(read_id);
+  const bool queued = status == paxos::ReadStatus::kQueued;
+  log("client " + std::to_string(client_index + 1) + " reads r" + std::to_string(read_id) + " at " +
+      to_string(node.id) + (queued ? "" : " (refused)"));
+  if (queued) {
+    checker_.on_read_request(read_id);
+    node.reads.emplace(read_id, std::make_pair(client_index, attempt));
+  } else {
+    client_read_reply(client_index, attempt, false, node.replica->leader());
+  }
+  process_ready(node);
+}
+
+void Simulation::client_read_reply(int client_index, uint64_t attempt, bool ok, NodeId hint) {
+  if (faults_on_ && rng_.chance(options_.loss)) return;
+  Event event{EventKind::kClientReadReply, -1, client_index, attempt};
+  event.ok = ok;
+  event.hint = hint;
+  schedule(now_us_ + network_delay(), std::move(event));
+}
+
+// A read's answer (ok or not), or its timeout (not ok, no hint).
+void Simulation::client_read_done(Client& client, bool ok, NodeId hint) {
+  log("client " + std::to_string(client.id) + (ok ? " hears read served" : " hears read failed"));
+  if (!ok) client.read_target = hint.valid() ? int(hint.value - 1) : int(rng_.below(nodes_.size()));
+  ++client.read_attempt;  // retire this read's timer
+  Event next{EventKind::kClientReadStart, -1, client.index};
+  schedule(now_us_ + rng_.below(options_.read_interval_max_us + 1), next);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // One seeded, single-threaded run of a whole cluster: the real Replica code under a simulated
 // clock, network (delay, loss, duplication, reordering, partitions) and disk (a batch is durable
 // only once its sync completes; a crash loses whatever was still waiting), with simulated clients
-// that propose commands to any replica and retry. The same seed gives the same run, event for
+// that propose commands to any replica and retry, and ask for linearizable reads (read index)
+// from whoever they think leads. The same seed gives the same run, event for
 // event; the trace's digest lets two runs be compared.
 //
 // A run has two phases. In the fault phase the nemesis crashes and restarts replicas and cuts
@@ -36,7 +37,8 @@ struct RunResult {
   uint64_t slots_chosen = 0;
   uint64_t commands_chosen = 0;  // distinct client commands in the chosen log
   uint64_t commands_acknowledged = 0;
-  uint64_t leaders = 0;  // distinct ballots that won phase 1
+  uint64_t reads_served = 0;  // reads reported ok (their index checked against acknowledgements)
+  uint64_t leaders = 0;       // distinct ballots that won phase 1
   uint64_t crashes = 0;
   uint64_t partitions = 0;
   uint64_t messages = 0;
@@ -87,10 +89,15 @@ class Simulation {
   void client_start_command(Client& client);
   void client_send(Client& client);
   void client_request_arrives(int node_index, int client_index, uint64_t attempt);
-  void client_reply(int client_index, uint64_t attempt, paxos::Outcome outcome, NodeId hint);
-  void client_reply_arrives(int client_index, uint64_t attempt, paxos::Outcome outcome,
-                            NodeId hint);
+  void client_reply(int client_index, uint64_t attempt, paxos::Outcome outcome, NodeId hint,
+                    Slot slot);
+  void client_reply_arrives(int client_index, uint64_t attempt, paxos::Outcome outcome, NodeId hint,
+                            Slot slot);
   void client_timeout(int client_index, uint64_t attempt);
+  void client_start_read(Client& client);
+  void client_read_arrives(int node_index, int client_index, uint64_t attempt);
+  void client_read_reply(int client_index, uint64_t attempt, bool ok, NodeId hint);
+  void client_read_done(Client& client, bool ok, NodeId hint);
 
   // The nemesis and the phases.
   void nemesis();
@@ -111,6 +118,7 @@ class Simulation {
   std::map<std::pair<uint64_t, uint64_t>, Event> queue_;
   uint64_t now_us_ = 0;
   uint64_t next_seq_ = 0;
+  uint64_t next_read_id_ = 0;
   bool faults_on_ = true;
   bool liveness_phase_ = false;
   uint64_t liveness_start_us_ = 0;

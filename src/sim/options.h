@@ -66,6 +66,11 @@ struct Options {
   // Clients.
   uint64_t client_timeout_us = 400'000;
   uint64_t client_think_max_us = 20'000;
+  // In the fault phase each client also reads (a read index from whoever it thinks leads), one
+  // read at a time, waiting up to this long between them (0: no reads), and giving up on a read
+  // unanswered after read_timeout_us.
+  uint64_t read_interval_max_us = 20'000;
+  uint64_t read_timeout_us = 100'000;
 
   // Swarm testing: each seed scales every fault knob above by its own random factor (0 to 4x),
   // so that across seeds some runs are calm, some brutal, and most lie in between.
