@@ -70,8 +70,10 @@ TEST(ModelCheckTest, DeliveriesInEitherOrderReachOneState) {
 // With every change durable before its answer leaves, a crash-restart leads to no new state.
 TEST(ModelCheckTest, CrashesOfCorrectAcceptorsAddNoState) {
   Bounds calm;
+  calm.proposers = 1;
+  calm.ballots_per_proposer = 2;
   calm.crashes = 0;
-  Bounds crashing;
+  Bounds crashing = calm;
   crashing.crashes = 2;
   EXPECT_EQ(run(calm).states, run(crashing).states);
 }

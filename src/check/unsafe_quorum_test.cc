@@ -10,6 +10,8 @@ namespace synod::check {
 namespace {
 
 const paxos::QuorumConfig kGap{{1, 1, 1, 1}, 2, 2};  // quorums {n1,n2} and {n3,n4} miss
+// The smallest gap: one promise is a phase-1 quorum, two acceptances a phase-2 quorum, of three.
+const paxos::QuorumConfig kSmallGap{{1, 1, 1}, 1, 2};
 
 TEST(UnsafeQuorumTest, VerifierRefusesIt) {
   auto quorum = paxos::make_quorum_system(4, kGap);
@@ -22,11 +24,10 @@ TEST(UnsafeQuorumTest, VerifierRefusesIt) {
 }
 
 TEST(UnsafeQuorumTest, ModelCheckerFindsTwoValuesChosen) {
-  auto quorum = paxos::make_quorum_system(4, kGap);
+  auto quorum = paxos::make_quorum_system(3, kSmallGap);
   ASSERT_TRUE(quorum.is_ok());
-  Bounds bounds;
-  bounds.acceptors = 4;
-  const ExploreResult r = explore(Model(ModelConfig{bounds, *quorum, *quorum, {}}));
+  ASSERT_FALSE(paxos::verify_quorum_system(*quorum).is_ok());
+  const ExploreResult r = explore(Model(ModelConfig{Bounds{}, *quorum, *quorum, {}}));
   ASSERT_TRUE(r.violation);
   EXPECT_EQ(r.violation->rfind("agreement: two values chosen", 0), 0u) << *r.violation;
   EXPECT_FALSE(r.trace.empty());
