@@ -257,6 +257,8 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   h.forward_reply = [raw](NodeId, net::ForwardReply& r) { raw->on_forward_reply(r); };
   h.log = [raw](const std::string& line) { raw->log(line); };
   s->transport_ = std::make_unique<net::PeerTransport>(io, std::move(t), std::move(h));
+  s->core_->set_early_send(
+      [raw](const paxos::Envelope& e) { raw->transport_->send(e.to, net::encode_frame(e)); });
   return s;
 }
 

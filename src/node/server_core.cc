@@ -67,7 +67,27 @@ Result<std::vector<paxos::Envelope>> ServerCore::flush() {
   return out;
 }
 
+namespace {
+
+// A proposer's request: it vouches for no acceptor state, so it may leave before the sync.
+bool is_request(const paxos::Message& m) {
+  return std::holds_alternative<paxos::PrepareMsg>(m) ||
+         std::holds_alternative<paxos::AcceptMsg>(m) ||
+         std::holds_alternative<paxos::CatchupRequestMsg>(m) ||
+         std::holds_alternative<paxos::SnapshotRequestMsg>(m);
+}
+
+}  // namespace
+
 Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
+  // 0. Requests to peers may leave at once (see set_early_send).
+  if (early_send_) {
+    std::erase_if(ready.messages, [&](const paxos::Envelope& e) {
+      if (e.to == replica_->id() || !is_request(e.message)) return false;
+      early_send_(e);
+      return true;
+    });
+  }
   // 1. Persist and sync.
   if (ready.persist.snapshot) {
     SYNOD_RETURN_IF_ERROR(

@@ -49,14 +49,22 @@ class ServerCore {
   void submit(uint64_t client, uint64_t seq, std::vector<std::string> args, uint64_t now_ms,
               Done done);
 
-  // Runs the core's effects in order; returns the messages to send (all durable-safe). An
-  // error means storage failed: the replica must stop (what it promised may not be on disk).
   // A linearizable read (GET, MGET, ...; see kv::Store::read) at `now_ms` for expiry. `done`
   // runs exactly once: with the store's reply once the read is confirmed and applied, or with a
   // TRYAGAIN error (not the leader, overloaded, or leadership changed before it was confirmed).
   void read(std::vector<std::string> args, uint64_t now_ms, Done done);
 
+  // Runs the core's effects in order; returns the messages to send (all durable-safe). An
+  // error means storage failed: the replica must stop (what it promised may not be on disk).
   Result<std::vector<paxos::Envelope>> flush();
+
+  // If set, a proposer's requests to peers (Prepare, Accept and heartbeats, catch-up and snapshot
+  // requests) are handed to `send` before the sync instead of returned by flush(): they vouch for
+  // nothing this replica's acceptor stores, so the leader's own fdatasync can run while its
+  // peers receive and persist (as a Raft leader appends to its followers before its own disk).
+  // Acceptor answers (Promise, Accepted, Reject) still leave only after the sync.
+  using Send = std::function<void(const paxos::Envelope&)>;
+  void set_early_send(Send send) { early_send_ = std::move(send); }
 
   const kv::Store& store() const { return store_; }
   Slot applied() const { return applied_; }  // the state machine reflects every slot up to here
@@ -88,6 +96,7 @@ class ServerCore {
   Slot applied_ = 0;
   Slot last_snapshot_ = 0;
   std::map<paxos::CommandId, std::vector<Done>> waiting_;
+  Send early_send_;
   uint64_t next_read_id_ = 0;
   std::map<uint64_t, WaitingRead> reads_;  // by read id, as the core knows them
 };

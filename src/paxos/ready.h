@@ -5,7 +5,8 @@
 //      alone need not be synced first: chosen is a fact a quorum of acceptors holds durably,
 //      and a replica that loses its marks in a crash learns them again from its peers),
 //   2. only then sends `messages` — an acceptor's answer never leaves before the state it vouches
-//      for is on disk. Messages addressed to this replica itself are its own acceptor's answers:
+//      for is on disk. (A proposer's requests to peers — Prepare, Accept, catch-up and snapshot
+//      requests — vouch for nothing and may leave before step 1; ServerCore does so.) Messages addressed to this replica itself are its own acceptor's answers:
 //      deliver them back through step(), also only after step 1;
 //   3. installs `install` (a snapshot) into the state machine if set, then applies `committed`
 //      in slot order, and delivers `outcomes` and `reads`.
