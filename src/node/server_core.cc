@@ -80,8 +80,11 @@ bool is_request(const paxos::Message& m) {
 }  // namespace
 
 Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
-  // 0. Requests to peers may leave at once (see set_early_send).
-  if (early_send_) {
+  // 0. Requests to peers may leave at once (see set_early_send) — unless this batch raises the
+  // promise. A ballot must be on disk before any message carrying it leaves: a replica that
+  // crashed with Prepare(b) or Accept(b, v) out but promise b unsynced could pick b again after
+  // its restart and propose a second value in the same ballot, which Paxos forbids.
+  if (early_send_ && !ready.persist.promised) {
     std::erase_if(ready.messages, [&](const paxos::Envelope& e) {
       if (e.to == replica_->id() || !is_request(e.message)) return false;
       early_send_(e);

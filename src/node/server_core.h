@@ -62,7 +62,8 @@ class ServerCore {
   // requests) are handed to `send` before the sync instead of returned by flush(): they vouch for
   // nothing this replica's acceptor stores, so the leader's own fdatasync can run while its
   // peers receive and persist (as a Raft leader appends to its followers before its own disk).
-  // Acceptor answers (Promise, Accepted, Reject) still leave only after the sync.
+  // Acceptor answers (Promise, Accepted, Reject) still leave only after the sync, and so does
+  // everything in a batch that raises this replica's promise (its own ballot is not yet durable).
   using Send = std::function<void(const paxos::Envelope&)>;
   void set_early_send(Send send) { early_send_ = std::move(send); }
 

@@ -33,6 +33,10 @@ class Cluster {
     o.snapshot_every = 5;
     auto core = ServerCore::open(*disks_[id - 1], o, id);
     ASSERT_TRUE(core.is_ok()) << core.status().to_string();
+    (*core)->set_early_send([this, id](const paxos::Envelope& e) {
+      early_[id].push_back(e);
+      wire_.push_back(e);
+    });
     nodes_[id - 1] = std::move(*core);
     up_[id] = true;
   }
@@ -45,6 +49,8 @@ class Cluster {
   }
 
   ServerCore& node(uint32_t id) { return *nodes_[id - 1]; }
+  // What each node sent before its sync (see ServerCore::set_early_send).
+  std::map<uint32_t, std::vector<paxos::Envelope>> early_;
 
   // Flushes every node and delivers every message, repeatedly, ticking `ticks` times.
   void run(int ticks) {
@@ -112,6 +118,27 @@ TEST(ServerCore, WritesReplicateAndAnswerWithTheStateMachinesReply) {
   c.run(5);
   EXPECT_EQ(again, kv::Reply::integer_of(3));
   EXPECT_EQ(c.node(leader).store().read({"GET", "counter"}, 0), kv::Reply::bulk("12"));
+}
+
+// Accepts leave before the leader's own sync, but never a message whose ballot is not yet on disk:
+// a Prepare goes out in the batch that raises the candidate's promise, so always after the sync.
+TEST(ServerCore, OnlyRequestsWithADurableBallotLeaveBeforeTheSync) {
+  Cluster c;
+  c.run(60);
+  const uint32_t leader = c.leader();
+  ASSERT_NE(leader, 0u);
+  c.node(leader).submit(1, 1, {"SET", "k", "v"}, 1000, [](const kv::Reply&) {});
+  c.run(5);
+  size_t accepts = 0;
+  for (const auto& [id, sent] : c.early_)
+    for (const auto& e : sent) {
+      EXPECT_FALSE(std::holds_alternative<paxos::PrepareMsg>(e.message)) << paxos::to_string(e);
+      EXPECT_FALSE(std::holds_alternative<paxos::AcceptedMsg>(e.message)) << paxos::to_string(e);
+      EXPECT_FALSE(std::holds_alternative<paxos::PromiseMsg>(e.message)) << paxos::to_string(e);
+      EXPECT_NE(e.to, NodeId{id});
+      if (std::holds_alternative<paxos::AcceptMsg>(e.message)) ++accepts;
+    }
+  EXPECT_GT(accepts, 0u) << "the leader's Accepts did not leave before its sync";
 }
 
 TEST(ServerCore, ReadsOnTheLeaderSeeAcknowledgedWritesWithoutUsingTheLog) {
