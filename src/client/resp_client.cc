@@ -51,44 +51,34 @@ ReplyParser::Status ReplyParser::parse(size_t& pos, kv::Reply& reply, std::strin
     }
     return true;
   };
+  // A reply that is this one line.
+  auto one_line = [&](kv::Reply r) {
+    reply = std::move(r);
+    pos = eol + 2;
+    return Status::kReply;
+  };
   switch (type) {
     case '+':
-      reply = kv::Reply::simple(std::string(line));
-      pos = eol + 2;
-      return Status::kReply;
+      return one_line(kv::Reply::simple(std::string(line)));
     case '-':
-      reply = kv::Reply::error(std::string(line));
-      pos = eol + 2;
-      return Status::kReply;
+      return one_line(kv::Reply::error(std::string(line)));
     case ':': {
       int64_t v = 0;
       if (!number(v)) return Status::kError;
-      reply = kv::Reply::integer_of(v);
-      pos = eol + 2;
-      return Status::kReply;
+      return one_line(kv::Reply::integer_of(v));
     }
     case '_':
-      reply = kv::Reply::null();
-      pos = eol + 2;
-      return Status::kReply;
+      return one_line(kv::Reply::null());
     case '#':
-      reply = kv::Reply::integer_of(line == "t" ? 1 : 0);
-      pos = eol + 2;
-      return Status::kReply;
+      return one_line(kv::Reply::integer_of(line == "t" ? 1 : 0));
     case ',':
-      reply = kv::Reply::bulk(std::string(line));
-      pos = eol + 2;
-      return Status::kReply;
+      return one_line(kv::Reply::bulk(std::string(line)));
     case '$':
     case '=':
     case '!': {
       int64_t n = 0;
       if (!number(n)) return Status::kError;
-      if (n < 0) {
-        reply = kv::Reply::null();
-        pos = eol + 2;
-        return Status::kReply;
-      }
+      if (n < 0) return one_line(kv::Reply::null());
       if (static_cast<uint64_t>(n) > kMaxBulkBytes) {
         error = "bulk reply too large";
         return Status::kError;
@@ -107,11 +97,7 @@ ReplyParser::Status ReplyParser::parse(size_t& pos, kv::Reply& reply, std::strin
     case '>': {
       int64_t n = 0;
       if (!number(n)) return Status::kError;
-      if (n < 0) {
-        reply = kv::Reply::null();
-        pos = eol + 2;
-        return Status::kReply;
-      }
+      if (n < 0) return one_line(kv::Reply::null());
       if (type == '%') n *= 2;
       if (n > kMaxElements) {
         error = "aggregate reply too large";

@@ -532,15 +532,8 @@ void Server::on_forward(NodeId from, net::Forward& f) {
   };
   if (f.args.empty() || kv::classify(f.args[0]) == kv::CommandClass::kUnknown)
     return done(kv::Reply::error("ERR not a replicated command"));
-  // Never forwarded again: a replica that is not the leader refuses (TRYAGAIN), and the sender
-  // looks for the leader itself.
-  if (core_->replica().role() != paxos::Role::kLeader) {
-    const NodeId leader = core_->replica().leader();
-    return done(kv::Reply::error(leader.valid() && leader != options_.id
-                                     ? "TRYAGAIN not the leader; n" + std::to_string(leader.value) +
-                                           " leads; the command was not applied"
-                                     : "TRYAGAIN no leader yet; the command was not applied"));
-  }
+  // Never forwarded again: on a replica that is not the leader the core refuses at once
+  // (TRYAGAIN, naming the leader it believes in), and the sender looks for the leader itself.
   if (f.read)
     core_->read(std::move(f.args), wall_ms(), done);
   else
