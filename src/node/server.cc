@@ -210,6 +210,8 @@ Server::Server(asio::io_context& io, Options options)
 
 Server::~Server() {
   stop();
+  // A sync in flight finishes before the storage it syncs goes away.
+  if (sync_thread_) sync_thread_->join();
 }
 
 Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options options) {
@@ -259,6 +261,23 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   s->transport_ = std::make_unique<net::PeerTransport>(io, std::move(t), std::move(h));
   s->core_->set_early_send(
       [raw](const paxos::Envelope& e) { raw->transport_->send(e.to, net::encode_frame(e)); });
+  if (o.sync_thread) {
+    s->sync_thread_ = std::make_unique<asio::thread_pool>(1);
+    s->core_->set_sync_runner(
+        [raw](std::function<Status()> fdatasync, std::function<void(Status)> done) {
+          asio::post(*raw->sync_thread_,
+                     [raw, alive = std::weak_ptr<int>(raw->alive_),
+                      fdatasync = std::move(fdatasync), done = std::move(done)]() mutable {
+                       Status synced = fdatasync();
+                       asio::post(raw->io_, [raw, alive = std::move(alive),
+                                             synced = std::move(synced), done = std::move(done)] {
+                         if (alive.expired()) return;
+                         done(synced);
+                         raw->request_flush();
+                       });
+                     });
+        });
+  }
   return s;
 }
 

@@ -48,6 +48,9 @@ class Server {
     size_t max_clients = 10000;
     size_t max_inflight_per_client = 48;  // pipelined commands in progress per connection
     bool fault_injection = false;         // accept SYNOD.FAULT (tests only)
+    // fdatasync on a thread of its own, so the event loop keeps serving while the disk works
+    // (false: on the loop thread, for comparison).
+    bool sync_thread = true;
     // Planted bugs, for showing that the fault harness catches them (never in production):
     //   "stale-follower-reads": a follower answers reads from its own state machine;
     //   "ack-before-chosen": the leader acknowledges a write as soon as it proposes it.
@@ -97,9 +100,12 @@ class Server {
 
   asio::io_context& io_;
   Options options_;
+  // Tells a finished sync, posted back to the loop, whether this server is still there.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::unique_ptr<storage::FileSystem> fs_;
   std::unique_ptr<ServerCore> core_;
   std::unique_ptr<net::PeerTransport> transport_;
+  std::unique_ptr<asio::thread_pool> sync_thread_;  // runs the log's fdatasync (one thread)
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer tick_timer_;
   std::set<std::shared_ptr<Connection>> connections_;

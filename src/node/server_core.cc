@@ -56,15 +56,68 @@ kv::Reply ServerCore::not_leader(const char* consequence) const {
 }
 
 Result<std::vector<paxos::Envelope>> ServerCore::flush() {
+  if (!sync_status_.is_ok()) return sync_status_;
   std::vector<paxos::Envelope> out;
   // Our own acceptor's answers, stepped back in, produce more effects: loop until quiet.
   for (int round = 0;; ++round) {
     SYNOD_ASSERT(round < 1000, "the core does not quiesce");
+    release(out);
     paxos::Ready ready = replica_->take_ready();
-    if (ready.empty()) break;
+    if (ready.empty()) {
+      auto advanced = start_sync();
+      if (!advanced.is_ok()) return advanced.status();
+      if (!*advanced) break;
+      continue;
+    }
     SYNOD_RETURN_IF_ERROR(run(ready, out));
   }
   return out;
+}
+
+void ServerCore::deliver(std::vector<paxos::Envelope>& messages,
+                         std::vector<paxos::Envelope>& out) {
+  for (auto& e : messages) {
+    if (e.to == replica_->id()) {
+      replica_->step(e);
+    } else {
+      out.push_back(std::move(e));
+    }
+  }
+}
+
+bool ServerCore::release(std::vector<paxos::Envelope>& out) {
+  bool any = false;
+  while (!held_.empty() && held_.front().needs <= durable_) {
+    auto messages = std::move(held_.front().messages);
+    held_.pop_front();
+    deliver(messages, out);
+    any = true;
+  }
+  return any;
+}
+
+Result<bool> ServerCore::start_sync() {
+  if (!sync_runner_ || syncing_ || durable_ == appended_) return false;
+  auto pending = storage_->begin_sync();
+  if (!pending.is_ok()) return pending.status();
+  const uint64_t target = appended_;
+  if (!*pending) {  // already durable (starting a new segment syncs the old one)
+    durable_ = target;
+    return true;
+  }
+  syncing_ = true;
+  storage::ReplicaStorage* storage = storage_.get();
+  sync_runner_([storage] { return storage->sync_file(); },
+               [this, target](Status synced) {
+                 syncing_ = false;
+                 Status s = storage_->end_sync(synced);
+                 if (s.is_ok()) {
+                   durable_ = target;
+                 } else if (sync_status_.is_ok()) {
+                   sync_status_ = s;
+                 }
+               });
+  return false;
 }
 
 namespace {
@@ -80,16 +133,24 @@ bool is_request(const paxos::Message& m) {
 }  // namespace
 
 Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
-  // 0. Requests to peers may leave at once (see set_early_send) — unless this batch raises the
-  // promise. A ballot must be on disk before any message carrying it leaves: a replica that
-  // crashed with Prepare(b) or Accept(b, v) out but promise b unsynced could pick b again after
-  // its restart and propose a second value in the same ballot, which Paxos forbids.
-  if (early_send_ && !ready.persist.promised) {
-    std::erase_if(ready.messages, [&](const paxos::Envelope& e) {
-      if (e.to == replica_->id() || !is_request(e.message)) return false;
-      early_send_(e);
+  // 0. Requests may leave at once (see set_early_send) — unless the ballot they carry is not yet
+  // durable: this batch raises the promise, or an earlier one that did is still being synced. A
+  // ballot must be on disk before any message carrying it leaves: a replica that crashed with
+  // Prepare(b) or Accept(b, v) out but promise b unsynced could pick b again after its restart
+  // and propose a second value in the same ballot, which Paxos forbids. Requests to this replica
+  // itself go to its acceptor at once too; what it accepts is synced before it answers.
+  if (early_send_ && !ready.persist.promised && promise_epoch_ <= durable_) {
+    std::vector<paxos::Envelope> to_self;
+    std::erase_if(ready.messages, [&](paxos::Envelope& e) {
+      if (!is_request(e.message)) return false;
+      if (e.to == replica_->id()) {
+        to_self.push_back(std::move(e));
+      } else {
+        early_send_(e);
+      }
       return true;
     });
+    for (const auto& e : to_self) replica_->step(e);
   }
   // 1. Persist and sync.
   if (ready.persist.snapshot) {
@@ -104,15 +165,21 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
     // marks goes to the file without its own fdatasync and is synced with the next batch that
     // needs one. This saves the leader one fdatasync per round of commits.
     const bool vouches = ready.persist.promised || !ready.persist.accepted.empty();
-    if (vouches) SYNOD_RETURN_IF_ERROR(storage_->sync());
-  }
-  // 2. Messages may leave now; the caller sends them. Our own acceptor's answers come back.
-  for (auto& e : ready.messages) {
-    if (e.to == replica_->id()) {
-      replica_->step(e);
-    } else {
-      out.push_back(std::move(e));
+    if (vouches) {
+      ++appended_;
+      if (ready.persist.promised) promise_epoch_ = appended_;
+      if (!sync_runner_) {
+        SYNOD_RETURN_IF_ERROR(storage_->sync());
+        durable_ = appended_;
+      }
     }
+  }
+  // 2. Messages may leave once everything appended so far is durable (with a sync runner, they
+  // wait for the sync that covers it); our own acceptor's answers come back the same way.
+  if (durable_ < appended_) {
+    if (!ready.messages.empty()) held_.push_back({appended_, std::move(ready.messages)});
+  } else {
+    deliver(ready.messages, out);
   }
   // 3. Install, apply, answer.
   if (ready.install) {

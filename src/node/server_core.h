@@ -17,6 +17,7 @@
 // cannot be served that way is answered TRYAGAIN (it had no effect, so retrying is always safe).
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -67,6 +68,18 @@ class ServerCore {
   using Send = std::function<void(const paxos::Envelope&)>;
   void set_early_send(Send send) { early_send_ = std::move(send); }
 
+  // If set, the fdatasync runs off the caller's thread: `run(fdatasync, done)` must run
+  // `fdatasync` anywhere and then `done` with its status on the caller's thread, after which the
+  // caller calls flush() again. Meanwhile flush() keeps taking the core's effects: new log records
+  // are buffered for the next sync, messages that vouch for acceptor state wait (in order) until
+  // a sync covers what they vouch for, and chosen commands are applied and answered at once — a
+  // command is chosen only by acceptors whose answers left after their own sync (this replica's
+  // included), so it does not wait for this replica's disk. Without it, flush() syncs inline.
+  using SyncRunner =
+      std::function<void(std::function<Status()> fdatasync, std::function<void(Status)> done)>;
+  void set_sync_runner(SyncRunner run) { sync_runner_ = std::move(run); }
+  bool sync_in_flight() const { return syncing_; }
+
   const kv::Store& store() const { return store_; }
   Slot applied() const { return applied_; }  // the state machine reflects every slot up to here
   const paxos::Replica& replica() const { return *replica_; }
@@ -75,6 +88,13 @@ class ServerCore {
   ServerCore(Options options, std::unique_ptr<storage::ReplicaStorage> storage)
       : options_(std::move(options)), storage_(std::move(storage)) {}
   Status run(paxos::Ready& ready, std::vector<paxos::Envelope>& out);
+  // Hands `messages` to `out`, or back to the core if addressed to this replica.
+  void deliver(std::vector<paxos::Envelope>& messages, std::vector<paxos::Envelope>& out);
+  // Delivers the held messages that a finished sync made safe; true if it delivered any.
+  bool release(std::vector<paxos::Envelope>& out);
+  // Starts a sync on the runner if records await one and none is in flight; true if that made
+  // more durable at once (nothing was left to sync), so held messages may be released now.
+  Result<bool> start_sync();
   void apply(const paxos::SlotValue& entry);
   void reply(const paxos::CommandId& id, const kv::Reply& reply);
   // The TRYAGAIN answer of a replica that does not lead; `consequence` ends it ("the command
@@ -98,6 +118,18 @@ class ServerCore {
   Slot last_snapshot_ = 0;
   std::map<paxos::CommandId, std::vector<Done>> waiting_;
   Send early_send_;
+  SyncRunner sync_runner_;
+  // Sync bookkeeping, counted in batches that vouch for acceptor state (promise or accepted).
+  uint64_t appended_ = 0;       // handed to storage
+  uint64_t durable_ = 0;        // of those, covered by a finished sync
+  uint64_t promise_epoch_ = 0;  // the newest of them that raised the promise
+  bool syncing_ = false;
+  Status sync_status_;  // a failed sync: the replica must stop
+  struct Held {
+    uint64_t needs = 0;  // released once durable_ reaches it
+    std::vector<paxos::Envelope> messages;
+  };
+  std::deque<Held> held_;  // in the order the core produced them
   uint64_t next_read_id_ = 0;
   std::map<uint64_t, WaitingRead> reads_;  // by read id, as the core knows them
 };

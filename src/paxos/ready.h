@@ -10,7 +10,11 @@
 //      durable, i.e. when this batch does not raise `promised`; ServerCore does so.) Messages addressed to this replica itself are its own acceptor's answers:
 //      deliver them back through step(), also only after step 1;
 //   3. installs `install` (a snapshot) into the state machine if set, then applies `committed`
-//      in slot order, and delivers `outcomes` and `reads`.
+//      in slot order, and delivers `outcomes` and `reads`. This need not wait for step 1's sync:
+//      a value is committed only on the votes of acceptors whose answers left after their own
+//      sync (this replica's own acceptor included, by rule 2), so it is durable on a quorum
+//      already. A driver that syncs on another thread (ServerCore) applies at once, and holds
+//      only the messages of step 2 until the sync that covers everything persisted before them.
 #pragma once
 
 #include <map>

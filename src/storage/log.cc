@@ -272,6 +272,7 @@ Status Log::roll(uint64_t need) {
 }
 
 Status Log::flush() {
+  SYNOD_ASSERT(!sync_in_flight_, "the log is written while a sync is in flight");
   if (failed_) return Status::io_error("the log failed earlier and must be reopened");
   if (buffer_.empty()) return Status::ok();
   Status s = [&]() -> Status {
@@ -294,10 +295,30 @@ Status Log::flush() {
 }
 
 Status Log::sync() {
+  auto pending = begin_sync();
+  if (!pending.is_ok()) return pending.status();
+  if (!*pending) return Status::ok();
+  return end_sync(sync_file());
+}
+
+Result<bool> Log::begin_sync() {
+  SYNOD_ASSERT(!sync_in_flight_, "a sync is already in flight");
   SYNOD_RETURN_IF_ERROR(flush());
-  if (unsynced_bytes_ == 0) return Status::ok();
+  if (unsynced_bytes_ == 0) return false;
+  sync_in_flight_ = true;
+  return true;
+}
+
+Status Log::sync_file() {
+  if (options_.bug_skip_fdatasync) return Status::ok();
+  return file_->sync();
+}
+
+Status Log::end_sync(const Status& synced) {
+  SYNOD_ASSERT(sync_in_flight_, "end_sync without begin_sync");
+  sync_in_flight_ = false;
   Status s = [&]() -> Status {
-    if (!options_.bug_skip_fdatasync) SYNOD_RETURN_IF_ERROR(file_->sync());
+    SYNOD_RETURN_IF_ERROR(synced);
     ++syncs_;
     records_synced_ += unsynced_records_;
     bytes_synced_ += unsynced_bytes_;

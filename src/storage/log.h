@@ -96,6 +96,18 @@ class Log {
   // simulator calls it when a batch is handed to the disk, so a crash before the sync can tear it.
   Status flush();
 
+  // sync() in three steps, for a driver that runs the fdatasync on another thread so that its
+  // event loop keeps going meanwhile. begin_sync() writes the buffer into the segment (as flush())
+  // and says whether anything written is not yet durable; if so, sync_file() — the fdatasync, and
+  // the only step that may run on another thread — must follow, and then end_sync() with its
+  // status. Between begin_sync() and end_sync() only append() may be called (it only buffers;
+  // what it adds is written by the next begin_sync()), so no write races the fdatasync and the
+  // synced marker that end_sync() writes vouches for exactly the bytes that fdatasync covered.
+  Result<bool> begin_sync();
+  Status sync_file();
+  Status end_sync(const Status& synced);
+  bool sync_in_flight() const { return sync_in_flight_; }
+
   uint64_t current_segment() const { return segment_; }
   // Deletes every segment with an index below `index` (never the current one).
   Status remove_segments_below(uint64_t index);
@@ -127,6 +139,7 @@ class Log {
   uint64_t unsynced_records_ = 0;  // written, not yet synced
   uint64_t unsynced_bytes_ = 0;
   bool failed_ = false;
+  bool sync_in_flight_ = false;
   uint64_t torn_bytes_at_open_ = 0;
   uint64_t syncs_ = 0;
   uint64_t records_synced_ = 0;

@@ -154,6 +154,11 @@ Status PaxosLog::sync() {
   return log_->sync();
 }
 
+Result<bool> PaxosLog::begin_sync() {
+  SYNOD_RETURN_IF_ERROR(flush());
+  return log_->begin_sync();
+}
+
 Status PaxosLog::compact(Slot upto) {
   uint64_t below = log_->first_segment();
   while (below < log_->current_segment()) {

@@ -39,6 +39,10 @@ class PaxosLog {
   // Writes what was appended (see Log::flush); sync() writes and makes it durable.
   Status flush();
   Status sync();
+  // sync() in steps, the fdatasync on another thread (see Log::begin_sync).
+  Result<bool> begin_sync();
+  Status sync_file() { return log_->sync_file(); }
+  Status end_sync(const Status& synced) { return log_->end_sync(synced); }
   // Removes every segment that holds nothing above `upto` (which a durable snapshot covers).
   Status compact(Slot upto);
 

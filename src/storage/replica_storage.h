@@ -27,6 +27,11 @@ class ReplicaStorage {
   void append(const paxos::PersistBatch& batch) { log_->append(batch); }
   Status flush() { return log_->flush(); }
   Status sync() { return log_->sync(); }
+  // sync() in steps, the fdatasync on another thread (see Log::begin_sync). save_snapshot() may
+  // run while a sync is in flight: it writes other files and removes only older segments.
+  Result<bool> begin_sync() { return log_->begin_sync(); }
+  Status sync_file() { return log_->sync_file(); }
+  Status end_sync(const Status& synced) { return log_->end_sync(synced); }
   // Makes `snapshot` durable (atomically), then drops log segments it makes unnecessary.
   Status save_snapshot(const Snapshot& snapshot);
   Slot snapshot_slot() const { return snapshot_slot_; }

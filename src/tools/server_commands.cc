@@ -81,6 +81,9 @@ void add_server(CLI::App& app, int& exit_code) {
                   "applied slots between snapshots (0: never)")
       ->capture_default_str();
   cmd->add_option("--max-clients", o->max_clients)->capture_default_str();
+  cmd->add_flag("!--sync-on-loop", o->sync_thread,
+                "run fdatasync on the event-loop thread instead of a thread of its own "
+                "(slower; for comparison)");
   cmd->add_flag("--fault-injection", o->fault_injection,
                 "accept SYNOD.FAULT BLOCK/CLEAR (partitions for tests)");
   cmd->add_option("--planted-bug", o->planted_bug,
