@@ -265,6 +265,13 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
     s->sync_thread_ = std::make_unique<asio::thread_pool>(1);
     s->core_->set_sync_runner(
         [raw](std::function<Status()> fdatasync, std::function<void(Status)> done) {
+          // Only a leader has other work to do while its disk syncs (clients to read,
+          // Accepteds to count, commands to apply); a follower cannot answer before the sync
+          // anyway, and would only pay two thread handoffs per batch: it syncs inline.
+          if (raw->core_->replica().role() != paxos::Role::kLeader) {
+            done(fdatasync());
+            return;
+          }
           asio::post(*raw->sync_thread_,
                      [raw, alive = std::weak_ptr<int>(raw->alive_),
                       fdatasync = std::move(fdatasync), done = std::move(done)]() mutable {

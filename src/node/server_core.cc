@@ -117,7 +117,9 @@ Result<bool> ServerCore::start_sync() {
                    sync_status_ = s;
                  }
                });
-  return false;
+  // A runner may also run it at once, on this thread.
+  if (!sync_status_.is_ok()) return sync_status_;
+  return durable_ == target;
 }
 
 namespace {
