@@ -209,9 +209,11 @@ Status Log::open_segment(uint64_t index, uint64_t offset) {
   return Status::ok();
 }
 
-Status Log::create_segment(uint64_t index) {
-  // Created under a temporary name and renamed once its header is durable, so a segment file
-  // that exists always has a valid header.
+Status Log::create_segment(uint64_t index, const std::string& carried) {
+  // Created under a temporary name and renamed once its header and carried-over records are
+  // durable, so a segment file that exists always has a valid header, and its checkpoint (the
+  // promise) is on disk before anything could remove the older segments that also hold it —
+  // even while the first sync of records written after it is still running.
   const std::string name = segment_file_name(index);
   const std::string tmp = join_path(options_.dir, name + ".tmp");
   auto file = fs_.open_writable(tmp);
@@ -219,12 +221,12 @@ Status Log::create_segment(uint64_t index) {
   SYNOD_RETURN_IF_ERROR((*file)->truncate(0));
   SYNOD_RETURN_IF_ERROR((*file)->preallocate(options_.segment_bytes));
   SYNOD_RETURN_IF_ERROR(
-      (*file)->write_at(0, encode_header(options_.cluster_id, options_.node_id, index)));
+      (*file)->write_at(0, encode_header(options_.cluster_id, options_.node_id, index) + carried));
   SYNOD_RETURN_IF_ERROR((*file)->sync());
   SYNOD_RETURN_IF_ERROR((*file)->close());
   SYNOD_RETURN_IF_ERROR(fs_.rename(tmp, join_path(options_.dir, name)));
   SYNOD_RETURN_IF_ERROR(fs_.sync_dir(options_.dir));
-  return open_segment(index, kSegmentHeaderSize);
+  return open_segment(index, kSegmentHeaderSize + carried.size());
 }
 
 void Log::encode(uint8_t type, std::string_view payload, std::string& out) {
@@ -264,11 +266,9 @@ Status Log::roll(uint64_t need) {
   const uint64_t saved = options_.segment_bytes;
   options_.segment_bytes =
       std::max(saved, kSegmentHeaderSize + carried.size() + need + 2 * kRecordHeaderSize);
-  Status s = create_segment(next);
+  Status s = create_segment(next, carried);
   options_.segment_bytes = saved;
-  SYNOD_RETURN_IF_ERROR(s);
-  buffer_.insert(0, carried);
-  return Status::ok();
+  return s;
 }
 
 Status Log::flush() {

@@ -123,7 +123,8 @@ class Log {
  private:
   Log(FileSystem& fs, LogOptions options) : fs_(fs), options_(std::move(options)) {}
   Status open_segment(uint64_t index, uint64_t offset);
-  Status create_segment(uint64_t index);
+  // Creates segment `index` holding its header and then `carried` (records), all durable.
+  Status create_segment(uint64_t index, const std::string& carried = {});
   Status roll(uint64_t need);
   void encode(uint8_t type, std::string_view payload, std::string& out);
 

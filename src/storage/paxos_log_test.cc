@@ -300,5 +300,46 @@ TEST(ReplicaStorage, CrashDuringSnapshotAndCompactionLosesNothing) {
   }
 }
 
+// A leader syncs on another thread and may save a snapshot (which removes old segments) while a
+// sync is in flight. When that sync started a new segment, the promise there must already be
+// durable: the older segments holding it are about to go.
+TEST(ReplicaStorage, ASnapshotDuringASyncThatStartedASegmentKeepsThePromise) {
+  MemFileSystem fs;
+  const Ballot promised{7, NodeId{2}};
+  bool rolled = false;
+  {
+    auto storage = ReplicaStorage::open(fs, options(), nullptr);
+    ASSERT_TRUE(storage.is_ok());
+    PersistBatch first;
+    first.promised = promised;
+    (*storage)->append(first);
+    ASSERT_TRUE((*storage)->sync().is_ok());
+    for (Slot slot = 1; slot < 400 && !rolled; ++slot) {
+      PersistBatch b;
+      b.accepted.push_back({slot, Proposal{promised, value(9, slot)}});
+      (*storage)->append(b);
+      const uint64_t segment = (*storage)->log().log().current_segment();
+      auto pending = (*storage)->begin_sync();
+      ASSERT_TRUE(pending.is_ok());
+      ASSERT_TRUE(*pending);
+      if ((*storage)->log().log().current_segment() == segment) {
+        ASSERT_TRUE((*storage)->end_sync((*storage)->sync_file()).is_ok());
+        continue;
+      }
+      rolled = true;
+      // The sync is in flight: a snapshot through every slot compacts the older segments.
+      ASSERT_TRUE((*storage)->save_snapshot({slot, "state"}).is_ok());
+      EXPECT_EQ((*storage)->log().log().first_segment(), (*storage)->log().log().current_segment());
+    }
+  }
+  ASSERT_TRUE(rolled);
+  Rng rng(5);
+  fs.crash(rng, {.tear = true, .flip_rate = 0.5});  // before that sync finished
+  Recovered r;
+  auto storage = ReplicaStorage::open(fs, options(), &r);
+  ASSERT_TRUE(storage.is_ok()) << storage.status().to_string();
+  EXPECT_EQ(r.state.promised, promised);
+}
+
 }  // namespace
 }  // namespace synod::storage

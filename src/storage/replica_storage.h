@@ -28,7 +28,8 @@ class ReplicaStorage {
   Status flush() { return log_->flush(); }
   Status sync() { return log_->sync(); }
   // sync() in steps, the fdatasync on another thread (see Log::begin_sync). save_snapshot() may
-  // run while a sync is in flight: it writes other files and removes only older segments.
+  // run while a sync is in flight: it writes other files and removes only older segments, and
+  // the current segment's checkpoint of the promise was made durable when it was created.
   Result<bool> begin_sync() { return log_->begin_sync(); }
   Status sync_file() { return log_->sync_file(); }
   Status end_sync(const Status& synced) { return log_->end_sync(synced); }
