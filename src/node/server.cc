@@ -265,10 +265,12 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
     s->sync_thread_ = std::make_unique<asio::thread_pool>(1);
     s->core_->set_sync_runner(
         [raw](std::function<Status()> fdatasync, std::function<void(Status)> done) {
-          // Only a leader has other work to do while its disk syncs (clients to read,
-          // Accepteds to count, commands to apply); a follower cannot answer before the sync
-          // anyway, and would only pay two thread handoffs per batch: it syncs inline.
-          if (raw->core_->replica().role() != paxos::Role::kLeader) {
+          // The loop has other work while its disk syncs on a leader (clients to read,
+          // Accepteds to count, commands to apply) and on a follower that forwards clients'
+          // requests (to relay both ways). A follower with no client waiting cannot answer
+          // before the sync anyway, and would only pay two thread handoffs per batch: it syncs
+          // inline.
+          if (raw->core_->replica().role() != paxos::Role::kLeader && raw->forwarded_.empty()) {
             done(fdatasync());
             return;
           }
