@@ -382,11 +382,30 @@ void Replica::step_down() {
 
 // Reads asked since the last round share one new round: a heartbeat that carries it, sent now,
 // after all of them arrived. (Every later Accept carries it too, so a lost one is made up for.)
+// One round is in flight at a time: reads that arrive meanwhile wait for the next, which starts
+// as soon as this one is answered — so under load a round costs one heartbeat per peer for many
+// reads, not one per handful, and a read waits at most two round trips.
 void Replica::start_read_round() {
   if (role_ != Role::kLeader || reads_.empty() || reads_.back().round <= read_round_) return;
+  if (confirmed_read_round() < read_round_) return;
   ++read_round_;
+  // Only as many peers are asked as complete a phase-2 quorum with this replica's own acceptor,
+  // those that answered the latest rounds first (a heartbeat costs each peer a wakeup). If one
+  // of them does not answer, the next heartbeat carries the round to every peer.
+  std::vector<std::pair<uint64_t, NodeId>> peers;  // (highest round answered, peer)
   for (NodeId peer : config_.quorum.members()) {
-    if (peer != config_.self) send(peer, AcceptMsg{ballot_, {}, commit_, read_round_});
+    if (peer == config_.self) continue;
+    auto it = read_round_acked_.find(peer);
+    peers.emplace_back(it == read_round_acked_.end() ? 0 : it->second, peer);
+  }
+  std::stable_sort(peers.begin(), peers.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  NodeSet asked;
+  if (promised_ == ballot_) asked.insert(config_.self);
+  for (const auto& [round, peer] : peers) {
+    if (config_.quorum.is_phase2_quorum(asked)) break;
+    asked.insert(peer);
+    send(peer, AcceptMsg{ballot_, {}, commit_, read_round_});
   }
 }
 
