@@ -271,16 +271,22 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
           // before the sync anyway, and would only pay two thread handoffs per batch: it syncs
           // inline.
           if (raw->core_->replica().role() != paxos::Role::kLeader && raw->forwarded_.empty()) {
-            done(fdatasync());
+            const auto start = std::chrono::steady_clock::now();
+            Status synced = fdatasync();
+            raw->note_sync(start, std::chrono::steady_clock::now());
+            done(synced);
             return;
           }
           asio::post(*raw->sync_thread_,
                      [raw, alive = std::weak_ptr<int>(raw->alive_),
                       fdatasync = std::move(fdatasync), done = std::move(done)]() mutable {
+                       const auto start = std::chrono::steady_clock::now();
                        Status synced = fdatasync();
-                       asio::post(raw->io_, [raw, alive = std::move(alive),
+                       const auto end = std::chrono::steady_clock::now();
+                       asio::post(raw->io_, [raw, alive = std::move(alive), start, end,
                                              synced = std::move(synced), done = std::move(done)] {
                          if (alive.expired()) return;
+                         raw->note_sync(start, end);
                          done(synced);
                          raw->request_flush();
                        });
@@ -760,6 +766,9 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("error_replies:{}", counters_.errors));
     add(fmt::format("protocol_errors:{}", counters_.protocol_errors));
     add(fmt::format("loop_flushes:{}", counters_.flushes));
+    add(fmt::format("wal_syncs:{}", counters_.syncs));
+    add(fmt::format("wal_sync_us_total:{}", counters_.sync_us));
+    add(fmt::format("wal_sync_us_max:{}", counters_.sync_us_max));
     add(fmt::format("requests_in_progress:{}", waiting_.size()));
     add("");
   }

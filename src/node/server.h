@@ -16,7 +16,9 @@
 // not have taken effect.
 #pragma once
 
+#include <algorithm>
 #include <asio.hpp>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -131,7 +133,18 @@ class Server {
     uint64_t errors = 0;
     uint64_t protocol_errors = 0;
     uint64_t flushes = 0;
+    uint64_t syncs = 0;        // fdatasyncs of the log
+    uint64_t sync_us = 0;      // time spent in them
+    uint64_t sync_us_max = 0;  // the longest
   } counters_;
+  void note_sync(std::chrono::steady_clock::time_point start,
+                 std::chrono::steady_clock::time_point end) {
+    const auto us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(end - start).count());
+    ++counters_.syncs;
+    counters_.sync_us += us;
+    counters_.sync_us_max = std::max(counters_.sync_us_max, us);
+  }
 };
 
 // Parses "1=HOST:PORT,2=HOST:PORT,...".
