@@ -1,11 +1,13 @@
 // `synod server`: one replica of the key-value service on one Asio event loop.
 //
 // The loop owns everything — the ServerCore (protocol core, storage, state machine), the peer
-// transport and the client connections — so nothing is shared between threads. Each turn of the
-// loop handles whatever sockets and timers are ready, then runs one flush: the core's effects in
-// the order ready.h demands (persist and fdatasync, then send, then apply and answer). Many
-// clients' commands that arrive together share one sync and one Accept (group commit and batching
-// fall out of the loop's shape).
+// transport and the client connections. Each turn of the loop handles whatever sockets and timers
+// are ready, then runs one flush: the core's effects in the order ready.h demands. Many clients'
+// commands that arrive together share one sync and one Accept (group commit and batching fall out
+// of the loop's shape). The one other thread runs the log's fdatasync on a leader (and on a
+// follower relaying clients' requests) and posts its completion back to the loop; meanwhile the
+// loop keeps reading, proposing and applying, and holds acceptor answers until their sync is done
+// (ServerCore::set_sync_runner). It touches nothing but the file being synced.
 //
 // Clients speak RESP2/RESP3 (docs/operations.md lists the commands). Every replica accepts them:
 // the leader proposes writes and serves linearizable reads by read index; a follower forwards

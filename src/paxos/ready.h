@@ -7,8 +7,9 @@
 //   2. only then sends `messages` — an acceptor's answer never leaves before the state it vouches
 //      for is on disk. (A proposer's requests to peers — Prepare, Accept, catch-up and snapshot
 //      requests — vouch for nothing and may leave before step 1 once the ballot they carry is
-//      durable, i.e. when this batch does not raise `promised`; ServerCore does so.) Messages addressed to this replica itself are its own acceptor's answers:
-//      deliver them back through step(), also only after step 1;
+//      durable, i.e. when no batch raising `promised` is still unsynced; ServerCore does so.)
+//      Messages addressed to this replica itself are its own acceptor's answers: deliver them
+//      back through step(), also only after step 1;
 //   3. installs `install` (a snapshot) into the state machine if set, then applies `committed`
 //      in slot order, and delivers `outcomes` and `reads`. This need not wait for step 1's sync:
 //      a value is committed only on the votes of acceptors whose answers left after their own
