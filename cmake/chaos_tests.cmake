@@ -18,7 +18,7 @@ foreach(fault kill pause partition restart-all)
 endforeach()
 
 if(NOT SYNOD_SANITIZE)
-  foreach(bug stale-follower-reads:partition ack-before-chosen:kill)
+  foreach(bug stale-follower-reads:partition ack-before-chosen:kill follower-read-before-apply:pause)
     string(REPLACE ":" ";" parts ${bug})
     list(GET parts 0 name)
     list(GET parts 1 fault)

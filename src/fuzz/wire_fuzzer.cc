@@ -40,6 +40,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case Kind::kForwardReply:
       again = synod::net::encode_forward_reply(frame.forward_reply);
       break;
+    case Kind::kReadIndexRequest:
+      again = synod::net::encode_read_index_request(frame.read_index_request);
+      break;
+    case Kind::kReadIndexReply:
+      again = synod::net::encode_read_index_reply(frame.read_index_reply);
+      break;
   }
   SYNOD_ASSERT(again == input.substr(0, again.size()), "a decoded frame re-encodes differently");
   while (reader.next(frame, error) == FrameReader::Status::kFrame) {

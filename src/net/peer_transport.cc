@@ -291,6 +291,14 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
         case Frame::Kind::kForwardReply:
           t_.handlers_.forward_reply(peer_, frame.forward_reply);
           break;
+        case Frame::Kind::kReadIndexRequest:
+          if (t_.handlers_.read_index_request)
+            t_.handlers_.read_index_request(peer_, frame.read_index_request);
+          break;
+        case Frame::Kind::kReadIndexReply:
+          if (t_.handlers_.read_index_reply)
+            t_.handlers_.read_index_reply(peer_, frame.read_index_reply);
+          break;
       }
     }
   }

@@ -53,6 +53,8 @@ class PeerTransport {
     std::function<void(paxos::Envelope&)> message;
     std::function<void(NodeId from, Forward&)> forward;
     std::function<void(NodeId from, ForwardReply&)> forward_reply;
+    std::function<void(NodeId from, const ReadIndexRequest&)> read_index_request;
+    std::function<void(NodeId from, const ReadIndexReply&)> read_index_reply;
     std::function<void(const std::string&)> log;  // one line per connection event
   };
   struct PeerStats {

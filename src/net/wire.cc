@@ -58,7 +58,34 @@ std::string encode_forward_reply(const ForwardReply& reply) {
   return frame(std::move(body));
 }
 
+std::string encode_read_index_request(const ReadIndexRequest& request) {
+  std::string body;
+  put_u8(body, kWireVersion);
+  put_u8(body, kReadIndexRequestType);
+  put_u64(body, request.request_id);
+  return frame(std::move(body));
+}
+
+std::string encode_read_index_reply(const ReadIndexReply& reply) {
+  std::string body;
+  put_u8(body, kWireVersion);
+  put_u8(body, kReadIndexReplyType);
+  put_u64(body, reply.request_id);
+  put_u8(body, reply.ok ? 1 : 0);
+  put_u64(body, reply.slot);
+  put_u64(body, reply.leader_ms);
+  return frame(std::move(body));
+}
+
 namespace {
+
+bool decode_read_index_reply(Reader& in, ReadIndexReply& r) {
+  uint8_t ok = 0;
+  if (!in.u64(r.request_id) || !in.u8(ok) || ok > 1 || !in.u64(r.slot) || !in.u64(r.leader_ms))
+    return false;
+  r.ok = ok == 1;
+  return true;
+}
 
 bool decode_forward(Reader& in, Forward& f) {
   uint8_t read = 0;
@@ -84,6 +111,12 @@ bool decode_body(uint8_t type, Reader& in, Frame& frame) {
     case kForwardReplyType:
       frame.kind = Frame::Kind::kForwardReply;
       return in.u64(frame.forward_reply.request_id) && in.bytes(frame.forward_reply.reply);
+    case kReadIndexRequestType:
+      frame.kind = Frame::Kind::kReadIndexRequest;
+      return in.u64(frame.read_index_request.request_id);
+    case kReadIndexReplyType:
+      frame.kind = Frame::Kind::kReadIndexReply;
+      return decode_read_index_reply(in, frame.read_index_reply);
     default:
       frame.kind = Frame::Kind::kMessage;
       return in.u32(frame.envelope.from.value) && in.u32(frame.envelope.to.value) &&

@@ -18,6 +18,8 @@ inline constexpr uint8_t kWireVersion = 1;
 inline constexpr uint8_t kHelloType = 64;
 inline constexpr uint8_t kForwardType = 65;
 inline constexpr uint8_t kForwardReplyType = 66;
+inline constexpr uint8_t kReadIndexRequestType = 67;
+inline constexpr uint8_t kReadIndexReplyType = 68;
 inline constexpr size_t kFrameHeaderSize = 8;  // body length u32, CRC-32C of the body u32
 
 struct Hello {
@@ -45,20 +47,41 @@ struct ForwardReply {
   bool operator==(const ForwardReply&) const = default;
 };
 
+// A follower's request for a read index, for the linearizable reads its clients asked since its
+// previous request: the leader confirms its leadership with a quorum and answers with a slot
+// that covers every write acknowledged before the request arrived. The follower then serves
+// those reads from its own state machine once it has applied through that slot.
+struct ReadIndexRequest {
+  uint64_t request_id = 0;  // the sender's, echoed in the reply
+  bool operator==(const ReadIndexRequest&) const = default;
+};
+
+struct ReadIndexReply {
+  uint64_t request_id = 0;
+  bool ok = false;         // false: not confirmed (not the leader, or leadership changed)
+  Slot slot = 0;           // for ok: serve once applied through it
+  uint64_t leader_ms = 0;  // the leader's clock when it answered (the reads' time, for expiry)
+  bool operator==(const ReadIndexReply&) const = default;
+};
+
 // One decoded frame.
 struct Frame {
-  enum class Kind { kHello, kMessage, kForward, kForwardReply };
+  enum class Kind { kHello, kMessage, kForward, kForwardReply, kReadIndexRequest, kReadIndexReply };
   Kind kind = Kind::kHello;
   Hello hello;
   paxos::Envelope envelope;
   Forward forward;
   ForwardReply forward_reply;
+  ReadIndexRequest read_index_request;
+  ReadIndexReply read_index_reply;
 };
 
 std::string encode_hello(const Hello& hello);
 std::string encode_frame(const paxos::Envelope& envelope);
 std::string encode_forward(const Forward& forward);
 std::string encode_forward_reply(const ForwardReply& reply);
+std::string encode_read_index_request(const ReadIndexRequest& request);
+std::string encode_read_index_reply(const ReadIndexReply& reply);
 
 // Reassembles frames from a byte stream.
 class FrameReader {

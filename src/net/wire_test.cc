@@ -42,8 +42,13 @@ TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
   const Forward forward{41, true, 1234, 5678, {"SET", "k", std::string(3, '\0')}};
   const Forward empty_forward{42, false, 1, 2, {}};
   const ForwardReply forward_reply{41, std::string("\x01\x02", 2)};
+  const ReadIndexRequest index_request{43};
+  const ReadIndexReply index_reply{43, true, 1ull << 40, 1796000000123};
+  const ReadIndexReply refusal{44, false, 0, 0};
   stream +=
       encode_forward(forward) + encode_forward(empty_forward) + encode_forward_reply(forward_reply);
+  stream += encode_read_index_request(index_request) + encode_read_index_reply(index_reply) +
+            encode_read_index_reply(refusal);
   for (size_t split = 0; split <= stream.size(); split += 7) {
     FrameReader r;
     r.feed(stream.substr(0, split));
@@ -52,6 +57,8 @@ TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
     int hellos = 0;
     std::vector<Forward> forwards;
     std::vector<ForwardReply> replies;
+    std::vector<ReadIndexRequest> index_requests;
+    std::vector<ReadIndexReply> index_replies;
     auto drain = [&] {
       Frame f;
       std::string error;
@@ -75,6 +82,12 @@ TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
           case Frame::Kind::kForwardReply:
             replies.push_back(f.forward_reply);
             break;
+          case Frame::Kind::kReadIndexRequest:
+            index_requests.push_back(f.read_index_request);
+            break;
+          case Frame::Kind::kReadIndexReply:
+            index_replies.push_back(f.read_index_reply);
+            break;
         }
       }
     };
@@ -90,6 +103,8 @@ TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
     }
     EXPECT_EQ(forwards, (std::vector<Forward>{forward, empty_forward}));
     EXPECT_EQ(replies, (std::vector<ForwardReply>{forward_reply}));
+    EXPECT_EQ(index_requests, (std::vector<ReadIndexRequest>{index_request}));
+    EXPECT_EQ(index_replies, (std::vector<ReadIndexReply>{index_reply, refusal}));
   }
 }
 

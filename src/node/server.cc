@@ -216,9 +216,11 @@ Server::~Server() {
 
 Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options options) {
   if (!options.planted_bug.empty() && options.planted_bug != "stale-follower-reads" &&
-      options.planted_bug != "ack-before-chosen")
-    return Status::invalid_argument("unknown planted bug '" + options.planted_bug +
-                                    "' (stale-follower-reads, ack-before-chosen)");
+      options.planted_bug != "ack-before-chosen" &&
+      options.planted_bug != "follower-read-before-apply")
+    return Status::invalid_argument(
+        "unknown planted bug '" + options.planted_bug +
+        "' (stale-follower-reads, ack-before-chosen, follower-read-before-apply)");
   if (!options.peers.count(options.id))
     return Status::invalid_argument("--id " + std::to_string(options.id.value) +
                                     " is not in --peers");
@@ -257,6 +259,10 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   };
   h.forward = [raw](NodeId from, net::Forward& f) { raw->on_forward(from, f); };
   h.forward_reply = [raw](NodeId, net::ForwardReply& r) { raw->on_forward_reply(r); };
+  h.read_index_request = [raw](NodeId from, const net::ReadIndexRequest& r) {
+    raw->on_read_index_request(from, r.request_id);
+  };
+  h.read_index_reply = [raw](NodeId, const net::ReadIndexReply& r) { raw->on_read_index_reply(r); };
   h.log = [raw](const std::string& line) { raw->log(line); };
   s->transport_ = std::make_unique<net::PeerTransport>(io, std::move(t), std::move(h));
   s->core_->set_early_send(
@@ -373,6 +379,12 @@ void Server::on_tick() {
         (op->forward_id && (op->forward_deadline_ms <= now || leader_changed)) ||
         op->deadline_ms <= now)
       due.push_back(op);
+  if (index_request_id_ != 0 && (index_request_deadline_ms_ <= now || leader_changed)) {
+    index_request_id_ = 0;  // a late reply is ignored
+    for (const auto& op : index_requested_)
+      if (!op->done && std::find(due.begin(), due.end(), op) == due.end()) due.push_back(op);
+    index_requested_.clear();
+  }
   for (const auto& op : due) {
     waiting_.erase(op);
     if (op->forward_id) {
@@ -410,6 +422,8 @@ void Server::flush() {
     return;
   }
   for (const auto& e : *out) transport_->send(e.to, net::encode_frame(e));
+  serve_indexed_reads();
+  send_index_request();
 }
 
 void Server::on_request(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
@@ -491,6 +505,13 @@ void Server::execute(const std::shared_ptr<Op>& op) {
       op->maybe_applied = true;  // it may reach an acceptor from here on
       core_->submit(op->client, op->seq, op->args, wall_ms(), done);
     }
+    request_flush();
+    return;
+  }
+  if (op->read && options_.follower_reads) {
+    // Served here, by a read index the leader gives for the whole batch (send_index_request).
+    waiting_.insert(op);
+    index_gathering_.push_back(op);
     request_flush();
     return;
   }
@@ -588,6 +609,74 @@ void Server::on_forward_reply(net::ForwardReply& r) {
     return retry_later(op);
   }
   on_result(op, *reply);
+}
+
+// The leader's side of a follower read: confirm leadership with a quorum, answer with the read
+// index, and send the follower a heartbeat right away so that it learns the chosen prefix up to
+// that slot without waiting for the next one.
+void Server::on_read_index_request(NodeId from, uint64_t request_id) {
+  ++counters_.index_requests_served;
+  core_->read_index([this, from, request_id](bool ok, Slot slot) {
+    if (stopped_) return;
+    if (ok) core_->heartbeat(from);
+    transport_->send(from, net::encode_read_index_reply({request_id, ok, slot, wall_ms()}));
+  });
+  request_flush();
+}
+
+// One read-index request in flight at a time, for every read gathered since the previous one.
+void Server::send_index_request() {
+  if (index_request_id_ != 0 || index_gathering_.empty() || stopped_) return;
+  const NodeId leader = core_->replica().leader();
+  auto ops = std::move(index_gathering_);
+  index_gathering_.clear();
+  if (!leader.valid() || leader == options_.id || core_->replica().role() == paxos::Role::kLeader) {
+    for (const auto& op : ops) {  // leadership moved: each read finds its way again
+      waiting_.erase(op);
+      execute(op);
+    }
+    return;
+  }
+  ++counters_.index_requests;
+  index_request_id_ = next_request_id_++;
+  index_request_deadline_ms_ = now_ms() + options_.forward_timeout_ms;
+  index_requested_ = std::move(ops);
+  transport_->send(leader, net::encode_read_index_request({index_request_id_}));
+}
+
+void Server::on_read_index_reply(const net::ReadIndexReply& r) {
+  if (r.request_id == 0 || r.request_id != index_request_id_) return;  // late, after a retry
+  index_request_id_ = 0;
+  auto ops = std::move(index_requested_);
+  index_requested_.clear();
+  for (const auto& op : ops) {
+    if (op->done) continue;
+    if (r.ok) {
+      index_ready_.push_back({op, r.slot, r.leader_ms});
+    } else {
+      on_result(op, kv::Reply::error("TRYAGAIN leadership changed; the read was not served"));
+    }
+  }
+  serve_indexed_reads();
+  request_flush();
+}
+
+// Reads given an index are served once this replica's state machine reflects that slot: it then
+// holds every write acknowledged before the read was asked, and only chosen commands.
+void Server::serve_indexed_reads() {
+  const Slot applied = core_->applied();
+  std::vector<IndexedRead> ready;
+  std::erase_if(index_ready_, [&](IndexedRead& r) {
+    if (r.op->done) return true;
+    // The planted bug follower-read-before-apply serves as soon as the index arrives.
+    if (applied < r.slot && options_.planted_bug != "follower-read-before-apply") return false;
+    ready.push_back(std::move(r));
+    return true;
+  });
+  for (auto& r : ready) {
+    ++counters_.follower_reads;
+    finish(r.op, core_->store().read(r.op->args, r.leader_ms));
+  }
 }
 
 // HELLO [protover ...]: switches the connection to RESP2 or RESP3 and answers with a map (an
@@ -761,6 +850,9 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("reads:{}", counters_.reads));
     add(fmt::format("forwarded_to_leader:{}", counters_.forwarded));
     add(fmt::format("forwards_served:{}", counters_.forwards_served));
+    add(fmt::format("follower_reads:{}", counters_.follower_reads));
+    add(fmt::format("read_index_requests:{}", counters_.index_requests));
+    add(fmt::format("read_index_requests_served:{}", counters_.index_requests_served));
     add(fmt::format("internal_retries:{}", counters_.retries));
     add(fmt::format("unknown_outcomes:{}", counters_.unknown));
     add(fmt::format("error_replies:{}", counters_.errors));

@@ -55,9 +55,14 @@ class Server {
     // fdatasync on a thread of its own, so the event loop keeps serving while the disk works
     // (false: on the loop thread, for comparison).
     bool sync_thread = true;
+    // A follower serves its clients' linearizable reads itself, by a read index it asks the
+    // leader for once per batch (false: it forwards each read to the leader, for comparison).
+    bool follower_reads = true;
     // Planted bugs, for showing that the fault harness catches them (never in production):
     //   "stale-follower-reads": a follower answers reads from its own state machine;
-    //   "ack-before-chosen": the leader acknowledges a write as soon as it proposes it.
+    //   "ack-before-chosen": the leader acknowledges a write as soon as it proposes it;
+    //   "follower-read-before-apply": a follower serves a read as soon as the leader gives it a
+    //   read index, without waiting to apply through it.
     std::string planted_bug;
   };
 
@@ -93,6 +98,10 @@ class Server {
   void finish(const std::shared_ptr<Op>& op, const kv::Reply& reply);
   void on_forward(NodeId from, net::Forward& forward);
   void on_forward_reply(net::ForwardReply& reply);
+  void on_read_index_request(NodeId from, uint64_t request_id);
+  void on_read_index_reply(const net::ReadIndexReply& reply);
+  void send_index_request();
+  void serve_indexed_reads();
   void hello(const std::shared_ptr<Connection>& conn, const std::shared_ptr<Op>& op,
              const std::vector<std::string>& args);
   kv::Reply local_command(const std::vector<std::string>& args, bool& close);
@@ -115,6 +124,19 @@ class Server {
   std::set<std::shared_ptr<Connection>> connections_;
   std::map<uint64_t, std::shared_ptr<Op>> forwarded_;  // request id -> op awaiting the leader
   std::set<std::shared_ptr<Op>> waiting_;              // ops between attempts or in the core
+  // Follower reads (Options::follower_reads): the reads gathered since the last read-index
+  // request, the one request in flight and the reads it covers, and reads given an index that
+  // wait for this replica to apply through it.
+  std::vector<std::shared_ptr<Op>> index_gathering_;
+  uint64_t index_request_id_ = 0;  // 0: none in flight
+  uint64_t index_request_deadline_ms_ = 0;
+  std::vector<std::shared_ptr<Op>> index_requested_;
+  struct IndexedRead {
+    std::shared_ptr<Op> op;
+    Slot slot = 0;
+    uint64_t leader_ms = 0;
+  };
+  std::vector<IndexedRead> index_ready_;
   uint64_t next_request_id_ = 1;
   std::unique_ptr<Rng> client_ids_;
   NodeId last_leader_;
@@ -130,6 +152,9 @@ class Server {
     uint64_t reads = 0;
     uint64_t forwarded = 0;
     uint64_t forwards_served = 0;
+    uint64_t follower_reads = 0;         // reads this follower served by a read index
+    uint64_t index_requests = 0;         // read-index requests it sent
+    uint64_t index_requests_served = 0;  // ... and, on the leader, answered
     uint64_t retries = 0;
     uint64_t unknown = 0;
     uint64_t errors = 0;

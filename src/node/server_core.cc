@@ -38,12 +38,20 @@ void ServerCore::read(std::vector<std::string> args, uint64_t now_ms, Done done)
   const uint64_t id = ++next_read_id_;
   const auto status = replica_->read_index(id);
   if (status == paxos::ReadStatus::kQueued) {
-    reads_.emplace(id, WaitingRead{std::move(args), now_ms, std::move(done), false, 0});
+    reads_.emplace(id, WaitingRead{std::move(args), now_ms, std::move(done), {}, false, 0});
   } else if (status == paxos::ReadStatus::kBusy) {
     done(kv::Reply::error("TRYAGAIN the leader is overloaded; the read was not served"));
   } else {
     done(not_leader("the read was not served"));
   }
+}
+
+void ServerCore::read_index(IndexDone done) {
+  const uint64_t id = ++next_read_id_;
+  if (replica_->read_index(id) != paxos::ReadStatus::kQueued) return done(false, 0);
+  WaitingRead w;
+  w.index_done = std::move(done);
+  reads_.emplace(id, std::move(w));
 }
 
 kv::Reply ServerCore::not_leader(const char* consequence) const {
@@ -205,6 +213,12 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   for (const auto& result : ready.reads) {
     auto it = reads_.find(result.read_id);
     if (it == reads_.end()) continue;
+    if (it->second.index_done) {  // a follower's: it waits for its own state machine
+      IndexDone done = std::move(it->second.index_done);
+      reads_.erase(it);
+      done(result.ok, result.ok ? result.slot : 0);
+      continue;
+    }
     if (result.ok) {
       it->second.confirmed = true;
       it->second.slot = result.slot;

@@ -55,6 +55,15 @@ class ServerCore {
   // TRYAGAIN error (not the leader, overloaded, or leadership changed before it was confirmed).
   void read(std::vector<std::string> args, uint64_t now_ms, Done done);
 
+  // A read index for a follower's reads: `done(true, slot)` once this replica's leadership is
+  // confirmed by a quorum and the chosen prefix reaches `slot`, which covers every write
+  // acknowledged before this call; `done(false, 0)` if it does not lead or cannot confirm it.
+  // Exactly once. The follower serves its reads once it has applied through `slot`.
+  using IndexDone = std::function<void(bool ok, Slot slot)>;
+  void read_index(IndexDone done);
+  // A heartbeat to `peer` now, if this replica leads (see paxos::Replica::heartbeat).
+  void heartbeat(NodeId peer) { replica_->heartbeat(peer); }
+
   // Runs the core's effects in order; returns the messages to send (all durable-safe). An
   // error means storage failed: the replica must stop (what it promised may not be on disk).
   Result<std::vector<paxos::Envelope>> flush();
@@ -106,6 +115,7 @@ class ServerCore {
     std::vector<std::string> args;
     uint64_t now_ms = 0;
     Done done;
+    IndexDone index_done;    // instead of `done`: a follower's read index (see read_index)
     bool confirmed = false;  // the core said ok: serve once applied_ reaches `slot`
     Slot slot = 0;
   };

@@ -103,6 +103,14 @@ ReadStatus Replica::read_index(uint64_t read_id) {
   return ReadStatus::kQueued;
 }
 
+void Replica::heartbeat(NodeId peer) {
+  const auto& members = config_.quorum.members();
+  if (role_ != Role::kLeader || peer == config_.self ||
+      std::find(members.begin(), members.end(), peer) == members.end())
+    return;
+  send(peer, AcceptMsg{ballot_, {}, commit_, read_round_});
+}
+
 Ready Replica::take_ready() {
   flush_queue();
   start_read_round();

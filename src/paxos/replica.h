@@ -67,6 +67,10 @@ class Replica {
   // state machine must have applied before serving the read, or not ok. Reads requested between
   // two take_ready() calls share one confirmation round.
   ReadStatus read_index(uint64_t read_id);
+  // On a leader, a heartbeat to `peer` now (Accept with no entries, carrying the chosen prefix):
+  // a follower that was given a read index learns at once that the prefix is chosen, instead of
+  // at the next heartbeat or proposal. Elsewhere, nothing.
+  void heartbeat(NodeId peer);
 
   // The driver snapshotted its state machine through slot `upto` (at most what it was handed)
   // and made the snapshot durable: the core forgets chosen values and accepted entries up to

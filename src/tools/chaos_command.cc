@@ -281,9 +281,11 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
                   "where to write the history (default DIR/history.jsonl)");
   cmd->add_option("--dir", args->dir, "directory for the replicas (default: a fresh one in /tmp)");
   cmd->add_option("--planted-bug", args->planted_bug,
-                  "passed to every server: stale-follower-reads | ack-before-chosen (must be "
+                  "passed to every server: stale-follower-reads | ack-before-chosen | "
+                  "follower-read-before-apply (must be "
                   "caught: exit 1)")
-      ->check(CLI::IsMember({"stale-follower-reads", "ack-before-chosen"}));
+      ->check(CLI::IsMember(
+          {"stale-follower-reads", "ack-before-chosen", "follower-read-before-apply"}));
   cmd->add_option("--request-timeout-ms", args->request_timeout_ms,
                   "the servers' --request-timeout-ms (clients wait 1 s longer)")
       ->check(CLI::Range(100, 60000))

@@ -70,6 +70,11 @@ class E2E : public ::testing::Test {
   }
 
   int leader() { return cluster_->leader(); }
+  // Whichever of `a` and `b` leads now (`a` if neither says so yet).
+  int leader_of_two(int a, int b) {
+    const int l = leader();
+    return l == b ? b : a;
+  }
 
   template <typename Pred>
   bool eventually(Pred pred, int timeout_ms = 15000) {
@@ -327,6 +332,37 @@ TEST_F(E2E, MinorityCutOffCannotAcknowledgeWrites) {
   EXPECT_EQ(describe(call(isolated, {"GET", "before"})), "\"1\"");
   for (const auto& k : definitely_not)
     EXPECT_EQ(describe(call(majority, {"GET", k})), "(nil)") << k;
+}
+
+// A follower serves reads itself by a read index from the leader: each sees the write
+// acknowledged just before it (through the leader), and a follower cut off from the leader serves
+// none — not even the value it holds — until it can get an index again.
+TEST_F(E2E, FollowerReadsSeeEveryAcknowledgedWriteAndACutOffFollowerServesNone) {
+  start({"--fault-injection", "--request-timeout-ms", "1500"});
+  const int l = leader();
+  const int f = l % 3 + 1;
+  const int other = f % 3 + 1;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(is_ok(call(l, {"SET", "k", std::to_string(i)})));
+    EXPECT_EQ(describe(call(f, {"GET", "k"})), "\"" + std::to_string(i) + "\"") << i;
+  }
+  EXPECT_GE(std::stoi(info(f, "stats")["follower_reads"]), 50);
+  EXPECT_EQ(info(f, "stats")["forwarded_to_leader"], "0");
+  // Cut the follower off, in both directions; the others go on without it.
+  ASSERT_TRUE(is_ok(call(f, {"SYNOD.FAULT", "BLOCK", std::to_string(l), std::to_string(other)})));
+  ASSERT_TRUE(is_ok(call(l, {"SYNOD.FAULT", "BLOCK", std::to_string(f)})));
+  ASSERT_TRUE(is_ok(call(other, {"SYNOD.FAULT", "BLOCK", std::to_string(f)})));
+  ASSERT_TRUE(eventually([&] {
+    return is_ok(call(leader_of_two(l, other), {"SET", "k", "after"}));
+  }));
+  for (int i = 0; i < 3; ++i) {
+    auto r = call(f, {"GET", "k"});
+    ASSERT_TRUE(r.is_ok()) << describe(r);
+    EXPECT_EQ(r->kind, Reply::Kind::kError) << "a cut-off follower served " << describe(r);
+    EXPECT_EQ(r->text.rfind("TRYAGAIN", 0), 0u) << r->text;
+  }
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(is_ok(call(i, {"SYNOD.FAULT", "CLEAR"})));
+  EXPECT_TRUE(eventually([&] { return describe(call(f, {"GET", "k"})) == "\"after\""; }));
 }
 
 TEST_F(E2E, TtlsExpireIdenticallyOnEveryReplica) {

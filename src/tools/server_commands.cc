@@ -84,10 +84,14 @@ void add_server(CLI::App& app, int& exit_code) {
   cmd->add_flag("!--sync-on-loop", o->sync_thread,
                 "run fdatasync on the event-loop thread instead of a thread of its own "
                 "(slower; for comparison)");
+  cmd->add_flag("!--forward-reads", o->follower_reads,
+                "a follower forwards each read to the leader instead of serving it by a read "
+                "index (slower; for comparison)");
   cmd->add_flag("--fault-injection", o->fault_injection,
                 "accept SYNOD.FAULT BLOCK/CLEAR (partitions for tests)");
   cmd->add_option("--planted-bug", o->planted_bug,
-                  "deliberately break the server (stale-follower-reads | ack-before-chosen), to "
+                  "deliberately break the server (stale-follower-reads | ack-before-chosen | "
+                  "follower-read-before-apply), to "
                   "show that the fault harness catches it; never in production");
   cmd->set_config("--config", "", "read these options from a TOML/INI file");
   cmd->callback([=, &exit_code] {
