@@ -379,12 +379,14 @@ void Server::on_tick() {
         (op->forward_id && (op->forward_deadline_ms <= now || leader_changed)) ||
         op->deadline_ms <= now)
       due.push_back(op);
-  if (index_request_id_ != 0 && (index_request_deadline_ms_ <= now || leader_changed)) {
-    index_request_id_ = 0;  // a late reply is ignored
-    for (const auto& op : index_requested_)
+  // Read-index requests unanswered too long, or to an old leader: their reads go again (a late
+  // reply is ignored).
+  std::erase_if(index_requests_, [&](auto& entry) {
+    if (entry.second.deadline_ms > now && !leader_changed) return false;
+    for (const auto& op : entry.second.ops)
       if (!op->done && std::find(due.begin(), due.end(), op) == due.end()) due.push_back(op);
-    index_requested_.clear();
-  }
+    return true;
+  });
   for (const auto& op : due) {
     waiting_.erase(op);
     if (op->forward_id) {
@@ -618,15 +620,16 @@ void Server::on_read_index_request(NodeId from, uint64_t request_id) {
   ++counters_.index_requests_served;
   core_->read_index([this, from, request_id](bool ok, Slot slot) {
     if (stopped_) return;
-    if (ok) core_->heartbeat(from);
+    if (ok) core_->share_commit(from, slot);
     transport_->send(from, net::encode_read_index_reply({request_id, ok, slot, wall_ms()}));
   });
   request_flush();
 }
 
-// One read-index request in flight at a time, for every read gathered since the previous one.
+// One read-index request per flush, for every read gathered since the previous one (the leader
+// batches requests that arrive together into one confirmation round).
 void Server::send_index_request() {
-  if (index_request_id_ != 0 || index_gathering_.empty() || stopped_) return;
+  if (index_gathering_.empty() || stopped_) return;
   const NodeId leader = core_->replica().leader();
   auto ops = std::move(index_gathering_);
   index_gathering_.clear();
@@ -638,17 +641,16 @@ void Server::send_index_request() {
     return;
   }
   ++counters_.index_requests;
-  index_request_id_ = next_request_id_++;
-  index_request_deadline_ms_ = now_ms() + options_.forward_timeout_ms;
-  index_requested_ = std::move(ops);
-  transport_->send(leader, net::encode_read_index_request({index_request_id_}));
+  const uint64_t id = next_request_id_++;
+  index_requests_[id] = IndexRequest{now_ms() + options_.forward_timeout_ms, std::move(ops)};
+  transport_->send(leader, net::encode_read_index_request({id}));
 }
 
 void Server::on_read_index_reply(const net::ReadIndexReply& r) {
-  if (r.request_id == 0 || r.request_id != index_request_id_) return;  // late, after a retry
-  index_request_id_ = 0;
-  auto ops = std::move(index_requested_);
-  index_requested_.clear();
+  auto it = index_requests_.find(r.request_id);
+  if (it == index_requests_.end()) return;  // late, after a retry
+  auto ops = std::move(it->second.ops);
+  index_requests_.erase(it);
   for (const auto& op : ops) {
     if (op->done) continue;
     if (r.ok) {

@@ -125,12 +125,14 @@ class Server {
   std::map<uint64_t, std::shared_ptr<Op>> forwarded_;  // request id -> op awaiting the leader
   std::set<std::shared_ptr<Op>> waiting_;              // ops between attempts or in the core
   // Follower reads (Options::follower_reads): the reads gathered since the last read-index
-  // request, the one request in flight and the reads it covers, and reads given an index that
-  // wait for this replica to apply through it.
+  // request (one per flush), the requests in flight and the reads each covers, and reads given
+  // an index that wait for this replica to apply through it.
   std::vector<std::shared_ptr<Op>> index_gathering_;
-  uint64_t index_request_id_ = 0;  // 0: none in flight
-  uint64_t index_request_deadline_ms_ = 0;
-  std::vector<std::shared_ptr<Op>> index_requested_;
+  struct IndexRequest {
+    uint64_t deadline_ms = 0;
+    std::vector<std::shared_ptr<Op>> ops;
+  };
+  std::map<uint64_t, IndexRequest> index_requests_;  // by request id
   struct IndexedRead {
     std::shared_ptr<Op> op;
     Slot slot = 0;

@@ -61,8 +61,9 @@ class ServerCore {
   // Exactly once. The follower serves its reads once it has applied through `slot`.
   using IndexDone = std::function<void(bool ok, Slot slot)>;
   void read_index(IndexDone done);
-  // A heartbeat to `peer` now, if this replica leads (see paxos::Replica::heartbeat).
-  void heartbeat(NodeId peer) { replica_->heartbeat(peer); }
+  // Makes sure `peer` learns that the prefix through `slot` is chosen, if this replica leads
+  // (see paxos::Replica::share_commit).
+  void share_commit(NodeId peer, Slot slot) { replica_->share_commit(peer, slot); }
 
   // Runs the core's effects in order; returns the messages to send (all durable-safe). An
   // error means storage failed: the replica must stop (what it promised may not be on disk).

@@ -150,6 +150,28 @@ TEST(ReadIndex, ARoundAsksThePeerThatAnsweredLastAndOneRoundIsInFlight) {
   EXPECT_TRUE(c.violations().empty()) << c.recent_trace(30);
 }
 
+// A follower given a read index learns that the prefix through it is chosen: from a heartbeat
+// sent then, unless an Accept already sent to it carried that prefix. Never twice.
+TEST(ReadIndex, AFollowerGivenAnIndexIsToldThePrefixOnce) {
+  TestCluster c(3);
+  elect_and_write(c, 2);
+  c.stabilize();
+  const Slot commit = c.replica(n1).commit();
+  const size_t before = c.count_in_flight({n1, n2, "Accept"});
+  c.replica(n1).share_commit(n2, commit);
+  c.process(n1);
+  const size_t sent = c.count_in_flight({n1, n2, "Accept"}) - before;
+  EXPECT_LE(sent, 1u);
+  c.replica(n1).share_commit(n2, commit);
+  c.process(n1);
+  EXPECT_EQ(c.count_in_flight({n1, n2, "Accept"}) - before, sent);  // not again
+  c.stabilize();
+  EXPECT_EQ(c.replica(n2).commit(), commit);
+  c.replica(n2).share_commit(n1, commit);  // only a leader does it
+  c.process(n2);
+  EXPECT_EQ(c.count_in_flight({n2, n1, "Accept"}), 0u);
+}
+
 TEST(ReadIndex, AnswersToAcceptsSentBeforeTheReadDoNotConfirmIt) {
   TestCluster c(3);
   elect_and_write(c, 1);

@@ -103,10 +103,11 @@ ReadStatus Replica::read_index(uint64_t read_id) {
   return ReadStatus::kQueued;
 }
 
-void Replica::heartbeat(NodeId peer) {
+void Replica::share_commit(NodeId peer, Slot slot) {
   const auto& members = config_.quorum.members();
-  if (role_ != Role::kLeader || peer == config_.self ||
-      std::find(members.begin(), members.end(), peer) == members.end())
+  if (role_ != Role::kLeader || peer == config_.self || peer.value > NodeSet::kMaxNodeId ||
+      std::find(members.begin(), members.end(), peer) == members.end() ||
+      commit_sent_[peer.value] >= slot)
     return;
   send(peer, AcceptMsg{ballot_, {}, commit_, read_round_});
 }
@@ -624,6 +625,9 @@ void Replica::install_snapshot(SnapshotRef snapshot) {
 // Plumbing.
 
 void Replica::send(NodeId to, Message message) {
+  if (const auto* accept = std::get_if<AcceptMsg>(&message);
+      accept != nullptr && to != config_.self && to.value <= NodeSet::kMaxNodeId)
+    commit_sent_[to.value] = std::max(commit_sent_[to.value], accept->commit);
   if (to == config_.self) {
     // Our own acceptor answers at once; its answer comes back to us through the driver, after
     // the persist it depends on.

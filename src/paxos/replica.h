@@ -27,6 +27,7 @@
 // prefix reaches the index. docs/core.md argues why every acknowledged write is covered.
 #pragma once
 
+#include <array>
 #include <deque>
 #include <map>
 #include <memory>
@@ -67,10 +68,11 @@ class Replica {
   // state machine must have applied before serving the read, or not ok. Reads requested between
   // two take_ready() calls share one confirmation round.
   ReadStatus read_index(uint64_t read_id);
-  // On a leader, a heartbeat to `peer` now (Accept with no entries, carrying the chosen prefix):
-  // a follower that was given a read index learns at once that the prefix is chosen, instead of
-  // at the next heartbeat or proposal. Elsewhere, nothing.
-  void heartbeat(NodeId peer);
+  // On a leader, a heartbeat to `peer` now (Accept with no entries, carrying the chosen prefix)
+  // unless a message already sent to it carried a prefix reaching `slot`: a follower that was
+  // given read index `slot` learns at once that the prefix is chosen, instead of at the next
+  // heartbeat or proposal. Elsewhere, nothing.
+  void share_commit(NodeId peer, Slot slot);
 
   // The driver snapshotted its state machine through slot `upto` (at most what it was handed)
   // and made the snapshot durable: the core forgets chosen values and accepted entries up to
@@ -139,6 +141,7 @@ class Replica {
 
   // Acceptor state (durable).
   Ballot promised_;
+  std::array<Slot, NodeSet::kMaxNodeId + 1> commit_sent_{};  // per peer: in our latest Accepts
   std::map<Slot, Proposal> accepted_;
 
   // Learner state: chosen_ is durable (lazily); commit_ and handed_out_ derive from it.
