@@ -205,14 +205,27 @@ Reply Store::apply(const KvCommand& command) {
   if (command.client == 0) return execute(command.args);
   Session& session = sessions_[command.client];
   session.last_active_ms = clock_ms_;
-  if (auto it = session.replies.find(command.seq); it != session.replies.end()) return it->second;
-  if (session.replies.size() >= kRepliesPerClient && command.seq < session.replies.begin()->first) {
+  auto& replies = session.replies;
+  const auto by_seq = [](const std::pair<uint64_t, Reply>& r, uint64_t seq) {
+    return r.first < seq;
+  };
+  const bool newest = replies.empty() || replies.back().first < command.seq;
+  if (!newest) {
+    auto it = std::lower_bound(replies.begin(), replies.end(), command.seq, by_seq);
+    if (it != replies.end() && it->first == command.seq) return it->second;
+  }
+  if (replies.size() >= kRepliesPerClient && command.seq < replies.front().first) {
     // Older than anything remembered: it may have been applied. Never apply it twice.
     return Reply::error("ERR command too old: its outcome is no longer known");
   }
   Reply reply = execute(command.args);
-  session.replies.emplace(command.seq, reply);
-  while (session.replies.size() > kRepliesPerClient) session.replies.erase(session.replies.begin());
+  if (newest) {
+    replies.emplace_back(command.seq, reply);
+  } else {
+    replies.emplace(std::lower_bound(replies.begin(), replies.end(), command.seq, by_seq),
+                    command.seq, reply);
+  }
+  while (replies.size() > kRepliesPerClient) replies.pop_front();
   return reply;
 }
 
@@ -257,7 +270,7 @@ Reply Store::execute(const std::vector<std::string>& args) {
       }
     }
     Entry* e = find_live(args[1]);
-    Reply old = e ? Reply::bulk(e->value) : Reply::null();
+    Reply old = get && e ? Reply::bulk(e->value) : Reply::null();  // only SET ... GET returns it
     const bool allowed = (!nx || !e) && (!xx || e) && (!ifeq || (e && e->value == *ifeq));
     if (!allowed) return get ? old : Reply::null();
     if (!e) {
@@ -532,7 +545,9 @@ Result<Store> Store::restore(std::string_view bytes) {
       uint64_t seq = 0;
       Reply reply;
       if (!in.u64(seq) || !decode_reply(in, reply)) return Status::corruption("undecodable reply");
-      session.replies.emplace(seq, std::move(reply));
+      if (!session.replies.empty() && session.replies.back().first >= seq)
+        return Status::corruption("replies out of order in a key-value snapshot");
+      session.replies.emplace_back(seq, std::move(reply));
     }
     s.sessions_.emplace(client, std::move(session));
   }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -94,7 +95,9 @@ class Store {
   };
   struct Session {
     uint64_t last_active_ms = 0;
-    std::map<uint64_t, Reply> replies;  // seq -> reply, the newest kRepliesPerClient
+    // (seq, reply) by ascending seq, the newest kRepliesPerClient: a client's commands arrive in
+    // seq order, so a new one goes at the back and the oldest leaves at the front.
+    std::deque<std::pair<uint64_t, Reply>> replies;
   };
 
   Reply execute(const std::vector<std::string>& args);
