@@ -60,6 +60,7 @@ struct Server::Op {
   uint64_t deadline_ms = 0;
   uint64_t retry_at_ms = 0;  // between attempts: when to try again
   uint64_t forward_id = 0;   // while forwarded: the request id awaited
+  NodeId forward_to;         // ... from this peer
   uint64_t forward_deadline_ms = 0;
   bool maybe_applied = false;         // some attempt may have taken effect
   bool maybe_applied_before = false;  // ... some attempt before the current one
@@ -247,6 +248,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   // Client ids must never repeat across restarts (the state machine remembers replies per id):
   // they come from a generator seeded by the device and the clock.
   s->client_ids_ = std::make_unique<Rng>(seed ^ (uint64_t{o.id.value} << 56) ^ s->wall_ms());
+  s->next_request_id_ = (s->client_ids_->next() >> 1) | 1;
   net::PeerTransport::Options t;
   t.self = o.id;
   t.cluster_id = o.cluster_id;
@@ -258,11 +260,13 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
     raw->request_flush();
   };
   h.forward = [raw](NodeId from, net::Forward& f) { raw->on_forward(from, f); };
-  h.forward_reply = [raw](NodeId, net::ForwardReply& r) { raw->on_forward_reply(r); };
+  h.forward_reply = [raw](NodeId from, net::ForwardReply& r) { raw->on_forward_reply(from, r); };
   h.read_index_request = [raw](NodeId from, const net::ReadIndexRequest& r) {
     raw->on_read_index_request(from, r.request_id);
   };
-  h.read_index_reply = [raw](NodeId, const net::ReadIndexReply& r) { raw->on_read_index_reply(r); };
+  h.read_index_reply = [raw](NodeId from, const net::ReadIndexReply& r) {
+    raw->on_read_index_reply(from, r);
+  };
   h.log = [raw](const std::string& line) { raw->log(line); };
   s->transport_ = std::make_unique<net::PeerTransport>(io, std::move(t), std::move(h));
   s->core_->set_early_send(
@@ -381,10 +385,11 @@ void Server::on_tick() {
       due.push_back(op);
   // Read-index requests unanswered too long, or to an old leader: their reads go again (a late
   // reply is ignored).
+  const std::set<std::shared_ptr<Op>> already(due.begin(), due.end());
   std::erase_if(index_requests_, [&](auto& entry) {
     if (entry.second.deadline_ms > now && !leader_changed) return false;
     for (const auto& op : entry.second.ops)
-      if (!op->done && std::find(due.begin(), due.end(), op) == due.end()) due.push_back(op);
+      if (!op->done && !already.count(op)) due.push_back(op);
     return true;
   });
   for (const auto& op : due) {
@@ -520,6 +525,7 @@ void Server::execute(const std::shared_ptr<Op>& op) {
   // Forward to the leader; the reply (or its absence) comes back through on_forward_reply/tick.
   ++counters_.forwarded;
   op->forward_id = next_request_id_++;
+  op->forward_to = leader;
   op->forward_deadline_ms = now_ms() + options_.forward_timeout_ms;
   if (!op->read) {
     op->maybe_applied_before = op->maybe_applied;
@@ -598,9 +604,9 @@ void Server::on_forward(NodeId from, net::Forward& f) {
   request_flush();
 }
 
-void Server::on_forward_reply(net::ForwardReply& r) {
+void Server::on_forward_reply(NodeId from, net::ForwardReply& r) {
   auto it = forwarded_.find(r.request_id);
-  if (it == forwarded_.end()) return;  // answered late, after a retry or the deadline
+  if (it == forwarded_.end() || it->second->forward_to != from) return;  // late, or not ours
   auto op = it->second;
   forwarded_.erase(it);
   op->forward_id = 0;
@@ -618,10 +624,14 @@ void Server::on_forward_reply(net::ForwardReply& r) {
 // that slot without waiting for the next one.
 void Server::on_read_index_request(NodeId from, uint64_t request_id) {
   ++counters_.index_requests_served;
-  core_->read_index([this, from, request_id](bool ok, Slot slot) {
+  // The reads' time is taken now, when the index is fixed, as for reads on the leader: state
+  // through the index at a later time could show a key expired that a write after the index
+  // (acknowledged before that time) had kept alive.
+  const uint64_t at = wall_ms();
+  core_->read_index([this, from, request_id, at](bool ok, Slot slot) {
     if (stopped_) return;
     if (ok) core_->share_commit(from, slot);
-    transport_->send(from, net::encode_read_index_reply({request_id, ok, slot, wall_ms()}));
+    transport_->send(from, net::encode_read_index_reply({request_id, ok, slot, at}));
   });
   request_flush();
 }
@@ -642,13 +652,14 @@ void Server::send_index_request() {
   }
   ++counters_.index_requests;
   const uint64_t id = next_request_id_++;
-  index_requests_[id] = IndexRequest{now_ms() + options_.forward_timeout_ms, std::move(ops)};
+  index_requests_[id] =
+      IndexRequest{leader, now_ms() + options_.forward_timeout_ms, std::move(ops)};
   transport_->send(leader, net::encode_read_index_request({id}));
 }
 
-void Server::on_read_index_reply(const net::ReadIndexReply& r) {
+void Server::on_read_index_reply(NodeId from, const net::ReadIndexReply& r) {
   auto it = index_requests_.find(r.request_id);
-  if (it == index_requests_.end()) return;  // late, after a retry
+  if (it == index_requests_.end() || it->second.to != from) return;  // late, or not ours
   auto ops = std::move(it->second.ops);
   index_requests_.erase(it);
   for (const auto& op : ops) {

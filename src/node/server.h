@@ -97,9 +97,9 @@ class Server {
   void retry_later(const std::shared_ptr<Op>& op);
   void finish(const std::shared_ptr<Op>& op, const kv::Reply& reply);
   void on_forward(NodeId from, net::Forward& forward);
-  void on_forward_reply(net::ForwardReply& reply);
+  void on_forward_reply(NodeId from, net::ForwardReply& reply);
   void on_read_index_request(NodeId from, uint64_t request_id);
-  void on_read_index_reply(const net::ReadIndexReply& reply);
+  void on_read_index_reply(NodeId from, const net::ReadIndexReply& reply);
   void send_index_request();
   void serve_indexed_reads();
   void hello(const std::shared_ptr<Connection>& conn, const std::shared_ptr<Op>& op,
@@ -129,6 +129,7 @@ class Server {
   // an index that wait for this replica to apply through it.
   std::vector<std::shared_ptr<Op>> index_gathering_;
   struct IndexRequest {
+    NodeId to;  // the leader asked: only its reply counts
     uint64_t deadline_ms = 0;
     std::vector<std::shared_ptr<Op>> ops;
   };
@@ -139,6 +140,8 @@ class Server {
     uint64_t leader_ms = 0;
   };
   std::vector<IndexedRead> index_ready_;
+  // Request ids (forwards, read-index requests) start at a random point in each incarnation, so
+  // that a reply queued for an earlier incarnation of this replica never matches a new request.
   uint64_t next_request_id_ = 1;
   std::unique_ptr<Rng> client_ids_;
   NodeId last_leader_;

@@ -141,7 +141,9 @@ class Replica {
 
   // Acceptor state (durable).
   Ballot promised_;
-  std::array<Slot, NodeSet::kMaxNodeId + 1> commit_sent_{};  // per peer: in our latest Accepts
+  // Per peer, the highest chosen prefix our Accepts to it carried (sent, not necessarily
+  // received: a lost one only delays a follower's read until the next heartbeat).
+  std::array<Slot, NodeSet::kMaxNodeId + 1> commit_sent_{};
   std::map<Slot, Proposal> accepted_;
 
   // Learner state: chosen_ is durable (lazily); commit_ and handed_out_ derive from it.
