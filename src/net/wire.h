@@ -60,7 +60,7 @@ struct ReadIndexReply {
   uint64_t request_id = 0;
   bool ok = false;         // false: not confirmed (not the leader, or leadership changed)
   Slot slot = 0;           // for ok: serve once applied through it
-  uint64_t leader_ms = 0;  // the leader's clock when it answered (the reads' time, for expiry)
+  uint64_t leader_ms = 0;  // the leader's clock when the index was fixed (the reads' time)
   bool operator==(const ReadIndexReply&) const = default;
 };
 
