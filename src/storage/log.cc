@@ -206,6 +206,7 @@ Status Log::open_segment(uint64_t index, uint64_t offset) {
   file_ = std::move(*file);
   segment_ = index;
   offset_ = offset;
+  zeroed_end_ = offset;
   return Status::ok();
 }
 
@@ -282,8 +283,19 @@ Status Log::flush() {
       // Rolling syncs the old segment, so anything written there unsynced is durable now.
       SYNOD_RETURN_IF_ERROR(roll(buffer_.size()));
     }
+    // Zeros ahead of the records, a MiB at a time (see zeroed_end_), within the segment.
+    const uint64_t end = offset_ + buffer_.size() + 2 * kRecordHeaderSize;
+    if (end > zeroed_end_ && zeroed_end_ < options_.segment_bytes) {
+      constexpr uint64_t kZeroChunk = 1 << 20;
+      const uint64_t to = std::min(std::max(end, zeroed_end_ + kZeroChunk), options_.segment_bytes);
+      if (to > end) {
+        SYNOD_RETURN_IF_ERROR(file_->write_at(end, std::string(to - end, '\0')));
+        zeroed_end_ = to;
+      }
+    }
     SYNOD_RETURN_IF_ERROR(file_->write_at(offset_, buffer_));
     offset_ += buffer_.size();
+    zeroed_end_ = std::max(zeroed_end_, offset_);
     unsynced_records_ += buffered_records_;
     unsynced_bytes_ += buffer_.size();
     buffer_.clear();

@@ -3,7 +3,8 @@
 //
 // Records are appended to an in-memory buffer; sync() writes the buffer into the current segment
 // and makes it durable with one fdatasync, so every record appended since the previous sync shares
-// that one sync (group commit). Segments are preallocated, so a sync flushes data, not metadata.
+// that one sync (group commit). Segments are preallocated, and the log writes zeros a MiB ahead of
+// its records, so a sync flushes data, not metadata (no unwritten extent to convert).
 //
 // After every sync the log writes a tiny "synced" marker record (not itself synced). On recovery a
 // valid marker vouches that every byte before it was durable. That is how a torn tail (the
@@ -135,7 +136,12 @@ class Log {
   uint64_t segment_ = 0;
   uint64_t first_segment_ = 0;
   uint64_t offset_ = 0;  // where the next write goes in the current segment
-  std::string buffer_;   // appended, not yet written
+  // Up to here the current segment has been written with zeros (or records) by us: a write
+  // below it changes no extent, so its fdatasync flushes data only. Preallocation alone leaves
+  // unwritten extents, and converting one costs a metadata write in the fdatasync that follows
+  // (on ext4 here, about 170 µs per sync against 120).
+  uint64_t zeroed_end_ = 0;
+  std::string buffer_;  // appended, not yet written
   uint64_t buffered_records_ = 0;
   uint64_t unsynced_records_ = 0;  // written, not yet synced
   uint64_t unsynced_bytes_ = 0;
