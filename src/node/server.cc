@@ -43,6 +43,15 @@ void write_reply(net::RespWriter& w, const kv::Reply& r) {
   }
 }
 
+// Runs `fdatasync`; its status and how long it took, in microseconds.
+std::pair<Status, uint64_t> timed(const std::function<Status()>& fdatasync) {
+  const auto start = std::chrono::steady_clock::now();
+  Status synced = fdatasync();
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
+  return {std::move(synced), static_cast<uint64_t>(us.count())};
+}
+
 bool starts_with(const kv::Reply& r, std::string_view prefix) {
   return r.kind == kv::Reply::Kind::kError && r.text.compare(0, prefix.size(), prefix) == 0;
 }
@@ -216,16 +225,23 @@ Server::~Server() {
 }
 
 Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options options) {
-  if (!options.planted_bug.empty() && options.planted_bug != "stale-follower-reads" &&
-      options.planted_bug != "ack-before-chosen" &&
-      options.planted_bug != "follower-read-before-apply")
+  PlantedBug bug = PlantedBug::kNone;
+  if (options.planted_bug == "stale-follower-reads") {
+    bug = PlantedBug::kStaleFollowerReads;
+  } else if (options.planted_bug == "ack-before-chosen") {
+    bug = PlantedBug::kAckBeforeChosen;
+  } else if (options.planted_bug == "follower-read-before-apply") {
+    bug = PlantedBug::kFollowerReadBeforeApply;
+  } else if (!options.planted_bug.empty()) {
     return Status::invalid_argument(
         "unknown planted bug '" + options.planted_bug +
         "' (stale-follower-reads, ack-before-chosen, follower-read-before-apply)");
+  }
   if (!options.peers.count(options.id))
     return Status::invalid_argument("--id " + std::to_string(options.id.value) +
                                     " is not in --peers");
   std::unique_ptr<Server> s(new Server(io, std::move(options)));
+  s->bug_ = bug;
   const Options& o = s->options_;
   s->fs_ = storage::make_posix_file_system();
   ServerCore::Options core;
@@ -281,22 +297,19 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
           // before the sync anyway, and would only pay two thread handoffs per batch: it syncs
           // inline.
           if (raw->core_->replica().role() != paxos::Role::kLeader && raw->forwarded_.empty()) {
-            const auto start = std::chrono::steady_clock::now();
-            Status synced = fdatasync();
-            raw->note_sync(start, std::chrono::steady_clock::now());
+            auto [synced, us] = timed(fdatasync);
+            raw->note_sync(us);
             done(synced);
             return;
           }
           asio::post(*raw->sync_thread_,
                      [raw, alive = std::weak_ptr<int>(raw->alive_),
                       fdatasync = std::move(fdatasync), done = std::move(done)]() mutable {
-                       const auto start = std::chrono::steady_clock::now();
-                       Status synced = fdatasync();
-                       const auto end = std::chrono::steady_clock::now();
-                       asio::post(raw->io_, [raw, alive = std::move(alive), start, end,
+                       auto [synced, us] = timed(fdatasync);
+                       asio::post(raw->io_, [raw, alive = std::move(alive), us,
                                              synced = std::move(synced), done = std::move(done)] {
                          if (alive.expired()) return;
-                         raw->note_sync(start, end);
+                         raw->note_sync(us);
                          done(synced);
                          raw->request_flush();
                        });
@@ -385,7 +398,9 @@ void Server::on_tick() {
       due.push_back(op);
   // Read-index requests unanswered too long, or to an old leader: their reads go again (a late
   // reply is ignored).
-  const std::set<std::shared_ptr<Op>> already(due.begin(), due.end());
+  const std::set<std::shared_ptr<Op>> already =
+      index_requests_.empty() ? std::set<std::shared_ptr<Op>>{}
+                              : std::set<std::shared_ptr<Op>>(due.begin(), due.end());
   std::erase_if(index_requests_, [&](auto& entry) {
     if (entry.second.deadline_ms > now && !leader_changed) return false;
     for (const auto& op : entry.second.ops)
@@ -494,10 +509,10 @@ void Server::execute(const std::shared_ptr<Op>& op) {
   const NodeId self = options_.id;
   const NodeId leader = core_->replica().leader();
   auto done = [this, op](const kv::Reply& r) { on_result(op, r); };
-  if (options_.planted_bug == "stale-follower-reads" && op->read &&
+  if (bug_ == PlantedBug::kStaleFollowerReads && op->read &&
       core_->replica().role() != paxos::Role::kLeader)
     return finish(op, core_->store().read(op->args, wall_ms()));
-  if (options_.planted_bug == "ack-before-chosen" && !op->read &&
+  if (bug_ == PlantedBug::kAckBeforeChosen && !op->read &&
       core_->replica().role() == paxos::Role::kLeader) {
     core_->submit(op->client, op->seq, op->args, wall_ms(), [](const kv::Reply&) {});
     request_flush();
@@ -682,7 +697,7 @@ void Server::serve_indexed_reads() {
   std::erase_if(index_ready_, [&](IndexedRead& r) {
     if (r.op->done) return true;
     // The planted bug follower-read-before-apply serves as soon as the index arrives.
-    if (applied < r.slot && options_.planted_bug != "follower-read-before-apply") return false;
+    if (applied < r.slot && bug_ != PlantedBug::kFollowerReadBeforeApply) return false;
     ready.push_back(std::move(r));
     return true;
   });

@@ -93,19 +93,16 @@ void ServerCore::deliver(std::vector<paxos::Envelope>& messages,
   }
 }
 
-bool ServerCore::release(std::vector<paxos::Envelope>& out) {
-  bool any = false;
+void ServerCore::release(std::vector<paxos::Envelope>& out) {
   while (!held_.empty() && held_.front().needs <= durable_) {
     auto messages = std::move(held_.front().messages);
     held_.pop_front();
     deliver(messages, out);
-    any = true;
   }
-  return any;
 }
 
 Result<bool> ServerCore::start_sync() {
-  if (!sync_runner_ || syncing_ || durable_ == appended_) return false;
+  if (!sync_runner_ || storage_->sync_in_flight() || durable_ == appended_) return false;
   auto pending = storage_->begin_sync();
   if (!pending.is_ok()) return pending.status();
   const uint64_t target = appended_;
@@ -113,11 +110,9 @@ Result<bool> ServerCore::start_sync() {
     durable_ = target;
     return true;
   }
-  syncing_ = true;
   storage::ReplicaStorage* storage = storage_.get();
   sync_runner_([storage] { return storage->sync_file(); },
                [this, target](Status synced) {
-                 syncing_ = false;
                  Status s = storage_->end_sync(synced);
                  if (s.is_ok()) {
                    durable_ = target;

@@ -88,7 +88,7 @@ class ServerCore {
   using SyncRunner =
       std::function<void(std::function<Status()> fdatasync, std::function<void(Status)> done)>;
   void set_sync_runner(SyncRunner run) { sync_runner_ = std::move(run); }
-  bool sync_in_flight() const { return syncing_; }
+  bool sync_in_flight() const { return storage_->sync_in_flight(); }
 
   const kv::Store& store() const { return store_; }
   Slot applied() const { return applied_; }  // the state machine reflects every slot up to here
@@ -100,8 +100,8 @@ class ServerCore {
   Status run(paxos::Ready& ready, std::vector<paxos::Envelope>& out);
   // Hands `messages` to `out`, or back to the core if addressed to this replica.
   void deliver(std::vector<paxos::Envelope>& messages, std::vector<paxos::Envelope>& out);
-  // Delivers the held messages that a finished sync made safe; true if it delivered any.
-  bool release(std::vector<paxos::Envelope>& out);
+  // Delivers the held messages that a finished sync made safe.
+  void release(std::vector<paxos::Envelope>& out);
   // Starts a sync on the runner if records await one and none is in flight; true if that made
   // more durable at once (nothing was left to sync), so held messages may be released now.
   Result<bool> start_sync();
@@ -134,8 +134,7 @@ class ServerCore {
   uint64_t appended_ = 0;       // handed to storage
   uint64_t durable_ = 0;        // of those, covered by a finished sync
   uint64_t promise_epoch_ = 0;  // the newest of them that raised the promise
-  bool syncing_ = false;
-  Status sync_status_;  // a failed sync: the replica must stop
+  Status sync_status_;          // a failed sync: the replica must stop
   struct Held {
     uint64_t needs = 0;  // released once durable_ reaches it
     std::vector<paxos::Envelope> messages;

@@ -105,7 +105,7 @@ ReadStatus Replica::read_index(uint64_t read_id) {
 
 void Replica::share_commit(NodeId peer, Slot slot) {
   const auto& members = config_.quorum.members();
-  if (role_ != Role::kLeader || peer == config_.self || peer.value > NodeSet::kMaxNodeId ||
+  if (role_ != Role::kLeader || peer == config_.self ||
       std::find(members.begin(), members.end(), peer) == members.end() ||
       commit_sent_[peer.value] >= slot)
     return;

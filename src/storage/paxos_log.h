@@ -43,6 +43,7 @@ class PaxosLog {
   Result<bool> begin_sync();
   Status sync_file() { return log_->sync_file(); }
   Status end_sync(const Status& synced) { return log_->end_sync(synced); }
+  bool sync_in_flight() const { return log_->sync_in_flight(); }
   // Removes every segment that holds nothing above `upto` (which a durable snapshot covers).
   Status compact(Slot upto);
 

@@ -33,6 +33,7 @@ class ReplicaStorage {
   Result<bool> begin_sync() { return log_->begin_sync(); }
   Status sync_file() { return log_->sync_file(); }
   Status end_sync(const Status& synced) { return log_->end_sync(synced); }
+  bool sync_in_flight() const { return log_->sync_in_flight(); }
   // Makes `snapshot` durable (atomically), then drops log segments it makes unnecessary.
   Status save_snapshot(const Snapshot& snapshot);
   Slot snapshot_slot() const { return snapshot_slot_; }
