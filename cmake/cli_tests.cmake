@@ -26,6 +26,22 @@ add_test(NAME cli.sim_disk_faults_clean
 add_test(NAME cli.sim_finds_ack-before-sync
          COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds 1-500 --replicas 5 --disk-faults --bug ack-before-sync > out.ack-before-sync.txt; rc=$?; grep -q '^VIOLATION seed' out.ack-before-sync.txt && test $rc -eq 1")
 
+# The whole replica (`synod sim --core`): clean across seeds with every fault and torn disks, the
+# same seed gives the same trace, and the bugs in what the server adds to the core are found
+# (exit 1); those bugs need --core (exit 2 without it).
+add_test(NAME cli.sim_core_clean
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seeds 1-2000 | tail -1 | grep -q '^sim --core: 2000 runs, 0 violations'")
+add_test(NAME cli.sim_core_disk_faults_clean
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seeds 1-500 --replicas 5 --disk-faults | tail -1 | grep -q '^sim --core: 500 runs, 0 violations'")
+add_test(NAME cli.sim_core_trace_is_reproducible
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seed 11 --trace | grep -v '^sim --core: ' > core.a.txt && $<TARGET_FILE:synod> sim --core --seed 11 --trace | grep -v '^sim --core: ' > core.b.txt && test $(grep -c ' deliver ' core.a.txt) -gt 300 && cmp core.a.txt core.b.txt")
+foreach(bug early-undurable-ballot unsynced-checkpoint ack-before-sync)
+  add_test(NAME cli.sim_core_finds_${bug}
+           COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seeds 1-1000 --bug ${bug} > out.core.${bug}.txt; rc=$?; grep -q '^VIOLATION seed [0-9]*: vouching: ' out.core.${bug}.txt && test $rc -eq 1")
+endforeach()
+add_test(NAME cli.sim_core_bug_needs_core
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --bug unsynced-checkpoint 2> err.core.txt; rc=$?; grep -q 'needs --core' err.core.txt && test $rc -eq 2")
+
 # wal-dump reads a real log written by the benchmark, and names the offset of a flipped byte.
 add_test(NAME cli.wal_dump_reads_and_reports_corruption
          COMMAND sh -c "rm -rf walcli && $<TARGET_FILE:synod> bench wal --dir walcli --ops 20 --seconds 0.1 --inflight 4 --keep > /dev/null && $<TARGET_FILE:synod> wal-dump walcli/wal-single > dump.txt && grep -q 'accepted slot=20 ' dump.txt && grep -q '^wal-dump: 1 segments, 20 records' dump.txt && printf '\\377' | dd of=walcli/wal-single/wal-00000000000000000001.log bs=1 seek=1000 conv=notrunc 2>/dev/null; $<TARGET_FILE:synod> wal-dump walcli/wal-single > bad.txt; rc=$?; test $rc -eq 1 && grep -q 'corruption: .*wal-00000000000000000001.log: bad record at offset' bad.txt")

@@ -144,7 +144,8 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   // Prepare(b) or Accept(b, v) out but promise b unsynced could pick b again after its restart
   // and propose a second value in the same ballot, which Paxos forbids. Requests to this replica
   // itself go to its acceptor at once too; what it accepts is synced before it answers.
-  if (early_send_ && !ready.persist.promised && promise_epoch_ <= durable_) {
+  if (early_send_ && ((!ready.persist.promised && promise_epoch_ <= durable_) ||
+                      options_.bug_early_undurable_ballot)) {
     std::vector<paxos::Envelope> to_self;
     std::erase_if(ready.messages, [&](paxos::Envelope& e) {
       if (!is_request(e.message)) return false;
@@ -181,7 +182,7 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   }
   // 2. Messages may leave once everything appended so far is durable (with a sync runner, they
   // wait for the sync that covers it); our own acceptor's answers come back the same way.
-  if (durable_ < appended_) {
+  if (durable_ < appended_ && !options_.config.bugs.ack_before_sync) {
     if (!ready.messages.empty()) held_.push_back({appended_, std::move(ready.messages)});
   } else {
     deliver(ready.messages, out);

@@ -36,6 +36,9 @@ class ServerCore {
     paxos::Config config;
     storage::LogOptions log;
     uint64_t snapshot_every = 10'000;  // applied slots between snapshots (0: never)
+    // Planted bug, for the whole-replica simulator: requests leave before the sync even when
+    // the ballot they carry is not yet durable.
+    bool bug_early_undurable_ballot = false;
   };
   using Done = std::function<void(const kv::Reply&)>;
 

@@ -16,7 +16,7 @@ struct Bugs {
   bool no_persist_promise = false;      // an acceptor's promise is not made durable
   bool accept_lower_ballot = false;     // an acceptor accepts a ballot below its promise
   bool leader_skip_phase1 = false;      // a new leader goes straight to phase 2
-  bool ack_before_sync = false;         // the driver sends answers before their record is synced
+  bool ack_before_sync = false;         // the driver (sim, ServerCore) answers before the sync
   bool skip_fdatasync = false;          // the log reports a sync without calling fdatasync
   bool promise_hides_snapshot = false;  // a promise does not say which slots were compacted
   bool read_without_quorum = false;     // a leader serves reads without confirming leadership

@@ -95,7 +95,7 @@ struct Simulation::Client {
 };
 
 Simulation::Simulation(const Options& options, std::ostream* trace)
-    : trace_(trace),
+    : events_(trace, kRecentEvents),
       rng_(options.seed),
       options_(options.swarmed(rng_)),
       quorum_([&] {
@@ -185,7 +185,7 @@ RunResult Simulation::run() {
     if (!checker_.ok()) result_.violation = checker_.violation();
     if (liveness_phase_ && !result_.violation && converged()) break;
   }
-  if (result_.violation) result_.last_events.assign(recent_.begin(), recent_.end());
+  if (result_.violation) result_.last_events = events_.recent();
   result_.slots_chosen = checker_.chosen().size();
   std::set<CommandId> chosen_commands;
   for (const auto& [slot, value] : checker_.chosen()) {
@@ -203,7 +203,7 @@ RunResult Simulation::run() {
     }
   }
   result_.leaders = leader_ballots_.size();
-  result_.digest = digest_.value();
+  result_.digest = events_.digest();
   return result_;
 }
 
@@ -212,12 +212,7 @@ void Simulation::schedule(uint64_t at_us, Event event) {
 }
 
 void Simulation::log(const std::string& line) {
-  std::string stamped = "t=" + std::to_string(now_us_) + " " + line;
-  digest_.add(stamped);
-  digest_.add("\n");
-  if (trace_) *trace_ << stamped << '\n';
-  recent_.push_back(std::move(stamped));
-  if (recent_.size() > kRecentEvents) recent_.pop_front();
+  events_.add(now_us_, line);
 }
 
 void Simulation::dispatch(Event& event) {

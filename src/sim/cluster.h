@@ -25,6 +25,7 @@
 #include "base/rng.h"
 #include "paxos/replica.h"
 #include "sim/checker.h"
+#include "sim/event_log.h"
 #include "sim/options.h"
 #include "storage/log.h"
 
@@ -108,7 +109,7 @@ class Simulation {
   std::string describe_stall() const;
   Node* current_leader();
 
-  std::ostream* trace_;
+  EventLog events_;
   Rng rng_;
   Options options_;  // after swarm scaling
   paxos::QuorumSystem quorum_;
@@ -127,8 +128,6 @@ class Simulation {
   std::vector<paxos::Envelope> held_;      // what clogged links hold, delivered at the heal
   std::set<paxos::CommandId> acknowledged_;
   std::set<Ballot> leader_ballots_;
-  std::deque<std::string> recent_;
-  Digest digest_;
   RunResult result_;
 };
 

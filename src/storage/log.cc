@@ -267,6 +267,14 @@ Status Log::roll(uint64_t need) {
   const uint64_t saved = options_.segment_bytes;
   options_.segment_bytes =
       std::max(saved, kSegmentHeaderSize + carried.size() + need + 2 * kRecordHeaderSize);
+  if (options_.bug_unsynced_checkpoint) {
+    // Planted bug: the checkpoint waits in the buffer for the next sync, as before 604a2f3.
+    Status s = create_segment(next);
+    options_.segment_bytes = saved;
+    SYNOD_RETURN_IF_ERROR(s);
+    buffer_.insert(0, carried);
+    return Status::ok();
+  }
   Status s = create_segment(next, carried);
   options_.segment_bytes = saved;
   return s;

@@ -40,6 +40,9 @@ struct LogOptions {
   uint32_t node_id = 0;
   uint64_t segment_bytes = 64 << 20;  // preallocated size of each segment
   bool bug_skip_fdatasync = false;    // planted bug: sync() returns without fdatasync
+  // Planted bug: a new segment's checkpoint is left for the next sync instead of being synced
+  // with the segment's header, so a snapshot during that sync can remove the only durable copy.
+  bool bug_unsynced_checkpoint = false;
 };
 
 struct LogRecord {

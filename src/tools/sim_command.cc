@@ -2,12 +2,14 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "sim/cluster.h"
+#include "sim/core_sim.h"
 #include "tools/quorum_flags.h"
 
 namespace synod::tools {
@@ -24,6 +26,8 @@ struct SimArgs {
   bool verbose = false;
   bool keep_going = false;
   bool story = false;
+  bool core = false;
+  std::vector<std::string> core_bugs;  // with --core: bugs in what the server adds
   QuorumFlags quorum;
   bool quorum_given = false;
   bool replicas_given = false;
@@ -66,6 +70,68 @@ void print_story(const std::string& trace) {
   }
 }
 
+// `synod sim --core`: the whole replica (node::ServerCore), its clients judged by lincheck.
+int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
+  const sim::Options& given = args.options;
+  sim::CoreOptions options;
+  options.replicas = given.replicas;
+  options.clients = given.clients;
+  options.fault_phase_us = uint64_t(args.duration_s * 1e6);
+  options.loss = given.loss;
+  options.duplicate = given.duplicate;
+  options.long_delay = given.long_delay;
+  options.crashes = given.crashes;
+  options.partitions = given.partitions;
+  options.disk_faults = given.disk_faults;
+  options.swarm = given.swarm;
+  options.bugs = given.bugs;
+  for (const std::string& bug : args.core_bugs) sim::enable_core_bug(bug, options);
+  const auto started = std::chrono::steady_clock::now();
+  uint64_t runs = 0, violations = 0, ops = 0, acknowledged = 0, reads = 0, unknown = 0, crashes = 0,
+           partitions = 0, deferred = 0, inline_syncs = 0, leaders = 0;
+  uint64_t slowest_liveness_us = 0;
+  for (uint64_t seed = range.first; seed <= range.second; ++seed) {
+    sim::CoreResult r = sim::run_core_seed(options, seed, args.trace ? &std::cout : nullptr);
+    ++runs;
+    ops += r.ops;
+    acknowledged += r.writes_acknowledged;
+    reads += r.reads_ok;
+    unknown += r.unknown;
+    crashes += r.crashes;
+    partitions += r.partitions;
+    deferred += r.syncs_deferred;
+    inline_syncs += r.syncs_inline;
+    leaders += r.leaders;
+    slowest_liveness_us = std::max(slowest_liveness_us, r.liveness_us);
+    if (args.verbose || args.trace || range.first == range.second) {
+      fmt::print(
+          "seed {}: {} ops ({} writes acknowledged, {} reads, {} open), {} leaders, {} crashes, "
+          "{} partitions, {} deferred and {} inline syncs, converged {:.0f} ms after faults "
+          "stopped, trace digest {:016x}\n",
+          seed, r.ops, r.writes_acknowledged, r.reads_ok, r.unknown, r.leaders, r.crashes,
+          r.partitions, r.syncs_deferred, r.syncs_inline, r.liveness_us / 1000.0, r.digest);
+    }
+    if (r.violation) {
+      ++violations;
+      fmt::print("VIOLATION seed {}: {}\n", seed, *r.violation);
+      fmt::print("  the last {} events (replay all: synod sim --core --seed {} --trace):\n",
+                 r.last_events.size(), seed);
+      if (args.keep_going) continue;
+      for (const std::string& line : r.last_events) fmt::print("    {}\n", line);
+      break;
+    }
+  }
+  const double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  fmt::print(
+      "sim --core: {} runs, {} violations ({} client ops: {} writes acknowledged, {} reads, {} "
+      "left open; {} leader elections, {} crashes, {} partitions, {} deferred and {} inline "
+      "syncs, slowest convergence {:.0f} ms, {:.1f} s)\n",
+      runs, violations, ops, acknowledged, reads, unknown, leaders, crashes, partitions, deferred,
+      inline_syncs, slowest_liveness_us / 1000.0, wall_s);
+  return violations == 0 ? 0 : 1;
+}
+
 int run_sim(SimArgs& args) {
   sim::Options& options = args.options;
   if (options.replicas < 1 || options.replicas > 63) {
@@ -78,9 +144,20 @@ int run_sim(SimArgs& args) {
     return 2;
   }
   for (const std::string& bug : args.bugs) {
+    const auto& core_only = sim::core_bug_names();
+    if (std::find(core_only.begin(), core_only.end(), bug) != core_only.end()) {
+      if (!args.core) {
+        std::cerr << "sim: --bug " << bug << " is in what the server adds to the core; it needs "
+                  << "--core\n";
+        return 2;
+      }
+      args.core_bugs.push_back(bug);
+      continue;
+    }
     if (!paxos::enable_bug(bug, options.bugs)) {
       std::cerr << "sim: unknown bug '" << bug << "'; known:";
       for (const std::string& name : paxos::bug_names()) std::cerr << ' ' << name;
+      for (const std::string& name : sim::core_bug_names()) std::cerr << ' ' << name << " (--core)";
       std::cerr << '\n';
       return 2;
     }
@@ -92,6 +169,17 @@ int run_sim(SimArgs& args) {
   if (!range) {
     std::cerr << "sim: --seeds wants A-B or A, got '" << args.seeds << "'\n";
     return 2;
+  }
+  if (args.core) {
+    if (args.quorum_given || args.story) {
+      std::cerr << "sim: --core runs majority quorums and has no --story\n";
+      return 2;
+    }
+    if (options.replicas > 9) {
+      std::cerr << "sim: --core takes at most 9 replicas\n";
+      return 2;
+    }
+    return run_core_sim(args, *range);
   }
   const auto started = std::chrono::steady_clock::now();
   uint64_t runs = 0, chosen = 0, acknowledged = 0, violations = 0, crashes = 0, partitions = 0,
@@ -168,10 +256,15 @@ void add_sim_command(CLI::App& app, int& exit_code) {
         std::string names;
         for (const std::string& name : paxos::bug_names())
           names += (names.empty() ? "" : ", ") + name;
+        for (const std::string& name : sim::core_bug_names()) names += ", " + name + " (--core)";
         return names;
       }());
   cmd->add_flag("--disk-faults", args->options.disk_faults,
                 "A crash may tear the last unsynced writes at any byte and flip bits in them");
+  cmd->add_flag("--core", args->core,
+                "Simulate the whole replica the server runs (protocol core, log, snapshots, "
+                "key-value store, early sends and syncs in flight) with SET/GET clients whose "
+                "history lincheck judges");
   cmd->add_flag("--trace", args->trace, "Print every event of the run");
   cmd->add_flag("--verbose", args->verbose, "One line per seed");
   cmd->add_flag("--story", args->story,

@@ -1,0 +1,686 @@
+#include "sim/core_sim.h"
+
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <set>
+
+#include "base/hash.h"
+#include "base/rng.h"
+#include "lincheck/checker.h"
+#include "node/server_core.h"
+#include "sim/event_log.h"
+#include "storage/mem_file_system.h"
+
+namespace synod::sim {
+
+namespace {
+
+constexpr size_t kRecentEvents = 120;
+
+class CoreSimulation {
+ public:
+  CoreSimulation(CoreOptions options, std::ostream* trace);
+  CoreResult run();
+
+ private:
+  struct Node {
+    NodeId id;
+    int index = 0;
+    bool up = true;
+    uint64_t incarnation = 0;
+    storage::MemFileSystem fs;
+    std::unique_ptr<node::ServerCore> core;
+    // The sync the core handed over and that has not completed yet (one at a time).
+    std::function<Status()> fdatasync;
+    std::function<void(Status)> sync_done;
+    // What this replica's messages claimed about its disk, over all its incarnations.
+    Ballot vouched_promise;
+    std::map<Slot, Ballot> vouched_accepts;
+    bool sent_in_flush = false;
+    Slot last_snapshot = 0;  // as of the last drive
+    Ballot last_promise;
+  };
+  struct Client {
+    int index = 0;
+    int64_t process = 0;   // the history's client: a new one after an operation left open
+    uint64_t session = 0;  // the state machine's client id (exactly-once sessions)
+    uint64_t seq = 0;
+    int target = 0;
+    uint64_t attempt = 0;      // tags the events of the current operation
+    std::optional<size_t> op;  // index into history_.ops while one is in flight
+    int probes_left = -1;      // once calm: operations still owed; -1 in the fault phase
+    bool backoff = false;      // the last one was refused: wait a little before the next
+  };
+
+  void schedule(uint64_t at_us, std::function<void()> event);
+  void log(const std::string& line);
+  void fail(std::string what);
+  uint64_t network_delay();
+
+  node::ServerCore::Options core_options(NodeId id) const;
+  void start(Node& node);
+  void crash(Node& node);
+  void crash_and_schedule_restart(Node& node);
+  void drive(Node& node);
+  void send(Node& from, const paxos::Envelope& envelope);
+  void deliver(const paxos::Envelope& envelope);
+  void on_sync_done(Node& node, uint64_t incarnation);
+  void check_recovery(Node& node);
+
+  void client_start(Client& client);
+  void client_arrive(int client, uint64_t attempt, int node);
+  void client_answer(int client, uint64_t attempt, const kv::Reply& reply);
+  void client_timeout(int client, uint64_t attempt);
+  void client_finish(Client& client);
+  void client_abandon(Client& client);
+
+  void nemesis();
+  void partition();
+  void heal();
+  void start_liveness_phase();
+  bool converged();
+  std::string describe_stall() const;
+  Node* leader();
+
+  CoreOptions options_;
+  EventLog events_;
+  Rng rng_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::vector<std::unique_ptr<Client>> clients_;
+  std::map<std::pair<uint64_t, uint64_t>, std::function<void()>> queue_;
+  uint64_t next_event_ = 0;
+  uint64_t now_us_ = 0;
+  bool faults_on_ = true;
+  bool liveness_phase_ = false;
+  bool done_ = false;
+  uint64_t liveness_start_us_ = 0;
+  uint64_t partition_epoch_ = 0;
+  std::set<std::pair<int, int>> blocked_;
+  int64_t next_process_ = 0;
+  uint64_t next_session_ = 0;
+  uint64_t next_value_ = 0;
+  lincheck::History history_;
+  std::set<Ballot> leader_ballots_;
+  CoreResult result_;
+};
+
+CoreOptions swarmed(CoreOptions o, Rng& rng) {
+  if (!o.swarm) return o;
+  auto scale = [&rng] { return static_cast<double>(rng.below(401)) / 100.0; };
+  o.loss = std::min(0.5, o.loss * scale());
+  o.duplicate = std::min(0.5, o.duplicate * scale());
+  o.long_delay = std::min(0.5, o.long_delay * scale());
+  o.crash_in_sync = std::min(0.5, o.crash_in_sync * scale());
+  o.wander = std::min(1.0, o.wander * scale());
+  o.crash_after_snapshot = std::min(1.0, o.crash_after_snapshot * scale());
+  o.crash_after_campaign = std::min(1.0, o.crash_after_campaign * scale());
+  o.inline_sync = rng.chance(0.2) ? 0.0 : o.inline_sync * scale() / 2;
+  const double nemesis = scale() + 0.25;
+  o.nemesis_interval_min_us = static_cast<uint64_t>(o.nemesis_interval_min_us / nemesis);
+  o.nemesis_interval_max_us = static_cast<uint64_t>(o.nemesis_interval_max_us / nemesis);
+  o.sync_max_us = o.sync_min_us + static_cast<uint64_t>((o.sync_max_us - o.sync_min_us) * scale());
+  return o;
+}
+
+CoreSimulation::CoreSimulation(CoreOptions options, std::ostream* trace)
+    : options_(options), events_(trace, kRecentEvents), rng_(options.seed) {
+  options_ = swarmed(options, rng_);
+  result_.seed = options_.seed;
+  SYNOD_ASSERT(options_.replicas >= 1 && options_.replicas <= 9, "replica count out of range");
+  for (int i = 0; i < options_.replicas; ++i) {
+    auto node = std::make_unique<Node>();
+    node->id = NodeId{uint32_t(i + 1)};
+    node->index = i;
+    nodes_.push_back(std::move(node));
+  }
+  for (auto& node : nodes_) {
+    start(*node);
+    if (done_) return;
+  }
+  // One tick chain per replica for the whole run; a crashed replica's ticks do nothing.
+  for (int i = 0; i < options_.replicas; ++i) {
+    struct Ticker {
+      CoreSimulation* sim;
+      int index;
+      void operator()() const {
+        Node& node = *sim->nodes_[index];
+        sim->schedule(sim->now_us_ + sim->options_.tick_us, *this);
+        if (!node.up) return;
+        node.core->tick();
+        sim->drive(node);
+      }
+    };
+    schedule(rng_.below(options_.tick_us) + 1, Ticker{this, i});
+  }
+  for (int c = 0; c < options_.clients; ++c) {
+    auto client = std::make_unique<Client>();
+    client->index = c;
+    client->process = next_process_++;
+    client->session = ++next_session_;
+    client->target = int(rng_.below(nodes_.size()));
+    clients_.push_back(std::move(client));
+    schedule(rng_.below(options_.client_think_max_us + 1),
+             [this, c] { client_start(*clients_[c]); });
+  }
+  if (options_.crashes || options_.partitions) {
+    schedule(rng_.between(options_.nemesis_interval_min_us, options_.nemesis_interval_max_us),
+             [this] { nemesis(); });
+  }
+  schedule(options_.fault_phase_us, [this] { start_liveness_phase(); });
+}
+
+void CoreSimulation::schedule(uint64_t at_us, std::function<void()> event) {
+  queue_.emplace(std::make_pair(at_us, next_event_++), std::move(event));
+}
+
+void CoreSimulation::log(const std::string& line) {
+  events_.add(now_us_, line);
+}
+
+void CoreSimulation::fail(std::string what) {
+  if (!result_.violation) result_.violation = std::move(what);
+  done_ = true;
+}
+
+uint64_t CoreSimulation::network_delay() {
+  if (faults_on_ && rng_.chance(options_.long_delay)) {
+    return rng_.between(options_.delay_max_us, options_.long_delay_max_us);
+  }
+  return rng_.between(options_.delay_min_us, options_.delay_max_us);
+}
+
+CoreResult CoreSimulation::run() {
+  while (!queue_.empty() && !done_) {
+    auto handle = queue_.extract(queue_.begin());
+    now_us_ = handle.key().first;
+    ++result_.events;
+    handle.mapped()();
+    if (liveness_phase_ && !done_ && converged()) break;
+  }
+  if (!result_.violation) {
+    // Every replica applied the same prefix, so any one's state answers the final reads: a GET
+    // of every key at this instant, after every acknowledged write returned.
+    Node* l = leader();
+    for (int k = 0; l && k < options_.keys; ++k) {
+      lincheck::Operation op;
+      op.client = next_process_;
+      op.kind = lincheck::OpKind::kGet;
+      op.key = "k" + std::to_string(k);
+      op.call_ns = op.return_ns.emplace(int64_t(now_us_) * 1000 + 1);
+      const kv::Reply r = l->core->store().read({"GET", op.key}, now_us_ / 1000);
+      op.ok = true;
+      op.found = r.kind == kv::Reply::Kind::kBulk;
+      if (*op.found) op.output = r.text;
+      history_.ops.push_back(std::move(op));
+    }
+    lincheck::Limits limits;
+    limits.timeout_seconds = 30;
+    const lincheck::Verdict verdict = lincheck::check(history_, limits);
+    if (verdict.outcome != lincheck::Outcome::kLinearizable) {
+      fail("linearizable: " + lincheck::format_verdict(verdict));
+    }
+  }
+  if (result_.violation) result_.last_events = events_.recent();
+  result_.ops = history_.ops.size();
+  for (const auto& op : history_.ops) {
+    if (op.outcome_unknown()) ++result_.unknown;
+    if (op.kind == lincheck::OpKind::kPut && op.ok && !op.outcome_unknown())
+      ++result_.writes_acknowledged;
+    if (op.kind == lincheck::OpKind::kGet && op.ok) ++result_.reads_ok;
+  }
+  result_.leaders = leader_ballots_.size();
+  result_.digest = events_.digest();
+  return result_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replicas.
+
+node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
+  node::ServerCore::Options o;
+  std::vector<NodeId> members;
+  for (int i = 1; i <= options_.replicas; ++i) members.push_back(NodeId{uint32_t(i)});
+  o.config.self = id;
+  o.config.quorum = paxos::QuorumSystem::majority(members, options_.bugs);
+  o.config.election_timeout_min_ticks = options_.election_timeout_min_ticks;
+  o.config.election_timeout_max_ticks = options_.election_timeout_max_ticks;
+  o.config.heartbeat_interval_ticks = options_.heartbeat_interval_ticks;
+  o.config.retransmit_interval_ticks = options_.heartbeat_interval_ticks * 2;
+  o.config.max_inflight_slots = options_.max_inflight_slots;
+  o.config.max_batch_commands = options_.max_batch_commands;
+  o.config.snapshot_chunk_bytes = 512;
+  o.config.bugs = options_.bugs;
+  o.log.dir = "data";
+  o.log.cluster_id = 1;
+  o.log.node_id = id.value;
+  o.log.segment_bytes = options_.segment_bytes;
+  o.log.bug_skip_fdatasync = options_.bugs.skip_fdatasync;
+  o.log.bug_unsynced_checkpoint = options_.bug_unsynced_checkpoint;
+  o.bug_early_undurable_ballot = options_.bug_early_undurable_ballot;
+  o.snapshot_every = options_.snapshot_every;
+  return o;
+}
+
+void CoreSimulation::start(Node& node) {
+  auto core = node::ServerCore::open(node.fs, core_options(node.id), rng_.next());
+  if (!core.is_ok()) {
+    return fail("storage: " + to_string(node.id) + " cannot recover: " + core.status().to_string());
+  }
+  node.core = std::move(*core);
+  node.up = true;
+  const int index = node.index;
+  const uint64_t incarnation = node.incarnation;
+  node.core->set_early_send([this, index](const paxos::Envelope& e) { send(*nodes_[index], e); });
+  node.core->set_sync_runner([this, index, incarnation](std::function<Status()> fdatasync,
+                                                        std::function<void(Status)> done) {
+    Node& n = *nodes_[index];
+    if (rng_.chance(options_.inline_sync)) {  // at once, as a follower's in the server
+      ++result_.syncs_inline;
+      done(fdatasync());
+      return;
+    }
+    SYNOD_ASSERT(!n.sync_done, "two syncs in flight");
+    n.fdatasync = std::move(fdatasync);
+    n.sync_done = std::move(done);
+    schedule(now_us_ + rng_.between(options_.sync_min_us, options_.sync_max_us),
+             [this, index, incarnation] { on_sync_done(*nodes_[index], incarnation); });
+  });
+  check_recovery(node);
+  if (done_) return;
+  node.last_snapshot = node.core->replica().snapshot_slot();
+  node.last_promise = node.core->replica().promised();
+  log("start " + to_string(node.id) + ": promise " + to_string(node.core->replica().promised()) +
+      ", applied " + std::to_string(node.core->applied()));
+  drive(node);
+}
+
+// Whatever its messages claimed before a crash must have come back from its disk.
+void CoreSimulation::check_recovery(Node& node) {
+  const paxos::Replica& r = node.core->replica();
+  if (r.promised() < node.vouched_promise) {
+    return fail("vouching: " + to_string(node.id) + " recovered promise " +
+                to_string(r.promised()) + " below ballot " + to_string(node.vouched_promise) +
+                " that its messages carried before the crash");
+  }
+  for (const auto& [slot, ballot] : node.vouched_accepts) {
+    if (slot <= r.snapshot_slot() || r.chosen().count(slot) != 0) continue;
+    auto it = r.accepted().find(slot);
+    if (it == r.accepted().end() || it->second.ballot < ballot) {
+      return fail("vouching: " + to_string(node.id) + " said Accepted for slot " +
+                  std::to_string(slot) + " in ballot " + to_string(ballot) + " but recovered " +
+                  (it == r.accepted().end() ? std::string("no entry")
+                                            : "ballot " + to_string(it->second.ballot)));
+    }
+  }
+}
+
+void CoreSimulation::crash(Node& node) {
+  ++result_.crashes;
+  log("crash " + to_string(node.id) + (node.sync_done ? " (a sync in flight)" : ""));
+  node.up = false;
+  ++node.incarnation;
+  node.fdatasync = nullptr;
+  node.sync_done = nullptr;
+  node.core.reset();  // its clients' callbacks are dropped: they time out
+  node.fs.crash(rng_, storage::CrashFaults{.tear = options_.disk_faults,
+                                           .flip_rate = options_.disk_faults ? 0.3 : 0.0});
+}
+
+void CoreSimulation::crash_and_schedule_restart(Node& node) {
+  crash(node);
+  const int index = node.index;
+  const uint64_t incarnation = node.incarnation;
+  const uint64_t down_us =
+      rng_.chance(0.8) ? rng_.between(1'000, 30'000) : rng_.between(30'000, 600'000);
+  schedule(now_us_ + down_us, [this, index, incarnation] {
+    Node& n = *nodes_[index];
+    if (!n.up && n.incarnation == incarnation) start(n);
+  });
+}
+
+void CoreSimulation::drive(Node& node) {
+  if (done_ || !node.up) return;
+  node.sent_in_flush = false;
+  auto out = node.core->flush();
+  if (!out.is_ok()) return fail("storage: " + to_string(node.id) + ": " + out.status().to_string());
+  for (const auto& e : *out) send(node, e);
+  const paxos::Role role = node.core->replica().role();
+  if (role == paxos::Role::kLeader && leader_ballots_.insert(node.core->replica().ballot()).second)
+    log(to_string(node.id) + " leads at " + to_string(node.core->replica().ballot()));
+  // Since the last drive (a tick or a message may have raised the promise before this flush).
+  const paxos::Replica& r = node.core->replica();
+  const bool snapshotted = r.snapshot_slot() > node.last_snapshot;
+  const bool campaigned = r.promised() > node.last_promise && r.promised().node == node.id;
+  node.last_snapshot = r.snapshot_slot();
+  node.last_promise = r.promised();
+  if (!faults_on_ || !options_.crashes || !node.core->sync_in_flight()) return;
+  if ((node.sent_in_flush && rng_.chance(options_.crash_in_sync)) ||
+      (snapshotted && rng_.chance(options_.crash_after_snapshot)) ||
+      (campaigned && rng_.chance(options_.crash_after_campaign))) {
+    crash_and_schedule_restart(node);
+  }
+}
+
+void CoreSimulation::send(Node& from, const paxos::Envelope& e) {
+  // Record what the message vouches for, whether or not the network delivers it.
+  auto vouch = [&from](const Ballot& b) {
+    from.vouched_promise = std::max(from.vouched_promise, b);
+  };
+  std::visit(
+      [&](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, paxos::PrepareMsg> || std::is_same_v<M, paxos::AcceptMsg> ||
+                      std::is_same_v<M, paxos::PromiseMsg>) {
+          vouch(m.ballot);
+        } else if constexpr (std::is_same_v<M, paxos::AcceptedMsg>) {
+          vouch(m.ballot);
+          for (Slot s : m.slots) {
+            Ballot& b = from.vouched_accepts[s];
+            b = std::max(b, m.ballot);
+          }
+        } else if constexpr (std::is_same_v<M, paxos::RejectMsg>) {
+          vouch(m.promised);
+        }
+      },
+      e.message);
+  from.sent_in_flush = true;
+  ++result_.messages;
+  const int a = int(e.from.value - 1), b = int(e.to.value - 1);
+  if (blocked_.count({a, b}) != 0) return;
+  if (faults_on_ && rng_.chance(options_.loss)) return;
+  const int copies = faults_on_ && rng_.chance(options_.duplicate) ? 2 : 1;
+  for (int i = 0; i < copies; ++i) {
+    schedule(now_us_ + network_delay(), [this, e] { deliver(e); });
+  }
+}
+
+void CoreSimulation::deliver(const paxos::Envelope& e) {
+  Node& node = *nodes_[e.to.value - 1];
+  if (!node.up || blocked_.count({int(e.from.value - 1), node.index}) != 0) return;
+  log("deliver " + to_string(e));
+  node.core->receive(e);
+  drive(node);
+}
+
+void CoreSimulation::on_sync_done(Node& node, uint64_t incarnation) {
+  if (!node.up || node.incarnation != incarnation || !node.sync_done) return;
+  ++result_.syncs_deferred;
+  auto fdatasync = std::move(node.fdatasync);
+  auto done = std::move(node.sync_done);
+  node.fdatasync = nullptr;
+  node.sync_done = nullptr;
+  done(fdatasync());
+  log(to_string(node.id) + " synced");
+  drive(node);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients.
+
+void CoreSimulation::client_start(Client& client) {
+  if (done_ || client.op || client.probes_left == 0) return;
+  lincheck::Operation op;
+  op.client = client.process;
+  op.key = "k" + std::to_string(rng_.below(uint64_t(options_.keys)));
+  op.call_ns = int64_t(now_us_) * 1000;
+  if (rng_.chance(options_.read_share)) {
+    op.kind = lincheck::OpKind::kGet;
+  } else {
+    op.kind = lincheck::OpKind::kPut;
+    op.value = "v" + std::to_string(++next_value_);
+    ++client.seq;
+  }
+  client.op = history_.ops.size();
+  history_.ops.push_back(std::move(op));
+  // Now and then a client asks whoever it picks, as a client with a stale view of the leader
+  // would: a deposed leader that still thinks it leads then gets requests too.
+  if (rng_.chance(options_.wander)) client.target = int(rng_.below(nodes_.size()));
+  const uint64_t attempt = ++client.attempt;
+  const int c = client.index, target = client.target;
+  schedule(now_us_ + network_delay(),
+           [this, c, attempt, target] { client_arrive(c, attempt, target); });
+  schedule(now_us_ + options_.client_timeout_us,
+           [this, c, attempt] { client_timeout(c, attempt); });
+}
+
+void CoreSimulation::client_arrive(int c, uint64_t attempt, int target) {
+  Client& client = *clients_[c];
+  Node& node = *nodes_[target];
+  if (!node.up || client.attempt != attempt || !client.op) return;  // it will time out
+  const lincheck::Operation& op = history_.ops[*client.op];
+  auto answer = [this, c, attempt](const kv::Reply& reply) {
+    schedule(now_us_ + network_delay(),
+             [this, c, attempt, reply] { client_answer(c, attempt, reply); });
+  };
+  log("client " + std::to_string(c + 1) + " " + std::string(lincheck::op_kind_name(op.kind)) + " " +
+      op.key + (op.kind == lincheck::OpKind::kPut ? "=" + op.value : "") + " at " +
+      to_string(node.id));
+  if (op.kind == lincheck::OpKind::kPut) {
+    node.core->submit(client.session, client.seq, {"SET", op.key, op.value}, now_us_ / 1000,
+                      answer);
+  } else {
+    node.core->read({"GET", op.key}, now_us_ / 1000, answer);
+  }
+  drive(node);
+}
+
+void CoreSimulation::client_answer(int c, uint64_t attempt, const kv::Reply& reply) {
+  Client& client = *clients_[c];
+  if (client.attempt != attempt || !client.op) return;
+  lincheck::Operation& op = history_.ops[*client.op];
+  if (reply.kind == kv::Reply::Kind::kError) {
+    const bool unknown = reply.text.rfind("UNKNOWN", 0) == 0;
+    // "n2 leads": try there next; otherwise anyone.
+    const size_t at = reply.text.find(" leads");
+    if (at != std::string::npos && at >= 2 && reply.text[at - 2] == 'n') {
+      client.target = std::clamp(int(reply.text[at - 1] - '1'), 0, options_.replicas - 1);
+    } else {
+      client.target = int(rng_.below(nodes_.size()));
+    }
+    if (unknown) return client_abandon(client);
+    if (reply.text.rfind("TRYAGAIN", 0) != 0) {
+      return fail("client: unexpected error reply '" + reply.text + "'");
+    }
+    op.error = reply.text;
+    client.backoff = true;
+  } else if (op.kind == lincheck::OpKind::kPut) {
+    if (!(reply == kv::Reply::ok())) return fail("client: SET answered '" + reply.text + "'");
+    op.ok = true;
+  } else {
+    op.ok = true;
+    op.found = reply.kind == kv::Reply::Kind::kBulk;
+    if (*op.found) op.output = reply.text;
+    if (!*op.found && reply.kind != kv::Reply::Kind::kNull)
+      return fail("client: GET answered a non-string");
+  }
+  op.return_ns = int64_t(now_us_) * 1000;
+  log("client " + std::to_string(c + 1) + (op.error ? " refused: " + *op.error : " ok") +
+      (op.found && *op.found ? " " + op.output : ""));
+  if (!op.error && client.probes_left > 0) --client.probes_left;
+  client_finish(client);
+}
+
+void CoreSimulation::client_timeout(int c, uint64_t attempt) {
+  Client& client = *clients_[c];
+  if (client.attempt != attempt || !client.op) return;
+  log("client " + std::to_string(c + 1) + " times out");
+  client.target = int(rng_.below(nodes_.size()));
+  client_abandon(client);
+}
+
+// The outcome stays open in the history; the client goes on as a new one.
+void CoreSimulation::client_abandon(Client& client) {
+  client.process = ++next_process_;
+  client.session = ++next_session_;
+  client.seq = 0;
+  client_finish(client);
+}
+
+void CoreSimulation::client_finish(Client& client) {
+  client.op.reset();
+  ++client.attempt;
+  const int c = client.index;
+  // After a refusal, a pause of about an election's length at most, not a hot loop.
+  const uint64_t pause = client.backoff ? rng_.between(1'000, options_.retry_backoff_max_us)
+                                        : rng_.below(options_.client_think_max_us + 1);
+  client.backoff = false;
+  schedule(now_us_ + pause, [this, c] { client_start(*clients_[c]); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The nemesis and the calm.
+
+CoreSimulation::Node* CoreSimulation::leader() {
+  Node* best = nullptr;
+  for (auto& node : nodes_) {
+    if (!node->up || node->core->replica().role() != paxos::Role::kLeader) continue;
+    if (!best || node->core->replica().ballot() > best->core->replica().ballot()) best = node.get();
+  }
+  return best;
+}
+
+void CoreSimulation::nemesis() {
+  if (!faults_on_ || done_) return;
+  schedule(
+      now_us_ + rng_.between(options_.nemesis_interval_min_us, options_.nemesis_interval_max_us),
+      [this] { nemesis(); });
+  const bool crash_now = options_.crashes && (!options_.partitions || rng_.chance(0.5));
+  if (!crash_now) return blocked_.empty() ? partition() : heal();
+  std::vector<Node*> up;
+  for (auto& node : nodes_)
+    if (node->up) up.push_back(node.get());
+  if (up.empty()) return;
+  if (rng_.chance(0.2)) {  // a power cut
+    for (Node* node : up)
+      if (rng_.chance(0.7)) crash_and_schedule_restart(*node);
+    return;
+  }
+  Node* victim = leader();
+  if (!victim || rng_.chance(0.5)) victim = up[rng_.below(up.size())];
+  crash_and_schedule_restart(*victim);
+}
+
+void CoreSimulation::partition() {
+  const int n = int(nodes_.size());
+  std::vector<int> side(n, 0);
+  Node* l = leader();
+  if (rng_.chance(0.5) && l) {
+    side[l->index] = 1;
+  } else {
+    for (int i = 0; i < n; ++i) side[i] = rng_.chance(0.5) ? 1 : 0;
+  }
+  const bool one_way = rng_.chance(0.3);
+  std::string cut;
+  for (int a = 0; a < n; ++a) {
+    if (side[a] == 1) cut += " " + to_string(nodes_[a]->id);
+    for (int b = 0; b < n; ++b) {
+      if (side[a] != 1 || side[b] != 0) continue;
+      blocked_.insert({a, b});
+      if (!one_way) blocked_.insert({b, a});
+    }
+  }
+  if (blocked_.empty()) return;
+  ++result_.partitions;
+  const uint64_t epoch = ++partition_epoch_;
+  log(std::string(one_way ? "one-way " : "") + "partition:" + cut);
+  schedule(now_us_ + rng_.between(50'000, 1'000'000), [this, epoch] {
+    if (epoch == partition_epoch_) heal();
+  });
+}
+
+void CoreSimulation::heal() {
+  if (blocked_.empty()) return;
+  blocked_.clear();
+  ++partition_epoch_;
+  log("heal");
+}
+
+void CoreSimulation::start_liveness_phase() {
+  log("faults stop");
+  faults_on_ = false;
+  liveness_phase_ = true;
+  liveness_start_us_ = now_us_;
+  heal();
+  for (auto& node : nodes_) {
+    if (!node->up) start(*node);
+    if (done_) return;
+  }
+  for (auto& client : clients_) {
+    client->probes_left = options_.probes;
+    if (!client->op) client_start(*client);
+  }
+  schedule(now_us_ + options_.liveness_bound_us, [this] {
+    fail("liveness: no convergence within " + std::to_string(options_.liveness_bound_us / 1000) +
+         " ms of calm: " + describe_stall());
+  });
+}
+
+bool CoreSimulation::converged() {
+  for (const auto& client : clients_)
+    if (client->op || client->probes_left != 0) return false;
+  Node* l = leader();
+  if (!l) return false;
+  const Slot commit = l->core->replica().commit();
+  for (const auto& node : nodes_) {
+    if (!node->up || node->core->sync_in_flight()) return false;
+    if (node->core->replica().promised() != l->core->replica().ballot()) return false;
+    if (node->core->applied() != commit) return false;
+  }
+  // Agreement: the same prefix gives the same state everywhere.
+  for (const auto& node : nodes_) {
+    if (node->core->store().digest() != l->core->store().digest()) {
+      fail("agreement: " + to_string(node->id) + " and " + to_string(l->id) +
+           " applied through slot " + std::to_string(commit) + " to different states");
+      return false;
+    }
+  }
+  result_.liveness_us = now_us_ - liveness_start_us_;
+  return true;
+}
+
+std::string CoreSimulation::describe_stall() const {
+  std::string out;
+  for (const auto& node : nodes_) {
+    if (!node->up) {
+      out += to_string(node->id) + "=down ";
+      continue;
+    }
+    const paxos::Replica& r = node->core->replica();
+    out += to_string(node->id) + "=" + paxos::to_string(r.role()) + "/promised " +
+           to_string(r.promised()) + "/commit " + std::to_string(r.commit()) + "/applied " +
+           std::to_string(node->core->applied()) + " ";
+  }
+  int waiting = 0;
+  for (const auto& client : clients_) waiting += client->op || client->probes_left != 0 ? 1 : 0;
+  return out + "; clients not done: " + std::to_string(waiting);
+}
+
+}  // namespace
+
+const std::vector<std::string>& core_bug_names() {
+  static const std::vector<std::string> names{"early-undurable-ballot", "unsynced-checkpoint"};
+  return names;
+}
+
+bool enable_core_bug(std::string_view name, CoreOptions& options) {
+  if (name == "early-undurable-ballot") {
+    options.bug_early_undurable_ballot = true;
+  } else if (name == "unsynced-checkpoint") {
+    options.bug_unsynced_checkpoint = true;
+  } else {
+    return paxos::enable_bug(name, options.bugs);
+  }
+  return true;
+}
+
+CoreResult run_core_seed(CoreOptions options, uint64_t seed, std::ostream* trace) {
+  options.seed = seed;
+  CoreSimulation simulation(options, trace);
+  return simulation.run();
+}
+
+}  // namespace synod::sim

@@ -1,0 +1,129 @@
+// The whole-replica simulator: N node::ServerCores — the protocol core, the real log and
+// snapshots on a simulated disk, the key-value state machine, and the order of effects the
+// server depends on (requests sent before the sync, answers held until it, fdatasync run off
+// the loop or at once) — under one seeded, single-threaded schedule of simulated time, network
+// (delay, loss, duplication, reordering, partitions) and crashes (which lose, and with disk
+// faults tear, whatever was not synced), with clients doing SETs and GETs.
+//
+// The paxos simulator (sim/cluster.h) drives paxos::Replica with its own strict driver; this one
+// drives the code the server runs, so what the server adds — early sends, held answers, syncs
+// in flight while the log rolls segments and snapshots compact it — is explored too.
+//
+// It checks:
+//   vouching      — what leaves a replica vouches for its disk: after any crash, the replica
+//                   recovers a promise at least as high as every ballot it sent (Prepare, Accept,
+//                   Promise, Accepted, Reject's promise), and for every slot it said Accepted in
+//                   a ballot, an accepted entry at least that high (or a snapshot covering it);
+//   linearizable  — the clients' history (every SET and GET with its reply, timeouts and
+//                   UNKNOWN replies as open operations) passes lincheck, which also catches a
+//                   lost acknowledged write once the final reads see the key;
+//   agreement     — once calm, every replica applies the same prefix to the same state;
+//   liveness      — once calm, within a bound, every client completes fresh operations and the
+//                   replicas converge.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "paxos/bugs.h"
+
+namespace synod::sim {
+
+struct CoreOptions {
+  uint64_t seed = 1;
+  int replicas = 3;  // 3 or 5
+  int clients = 5;
+  int keys = 4;
+
+  uint64_t fault_phase_us = 3'000'000;
+  uint64_t liveness_bound_us = 10'000'000;
+
+  // Network, while faults are on.
+  uint64_t delay_min_us = 50;
+  uint64_t delay_max_us = 2'000;
+  double loss = 0.03;
+  double duplicate = 0.02;
+  double long_delay = 0.02;  // held back, so later messages overtake it
+  uint64_t long_delay_max_us = 100'000;
+
+  // The nemesis.
+  uint64_t nemesis_interval_min_us = 100'000;
+  uint64_t nemesis_interval_max_us = 600'000;
+  bool crashes = true;
+  bool partitions = true;
+  // Besides the nemesis: the chance that a replica crashes right after it sent something while
+  // its own sync is still in flight — where an answer that left too early would hurt.
+  double crash_in_sync = 0.001;
+  // ... and right after its state machine's snapshot compacted the log while a sync was in
+  // flight — where a record that only the unsynced tail holds would be lost.
+  double crash_after_snapshot = 0.05;
+  // ... and right after it began a campaign (raised its promise to its own new ballot) while the
+  // sync of that promise was in flight — where a Prepare that left too early would hurt.
+  double crash_after_campaign = 0.1;
+
+  // Disk. A sync takes sync_min..max; with chance inline_sync it runs at once on the caller
+  // (as a follower's does in the server), otherwise it completes later while the core goes on.
+  bool disk_faults = false;  // a crash may keep a torn prefix of unsynced writes, bits flipped
+  uint64_t sync_min_us = 50;
+  uint64_t sync_max_us = 1'500;
+  double inline_sync = 0.3;
+  uint64_t segment_bytes = 2 << 10;
+  uint64_t snapshot_every = 6;
+
+  // The replicas' clock.
+  uint64_t tick_us = 10'000;
+  uint32_t election_timeout_min_ticks = 15;
+  uint32_t election_timeout_max_ticks = 30;
+  uint32_t heartbeat_interval_ticks = 3;
+  uint32_t max_inflight_slots = 8;
+  uint32_t max_batch_commands = 4;
+
+  // Clients: one operation at a time each, a GET with chance read_share, otherwise a SET.
+  uint64_t client_timeout_us = 300'000;
+  uint64_t client_think_max_us = 5'000;
+  double read_share = 0.3;
+  double wander = 0.1;  // an operation goes to a random replica, not the one the client follows
+  uint64_t retry_backoff_max_us = 30'000;  // the pause after a refusal
+  int probes = 3;                          // operations each client must complete once calm
+
+  // Swarm testing: each seed scales the fault knobs by its own factor (0 to 4x).
+  bool swarm = true;
+
+  paxos::Bugs bugs;
+  // Planted bugs in what the server adds to the core (see core_bug_names()).
+  bool bug_early_undurable_ballot = false;  // requests leave before their ballot is durable
+  bool bug_unsynced_checkpoint = false;     // a new segment's promise is synced only later
+};
+
+// The planted bugs only this simulator reaches, by name, in a stable order; enable_core_bug()
+// sets one (false if there is no such bug).
+const std::vector<std::string>& core_bug_names();
+bool enable_core_bug(std::string_view name, CoreOptions& options);
+
+struct CoreResult {
+  uint64_t seed = 0;
+  std::optional<std::string> violation;
+  std::vector<std::string> last_events;  // leading up to a violation
+  uint64_t ops = 0;                      // client operations recorded
+  uint64_t writes_acknowledged = 0;
+  uint64_t reads_ok = 0;
+  uint64_t unknown = 0;  // operations whose outcome the client never learned
+  uint64_t crashes = 0;
+  uint64_t partitions = 0;
+  uint64_t syncs_deferred = 0;
+  uint64_t syncs_inline = 0;
+  uint64_t leaders = 0;  // distinct leader ballots
+  uint64_t messages = 0;
+  uint64_t events = 0;
+  uint64_t liveness_us = 0;
+  uint64_t digest = 0;  // of the trace: the same seed gives the same digest
+};
+
+// Runs one seed (replacing options.seed).
+CoreResult run_core_seed(CoreOptions options, uint64_t seed, std::ostream* trace = nullptr);
+
+}  // namespace synod::sim
