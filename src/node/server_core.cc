@@ -24,6 +24,7 @@ void ServerCore::submit(uint64_t client, uint64_t seq, std::vector<std::string> 
   kv::KvCommand command{client, seq, now_ms, std::move(args)};
   const auto status = replica_->propose(paxos::Command{id, kv::encode_command(command)});
   if (status == paxos::ProposeStatus::kQueued) {
+    if (options_.bug_ack_on_propose) return done(kv::Reply::ok());
     waiting_[id].push_back(std::move(done));
     return;
   }
@@ -85,6 +86,7 @@ Result<std::vector<paxos::Envelope>> ServerCore::flush() {
 void ServerCore::deliver(std::vector<paxos::Envelope>& messages,
                          std::vector<paxos::Envelope>& out) {
   for (auto& e : messages) {
+    if (observer_) observer_->released(e);
     if (e.to == replica_->id()) {
       replica_->step(e);
     } else {
@@ -182,6 +184,15 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   }
   // 2. Messages may leave once everything appended so far is durable (with a sync runner, they
   // wait for the sync that covers it); our own acceptor's answers come back the same way.
+  if (durable_ < appended_ && options_.bug_self_answers_early) {
+    std::vector<paxos::Envelope> to_self;
+    std::erase_if(ready.messages, [&](paxos::Envelope& e) {
+      if (e.to != replica_->id() || is_request(e.message)) return false;
+      to_self.push_back(std::move(e));
+      return true;
+    });
+    deliver(to_self, out);
+  }
   if (durable_ < appended_ && !options_.config.bugs.ack_before_sync) {
     if (!ready.messages.empty()) held_.push_back({appended_, std::move(ready.messages)});
   } else {
@@ -242,6 +253,7 @@ void ServerCore::apply(const paxos::SlotValue& entry) {
     reply(command.id, r);
   }
   applied_ = entry.slot;
+  if (observer_) observer_->applied(entry);
 }
 
 void ServerCore::serve_reads() {

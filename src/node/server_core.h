@@ -39,6 +39,10 @@ class ServerCore {
     // Planted bug, for the whole-replica simulator: requests leave before the sync even when
     // the ballot they carry is not yet durable.
     bool bug_early_undurable_ballot = false;
+    // Planted bug: this replica's acceptor answers its own proposer before the sync.
+    bool bug_self_answers_early = false;
+    // Planted bug: a write is answered OK as soon as the leader queues it, before it is chosen.
+    bool bug_ack_on_propose = false;
   };
   using Done = std::function<void(const kv::Reply&)>;
 
@@ -93,6 +97,15 @@ class ServerCore {
   void set_sync_runner(SyncRunner run) { sync_runner_ = std::move(run); }
   bool sync_in_flight() const { return storage_->sync_in_flight(); }
 
+  // For the simulator and tests: sees every message as the core lets it go — to a peer, or back
+  // to this replica's own proposer or acceptor — and every slot as it is applied.
+  struct Observer {
+    virtual ~Observer() = default;
+    virtual void released(const paxos::Envelope& /*message*/) {}
+    virtual void applied(const paxos::SlotValue& /*entry*/) {}
+  };
+  void set_observer(Observer* observer) { observer_ = observer; }
+
   const kv::Store& store() const { return store_; }
   Slot applied() const { return applied_; }  // the state machine reflects every slot up to here
   const paxos::Replica& replica() const { return *replica_; }
@@ -133,6 +146,7 @@ class ServerCore {
   std::map<paxos::CommandId, std::vector<Done>> waiting_;
   Send early_send_;
   SyncRunner sync_runner_;
+  Observer* observer_ = nullptr;
   // Sync bookkeeping, counted in batches that vouch for acceptor state (promise or accepted).
   uint64_t appended_ = 0;       // handed to storage
   uint64_t durable_ = 0;        // of those, covered by a finished sync

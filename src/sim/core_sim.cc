@@ -43,6 +43,22 @@ class CoreSimulation {
     bool sent_in_flush = false;
     Slot last_snapshot = 0;  // as of the last drive
     Ballot last_promise;
+    Slot applied = 0;  // the last slot this incarnation applied (or recovered)
+    std::unique_ptr<node::ServerCore::Observer> watch;
+  };
+  // What each core lets go and applies, as it happens.
+  struct Watch : node::ServerCore::Observer {
+    Watch(CoreSimulation* s, int i) : sim(s), index(i) {}
+    void released(const paxos::Envelope& e) override {
+      Node& node = *sim->nodes_[index];
+      // Answers to this replica's own proposer count towards quorums: they vouch too.
+      if (e.to == node.id && !std::holds_alternative<paxos::PrepareMsg>(e.message) &&
+          !std::holds_alternative<paxos::AcceptMsg>(e.message))
+        sim->vouch(node, e);
+    }
+    void applied(const paxos::SlotValue& entry) override { sim->on_applied(index, entry); }
+    CoreSimulation* sim;
+    int index;
   };
   struct Client {
     int index = 0;
@@ -54,6 +70,8 @@ class CoreSimulation {
     std::optional<size_t> op;  // index into history_.ops while one is in flight
     int probes_left = -1;      // once calm: operations still owed; -1 in the fault phase
     bool backoff = false;      // the last one was refused: wait a little before the next
+    bool uncertain = false;    // an attempt of the current SET may have taken effect
+    int retries_left = 0;      // attempts of the current SET still allowed, with the same id
   };
 
   void schedule(uint64_t at_us, std::function<void()> event);
@@ -67,6 +85,8 @@ class CoreSimulation {
   void crash_and_schedule_restart(Node& node);
   void drive(Node& node);
   void send(Node& from, const paxos::Envelope& envelope);
+  void vouch(Node& node, const paxos::Envelope& envelope);
+  void on_applied(int index, const paxos::SlotValue& entry);
   void deliver(const paxos::Envelope& envelope);
   void on_sync_done(Node& node, uint64_t incarnation);
   void check_recovery(Node& node);
@@ -77,6 +97,8 @@ class CoreSimulation {
   void client_timeout(int client, uint64_t attempt);
   void client_finish(Client& client);
   void client_abandon(Client& client);
+  void client_retry(Client& client);
+  void client_send(Client& client, uint64_t delay_us);
 
   void nemesis();
   void partition();
@@ -104,6 +126,9 @@ class CoreSimulation {
   uint64_t next_session_ = 0;
   uint64_t next_value_ = 0;
   lincheck::History history_;
+  std::map<size_t, paxos::CommandId> put_ids_;         // by index into history_.ops
+  std::map<Slot, paxos::Value> applied_values_;        // what any replica applied at each slot
+  std::map<paxos::CommandId, Slot> applied_commands_;  // where each command was applied
   std::set<Ballot> leader_ballots_;
   CoreResult result_;
 };
@@ -123,6 +148,10 @@ CoreOptions swarmed(CoreOptions o, Rng& rng) {
   o.nemesis_interval_min_us = static_cast<uint64_t>(o.nemesis_interval_min_us / nemesis);
   o.nemesis_interval_max_us = static_cast<uint64_t>(o.nemesis_interval_max_us / nemesis);
   o.sync_max_us = o.sync_min_us + static_cast<uint64_t>((o.sync_max_us - o.sync_min_us) * scale());
+  // Snapshots: often (compaction during syncs in flight), rarely, or never (every accepted entry
+  // stays in the log for the vouching check).
+  const uint64_t snapshots = rng.below(8);
+  o.snapshot_every = snapshots < 6 ? o.snapshot_every : snapshots == 6 ? o.snapshot_every * 8 : 0;
   return o;
 }
 
@@ -207,7 +236,7 @@ CoreResult CoreSimulation::run() {
     Node* l = leader();
     for (int k = 0; l && k < options_.keys; ++k) {
       lincheck::Operation op;
-      op.client = next_process_;
+      op.client = ++next_process_;
       op.kind = lincheck::OpKind::kGet;
       op.key = "k" + std::to_string(k);
       op.call_ns = op.return_ns.emplace(int64_t(now_us_) * 1000 + 1);
@@ -217,11 +246,15 @@ CoreResult CoreSimulation::run() {
       if (*op.found) op.output = r.text;
       history_.ops.push_back(std::move(op));
     }
+    // A bound on states, not on time, so that a verdict does not depend on the machine's load.
     lincheck::Limits limits;
-    limits.timeout_seconds = 30;
+    limits.timeout_seconds = 0;
+    limits.max_states_per_key = 2'000'000;
     const lincheck::Verdict verdict = lincheck::check(history_, limits);
-    if (verdict.outcome != lincheck::Outcome::kLinearizable) {
+    if (verdict.outcome == lincheck::Outcome::kNotLinearizable) {
       fail("linearizable: " + lincheck::format_verdict(verdict));
+    } else if (verdict.outcome == lincheck::Outcome::kUndecided) {
+      fail("undecided: lincheck hit its limit: " + lincheck::format_verdict(verdict));
     }
   }
   if (result_.violation) result_.last_events = events_.recent();
@@ -261,6 +294,8 @@ node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
   o.log.bug_skip_fdatasync = options_.bugs.skip_fdatasync;
   o.log.bug_unsynced_checkpoint = options_.bug_unsynced_checkpoint;
   o.bug_early_undurable_ballot = options_.bug_early_undurable_ballot;
+  o.bug_self_answers_early = options_.bug_self_answers_early;
+  o.bug_ack_on_propose = options_.bug_ack_on_propose;
   o.snapshot_every = options_.snapshot_every;
   return o;
 }
@@ -275,20 +310,26 @@ void CoreSimulation::start(Node& node) {
   const int index = node.index;
   const uint64_t incarnation = node.incarnation;
   node.core->set_early_send([this, index](const paxos::Envelope& e) { send(*nodes_[index], e); });
-  node.core->set_sync_runner([this, index, incarnation](std::function<Status()> fdatasync,
-                                                        std::function<void(Status)> done) {
-    Node& n = *nodes_[index];
-    if (rng_.chance(options_.inline_sync)) {  // at once, as a follower's in the server
-      ++result_.syncs_inline;
-      done(fdatasync());
-      return;
-    }
-    SYNOD_ASSERT(!n.sync_done, "two syncs in flight");
-    n.fdatasync = std::move(fdatasync);
-    n.sync_done = std::move(done);
-    schedule(now_us_ + rng_.between(options_.sync_min_us, options_.sync_max_us),
-             [this, index, incarnation] { on_sync_done(*nodes_[index], incarnation); });
-  });
+  node.watch = std::make_unique<Watch>(this, index);
+  node.core->set_observer(node.watch.get());
+  node.applied = node.core->applied();
+  // Now and then an incarnation without a sync runner: every fdatasync inline, in flush(), as
+  // the server's --sync-on-loop does.
+  if (!rng_.chance(options_.no_sync_runner))
+    node.core->set_sync_runner([this, index, incarnation](std::function<Status()> fdatasync,
+                                                          std::function<void(Status)> done) {
+      Node& n = *nodes_[index];
+      if (rng_.chance(options_.inline_sync)) {  // at once, as a follower's in the server
+        ++result_.syncs_inline;
+        done(fdatasync());
+        return;
+      }
+      SYNOD_ASSERT(!n.sync_done, "two syncs in flight");
+      n.fdatasync = std::move(fdatasync);
+      n.sync_done = std::move(done);
+      schedule(now_us_ + rng_.between(options_.sync_min_us, options_.sync_max_us),
+               [this, index, incarnation] { on_sync_done(*nodes_[index], incarnation); });
+    });
   check_recovery(node);
   if (done_) return;
   node.last_snapshot = node.core->replica().snapshot_slot();
@@ -307,7 +348,7 @@ void CoreSimulation::check_recovery(Node& node) {
                 " that its messages carried before the crash");
   }
   for (const auto& [slot, ballot] : node.vouched_accepts) {
-    if (slot <= r.snapshot_slot() || r.chosen().count(slot) != 0) continue;
+    if (slot <= r.snapshot_slot()) continue;
     auto it = r.accepted().find(slot);
     if (it == r.accepted().end() || it->second.ballot < ballot) {
       return fail("vouching: " + to_string(node.id) + " said Accepted for slot " +
@@ -323,9 +364,13 @@ void CoreSimulation::crash(Node& node) {
   log("crash " + to_string(node.id) + (node.sync_done ? " (a sync in flight)" : ""));
   node.up = false;
   ++node.incarnation;
+  // The crash may come after the fdatasync of a sync in flight finished but before the core
+  // heard of it: the records are durable, and nothing that waited for them left.
+  if (node.fdatasync && rng_.chance(0.5)) (void)node.fdatasync();
   node.fdatasync = nullptr;
   node.sync_done = nullptr;
   node.core.reset();  // its clients' callbacks are dropped: they time out
+  node.watch.reset();
   node.fs.crash(rng_, storage::CrashFaults{.tear = options_.disk_faults,
                                            .flip_rate = options_.disk_faults ? 0.3 : 0.0});
 }
@@ -365,28 +410,51 @@ void CoreSimulation::drive(Node& node) {
   }
 }
 
-void CoreSimulation::send(Node& from, const paxos::Envelope& e) {
-  // Record what the message vouches for, whether or not the network delivers it.
-  auto vouch = [&from](const Ballot& b) {
-    from.vouched_promise = std::max(from.vouched_promise, b);
+// Records what a message that left `node` claims about its disk.
+void CoreSimulation::vouch(Node& node, const paxos::Envelope& e) {
+  auto promise = [&node](const Ballot& b) {
+    node.vouched_promise = std::max(node.vouched_promise, b);
   };
   std::visit(
       [&](const auto& m) {
         using M = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<M, paxos::PrepareMsg> || std::is_same_v<M, paxos::AcceptMsg> ||
                       std::is_same_v<M, paxos::PromiseMsg>) {
-          vouch(m.ballot);
+          promise(m.ballot);
         } else if constexpr (std::is_same_v<M, paxos::AcceptedMsg>) {
-          vouch(m.ballot);
+          promise(m.ballot);
           for (Slot s : m.slots) {
-            Ballot& b = from.vouched_accepts[s];
+            Ballot& b = node.vouched_accepts[s];
             b = std::max(b, m.ballot);
           }
         } else if constexpr (std::is_same_v<M, paxos::RejectMsg>) {
-          vouch(m.promised);
+          promise(m.promised);
         }
       },
       e.message);
+}
+
+void CoreSimulation::on_applied(int index, const paxos::SlotValue& entry) {
+  Node& node = *nodes_[index];
+  for (const paxos::Command& command : entry.value.commands)
+    applied_commands_.emplace(command.id, entry.slot);
+  if (!options_.check_applies) return;
+  if (entry.slot <= node.applied) {
+    return fail("prefix: " + to_string(node.id) + " applied slot " + std::to_string(entry.slot) +
+                " after slot " + std::to_string(node.applied));
+  }
+  node.applied = entry.slot;
+  auto [it, fresh] = applied_values_.emplace(entry.slot, entry.value);
+  if (!fresh && !(it->second == entry.value)) {
+    return fail("agreement: " + to_string(node.id) + " applied " + paxos::to_string(entry.value) +
+                " at slot " + std::to_string(entry.slot) + " where another replica applied " +
+                paxos::to_string(it->second));
+  }
+}
+
+void CoreSimulation::send(Node& from, const paxos::Envelope& e) {
+  // What the message vouches for counts whether or not the network delivers it.
+  vouch(from, e);
   from.sent_in_flush = true;
   ++result_.messages;
   const int a = int(e.from.value - 1), b = int(e.to.value - 1);
@@ -435,16 +503,34 @@ void CoreSimulation::client_start(Client& client) {
     ++client.seq;
   }
   client.op = history_.ops.size();
+  if (op.kind == lincheck::OpKind::kPut)
+    put_ids_[history_.ops.size()] = {client.session, client.seq};
   history_.ops.push_back(std::move(op));
+  client.uncertain = false;
+  client.retries_left = options_.retries;
   // Now and then a client asks whoever it picks, as a client with a stale view of the leader
   // would: a deposed leader that still thinks it leads then gets requests too.
   if (rng_.chance(options_.wander)) client.target = int(rng_.below(nodes_.size()));
+  client_send(client, network_delay());
+}
+
+// Sends the current operation (again) to the client's target, with a fresh attempt tag.
+void CoreSimulation::client_send(Client& client, uint64_t delay_us) {
   const uint64_t attempt = ++client.attempt;
   const int c = client.index, target = client.target;
-  schedule(now_us_ + network_delay(),
-           [this, c, attempt, target] { client_arrive(c, attempt, target); });
-  schedule(now_us_ + options_.client_timeout_us,
+  schedule(now_us_ + delay_us, [this, c, attempt, target] { client_arrive(c, attempt, target); });
+  schedule(now_us_ + delay_us + options_.client_timeout_us,
            [this, c, attempt] { client_timeout(c, attempt); });
+}
+
+// A SET whose outcome is uncertain is sent again with the same id (applied at most once), until
+// it is answered OK or its retries run out and it stays open.
+void CoreSimulation::client_retry(Client& client) {
+  const lincheck::Operation& op = history_.ops[*client.op];
+  if (op.kind != lincheck::OpKind::kPut || client.retries_left == 0) return client_abandon(client);
+  --client.retries_left;
+  log("client " + std::to_string(client.index + 1) + " retries " + op.key + "=" + op.value);
+  client_send(client, rng_.between(1'000, options_.retry_backoff_max_us));
 }
 
 void CoreSimulation::client_arrive(int c, uint64_t attempt, int target) {
@@ -481,9 +567,13 @@ void CoreSimulation::client_answer(int c, uint64_t attempt, const kv::Reply& rep
     } else {
       client.target = int(rng_.below(nodes_.size()));
     }
-    if (unknown) return client_abandon(client);
-    if (reply.text.rfind("TRYAGAIN", 0) != 0) {
+    if (reply.text.rfind("TRYAGAIN", 0) != 0 && !unknown) {
       return fail("client: unexpected error reply '" + reply.text + "'");
+    }
+    // A refusal is definite only if no earlier attempt may have taken effect.
+    if (unknown || client.uncertain) {
+      client.uncertain = true;
+      return client_retry(client);
     }
     op.error = reply.text;
     client.backoff = true;
@@ -509,7 +599,8 @@ void CoreSimulation::client_timeout(int c, uint64_t attempt) {
   if (client.attempt != attempt || !client.op) return;
   log("client " + std::to_string(c + 1) + " times out");
   client.target = int(rng_.below(nodes_.size()));
-  client_abandon(client);
+  client.uncertain = true;
+  client_retry(client);
 }
 
 // The outcome stays open in the history; the client goes on as a new one.
@@ -630,6 +721,17 @@ bool CoreSimulation::converged() {
     if (node->core->replica().promised() != l->core->replica().ballot()) return false;
     if (node->core->applied() != commit) return false;
   }
+  // Durability: every acknowledged SET sits in the applied log, within the prefix all hold.
+  for (const auto& [index, id] : put_ids_) {
+    const lincheck::Operation& op = history_.ops[index];
+    if (!op.ok || op.outcome_unknown()) continue;
+    auto it = applied_commands_.find(id);
+    if (it == applied_commands_.end() || it->second > commit) {
+      fail("durability: acknowledged SET " + op.key + "=" + op.value + " is not in the log " +
+           "every replica applied");
+      return false;
+    }
+  }
   // Agreement: the same prefix gives the same state everywhere.
   for (const auto& node : nodes_) {
     if (node->core->store().digest() != l->core->store().digest()) {
@@ -662,7 +764,8 @@ std::string CoreSimulation::describe_stall() const {
 }  // namespace
 
 const std::vector<std::string>& core_bug_names() {
-  static const std::vector<std::string> names{"early-undurable-ballot", "unsynced-checkpoint"};
+  static const std::vector<std::string> names{"early-undurable-ballot", "unsynced-checkpoint",
+                                              "self-answers-early", "ack-on-propose"};
   return names;
 }
 
@@ -671,6 +774,10 @@ bool enable_core_bug(std::string_view name, CoreOptions& options) {
     options.bug_early_undurable_ballot = true;
   } else if (name == "unsynced-checkpoint") {
     options.bug_unsynced_checkpoint = true;
+  } else if (name == "self-answers-early") {
+    options.bug_self_answers_early = true;
+  } else if (name == "ack-on-propose") {
+    options.bug_ack_on_propose = true;
   } else {
     return paxos::enable_bug(name, options.bugs);
   }

@@ -10,14 +10,17 @@
 // in flight while the log rolls segments and snapshots compact it — is explored too.
 //
 // It checks:
-//   vouching      — what leaves a replica vouches for its disk: after any crash, the replica
-//                   recovers a promise at least as high as every ballot it sent (Prepare, Accept,
-//                   Promise, Accepted, Reject's promise), and for every slot it said Accepted in
-//                   a ballot, an accepted entry at least that high (or a snapshot covering it);
-//   linearizable  — the clients' history (every SET and GET with its reply, timeouts and
-//                   UNKNOWN replies as open operations) passes lincheck, which also catches a
-//                   lost acknowledged write once the final reads see the key;
-//   agreement     — once calm, every replica applies the same prefix to the same state;
+//   vouching      — what leaves a replica vouches for its disk (its answers to its own proposer
+//                   included): after any crash, the replica recovers a promise at least as high
+//                   as every ballot it sent (Prepare, Accept, Promise, Accepted, Reject's
+//                   promise), and for every slot it said Accepted in a ballot, an accepted entry
+//                   at least that high (or a snapshot covering it);
+//   agreement     — every apply of a slot, on any replica, applies the same value, each replica's
+//                   applied slots rise, and once calm all replicas hold the same state;
+//   durability    — once calm, every acknowledged SET is in the log every replica applied;
+//   linearizable  — the clients' history (every SET and GET with its reply; a SET whose
+//                   outcome the client never learned, after retries with the same id, open)
+//                   passes lincheck, with a final GET of every key at the converged state;
 //   liveness      — once calm, within a bound, every client completes fresh operations and the
 //                   replicas converge.
 #pragma once
@@ -71,6 +74,7 @@ struct CoreOptions {
   uint64_t sync_min_us = 50;
   uint64_t sync_max_us = 1'500;
   double inline_sync = 0.3;
+  double no_sync_runner = 0.15;  // an incarnation syncs every batch inline (--sync-on-loop)
   uint64_t segment_bytes = 2 << 10;
   uint64_t snapshot_every = 6;
 
@@ -88,15 +92,22 @@ struct CoreOptions {
   double read_share = 0.3;
   double wander = 0.1;  // an operation goes to a random replica, not the one the client follows
   uint64_t retry_backoff_max_us = 30'000;  // the pause after a refusal
-  int probes = 3;                          // operations each client must complete once calm
+  int retries = 3;  // a SET with an uncertain outcome is sent again with the same id
+  int probes = 3;   // operations each client must complete once calm
 
   // Swarm testing: each seed scales the fault knobs by its own factor (0 to 4x).
   bool swarm = true;
+
+  // The agreement and prefix checks at every apply. Off only to show, in a test, that the
+  // history (lincheck) and the end-state comparison catch on their own what they would.
+  bool check_applies = true;
 
   paxos::Bugs bugs;
   // Planted bugs in what the server adds to the core (see core_bug_names()).
   bool bug_early_undurable_ballot = false;  // requests leave before their ballot is durable
   bool bug_unsynced_checkpoint = false;     // a new segment's promise is synced only later
+  bool bug_self_answers_early = false;      // a replica's acceptor answers itself before the sync
+  bool bug_ack_on_propose = false;          // a SET is answered OK once queued, not once chosen
 };
 
 // The planted bugs only this simulator reaches, by name, in a stable order; enable_core_bug()

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "sim/cluster.h"
@@ -28,6 +29,7 @@ struct SimArgs {
   bool story = false;
   bool core = false;
   std::vector<std::string> core_bugs;  // with --core: bugs in what the server adds
+  std::set<std::string> given;         // the options given on the command line
   QuorumFlags quorum;
   bool quorum_given = false;
   bool replicas_given = false;
@@ -73,13 +75,15 @@ void print_story(const std::string& trace) {
 // `synod sim --core`: the whole replica (node::ServerCore), its clients judged by lincheck.
 int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
   const sim::Options& given = args.options;
+  // The whole-replica simulator's own defaults, unless the command line says otherwise.
   sim::CoreOptions options;
-  options.replicas = given.replicas;
-  options.clients = given.clients;
+  auto set = [&args](const char* flag) { return args.given.count(flag) != 0; };
+  if (set("--replicas")) options.replicas = given.replicas;
+  if (set("--clients")) options.clients = given.clients;
+  if (set("--loss")) options.loss = given.loss;
+  if (set("--dup")) options.duplicate = given.duplicate;
+  if (set("--reorder")) options.long_delay = given.long_delay;
   options.fault_phase_us = uint64_t(args.duration_s * 1e6);
-  options.loss = given.loss;
-  options.duplicate = given.duplicate;
-  options.long_delay = given.long_delay;
   options.crashes = given.crashes;
   options.partitions = given.partitions;
   options.disk_faults = given.disk_faults;
@@ -277,6 +281,8 @@ void add_sim_command(CLI::App& app, int& exit_code) {
   cmd->callback([args, cmd, &exit_code] {
     args->quorum_given = quorum_flags_given(cmd);
     args->replicas_given = cmd->count("--replicas") > 0;
+    for (const char* flag : {"--replicas", "--clients", "--loss", "--dup", "--reorder"})
+      if (cmd->count(flag) > 0) args->given.insert(flag);
     exit_code = run_sim(*args);
   });
 }
