@@ -19,7 +19,8 @@ struct Bugs {
   bool ack_before_sync = false;         // the driver (sim, ServerCore) answers before the sync
   bool skip_fdatasync = false;          // the log reports a sync without calling fdatasync
   bool promise_hides_snapshot = false;  // a promise does not say which slots were compacted
-  bool read_without_quorum = false;     // a leader serves reads without confirming leadership
+  bool read_without_quorum = false;     // a leader serves reads without confirming leadership,
+                                        // and keeps leading when no quorum answers it
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||

@@ -336,7 +336,8 @@ void Replica::leader_tick() {
     alive.insert(config_.self);
     heard_from_.clear();
     quorum_check_elapsed_ = 0;
-    if (!config_.quorum.is_phase2_quorum(alive)) {
+    // (The planted bug read_without_quorum also keeps a leader that nobody answers leading.)
+    if (!config_.quorum.is_phase2_quorum(alive) && !config_.bugs.read_without_quorum) {
       step_down();
       return;
     }

@@ -129,6 +129,7 @@ class CoreSimulation {
   std::map<size_t, paxos::CommandId> put_ids_;         // by index into history_.ops
   std::map<Slot, paxos::Value> applied_values_;        // what any replica applied at each slot
   std::map<paxos::CommandId, Slot> applied_commands_;  // where each command was applied
+  Slot max_applied_ = 0;                               // the highest slot any replica applied
   std::set<Ballot> leader_ballots_;
   CoreResult result_;
 };
@@ -438,6 +439,7 @@ void CoreSimulation::on_applied(int index, const paxos::SlotValue& entry) {
   Node& node = *nodes_[index];
   for (const paxos::Command& command : entry.value.commands)
     applied_commands_.emplace(command.id, entry.slot);
+  max_applied_ = std::max(max_applied_, entry.slot);
   if (!options_.check_applies) return;
   if (entry.slot <= node.applied) {
     return fail("prefix: " + to_string(node.id) + " applied slot " + std::to_string(entry.slot) +
@@ -549,7 +551,21 @@ void CoreSimulation::client_arrive(int c, uint64_t attempt, int target) {
     node.core->submit(client.session, client.seq, {"SET", op.key, op.value}, now_us_ / 1000,
                       answer);
   } else {
-    node.core->read({"GET", op.key}, now_us_ / 1000, answer);
+    // A read served must reflect every slot any replica had applied (so was chosen) when it
+    // was asked: the state it is served from is the serving replica's, at the time it answers.
+    const Slot floor = max_applied_;
+    const NodeId server = node.id;
+    node.core->read(
+        {"GET", op.key}, now_us_ / 1000,
+        [this, answer, floor, server, target](const kv::Reply& reply) {
+          const Slot applied = nodes_[target]->core->applied();
+          if (reply.kind != kv::Reply::Kind::kError && applied < floor) {
+            return fail("reads: " + to_string(server) + " served a read from its state at slot " +
+                        std::to_string(applied) + ", but slot " + std::to_string(floor) +
+                        " had been applied when the read was asked");
+          }
+          answer(reply);
+        });
   }
   drive(node);
 }

@@ -18,6 +18,8 @@
 //   agreement     — every apply of a slot, on any replica, applies the same value, each replica's
 //                   applied slots rise, and once calm all replicas hold the same state;
 //   durability    — once calm, every acknowledged SET is in the log every replica applied;
+//   reads         — a GET is served from a state that includes every slot any replica had
+//                   applied when the GET was asked;
 //   linearizable  — the clients' history (every SET and GET with its reply; a SET whose
 //                   outcome the client never learned, after retries with the same id, open)
 //                   passes lincheck, with a final GET of every key at the converged state;

@@ -130,6 +130,10 @@ TEST(CoreSim, ALeaderThatSkipsPhaseOneIsCaught) {
   expect_caught("leader-skip-phase1", "agreement", 50);
 }
 
+TEST(CoreSim, ALeaderThatServesReadsAloneIsCaught) {
+  expect_caught("read-without-quorum", "reads", 1000);
+}
+
 TEST(CoreSim, APromiseThatHidesItsSnapshotIsCaught) {
   expect_caught("promise-hides-snapshot", "agreement", 100);
 }
