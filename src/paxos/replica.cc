@@ -568,6 +568,16 @@ void Replica::on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg) {
 void Replica::on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg) {
   if (msg.slot <= commit_) {
     if (incoming_ && incoming_->slot <= commit_) incoming_.reset();
+    if (incoming_ && from == incoming_->source) {
+      // We asked this peer to resume another peer's newer snapshot, and its own newest is one we
+      // are already past: it will never send that one. But its log starts at or below our
+      // commit point, so it can send the slots we miss: ask it for them instead of asking again
+      // for a snapshot it does not have (which, until it takes a newer one, would be forever).
+      incoming_.reset();
+      catchup_outstanding_ = true;
+      catchup_elapsed_ = 0;
+      send(from, CatchupRequestMsg{commit_ + 1});
+    }
     return;  // we already have all of it
   }
   if (!incoming_ || incoming_->slot != msg.slot) {

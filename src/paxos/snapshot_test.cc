@@ -153,6 +153,48 @@ TEST(Snapshot, ACorruptedTransferIsNotInstalled) {
   EXPECT_EQ(receiver.commit(), 0u);
 }
 
+// A transfer from one peer stalls and is resumed from the leader, whose own newest snapshot is
+// older than the receiver's commit point: the leader can never send that snapshot, but its log
+// holds what the receiver misses. The receiver must ask it for those slots, not ask again for the
+// snapshot forever (found by `synod sim --core`, seed 24763 with 5 replicas: a follower stuck
+// until the leader happened to take a newer snapshot).
+TEST(Snapshot, AResumeFromAPeerWithOnlyAnOlderSnapshotFallsBackToItsLog) {
+  auto peer = compacted_server();  // n1: slots 1..10 in a snapshot
+  DurableState durable;
+  for (Slot s = 1; s <= 5; ++s) durable.chosen[s] = value(s);
+  Replica receiver(config(3), durable, 3);
+  (void)receiver.take_ready();
+  ASSERT_EQ(receiver.commit(), 5u);
+  // n1 answers a catch-up with the first chunk of its snapshot; then it goes silent.
+  peer->step(Envelope{NodeId{3}, NodeId{1}, CatchupRequestMsg{6}});
+  auto first = sent<SnapshotChunkMsg>(peer->take_ready());
+  ASSERT_EQ(first.size(), 1u);
+  receiver.step(Envelope{NodeId{1}, NodeId{3}, first[0]});
+  (void)receiver.take_ready();
+  // n2 leads (its heartbeats say so: slots through 12 are chosen), and the stalled transfer is
+  // resumed from it.
+  const Envelope heartbeat{NodeId{2}, NodeId{3}, AcceptMsg{Ballot{5, NodeId{2}}, {}, 12, 0}};
+  bool asked = false;
+  for (int t = 0; t < 200 && !asked; ++t) {
+    receiver.step(heartbeat);
+    receiver.tick();
+    for (const auto& e : receiver.take_ready().messages) {
+      auto* m = std::get_if<SnapshotRequestMsg>(&e.message);
+      if (m != nullptr && e.to == NodeId{2}) asked = m->slot == 10 && m->offset == 300;
+    }
+  }
+  ASSERT_TRUE(asked);
+  // Its newest snapshot is through slot 4, below the receiver's commit point.
+  receiver.step(Envelope{NodeId{2}, NodeId{3}, SnapshotChunkMsg{4, 3, 99, 0, "abc"}});
+  std::vector<CatchupRequestMsg> catchups;
+  for (const auto& e : receiver.take_ready().messages) {
+    auto* m = std::get_if<CatchupRequestMsg>(&e.message);
+    if (m != nullptr && e.to == NodeId{2}) catchups.push_back(*m);
+  }
+  ASSERT_EQ(catchups.size(), 1u);
+  EXPECT_EQ(catchups[0].first_slot, 6u);
+}
+
 TEST(Snapshot, ACandidateBehindACompactedPromiseCatchesUpInsteadOfLeading) {
   Replica candidate(config(1), DurableState{}, 3);
   for (int i = 0; i < 100 && candidate.role() != Role::kCandidate; ++i) candidate.tick();
