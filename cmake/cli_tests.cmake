@@ -29,10 +29,18 @@ add_test(NAME cli.sim_finds_ack-before-sync
 # The whole replica (`synod sim --core`): clean across seeds with every fault and torn disks, the
 # same seed gives the same trace, and the bugs in what the server adds to the core are found
 # (exit 1); those bugs need --core (exit 2 without it).
+# (Fewer seeds under the sanitizers, where a seed takes about 25 times as long.)
+if(SYNOD_SANITIZE)
+  set(CORE_SEEDS 300)
+  set(CORE_DISK_FAULT_SEEDS 100)
+else()
+  set(CORE_SEEDS 2000)
+  set(CORE_DISK_FAULT_SEEDS 500)
+endif()
 add_test(NAME cli.sim_core_clean
-         COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seeds 1-2000 | tail -1 | grep -q '^sim --core: 2000 runs, 0 violations'")
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seeds 1-${CORE_SEEDS} | tail -1 | grep -q '^sim --core: ${CORE_SEEDS} runs, 0 violations'")
 add_test(NAME cli.sim_core_disk_faults_clean
-         COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seeds 1-500 --replicas 5 --disk-faults | tail -1 | grep -q '^sim --core: 500 runs, 0 violations'")
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seeds 1-${CORE_DISK_FAULT_SEEDS} --replicas 5 --disk-faults | tail -1 | grep -q '^sim --core: ${CORE_DISK_FAULT_SEEDS} runs, 0 violations'")
 add_test(NAME cli.sim_core_trace_is_reproducible
          COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seed 11 --trace | grep -v '^sim --core: ' > core.a.txt && $<TARGET_FILE:synod> sim --core --seed 11 --trace | grep -v '^sim --core: ' > core.b.txt && test $(grep -c ' deliver ' core.a.txt) -gt 300 && cmp core.a.txt core.b.txt")
 foreach(bug early-undurable-ballot unsynced-checkpoint self-answers-early ack-before-sync)
