@@ -104,9 +104,7 @@ ReadStatus Replica::read_index(uint64_t read_id) {
 }
 
 void Replica::share_commit(NodeId peer, Slot slot) {
-  const auto& members = config_.quorum.members();
-  if (role_ != Role::kLeader || peer == config_.self ||
-      std::find(members.begin(), members.end(), peer) == members.end() ||
+  if (role_ != Role::kLeader || peer == config_.self || !config_.quorum.is_member(peer) ||
       commit_sent_[peer.value] >= slot)
     return;
   send(peer, AcceptMsg{ballot_, {}, commit_, read_round_});

@@ -267,17 +267,13 @@ Status Log::roll(uint64_t need) {
   const uint64_t saved = options_.segment_bytes;
   options_.segment_bytes =
       std::max(saved, kSegmentHeaderSize + carried.size() + need + 2 * kRecordHeaderSize);
-  if (options_.bug_unsynced_checkpoint) {
-    // Planted bug: the checkpoint waits in the buffer for the next sync, as before 604a2f3.
-    Status s = create_segment(next);
-    options_.segment_bytes = saved;
-    SYNOD_RETURN_IF_ERROR(s);
-    buffer_.insert(0, carried);
-    return Status::ok();
-  }
-  Status s = create_segment(next, carried);
+  // (The planted bug leaves the checkpoint in the buffer for the next sync, as before 604a2f3.)
+  const bool planted = options_.bug_unsynced_checkpoint;
+  Status s = create_segment(next, planted ? std::string() : carried);
   options_.segment_bytes = saved;
-  return s;
+  SYNOD_RETURN_IF_ERROR(s);
+  if (planted) buffer_.insert(0, carried);
+  return Status::ok();
 }
 
 Status Log::flush() {
