@@ -162,12 +162,7 @@ paxos::Config Simulation::replica_config(NodeId id) const {
   config.quorum = options_.bugs.minority_quorum
                       ? paxos::QuorumSystem::majority(quorum_.members(), options_.bugs)
                       : quorum_;
-  config.election_timeout_min_ticks = options_.election_timeout_min_ticks;
-  config.election_timeout_max_ticks = options_.election_timeout_max_ticks;
-  config.heartbeat_interval_ticks = options_.heartbeat_interval_ticks;
-  config.retransmit_interval_ticks = options_.heartbeat_interval_ticks * 2;
-  config.max_inflight_slots = options_.max_inflight_slots;
-  config.max_batch_commands = options_.max_batch_commands;
+  options_.configure(config);
   config.bugs = options_.bugs;
   config.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
   return config;

@@ -1,14 +1,12 @@
 #include "sim/core_sim.h"
 
 #include <algorithm>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <ostream>
 #include <set>
 
-#include "base/hash.h"
 #include "base/rng.h"
 #include "lincheck/checker.h"
 #include "node/server_core.h"
@@ -43,7 +41,6 @@ class CoreSimulation {
     bool sent_in_flush = false;
     Slot last_snapshot = 0;  // as of the last drive
     Ballot last_promise;
-    Slot applied = 0;  // the last slot this incarnation applied (or recovered)
     std::unique_ptr<node::ServerCore::Observer> watch;
   };
   // What each core lets go and applies, as it happens.
@@ -280,12 +277,7 @@ node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
   for (int i = 1; i <= options_.replicas; ++i) members.push_back(NodeId{uint32_t(i)});
   o.config.self = id;
   o.config.quorum = paxos::QuorumSystem::majority(members, options_.bugs);
-  o.config.election_timeout_min_ticks = options_.election_timeout_min_ticks;
-  o.config.election_timeout_max_ticks = options_.election_timeout_max_ticks;
-  o.config.heartbeat_interval_ticks = options_.heartbeat_interval_ticks;
-  o.config.retransmit_interval_ticks = options_.heartbeat_interval_ticks * 2;
-  o.config.max_inflight_slots = options_.max_inflight_slots;
-  o.config.max_batch_commands = options_.max_batch_commands;
+  options_.configure(o.config);
   o.config.snapshot_chunk_bytes = 512;
   o.config.bugs = options_.bugs;
   o.log.dir = "data";
@@ -313,7 +305,6 @@ void CoreSimulation::start(Node& node) {
   node.core->set_early_send([this, index](const paxos::Envelope& e) { send(*nodes_[index], e); });
   node.watch = std::make_unique<Watch>(this, index);
   node.core->set_observer(node.watch.get());
-  node.applied = node.core->applied();
   // Now and then an incarnation without a sync runner: every fdatasync inline, in flush(), as
   // the server's --sync-on-loop does.
   if (!rng_.chance(options_.no_sync_runner))
@@ -436,16 +427,11 @@ void CoreSimulation::vouch(Node& node, const paxos::Envelope& e) {
 }
 
 void CoreSimulation::on_applied(int index, const paxos::SlotValue& entry) {
-  Node& node = *nodes_[index];
+  const Node& node = *nodes_[index];
   for (const paxos::Command& command : entry.value.commands)
     applied_commands_.emplace(command.id, entry.slot);
   max_applied_ = std::max(max_applied_, entry.slot);
   if (!options_.check_applies) return;
-  if (entry.slot <= node.applied) {
-    return fail("prefix: " + to_string(node.id) + " applied slot " + std::to_string(entry.slot) +
-                " after slot " + std::to_string(node.applied));
-  }
-  node.applied = entry.slot;
   auto [it, fresh] = applied_values_.emplace(entry.slot, entry.value);
   if (!fresh && !(it->second == entry.value)) {
     return fail("agreement: " + to_string(node.id) + " applied " + paxos::to_string(entry.value) +
@@ -554,14 +540,14 @@ void CoreSimulation::client_arrive(int c, uint64_t attempt, int target) {
     // A read served must reflect every slot any replica had applied (so was chosen) when it
     // was asked: the state it is served from is the serving replica's, at the time it answers.
     const Slot floor = max_applied_;
-    const NodeId server = node.id;
     node.core->read(
-        {"GET", op.key}, now_us_ / 1000,
-        [this, answer, floor, server, target](const kv::Reply& reply) {
-          const Slot applied = nodes_[target]->core->applied();
+        {"GET", op.key}, now_us_ / 1000, [this, answer, floor, target](const kv::Reply& reply) {
+          const Node& server = *nodes_[target];
+          const Slot applied = server.core->applied();
           if (reply.kind != kv::Reply::Kind::kError && applied < floor) {
-            return fail("reads: " + to_string(server) + " served a read from its state at slot " +
-                        std::to_string(applied) + ", but slot " + std::to_string(floor) +
+            return fail("reads: " + to_string(server.id) +
+                        " served a read from its state at slot " + std::to_string(applied) +
+                        ", but slot " + std::to_string(floor) +
                         " had been applied when the read was asked");
           }
           answer(reply);
@@ -779,25 +765,38 @@ std::string CoreSimulation::describe_stall() const {
 
 }  // namespace
 
+namespace {
+
+struct CoreBug {
+  const char* name;
+  bool CoreOptions::*flag;
+};
+constexpr CoreBug kCoreBugs[] = {
+    {"early-undurable-ballot", &CoreOptions::bug_early_undurable_ballot},
+    {"unsynced-checkpoint", &CoreOptions::bug_unsynced_checkpoint},
+    {"self-answers-early", &CoreOptions::bug_self_answers_early},
+    {"ack-on-propose", &CoreOptions::bug_ack_on_propose},
+};
+
+}  // namespace
+
 const std::vector<std::string>& core_bug_names() {
-  static const std::vector<std::string> names{"early-undurable-ballot", "unsynced-checkpoint",
-                                              "self-answers-early", "ack-on-propose"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const CoreBug& bug : kCoreBugs) out.emplace_back(bug.name);
+    return out;
+  }();
   return names;
 }
 
 bool enable_core_bug(std::string_view name, CoreOptions& options) {
-  if (name == "early-undurable-ballot") {
-    options.bug_early_undurable_ballot = true;
-  } else if (name == "unsynced-checkpoint") {
-    options.bug_unsynced_checkpoint = true;
-  } else if (name == "self-answers-early") {
-    options.bug_self_answers_early = true;
-  } else if (name == "ack-on-propose") {
-    options.bug_ack_on_propose = true;
-  } else {
-    return paxos::enable_bug(name, options.bugs);
+  for (const CoreBug& bug : kCoreBugs) {
+    if (name == bug.name) {
+      options.*bug.flag = true;
+      return true;
+    }
   }
-  return true;
+  return paxos::enable_bug(name, options.bugs);
 }
 
 CoreResult run_core_seed(CoreOptions options, uint64_t seed, std::ostream* trace) {

@@ -15,8 +15,9 @@
 //                   as every ballot it sent (Prepare, Accept, Promise, Accepted, Reject's
 //                   promise), and for every slot it said Accepted in a ballot, an accepted entry
 //                   at least that high (or a snapshot covering it);
-//   agreement     — every apply of a slot, on any replica, applies the same value, each replica's
-//                   applied slots rise, and once calm all replicas hold the same state;
+//   agreement     — every apply of a slot, on any replica, applies the same value, and once
+//                   calm all replicas hold the same state (the order of applies is
+//                   paxos::Replica's, which the protocol simulator checks);
 //   durability    — once calm, every acknowledged SET is in the log every replica applied;
 //   reads         — a GET is served from a state that includes every slot any replica had
 //                   applied when the GET was asked;
@@ -35,10 +36,11 @@
 #include <vector>
 
 #include "paxos/bugs.h"
+#include "sim/options.h"
 
 namespace synod::sim {
 
-struct CoreOptions {
+struct CoreOptions : ReplicaClock {
   uint64_t seed = 1;
   int replicas = 3;  // 3 or 5
   int clients = 5;
@@ -80,14 +82,6 @@ struct CoreOptions {
   uint64_t segment_bytes = 2 << 10;
   uint64_t snapshot_every = 6;
 
-  // The replicas' clock.
-  uint64_t tick_us = 10'000;
-  uint32_t election_timeout_min_ticks = 15;
-  uint32_t election_timeout_max_ticks = 30;
-  uint32_t heartbeat_interval_ticks = 3;
-  uint32_t max_inflight_slots = 8;
-  uint32_t max_batch_commands = 4;
-
   // Clients: one operation at a time each, a GET with chance read_share, otherwise a SET.
   uint64_t client_timeout_us = 300'000;
   uint64_t client_think_max_us = 5'000;
@@ -100,8 +94,8 @@ struct CoreOptions {
   // Swarm testing: each seed scales the fault knobs by its own factor (0 to 4x).
   bool swarm = true;
 
-  // The agreement and prefix checks at every apply. Off only to show, in a test, that the
-  // history (lincheck) and the end-state comparison catch on their own what they would.
+  // The agreement check at every apply. Off only to show, in a test, that the history
+  // (lincheck) and the end-state comparison catch on their own what it would.
   bool check_applies = true;
 
   paxos::Bugs bugs;

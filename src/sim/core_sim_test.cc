@@ -54,6 +54,26 @@ TEST(CoreSim, CleanRunsStayCleanUnderEveryFault) {
   EXPECT_GT(total.syncs_inline, 3000u);
 }
 
+// The same named fault mixes as the protocol simulator's (`synod sim --core --faults MIX`).
+TEST(CoreSim, AFaultMixTurnsOffWhatItDoesNotName) {
+  CoreOptions o = short_runs();
+  ASSERT_TRUE(apply_fault_mix("crash", o));
+  EXPECT_EQ(o.loss, 0.0);
+  EXPECT_EQ(o.duplicate, 0.0);
+  EXPECT_EQ(o.long_delay, 0.0);
+  EXPECT_TRUE(o.crashes);
+  EXPECT_FALSE(o.partitions);
+  EXPECT_FALSE(apply_fault_mix("some", o));
+  ASSERT_TRUE(apply_fault_mix("none", o));
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    const CoreResult r = run_core_seed(o, seed);
+    ASSERT_FALSE(r.violation) << describe(r);
+    EXPECT_EQ(r.crashes, 0u);
+    EXPECT_EQ(r.partitions, 0u);
+    EXPECT_GT(r.writes_acknowledged, 100u);
+  }
+}
+
 TEST(CoreSim, FiveReplicasAndTornDisksStayClean) {
   CoreOptions o = short_runs();
   o.replicas = 5;

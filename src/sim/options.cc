@@ -6,12 +6,7 @@
 namespace synod::sim {
 
 bool Options::apply_fault_mix(std::string_view mix) {
-  const bool network = mix == "network" || mix == "all";
-  if (!network && mix != "none" && mix != "crash" && mix != "partition") return false;
-  if (!network) loss = duplicate = long_delay = 0;
-  crashes = mix == "crash" || mix == "all";
-  partitions = mix == "partition" || mix == "all";
-  return true;
+  return sim::apply_fault_mix(mix, *this);
 }
 
 Options Options::swarmed(Rng& rng) const {

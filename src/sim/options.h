@@ -8,11 +8,46 @@
 
 #include "base/rng.h"
 #include "paxos/bugs.h"
+#include "paxos/config.h"
 #include "paxos/quorum.h"
 
 namespace synod::sim {
 
-struct Options {
+// The replicas' logical clock and batching, the same in both simulators (this one and
+// core_sim.h).
+struct ReplicaClock {
+  uint64_t tick_us = 10'000;
+  uint32_t election_timeout_min_ticks = 15;
+  uint32_t election_timeout_max_ticks = 30;
+  uint32_t heartbeat_interval_ticks = 3;
+  uint32_t max_inflight_slots = 8;
+  uint32_t max_batch_commands = 4;
+
+  // Sets these in `config`; a lost message is sent again after two heartbeats.
+  void configure(paxos::Config& config) const {
+    config.election_timeout_min_ticks = election_timeout_min_ticks;
+    config.election_timeout_max_ticks = election_timeout_max_ticks;
+    config.heartbeat_interval_ticks = heartbeat_interval_ticks;
+    config.retransmit_interval_ticks = heartbeat_interval_ticks * 2;
+    config.max_inflight_slots = max_inflight_slots;
+    config.max_batch_commands = max_batch_commands;
+  }
+};
+
+// Applies a named mix of faults (none, network, crash, partition, all) to either simulator's
+// knobs: the network's loss, duplication and reordering stay only in a mix that names them,
+// crashes and partitions only where named. False for an unknown name.
+template <typename Knobs>
+bool apply_fault_mix(std::string_view mix, Knobs& knobs) {
+  const bool network = mix == "network" || mix == "all";
+  if (!network && mix != "none" && mix != "crash" && mix != "partition") return false;
+  if (!network) knobs.loss = knobs.duplicate = knobs.long_delay = 0;
+  knobs.crashes = mix == "crash" || mix == "all";
+  knobs.partitions = mix == "partition" || mix == "all";
+  return true;
+}
+
+struct Options : ReplicaClock {
   uint64_t seed = 1;
   int replicas = 3;  // 3, 5 or 7
   int clients = 4;
@@ -54,14 +89,6 @@ struct Options {
   // Disk: how long making a batch durable takes.
   uint64_t sync_min_us = 100;
   uint64_t sync_max_us = 2'000;
-
-  // The replica's logical clock.
-  uint64_t tick_us = 10'000;
-  uint32_t election_timeout_min_ticks = 15;
-  uint32_t election_timeout_max_ticks = 30;
-  uint32_t heartbeat_interval_ticks = 3;
-  uint32_t max_inflight_slots = 8;
-  uint32_t max_batch_commands = 4;
 
   // Clients.
   uint64_t client_timeout_us = 400'000;

@@ -72,6 +72,18 @@ void print_story(const std::string& trace) {
   }
 }
 
+// Prints a seed's violation and the events before it; true if the run of seeds should stop
+// there (the first violation is the one to study, unless --keep-going).
+bool report_violation(const SimArgs& args, uint64_t seed, const std::string& violation,
+                      const std::vector<std::string>& last_events) {
+  fmt::print("VIOLATION seed {}: {}\n", seed, violation);
+  fmt::print("  the last {} events (replay all: synod sim{} --seed {} --trace):\n",
+             last_events.size(), args.core ? " --core" : "", seed);
+  if (args.keep_going) return false;
+  for (const std::string& line : last_events) fmt::print("    {}\n", line);
+  return true;
+}
+
 // `synod sim --core`: the whole replica (node::ServerCore), its clients judged by lincheck.
 int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
   const sim::Options& given = args.options;
@@ -84,8 +96,7 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
   if (set("--dup")) options.duplicate = given.duplicate;
   if (set("--reorder")) options.long_delay = given.long_delay;
   options.fault_phase_us = uint64_t(args.duration_s * 1e6);
-  options.crashes = given.crashes;
-  options.partitions = given.partitions;
+  sim::apply_fault_mix(args.faults, options);  // known good: run_sim checked it
   options.disk_faults = given.disk_faults;
   options.swarm = given.swarm;
   options.bugs = given.bugs;
@@ -117,12 +128,7 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
     }
     if (r.violation) {
       ++violations;
-      fmt::print("VIOLATION seed {}: {}\n", seed, *r.violation);
-      fmt::print("  the last {} events (replay all: synod sim --core --seed {} --trace):\n",
-                 r.last_events.size(), seed);
-      if (args.keep_going) continue;
-      for (const std::string& line : r.last_events) fmt::print("    {}\n", line);
-      break;
+      if (report_violation(args, seed, *r.violation, r.last_events)) break;
     }
   }
   const double wall_s =
@@ -215,12 +221,7 @@ int run_sim(SimArgs& args) {
     }
     if (r.violation) {
       ++violations;
-      fmt::print("VIOLATION seed {}: {}\n", seed, *r.violation);
-      fmt::print("  the last {} events (replay all: synod sim --seed {} --trace):\n",
-                 r.last_events.size(), seed);
-      if (args.keep_going) continue;
-      for (const std::string& line : r.last_events) fmt::print("    {}\n", line);
-      break;  // the first violation is the one to study
+      if (report_violation(args, seed, *r.violation, r.last_events)) break;
     }
   }
   const double wall_s =
