@@ -1,6 +1,7 @@
 #include "node/server.h"
 
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
@@ -224,18 +225,30 @@ Server::~Server() {
   if (sync_thread_) sync_thread_->join();
 }
 
+namespace {
+constexpr std::pair<const char*, Server::PlantedBug> kPlantedBugs[] = {
+    {"stale-follower-reads", Server::PlantedBug::kStaleFollowerReads},
+    {"ack-before-chosen", Server::PlantedBug::kAckBeforeChosen},
+    {"follower-read-before-apply", Server::PlantedBug::kFollowerReadBeforeApply},
+};
+}  // namespace
+
+const std::vector<std::string>& Server::planted_bug_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& [name, bug] : kPlantedBugs) out.emplace_back(name);
+    return out;
+  }();
+  return names;
+}
+
 Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options options) {
   PlantedBug bug = PlantedBug::kNone;
-  if (options.planted_bug == "stale-follower-reads") {
-    bug = PlantedBug::kStaleFollowerReads;
-  } else if (options.planted_bug == "ack-before-chosen") {
-    bug = PlantedBug::kAckBeforeChosen;
-  } else if (options.planted_bug == "follower-read-before-apply") {
-    bug = PlantedBug::kFollowerReadBeforeApply;
-  } else if (!options.planted_bug.empty()) {
-    return Status::invalid_argument(
-        "unknown planted bug '" + options.planted_bug +
-        "' (stale-follower-reads, ack-before-chosen, follower-read-before-apply)");
+  for (const auto& [name, planted] : kPlantedBugs)
+    if (options.planted_bug == name) bug = planted;
+  if (!options.planted_bug.empty() && bug == PlantedBug::kNone) {
+    return Status::invalid_argument("unknown planted bug '" + options.planted_bug + "' (" +
+                                    fmt::format("{}", fmt::join(planted_bug_names(), ", ")) + ")");
   }
   if (!options.peers.count(options.id))
     return Status::invalid_argument("--id " + std::to_string(options.id.value) +
@@ -389,24 +402,22 @@ void Server::on_tick() {
   const NodeId leader = core_->replica().leader();
   const bool leader_changed = leader != last_leader_;
   last_leader_ = leader;
-  // Ops between attempts, forwards unanswered too long, and requests past their deadline.
+  // Read-index requests unanswered too long, or to an old leader: their reads go again (a late
+  // reply is ignored). Every read not yet answered is in waiting_.
+  std::set<std::shared_ptr<Op>> reindex;
+  std::erase_if(index_requests_, [&](auto& entry) {
+    if (entry.second.deadline_ms > now && !leader_changed) return false;
+    reindex.insert(entry.second.ops.begin(), entry.second.ops.end());
+    return true;
+  });
+  // Ops between attempts, forwards unanswered too long, reads whose index request expired, and
+  // requests past their deadline.
   std::vector<std::shared_ptr<Op>> due;
   for (const auto& op : waiting_)
     if ((op->retry_at_ms && op->retry_at_ms <= now) ||
         (op->forward_id && (op->forward_deadline_ms <= now || leader_changed)) ||
-        op->deadline_ms <= now)
+        op->deadline_ms <= now || reindex.count(op))
       due.push_back(op);
-  // Read-index requests unanswered too long, or to an old leader: their reads go again (a late
-  // reply is ignored).
-  const std::set<std::shared_ptr<Op>> already =
-      index_requests_.empty() ? std::set<std::shared_ptr<Op>>{}
-                              : std::set<std::shared_ptr<Op>>(due.begin(), due.end());
-  std::erase_if(index_requests_, [&](auto& entry) {
-    if (entry.second.deadline_ms > now && !leader_changed) return false;
-    for (const auto& op : entry.second.ops)
-      if (!op->done && !already.count(op)) due.push_back(op);
-    return true;
-  });
   for (const auto& op : due) {
     waiting_.erase(op);
     if (op->forward_id) {

@@ -67,6 +67,9 @@ class Server {
   };
 
   static Result<std::unique_ptr<Server>> create(asio::io_context& io, Options options);
+  // Options::planted_bug, parsed; and the names it accepts, in a stable order.
+  enum class PlantedBug { kNone, kStaleFollowerReads, kAckBeforeChosen, kFollowerReadBeforeApply };
+  static const std::vector<std::string>& planted_bug_names();
   ~Server();
 
   // Starts listening; returns once the sockets are bound.
@@ -113,7 +116,6 @@ class Server {
 
   asio::io_context& io_;
   Options options_;
-  enum class PlantedBug { kNone, kStaleFollowerReads, kAckBeforeChosen, kFollowerReadBeforeApply };
   PlantedBug bug_ = PlantedBug::kNone;  // Options::planted_bug, parsed once
   // Tells a finished sync, posted back to the loop, whether this server is still there.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

@@ -1,6 +1,7 @@
 #include "tools/chaos_command.h"
 
 #include <fmt/core.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <stdlib.h>
 
@@ -18,6 +19,7 @@
 #include "chaos/workload.h"
 #include "client/resp_client.h"
 #include "lincheck/checker.h"
+#include "node/server.h"
 #include "tools/local_cluster.h"
 
 namespace synod::tools {
@@ -281,11 +283,9 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
                   "where to write the history (default DIR/history.jsonl)");
   cmd->add_option("--dir", args->dir, "directory for the replicas (default: a fresh one in /tmp)");
   cmd->add_option("--planted-bug", args->planted_bug,
-                  "passed to every server: stale-follower-reads | ack-before-chosen | "
-                  "follower-read-before-apply (must be "
-                  "caught: exit 1)")
-      ->check(CLI::IsMember(
-          {"stale-follower-reads", "ack-before-chosen", "follower-read-before-apply"}));
+                  fmt::format("passed to every server: {} (must be caught: exit 1)",
+                              fmt::join(node::Server::planted_bug_names(), " | ")))
+      ->check(CLI::IsMember(node::Server::planted_bug_names()));
   cmd->add_option("--request-timeout-ms", args->request_timeout_ms,
                   "the servers' --request-timeout-ms (clients wait 1 s longer)")
       ->check(CLI::Range(100, 60000))

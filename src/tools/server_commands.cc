@@ -2,6 +2,7 @@
 #include "tools/server_commands.h"
 
 #include <fmt/core.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -90,9 +91,9 @@ void add_server(CLI::App& app, int& exit_code) {
   cmd->add_flag("--fault-injection", o->fault_injection,
                 "accept SYNOD.FAULT BLOCK/CLEAR (partitions for tests)");
   cmd->add_option("--planted-bug", o->planted_bug,
-                  "deliberately break the server (stale-follower-reads | ack-before-chosen | "
-                  "follower-read-before-apply), to "
-                  "show that the fault harness catches it; never in production");
+                  fmt::format("deliberately break the server ({}), to show that the fault "
+                              "harness catches it; never in production",
+                              fmt::join(node::Server::planted_bug_names(), " | ")));
   cmd->set_config("--config", "", "read these options from a TOML/INI file");
   cmd->callback([=, &exit_code] {
     node::Server::Options options = *o;
