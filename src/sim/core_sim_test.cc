@@ -154,6 +154,12 @@ TEST(CoreSim, ALeaderThatServesReadsAloneIsCaught) {
   expect_caught("read-without-quorum", "reads", 1000);
 }
 
+// An acceptor that accepts below its promise keeps a superseded leader in business: the replicas
+// never settle on one promise once calm.
+TEST(CoreSim, AnAcceptorThatAcceptsBelowItsPromiseFailsLiveness) {
+  expect_caught("accept-lower-ballot", "liveness", 100);
+}
+
 TEST(CoreSim, APromiseThatHidesItsSnapshotIsCaught) {
   expect_caught("promise-hides-snapshot", "agreement", 100);
 }
