@@ -17,6 +17,7 @@ constexpr BugEntry kBugs[] = {
     {"skip-fdatasync", &Bugs::skip_fdatasync},
     {"promise-hides-snapshot", &Bugs::promise_hides_snapshot},
     {"read-without-quorum", &Bugs::read_without_quorum},
+    {"leader-learns-from-catchup", &Bugs::leader_learns_from_catchup},
 };
 }  // namespace
 

@@ -21,11 +21,13 @@ struct Bugs {
   bool promise_hides_snapshot = false;  // a promise does not say which slots were compacted
   bool read_without_quorum = false;     // a leader serves reads without confirming leadership,
                                         // and keeps leading when no quorum answers it
+  bool leader_learns_from_catchup = false;  // a leader learns chosen slots from catch-up replies
+                                            // and snapshots, and announces them in its ballot
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
            leader_skip_phase1 || ack_before_sync || skip_fdatasync || promise_hides_snapshot ||
-           read_without_quorum;
+           read_without_quorum || leader_learns_from_catchup;
   }
 };
 

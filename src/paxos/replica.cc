@@ -58,7 +58,8 @@ void Replica::tick() {
   } else if (++election_elapsed_ >= election_timeout_) {
     start_election();
   }
-  if (catchup_outstanding_ && ++catchup_elapsed_ >= config_.retransmit_interval_ticks) {
+  if (catchup_outstanding_ && ++catchup_elapsed_ >= config_.retransmit_interval_ticks &&
+      may_catch_up()) {
     request_catchup(/*retry=*/true);
   }
 }
@@ -231,6 +232,12 @@ void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
 
 void Replica::become_leader() {
   role_ = Role::kLeader;
+  if (!config_.bugs.leader_learns_from_catchup) {
+    // Phase 1 told us every slot above prepare_from_ (a promiser that compacted one made us step
+    // down instead), so nothing is left to catch up on: stop asking.
+    catchup_outstanding_ = false;
+    incoming_.reset();
+  }
   leader_ = config_.self;
   leader_ballot_ = ballot_;
   heard_from_.clear();
@@ -475,7 +482,16 @@ void Replica::learn_from_leader(const Ballot& ballot, Slot leader_commit) {
     if (it->second.ballot == ballot) learn(it->first, it->second.value);
   }
   advance_commit();
-  if (commit_ < known_commit_) request_catchup(/*retry=*/false);
+  if (commit_ < known_commit_ && may_catch_up()) request_catchup(/*retry=*/false);
+}
+
+// A leader learns only from its own phase-2 quorums. Everything up to its election's commit point
+// it knew; every slot above it, phase 1 told it about. A chosen value it learned any other way
+// (a catch-up reply, a snapshot) may have been chosen in a higher ballot at a slot where it
+// proposed something else in its own: announcing that slot as chosen in its ballot would make a
+// follower that accepted its value there learn the wrong one (docs/core.md, "Learning").
+bool Replica::may_catch_up() const {
+  return role_ != Role::kLeader || config_.bugs.leader_learns_from_catchup;
 }
 
 void Replica::advance_commit() {
@@ -527,6 +543,7 @@ void Replica::on_catchup_request(NodeId from, const CatchupRequestMsg& msg) {
 }
 
 void Replica::on_catchup_reply(const CatchupReplyMsg& msg) {
+  if (!may_catch_up()) return;  // asked before this replica led: it needs nothing from it
   known_commit_ = std::max(known_commit_, msg.commit);
   for (const SlotValue& entry : msg.chosen) learn(entry.slot, entry.value);
   const Slot before = commit_;
@@ -564,6 +581,7 @@ void Replica::on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg) {
 }
 
 void Replica::on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg) {
+  if (!may_catch_up()) return;  // as for catch-up replies: a leader learns from its quorums only
   if (msg.slot <= commit_) {
     if (incoming_ && incoming_->slot <= commit_) incoming_.reset();
     if (incoming_ && from == incoming_->source) {

@@ -125,6 +125,7 @@ class Replica {
   void on_catchup_request(NodeId from, const CatchupRequestMsg& msg);
   void on_catchup_reply(const CatchupReplyMsg& msg);
   void request_catchup(bool retry);
+  bool may_catch_up() const;
   void send_snapshot_chunk(NodeId to, uint64_t offset);
   void on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg);
   void on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg);

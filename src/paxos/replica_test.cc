@@ -67,6 +67,10 @@ std::vector<std::pair<NodeId, T>> sent(TestCluster& cluster, NodeId id) {
   return out;
 }
 
+bool message_type_is(const Envelope& e, const std::string& type) {
+  return testing::message_type(e.message) == type;
+}
+
 std::vector<Slot> slots_of(const AcceptMsg& msg) {
   std::vector<Slot> out;
   for (const SlotValue& entry : msg.entries) out.push_back(entry.slot);
@@ -763,6 +767,86 @@ TEST_F(ReplicaTest, TheHarnessCatchesAPromiseSentBeforeItIsDurable) {
   c.clear_violations();
 }
 
+
+// Review finding: a leader that learned a slot by catch-up announced it as chosen in its own
+// ballot, where a follower had accepted the leader's other value. Five replicas, as found.
+void leader_learns_a_slot_a_higher_ballot_chose(TestCluster& c) {
+  // 1. n2 leads b1 and gets X chosen at slot 1 by n2..n5; n1 hears commit=1 but not X.
+  c.campaign(N2);
+  c.stabilize();
+  ASSERT_EQ(c.replica(N2).role(), Role::kLeader);
+  ASSERT_EQ(c.propose(N2, command(1, 1)), ProposeStatus::kQueued);  // X
+  c.drop(MessageFilter{N2, N1, "Accept"});
+  c.stabilize();
+  c.tick(N2, static_cast<int>(c.config_for(N2).heartbeat_interval_ticks));
+  c.deliver(MessageFilter{N2, {}, "Accept"});
+  ASSERT_EQ(c.drop(MessageFilter{N1, {}, "CatchupRequest"}), 1u);  // n1's request is lost
+  c.stabilize();
+  ASSERT_EQ(c.replica(N1).commit(), 0u);
+  ASSERT_EQ(c.replica(N3).commit(), 1u);
+
+  // 2. n1 wins b2 with n1, n2, n3, re-proposes X at slot 1 and proposes V at slot 2; only n1
+  // and n2 accept anything in b2.
+  c.campaign(N1);
+  c.drop(MessageFilter{N1, N4, "Prepare"});
+  c.drop(MessageFilter{N1, N5, "Prepare"});
+  c.deliver(MessageFilter{{}, {}, "Prepare"});
+  c.deliver(MessageFilter{{}, N1, "Promise"});
+  ASSERT_EQ(c.replica(N1).role(), Role::kLeader) << c.recent_trace(20);
+  ASSERT_EQ(c.propose(N1, command(2, 1)), ProposeStatus::kQueued);  // V
+  c.drop_if([](const Envelope& e) { return e.from == N1 && e.to != N1 && e.to != N2; });
+  c.drop(MessageFilter{N1, {}, "CatchupRequest"});
+  c.stabilize();
+  ASSERT_EQ(c.replica(N2).accepted().at(2).value, value_of({command(2, 1)}));
+  ASSERT_EQ(c.replica(N1).role(), Role::kLeader);
+
+  // 3. {n1, n2} | {n3, n4, n5}: n3 wins b3 (phase 1 from slot 2) and gets W chosen at slot 2.
+  c.partition({{N1, N2}, {N3, N4, N5}});
+  c.campaign(N3);
+  c.stabilize();
+  ASSERT_EQ(c.replica(N3).role(), Role::kLeader);
+  ASSERT_EQ(c.propose(N3, command(3, 1)), ProposeStatus::kQueued);  // W
+  c.stabilize();
+  c.tick(N3, static_cast<int>(c.config_for(N3).heartbeat_interval_ticks));
+  c.stabilize();
+  ASSERT_EQ(c.replica(N4).commit(), 2u);
+
+  // 4. Lossy links instead: n1 still leads b2 and hears only from n2, but a catch-up request of
+  // its reaches n4 (with the bug, a leader keeps asking; the fix stops it asking and listening).
+  c.heal();
+  for (int i = 0; i < 8 && c.replica(N1).role() == Role::kLeader; ++i) {
+    c.tick(N1);
+    c.drop_if([](const Envelope& e) {
+      return e.from == N1 && e.to != N1 && e.to != N2 && message_type_is(e, "Accept");
+    });
+    c.drop_if([](const Envelope& e) {
+      return e.from == N1 && message_type_is(e, "CatchupRequest") && e.to != N4;
+    });
+    c.stabilize();
+  }
+  // 5. Whatever n1 announced to n2 since: n2 must not learn V where W was chosen (the cluster's
+  // truth and agreement checks, in TearDown and here).
+  c.tick(N1, static_cast<int>(c.config_for(N1).heartbeat_interval_ticks));
+  c.deliver(MessageFilter{N1, N2, "Accept"});
+}
+
+TEST_F(ReplicaTest, ALeaderNeverLearnsBeyondItsOwnQuorumsByCatchup) {
+  TestCluster& c = make(5);
+  leader_learns_a_slot_a_higher_ballot_chose(c);
+  EXPECT_NE(c.replica(N2).chosen().count(2) ? c.replica(N2).chosen().at(2)
+                                            : value_of({command(3, 1)}),
+            value_of({command(2, 1)}));
+}
+
+TEST_F(ReplicaTest, TheHarnessCatchesALeaderThatLearnsFromCatchup) {
+  ClusterOptions options;
+  options.bugs.leader_learns_from_catchup = true;
+  TestCluster& c = make(5, options);
+  leader_learns_a_slot_a_higher_ballot_chose(c);
+  EXPECT_TRUE(any_contains(c.violations(), "slot 2")) << lines(c.violations()) << c.recent_trace(30);
+  c.clear_violations();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Randomized: arbitrary delivery order, loss, duplication, crashes and restarts never break
 // agreement or the Ready contract, and a calm period afterwards brings everyone up to date.
@@ -774,14 +858,15 @@ struct FuzzStats {
 };
 
 FuzzStats fuzz(uint64_t seed, const Bugs& bugs, int steps) {
+  const uint32_t size = 3;
   ClusterOptions options;
   options.seed = seed;
   options.bugs = bugs;
-  TestCluster c(3, options);
+  TestCluster c(size, options);
   Rng rng(seed);
   uint64_t next_seq = 1;
   for (int step = 0; step < steps && c.violations().empty(); ++step) {
-    const NodeId id{static_cast<uint32_t>(rng.between(1, 3))};
+    const NodeId id{static_cast<uint32_t>(rng.between(1, size))};
     const size_t queued = c.in_flight().size();
     const uint64_t dice = rng.below(100);
     if (dice < 25) {
@@ -847,6 +932,11 @@ TEST_F(ReplicaTest, RandomSchedulesFindEachPlantedBug) {
     // A driver's bug, not the core's: the simulator, which plays the driver, must catch it.
     // promise-hides-snapshot needs compaction, which only the simulator's driver does;
     // read-without-quorum needs reads and acknowledged writes, which only its clients make.
+    // leader-learns-from-catchup needs five replicas, a follower outside the higher ballot's
+    // quorums that accepted the stale leader's value, and one-way loss that keeps the stale
+    // leader leading: TheHarnessCatchesALeaderThatLearnsFromCatchup builds that schedule by
+    // hand; 2,000 random five-replica schedules here, and 3,000 sim seeds, did not reach it.
+    if (name == "leader-learns-from-catchup") continue;
     if (name == "ack-before-sync" || name == "skip-fdatasync" || name == "promise-hides-snapshot" ||
         name == "read-without-quorum")
       continue;
