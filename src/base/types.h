@@ -1,6 +1,7 @@
 // The protocol's vocabulary: node ids, ballots and slots.
 #pragma once
 
+#include <algorithm>
 #include <compare>
 #include <cstdint>
 #include <functional>
@@ -30,6 +31,22 @@ struct Ballot {
   constexpr bool is_zero() const { return round == 0 && !node.valid(); }
   constexpr auto operator<=>(const Ballot&) const = default;
 };
+
+// Rounds are bounded so that ballot arithmetic never wraps. An honest proposer's round is one
+// above the highest it has seen, so rounds grow by one per election: 2^62 of them would take
+// 10^11 years at one election per millisecond. An acceptor also refuses a round more than
+// kMaxRoundStep above any round it knows of — 2^32 elections, decades of a replica campaigning
+// alone — so that one absurd ballot from a peer cannot push every acceptor to the ceiling (it would
+// take 2^30 of them in a row; keeping out peers that are not members is authentication's job).
+inline constexpr uint64_t kMaxBallotRound = uint64_t{1} << 62;
+inline constexpr uint64_t kMaxRoundStep = uint64_t{1} << 32;
+
+// A round that a replica whose highest known round is `known_round` (its promise, or a higher
+// round it has taken seriously before) may take seriously (see above).
+constexpr bool plausible_round(uint64_t known_round, const Ballot& ballot) {
+  return ballot.round <= kMaxBallotRound &&
+         ballot.round <= std::min(known_round, kMaxBallotRound) + kMaxRoundStep;
+}
 
 inline std::string to_string(NodeId id) {
   return "n" + std::to_string(id.value);

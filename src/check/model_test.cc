@@ -119,7 +119,8 @@ TEST(ModelCheckTest, BugsOutsideSingleDecreeAreNamed) {
   for (const std::string& name : paxos::bug_names()) {
     const bool applies = !bug_not_applicable(name);
     const bool expected = name != "skip-fdatasync" && name != "promise-hides-snapshot" &&
-                          name.find("read") == std::string::npos && name != "leader-learns-from-catchup";
+                          name.find("read") == std::string::npos &&
+                          name != "leader-learns-from-catchup";
     EXPECT_EQ(applies, expected) << name;
   }
   EXPECT_NE(bug_not_applicable("skip-fdatasync")->find("storage"), std::string::npos);

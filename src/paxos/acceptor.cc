@@ -4,11 +4,13 @@
 
 namespace synod::paxos {
 
-bool may_promise(const Ballot& promised, const Ballot& ballot) {
-  return ballot >= promised;
+bool may_promise(const Ballot& promised, const Ballot& ballot, uint64_t known_round) {
+  return ballot >= promised && plausible_round(std::max(promised.round, known_round), ballot);
 }
 
-bool may_accept(const Ballot& promised, const Ballot& ballot, const Bugs& bugs) {
+bool may_accept(const Ballot& promised, const Ballot& ballot, const Bugs& bugs,
+                uint64_t known_round) {
+  if (!plausible_round(std::max(promised.round, known_round), ballot)) return false;
   return ballot >= promised || bugs.accept_lower_ballot;
 }
 

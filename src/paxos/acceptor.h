@@ -2,6 +2,8 @@
 // every acceptor in Synod — this one and the Multi-Paxos replica's — follows:
 //   P1a: an acceptor may answer Prepare(b) with a promise unless it has promised a higher ballot;
 //   P2:  an acceptor may accept (b, v) unless it has promised a higher ballot.
+// Both also refuse a ballot whose round is implausible (base/types.h, plausible_round): beyond
+// the ceiling, or so far above every round it knows that no honest proposer could have got there.
 // An acceptor's answer must never leave before the state it vouches for is durable, so handlers
 // return the state to persist and the reply separately; the caller persists, then sends.
 #pragma once
@@ -22,8 +24,11 @@ struct Proposal {
   bool operator==(const Proposal&) const = default;
 };
 
-bool may_promise(const Ballot& promised, const Ballot& ballot);
-bool may_accept(const Ballot& promised, const Ballot& ballot, const Bugs& bugs);
+// `known_round`: the highest round this replica has taken seriously, if above its promise (a
+// replica that heard of a higher round from a Reject follows it there; base/types.h).
+bool may_promise(const Ballot& promised, const Ballot& ballot, uint64_t known_round = 0);
+bool may_accept(const Ballot& promised, const Ballot& ballot, const Bugs& bugs,
+                uint64_t known_round = 0);
 
 // Single-decree messages.
 struct Prepare {

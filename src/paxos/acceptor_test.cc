@@ -161,6 +161,22 @@ TEST(AcceptorTest, RuleFunctions) {
   EXPECT_FALSE(may_promise(B(2, 1), B(1, 1)));  // the bug does not touch phase 1
 }
 
+// Rounds no honest proposer reaches are refused, so that ballot arithmetic never wraps and one
+// absurd ballot cannot lift every acceptor's promise to the ceiling.
+TEST(AcceptorTest, ImplausibleRoundsAreRefused) {
+  EXPECT_FALSE(may_promise(B(2, 1), B(UINT64_MAX, 1)));
+  EXPECT_FALSE(may_accept(B(2, 1), B(UINT64_MAX, 1), {}));
+  EXPECT_TRUE(may_promise(B(2, 1), B(2 + kMaxRoundStep, 1)));
+  EXPECT_FALSE(may_promise(B(2, 1), B(3 + kMaxRoundStep, 1)));
+  // A replica that heard of a higher round follows it there.
+  EXPECT_TRUE(may_promise(B(2, 1), B(3 + kMaxRoundStep, 1), 3 + kMaxRoundStep));
+  EXPECT_FALSE(may_promise(B(kMaxBallotRound, 1), B(kMaxBallotRound + 1, 1), kMaxBallotRound));
+  Acceptor acceptor({}, {});
+  const auto out = acceptor.on_prepare(Prepare{B(UINT64_MAX, 1)});
+  EXPECT_FALSE(out.persist.has_value());
+  EXPECT_TRUE(acceptor.state().promised.is_zero());
+}
+
 TEST(AcceptorTest, InMemoryStateFollowsEachAnswer) {
   Acceptor acceptor;
   EXPECT_EQ(acceptor.state(), S({}));

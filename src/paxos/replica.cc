@@ -68,6 +68,14 @@ void Replica::step(const Envelope& envelope) {
   SYNOD_ASSERT(envelope.to == config_.self, "message delivered to the wrong replica");
   const NodeId from = envelope.from;
   if (!config_.quorum.is_member(from)) return;  // not one of ours: ignore
+  // A proposer prepares and proposes only its own ballots: a Prepare or Accept in another
+  // node's name is not from an honest peer.
+  if (const auto* prepare = std::get_if<PrepareMsg>(&envelope.message);
+      prepare != nullptr && prepare->ballot.node != from)
+    return;
+  if (const auto* accept = std::get_if<AcceptMsg>(&envelope.message);
+      accept != nullptr && accept->ballot.node != from)
+    return;
   std::visit(
       [&](const auto& msg) {
         using T = std::decay_t<decltype(msg)>;
@@ -130,7 +138,7 @@ void Replica::raise_promise(const Ballot& ballot) {
 
 void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
   notice_ballot(msg.ballot);
-  if (!may_promise(promised_, msg.ballot)) {
+  if (!may_promise(promised_, msg.ballot, highest_round_seen_)) {
     send(from, RejectMsg{msg.ballot, promised_});
     return;
   }
@@ -150,7 +158,7 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
 
 void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
   notice_ballot(msg.ballot);
-  if (!may_accept(promised_, msg.ballot, config_.bugs)) {
+  if (!may_accept(promised_, msg.ballot, config_.bugs, highest_round_seen_)) {
     send(from, RejectMsg{msg.ballot, promised_});
     return;
   }
@@ -188,8 +196,15 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
 
 void Replica::start_election() {
   step_down();  // report anything held from an earlier leadership
+  const uint64_t top_round = std::max(highest_round_seen_, promised_.round);
+  if (top_round >= kMaxBallotRound) {
+    // Only a disk poisoned before acceptors refused absurd rounds gets here: no ballot above its
+    // promise is one any acceptor takes, so campaigning could only fail (or, unchecked, wrap).
+    reset_election_timer();
+    return;
+  }
   role_ = Role::kCandidate;
-  ballot_ = Ballot{std::max(highest_round_seen_, promised_.round) + 1, config_.self};
+  ballot_ = Ballot{top_round + 1, config_.self};
   highest_round_seen_ = ballot_.round;
   leader_ = kNoNode;
   prepare_from_ = commit_ + 1;
@@ -669,6 +684,9 @@ void Replica::broadcast(const Message& message) {
 }
 
 void Replica::notice_ballot(const Ballot& ballot) {
+  // A round our acceptor would refuse must not lift our own next ballot out of what the other
+  // acceptors accept either (base/types.h, plausible_round).
+  if (!plausible_round(std::max(highest_round_seen_, promised_.round), ballot)) return;
   highest_round_seen_ = std::max(highest_round_seen_, ballot.round);
 }
 

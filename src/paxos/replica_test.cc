@@ -767,7 +767,6 @@ TEST_F(ReplicaTest, TheHarnessCatchesAPromiseSentBeforeItIsDurable) {
   c.clear_violations();
 }
 
-
 // Review finding: a leader that learned a slot by catch-up announced it as chosen in its own
 // ballot, where a follower had accepted the leader's other value. Five replicas, as found.
 void leader_learns_a_slot_a_higher_ballot_chose(TestCluster& c) {
@@ -833,9 +832,9 @@ void leader_learns_a_slot_a_higher_ballot_chose(TestCluster& c) {
 TEST_F(ReplicaTest, ALeaderNeverLearnsBeyondItsOwnQuorumsByCatchup) {
   TestCluster& c = make(5);
   leader_learns_a_slot_a_higher_ballot_chose(c);
-  EXPECT_NE(c.replica(N2).chosen().count(2) ? c.replica(N2).chosen().at(2)
-                                            : value_of({command(3, 1)}),
-            value_of({command(2, 1)}));
+  EXPECT_NE(
+      c.replica(N2).chosen().count(2) ? c.replica(N2).chosen().at(2) : value_of({command(3, 1)}),
+      value_of({command(2, 1)}));
 }
 
 TEST_F(ReplicaTest, TheHarnessCatchesALeaderThatLearnsFromCatchup) {
@@ -843,8 +842,59 @@ TEST_F(ReplicaTest, TheHarnessCatchesALeaderThatLearnsFromCatchup) {
   options.bugs.leader_learns_from_catchup = true;
   TestCluster& c = make(5, options);
   leader_learns_a_slot_a_higher_ballot_chose(c);
-  EXPECT_TRUE(any_contains(c.violations(), "slot 2")) << lines(c.violations()) << c.recent_trace(30);
+  EXPECT_TRUE(any_contains(c.violations(), "slot 2"))
+      << lines(c.violations()) << c.recent_trace(30);
   c.clear_violations();
+}
+
+// Review finding: a hand-made Prepare with round 2^64-1 (in node 63's name) made every acceptor
+// promise it; the next round wrapped to 0 and no leader was ever elected again.
+TEST_F(ReplicaTest, AbsurdBallotsNeitherPoisonAcceptorsNorWrap) {
+  TestCluster& c = make(3);
+  elect(N1);
+  commit(N1, {command(1, 1)});
+  const Ballot before = c.replica(N2).promised();
+  for (NodeId to : c.members()) {
+    // In another node's name, at the very top, and merely far above the promise.
+    c.replica(to).step(Envelope{N1, to, PrepareMsg{Ballot{UINT64_MAX, NodeId{63}}, 1}});
+    c.replica(to).step(Envelope{N1, to, PrepareMsg{Ballot{UINT64_MAX, N1}, 1}});
+    c.replica(to).step(
+        Envelope{N3, to, PrepareMsg{Ballot{before.round + kMaxRoundStep + 1, N3}, 1}});
+    c.replica(to).step(Envelope{N3, to, AcceptMsg{Ballot{kMaxBallotRound + 1, N3}, {}, 0, 0}});
+    c.process(to);
+  }
+  c.drop(MessageFilter{{}, {}, "Reject"});
+  EXPECT_EQ(c.replica(N2).promised(), before);
+  EXPECT_EQ(c.replica(N3).promised(), before);
+  // Elections still work, with ordinary rounds.
+  c.isolate(N1);
+  elect(N2);
+  EXPECT_LT(c.replica(N2).ballot().round, 10u);
+  c.heal();
+  commit(N2, {command(2, 1)});
+  EXPECT_EQ(c.replica(N2).commit(), 2u);
+}
+
+// A round within kMaxRoundStep of the promise is taken. The others, which refuse it as too far
+// above what they know, hear of it in a Reject when they campaign and follow it there, so
+// elections go on above it (with n1 gone, n2 and n3 must agree).
+TEST_F(ReplicaTest, AFarButPlausibleRoundIsTakenAndElectionsContinueAboveIt) {
+  TestCluster& c = make(3);
+  elect(N1);
+  const uint64_t far = c.replica(N2).promised().round + kMaxRoundStep;
+  c.replica(N2).step(Envelope{N3, N2, PrepareMsg{Ballot{far, N3}, 1}});
+  c.process(N2);
+  EXPECT_EQ(c.replica(N2).promised(), (Ballot{far, N3}));
+  c.stabilize();
+  c.crash(N1);
+  c.run(200);
+  const std::vector<NodeId> leaders = c.leaders();
+  ASSERT_EQ(leaders.size(), 1u) << c.recent_trace(30);
+  EXPECT_GT(c.replica(leaders[0]).ballot().round, far);
+  commit(leaders[0], {command(2, 1)});
+  heartbeat(leaders[0]);
+  EXPECT_EQ(c.replica(N2).commit(), 1u);
+  EXPECT_EQ(c.replica(N3).commit(), 1u);
 }
 
 // ---------------------------------------------------------------------------------------------
