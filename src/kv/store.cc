@@ -197,6 +197,15 @@ void Store::forget_idle_sessions() {
   });
 }
 
+std::optional<Reply> Store::remembered_reply(uint64_t client, uint64_t seq) const {
+  auto session = sessions_.find(client);
+  if (session == sessions_.end()) return std::nullopt;
+  for (const auto& [remembered_seq, reply] : session->second.replies) {
+    if (remembered_seq == seq) return reply;
+  }
+  return std::nullopt;
+}
+
 Reply Store::apply(const KvCommand& command) {
   const uint64_t before = clock_ms_;
   clock_ms_ = std::max(clock_ms_, command.log_time_ms);

@@ -75,6 +75,10 @@ class Store {
   // clock). Reads never change the state.
   Reply read(const std::vector<std::string>& args, uint64_t now_ms) const;
 
+  // The reply remembered for a client's command, if it was applied and is still remembered: for
+  // a command applied as part of a snapshot rather than one by one.
+  std::optional<Reply> remembered_reply(uint64_t client, uint64_t seq) const;
+
   uint64_t clock_ms() const { return clock_ms_; }
   size_t size() const { return data_.size(); }  // including expired keys not yet removed
   // A digest of the whole state, for tests and the simulator.

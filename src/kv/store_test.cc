@@ -192,5 +192,16 @@ TEST(Store, SnapshotsRoundTripAndGarbageIsRefused) {
   EXPECT_EQ(back->args, c.args);
 }
 
+// A command applied as part of a snapshot is answered from the exactly-once memory.
+TEST(StoreTest, RemembersRepliesForCommandsAppliedBeforeASnapshot) {
+  Store store;
+  EXPECT_EQ(store.apply(KvCommand{9, 1, 1000, {"INCR", "n"}}), Reply::integer_of(1));
+  auto restored = Store::restore(store.snapshot());
+  ASSERT_TRUE(restored.is_ok());
+  EXPECT_EQ(restored->remembered_reply(9, 1), Reply::integer_of(1));
+  EXPECT_FALSE(restored->remembered_reply(9, 2).has_value());
+  EXPECT_FALSE(restored->remembered_reply(8, 1).has_value());
+}
+
 }  // namespace
 }  // namespace synod::kv

@@ -214,8 +214,15 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
     } else if (outcome.outcome == paxos::Outcome::kUnknown) {
       reply(outcome.id, kv::Reply::error("UNKNOWN leadership changed; the command may or may "
                                          "not take effect: retry it with the same id"));
+    } else if (waiting_.count(outcome.id) != 0) {
+      // Chosen, but applied as part of an installed snapshot, not by apply(): the state
+      // machine's exactly-once memory has its reply.
+      auto remembered = store_.remembered_reply(outcome.id.client, outcome.id.seq);
+      reply(outcome.id, remembered ? *remembered
+                                   : kv::Reply::error("UNKNOWN the command was chosen but its "
+                                                      "reply is no longer known"));
     }
-    // kChosen: answered by apply(), with the state machine's reply.
+    // Otherwise kChosen was answered by apply(), with the state machine's reply.
   }
   for (const auto& result : ready.reads) {
     auto it = reads_.find(result.read_id);

@@ -66,7 +66,8 @@ struct DurableState {
 };
 
 enum class Outcome {
-  kChosen,   // chosen, in `slot`; applied with this Ready's committed entries
+  kChosen,   // chosen, in `slot`; applied with this Ready's committed entries, or part of the
+             // snapshot it installs
   kFailed,   // definitely not chosen and never will be: no acceptor was ever asked to accept it
   kUnknown,  // may have been chosen or may be chosen later: retry with the same command id
 };

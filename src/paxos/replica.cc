@@ -647,6 +647,20 @@ void Replica::on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg) {
 
 void Replica::install_snapshot(SnapshotRef snapshot) {
   const Slot slot = snapshot.slot;
+  // Proposals of ours in slots the snapshot covers are never handed out one by one: report them
+  // now (review finding: the client got UNKNOWN for a command that was applied). A deposed leader
+  // keeps only proposals whose slot it learned chosen from its own quorum, so with its value; the
+  // state machine answers them from its exactly-once memory.
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second == 0 || it->second > slot) {
+      ++it;
+      continue;
+    }
+    const bool chosen = chosen_.count(it->second) != 0;
+    ready_.outcomes.push_back(ProposalOutcome{
+        it->first, chosen ? Outcome::kChosen : Outcome::kUnknown, it->second, leader_});
+    it = pending_.erase(it);
+  }
   snapshot_ = snapshot;
   snapshot_digest_ = snapshot_digest(*snapshot_.data);
   std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= slot; });

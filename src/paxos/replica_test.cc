@@ -655,6 +655,45 @@ TEST_F(ReplicaTest, AProposalChosenButNotYetCommittedAtStepDownIsReportedChosenL
   EXPECT_EQ(c.outcomes(N1)[1].slot, 2u);
 }
 
+// Review finding: the same proposal, but the deposed leader learns the prefix from a snapshot,
+// not slot by slot; it must still report the command chosen (it was applied), not leak it.
+TEST_F(ReplicaTest, AProposalChosenAtStepDownIsReportedChosenWhenASnapshotCoversIt) {
+  TestCluster& c = make(3);
+  elect(N1);
+  ASSERT_EQ(c.propose(N1, command(1, 1)), ProposeStatus::kQueued);  // slot 1
+  c.drop(MessageFilter{N1, N2, "Accept"});
+  c.drop(MessageFilter{N1, N3, "Accept"});
+  ASSERT_EQ(c.propose(N1, command(1, 2)), ProposeStatus::kQueued);  // slot 2
+  c.drop(MessageFilter{N1, N3, "Accept"});
+  c.stabilize();
+  ASSERT_EQ(c.replica(N1).chosen().count(2), 1u);
+  ASSERT_EQ(c.replica(N1).commit(), 0u);
+
+  c.campaign(N3);
+  ASSERT_EQ(c.deliver(MessageFilter{N3, N1, "Prepare"}), 1u);
+  ASSERT_EQ(c.replica(N1).role(), Role::kFollower);
+  // n3 leads and gets slots 1 and 2 chosen without n1 accepting anything in its ballot.
+  c.deliver(MessageFilter{{}, N3, "Promise"});
+  ASSERT_EQ(c.replica(N3).role(), Role::kLeader);
+  for (int i = 0; i < 20; ++i) {
+    c.drop(MessageFilter{N3, N1, "Accept"});
+    c.deliver();
+  }
+  ASSERT_EQ(c.replica(N3).commit(), 2u);
+  c.compact(N3);
+  ASSERT_EQ(c.replica(N3).snapshot_slot(), 2u);
+  heartbeat(N3);  // n1 hears commit=2, asks n3, and gets the snapshot
+  EXPECT_EQ(c.replica(N1).snapshot_slot(), 2u);
+  EXPECT_EQ(log_of(c.applied(N1)), "[c1.1] [c1.2]");
+  const auto& outcomes = c.outcomes(N1);
+  auto it = std::find_if(outcomes.begin(), outcomes.end(), [](const ProposalOutcome& o) {
+    return o.id == CommandId{1, 2};
+  });
+  ASSERT_NE(it, outcomes.end()) << "c1.2 was never reported";
+  EXPECT_EQ(it->outcome, Outcome::kChosen);
+  EXPECT_EQ(it->slot, 2u);
+}
+
 TEST_F(ReplicaTest, AStaleLeaderStepsDownOnAReject) {
   TestCluster& c = make(3);
   elect(N1);

@@ -171,6 +171,12 @@ class TestCluster {
     }
     if (ready.empty()) return;
     n.disk.apply(ready.persist);
+    if (ready.install) {
+      // The state machine restarts from the snapshot: the entries it stands for (see compact).
+      auto it = snapshots_.find(*ready.install->data);
+      SYNOD_ASSERT(it != snapshots_.end(), "installing a snapshot no replica took");
+      n.applied = it->second;
+    }
     record_durable_accepts(id, ready.persist);
     for (const SlotValue& entry : ready.persist.chosen) check_learned(id, entry);
     for (const Envelope& envelope : ready.messages) {
@@ -181,6 +187,22 @@ class TestCluster {
     for (const ProposalOutcome& outcome : ready.outcomes) check_outcome(id, outcome);
     n.outcomes.insert(n.outcomes.end(), ready.outcomes.begin(), ready.outcomes.end());
     n.readies.push_back(std::move(ready));
+  }
+
+  // The driver snapshots `id`'s state machine through every slot it applied, makes the snapshot
+  // durable and tells the core to compact. The snapshot's bytes name the entries it stands for.
+  void compact(NodeId id) {
+    Node& n = node(id);
+    const Slot upto = n.applied.size();
+    if (upto == 0) return;
+    auto data = std::make_shared<const std::string>(
+        "snapshot " + std::to_string(++snapshots_taken_) + " of " + to_string(id));
+    snapshots_.emplace(*data, n.applied);
+    const SnapshotRef snapshot{upto, data};
+    n.disk.compact(snapshot);
+    replica(id).compact(upto, data);
+    trace_.push_back(to_string(id) + " compacts through slot " + std::to_string(upto));
+    process(id);
   }
 
   // --- The network.
@@ -490,6 +512,8 @@ class TestCluster {
   std::map<Slot, Value> learned_;
   std::vector<std::string> violations_;
   std::vector<std::string> trace_;
+  std::map<std::string, std::vector<SlotValue>> snapshots_;  // by bytes: the entries they cover
+  uint64_t snapshots_taken_ = 0;
 };
 
 }  // namespace synod::paxos::testing
