@@ -40,6 +40,16 @@ bool parse_segment_name(const std::string& name, uint64_t& index) {
   return parse_numbered_name(name, "wal-", ".log", index);
 }
 
+// Appends a record of `type` holding `payload` to `out`.
+void append_record(std::string& out, uint8_t type, std::string_view payload) {
+  const size_t at = out.size();
+  put_u32(out, 0);
+  put_u32(out, static_cast<uint32_t>(payload.size()));
+  put_u8(out, type);
+  out.append(payload);
+  store_u32(out.data() + at, crc32c(out.data() + at + 4, 5 + payload.size()));
+}
+
 // A record at `p` whose header and checksum are intact.
 struct Parsed {
   bool ok = false;
@@ -119,6 +129,17 @@ Result<uint64_t> parse_header(std::string_view content, const std::string& path,
 }
 
 }  // namespace
+
+std::string encode_marker(uint8_t type, uint64_t salt, uint64_t segment, uint64_t offset) {
+  SYNOD_ASSERT(type == kSyncedRecord || type == kSealRecord, "not a marker type");
+  std::string payload;
+  put_u64(payload, salt);
+  put_u64(payload, segment);
+  put_u64(payload, offset);
+  std::string out;
+  append_record(out, type, payload);
+  return out;
+}
 
 std::string segment_file_name(uint64_t index) {
   return fmt::format("wal-{:020}.log", index);
@@ -240,7 +261,7 @@ Result<std::unique_ptr<Log>> Log::open(FileSystem& fs, LogOptions options,
       // Migration: a format-1 segment is sealed the way format 1 sealed (an empty seal record),
       // so it is never the last segment again and its forgeable markers are never searched for.
       std::string seal;
-      log->encode(kSealRecord, {}, seal);
+      append_record(seal, kSealRecord, {});
       SYNOD_RETURN_IF_ERROR(log->file_->write_at(last.end, seal));
       log->offset_ = UINT64_MAX;
     }
@@ -289,28 +310,13 @@ Status Log::create_segment(uint64_t index, const std::string& carried) {
   return open_segment(index, kSegmentHeaderSize + carried.size(), salt);
 }
 
-void Log::encode(uint8_t type, std::string_view payload, std::string& out) {
-  const size_t at = out.size();
-  put_u32(out, 0);
-  put_u32(out, static_cast<uint32_t>(payload.size()));
-  put_u8(out, type);
-  out.append(payload);
-  store_u32(out.data() + at, crc32c(out.data() + at + 4, 5 + payload.size()));
-}
-
 std::string Log::marker(uint8_t type, uint64_t at) {
-  std::string payload;
-  put_u64(payload, salt_);
-  put_u64(payload, segment_);
-  put_u64(payload, at);
-  std::string out;
-  encode(type, payload, out);
-  return out;
+  return encode_marker(type, salt_, segment_, at);
 }
 
 void Log::append(uint8_t type, std::string_view payload) {
   SYNOD_ASSERT(type >= kFirstUserRecordType, "record type reserved for the log");
-  encode(type, payload, buffer_);
+  append_record(buffer_, type, payload);
   ++buffered_records_;
 }
 
@@ -328,7 +334,7 @@ Status Log::roll(uint64_t need) {
   file_.reset();
   std::string carried;
   if (carry_over_) {
-    for (const auto& [type, payload] : carry_over_()) encode(type, payload, carried);
+    for (const auto& [type, payload] : carry_over_()) append_record(carried, type, payload);
   }
   const uint64_t next = segment_ + 1;
   const uint64_t saved = options_.segment_bytes;

@@ -71,6 +71,10 @@ struct LogRecord {
 
 std::string segment_file_name(uint64_t index);
 
+// The bytes of a synced or seal marker record naming `salt`, `segment` and `offset` (what the log
+// writes; the simulator's clients forge ones with a guessed salt).
+std::string encode_marker(uint8_t type, uint64_t salt, uint64_t segment, uint64_t offset);
+
 // What a read of the log directory found, without changing anything (used by recovery and by
 // `synod wal-dump`).
 struct LogScan {
@@ -150,7 +154,6 @@ class Log {
   // Creates segment `index` holding its header and then `carried` (records), all durable.
   Status create_segment(uint64_t index, const std::string& carried = {});
   Status roll(uint64_t need);
-  void encode(uint8_t type, std::string_view payload, std::string& out);
   // A synced or seal record for offset `at` of the current segment.
   std::string marker(uint8_t type, uint64_t at);
 
