@@ -66,7 +66,8 @@ struct Simulation::Node {
   bool up = true;
   uint64_t incarnation = 0;
   std::unique_ptr<paxos::Replica> replica;
-  storage::MemFileSystem fs;                     // the node's disk
+  storage::MemFileSystem fs;  // the node's disk
+  Rng salts{0};  // its log's segment salts: seeded, so that a seed replays the same bytes
   std::unique_ptr<storage::ReplicaStorage> wal;  // the real log and snapshots on it
   paxos::DurableState disk;                      // what the node was told is durable: a lower bound
   std::deque<PendingReady> disk_queue;
@@ -113,7 +114,8 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
     auto node = std::make_unique<Node>();
     node->id = NodeId{uint32_t(i + 1)};
     node->index = i;
-    auto wal = storage::ReplicaStorage::open(node->fs, log_options(node->id), nullptr);
+    node->salts = Rng(options_.seed * 31 + uint64_t(i) + 1);
+    auto wal = storage::ReplicaStorage::open(node->fs, log_options(*node), nullptr);
     SYNOD_ASSERT(wal.is_ok(), "opening an empty simulated log");
     node->wal = std::move(*wal);
     node->replica =
@@ -146,11 +148,12 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
 
 Simulation::~Simulation() = default;
 
-storage::LogOptions Simulation::log_options(NodeId id) const {
+storage::LogOptions Simulation::log_options(Node& node) const {
   storage::LogOptions o;
   o.dir = "data";
   o.cluster_id = 1;
-  o.node_id = id.value;
+  o.node_id = node.id.value;
+  o.salt_source = [salts = &node.salts] { return salts->next(); };
   o.segment_bytes = options_.segment_bytes;
   o.bug_skip_fdatasync = options_.bugs.skip_fdatasync;
   return o;
@@ -543,7 +546,7 @@ void Simulation::restart(Node& node) {
   SYNOD_ASSERT(!node.up && node.disk_queue.empty(), "restart of a running replica");
   // Recover from the disk alone, then hold the log to what the node was told was durable.
   storage::Recovered from_disk;
-  auto wal = storage::ReplicaStorage::open(node.fs, log_options(node.id), &from_disk);
+  auto wal = storage::ReplicaStorage::open(node.fs, log_options(node), &from_disk);
   if (!wal.is_ok()) {
     result_.violation =
         "storage: " + to_string(node.id) + " cannot recover: " + wal.status().to_string();

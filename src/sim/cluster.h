@@ -82,7 +82,7 @@ class Simulation {
   void crash_and_schedule_restart(Node& node);
   void restart(Node& node);
   paxos::Config replica_config(NodeId id) const;
-  storage::LogOptions log_options(NodeId id) const;
+  storage::LogOptions log_options(Node& node) const;
   void take_snapshot(Node& node);
   void restore_state_machine(Node& node, const paxos::SnapshotRef& snapshot);
 

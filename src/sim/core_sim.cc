@@ -11,6 +11,7 @@
 #include "lincheck/checker.h"
 #include "node/server_core.h"
 #include "sim/event_log.h"
+#include "storage/log.h"
 #include "storage/mem_file_system.h"
 
 namespace synod::sim {
@@ -31,6 +32,7 @@ class CoreSimulation {
     bool up = true;
     uint64_t incarnation = 0;
     storage::MemFileSystem fs;
+    Rng salts{0};  // its log's segment salts: seeded, so that a seed replays the same bytes
     std::unique_ptr<node::ServerCore> core;
     // The sync the core handed over and that has not completed yet (one at a time).
     std::function<Status()> fdatasync;
@@ -128,8 +130,20 @@ class CoreSimulation {
   std::map<paxos::CommandId, Slot> applied_commands_;  // where each command was applied
   Slot max_applied_ = 0;                               // the highest slot any replica applied
   std::set<Ballot> leader_ballots_;
+  // What the clients' forged markers are made of. Not rng_, so that runs without disk faults
+  // (where values stay plain) keep their schedules.
+  Rng forgery_;
   CoreResult result_;
 };
+
+// A value as the trace shows it: forged marker bytes are not printable.
+std::string shown(std::string_view value) {
+  const auto end =
+      std::find_if(value.begin(), value.end(), [](char c) { return c < ' ' || c > '~'; });
+  std::string out(value.begin(), end);
+  if (end != value.end()) out += "+markers";
+  return out;
+}
 
 CoreOptions swarmed(CoreOptions o, Rng& rng) {
   if (!o.swarm) return o;
@@ -154,7 +168,10 @@ CoreOptions swarmed(CoreOptions o, Rng& rng) {
 }
 
 CoreSimulation::CoreSimulation(CoreOptions options, std::ostream* trace)
-    : options_(options), events_(trace, kRecentEvents), rng_(options.seed) {
+    : options_(options),
+      events_(trace, kRecentEvents),
+      rng_(options.seed),
+      forgery_(options.seed ^ 0x6d61726b657273ULL) {
   options_ = swarmed(options, rng_);
   result_.seed = options_.seed;
   SYNOD_ASSERT(options_.replicas >= 1 && options_.replicas <= 9, "replica count out of range");
@@ -162,6 +179,7 @@ CoreSimulation::CoreSimulation(CoreOptions options, std::ostream* trace)
     auto node = std::make_unique<Node>();
     node->id = NodeId{uint32_t(i + 1)};
     node->index = i;
+    node->salts = Rng(options_.seed * 31 + uint64_t(i) + 1);
     nodes_.push_back(std::move(node));
   }
   for (auto& node : nodes_) {
@@ -286,6 +304,8 @@ node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
   o.log.segment_bytes = options_.segment_bytes;
   o.log.bug_skip_fdatasync = options_.bugs.skip_fdatasync;
   o.log.bug_unsynced_checkpoint = options_.bug_unsynced_checkpoint;
+  o.log.bug_marker_in_payload = options_.bug_marker_in_payload;
+  o.log.salt_source = [salts = &nodes_[id.value - 1]->salts] { return salts->next(); };
   o.bug_early_undurable_ballot = options_.bug_early_undurable_ballot;
   o.bug_self_answers_early = options_.bug_self_answers_early;
   o.bug_ack_on_propose = options_.bug_ack_on_propose;
@@ -488,6 +508,12 @@ void CoreSimulation::client_start(Client& client) {
   } else {
     op.kind = lincheck::OpKind::kPut;
     op.value = "v" + std::to_string(++next_value_);
+    if (options_.disk_faults && forgery_.chance(options_.forged_markers)) {
+      for (uint8_t type : {storage::kSyncedRecord, storage::kSealRecord}) {
+        op.value += storage::encode_marker(type, forgery_.next(), forgery_.between(1, 4),
+                                           forgery_.below(options_.segment_bytes));
+      }
+    }
     ++client.seq;
   }
   client.op = history_.ops.size();
@@ -517,7 +543,7 @@ void CoreSimulation::client_retry(Client& client) {
   const lincheck::Operation& op = history_.ops[*client.op];
   if (op.kind != lincheck::OpKind::kPut || client.retries_left == 0) return client_abandon(client);
   --client.retries_left;
-  log("client " + std::to_string(client.index + 1) + " retries " + op.key + "=" + op.value);
+  log("client " + std::to_string(client.index + 1) + " retries " + op.key + "=" + shown(op.value));
   client_send(client, rng_.between(1'000, options_.retry_backoff_max_us));
 }
 
@@ -531,7 +557,7 @@ void CoreSimulation::client_arrive(int c, uint64_t attempt, int target) {
              [this, c, attempt, reply] { client_answer(c, attempt, reply); });
   };
   log("client " + std::to_string(c + 1) + " " + std::string(lincheck::op_kind_name(op.kind)) + " " +
-      op.key + (op.kind == lincheck::OpKind::kPut ? "=" + op.value : "") + " at " +
+      op.key + (op.kind == lincheck::OpKind::kPut ? "=" + shown(op.value) : "") + " at " +
       to_string(node.id));
   if (op.kind == lincheck::OpKind::kPut) {
     node.core->submit(client.session, client.seq, {"SET", op.key, op.value}, now_us_ / 1000,
@@ -591,7 +617,7 @@ void CoreSimulation::client_answer(int c, uint64_t attempt, const kv::Reply& rep
   }
   op.return_ns = int64_t(now_us_) * 1000;
   log("client " + std::to_string(c + 1) + (op.error ? " refused: " + *op.error : " ok") +
-      (op.found && *op.found ? " " + op.output : ""));
+      (op.found && *op.found ? " " + shown(op.output) : ""));
   if (!op.error && client.probes_left > 0) --client.probes_left;
   client_finish(client);
 }
@@ -729,8 +755,8 @@ bool CoreSimulation::converged() {
     if (!op.ok || op.outcome_unknown()) continue;
     auto it = applied_commands_.find(id);
     if (it == applied_commands_.end() || it->second > commit) {
-      fail("durability: acknowledged SET " + op.key + "=" + op.value + " is not in the log " +
-           "every replica applied");
+      fail("durability: acknowledged SET " + op.key + "=" + shown(op.value) +
+           " is not in the log " + "every replica applied");
       return false;
     }
   }
@@ -776,6 +802,7 @@ constexpr CoreBug kCoreBugs[] = {
     {"unsynced-checkpoint", &CoreOptions::bug_unsynced_checkpoint},
     {"self-answers-early", &CoreOptions::bug_self_answers_early},
     {"ack-on-propose", &CoreOptions::bug_ack_on_propose},
+    {"marker-in-payload", &CoreOptions::bug_marker_in_payload},
 };
 
 }  // namespace

@@ -81,6 +81,10 @@ struct CoreOptions : ReplicaClock {
   double no_sync_runner = 0.15;  // an incarnation syncs every batch inline (--sync-on-loop)
   uint64_t segment_bytes = 2 << 10;
   uint64_t snapshot_every = 6;
+  // With disk faults, the chance that a SET's value embeds a synced and a seal marker of the
+  // log's format (with a guessed salt, segment and offset), as a client that wants a torn tail to
+  // look synced — and its replica to refuse to start — would write.
+  double forged_markers = 0.2;
 
   // Clients: one operation at a time each, a GET with chance read_share, otherwise a SET.
   uint64_t client_timeout_us = 300'000;
@@ -104,6 +108,7 @@ struct CoreOptions : ReplicaClock {
   bool bug_unsynced_checkpoint = false;     // a new segment's promise is synced only later
   bool bug_self_answers_early = false;      // a replica's acceptor answers itself before the sync
   bool bug_ack_on_propose = false;          // a SET is answered OK once queued, not once chosen
+  bool bug_marker_in_payload = false;       // recovery trusts any checksummed marker (format 1's)
 };
 
 // The planted bugs only this simulator reaches, by name, in a stable order; enable_core_bug()

@@ -13,6 +13,12 @@
 // recovery refuses to proceed, naming the file and offset; a bad record that nothing vouches for
 // is the torn tail, cut off and zeroed. Every segment but the last ends with a seal record; a
 // segment that ends without one is corrupt.
+//
+// Recovery looks for markers among bytes that may hold anything — a torn tail is mostly client
+// payload — so a marker must be one that payload cannot forge: it carries its segment's salt (64
+// random bits drawn when the segment is created and kept only in its header, which no client
+// reads), the segment's index and its own offset. A copy of a marker in a value, in another
+// segment or at another offset vouches for nothing.
 #pragma once
 
 #include <cstdint>
@@ -26,13 +32,18 @@
 
 namespace synod::storage {
 
-inline constexpr uint32_t kLogFormatVersion = 1;
-inline constexpr uint64_t kSegmentHeaderSize = 40;
+// Format 2 salts the markers; a log of format 1 is read and migrated (docs/wal-format.md).
+inline constexpr uint32_t kLogFormatVersion = 2;
+inline constexpr uint32_t kOldestLogFormatVersion = 1;
+inline constexpr uint64_t kSegmentHeaderSize = 48;
 inline constexpr uint64_t kRecordHeaderSize = 9;
 // Record types below kFirstUserRecordType belong to the log itself.
 inline constexpr uint8_t kSyncedRecord = 1;
 inline constexpr uint8_t kSealRecord = 2;
 inline constexpr uint8_t kFirstUserRecordType = 16;
+// A synced or seal record's payload: salt u64, segment index u64, its own offset u64.
+inline constexpr uint64_t kMarkerPayloadSize = 24;
+inline constexpr uint64_t kMarkerRecordSize = kRecordHeaderSize + kMarkerPayloadSize;
 
 struct LogOptions {
   std::string dir;
@@ -43,6 +54,12 @@ struct LogOptions {
   // Planted bug: a new segment's checkpoint is left for the next sync instead of being synced
   // with the segment's header, so a snapshot during that sync can remove the only durable copy.
   bool bug_unsynced_checkpoint = false;
+  // Planted bug: recovery takes any synced or seal record with a good checksum as a marker, as
+  // format 1 did, so a value holding a marker's bytes, torn in a crash, makes the start refuse.
+  bool bug_marker_in_payload = false;
+  // Draws each new segment's salt. Unset: the operating system's random source. The simulator
+  // sets a seeded one so that a seed replays the same bytes.
+  std::function<uint64_t()> salt_source;
 };
 
 struct LogRecord {
@@ -54,6 +71,10 @@ struct LogRecord {
 
 std::string segment_file_name(uint64_t index);
 
+// The bytes of a synced or seal marker record naming `salt`, `segment` and `offset` (what the log
+// writes; the simulator's clients forge ones with a guessed salt).
+std::string encode_marker(uint8_t type, uint64_t salt, uint64_t segment, uint64_t offset);
+
 // What a read of the log directory found, without changing anything (used by recovery and by
 // `synod wal-dump`).
 struct LogScan {
@@ -64,6 +85,8 @@ struct LogScan {
     bool sealed = false;
     uint64_t cluster_id = 0;
     uint32_t node_id = 0;
+    uint32_t version = 0;  // its format version (1: written before markers were salted)
+    uint64_t salt = 0;     // format 2 and later
   };
   std::vector<Segment> segments;
   std::vector<LogRecord> records;  // user records only, in log order
@@ -72,9 +95,9 @@ struct LogScan {
 };
 
 // Reads and verifies every segment in `dir`. Records before a corruption are still returned.
-// `expect_cluster_id`/`expect_node_id` of 0 accept any.
+// `expect_cluster_id`/`expect_node_id` of 0 accept any. `bug_marker_in_payload`: see LogOptions.
 LogScan scan_log(FileSystem& fs, const std::string& dir, uint64_t expect_cluster_id = 0,
-                 uint32_t expect_node_id = 0);
+                 uint32_t expect_node_id = 0, bool bug_marker_in_payload = false);
 
 class Log {
  public:
@@ -83,7 +106,8 @@ class Log {
   using CarryOver = std::function<std::vector<std::pair<uint8_t, std::string>>()>;
 
   // Opens (creating if empty) the log in options.dir and recovers it: fills `records` with every
-  // user record, in order; cuts off a torn tail; refuses on corruption.
+  // user record, in order; cuts off a torn tail; refuses on corruption. A last segment of format
+  // 1 is sealed (durably) so that everything written from now on goes into format-2 segments.
   static Result<std::unique_ptr<Log>> open(FileSystem& fs, LogOptions options,
                                            std::vector<LogRecord>* records);
   ~Log();
@@ -126,17 +150,19 @@ class Log {
 
  private:
   Log(FileSystem& fs, LogOptions options) : fs_(fs), options_(std::move(options)) {}
-  Status open_segment(uint64_t index, uint64_t offset);
+  Status open_segment(uint64_t index, uint64_t offset, uint64_t salt);
   // Creates segment `index` holding its header and then `carried` (records), all durable.
   Status create_segment(uint64_t index, const std::string& carried = {});
   Status roll(uint64_t need);
-  void encode(uint8_t type, std::string_view payload, std::string& out);
+  // A synced or seal record for offset `at` of the current segment.
+  std::string marker(uint8_t type, uint64_t at);
 
   FileSystem& fs_;
   LogOptions options_;
   CarryOver carry_over_;
   std::unique_ptr<WritableFile> file_;
   uint64_t segment_ = 0;
+  uint64_t salt_ = 0;  // the current segment's
   uint64_t first_segment_ = 0;
   uint64_t offset_ = 0;  // where the next write goes in the current segment
   // Up to here the current segment has been written with zeros (or records) by us: a write

@@ -27,8 +27,9 @@ int run_wal_dump(const WalDumpArgs& args) {
   storage::LogScan scan = storage::scan_log(*fs, args.dir);
   size_t next = 0;
   for (const auto& seg : scan.segments) {
-    fmt::print("segment {} ({}): cluster {} node {}, {} bytes of records{}\n", seg.index, seg.name,
-               seg.cluster_id, seg.node_id, seg.end, seg.sealed ? ", sealed" : "");
+    fmt::print("segment {} ({}): format {}, cluster {} node {}, {} bytes of records{}\n", seg.index,
+               seg.name, seg.version, seg.cluster_id, seg.node_id, seg.end,
+               seg.sealed ? ", sealed" : "");
     while (next < scan.records.size() && scan.records[next].segment == seg.index) {
       const auto& r = scan.records[next++];
       if (!args.summary)
