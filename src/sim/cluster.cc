@@ -227,7 +227,8 @@ void Simulation::dispatch(Event& event) {
       Node& node = *nodes_[event.envelope.to.value - 1];
       const bool local = event.envelope.from == event.envelope.to;
       if (!node.up || (local && event.tag != node.incarnation)) return;
-      if (!local && blocked_.count({int(event.envelope.from.value - 1), node.index}) != 0) {
+      if (!local && blocked_.count({int(event.envelope.from.value - 1), node.index}) != 0 &&
+          (cut_loss_ == 0 || rng_.chance(cut_loss_))) {
         log((clogged_ ? "hold (clog) " : "drop (partition) ") + to_string(event.envelope));
         if (clogged_) held_.push_back(std::move(event.envelope));
         return;
@@ -437,7 +438,7 @@ void Simulation::send(const Envelope& envelope) {
   ++result_.messages;
   const int from = int(envelope.from.value - 1);
   const int to = int(envelope.to.value - 1);
-  if (blocked_.count({from, to}) != 0) {
+  if (blocked_.count({from, to}) != 0 && (cut_loss_ == 0 || rng_.chance(cut_loss_))) {
     if (clogged_) held_.push_back(envelope);
     return;
   }
@@ -801,10 +802,16 @@ void Simulation::partition() {
   }
   if (blocked_.empty()) return;  // the random split put everyone on one side
   // A clogged link holds messages until the heal and then delivers them all, late; a cut link
-  // loses them.
-  clogged_ = rng_.chance(0.4);
+  // loses them; a lossy one loses most of them but lets some through — a leader that hears too
+  // little to stay and a replica that hears just enough to act on stale news.
+  const uint64_t how = rng_.below(10);
+  clogged_ = how < 4;
+  cut_loss_ = how >= 7 ? 0.5 + 0.1 * double(rng_.below(5)) : 0;
   ++result_.partitions;
-  log(std::string(clogged_ ? "clog" : "partition") + " (" + kind + "):" + cut);
+  log(std::string(clogged_        ? "clog"
+                  : cut_loss_ > 0 ? "lossy cut"
+                                  : "partition") +
+      " (" + kind + "):" + cut);
   Event heal_event{EventKind::kHeal};
   heal_event.tag = result_.partitions;
   schedule(now_us_ + rng_.between(50'000, 1'500'000), heal_event);
@@ -813,6 +820,7 @@ void Simulation::partition() {
 void Simulation::heal() {
   if (blocked_.empty()) return;
   blocked_.clear();
+  cut_loss_ = 0;
   log("heal");
   for (Envelope& envelope : held_) {
     Event event{EventKind::kDeliver};

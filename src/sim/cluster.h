@@ -124,8 +124,11 @@ class Simulation {
   bool liveness_phase_ = false;
   uint64_t liveness_start_us_ = 0;
   std::set<std::pair<int, int>> blocked_;  // (from, to) node indices that cannot talk
-  bool clogged_ = false;                   // blocked links hold messages instead of losing them
-  std::vector<paxos::Envelope> held_;      // what clogged links hold, delivered at the heal
+  // A lossy cut: each message over a blocked link is lost only with this probability (0: the
+  // cut holds or loses every message, as clogged_ says).
+  double cut_loss_ = 0;
+  bool clogged_ = false;               // blocked links hold messages instead of losing them
+  std::vector<paxos::Envelope> held_;  // what clogged links hold, delivered at the heal
   std::set<paxos::CommandId> acknowledged_;
   std::set<Ballot> leader_ballots_;
   RunResult result_;
