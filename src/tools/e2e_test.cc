@@ -2,9 +2,13 @@
 // client and redis-cli), real faults (SIGKILL, SIGSTOP/SIGCONT, restarts, partitions through the
 // servers' fault filter, garbage on both ports). Every wait is bounded and polls for the
 // condition it needs; nothing sleeps and hopes.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -498,6 +502,103 @@ TEST_F(E2E, AReplicaOfAnotherClusterIsRefused) {
   (void)std::system(("kill -9 $(cat " + dir + ".pid) 2>/dev/null").c_str());
   EXPECT_EQ(describe(call(2, {"GET", "mine"})), "\"1\"");
   EXPECT_TRUE(is_ok(call(3, {"SET", "still", "works"})));
+}
+
+// A client socket that reads nothing unless told, with a small receive buffer, so that what the
+// server cannot send stays in the server.
+class SilentClient {
+ public:
+  explicit SilentClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int small = 16 << 10;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~SilentClient() { ::close(fd_); }
+  bool send(const std::string& bytes) {
+    return connected_ && ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                             static_cast<ssize_t>(bytes.size());
+  }
+  // Reads (and drops) until the server ends the connection, within `timeout_ms`.
+  bool drains_to_end(int timeout_ms) {
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[1 << 16];
+    for (;;) {
+      const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+      if (n < 0) return false;  // timed out: still open
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+uint64_t rss_kib(const std::string& pid) {
+  const std::string status = slurp("/proc/" + pid + "/status");
+  const size_t at = status.find("VmRSS:");
+  return at == std::string::npos ? 0 : std::stoull(status.substr(at + 6));
+}
+
+// Finding 7: a client that pipelines GETs of a big value and never reads holds a bounded amount
+// of the server's memory — its requests stop being read above the soft output limit, and it is
+// disconnected above the hard one — while a pipelining client that does read is served in full.
+TEST_F(E2E, AClientThatNeverReadsIsPausedOrClosedAndHoldsBoundedMemory) {
+  constexpr size_t kSoft = 4 << 20, kHard = 32 << 20;
+  start({"--client-output-soft-limit", std::to_string(kSoft), "--client-output-hard-limit",
+         std::to_string(kHard)});
+  const int l = leader();
+  const std::string big(256 << 10, 'b');
+  ASSERT_TRUE(is_ok(call(l, {"SET", "big", big})));
+  const std::string pid = info(l, "server")["process_id"];
+  const uint64_t rss_before = rss_kib(pid);
+  auto get = [](const std::string& key) {
+    return "*2\r\n$3\r\nGET\r\n$" + std::to_string(key.size()) + "\r\n" + key + "\r\n";
+  };
+  std::string gets;
+  for (int n = 0; n < 1000; ++n) gets += get("big");  // 256 MiB of replies if all were queued
+  SilentClient silent(port(l));
+  ASSERT_TRUE(silent.send(gets));
+  std::map<std::string, std::string> stats;
+  ASSERT_TRUE(eventually([&] {
+    stats = info(l, "stats");
+    return stats["clients_paused"] == "1" &&
+           std::stoull(stats["client_output_queued_bytes_max"]) > kSoft;
+  })) << "the silent client was never paused";
+  // Paused: queued at most the soft limit plus the commands that were already in progress.
+  EXPECT_LE(std::stoull(stats["client_output_queued_bytes_max"]), kSoft + 48 * (big.size() + 16));
+  EXPECT_EQ(stats["client_output_limit_closes"], "0");
+  EXPECT_LT(rss_kib(pid), rss_before + (64 << 10)) << "RSS grew by more than 64 MiB";
+
+  // A client that pipelines as much and reads is served in full meanwhile.
+  auto c = client::RespClient::connect("127.0.0.1", port(l), 1000);
+  ASSERT_TRUE(c.is_ok());
+  c->set_timeout_ms(8000);
+  std::vector<std::vector<std::string>> commands(200, {"GET", "big"});
+  auto replies = c->pipeline(commands);
+  ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
+  for (const auto& r : *replies) ASSERT_EQ(r, Reply::bulk(big));
+
+  // With a value so big that the commands in progress alone pass the hard limit, the silent
+  // client is disconnected instead.
+  const std::string huge(4 << 20, 'h');
+  ASSERT_TRUE(is_ok(call(l, {"SET", "huge", huge})));
+  std::string huge_gets;
+  for (int n = 0; n < 100; ++n) huge_gets += get("huge");
+  SilentClient closed(port(l));
+  ASSERT_TRUE(closed.send(huge_gets));
+  ASSERT_TRUE(eventually([&] { return info(l, "stats")["client_output_limit_closes"] == "1"; }));
+  EXPECT_TRUE(closed.drains_to_end(5000)) << "the connection stayed open";
+  // What it held is gone with it (the paused client still holds its share).
+  EXPECT_LE(std::stoull(info(l, "stats")["client_output_queued_bytes"]),
+            kSoft + 48 * (big.size() + 16));
+  EXPECT_TRUE(is_ok(call(l, {"SET", "after", "1"})));
 }
 
 TEST_F(E2E, GarbageOnEitherPortNeverCrashesOrCorrupts) {
