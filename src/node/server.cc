@@ -615,23 +615,26 @@ void Server::on_result(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
     return retry_later(op);  // the same id: applied at most once
   }
   if (starts_with(reply, "SESSIONEXPIRED") || starts_with(reply, "ERR command too old")) {
-    // The state machine no longer knows this (client, seq): it refused it, and applies it never.
+    // The state machine no longer knows this (client, seq): it refused this attempt, as it will
+    // every later one with the same seq.
+    op->maybe_applied = op->maybe_applied_before;
     auto conn = op->conn.lock();
-    if (!op->maybe_applied_before && conn) {
-      // No earlier attempt can take effect, so the command never did: send it again with a seq
-      // the store does not doubt (it doubted this one only because this replica lags the log).
+    if (!op->maybe_applied && conn) {
+      // No attempt can take effect, so the command never did: send it again with a seq the store
+      // does not doubt (it doubted this one because other clients' sessions were evicted since
+      // the seq was given: the table turned over while the command was on its way).
       op->seq = conn->next_seq(core_->store().first_seq());
       op->last_refusal = kv::Reply::error(
-          "TRYAGAIN this replica lags too far behind the log to open a session; the command was "
-          "not applied");
+          "TRYAGAIN the session table turned over faster than the command reached the log; the "
+          "command was not applied");
       return retry_later(op);
     }
     ++counters_.unknown;
-    return finish(op, kv::Reply::error("UNKNOWN the state machine no longer remembers this "
-                                       "command (" +
-                                       reply.text.substr(0, reply.text.find(' ')) +
-                                       "): it may or may not have taken effect"));
+    return finish(op, kv::Reply::error("UNKNOWN this connection's exactly-once session expired "
+                                       "(the session table is full): the command may or may not "
+                                       "have taken effect"));
   }
+
   finish(op, reply);
 }
 

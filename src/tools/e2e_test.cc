@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "client/resp_client.h"
@@ -502,6 +503,73 @@ TEST_F(E2E, AReplicaOfAnotherClusterIsRefused) {
   (void)std::system(("kill -9 $(cat " + dir + ".pid) 2>/dev/null").c_str());
   EXPECT_EQ(describe(call(2, {"GET", "mine"})), "\"1\"");
   EXPECT_TRUE(is_ok(call(3, {"SET", "still", "works"})));
+}
+
+// Finding 7: with room for only two sessions, clients on every replica that pipeline INCRs at the
+// same time never have a command applied twice, and the table stays at its bound on every
+// replica. Sessions come and go in log order; a refusal of a command that cannot have taken
+// effect is retried by the server with a fresh seq, so most commands are acknowledged; a command
+// forwarded twice whose session was evicted meanwhile is answered UNKNOWN (it may have been
+// applied once), never applied again.
+TEST_F(E2E, TwoSessionsServeManyConcurrentClientsAndNeverApplyACommandTwice) {
+  start({"--max-sessions", "2"});
+  ASSERT_TRUE(eventually([&] { return caught_up(); }));
+  constexpr int kClients = 6, kIncrs = 40, kRounds = 3;
+  struct Outcome {
+    std::string problem;
+    std::set<int64_t> acked;  // the INCR replies
+    int unknown = 0;
+    int64_t final_value = -1;
+  };
+  std::vector<Outcome> outcomes(kClients);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&, t] {
+      Outcome& o = outcomes[t];
+      auto c = client::RespClient::connect("127.0.0.1", port(1 + t % 3), 1000);
+      if (!c.is_ok()) return void(o.problem = "cannot connect");
+      c->set_timeout_ms(8000);
+      const std::string key = "c" + std::to_string(t);
+      for (int round = 0; round < kRounds; ++round) {
+        auto replies = c->pipeline(std::vector<std::vector<std::string>>(kIncrs, {"INCR", key}));
+        if (!replies.is_ok()) return void(o.problem = replies.status().to_string());
+        for (const auto& r : *replies) {
+          if (r.kind == Reply::Kind::kInteger) {
+            if (!o.acked.insert(r.integer).second)
+              o.problem = "two INCRs answered " + std::to_string(r.integer);
+          } else if (r.kind == Reply::Kind::kError && r.text.rfind("UNKNOWN", 0) == 0) {
+            ++o.unknown;
+          } else if (r.kind != Reply::Kind::kError || r.text.rfind("TRYAGAIN", 0) != 0) {
+            o.problem = "unexpected reply " + client::to_string(r);
+          }
+        }
+      }
+      auto got = c->call({"GET", key});
+      if (got.is_ok() && got->kind == Reply::Kind::kBulk) o.final_value = std::stoll(got->text);
+    });
+  }
+  for (auto& t : threads) t.join();
+  int64_t acked = 0;
+  for (int t = 0; t < kClients; ++t) {
+    const Outcome& o = outcomes[t];
+    EXPECT_EQ(o.problem, "") << "client " << t;
+    // Every acknowledged INCR took effect once; an UNKNOWN one at most once; nothing else did.
+    const auto n = static_cast<int64_t>(o.acked.size());
+    EXPECT_GE(o.final_value, n) << "client " << t;
+    EXPECT_LE(o.final_value, n + o.unknown) << "client " << t;
+    if (!o.acked.empty()) {
+      EXPECT_LE(*o.acked.rbegin(), o.final_value) << "client " << t;
+    }
+    acked += n;
+  }
+  EXPECT_GE(acked, kClients * kIncrs * kRounds / 2) << "most commands are acknowledged";
+  ASSERT_TRUE(eventually([&] { return caught_up(); }));
+  for (int id = 1; id <= 3; ++id) {
+    auto keyspace = info(id, "keyspace");
+    EXPECT_LE(std::stoi(keyspace["sessions"]), 2) << "n" << id;
+    EXPECT_GT(std::stoi(keyspace["session_evictions"]), 0) << "n" << id;
+    EXPECT_EQ(keyspace["state_digest"], info(1, "keyspace")["state_digest"]) << "n" << id;
+  }
 }
 
 // A client socket that reads nothing unless told, with a small receive buffer, so that what the
