@@ -191,9 +191,17 @@ void Store::expire_due() {
   }
 }
 
+Store::Store(Options options) : options_(options) {
+  SYNOD_ASSERT(options_.max_sessions >= 1, "a store needs room for at least one session");
+}
+
+// The planted bug sessions-evicted-by-clock: sessions idle for an hour of log time leave, and
+// without raising expired_through_seq_, so their clients' retries look brand new.
 void Store::forget_idle_sessions() {
   std::erase_if(sessions_, [&](const auto& kv) {
-    return kv.second.last_active_ms + kSessionTtlMs < clock_ms_;
+    if (kv.second.last_active_ms + kSessionTtlMs >= clock_ms_) return false;
+    lru_.erase(kv.second.last_used);
+    return true;
   });
 }
 
@@ -206,14 +214,52 @@ std::optional<Reply> Store::remembered_reply(uint64_t client, uint64_t seq) cons
   return std::nullopt;
 }
 
+void Store::evict_least_recently_used() {
+  SYNOD_ASSERT(!lru_.empty(), "evicting from an empty session table");
+  const auto oldest = lru_.begin();
+  const auto it = sessions_.find(oldest->second);
+  SYNOD_ASSERT(it != sessions_.end(), "the LRU order names a missing session");
+  const Session& s = it->second;
+  // Every seq this session applied is remembered or at most its floor.
+  const uint64_t highest = s.replies.empty() ? s.floor_seq : s.replies.back().first;
+  expired_through_seq_ = std::max({expired_through_seq_, s.floor_seq, highest});
+  sessions_.erase(it);
+  lru_.erase(oldest);
+  ++evictions_;
+}
+
+Store::Session& Store::open_session(uint64_t client) {
+  while (sessions_.size() >= options_.max_sessions) evict_least_recently_used();
+  Session& s = sessions_[client];
+  // Seqs up to the watermark may have been applied in an earlier session of this client.
+  s.floor_seq = expired_through_seq_;
+  return s;
+}
+
 Reply Store::apply(const KvCommand& command) {
+  ++applied_commands_;
   const uint64_t before = clock_ms_;
   clock_ms_ = std::max(clock_ms_, command.log_time_ms);
   expire_due();
-  if (clock_ms_ / 60'000 != before / 60'000) forget_idle_sessions();
+  if (options_.bug_sessions_evicted_by_clock && clock_ms_ / 60'000 != before / 60'000)
+    forget_idle_sessions();
   if (command.client == 0) return execute(command.args);
-  Session& session = sessions_[command.client];
+  return apply_in_session(command);
+}
+
+Reply Store::apply_in_session(const KvCommand& command) {
+  auto found = sessions_.find(command.client);
+  if (found == sessions_.end() && command.seq <= expired_through_seq_) {
+    return Reply::error(
+        "SESSIONEXPIRED this client's exactly-once session was evicted (the session table is "
+        "full); the command was not applied now, and whether an earlier attempt was is unknown");
+  }
+  // The session is found or opened before anything else is evicted: never this one.
+  Session& session = found != sessions_.end() ? found->second : open_session(command.client);
+  lru_.erase(session.last_used);
+  session.last_used = applied_commands_;
   session.last_active_ms = clock_ms_;
+  lru_.emplace(session.last_used, command.client);
   auto& replies = session.replies;
   const auto by_seq = [](const std::pair<uint64_t, Reply>& r, uint64_t seq) {
     return r.first < seq;
@@ -223,7 +269,7 @@ Reply Store::apply(const KvCommand& command) {
     auto it = std::lower_bound(replies.begin(), replies.end(), command.seq, by_seq);
     if (it != replies.end() && it->first == command.seq) return it->second;
   }
-  if (replies.size() >= kRepliesPerClient && command.seq < replies.front().first) {
+  if (command.seq <= session.floor_seq) {
     // Older than anything remembered: it may have been applied. Never apply it twice.
     return Reply::error("ERR command too old: its outcome is no longer known");
   }
@@ -234,7 +280,10 @@ Reply Store::apply(const KvCommand& command) {
     replies.emplace(std::lower_bound(replies.begin(), replies.end(), command.seq, by_seq),
                     command.seq, reply);
   }
-  while (replies.size() > kRepliesPerClient) replies.pop_front();
+  while (replies.size() > kRepliesPerClient) {
+    session.floor_seq = std::max(session.floor_seq, replies.front().first);
+    replies.pop_front();
+  }
   return reply;
 }
 
@@ -506,9 +555,19 @@ Reply Store::read(const std::vector<std::string>& args, uint64_t now_ms) const {
   return Reply::error("ERR '" + lower(args[0]) + "' is not a read");
 }
 
+namespace {
+constexpr std::string_view kSnapshotMagic = "SYNODKVS";
+constexpr uint32_t kSnapshotVersion = 2;
+}  // namespace
+
 std::string Store::snapshot() const {
-  std::string out;
+  std::string out(kSnapshotMagic);
+  put_u32(out, kSnapshotVersion);
   put_u64(out, clock_ms_);
+  put_u64(out, applied_commands_);
+  put_u64(out, expired_through_seq_);
+  put_u64(out, evictions_);
+  put_u64(out, options_.max_sessions);
   put_u64(out, data_.size());
   for (const auto& [key, e] : data_) {
     put_bytes(out, key);
@@ -518,7 +577,9 @@ std::string Store::snapshot() const {
   put_u64(out, sessions_.size());
   for (const auto& [client, s] : sessions_) {
     put_u64(out, client);
+    put_u64(out, s.last_used);
     put_u64(out, s.last_active_ms);
+    put_u64(out, s.floor_seq);
     put_u32(out, static_cast<uint32_t>(s.replies.size()));
     for (const auto& [seq, reply] : s.replies) {
       put_u64(out, seq);
@@ -528,39 +589,107 @@ std::string Store::snapshot() const {
   return out;
 }
 
-Result<Store> Store::restore(std::string_view bytes) {
-  Reader in(bytes);
-  Store s;
+namespace {
+
+bool read_replies(Reader& in, std::deque<std::pair<uint64_t, Reply>>& replies) {
+  uint32_t n = 0;
+  if (!in.u32(n) || n > Store::kRepliesPerClient) return false;
+  for (uint32_t r = 0; r < n; ++r) {
+    uint64_t seq = 0;
+    Reply reply;
+    if (!in.u64(seq) || !decode_reply(in, reply)) return false;
+    if (!replies.empty() && replies.back().first >= seq) return false;  // out of order
+    replies.emplace_back(seq, std::move(reply));
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Store::read_entries(Reader& in) {
   uint64_t n = 0;
-  if (!in.u64(s.clock_ms_) || !in.u64(n) || n > in.remaining() / 16)
-    return Status::corruption("undecodable key-value snapshot");
+  if (!in.u64(n) || n > in.remaining() / 16) return false;
   for (uint64_t i = 0; i < n; ++i) {
     std::string key;
     Entry e;
-    if (!in.bytes(key) || !in.bytes(e.value) || !in.u64(e.expire_at_ms))
-      return Status::corruption("undecodable key-value snapshot");
-    if (e.expire_at_ms != 0) s.expiries_.insert({e.expire_at_ms, key});
-    s.data_.emplace(std::move(key), std::move(e));
+    if (!in.bytes(key) || !in.bytes(e.value) || !in.u64(e.expire_at_ms) || data_.count(key))
+      return false;
+    if (e.expire_at_ms != 0) expiries_.insert({e.expire_at_ms, key});
+    data_.emplace(std::move(key), std::move(e));
   }
-  if (!in.u64(n) || n > in.remaining() / 20) return Status::corruption("undecodable sessions");
+  return true;
+}
+
+Status Store::index_sessions() {
+  lru_.clear();
+  for (const auto& [client, s] : sessions_) {
+    if (s.last_used == 0 || s.last_used > applied_commands_ ||
+        !lru_.emplace(s.last_used, client).second)
+      return Status::corruption("session order out of range in a key-value snapshot");
+  }
+  return Status::ok();
+}
+
+Result<Store> Store::restore(std::string_view bytes, Options options) {
+  if (bytes.substr(0, kSnapshotMagic.size()) != kSnapshotMagic) return restore_v1(bytes, options);
+  Reader in(bytes.substr(kSnapshotMagic.size()));
+  Store s(options);
+  uint32_t version = 0;
+  uint64_t max_sessions = 0, n = 0;
+  if (!in.u32(version) || version != kSnapshotVersion)
+    return Status::corruption("unknown key-value snapshot version");
+  if (!in.u64(s.clock_ms_) || !in.u64(s.applied_commands_) || !in.u64(s.expired_through_seq_) ||
+      !in.u64(s.evictions_) || !in.u64(max_sessions))
+    return Status::corruption("undecodable key-value snapshot");
+  if (max_sessions != options.max_sessions) {
+    return Status::invalid_argument(
+        "the key-value snapshot was made with --max-sessions " + std::to_string(max_sessions) +
+        ", this replica has " + std::to_string(options.max_sessions) +
+        ": it must be the same on every replica, for the cluster's whole life");
+  }
+  if (!s.read_entries(in)) return Status::corruption("undecodable key-value snapshot");
+  if (!in.u64(n) || n > max_sessions || n > in.remaining() / 36)
+    return Status::corruption("undecodable sessions");
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t client = 0;
-    uint32_t replies = 0;
     Session session;
-    if (!in.u64(client) || !in.u64(session.last_active_ms) || !in.u32(replies) ||
-        replies > kRepliesPerClient)
+    if (!in.u64(client) || !in.u64(session.last_used) || !in.u64(session.last_active_ms) ||
+        !in.u64(session.floor_seq) || !read_replies(in, session.replies) ||
+        !s.sessions_.emplace(client, std::move(session)).second)
       return Status::corruption("undecodable sessions");
-    for (uint32_t r = 0; r < replies; ++r) {
-      uint64_t seq = 0;
-      Reply reply;
-      if (!in.u64(seq) || !decode_reply(in, reply)) return Status::corruption("undecodable reply");
-      if (!session.replies.empty() && session.replies.back().first >= seq)
-        return Status::corruption("replies out of order in a key-value snapshot");
-      session.replies.emplace_back(seq, std::move(reply));
-    }
-    s.sessions_.emplace(client, std::move(session));
   }
   if (!in.done()) return Status::corruption("trailing bytes in a key-value snapshot");
+  SYNOD_RETURN_IF_ERROR(s.index_sessions());
+  return s;
+}
+
+// Version 1 (no magic): clock, keys, then sessions as (client, last active log time, replies),
+// evicted by log time. Their log-order places follow that time; nothing was evicted by count.
+Result<Store> Store::restore_v1(std::string_view bytes, Options options) {
+  Reader in(bytes);
+  Store s(options);
+  uint64_t n = 0;
+  if (!in.u64(s.clock_ms_) || !s.read_entries(in))
+    return Status::corruption("undecodable key-value snapshot");
+  if (!in.u64(n) || n > in.remaining() / 20) return Status::corruption("undecodable sessions");
+  std::vector<std::pair<uint64_t, uint64_t>> by_time;  // (last active, client)
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t client = 0;
+    Session session;
+    if (!in.u64(client) || !in.u64(session.last_active_ms) || !read_replies(in, session.replies))
+      return Status::corruption("undecodable sessions");
+    // Version 1 refused a seq below the oldest of a full window of replies.
+    if (session.replies.size() >= kRepliesPerClient)
+      session.floor_seq = session.replies.front().first - 1;
+    by_time.emplace_back(session.last_active_ms, client);
+    if (!s.sessions_.emplace(client, std::move(session)).second)
+      return Status::corruption("undecodable sessions");
+  }
+  if (!in.done()) return Status::corruption("trailing bytes in a key-value snapshot");
+  std::sort(by_time.begin(), by_time.end());
+  for (const auto& [at_ms, client] : by_time) s.sessions_[client].last_used = ++s.applied_commands_;
+  SYNOD_RETURN_IF_ERROR(s.index_sessions());
+  while (s.sessions_.size() > options.max_sessions) s.evict_least_recently_used();
   return s;
 }
 

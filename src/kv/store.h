@@ -6,9 +6,29 @@
 // skewed clocks, and every replica expires the same keys at the same slot.
 //
 // Exactly once. A command carries its client's id and sequence number; the store remembers, per
-// client, the sequence numbers it applied recently and their replies, and answers a retried
-// command (forwarded twice, or retried after an unknown outcome) with the first reply instead of
-// applying it again.
+// client (a session), the sequence numbers it applied recently and their replies, and answers a
+// retried command (forwarded twice, or retried after an unknown outcome) with the first reply
+// instead of applying it again.
+//
+// Sessions are bounded by count (Options::max_sessions). When a new client needs a session and the
+// table is full, the session used least recently in log order leaves — log order, not time, so
+// every replica evicts the same session at the same command whatever the leaders' clocks say, and
+// the session of the command being applied is never the one evicted. A command of a client whose
+// session left must not be applied again, yet a brand-new client must be served; the store tells
+// them apart by sequence numbers (Raft dissertation §6.3 solves the same problem with sessions
+// registered through the log):
+//   - evicting a session raises `expired_through_seq`, the highest seq that session applied;
+//   - a client numbers its commands with increasing seqs, each no higher than first_seq() read
+//     from some replica's store when the command is first sent (any replica's: a store lags the
+//     log, so the command is applied at a position at least that high) — the server's
+//     connections take max(previous + 1, first_seq());
+//   - so a command of an unknown client whose seq is at most `expired_through_seq` may belong to
+//     an evicted session: it is refused with SESSIONEXPIRED (not applied; whether an earlier
+//     attempt was is unknown). A higher seq cannot have been applied before (its session would
+//     still exist, or its eviction would have raised the watermark past it): a new session opens.
+// A new client is refused by mistake only if max_sessions other clients ran commands between the
+// moment it read first_seq() and the command's apply (a replica lagging that far behind the log):
+// the refusal is definite, and the server retries such a command with a fresh seq.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +42,10 @@
 #include <vector>
 
 #include "base/status.h"
+
+namespace synod {
+class Reader;
+}
 
 namespace synod::kv {
 
@@ -67,8 +91,30 @@ struct KvCommand {
 std::string encode_command(const KvCommand& command);
 Result<KvCommand> decode_command(std::string_view bytes);
 
+// The default bound on sessions: every live connection of a cluster (10,000 clients per replica
+// by default, up to 5 replicas) twice over, so that churn of short connections does not push out
+// a live client's session within a retry's lifetime. About 0.7 KiB each with one small reply.
+inline constexpr size_t kDefaultMaxSessions = 100'000;
+
+// How a Store keeps exactly-once sessions (see the top of this file).
+struct StoreOptions {
+  // Sessions kept at most (at least 1). Part of the replicated state machine's definition: it
+  // must be equal on every replica of a cluster for its whole life (a snapshot records it, and
+  // restore() refuses a different one), or replicas would evict differently and diverge.
+  size_t max_sessions = kDefaultMaxSessions;
+  // Planted bug "sessions-evicted-by-clock" (never in production): the old behaviour, sessions
+  // idle for kSessionTtlMs of log time forgotten before the lookup, so that a retry stamped by
+  // a leader whose clock runs ahead is applied a second time.
+  bool bug_sessions_evicted_by_clock = false;
+};
+
 class Store {
  public:
+  using Options = StoreOptions;
+
+  Store() : Store(Options{}) {}
+  explicit Store(Options options);
+
   // Applies a write (or any command) from the log.
   Reply apply(const KvCommand& command);
   // Serves a read at the store's current state, as of `now_ms` for expiry (at least the log
@@ -84,12 +130,19 @@ class Store {
   // A digest of the whole state, for tests and the simulator.
   uint64_t digest() const;
 
+  // The encoding is docs/wal-format.md's "Key-value state" (version 2); restore() also reads
+  // version 1. It refuses a snapshot made with another Options::max_sessions.
   std::string snapshot() const;
-  static Result<Store> restore(std::string_view bytes);
+  static Result<Store> restore(std::string_view bytes, Options options = {});
+
+  // The lowest sequence number a client may give its next command (see the top of this file).
+  uint64_t first_seq() const { return applied_commands_ + 1; }
+  size_t sessions() const { return sessions_.size(); }
+  uint64_t session_evictions() const { return evictions_; }
 
   // How many recent replies are kept per client for exactly-once answers.
   static constexpr size_t kRepliesPerClient = 64;
-  // A client whose last command is older than this (log time) is forgotten.
+  // Only for the planted bug: a client idle this long (log time) is forgotten.
   static constexpr uint64_t kSessionTtlMs = 3'600'000;
 
  private:
@@ -98,7 +151,9 @@ class Store {
     uint64_t expire_at_ms = 0;  // 0: no expiry
   };
   struct Session {
-    uint64_t last_active_ms = 0;
+    uint64_t last_used = 0;       // applied_commands_ when it last had a command: its LRU place
+    uint64_t last_active_ms = 0;  // the log time then (only the planted bug reads it)
+    uint64_t floor_seq = 0;       // the outcomes of seqs up to this one are no longer known
     // (seq, reply) by ascending seq, the newest kRepliesPerClient: a client's commands arrive in
     // seq order, so a new one goes at the back and the oldest leaves at the front.
     std::deque<std::pair<uint64_t, Reply>> replies;
@@ -110,12 +165,23 @@ class Store {
   void set_expiry(const std::string& key, Entry& e, uint64_t at_ms);
   void erase(const std::string& key);
   void expire_due();
-  void forget_idle_sessions();
+  Reply apply_in_session(const KvCommand& command);
+  Session& open_session(uint64_t client);
+  void evict_least_recently_used();
+  void forget_idle_sessions();  // the planted bug only
+  static Result<Store> restore_v1(std::string_view bytes, Options options);
+  bool read_entries(Reader& in);  // the keys of a snapshot
+  Status index_sessions();        // builds lru_ from sessions_ after a restore
 
+  Options options_;
   std::map<std::string, Entry> data_;  // ordered: SCAN cursors are keys
   std::set<std::pair<uint64_t, std::string>> expiries_;
-  std::map<uint64_t, Session> sessions_;
+  std::map<uint64_t, Session> sessions_;  // by client id
+  std::map<uint64_t, uint64_t> lru_;      // Session::last_used -> client id, oldest first
   uint64_t clock_ms_ = 0;
+  uint64_t applied_commands_ = 0;     // commands applied: the log-order clock of sessions
+  uint64_t expired_through_seq_ = 0;  // the highest seq any evicted session applied
+  uint64_t evictions_ = 0;
 };
 
 }  // namespace synod::kv

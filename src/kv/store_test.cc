@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
+#include "base/coding.h"
 #include "base/rng.h"
 
 namespace synod::kv {
@@ -146,6 +148,134 @@ TEST(Store, ARetriedCommandIsAppliedOnceAndGetsTheFirstReply) {
     (void)s.apply({42, seq, 0, {"INCR", "m"}});
   EXPECT_EQ(s.apply(incr).kind, Reply::Kind::kError);
   EXPECT_EQ(s.read({"GET", "m"}, 0), b(std::to_string(Store::kRepliesPerClient)));
+}
+
+// Finding 4: a retry stamped by a leader whose clock is hours ahead still finds its session.
+// Sessions never leave by time, only by count, in log order.
+TEST(Store, ARetryStampedByAClockHoursAheadIsStillAppliedOnce) {
+  Store s;
+  const KvCommand incr{42, 1, 1'000, {"INCR", "n"}};
+  EXPECT_EQ(s.apply(incr), i(1));
+  KvCommand retry = incr;
+  retry.log_time_ms = 1'000 + 2 * Store::kSessionTtlMs;  // a leader's clock two hours ahead
+  EXPECT_EQ(s.apply(retry), i(1));
+  EXPECT_EQ(s.read({"GET", "n"}, 0), b("1"));
+}
+
+// The planted bug sessions-evicted-by-clock brings back the old eviction by log time before the
+// lookup, and with it the double application the finding reported (INCR answered 1, then 2).
+TEST(Store, PlantedBugSessionsEvictedByClockAppliesARetryTwice) {
+  Store::Options o;
+  o.bug_sessions_evicted_by_clock = true;
+  Store s(o);
+  const KvCommand incr{42, 1, 1'000, {"INCR", "n"}};
+  EXPECT_EQ(s.apply(incr), i(1));
+  KvCommand retry = incr;
+  retry.log_time_ms = 1'000 + 2 * Store::kSessionTtlMs;
+  EXPECT_EQ(s.apply(retry), i(2));
+  EXPECT_EQ(s.read({"GET", "n"}, 0), b("2"));
+}
+
+// Finding 7: the session table holds at most max_sessions, evicting the least recently used in
+// log order; a retry of an evicted client is refused (never applied again), a new client is
+// served, and the client being applied keeps its session.
+TEST(Store, SessionsAreBoundedByCountAndAnEvictedRetryIsRefusedNotReapplied) {
+  Store::Options o;
+  o.max_sessions = 3;
+  Store s(o);
+  // Clients number their commands from first_seq(), as the server's connections do.
+  std::map<uint64_t, uint64_t> seq;
+  auto next = [&](uint64_t client) {
+    return seq[client] = std::max(seq[client] + 1, s.first_seq());
+  };
+  const KvCommand a{1, next(1), 0, {"INCR", "a"}};
+  EXPECT_EQ(s.apply(a), i(1));
+  for (uint64_t c = 2; c <= 4; ++c) EXPECT_EQ(s.apply({c, next(c), 0, {"INCR", "x"}}), i(c - 1));
+  EXPECT_EQ(s.sessions(), 3u);
+  EXPECT_EQ(s.session_evictions(), 1u);  // client 1, the least recently used
+  const Reply refused = s.apply(a);
+  EXPECT_EQ(refused.kind, Reply::Kind::kError);
+  EXPECT_EQ(refused.text.rfind("SESSIONEXPIRED", 0), 0u) << refused.text;
+  EXPECT_EQ(s.read({"GET", "a"}, 0), b("1"));
+  // A client that was used recently keeps its session and its remembered reply.
+  EXPECT_EQ(s.apply({4, seq[4], 0, {"INCR", "x"}}), i(3));
+  // Thousands of one-command clients: the table stays at its bound, each new one is served.
+  for (uint64_t c = 100; c < 3'100; ++c)
+    ASSERT_EQ(s.apply({c, next(c), 0, {"INCR", "y"}}).kind, Reply::Kind::kInteger);
+  EXPECT_EQ(s.sessions(), 3u);
+  EXPECT_EQ(s.read({"GET", "y"}, 0), b("3000"));
+  // The evicted client's later, never-applied command opens a new session and is applied; its
+  // old one stays refused.
+  EXPECT_EQ(s.apply({1, next(1), 0, {"INCR", "a"}}), i(2));
+  EXPECT_EQ(s.apply(a).text.rfind("ERR command too old", 0), 0u);
+  EXPECT_EQ(s.read({"GET", "a"}, 0), b("2"));
+}
+
+// The table never evicts the session of the command being applied, even with room for one.
+TEST(Store, TheSessionBeingAppliedIsNeverTheOneEvicted) {
+  Store::Options o;
+  o.max_sessions = 1;
+  Store s(o);
+  EXPECT_EQ(s.apply({1, 1, 0, {"INCR", "k"}}), i(1));
+  EXPECT_EQ(s.apply({1, 2, 0, {"INCR", "k"}}), i(2));
+  EXPECT_EQ(s.apply({1, 2, 0, {"INCR", "k"}}), i(2));  // its retry
+  EXPECT_EQ(s.session_evictions(), 0u);
+  EXPECT_EQ(s.apply({2, s.first_seq(), 0, {"INCR", "k"}}), i(3));
+  EXPECT_EQ(s.session_evictions(), 1u);
+  EXPECT_EQ(s.apply({1, 2, 0, {"INCR", "k"}}).text.rfind("SESSIONEXPIRED", 0), 0u);
+}
+
+// Replicas that evict by count stay identical, through snapshots too, and a snapshot made with
+// another bound is refused.
+TEST(Store, EvictionIsDeterministicAndSurvivesSnapshots) {
+  Store::Options o;
+  o.max_sessions = 5;
+  Store a(o), b2(o);
+  Rng rng(3);
+  std::map<uint64_t, uint64_t> seq;
+  for (int n = 0; n < 400; ++n) {
+    const uint64_t client = 1 + rng.below(12);
+    seq[client] = std::max(seq[client] + 1, a.first_seq());
+    const KvCommand c{client, seq[client], uint64_t(n), {"INCR", "k"}};
+    EXPECT_EQ(a.apply(c), b2.apply(c));
+    if (n % 50 == 0) {
+      auto restored = Store::restore(b2.snapshot(), o);
+      ASSERT_TRUE(restored.is_ok()) << restored.status().to_string();
+      b2 = std::move(*restored);
+    }
+    ASSERT_EQ(a.digest(), b2.digest());
+  }
+  EXPECT_EQ(a.sessions(), 5u);
+  EXPECT_GT(a.session_evictions(), 0u);
+  Store::Options other = o;
+  other.max_sessions = 6;
+  EXPECT_FALSE(Store::restore(a.snapshot(), other).is_ok());
+}
+
+// A version 1 snapshot (before the bound) still restores, its sessions ordered by their time.
+TEST(Store, AVersionOneSnapshotRestores) {
+  std::string v1;
+  put_u64(v1, 5'000);  // clock
+  put_u64(v1, 1);      // one key
+  put_bytes(v1, "k");
+  put_bytes(v1, "7");
+  put_u64(v1, 0);
+  put_u64(v1, 2);  // two sessions: client 9 active at 4000, client 8 at 3000
+  for (auto [client, at] : {std::pair<uint64_t, uint64_t>{8, 3'000}, {9, 4'000}}) {
+    put_u64(v1, client);
+    put_u64(v1, at);
+    put_u32(v1, 1);
+    put_u64(v1, 1);
+    encode_reply(v1, Reply::integer_of(static_cast<int64_t>(client)));
+  }
+  Store::Options o;
+  o.max_sessions = 1;
+  auto s = Store::restore(v1, o);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_EQ(s->read({"GET", "k"}, 0), b("7"));
+  EXPECT_EQ(s->sessions(), 1u);  // client 8, the older, left
+  EXPECT_EQ(s->apply({9, 1, 6'000, {"INCR", "k"}}), i(9));
+  EXPECT_EQ(s->apply({8, 1, 6'000, {"INCR", "k"}}).text.rfind("SESSIONEXPIRED", 0), 0u);
 }
 
 TEST(Store, ScanReturnsEveryKeyThatStaysThroughout) {

@@ -133,6 +133,15 @@ RespParser::Status RespParser::parse_multibulk(std::vector<std::string>& args, s
     error = "ERR Protocol error: invalid multibulk length";
     return Status::kError;
   }
+  // Each argument takes at least "$0\r\n\r\n"; more than the limit can hold is refused now.
+  const auto too_big = [&](size_t request_bytes) {
+    if (request_bytes <= limits_.max_request_bytes) return false;
+    error = "ERR Protocol error: request larger than the query buffer limit (" +
+            std::to_string(limits_.max_request_bytes) + " bytes)";
+    return true;
+  };
+  if (too_big((p - pos_) + static_cast<size_t>(std::max<int64_t>(count, 0)) * 6))
+    return Status::kError;
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(std::max<int64_t>(0, std::min<int64_t>(count, 1024))));
   for (int64_t i = 0; i < count; ++i) {
@@ -155,6 +164,9 @@ RespParser::Status RespParser::parse_multibulk(std::vector<std::string>& args, s
       return Status::kError;
     }
     const auto n = static_cast<size_t>(len);
+    // What is read so far, this argument, and at least 6 bytes for each one still to come.
+    const auto rest = static_cast<size_t>(count - i - 1) * 6;
+    if (too_big((p - pos_) + n + 2 + rest)) return Status::kError;
     if (buffer_.size() - p < n + 2) return Status::kNeedMore;
     if (buffer_[p + n] != '\r' || buffer_[p + n + 1] != '\n') {
       error = "ERR Protocol error: bulk string not terminated by CRLF";

@@ -21,6 +21,10 @@ struct RespLimits {
   size_t max_bulk_bytes = 64 << 20;    // one argument
   size_t max_arguments = 1 << 20;      // arguments in one request
   size_t max_inline_bytes = 64 << 10;  // one inline request line
+  // One whole request, framing included (Redis's client-query-buffer-limit): the parser never
+  // buffers more than this plus one read for a request. A request whose declared sizes exceed it
+  // is refused as soon as they are read, before its bytes arrive.
+  size_t max_request_bytes = 32 << 20;
 };
 
 class RespParser {

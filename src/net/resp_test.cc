@@ -79,6 +79,58 @@ TEST(Resp, MalformedRequestsGetRedisStyleErrors) {
   }
 }
 
+// Finding 7: one request is bounded in total bytes, not only per argument, and the parser refuses
+// it as soon as its declared sizes exceed the limit — before buffering what they announce.
+TEST(Resp, ARequestAboveTheQueryBufferLimitIsRefusedBeforeItsBytesArrive) {
+  RespLimits limits;
+  limits.max_request_bytes = 1000;
+  const std::string too_big =
+      "ERR Protocol error: request larger than the query buffer limit "
+      "(1000 bytes)";
+  auto bulk = [](size_t n) {
+    return "$" + std::to_string(n) + "\r\n" + std::string(n, 'x') + "\r\n";
+  };
+  {  // Exactly at the limit: served.
+    const std::string head = "*2\r\n$3\r\nSET\r\n";
+    const size_t n = 1000 - head.size() - 8;  // "$NNN\r\n" + "\r\n"
+    RespParser p(limits);
+    p.feed(head + bulk(n));
+    ASSERT_EQ(head.size() + bulk(n).size(), 1000u);
+    EXPECT_EQ(parse_all(p).size(), 1u);
+  }
+  {  // One argument announcing more: refused at its length line, nothing of it buffered.
+    RespParser p(limits);
+    p.feed("*2\r\n$3\r\nSET\r\n$995\r\n");
+    Args args;
+    std::string error;
+    EXPECT_EQ(p.next(args, error), RespParser::Status::kError);
+    EXPECT_EQ(error, too_big);
+  }
+  {  // Many small arguments that add up: refused once they pass the limit.
+    RespParser p(limits);
+    std::string wire = "*100\r\n";
+    for (int k = 0; k < 100; ++k) wire += bulk(20);
+    Args args;
+    std::string error;
+    RespParser::Status status = RespParser::Status::kNeedMore;
+    for (size_t at = 0; at < wire.size() && status == RespParser::Status::kNeedMore; at += 64) {
+      p.feed(wire.substr(at, 64));
+      EXPECT_LE(p.buffered(), 1000u + 64);
+      status = p.next(args, error);
+    }
+    EXPECT_EQ(status, RespParser::Status::kError);
+    EXPECT_EQ(error, too_big);
+  }
+  {  // A count whose smallest possible arguments would not fit: refused at once.
+    RespParser p(limits);
+    p.feed("*200\r\n");
+    Args args;
+    std::string error;
+    EXPECT_EQ(p.next(args, error), RespParser::Status::kError);
+    EXPECT_EQ(error, too_big);
+  }
+}
+
 TEST(Resp, IncompleteRequestsWait) {
   for (std::string wire :
        {"*2\r\n$3\r\nGET\r\n", "*2\r\n$3\r\nGET\r\n$1\r\n", "*2\r\n$3\r\nGE", "*2\r", "GET k"}) {

@@ -82,10 +82,26 @@ struct Server::Op {
 class Server::Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server& server, tcp::socket socket, uint64_t client)
-      : server_(server), socket_(std::move(socket)), client_(client) {}
+      : server_(server),
+        socket_(std::move(socket)),
+        client_(client),
+        parser_(net::RespLimits{.max_request_bytes = server.options_.client_query_buffer_bytes}) {}
 
   uint64_t client() const { return client_; }
-  uint64_t next_seq() { return next_seq_++; }
+  // Seqs increase and never exceed the state machine's first_seq() when assigned, which is how
+  // the store tells a new client from one whose session it evicted (kv/store.h).
+  uint64_t next_seq(uint64_t first_seq) {
+    next_seq_ = std::max(next_seq_, first_seq);
+    return next_seq_++;
+  }
+
+  // Replies formatted for this client and not yet taken by the kernel.
+  size_t queued_bytes() const {
+    size_t n = out_.size() + sending_.size();
+    for (const auto& slot : pipeline_) n += slot->size();
+    return n;
+  }
+  bool paused() const { return paused_; }
 
   void start() {
     asio::error_code ignored;
@@ -103,19 +119,34 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
 
   // A slot was filled: send every finished reply at the front, in order.
   void reply_ready() {
+    if (closed_) return;
     while (!pipeline_.empty() && !pipeline_.front()->empty()) {
       out_ += *pipeline_.front();
       pipeline_.pop_front();
     }
-    write();
-    if (paused_ && pipeline_.size() < server_.options_.max_inflight_per_client) {
-      paused_ = false;
-      parse();
-      if (!paused_ && !closing_) read();
+    if (queued_bytes() > server_.options_.client_output_hard_bytes) {
+      // A client that does not read its replies holds no more than this.
+      ++server_.counters_.output_limit_closes;
+      return close();
     }
+    write();
+    resume();
   }
 
  private:
+  // Reading waits while the pipeline is full or the replies queued exceed the soft limit.
+  bool must_pause() const {
+    return pipeline_.size() >= server_.options_.max_inflight_per_client ||
+           queued_bytes() > server_.options_.client_output_soft_bytes;
+  }
+
+  void resume() {
+    if (!paused_ || closed_ || must_pause()) return;
+    paused_ = false;
+    parse();
+    if (!paused_ && !closing_) read();
+  }
+
   void read() {
     if (closed_ || closing_) return;
     auto self = shared_from_this();
@@ -133,7 +164,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     std::vector<std::string> args;
     std::string error;
     while (!closing_) {
-      if (pipeline_.size() >= server_.options_.max_inflight_per_client) {
+      if (must_pause()) {
         paused_ = true;  // reading resumes as replies go out
         return;
       }
@@ -171,7 +202,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
                         writing_ = false;
                         if (closed_) return;
                         if (ec) return close();
+                        sending_.clear();
                         write();
+                        resume();
                       });
   }
 
@@ -250,6 +283,10 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
     return Status::invalid_argument("unknown planted bug '" + options.planted_bug + "' (" +
                                     fmt::format("{}", fmt::join(planted_bug_names(), ", ")) + ")");
   }
+  if (options.max_sessions == 0) return Status::invalid_argument("--max-sessions must be >= 1");
+  if (options.client_output_soft_bytes > options.client_output_hard_bytes)
+    return Status::invalid_argument(
+        "--client-output-soft-limit must not exceed --client-output-hard-limit");
   if (!options.peers.count(options.id))
     return Status::invalid_argument("--id " + std::to_string(options.id.value) +
                                     " is not in --peers");
@@ -269,6 +306,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   core.log.cluster_id = o.cluster_id;
   core.log.node_id = o.id.value;
   core.snapshot_every = o.snapshot_every_slots;
+  core.store.max_sessions = o.max_sessions;
   std::random_device device;
   const uint64_t seed = (uint64_t{device()} << 32) ^ device();
   auto opened = ServerCore::open(*s->fs_, core, seed);
@@ -480,7 +518,7 @@ void Server::on_request(const std::shared_ptr<Connection>& conn, std::vector<std
   (op->read ? counters_.reads : counters_.writes)++;
   op->args = std::move(args);
   op->client = conn->client();
-  if (!op->read) op->seq = conn->next_seq();
+  if (!op->read) op->seq = conn->next_seq(core_->store().first_seq());
   op->deadline_ms = now_ms() + options_.request_timeout_ms;
   // A connection's commands take effect in the order it sent them, as with Redis. Writes go to
   // the log in order and reads may run together, but a read waits for the connection's earlier
@@ -576,10 +614,27 @@ void Server::on_result(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
     op->maybe_applied = true;
     return retry_later(op);  // the same id: applied at most once
   }
-  if (starts_with(reply, "ERR command too old")) {
+  if (starts_with(reply, "SESSIONEXPIRED") || starts_with(reply, "ERR command too old")) {
+    // The state machine no longer knows this (client, seq): it refused this attempt, as it will
+    // every later one with the same seq.
+    op->maybe_applied = op->maybe_applied_before;
+    auto conn = op->conn.lock();
+    if (!op->maybe_applied && conn) {
+      // No attempt can take effect, so the command never did: send it again with a seq the store
+      // does not doubt (it doubted this one because other clients' sessions were evicted since
+      // the seq was given: the table turned over while the command was on its way).
+      op->seq = conn->next_seq(core_->store().first_seq());
+      op->last_refusal = kv::Reply::error(
+          "TRYAGAIN the session table turned over faster than the command reached the log; the "
+          "command was not applied");
+      return retry_later(op);
+    }
     ++counters_.unknown;
-    return finish(op, kv::Reply::error("UNKNOWN the command may or may not have taken effect"));
+    return finish(op, kv::Reply::error("UNKNOWN this connection's exactly-once session expired "
+                                       "(the session table is full): the command may or may not "
+                                       "have taken effect"));
   }
+
   finish(op, reply);
 }
 
@@ -896,6 +951,16 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("unknown_outcomes:{}", counters_.unknown));
     add(fmt::format("error_replies:{}", counters_.errors));
     add(fmt::format("protocol_errors:{}", counters_.protocol_errors));
+    size_t queued = 0, queued_max = 0, paused = 0;
+    for (const auto& c : connections_) {
+      queued += c->queued_bytes();
+      queued_max = std::max(queued_max, c->queued_bytes());
+      paused += c->paused() ? 1 : 0;
+    }
+    add(fmt::format("client_output_queued_bytes:{}", queued));
+    add(fmt::format("client_output_queued_bytes_max:{}", queued_max));
+    add(fmt::format("clients_paused:{}", paused));
+    add(fmt::format("client_output_limit_closes:{}", counters_.output_limit_closes));
     add(fmt::format("loop_flushes:{}", counters_.flushes));
     add(fmt::format("wal_syncs:{}", counters_.syncs));
     add(fmt::format("wal_sync_us_total:{}", counters_.sync_us));
@@ -908,6 +973,9 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("db0:keys={}", core_->store().size()));
     add(fmt::format("state_digest:{:016x}", core_->store().digest()));
     add(fmt::format("log_clock_ms:{}", core_->store().clock_ms()));
+    add(fmt::format("sessions:{}", core_->store().sessions()));
+    add(fmt::format("max_sessions:{}", options_.max_sessions));
+    add(fmt::format("session_evictions:{}", core_->store().session_evictions()));
   }
   return out;
 }

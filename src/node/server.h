@@ -51,7 +51,19 @@ class Server {
     uint64_t snapshot_every_slots = 10000;
     size_t max_clients = 10000;
     size_t max_inflight_per_client = 48;  // pipelined commands in progress per connection
-    bool fault_injection = false;         // accept SYNOD.FAULT (tests only)
+    // The state machine's exactly-once sessions kept at most (kv/store.h); the same on every
+    // replica for the cluster's whole life.
+    size_t max_sessions = kv::kDefaultMaxSessions;
+    // One request's bytes, as Redis's client-query-buffer-limit: a client that sends more is
+    // answered with a protocol error and disconnected. Above the largest command, so that one
+    // slightly too big gets the command-size refusal and the connection stays.
+    size_t client_query_buffer_bytes = 32 << 20;
+    // Replies queued for a client that does not read them, as Redis's client-output-buffer-limit:
+    // above the soft limit the connection's next requests are not read (backpressure; commands
+    // already in progress still answer), above the hard limit it is closed.
+    size_t client_output_soft_bytes = 16 << 20;
+    size_t client_output_hard_bytes = 256 << 20;
+    bool fault_injection = false;  // accept SYNOD.FAULT (tests only)
     // fdatasync on a thread of its own, so the event loop keeps serving while the disk works
     // (false: on the loop thread, for comparison).
     bool sync_thread = true;
@@ -168,6 +180,7 @@ class Server {
     uint64_t unknown = 0;
     uint64_t errors = 0;
     uint64_t protocol_errors = 0;
+    uint64_t output_limit_closes = 0;  // connections closed at client_output_hard_bytes
     uint64_t flushes = 0;
     uint64_t syncs = 0;        // fdatasyncs of the log
     uint64_t sync_us = 0;      // time spent in them

@@ -200,7 +200,7 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   }
   // 3. Install, apply, answer.
   if (ready.install) {
-    auto restored = kv::Store::restore(*ready.install->data);
+    auto restored = kv::Store::restore(*ready.install->data, options_.store);
     if (!restored.is_ok()) return restored.status();
     store_ = std::move(*restored);
     applied_ = ready.install->slot;

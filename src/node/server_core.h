@@ -36,6 +36,9 @@ class ServerCore {
     paxos::Config config;
     storage::LogOptions log;
     uint64_t snapshot_every = 10'000;  // applied slots between snapshots (0: never)
+    // The state machine's exactly-once sessions: their bound (the same on every replica) and the
+    // planted bug sessions-evicted-by-clock.
+    kv::Store::Options store;
     // Planted bug, for the whole-replica simulator: requests leave before the sync even when
     // the ballot they carry is not yet durable.
     bool bug_early_undurable_ballot = false;
@@ -112,7 +115,7 @@ class ServerCore {
 
  private:
   ServerCore(Options options, std::unique_ptr<storage::ReplicaStorage> storage)
-      : options_(std::move(options)), storage_(std::move(storage)) {}
+      : options_(std::move(options)), storage_(std::move(storage)), store_(options_.store) {}
   Status run(paxos::Ready& ready, std::vector<paxos::Envelope>& out);
   // Hands `messages` to `out`, or back to the core if addressed to this replica.
   void deliver(std::vector<paxos::Envelope>& messages, std::vector<paxos::Envelope>& out);

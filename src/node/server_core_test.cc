@@ -18,8 +18,8 @@ class Cluster {
   // `async`: each replica's fdatasync is handed to a sync runner that this cluster completes
   // when told (or at once in run(), for replicas not in `held_syncs`); `immediate`: the runner
   // runs it on the spot, as the server's does on a follower.
-  explicit Cluster(bool async = false, bool immediate = false)
-      : async_(async), immediate_(immediate) {
+  explicit Cluster(bool async = false, bool immediate = false, kv::Store::Options store = {})
+      : async_(async), immediate_(immediate), store_(store) {
     for (uint32_t i = 1; i <= 3; ++i) {
       disks_.push_back(std::make_unique<storage::MemFileSystem>());
       nodes_.push_back(nullptr);
@@ -36,6 +36,7 @@ class Cluster {
     o.log.node_id = id;
     o.log.segment_bytes = 4096;
     o.snapshot_every = 5;
+    o.store = store_;
     auto core = ServerCore::open(*disks_[id - 1], o, id);
     ASSERT_TRUE(core.is_ok()) << core.status().to_string();
     (*core)->set_early_send([this, id](const paxos::Envelope& e) {
@@ -118,6 +119,7 @@ class Cluster {
   };
   bool async_;
   bool immediate_;
+  kv::Store::Options store_;
   std::map<uint32_t, std::vector<PendingSync>> pending_syncs_;
   std::vector<std::unique_ptr<storage::MemFileSystem>> disks_;
   std::vector<std::unique_ptr<ServerCore>> nodes_;
@@ -153,6 +155,30 @@ TEST(ServerCore, WritesReplicateAndAnswerWithTheStateMachinesReply) {
   c.run(5);
   EXPECT_EQ(again, kv::Reply::integer_of(3));
   EXPECT_EQ(c.node(leader).store().read({"GET", "counter"}, 0), kv::Reply::bulk("12"));
+}
+
+// Finding 4, through the whole replica: a retry that the leader stamps two hours later (its clock
+// jumped ahead) is answered from the session, on every replica; with the planted bug
+// sessions-evicted-by-clock the session is dropped first and the INCR runs twice.
+TEST(ServerCore, ARetryStampedHoursLaterIsAppliedOnceUnlessThePlantedBugDropsItsSession) {
+  for (const bool bug : {false, true}) {
+    kv::Store::Options store;
+    store.bug_sessions_evicted_by_clock = bug;
+    Cluster c(false, false, store);
+    c.run(60);
+    const uint32_t leader = c.leader();
+    ASSERT_NE(leader, 0u);
+    kv::Reply first, again;
+    c.node(leader).submit(7, 1, {"INCR", "n"}, 1'000, [&](const kv::Reply& r) { first = r; });
+    c.run(5);
+    c.node(leader).submit(7, 1, {"INCR", "n"}, 1'000 + 2 * kv::Store::kSessionTtlMs,
+                          [&](const kv::Reply& r) { again = r; });
+    c.run(5);
+    EXPECT_EQ(first, kv::Reply::integer_of(1));
+    EXPECT_EQ(again, kv::Reply::integer_of(bug ? 2 : 1)) << "bug " << bug;
+    for (uint32_t id = 1; id <= 3; ++id)
+      EXPECT_EQ(c.node(id).store().read({"GET", "n"}, 0), kv::Reply::bulk(bug ? "2" : "1"));
+  }
 }
 
 // Accepts leave before the leader's own sync, but never a message whose ballot is not yet on disk:

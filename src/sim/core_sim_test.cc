@@ -161,8 +161,11 @@ TEST(CoreSim, ALeaderThatSkipsPhaseOneIsCaught) {
   expect_caught("leader-skip-phase1", "agreement", 50);
 }
 
+// Rare in short runs (about 1 seed in 1,000); which seeds find it moves with anything that
+// changes what the simulated disks hold (the key-value snapshot's version 2 moved the first from
+// below 1,000 to 2302).
 TEST(CoreSim, ALeaderThatServesReadsAloneIsCaught) {
-  expect_caught("read-without-quorum", "reads", 1000);
+  expect_caught("read-without-quorum", "reads", 3000);
 }
 
 // An acceptor that accepts below its promise keeps a superseded leader in business: the replicas

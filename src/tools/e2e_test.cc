@@ -2,9 +2,13 @@
 // client and redis-cli), real faults (SIGKILL, SIGSTOP/SIGCONT, restarts, partitions through the
 // servers' fault filter, garbage on both ports). Every wait is bounded and polls for the
 // condition it needs; nothing sleeps and hopes.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "client/resp_client.h"
@@ -498,6 +503,170 @@ TEST_F(E2E, AReplicaOfAnotherClusterIsRefused) {
   (void)std::system(("kill -9 $(cat " + dir + ".pid) 2>/dev/null").c_str());
   EXPECT_EQ(describe(call(2, {"GET", "mine"})), "\"1\"");
   EXPECT_TRUE(is_ok(call(3, {"SET", "still", "works"})));
+}
+
+// Finding 7: with room for only two sessions, clients on every replica that pipeline INCRs at the
+// same time never have a command applied twice, and the table stays at its bound on every
+// replica. Sessions come and go in log order; a refusal of a command that cannot have taken
+// effect is retried by the server with a fresh seq, so most commands are acknowledged; a command
+// forwarded twice whose session was evicted meanwhile is answered UNKNOWN (it may have been
+// applied once), never applied again.
+TEST_F(E2E, TwoSessionsServeManyConcurrentClientsAndNeverApplyACommandTwice) {
+  start({"--max-sessions", "2"});
+  ASSERT_TRUE(eventually([&] { return caught_up(); }));
+  constexpr int kClients = 6, kIncrs = 40, kRounds = 3;
+  struct Outcome {
+    std::string problem;
+    std::set<int64_t> acked;  // the INCR replies
+    int unknown = 0;
+    int64_t final_value = -1;
+  };
+  std::vector<Outcome> outcomes(kClients);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&, t] {
+      Outcome& o = outcomes[t];
+      auto c = client::RespClient::connect("127.0.0.1", port(1 + t % 3), 1000);
+      if (!c.is_ok()) return void(o.problem = "cannot connect");
+      c->set_timeout_ms(8000);
+      const std::string key = "c" + std::to_string(t);
+      for (int round = 0; round < kRounds; ++round) {
+        auto replies = c->pipeline(std::vector<std::vector<std::string>>(kIncrs, {"INCR", key}));
+        if (!replies.is_ok()) return void(o.problem = replies.status().to_string());
+        for (const auto& r : *replies) {
+          if (r.kind == Reply::Kind::kInteger) {
+            if (!o.acked.insert(r.integer).second)
+              o.problem = "two INCRs answered " + std::to_string(r.integer);
+          } else if (r.kind == Reply::Kind::kError && r.text.rfind("UNKNOWN", 0) == 0) {
+            ++o.unknown;
+          } else if (r.kind != Reply::Kind::kError || r.text.rfind("TRYAGAIN", 0) != 0) {
+            o.problem = "unexpected reply " + client::to_string(r);
+          }
+        }
+      }
+      auto got = c->call({"GET", key});
+      if (got.is_ok() && got->kind == Reply::Kind::kBulk) o.final_value = std::stoll(got->text);
+    });
+  }
+  for (auto& t : threads) t.join();
+  int64_t acked = 0;
+  for (int t = 0; t < kClients; ++t) {
+    const Outcome& o = outcomes[t];
+    EXPECT_EQ(o.problem, "") << "client " << t;
+    // Every acknowledged INCR took effect once; an UNKNOWN one at most once; nothing else did.
+    const auto n = static_cast<int64_t>(o.acked.size());
+    EXPECT_GE(o.final_value, n) << "client " << t;
+    EXPECT_LE(o.final_value, n + o.unknown) << "client " << t;
+    if (!o.acked.empty()) {
+      EXPECT_LE(*o.acked.rbegin(), o.final_value) << "client " << t;
+    }
+    acked += n;
+  }
+  EXPECT_GE(acked, kClients * kIncrs * kRounds / 2) << "most commands are acknowledged";
+  ASSERT_TRUE(eventually([&] { return caught_up(); }));
+  for (int id = 1; id <= 3; ++id) {
+    auto keyspace = info(id, "keyspace");
+    EXPECT_LE(std::stoi(keyspace["sessions"]), 2) << "n" << id;
+    EXPECT_GT(std::stoi(keyspace["session_evictions"]), 0) << "n" << id;
+    EXPECT_EQ(keyspace["state_digest"], info(1, "keyspace")["state_digest"]) << "n" << id;
+  }
+}
+
+// A client socket that reads nothing unless told, with a small receive buffer, so that what the
+// server cannot send stays in the server.
+class SilentClient {
+ public:
+  explicit SilentClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int small = 16 << 10;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~SilentClient() { ::close(fd_); }
+  bool send(const std::string& bytes) {
+    return connected_ && ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                             static_cast<ssize_t>(bytes.size());
+  }
+  // Reads (and drops) until the server ends the connection, within `timeout_ms`.
+  bool drains_to_end(int timeout_ms) {
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[1 << 16];
+    for (;;) {
+      const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+      if (n < 0) return false;  // timed out: still open
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+uint64_t rss_kib(const std::string& pid) {
+  const std::string status = slurp("/proc/" + pid + "/status");
+  const size_t at = status.find("VmRSS:");
+  return at == std::string::npos ? 0 : std::stoull(status.substr(at + 6));
+}
+
+// Finding 7: a client that pipelines GETs of a big value and never reads holds a bounded amount
+// of the server's memory — its requests stop being read above the soft output limit, and it is
+// disconnected above the hard one — while a pipelining client that does read is served in full.
+TEST_F(E2E, AClientThatNeverReadsIsPausedOrClosedAndHoldsBoundedMemory) {
+  constexpr size_t kSoft = 4 << 20, kHard = 32 << 20;
+  start({"--client-output-soft-limit", std::to_string(kSoft), "--client-output-hard-limit",
+         std::to_string(kHard)});
+  const int l = leader();
+  const std::string big(256 << 10, 'b');
+  ASSERT_TRUE(is_ok(call(l, {"SET", "big", big})));
+  const std::string pid = info(l, "server")["process_id"];
+  const uint64_t rss_before = rss_kib(pid);
+  auto get = [](const std::string& key) {
+    return "*2\r\n$3\r\nGET\r\n$" + std::to_string(key.size()) + "\r\n" + key + "\r\n";
+  };
+  std::string gets;
+  for (int n = 0; n < 1000; ++n) gets += get("big");  // 256 MiB of replies if all were queued
+  SilentClient silent(port(l));
+  ASSERT_TRUE(silent.send(gets));
+  std::map<std::string, std::string> stats;
+  ASSERT_TRUE(eventually([&] {
+    stats = info(l, "stats");
+    return stats["clients_paused"] == "1" &&
+           std::stoull(stats["client_output_queued_bytes_max"]) > kSoft;
+  })) << "the silent client was never paused";
+  // Paused: queued at most the soft limit plus the commands that were already in progress.
+  EXPECT_LE(std::stoull(stats["client_output_queued_bytes_max"]), kSoft + 48 * (big.size() + 16));
+  EXPECT_EQ(stats["client_output_limit_closes"], "0");
+  EXPECT_LT(rss_kib(pid), rss_before + (64 << 10)) << "RSS grew by more than 64 MiB";
+
+  // A client that pipelines as much and reads is served in full meanwhile.
+  auto c = client::RespClient::connect("127.0.0.1", port(l), 1000);
+  ASSERT_TRUE(c.is_ok());
+  c->set_timeout_ms(8000);
+  std::vector<std::vector<std::string>> commands(200, {"GET", "big"});
+  auto replies = c->pipeline(commands);
+  ASSERT_TRUE(replies.is_ok()) << replies.status().to_string();
+  for (const auto& r : *replies) ASSERT_EQ(r, Reply::bulk(big));
+
+  // With a value so big that the commands in progress alone pass the hard limit, the silent
+  // client is disconnected instead.
+  const std::string huge(4 << 20, 'h');
+  ASSERT_TRUE(is_ok(call(l, {"SET", "huge", huge})));
+  std::string huge_gets;
+  for (int n = 0; n < 100; ++n) huge_gets += get("huge");
+  SilentClient closed(port(l));
+  ASSERT_TRUE(closed.send(huge_gets));
+  ASSERT_TRUE(eventually([&] { return info(l, "stats")["client_output_limit_closes"] == "1"; }));
+  EXPECT_TRUE(closed.drains_to_end(5000)) << "the connection stayed open";
+  // What it held is gone with it (the paused client still holds its share).
+  EXPECT_LE(std::stoull(info(l, "stats")["client_output_queued_bytes"]),
+            kSoft + 48 * (big.size() + 16));
+  EXPECT_TRUE(is_ok(call(l, {"SET", "after", "1"})));
 }
 
 TEST_F(E2E, GarbageOnEitherPortNeverCrashesOrCorrupts) {

@@ -82,6 +82,19 @@ void add_server(CLI::App& app, int& exit_code) {
                   "applied slots between snapshots (0: never)")
       ->capture_default_str();
   cmd->add_option("--max-clients", o->max_clients)->capture_default_str();
+  cmd->add_option("--max-sessions", o->max_sessions,
+                  "exactly-once sessions the state machine keeps (the least recently used in log "
+                  "order leaves first); the same on every replica, for the cluster's whole life")
+      ->capture_default_str();
+  cmd->add_option("--client-query-buffer-limit", o->client_query_buffer_bytes,
+                  "bytes of one client request; a client that sends more is disconnected")
+      ->capture_default_str();
+  cmd->add_option("--client-output-soft-limit", o->client_output_soft_bytes,
+                  "replies queued for a client above which its next requests are not read")
+      ->capture_default_str();
+  cmd->add_option("--client-output-hard-limit", o->client_output_hard_bytes,
+                  "replies queued for a client above which it is disconnected")
+      ->capture_default_str();
   cmd->add_flag("!--sync-on-loop", o->sync_thread,
                 "run fdatasync on the event-loop thread instead of a thread of its own "
                 "(slower; for comparison)");
