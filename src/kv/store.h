@@ -66,6 +66,10 @@ struct KvCommand {
 };
 std::string encode_command(const KvCommand& command);
 Result<KvCommand> decode_command(std::string_view bytes);
+// The size of encode_command's output for these arguments, without encoding them: a command's
+// size as the log stores it, which --max-command-bytes bounds (28 bytes, plus each argument's
+// bytes and 4).
+size_t encoded_command_bytes(const std::vector<std::string>& args);
 
 class Store {
  public:
