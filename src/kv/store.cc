@@ -146,6 +146,12 @@ std::string encode_command(const KvCommand& c) {
   return out;
 }
 
+size_t encoded_command_bytes(const std::vector<std::string>& args) {
+  size_t bytes = 8 + 8 + 8 + 4;  // client, seq, log time, argument count
+  for (const auto& a : args) bytes += 4 + a.size();
+  return bytes;
+}
+
 Result<KvCommand> decode_command(std::string_view bytes) {
   Reader in(bytes);
   KvCommand c;

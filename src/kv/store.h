@@ -90,6 +90,10 @@ struct KvCommand {
 };
 std::string encode_command(const KvCommand& command);
 Result<KvCommand> decode_command(std::string_view bytes);
+// The size of encode_command's output for these arguments, without encoding them: a command's
+// size as the log stores it, which --max-command-bytes bounds (28 bytes, plus each argument's
+// bytes and 4).
+size_t encoded_command_bytes(const std::vector<std::string>& args);
 
 // The default bound on sessions: every live connection of a cluster (10,000 clients per replica
 // by default, up to 5 replicas) twice over, so that churn of short connections does not push out

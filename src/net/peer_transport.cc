@@ -60,6 +60,10 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
   }
 
   void send(std::string frame) {
+    // The core cuts every message to fit (paxos::Config::max_message_bytes): a larger frame is a
+    // bug, which dropping would hide as a peer that never answers.
+    SYNOD_ASSERT(frame.size() <= kFrameHeaderSize + t_.options_.max_frame_bytes,
+                 "a frame larger than the peer frame limit");
     if (queued_bytes_ + frame.size() > t_.options_.max_queue_bytes) {
       ++stats_.frames_dropped;
       return;
@@ -323,7 +327,12 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
 };
 
 PeerTransport::PeerTransport(asio::io_context& io, Options options, Handlers handlers)
-    : io_(io), options_(std::move(options)), handlers_(std::move(handlers)), acceptor_(io) {}
+    : io_(io), options_(std::move(options)), handlers_(std::move(handlers)), acceptor_(io) {
+  // A queue that holds a few of the largest frames never drops one for its size alone: only a
+  // peer that stops reading fills it.
+  SYNOD_ASSERT(options_.max_queue_bytes >= 2 * (kFrameHeaderSize + options_.max_frame_bytes),
+               "the send queue must hold at least two of the largest frames");
+}
 
 PeerTransport::~PeerTransport() {
   stop();

@@ -44,8 +44,11 @@ class PeerTransport {
     NodeId self;
     uint64_t cluster_id = 0;
     std::map<NodeId, Endpoint> peers;  // every member, this replica included (its listen address)
+    // A frame's body is at most max_frame_bytes (paxos::Config::max_message_bytes: the core cuts
+    // every message to fit, so a larger frame to send is a bug and asserts); the queue to each
+    // peer holds at least two of the largest frames (the server makes it four).
     size_t max_queue_bytes = 64 << 20;
-    size_t max_frame_bytes = 64 << 20;
+    size_t max_frame_bytes = 16 << 20;
     uint32_t reconnect_min_ms = 20;
     uint32_t reconnect_max_ms = 1000;
   };

@@ -88,7 +88,7 @@ class FrameReader {
  public:
   enum class Status { kNeedMore, kFrame, kError };
 
-  explicit FrameReader(size_t max_frame_bytes = 64 << 20) : max_frame_bytes_(max_frame_bytes) {}
+  explicit FrameReader(size_t max_frame_bytes = 16 << 20) : max_frame_bytes_(max_frame_bytes) {}
   void feed(std::string_view bytes) { buffer_.append(bytes); }
   // The next frame, into `frame`. After kError the stream is unusable: `error` says why.
   Status next(Frame& frame, std::string& error);

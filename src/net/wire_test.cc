@@ -22,6 +22,7 @@ std::vector<Envelope> every_message() {
   std::vector<Message> messages = {
       PrepareMsg{b, 5},
       PromiseMsg{b, 5, {{5, Proposal{Ballot{3, NodeId{1}}, value(5)}}, {6, {b, noop()}}}, 4},
+      PromiseMsg{b, 5, {{5, Proposal{Ballot{3, NodeId{1}}, value(5)}}}, 4, 5},  // one part
       AcceptMsg{b, {{9, value(9)}, {10, noop()}}, 8, 3},
       AcceptMsg{b, {}, 8, 0},
       AcceptedMsg{b, {9, 10}, 8, 3},
@@ -128,7 +129,7 @@ TEST(Wire, BadFramesAreRefusedWithAReason) {
          s[3] = '\x7f';
          return s;
        }(),
-       "frame of 2147483647 bytes exceeds the limit of 67108864"},
+       "frame of 2147483647 bytes exceeds the limit of 16777216"},
       {std::string("\x01\x00\x00\x00", 4) + std::string(4, '\0') + "x",
        "frame too short to hold a version and a type"},
   };

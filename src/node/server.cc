@@ -85,7 +85,11 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       : server_(server),
         socket_(std::move(socket)),
         client_(client),
-        parser_(net::RespLimits{.max_request_bytes = server.options_.client_query_buffer_bytes}) {}
+        parser_(net::RespLimits{
+            .max_bulk_bytes =
+                std::max(net::RespLimits{}.max_bulk_bytes, server.options_.max_command_bytes),
+            .max_request_bytes = std::max(server.options_.client_query_buffer_bytes,
+                                          2 * server.options_.max_command_bytes)}) {}
 
   uint64_t client() const { return client_; }
   // Seqs increase and never exceed the state machine's first_seq() when assigned, which is how
@@ -275,7 +279,24 @@ const std::vector<std::string>& Server::planted_bug_names() {
   return names;
 }
 
+namespace {
+
+// Every byte bound of the protocol, derived from the largest command (docs/wire-format.md).
+void set_size_limits(size_t max_command_bytes, paxos::Config& config) {
+  config.max_command_bytes = max_command_bytes;
+  // Twice the largest command: any one slot's value fits with room to spare, and so does a
+  // Forward of the largest command.
+  config.max_message_bytes = std::max<size_t>(16 << 20, 2 * max_command_bytes);
+  config.max_inflight_bytes = std::max<size_t>(32 << 20, 2 * config.max_message_bytes);
+  config.max_queued_bytes = std::max<size_t>(64 << 20, 4 * config.max_message_bytes);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options options) {
+  if (options.max_command_bytes < 1024 || options.max_command_bytes > kMaxCommandBytesLimit)
+    return Status::invalid_argument(
+        fmt::format("--max-command-bytes must be in 1024..{}", kMaxCommandBytesLimit));
   PlantedBug bug = PlantedBug::kNone;
   for (const auto& [name, planted] : kPlantedBugs)
     if (options.planted_bug == name) bug = planted;
@@ -302,6 +323,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   core.config.election_timeout_min_ticks = o.election_timeout_min_ticks;
   core.config.election_timeout_max_ticks = o.election_timeout_max_ticks;
   core.config.heartbeat_interval_ticks = o.heartbeat_interval_ticks;
+  set_size_limits(o.max_command_bytes, core.config);
   core.log.dir = o.data_dir;
   core.log.cluster_id = o.cluster_id;
   core.log.node_id = o.id.value;
@@ -320,6 +342,11 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   t.self = o.id;
   t.cluster_id = o.cluster_id;
   t.peers = o.peers;
+  // A frame carries one message body; the queue holds a few of the largest, so a retransmitted
+  // Accept at the limit is never dropped for its size alone.
+  t.max_frame_bytes = core.config.max_message_bytes;
+  t.max_queue_bytes = 4 * (net::kFrameHeaderSize + t.max_frame_bytes);
+  s->max_frame_bytes_ = t.max_frame_bytes;
   Server* raw = s.get();
   net::PeerTransport::Handlers h;
   h.message = [raw](paxos::Envelope& e) {
@@ -514,6 +541,9 @@ void Server::on_request(const std::shared_ptr<Connection>& conn, std::vector<std
     if (close) conn->closing_ = true;
     return finish(op, reply);
   }
+  // Refused here, before it is proposed or forwarded: no message could carry it.
+  if (const size_t bytes = kv::encoded_command_bytes(args); bytes > options_.max_command_bytes)
+    return finish(op, too_large(options_.max_command_bytes, bytes));
   op->read = cls == kv::CommandClass::kRead;
   (op->read ? counters_.reads : counters_.writes)++;
   op->args = std::move(args);
@@ -672,6 +702,14 @@ void Server::on_forward(NodeId from, net::Forward& f) {
   auto done = [this, from, id](const kv::Reply& r) {
     std::string bytes;
     kv::encode_reply(bytes, r);
+    // A reply may be larger than any command (one that returns a value APPENDs built up): one
+    // too large for a frame is answered with an error instead.
+    if (bytes.size() + 64 > max_frame_bytes_) {
+      const size_t size = bytes.size();
+      bytes.clear();
+      kv::encode_reply(bytes, kv::Reply::error("ERR the reply of " + std::to_string(size) +
+                                               " bytes is too large to forward; ask the leader"));
+    }
     if (!stopped_) transport_->send(from, net::encode_forward_reply({id, std::move(bytes)}));
   };
   if (f.args.empty() || kv::classify(f.args[0]) == kv::CommandClass::kUnknown)

@@ -34,6 +34,9 @@
 
 namespace synod::node {
 
+// The largest --max-command-bytes: a peer frame then holds 1 GiB, well within its u32 length.
+inline constexpr size_t kMaxCommandBytesLimit = size_t{512} << 20;
+
 class Server {
  public:
   struct Options {
@@ -63,6 +66,10 @@ class Server {
     // already in progress still answer), above the hard limit it is closed.
     size_t client_output_soft_bytes = 16 << 20;
     size_t client_output_hard_bytes = 256 << 20;
+    // The largest command (its encoded size: kv::encoded_command_bytes) a client may send; a
+    // larger one is refused before it is proposed or forwarded. Every peer-message bound derives
+    // from it (see peer_limits in server.cc and docs/wire-format.md).
+    size_t max_command_bytes = 8 << 20;
     bool fault_injection = false;  // accept SYNOD.FAULT (tests only)
     // fdatasync on a thread of its own, so the event loop keeps serving while the disk works
     // (false: on the loop thread, for comparison).
@@ -161,6 +168,7 @@ class Server {
   uint64_t next_request_id_ = 1;
   std::unique_ptr<Rng> client_ids_;
   NodeId last_leader_;
+  size_t max_frame_bytes_ = 0;  // the peer frame limit (a message body), from max_command_bytes
   bool flush_posted_ = false;
   bool stopped_ = false;
   Status fatal_;

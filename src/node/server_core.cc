@@ -28,6 +28,10 @@ void ServerCore::submit(uint64_t client, uint64_t seq, std::vector<std::string> 
     waiting_[id].push_back(std::move(done));
     return;
   }
+  if (status == paxos::ProposeStatus::kTooLarge) {
+    return done(
+        too_large(options_.config.max_command_bytes, kv::encoded_command_bytes(command.args)));
+  }
   if (status == paxos::ProposeStatus::kBusy) {
     done(kv::Reply::error("TRYAGAIN the leader is overloaded; the command was not applied"));
   } else {
@@ -53,6 +57,12 @@ void ServerCore::read_index(IndexDone done) {
   WaitingRead w;
   w.index_done = std::move(done);
   reads_.emplace(id, std::move(w));
+}
+
+kv::Reply too_large(size_t max_command_bytes, size_t bytes) {
+  return kv::Reply::error("ERR command of " + std::to_string(bytes) +
+                          " bytes exceeds the maximum of " + std::to_string(max_command_bytes) +
+                          " (max-command-bytes)");
 }
 
 kv::Reply ServerCore::not_leader(const char* consequence) const {

@@ -30,6 +30,10 @@
 
 namespace synod::node {
 
+// The refusal of a command whose encoded size (kv::encoded_command_bytes) is `bytes`, above
+// `max_command_bytes`: it was not applied, and retrying cannot help.
+kv::Reply too_large(size_t max_command_bytes, size_t bytes);
+
 class ServerCore {
  public:
   struct Options {

@@ -82,6 +82,7 @@ void encode_message(std::string& out, const Message& message) {
             encode_value(out, e.proposal.value);
           }
           put_u64(out, m.snapshot);
+          put_u64(out, m.last_slot);
         } else if constexpr (std::is_same_v<T, AcceptMsg>) {
           encode_ballot(out, m.ballot);
           encode_slot_values(out, m.entries);
@@ -134,7 +135,7 @@ bool decode_message(uint8_t type, Reader& in, Message& message) {
         if (!in.u64(e.slot) || !decode_ballot(in, e.proposal.ballot) ||
             !decode_value(in, e.proposal.value))
           return false;
-      if (!in.u64(m.snapshot)) return false;
+      if (!in.u64(m.snapshot) || !in.u64(m.last_slot)) return false;
       message = std::move(m);
       return true;
     }

@@ -2,11 +2,13 @@
 // decides how long a tick is. Every queue and batch has a bound.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
 #include "base/types.h"
 #include "paxos/bugs.h"
+#include "paxos/messages.h"
 #include "paxos/quorum.h"
 
 namespace synod::paxos {
@@ -24,15 +26,42 @@ struct Config {
   // Unanswered Accepts and catch-up requests are sent again after this long.
   uint32_t retransmit_interval_ticks = 4;
 
-  size_t max_inflight_slots = 64;         // phase-2 pipeline window
+  size_t max_inflight_slots = 64;         // phase-2 pipeline window, in slots ...
+  size_t max_inflight_bytes = 32 << 20;   // ... and in encoded value bytes
   size_t max_batch_commands = 256;        // commands per slot
   size_t max_batch_bytes = 1 << 20;       // payload bytes per slot (one command may exceed it)
-  size_t max_queued_commands = 8192;      // proposals waiting for a slot; beyond: kBusy
-  size_t max_entries_per_message = 128;   // slots per Accept or catch-up reply
+  size_t max_queued_commands = 8192;      // proposals waiting for a slot; beyond: kBusy ...
+  size_t max_queued_bytes = 64 << 20;     // ... or beyond this many payload bytes
+  size_t max_entries_per_message = 128;   // slots per Accept, Promise or catch-up reply
   size_t snapshot_chunk_bytes = 1 << 20;  // snapshot bytes per message to a lagging replica
   size_t max_pending_reads = 4096;        // reads waiting for a read index; beyond: kBusy
 
+  // One command's payload (as the log stores it); propose() refuses a larger one (kTooLarge).
+  size_t max_command_bytes = 8 << 20;
+  // One encoded message body (docs/wire-format.md: from version and type to the last field), the
+  // peer frame limit. Every message the replica sends is cut to fit: Accepts, Promises and
+  // catch-up replies carry entries while they fit (a slot's value always fits, see
+  // min_message_bytes), snapshot chunks are smaller. A message never has to be dropped for size.
+  size_t max_message_bytes = 16 << 20;
+
+  // The largest encoded value a slot can hold under these bounds: a batch of at most
+  // max_batch_commands commands whose payloads add up to max_batch_bytes, or a single command of
+  // up to max_command_bytes.
+  size_t max_value_bytes() const;
+  // The smallest max_message_bytes with which any one slot's value fits into any message with
+  // room to spare (the Replica constructor checks it).
+  size_t min_message_bytes() const;
+
   Bugs bugs;  // planted bugs: all off outside tests
 };
+
+inline size_t Config::max_value_bytes() const {
+  return 4 + max_batch_commands * kCommandOverheadBytes +
+         std::max(max_batch_bytes, max_command_bytes);
+}
+
+inline size_t Config::min_message_bytes() const {
+  return kMessageOverheadBytes + kEntryOverheadBytes + max_value_bytes();
+}
 
 }  // namespace synod::paxos

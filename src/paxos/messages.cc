@@ -48,6 +48,7 @@ std::string to_string(const Message& message) {
           }
           out += "}";
           if (m.snapshot != 0) out += " snapshot=" + std::to_string(m.snapshot);
+          if (m.last_slot != kEverySlot) out += " through=" + std::to_string(m.last_slot);
           return out;
         } else if constexpr (std::is_same_v<T, AcceptMsg>) {
           return "Accept b=" + to_string(m.ballot) + " " + entries_to_string(m.entries) +

@@ -31,15 +31,20 @@ struct PrepareMsg {
   Slot first_slot = 0;
 };
 
-// Phase 1b: the promise, with every accepted proposal at first_slot or above. `snapshot`: the
-// sender compacted every slot up to it into a snapshot and can no longer report what it accepted
-// there (all of those slots are chosen); a candidate that has not learned them must catch up
-// before it may lead.
+// Phase 1b: the promise, with every accepted proposal from first_slot through last_slot.
+// `snapshot`: the sender compacted every slot up to it into a snapshot and can no longer report
+// what it accepted there (all of those slots are chosen); a candidate that has not learned them
+// must catch up before it may lead. `last_slot`: kEverySlot, or — when the rest would not fit into
+// one message — the last slot this part reports; the candidate asks for the next part with a
+// Prepare of the same ballot from last_slot + 1, and counts the promise only once it has heard
+// every part (see Replica::on_promise).
+inline constexpr Slot kEverySlot = ~Slot{0};
 struct PromiseMsg {
   Ballot ballot;
   Slot first_slot = 0;
   std::vector<AcceptedEntry> accepted;
   Slot snapshot = 0;
+  Slot last_slot = kEverySlot;
 };
 
 // Phase 2a, from the leader of `ballot`: accept these values. With no entries it is the
@@ -97,6 +102,18 @@ struct SnapshotRequestMsg {
   Slot slot = 0;
   uint64_t offset = 0;
 };
+
+// Byte bounds. Every message body is at most kMessageOverheadBytes plus its entries' bytes: the
+// version, type, sender, receiver, ballot, counts and scalar fields of any message type, with room
+// for fields added later. An entry costs its slot (and, in a Promise, its ballot) and its value.
+inline constexpr size_t kMessageOverheadBytes = 256;
+inline constexpr size_t kEntryOverheadBytes = 8 + 12;  // slot u64, ballot (round u64, node u32)
+inline size_t encoded_bytes(const SlotValue& entry) {
+  return 8 + encoded_bytes(entry.value);
+}
+inline size_t encoded_bytes(const AcceptedEntry& entry) {
+  return kEntryOverheadBytes + encoded_bytes(entry.proposal.value);
+}
 
 using Message =
     std::variant<PrepareMsg, PromiseMsg, AcceptMsg, AcceptedMsg, RejectMsg, CatchupRequestMsg,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <iterator>
 #include <utility>
 
 #include "paxos/proposer.h"
@@ -29,6 +30,10 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
   SYNOD_ASSERT(config_.max_inflight_slots > 0 && config_.max_batch_commands > 0 &&
                    config_.max_entries_per_message > 0,
                "bounds must be positive");
+  SYNOD_ASSERT(config_.max_message_bytes >= config_.min_message_bytes(),
+               "max_message_bytes must hold any one slot's value (Config::min_message_bytes)");
+  SYNOD_ASSERT(config_.snapshot_chunk_bytes + kMessageOverheadBytes <= config_.max_message_bytes,
+               "a snapshot chunk must fit into a message");
   promised_ = durable.promised;
   accepted_ = durable.accepted;
   chosen_ = durable.chosen;
@@ -93,10 +98,17 @@ void Replica::step(const Envelope& envelope) {
 }
 
 ProposeStatus Replica::propose(Command command) {
+  // Too large for any slot under this configuration: refused here, before it can reach a log.
+  if (command.payload.size() > config_.max_command_bytes) return ProposeStatus::kTooLarge;
   if (role_ != Role::kLeader) return ProposeStatus::kNotLeader;
   // A retry of a command still in progress here: its one outcome will answer both.
   if (pending_.count(command.id) != 0) return ProposeStatus::kQueued;
-  if (queue_.size() >= config_.max_queued_commands) return ProposeStatus::kBusy;
+  if (queue_.empty()) queued_bytes_ = 0;  // stepping down empties the queue wholesale
+  const size_t size = command.payload.size();
+  if (queue_.size() >= config_.max_queued_commands ||
+      (!queue_.empty() && queued_bytes_ + size > config_.max_queued_bytes))
+    return ProposeStatus::kBusy;
+  queued_bytes_ += size;
   pending_.emplace(command.id, 0);
   queue_.push_back(std::move(command));
   return ProposeStatus::kQueued;
@@ -150,7 +162,15 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
   }
   PromiseMsg promise{
       msg.ballot, msg.first_slot, {}, config_.bugs.promise_hides_snapshot ? 0 : snapshot_.slot};
+  // As many accepted entries as fit into one message; the candidate asks for the rest.
+  size_t used_bytes = 0;
   for (auto it = accepted_.lower_bound(msg.first_slot); it != accepted_.end(); ++it) {
+    const size_t bytes = kEntryOverheadBytes + encoded_bytes(it->second.value);
+    if (!fits_message(promise.accepted.size(), used_bytes, bytes)) {
+      promise.last_slot = std::prev(it)->first;
+      break;
+    }
+    used_bytes += bytes;
     promise.accepted.push_back(AcceptedEntry{it->first, it->second});
   }
   send(from, std::move(promise));
@@ -178,6 +198,15 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
     if (entry.slot <= snapshot_.slot) {
       // Chosen and compacted here: a leader proposes nothing but the chosen value for a chosen
       // slot (P2c), so the vote is safe; there is nothing left to record.
+      reply.slots.push_back(entry.slot);
+      continue;
+    }
+    if (auto it = accepted_.find(entry.slot); it != accepted_.end() &&
+                                              it->second.ballot == msg.ballot &&
+                                              it->second.value == entry.value) {
+      // A retransmission of what we accepted already. Its record is in an earlier Ready's
+      // persist, which is durable before this answer leaves (ready.h): a second record would
+      // only grow the log by the value's size for every retransmission.
       reply.slots.push_back(entry.slot);
       continue;
     }
@@ -224,8 +253,16 @@ void Replica::start_election() {
 }
 
 void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
-  if (role_ != Role::kCandidate || msg.ballot != ballot_ || msg.first_slot != prepare_from_) return;
+  if (role_ != Role::kCandidate || msg.ballot != ballot_) return;
   if (promised_by_.contains(from)) return;  // a duplicate
+  if (promise_parts_ballot_ != ballot_) {
+    promise_parts_.clear();
+    promise_parts_ballot_ = ballot_;
+  }
+  const auto part = promise_parts_.find(from);
+  const Slot expected = part == promise_parts_.end() ? prepare_from_ : part->second;
+  // Only the part asked for next counts: anything else is a duplicate or from an earlier ask.
+  if (msg.first_slot != expected || msg.last_slot < msg.first_slot) return;
   if (msg.snapshot >= prepare_from_) {
     // The sender compacted chosen slots we have not learned, so it cannot report what it
     // accepted there: leading now could overwrite a chosen value. Catch up from it first.
@@ -236,12 +273,22 @@ void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
     send(from, CatchupRequestMsg{commit_ + 1});
     return;
   }
-  promised_by_.insert(from);
   for (const AcceptedEntry& entry : msg.accepted) {
-    if (entry.slot < prepare_from_) continue;
+    if (entry.slot < msg.first_slot || entry.slot > msg.last_slot) continue;
     auto [it, inserted] = recovered_.try_emplace(entry.slot, entry.proposal);
     if (!inserted && entry.proposal.ballot > it->second.ballot) it->second = entry.proposal;
   }
+  if (msg.last_slot != kEverySlot) {
+    // A promise too large for one message comes in parts. The sender promised this ballot, so
+    // until it promises a higher one (and then refuses our next ask) it accepts nothing at all:
+    // the parts together report exactly what it had accepted when it promised. It counts toward
+    // a quorum only once every part is in, so no accepted value above prepare_from_ is missed.
+    promise_parts_[from] = msg.last_slot + 1;
+    election_elapsed_ = 0;  // phase 1 is making progress: do not start over meanwhile
+    send(from, PrepareMsg{ballot_, msg.last_slot + 1});
+    return;
+  }
+  promised_by_.insert(from);
   if (config_.quorum.is_phase1_quorum(promised_by_)) become_leader();
 }
 
@@ -289,29 +336,58 @@ void Replica::propose_slots(std::vector<SlotValue> entries) {
   if (entries.empty()) return;
   for (const SlotValue& entry : entries) {
     SYNOD_ASSERT(inflight_.count(entry.slot) == 0, "a slot proposed twice in one ballot");
-    inflight_.emplace(entry.slot, InFlight{entry.value, {}, 0});
+    inflight_.emplace(entry.slot, InFlight{entry.value, {}, 0, encoded_bytes(entry.value)});
   }
-  // One Accept per max_entries_per_message slots, to every acceptor (ourselves included).
-  const size_t step = config_.max_entries_per_message;
-  for (size_t begin = 0; begin < entries.size(); begin += step) {
-    const size_t end = std::min(entries.size(), begin + step);
+  // As many slots per Accept as fit into one message, to every acceptor (ourselves included).
+  for (size_t begin = 0; begin < entries.size();) {
+    size_t end = begin;
+    size_t used_bytes = 0;
+    while (end < entries.size() &&
+           fits_message(end - begin, used_bytes, encoded_bytes(entries[end]))) {
+      used_bytes += encoded_bytes(entries[end]);
+      ++end;
+    }
     AcceptMsg msg{ballot_, {}, commit_, read_round_};
     msg.entries.assign(std::make_move_iterator(entries.begin() + begin),
                        std::make_move_iterator(entries.begin() + end));
     broadcast(msg);
+    begin = end;
   }
+}
+
+size_t Replica::inflight_bytes() const {
+  size_t bytes = 0;
+  for (const auto& [slot, flight] : inflight_) bytes += flight.bytes;
+  return bytes;
+}
+
+bool Replica::fits_message(size_t count, size_t used_bytes, size_t entry_bytes) const {
+  if (count == 0) return true;
+  return count < config_.max_entries_per_message &&
+         kMessageOverheadBytes + used_bytes + entry_bytes <= config_.max_message_bytes;
 }
 
 void Replica::flush_queue() {
   if (role_ != Role::kLeader) return;
   std::vector<SlotValue> entries;
+  // The window is bounded in slots and in bytes; with nothing in flight one slot always goes.
+  size_t window_bytes = inflight_bytes();
   while (!queue_.empty() && inflight_.size() + entries.size() < config_.max_inflight_slots) {
+    const bool idle = inflight_.empty() && entries.empty();
+    if (!idle && window_bytes + 4 + encoded_bytes(queue_.front()) > config_.max_inflight_bytes)
+      break;
     SlotValue entry{next_slot_++, {}};
     size_t bytes = 0;
+    window_bytes += 4;  // the value's command count
     while (!queue_.empty() && entry.value.commands.size() < config_.max_batch_commands) {
       const size_t size = queue_.front().payload.size();
-      if (!entry.value.commands.empty() && bytes + size > config_.max_batch_bytes) break;
+      const size_t cost = encoded_bytes(queue_.front());
+      if (!entry.value.commands.empty() && (bytes + size > config_.max_batch_bytes ||
+                                            window_bytes + cost > config_.max_inflight_bytes))
+        break;
       bytes += size;
+      window_bytes += cost;
+      queued_bytes_ -= size;
       pending_[queue_.front().id] = entry.slot;
       entry.value.commands.push_back(std::move(queue_.front()));
       queue_.pop_front();
@@ -368,10 +444,13 @@ void Replica::leader_tick() {
   for (NodeId peer : config_.quorum.members()) {
     if (peer == config_.self) continue;
     AcceptMsg msg{ballot_, {}, commit_, read_round_};
+    size_t used_bytes = 0;
     for (auto& [slot, flight] : inflight_) {
-      if (msg.entries.size() >= config_.max_entries_per_message) break;
       if (flight.voters.contains(peer)) continue;
       if (flight.ticks_since_sent < config_.retransmit_interval_ticks) continue;
+      // The lowest unanswered slots first, as many as fit into one message.
+      if (!fits_message(msg.entries.size(), used_bytes, 8 + flight.bytes)) break;
+      used_bytes += 8 + flight.bytes;
       msg.entries.push_back(SlotValue{slot, flight.value});
     }
     send(peer, std::move(msg));
@@ -550,8 +629,11 @@ void Replica::request_catchup(bool retry) {
 void Replica::on_catchup_request(NodeId from, const CatchupRequestMsg& msg) {
   if (msg.first_slot <= snapshot_.slot) return send_snapshot_chunk(from, 0);
   CatchupReplyMsg reply{{}, commit_};
+  size_t used_bytes = 0;
   for (auto it = chosen_.lower_bound(msg.first_slot); it != chosen_.end(); ++it) {
-    if (reply.chosen.size() >= config_.max_entries_per_message) break;
+    const size_t bytes = 8 + encoded_bytes(it->second);
+    if (!fits_message(reply.chosen.size(), used_bytes, bytes)) break;
+    used_bytes += bytes;
     reply.chosen.push_back(SlotValue{it->first, it->second});
   }
   send(from, std::move(reply));

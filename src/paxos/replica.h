@@ -47,6 +47,7 @@ enum class ProposeStatus {
   kQueued,     // the outcome will come in a later Ready
   kNotLeader,  // definitely not proposed; try leader() if known
   kBusy,       // definitely not proposed; the queue is full
+  kTooLarge,   // definitely not proposed; the payload exceeds Config::max_command_bytes
 };
 
 enum class ReadStatus {
@@ -98,6 +99,7 @@ class Replica {
     Value value;
     NodeSet voters;
     uint32_t ticks_since_sent = 0;
+    size_t bytes = 0;  // encoded_bytes(value)
   };
 
   // Acceptor.
@@ -113,6 +115,11 @@ class Replica {
   void leader_tick();
   void propose_slots(std::vector<SlotValue> entries);
   void flush_queue();
+  size_t inflight_bytes() const;
+  // Whether one more entry of `entry_bytes` goes into a message that holds `count` entries of
+  // `used_bytes` so far: within max_entries_per_message and max_message_bytes. The first entry
+  // always goes in (the constructor checked that any one slot's value fits).
+  bool fits_message(size_t count, size_t used_bytes, size_t entry_bytes) const;
   void step_down();
   // Reads.
   void start_read_round();
@@ -175,10 +182,15 @@ class Replica {
   Slot prepare_from_ = 0;
   NodeSet promised_by_;
   std::map<Slot, Proposal> recovered_;  // highest-ballot proposal reported per slot
+  // Promises that came in parts (PromiseMsg::last_slot): per promiser, the first slot of the part
+  // expected next, for ballot promise_parts_ballot_ only.
+  Ballot promise_parts_ballot_;
+  std::map<NodeId, Slot> promise_parts_;
   // Leader.
   Slot next_slot_ = 1;
   std::map<Slot, InFlight> inflight_;
   std::deque<Command> queue_;
+  size_t queued_bytes_ = 0;            // payload bytes in queue_ (0 whenever queue_ is empty)
   std::map<CommandId, Slot> pending_;  // proposals made here: their slot, 0 while queued
   NodeSet heard_from_;
   uint32_t quorum_check_elapsed_ = 0;

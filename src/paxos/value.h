@@ -2,6 +2,7 @@
 #pragma once
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,6 +36,17 @@ struct Value {
 
 inline Value noop() {
   return Value{};
+}
+
+// Encoded sizes (the coding of codec.h, shared by the log and the wire), for byte bounds.
+inline constexpr size_t kCommandOverheadBytes = 20;  // client u64, seq u64, payload length u32
+inline size_t encoded_bytes(const Command& command) {
+  return kCommandOverheadBytes + command.payload.size();
+}
+inline size_t encoded_bytes(const Value& value) {
+  size_t bytes = 4;  // command count u32
+  for (const Command& command : value.commands) bytes += encoded_bytes(command);
+  return bytes;
 }
 
 // A short, stable rendering for traces: "noop" or "[c1.1,c2.7]".

@@ -88,12 +88,19 @@ TEST(CoreSim, FiveReplicasAndTornDisksStayClean) {
 }
 
 // Planted bug `bug` must make the check named `check` fire within `seeds` seeds.
+// (`check` may name several, separated by '|': any of them counts.)
 void expect_caught(const char* bug, const std::string& check, uint64_t seeds,
                    CoreOptions o = short_runs()) {
   ASSERT_TRUE(enable_core_bug(bug, o));
   for (uint64_t seed = 1; seed <= seeds; ++seed) {
     const CoreResult r = run_core_seed(o, seed);
-    if (r.violation && r.violation->rfind(check + ":", 0) == 0) return;
+    if (!r.violation) continue;
+    size_t begin = 0;
+    while (begin <= check.size()) {
+      const size_t end = std::min(check.find('|', begin), check.size());
+      if (r.violation->rfind(check.substr(begin, end - begin) + ":", 0) == 0) return;
+      begin = end + 1;
+    }
   }
   ADD_FAILURE() << bug << " did not trip the " << check << " check in " << seeds << " seeds";
 }
@@ -165,13 +172,25 @@ TEST(CoreSim, ALeaderThatSkipsPhaseOneIsCaught) {
 // changes what the simulated disks hold (the key-value snapshot's version 2 moved the first from
 // below 1,000 to 2302).
 TEST(CoreSim, ALeaderThatServesReadsAloneIsCaught) {
-  expect_caught("read-without-quorum", "reads", 3000);
+  // Full-length runs: an acceptor that answers a retransmitted Accept without a second log
+  // record (and so without waiting for another sync) leaves a cut-off leader fewer chances in a
+  // short run to serve a stale read before it steps down.
+  // It trips about one seed in 1,000 (first at 1860): too long a search for the sanitizer build,
+  // which runs a seed ~25 times slower.
+#ifdef NDEBUG
+  CoreOptions o;
+  expect_caught("read-without-quorum", "reads", 2500, o);
+#else
+  GTEST_SKIP() << "searched in the release build only";
+#endif
 }
 
 // An acceptor that accepts below its promise keeps a superseded leader in business: the replicas
 // never settle on one promise once calm.
 TEST(CoreSim, AnAcceptorThatAcceptsBelowItsPromiseFailsLiveness) {
-  expect_caught("accept-lower-ballot", "liveness", 100);
+  // A vote below the promise breaks liveness (a superseded leader keeps leading) or, with a
+  // quorum of such votes, agreement itself.
+  expect_caught("accept-lower-ballot", "liveness|agreement", 300);
 }
 
 TEST(CoreSim, APromiseThatHidesItsSnapshotIsCaught) {

@@ -95,6 +95,11 @@ void add_server(CLI::App& app, int& exit_code) {
   cmd->add_option("--client-output-hard-limit", o->client_output_hard_bytes,
                   "replies queued for a client above which it is disconnected")
       ->capture_default_str();
+  cmd->add_option("--max-command-bytes", o->max_command_bytes,
+                  "the largest command a client may send, in bytes as the log stores it (its "
+                  "arguments plus 4 bytes each and 28); a larger one is refused with an error. "
+                  "Peer frames, send queues and the pipeline window are sized from it")
+      ->capture_default_str();
   cmd->add_flag("!--sync-on-loop", o->sync_thread,
                 "run fdatasync on the event-loop thread instead of a thread of its own "
                 "(slower; for comparison)");

@@ -13,7 +13,8 @@
 //   truth      — everything a replica learns or applies was really chosen: a true majority of
 //                acceptors durably accepted it in one ballot (judged with the correct majority,
 //                whatever quorum system or planted bug the replicas run with);
-//   agreement  — no two values are ever chosen, or learned, for one slot.
+//   agreement  — no two values are ever chosen, or learned, for one slot;
+//   size       — every message, encoded for the wire, fits Config::max_message_bytes.
 // Violations are collected as text, not asserted, so that a test can show a check firing on a
 // planted bug.
 #pragma once
@@ -33,6 +34,7 @@
 #include "base/assert.h"
 #include "base/types.h"
 #include "paxos/bugs.h"
+#include "paxos/codec.h"
 #include "paxos/config.h"
 #include "paxos/messages.h"
 #include "paxos/quorum.h"
@@ -65,7 +67,7 @@ struct MessageFilter {
 
   bool matches(const Envelope& envelope) const {
     return (!from.valid() || envelope.from == from) && (!to.valid() || envelope.to == to) &&
-           (type.empty() || message_type(envelope.message) == type);
+           (type.empty() || paxos::testing::message_type(envelope.message) == type);
   }
 };
 
@@ -181,6 +183,7 @@ class TestCluster {
     for (const SlotValue& entry : ready.persist.chosen) check_learned(id, entry);
     for (const Envelope& envelope : ready.messages) {
       check_covered(id, envelope);
+      check_size(id, envelope);
       network_.push_back(envelope);
     }
     for (const SlotValue& entry : ready.committed) check_and_apply(id, entry);
@@ -429,6 +432,20 @@ class TestCluster {
                             " is accepted on disk");
         }
       }
+    }
+  }
+
+  // Size: the peer transport refuses a frame above the limit, so a message that does not fit
+  // is one that never arrives, however often it is sent again.
+  void check_size(NodeId id, const Envelope& envelope) {
+    std::string body;
+    encode_message(body, envelope.message);
+    const size_t bytes = 2 + 8 + body.size();  // version, type, from, to, fields
+    const size_t limit = config_for(id).max_message_bytes;
+    if (bytes > limit) {
+      violation(id, "sends a " + paxos::testing::message_type(envelope.message) + " of " +
+                        std::to_string(bytes) + " bytes, above the message limit of " +
+                        std::to_string(limit));
     }
   }
 
