@@ -329,6 +329,10 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   core.log.node_id = o.id.value;
   core.snapshot_every = o.snapshot_every_slots;
   core.store.max_sessions = o.max_sessions;
+  // The cluster clock runs on steady_clock; the wall clock only dates the cluster's birth.
+  Server* raw_server = s.get();
+  core.clock.monotonic_ms = [raw_server] { return raw_server->now_ms(); };
+  core.clock.wall_ms = [raw_server] { return raw_server->wall_ms(); };
   std::random_device device;
   const uint64_t seed = (uint64_t{device()} << 32) ^ device();
   auto opened = ServerCore::open(*s->fs_, core, seed);
@@ -593,18 +597,18 @@ void Server::execute(const std::shared_ptr<Op>& op) {
     return finish(op, core_->store().read(op->args, wall_ms()));
   if (bug_ == PlantedBug::kAckBeforeChosen && !op->read &&
       core_->replica().role() == paxos::Role::kLeader) {
-    core_->submit(op->client, op->seq, op->args, wall_ms(), [](const kv::Reply&) {});
+    core_->submit(op->client, op->seq, op->args, [](const kv::Reply&) {});
     request_flush();
     return finish(op, kv::Reply::ok());
   }
   if (core_->replica().role() == paxos::Role::kLeader || !leader.valid() || leader == self) {
     waiting_.insert(op);
     if (op->read) {
-      core_->read(op->args, wall_ms(), done);
+      core_->read(op->args, done);
     } else {
       op->maybe_applied_before = op->maybe_applied;
       op->maybe_applied = true;  // it may reach an acceptor from here on
-      core_->submit(op->client, op->seq, op->args, wall_ms(), done);
+      core_->submit(op->client, op->seq, op->args, done);
     }
     request_flush();
     return;
@@ -717,9 +721,9 @@ void Server::on_forward(NodeId from, net::Forward& f) {
   // Never forwarded again: on a replica that is not the leader the core refuses at once
   // (TRYAGAIN, naming the leader it believes in), and the sender looks for the leader itself.
   if (f.read)
-    core_->read(std::move(f.args), wall_ms(), done);
+    core_->read(std::move(f.args), done);
   else
-    core_->submit(f.client, f.seq, std::move(f.args), wall_ms(), done);
+    core_->submit(f.client, f.seq, std::move(f.args), done);
   request_flush();
 }
 
@@ -743,14 +747,13 @@ void Server::on_forward_reply(NodeId from, net::ForwardReply& r) {
 // that slot without waiting for the next one.
 void Server::on_read_index_request(NodeId from, uint64_t request_id) {
   ++counters_.index_requests_served;
-  // The reads' time is taken now, when the index is fixed, as for reads on the leader: state
-  // through the index at a later time could show a key expired that a write after the index
-  // (acknowledged before that time) had kept alive.
-  const uint64_t at = wall_ms();
-  core_->read_index([this, from, request_id, at](bool ok, Slot slot) {
+  // The reads' time is the cluster time now, when the index is fixed, as for reads on the
+  // leader (ServerCore::read_index): state through the index at a later time could show a key
+  // expired that a write after the index (acknowledged before that time) had kept alive.
+  core_->read_index([this, from, request_id](bool ok, Slot slot, uint64_t time_ms) {
     if (stopped_) return;
     if (ok) core_->share_commit(from, slot);
-    transport_->send(from, net::encode_read_index_reply({request_id, ok, slot, at}));
+    transport_->send(from, net::encode_read_index_reply({request_id, ok, slot, time_ms}));
   });
   request_flush();
 }
@@ -1014,6 +1017,7 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("sessions:{}", core_->store().sessions()));
     add(fmt::format("max_sessions:{}", options_.max_sessions));
     add(fmt::format("session_evictions:{}", core_->store().session_evictions()));
+    add(fmt::format("cluster_time_ms:{}", core_->cluster_time_ms()));
   }
   return out;
 }

@@ -1,5 +1,7 @@
 #include "node/server_core.h"
 
+#include <algorithm>
+
 namespace synod::node {
 
 Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Options options,
@@ -14,14 +16,65 @@ Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Op
         std::make_shared<const std::string>(std::move(recovered.snapshot->data))};
   }
   std::unique_ptr<ServerCore> core(new ServerCore(std::move(options), std::move(*storage)));
+  core->durable_horizon_ms_ = durable.time_horizon_ms;
   core->replica_ = std::make_unique<paxos::Replica>(core->options_.config, durable, seed);
   return core;
 }
 
-void ServerCore::submit(uint64_t client, uint64_t seq, std::vector<std::string> args,
-                        uint64_t now_ms, Done done) {
+uint64_t ServerCore::cluster_time_ms() {
+  const paxos::Replica& r = *replica_;
+  if (r.role() != paxos::Role::kLeader)
+    return std::max({last_ms_, r.time_seen_ms(), store_.clock_ms()});
+  const uint64_t now = monotonic_ms();
+  if (r.ballot() != clock_ballot_) start_clock(now);
+  // (max: a monotonic clock that did step back would pause the cluster clock, not rewind it)
+  if (now > base_monotonic_ms_)
+    last_ms_ = std::max(last_ms_, base_ms_ + (now - base_monotonic_ms_));
+  return last_ms_;
+}
+
+// Every time a read or write was served at under an earlier ballot is at most the highest time
+// that some acceptor of this leader's promise quorum saw, or the horizon it recovered (the
+// quorum that confirmed the read, or accepted the write, intersects this one, and answered
+// before promising): see docs/core.md, "Time". Each candidate below is a time some leader
+// reached, so the base adds no time; a recovered horizon, which may be up to one step past what
+// its acceptor saw, is waited out instead.
+void ServerCore::start_clock(uint64_t monotonic) {
+  const paxos::Replica::TimeFloor& floor = replica_->time_floor();
+  const uint64_t step = options_.config.time_horizon_step_ms;
+  uint64_t base = std::max({last_ms_, store_.clock_ms(), floor.seen_ms, replica_->time_seen_ms(),
+                            floor.horizon_ms > step ? floor.horizon_ms - step : 0});
+  if (base == 0) base = wall_ms();  // the cluster's birth: nothing was ever served
+  clock_ballot_ = replica_->ballot();
+  base_ms_ = base;
+  base_monotonic_ms_ = monotonic;
+  ready_at_ms_ = floor.horizon_ms;
+  last_ms_ = std::max(last_ms_, base);
+}
+
+void ServerCore::tell_time() {
+  if (replica_->role() == paxos::Role::kLeader) replica_->set_time_ms(cluster_time_ms());
+}
+
+void ServerCore::note_durable_horizon() {
+  bool raised = false;
+  while (!horizons_.empty() && horizons_.front().first <= durable_) {
+    raised = raised || horizons_.front().second > durable_horizon_ms_;
+    durable_horizon_ms_ = std::max(durable_horizon_ms_, horizons_.front().second);
+    horizons_.pop_front();
+  }
+  if (raised) serve_reads();
+}
+
+void ServerCore::submit(uint64_t client, uint64_t seq, std::vector<std::string> args, Done done) {
   const paxos::CommandId id{client, seq};
-  kv::KvCommand command{client, seq, now_ms, std::move(args)};
+  if (replica_->role() == paxos::Role::kLeader && !clock_ready()) {
+    return done(
+        kv::Reply::error("TRYAGAIN the new leader's clock has not yet passed its "
+                         "predecessors'; the command was not applied"));
+  }
+  const uint64_t time_ms = options_.bug_wall_clock_expiry ? wall_ms() : cluster_time_ms();
+  kv::KvCommand command{client, seq, time_ms, std::move(args)};
   const auto status = replica_->propose(paxos::Command{id, kv::encode_command(command)});
   if (status == paxos::ProposeStatus::kQueued) {
     if (options_.bug_ack_on_propose) return done(kv::Reply::ok());
@@ -39,8 +92,14 @@ void ServerCore::submit(uint64_t client, uint64_t seq, std::vector<std::string> 
   }
 }
 
-void ServerCore::read(std::vector<std::string> args, uint64_t now_ms, Done done) {
+void ServerCore::read(std::vector<std::string> args, Done done) {
+  if (replica_->role() == paxos::Role::kLeader && !clock_ready()) {
+    return done(
+        kv::Reply::error("TRYAGAIN the new leader's clock has not yet passed its "
+                         "predecessors'; the read was not served"));
+  }
   const uint64_t id = ++next_read_id_;
+  const uint64_t now_ms = options_.bug_reads_at_local_clock ? wall_ms() : cluster_time_ms();
   const auto status = replica_->read_index(id);
   if (status == paxos::ReadStatus::kQueued) {
     reads_.emplace(id, WaitingRead{std::move(args), now_ms, std::move(done), {}, false, 0});
@@ -52,9 +111,12 @@ void ServerCore::read(std::vector<std::string> args, uint64_t now_ms, Done done)
 }
 
 void ServerCore::read_index(IndexDone done) {
+  if (replica_->role() == paxos::Role::kLeader && !clock_ready()) return done(false, 0, 0);
   const uint64_t id = ++next_read_id_;
-  if (replica_->read_index(id) != paxos::ReadStatus::kQueued) return done(false, 0);
+  const uint64_t now_ms = options_.bug_reads_at_local_clock ? wall_ms() : cluster_time_ms();
+  if (replica_->read_index(id) != paxos::ReadStatus::kQueued) return done(false, 0, 0);
   WaitingRead w;
+  w.now_ms = now_ms;
   w.index_done = std::move(done);
   reads_.emplace(id, std::move(w));
 }
@@ -81,6 +143,8 @@ Result<std::vector<paxos::Envelope>> ServerCore::flush() {
   for (int round = 0;; ++round) {
     SYNOD_ASSERT(round < 1000, "the core does not quiesce");
     release(out);
+    note_durable_horizon();
+    tell_time();
     paxos::Ready ready = replica_->take_ready();
     if (ready.empty()) {
       auto advanced = start_sync();
@@ -182,13 +246,18 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
     // replica that loses them in a crash learns them again), so a batch of nothing but chosen
     // marks goes to the file without its own fdatasync and is synced with the next batch that
     // needs one. This saves the leader one fdatasync per round of commits.
-    const bool vouches = ready.persist.promised || !ready.persist.accepted.empty();
+    // So is a new time horizon: answers carrying a time past the synced one wait for it.
+    const bool vouches = ready.persist.promised || !ready.persist.accepted.empty() ||
+                         ready.persist.time_horizon_ms.has_value();
     if (vouches) {
       ++appended_;
       if (ready.persist.promised) promise_epoch_ = appended_;
+      if (ready.persist.time_horizon_ms)
+        horizons_.emplace_back(appended_, *ready.persist.time_horizon_ms);
       if (!sync_runner_) {
         SYNOD_RETURN_IF_ERROR(storage_->sync());
         durable_ = appended_;
+        note_durable_horizon();
       }
     }
   }
@@ -237,10 +306,10 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   for (const auto& result : ready.reads) {
     auto it = reads_.find(result.read_id);
     if (it == reads_.end()) continue;
-    if (it->second.index_done) {  // a follower's: it waits for its own state machine
+    if (it->second.index_done && !result.ok) {
       IndexDone done = std::move(it->second.index_done);
       reads_.erase(it);
-      done(result.ok, result.ok ? result.slot : 0);
+      done(false, 0, 0);
       continue;
     }
     if (result.ok) {
@@ -276,15 +345,28 @@ void ServerCore::apply(const paxos::SlotValue& entry) {
 void ServerCore::serve_reads() {
   // Collected first: an answer may call back into this object (a client's next request).
   std::vector<std::pair<Done, kv::Reply>> answers;
+  std::vector<std::function<void()>> indexes;
   for (auto it = reads_.begin(); it != reads_.end();) {
-    if (!it->second.confirmed || applied_ < it->second.slot) {
+    WaitingRead& w = it->second;
+    // A follower's read index waits for the follower's state machine, not this one. A read's
+    // time must be below this replica's synced horizon: its acceptor counted towards the quorum
+    // that confirmed the read, so it must not forget after a crash that it saw that time.
+    // (The planted bug keeps the old behaviour, which had no such time.)
+    const bool time_durable = options_.bug_reads_at_local_clock || w.now_ms <= durable_horizon_ms_;
+    if (!w.confirmed || (!w.index_done && applied_ < w.slot) || !time_durable) {
       ++it;
       continue;
     }
-    answers.emplace_back(std::move(it->second.done),
-                         store_.read(it->second.args, it->second.now_ms));
+    if (w.index_done) {
+      indexes.push_back([done = std::move(w.index_done), slot = w.slot, time = w.now_ms] {
+        done(true, slot, time);
+      });
+    } else {
+      answers.emplace_back(std::move(w.done), store_.read(w.args, w.now_ms));
+    }
     it = reads_.erase(it);
   }
+  for (auto& index : indexes) index();
   for (auto& [done, answer] : answers) done(answer);
 }
 

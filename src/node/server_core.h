@@ -4,8 +4,8 @@
 // then install/apply and answer clients. The network server (an event loop with sockets and
 // timers) drives it; tests drive several of them in one thread.
 //
-// Writes go through the log: the leader stamps each command with its clock (the state machine's
-// notion of time), and the client's reply is the state machine's reply when the command is
+// Writes go through the log: the leader stamps each command with its cluster time (below), and
+// the client's reply is the state machine's reply when the command is
 // applied. Errors say whether the command may have taken effect:
 //   TRYAGAIN ...  definitely not applied (not the leader, or never reached an acceptor);
 //   UNKNOWN ...   may have been applied, or may be later: retry with the same client id and
@@ -15,6 +15,22 @@
 // every write acknowledged before the read arrived, with its leadership confirmed by a quorum),
 // and serves the read from the state machine once it has applied through that slot. A read that
 // cannot be served that way is answered TRYAGAIN (it had no effect, so retrying is always safe).
+//
+// Time (docs/core.md, "Time"). Key expiry and lock validity use the *cluster clock*, never a
+// wall clock after the cluster's birth. A leader's cluster time is base + (its monotonic clock
+// now - its monotonic clock when it started leading). The base, fixed when it starts leading,
+// is the highest of: the store's log clock, the highest time any acceptor of its promise quorum
+// saw, this replica's own earlier cluster time, and (less one horizon step) the horizon an
+// acceptor of that quorum recovered from its disk — and the new leader serves nothing until its
+// time passes that horizon. At birth (all of these 0) the base is the first leader's wall clock,
+// only so that absolute times look like Unix time. Commands are stamped with cluster time;
+// reads are served at the cluster time when they arrived (or the store's log clock, if later).
+// The core carries the time in every Accept and heartbeat (paxos::Replica::set_time_ms), and
+// every acceptor keeps a durable horizon above what it saw, so no later leader starts below a
+// time an earlier one served at. Guarantee, given every replica's monotonic clock runs at a
+// rate within kClockDriftBound of real time: cluster time never goes backwards for reads or
+// writes across leaders, and it advances at most (1 + kClockDriftBound) times as fast as real
+// time (a failover pauses it, and never adds to it).
 #pragma once
 
 #include <deque>
@@ -33,10 +49,20 @@ namespace synod::node {
 // The refusal of a command whose encoded size (kv::encoded_command_bytes) is `bytes`, above
 // `max_command_bytes`: it was not applied, and retrying cannot help.
 kv::Reply too_large(size_t max_command_bytes, size_t bytes);
+// The bound on the rate error of every replica's monotonic clock that the time guarantee
+// assumes (1000 ppm: quartz drifts ~100 ppm, and NTP slews steady_clock by at most 500 ppm).
+inline constexpr double kClockDriftBound = 1e-3;
 
 class ServerCore {
  public:
+  // The replica's clocks, in ms. node::Server uses steady_clock and system_clock; the simulator
+  // gives each replica its own. Unset, both read 0 (for tests that ignore time).
+  struct Clock {
+    std::function<uint64_t()> monotonic_ms;  // never goes backwards; rate within the bound
+    std::function<uint64_t()> wall_ms;       // read when a cluster is born (and by planted bugs)
+  };
   struct Options {
+    Clock clock;
     paxos::Config config;
     storage::LogOptions log;
     uint64_t snapshot_every = 10'000;  // applied slots between snapshots (0: never)
@@ -50,6 +76,10 @@ class ServerCore {
     bool bug_self_answers_early = false;
     // Planted bug: a write is answered OK as soon as the leader queues it, before it is chosen.
     bool bug_ack_on_propose = false;
+    // Planted bug (the old behaviour): the leader stamps commands with its wall clock.
+    bool bug_wall_clock_expiry = false;
+    // Planted bug (the old behaviour): reads are served at the serving replica's wall clock.
+    bool bug_reads_at_local_clock = false;
   };
   using Done = std::function<void(const kv::Reply&)>;
 
@@ -57,27 +87,39 @@ class ServerCore {
   static Result<std::unique_ptr<ServerCore>> open(storage::FileSystem& fs, Options options,
                                                   uint64_t seed);
 
-  void tick() { replica_->tick(); }
+  void tick() {
+    tell_time();
+    replica_->tick();
+  }
   void receive(const paxos::Envelope& envelope) { replica_->step(envelope); }
-  // A client's write. `now_ms` is this replica's clock, written into the command if it leads.
-  // `done` runs exactly once: with the state machine's reply once applied, or with an error.
-  void submit(uint64_t client, uint64_t seq, std::vector<std::string> args, uint64_t now_ms,
-              Done done);
+  // A client's write, stamped with this leader's cluster time. `done` runs exactly once: with
+  // the state machine's reply once applied, or with an error.
+  void submit(uint64_t client, uint64_t seq, std::vector<std::string> args, Done done);
 
-  // A linearizable read (GET, MGET, ...; see kv::Store::read) at `now_ms` for expiry. `done`
-  // runs exactly once: with the store's reply once the read is confirmed and applied, or with a
-  // TRYAGAIN error (not the leader, overloaded, or leadership changed before it was confirmed).
-  void read(std::vector<std::string> args, uint64_t now_ms, Done done);
+  // A linearizable read (GET, MGET, ...; see kv::Store::read) at the cluster time when it
+  // arrived, for expiry. `done` runs exactly once: with the store's reply once the read is
+  // confirmed and applied, or with a TRYAGAIN error (not the leader, overloaded, or leadership
+  // changed before it was confirmed).
+  void read(std::vector<std::string> args, Done done);
 
-  // A read index for a follower's reads: `done(true, slot)` once this replica's leadership is
-  // confirmed by a quorum and the chosen prefix reaches `slot`, which covers every write
-  // acknowledged before this call; `done(false, 0)` if it does not lead or cannot confirm it.
+  // A read index for a follower's reads: `done(true, slot, time_ms)` once this replica's
+  // leadership is confirmed by a quorum and the chosen prefix reaches `slot`, which covers every
+  // write acknowledged before this call; `time_ms` is the cluster time at this call, at which
+  // the follower serves the reads. `done(false, 0, 0)` if it does not lead or cannot confirm it.
   // Exactly once. The follower serves its reads once it has applied through `slot`.
-  using IndexDone = std::function<void(bool ok, Slot slot)>;
+  using IndexDone = std::function<void(bool ok, Slot slot, uint64_t time_ms)>;
   void read_index(IndexDone done);
   // Makes sure `peer` learns that the prefix through `slot` is chosen, if this replica leads
   // (see paxos::Replica::share_commit).
-  void share_commit(NodeId peer, Slot slot) { replica_->share_commit(peer, slot); }
+  void share_commit(NodeId peer, Slot slot) {
+    tell_time();
+    replica_->share_commit(peer, slot);
+  }
+
+  // The cluster time (see the top of this file): on a leader its clock; elsewhere the highest
+  // cluster time this replica knows of (its own as an earlier leader, what its acceptor saw, the
+  // log clock). Never decreases.
+  uint64_t cluster_time_ms();
 
   // Runs the core's effects in order; returns the messages to send (all durable-safe). An
   // error means storage failed: the replica must stop (what it promised may not be on disk).
@@ -134,10 +176,22 @@ class ServerCore {
   // was not applied").
   kv::Reply not_leader(const char* consequence) const;
   void serve_reads();
+  // Time.
+  uint64_t monotonic_ms() const {
+    return options_.clock.monotonic_ms ? options_.clock.monotonic_ms() : 0;
+  }
+  uint64_t wall_ms() const { return options_.clock.wall_ms ? options_.clock.wall_ms() : 0; }
+  void start_clock(uint64_t monotonic);
+  // On a leader: false while its clock is still below a restarted acceptor's horizon.
+  bool clock_ready() { return cluster_time_ms() >= ready_at_ms_; }
+  // Tells the core the cluster time, if this replica leads (its Accepts carry it).
+  void tell_time();
+  // Takes note of the time horizons that finished syncs made durable.
+  void note_durable_horizon();
 
   struct WaitingRead {
     std::vector<std::string> args;
-    uint64_t now_ms = 0;
+    uint64_t now_ms = 0;  // the cluster time when it arrived: the read is served at it
     Done done;
     IndexDone index_done;    // instead of `done`: a follower's read index (see read_index)
     bool confirmed = false;  // the core said ok: serve once applied_ reaches `slot`
@@ -166,6 +220,19 @@ class ServerCore {
   std::deque<Held> held_;  // in the order the core produced them
   uint64_t next_read_id_ = 0;
   std::map<uint64_t, WaitingRead> reads_;  // by read id, as the core knows them
+  // The cluster clock: the leadership (ballot) it was started for, its base and the monotonic
+  // clock then, the time a new leader must reach before it serves, and the highest time used.
+  Ballot clock_ballot_;
+  uint64_t base_ms_ = 0;
+  uint64_t base_monotonic_ms_ = 0;
+  uint64_t ready_at_ms_ = 0;
+  uint64_t last_ms_ = 0;
+  // This replica's acceptor's time horizon, as far as a finished sync covers it: a read is
+  // served only at a time below it (the acceptor counted towards confirming it, so must not
+  // forget in a crash that it saw that time). Horizons appended, by the batch that must be
+  // durable first, await their sync in `horizons_`.
+  uint64_t durable_horizon_ms_ = 0;
+  std::deque<std::pair<uint64_t, uint64_t>> horizons_;
 };
 
 }  // namespace synod::node

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <optional>
 #include <set>
 
 #include "storage/mem_file_system.h"
@@ -18,8 +19,10 @@ class Cluster {
   // `async`: each replica's fdatasync is handed to a sync runner that this cluster completes
   // when told (or at once in run(), for replicas not in `held_syncs`); `immediate`: the runner
   // runs it on the spot, as the server's does on a follower.
-  explicit Cluster(bool async = false, bool immediate = false, kv::Store::Options store = {})
+  explicit Cluster(bool async = false, bool immediate = false, kv::Store::Options store = {},
+                   std::function<void(Cluster&)> before_start = {})
       : async_(async), immediate_(immediate), store_(store) {
+    if (before_start) before_start(*this);
     for (uint32_t i = 1; i <= 3; ++i) {
       disks_.push_back(std::make_unique<storage::MemFileSystem>());
       nodes_.push_back(nullptr);
@@ -37,6 +40,14 @@ class Cluster {
     o.log.segment_bytes = 4096;
     o.snapshot_every = 5;
     o.store = store_;
+    o.bug_wall_clock_expiry = bug_wall_clock_expiry;
+    o.bug_reads_at_local_clock = bug_reads_at_local_clock;
+    // Each replica's clocks: real time plus its own offsets (see wall_offset_ms, mono_offset_ms).
+    o.clock.monotonic_ms = [this, id] { return real_ms_ + mono_offset_ms[id]; };
+    o.clock.wall_ms = [this, id] {
+      return static_cast<uint64_t>(int64_t{1'700'000'000'000} + int64_t(real_ms_) +
+                                   wall_offset_ms[id]);
+    };
     auto core = ServerCore::open(*disks_[id - 1], o, id);
     ASSERT_TRUE(core.is_ok()) << core.status().to_string();
     (*core)->set_early_send([this, id](const paxos::Envelope& e) {
@@ -74,6 +85,13 @@ class Cluster {
     return !syncs.empty();
   }
   std::set<uint32_t> held_syncs;  // replicas whose syncs run() leaves pending
+  // Clocks: real time advances 10 ms per tick of run(); each replica's wall clock is off by its
+  // offset (either sign), its monotonic clock starts at its own offset.
+  uint64_t real_ms_ = 0;
+  std::map<uint32_t, int64_t> wall_offset_ms;
+  std::map<uint32_t, uint64_t> mono_offset_ms;
+  bool bug_wall_clock_expiry = false;
+  bool bug_reads_at_local_clock = false;
   // Everything that went on the wire, for inspection.
   std::vector<paxos::Envelope> sent;
   // What each node sent before its sync (see ServerCore::set_early_send).
@@ -100,9 +118,11 @@ class Cluster {
         }
         if (!moved) break;
       }
-      if (t < ticks)
+      if (t < ticks) {
+        real_ms_ += 10;
         for (uint32_t id = 1; id <= 3; ++id)
           if (up_[id]) node(id).tick();
+      }
     }
   }
 
@@ -134,7 +154,7 @@ TEST(ServerCore, WritesReplicateAndAnswerWithTheStateMachinesReply) {
   ASSERT_NE(leader, 0u);
   std::vector<kv::Reply> replies;
   for (uint64_t seq = 1; seq <= 12; ++seq)
-    c.node(leader).submit(1, seq, {"INCR", "counter"}, 1000 + seq,
+    c.node(leader).submit(1, seq, {"INCR", "counter"},
                           [&](const kv::Reply& r) { replies.push_back(r); });
   c.run(10);
   ASSERT_EQ(replies.size(), 12u);
@@ -145,13 +165,13 @@ TEST(ServerCore, WritesReplicateAndAnswerWithTheStateMachinesReply) {
   // A follower refuses definitely and names the leader.
   const uint32_t follower = leader % 3 + 1;
   kv::Reply refused;
-  c.node(follower).submit(2, 1, {"SET", "k", "v"}, 0, [&](const kv::Reply& r) { refused = r; });
+  c.node(follower).submit(2, 1, {"SET", "k", "v"}, [&](const kv::Reply& r) { refused = r; });
   EXPECT_EQ(refused.kind, kv::Reply::Kind::kError);
   EXPECT_EQ(refused.text.rfind("TRYAGAIN not the leader; n" + std::to_string(leader), 0), 0u)
       << refused.text;
   // A retry of an applied command gets the first reply and is not applied again.
   kv::Reply again;
-  c.node(leader).submit(1, 3, {"INCR", "counter"}, 5000, [&](const kv::Reply& r) { again = r; });
+  c.node(leader).submit(1, 3, {"INCR", "counter"}, [&](const kv::Reply& r) { again = r; });
   c.run(5);
   EXPECT_EQ(again, kv::Reply::integer_of(3));
   EXPECT_EQ(c.node(leader).store().read({"GET", "counter"}, 0), kv::Reply::bulk("12"));
@@ -169,10 +189,10 @@ TEST(ServerCore, ARetryStampedHoursLaterIsAppliedOnceUnlessThePlantedBugDropsIts
     const uint32_t leader = c.leader();
     ASSERT_NE(leader, 0u);
     kv::Reply first, again;
-    c.node(leader).submit(7, 1, {"INCR", "n"}, 1'000, [&](const kv::Reply& r) { first = r; });
+    c.node(leader).submit(7, 1, {"INCR", "n"}, [&](const kv::Reply& r) { first = r; });
     c.run(5);
-    c.node(leader).submit(7, 1, {"INCR", "n"}, 1'000 + 2 * kv::Store::kSessionTtlMs,
-                          [&](const kv::Reply& r) { again = r; });
+    c.real_ms_ += 2 * kv::Store::kSessionTtlMs;  // the leader, paused two hours, resumes
+    c.node(leader).submit(7, 1, {"INCR", "n"}, [&](const kv::Reply& r) { again = r; });
     c.run(5);
     EXPECT_EQ(first, kv::Reply::integer_of(1));
     EXPECT_EQ(again, kv::Reply::integer_of(bug ? 2 : 1)) << "bug " << bug;
@@ -188,7 +208,7 @@ TEST(ServerCore, OnlyRequestsWithADurableBallotLeaveBeforeTheSync) {
   c.run(60);
   const uint32_t leader = c.leader();
   ASSERT_NE(leader, 0u);
-  c.node(leader).submit(1, 1, {"SET", "k", "v"}, 1000, [](const kv::Reply&) {});
+  c.node(leader).submit(1, 1, {"SET", "k", "v"}, [](const kv::Reply&) {});
   c.run(5);
   size_t accepts = 0;
   for (const auto& [id, sent] : c.early_)
@@ -216,8 +236,7 @@ TEST(ServerCore, WithAsyncSyncsNoAnswerLeavesBeforeItsSync) {
   c.sent.clear();
   std::vector<kv::Reply> replies;
   for (uint64_t seq = 1; seq <= 5; ++seq)
-    c.node(leader).submit(1, seq, {"INCR", "n"}, 1000,
-                          [&](const kv::Reply& r) { replies.push_back(r); });
+    c.node(leader).submit(1, seq, {"INCR", "n"}, [&](const kv::Reply& r) { replies.push_back(r); });
   c.run(3);
   EXPECT_TRUE(replies.empty());
   size_t accepts = 0;
@@ -251,7 +270,7 @@ TEST(ServerCore, WithAsyncSyncsAFollowerQuorumChoosesWithoutTheLeadersSync) {
   ASSERT_NE(leader, 0u);
   c.held_syncs = {leader};
   kv::Reply reply;
-  c.node(leader).submit(1, 1, {"SET", "k", "v"}, 1000, [&](const kv::Reply& r) { reply = r; });
+  c.node(leader).submit(1, 1, {"SET", "k", "v"}, [&](const kv::Reply& r) { reply = r; });
   c.run(3);
   EXPECT_TRUE(c.node(leader).sync_in_flight());
   EXPECT_EQ(reply, kv::Reply::ok());
@@ -273,7 +292,7 @@ TEST(ServerCore, ManyWritesGiveTheSameRepliesHoweverTheSyncRuns) {
     ASSERT_NE(leader, 0u);
     std::vector<kv::Reply> replies;
     for (uint64_t seq = 1; seq <= 40; ++seq) {
-      c.node(leader).submit(1, seq, {"INCR", "n"}, 1000,
+      c.node(leader).submit(1, seq, {"INCR", "n"},
                             [&](const kv::Reply& r) { replies.push_back(r); });
       if (seq % 7 == 0) c.run(1);  // batches of different sizes; snapshots every 5 slots
     }
@@ -302,7 +321,7 @@ TEST(ServerCore, ACrashWhileTheLeadersSyncRunsKeepsItsPromiseAcrossRollsAndSnaps
     for (int i = 0; i < writes; ++i) {
       const std::string key = "k" + std::to_string(i);
       c.node(leader).submit(7, static_cast<uint64_t>(i + 1), {"SET", key, std::string(200, 'v')},
-                            1000, [&acked, key](const kv::Reply& r) {
+                            [&acked, key](const kv::Reply& r) {
                               if (r == kv::Reply::ok()) acked.insert(key);
                             });
       // The leader's syncs finish only now and then: rolls and snapshots happen meanwhile.
@@ -330,13 +349,13 @@ TEST(ServerCore, ReadsOnTheLeaderSeeAcknowledgedWritesWithoutUsingTheLog) {
   const uint32_t leader = c.leader();
   ASSERT_NE(leader, 0u);
   kv::Reply written;
-  c.node(leader).submit(1, 1, {"SET", "k", "v1"}, 1000, [&](const kv::Reply& r) { written = r; });
+  c.node(leader).submit(1, 1, {"SET", "k", "v1"}, [&](const kv::Reply& r) { written = r; });
   c.run(5);
   ASSERT_EQ(written, kv::Reply::ok());
   const Slot commit = c.node(leader).replica().commit();
   std::vector<kv::Reply> reads;
   for (int i = 0; i < 3; ++i)
-    c.node(leader).read({"GET", "k"}, 1000, [&](const kv::Reply& r) { reads.push_back(r); });
+    c.node(leader).read({"GET", "k"}, [&](const kv::Reply& r) { reads.push_back(r); });
   EXPECT_TRUE(reads.empty());  // not before a quorum confirms the leadership
   c.run(2);
   ASSERT_EQ(reads.size(), 3u);
@@ -345,7 +364,7 @@ TEST(ServerCore, ReadsOnTheLeaderSeeAcknowledgedWritesWithoutUsingTheLog) {
   // A follower refuses definitely and names the leader.
   const uint32_t follower = leader % 3 + 1;
   kv::Reply refused;
-  c.node(follower).read({"GET", "k"}, 1000, [&](const kv::Reply& r) { refused = r; });
+  c.node(follower).read({"GET", "k"}, [&](const kv::Reply& r) { refused = r; });
   EXPECT_EQ(refused.kind, kv::Reply::Kind::kError);
   EXPECT_EQ(refused.text, "TRYAGAIN not the leader; n" + std::to_string(leader) +
                               " leads; the read was not served");
@@ -360,7 +379,7 @@ TEST(ServerCore, AReadTheLeaderCannotConfirmIsRefused) {
   for (uint32_t id = 1; id <= 3; ++id)
     if (id != leader) c.crash(id);
   kv::Reply refused;
-  c.node(leader).read({"GET", "k"}, 1000, [&](const kv::Reply& r) { refused = r; });
+  c.node(leader).read({"GET", "k"}, [&](const kv::Reply& r) { refused = r; });
   c.run(40);
   EXPECT_EQ(refused.kind, kv::Reply::Kind::kError);
   EXPECT_EQ(refused.text, "TRYAGAIN leadership changed; the read was not served");
@@ -374,7 +393,7 @@ TEST(ServerCore, ARestartedReplicaRebuildsItsStateFromLogAndSnapshot) {
   const uint32_t victim = leader % 3 + 1;
   int acked = 0;
   for (uint64_t seq = 1; seq <= 30; ++seq) {
-    c.node(leader).submit(1, seq, {"SET", "k" + std::to_string(seq), "v"}, 1000,
+    c.node(leader).submit(1, seq, {"SET", "k" + std::to_string(seq), "v"},
                           [&](const kv::Reply& r) { acked += r == kv::Reply::ok(); });
     c.run(1);  // one slot each, so that snapshots (every 5 slots) happen
   }
@@ -387,6 +406,120 @@ TEST(ServerCore, ARestartedReplicaRebuildsItsStateFromLogAndSnapshot) {
   c.run(20);
   EXPECT_EQ(c.node(victim).store().digest(), digest);
   EXPECT_EQ(c.node(victim).store().read({"DBSIZE"}, 0), kv::Reply::integer_of(30));
+}
+
+// Findings 2 and 3: expiry and locks on the cluster clock, whatever the replicas' wall clocks say.
+struct ClockBugs {
+  bool wall_clock_expiry = false;
+  bool reads_at_local_clock = false;
+};
+
+Cluster skewed_cluster(ClockBugs bugs) {
+  return Cluster(false, false, {}, [bugs](Cluster& c) {
+    c.bug_wall_clock_expiry = bugs.wall_clock_expiry;
+    c.bug_reads_at_local_clock = bugs.reads_at_local_clock;
+  });
+}
+
+kv::Reply read_on(Cluster& c, uint32_t id, std::vector<std::string> args) {
+  std::optional<kv::Reply> reply;
+  c.node(id).read(std::move(args), [&](const kv::Reply& r) { reply = r; });
+  for (int i = 0; i < 20 && !reply; ++i) c.run(1);
+  return reply.value_or(kv::Reply::error("no answer"));
+}
+
+kv::Reply write_on(Cluster& c, uint32_t id, uint64_t client, std::vector<std::string> args) {
+  std::optional<kv::Reply> reply;
+  c.node(id).submit(client, 1, std::move(args), [&](const kv::Reply& r) { reply = r; });
+  for (int i = 0; i < 20 && !reply; ++i) c.run(1);
+  return reply.value_or(kv::Reply::error("no answer"));
+}
+
+// Fails the leader and returns the next one, elected among the others.
+uint32_t fail_over(Cluster& c) {
+  c.crash(c.leader());
+  for (int i = 0; i < 40 && c.leader() == 0; ++i) c.run(5);
+  return c.leader();
+}
+
+// Finding 2: L1 serves GET k -> nil after k's PX ran out; L1 fails; L2's wall clock is an hour
+// behind. L2 must not show k again.
+void expired_key_stays_expired(ClockBugs bugs, bool expect_nil) {
+  Cluster c = skewed_cluster(bugs);
+  c.run(60);
+  const uint32_t l1 = c.leader();
+  ASSERT_NE(l1, 0u);
+  for (uint32_t id = 1; id <= 3; ++id)
+    if (id != l1) c.wall_offset_ms[id] = -3'600'000;
+  ASSERT_EQ(write_on(c, l1, 5, {"SET", "k", "v", "PX", "1000"}), kv::Reply::ok());
+  c.run(150);  // 1.5 s
+  ASSERT_EQ(read_on(c, l1, {"GET", "k"}), kv::Reply::null());
+  const uint32_t l2 = fail_over(c);
+  ASSERT_NE(l2, 0u);
+  const kv::Reply later = read_on(c, l2, {"GET", "k"});
+  if (expect_nil) {
+    EXPECT_EQ(later, kv::Reply::null()) << "a key a read saw expired came back";
+  } else {
+    EXPECT_EQ(later, kv::Reply::bulk("v")) << "the planted bug was not reproduced";
+  }
+}
+
+TEST(ServerCoreTime, AKeyAReadSawExpiredNeverComesBack) {
+  expired_key_stays_expired({}, true);
+  expired_key_stays_expired({.reads_at_local_clock = true}, false);
+}
+
+// Finding 3: A holds the lock (PX 30 s); L1 fails; L2's wall clock is 40 s ahead. B must not get
+// the lock within A's 30 s.
+void lock_has_one_holder(ClockBugs bugs, bool expect_refused) {
+  Cluster c = skewed_cluster(bugs);
+  c.run(60);
+  const uint32_t l1 = c.leader();
+  ASSERT_NE(l1, 0u);
+  for (uint32_t id = 1; id <= 3; ++id)
+    if (id != l1) c.wall_offset_ms[id] = 40'000;
+  ASSERT_EQ(write_on(c, l1, 5, {"SET", "lock", "A", "NX", "PX", "30000"}), kv::Reply::ok());
+  const uint32_t l2 = fail_over(c);
+  ASSERT_NE(l2, 0u);
+  ASSERT_LT(c.real_ms_, 30'000u);
+  const kv::Reply b = write_on(c, l2, 6, {"SET", "lock", "B", "NX", "PX", "30000"});
+  if (expect_refused) {
+    EXPECT_EQ(b, kv::Reply::null()) << "two holders of one lock";
+  } else {
+    EXPECT_EQ(b, kv::Reply::ok()) << "the planted bug was not reproduced";
+  }
+}
+
+TEST(ServerCoreTime, ALockHasOneHolderWhateverTheNextLeadersWallClockSays) {
+  lock_has_one_holder({}, true);
+  lock_has_one_holder({.wall_clock_expiry = true}, false);
+}
+
+// Finding 3, the converse: a first leader a day ahead, once deposed, does not freeze expiry.
+void expiry_runs_after_a_leader_a_day_ahead(ClockBugs bugs, bool expect_nil) {
+  Cluster c = skewed_cluster(bugs);
+  for (uint32_t id = 1; id <= 3; ++id) c.wall_offset_ms[id] = 86'400'000;  // all a day ahead
+  c.run(60);
+  const uint32_t l1 = c.leader();
+  ASSERT_NE(l1, 0u);
+  ASSERT_EQ(write_on(c, l1, 5, {"SET", "x", "1"}), kv::Reply::ok());
+  for (uint32_t id = 1; id <= 3; ++id) c.wall_offset_ms[id] = 0;  // NTP steps them back
+  const uint32_t l2 = fail_over(c);
+  ASSERT_NE(l2, 0u);
+  ASSERT_EQ(write_on(c, l2, 6, {"SET", "k", "v", "PX", "1000"}), kv::Reply::ok());
+  c.run(150);  // 1.5 s
+  const kv::Reply later = read_on(c, l2, {"GET", "k"});
+  if (expect_nil) {
+    EXPECT_EQ(later, kv::Reply::null()) << "expiry froze";
+  } else {
+    EXPECT_EQ(later, kv::Reply::bulk("v")) << "the planted bug was not reproduced";
+  }
+}
+
+TEST(ServerCoreTime, ExpiryRunsAfterALeaderADayAheadIsDeposed) {
+  expiry_runs_after_a_leader_a_day_ahead({}, true);
+  expiry_runs_after_a_leader_a_day_ahead({.wall_clock_expiry = true, .reads_at_local_clock = true},
+                                         false);
 }
 
 }  // namespace

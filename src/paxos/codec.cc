@@ -83,11 +83,14 @@ void encode_message(std::string& out, const Message& message) {
           }
           put_u64(out, m.snapshot);
           put_u64(out, m.last_slot);
+          put_u64(out, m.time_ms);
+          put_u64(out, m.time_horizon_ms);
         } else if constexpr (std::is_same_v<T, AcceptMsg>) {
           encode_ballot(out, m.ballot);
           encode_slot_values(out, m.entries);
           put_u64(out, m.commit);
           put_u64(out, m.read_round);
+          put_u64(out, m.time_ms);
         } else if constexpr (std::is_same_v<T, AcceptedMsg>) {
           encode_ballot(out, m.ballot);
           encode_slots(out, m.slots);
@@ -135,14 +138,16 @@ bool decode_message(uint8_t type, Reader& in, Message& message) {
         if (!in.u64(e.slot) || !decode_ballot(in, e.proposal.ballot) ||
             !decode_value(in, e.proposal.value))
           return false;
-      if (!in.u64(m.snapshot) || !in.u64(m.last_slot)) return false;
+      if (!in.u64(m.snapshot) || !in.u64(m.last_slot) || !in.u64(m.time_ms) ||
+          !in.u64(m.time_horizon_ms))
+        return false;
       message = std::move(m);
       return true;
     }
     case 3: {
       AcceptMsg m;
       if (!decode_ballot(in, m.ballot) || !decode_slot_values(in, m.entries) || !in.u64(m.commit) ||
-          !in.u64(m.read_round))
+          !in.u64(m.read_round) || !in.u64(m.time_ms))
         return false;
       message = std::move(m);
       return true;

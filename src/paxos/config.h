@@ -51,6 +51,11 @@ struct Config {
   // The smallest max_message_bytes with which any one slot's value fits into any message with
   // room to spare (the Replica constructor checks it).
   size_t min_message_bytes() const;
+  // The acceptor's durable time horizon runs this far (in cluster-time ms) ahead of the highest
+  // time it has seen, and is renewed once that time comes within half of it: about two small
+  // WAL records per second of cluster time. A new leader whose quorum includes an acceptor that
+  // restarted waits at most this long before serving (see docs/core.md, "Time").
+  uint64_t time_horizon_step_ms = 1000;
 
   Bugs bugs;  // planted bugs: all off outside tests
 };

@@ -1,5 +1,7 @@
 #include "paxos/messages.h"
 
+#include <algorithm>
+
 #include "base/hash.h"
 #include "paxos/ready.h"
 
@@ -30,6 +32,11 @@ std::string read_round_to_string(uint64_t round) {
   return round == 0 ? std::string() : " read_round=" + std::to_string(round);
 }
 
+// Only drivers that keep a cluster clock (node::ServerCore) set times; the others' traces stay.
+std::string time_to_string(const char* name, uint64_t ms) {
+  return ms == 0 ? std::string() : std::string(" ") + name + "=" + std::to_string(ms);
+}
+
 }  // namespace
 
 std::string to_string(const Message& message) {
@@ -49,10 +56,12 @@ std::string to_string(const Message& message) {
           out += "}";
           if (m.snapshot != 0) out += " snapshot=" + std::to_string(m.snapshot);
           if (m.last_slot != kEverySlot) out += " through=" + std::to_string(m.last_slot);
-          return out;
+          return out + time_to_string("time", m.time_ms) +
+                 time_to_string("horizon", m.time_horizon_ms);
         } else if constexpr (std::is_same_v<T, AcceptMsg>) {
           return "Accept b=" + to_string(m.ballot) + " " + entries_to_string(m.entries) +
-                 " commit=" + std::to_string(m.commit) + read_round_to_string(m.read_round);
+                 " commit=" + std::to_string(m.commit) + read_round_to_string(m.read_round) +
+                 time_to_string("time", m.time_ms);
         } else if constexpr (std::is_same_v<T, AcceptedMsg>) {
           return "Accepted b=" + to_string(m.ballot) + " " + slots_to_string(m.slots) +
                  " commit=" + std::to_string(m.commit) + read_round_to_string(m.read_round);
@@ -85,6 +94,7 @@ void DurableState::apply(const PersistBatch& batch) {
   if (batch.snapshot) compact(*batch.snapshot);
   for (const AcceptedEntry& entry : batch.accepted) accepted[entry.slot] = entry.proposal;
   for (const SlotValue& entry : batch.chosen) chosen.emplace(entry.slot, entry.value);
+  if (batch.time_horizon_ms) time_horizon_ms = std::max(time_horizon_ms, *batch.time_horizon_ms);
 }
 
 void DurableState::compact(const SnapshotRef& s) {

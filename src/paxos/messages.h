@@ -38,6 +38,10 @@ struct PrepareMsg {
 // one message — the last slot this part reports; the candidate asks for the next part with a
 // Prepare of the same ballot from last_slot + 1, and counts the promise only once it has heard
 // every part (see Replica::on_promise).
+// `time_ms`: the highest cluster time the sender's acceptor saw in an Accept it accepted since
+// it started; `time_horizon_ms`: the time horizon it recovered from its disk (every time it saw
+// before its restart is below it). A new leader's clock starts above both (see node::ServerCore
+// and docs/core.md, "Time").
 inline constexpr Slot kEverySlot = ~Slot{0};
 struct PromiseMsg {
   Ballot ballot;
@@ -45,17 +49,22 @@ struct PromiseMsg {
   std::vector<AcceptedEntry> accepted;
   Slot snapshot = 0;
   Slot last_slot = kEverySlot;
+  uint64_t time_ms = 0;
+  uint64_t time_horizon_ms = 0;
 };
 
 // Phase 2a, from the leader of `ballot`: accept these values. With no entries it is the
 // leader's heartbeat. `commit`: every slot up to it is chosen (the leader's chosen prefix).
 // `read_round`: the leader's newest read-confirmation round, sent no earlier than every read
-// that waits for it arrived; the answer echoes it (see Replica::read_index).
+// that waits for it arrived; the answer echoes it (see Replica::read_index). `time_ms`: the
+// leader's cluster time when it sent this (Replica::set_time_ms); an acceptor that accepts it
+// remembers the highest, durably (see PromiseMsg).
 struct AcceptMsg {
   Ballot ballot;
   std::vector<SlotValue> entries;
   Slot commit = 0;
   uint64_t read_round = 0;
+  uint64_t time_ms = 0;
 };
 
 // Phase 2b: the sender accepted `slots` in `ballot` (empty: it acknowledges a heartbeat).

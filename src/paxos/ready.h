@@ -48,8 +48,13 @@ struct PersistBatch {
   std::vector<SlotValue> chosen;        // newly learned chosen values
   // A snapshot received from a peer: make it durable (atomically), and drop what it covers.
   std::optional<SnapshotRef> snapshot;
+  // The acceptor's new time horizon: every cluster time it has seen (and answered) is below it.
+  // Vouched for like a promise: answers carrying a time past the old horizon wait for its sync.
+  std::optional<uint64_t> time_horizon_ms;
 
-  bool empty() const { return !promised && accepted.empty() && chosen.empty() && !snapshot; }
+  bool empty() const {
+    return !promised && accepted.empty() && chosen.empty() && !snapshot && !time_horizon_ms;
+  }
 };
 
 // Exactly what a replica's persisted batches made durable; a restart begins from this.
@@ -58,6 +63,7 @@ struct DurableState {
   std::map<Slot, Proposal> accepted;  // above the snapshot
   std::map<Slot, Value> chosen;       // above the snapshot
   SnapshotRef snapshot;               // slot 0: none
+  uint64_t time_horizon_ms = 0;       // the highest time horizon persisted
 
   void apply(const PersistBatch& batch);
   // Drops everything at or below the snapshot's slot.

@@ -37,6 +37,7 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
   promised_ = durable.promised;
   accepted_ = durable.accepted;
   chosen_ = durable.chosen;
+  time_horizon_ms_ = recovered_horizon_ms_ = durable.time_horizon_ms;
   if (durable.snapshot.slot > 0) {
     // The state machine restarts from the snapshot; the log continues above it.
     SYNOD_ASSERT(durable.snapshot.data != nullptr, "a snapshot without data");
@@ -124,6 +125,11 @@ ReadStatus Replica::read_index(uint64_t read_id) {
   return ReadStatus::kQueued;
 }
 
+void Replica::set_time_ms(uint64_t time_ms) {
+  time_ms_ = time_ms;
+  if (role_ == Role::kLeader && promised_ == ballot_) see_time(time_ms);
+}
+
 void Replica::share_commit(NodeId peer, Slot slot) {
   if (role_ != Role::kLeader || peer == config_.self || !config_.quorum.is_member(peer) ||
       commit_sent_[peer.value] >= slot)
@@ -148,6 +154,16 @@ void Replica::raise_promise(const Ballot& ballot) {
   if (!config_.bugs.no_persist_promise) ready_.persist.promised = promised_;
 }
 
+void Replica::see_time(uint64_t time_ms) {
+  if (time_ms <= time_seen_ms_) return;
+  time_seen_ms_ = time_ms;
+  // Renewed half a step early, so that the leader's own acceptor (which sees each new time as
+  // it is set) rarely makes a read wait for the sync of a new horizon.
+  if (time_ms + config_.time_horizon_step_ms / 2 < time_horizon_ms_) return;
+  time_horizon_ms_ = time_ms + config_.time_horizon_step_ms;
+  ready_.persist.time_horizon_ms = time_horizon_ms_;
+}
+
 void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
   notice_ballot(msg.ballot);
   if (!may_promise(promised_, msg.ballot, highest_round_seen_)) {
@@ -162,6 +178,8 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
   }
   PromiseMsg promise{
       msg.ballot, msg.first_slot, {}, config_.bugs.promise_hides_snapshot ? 0 : snapshot_.slot};
+  promise.time_ms = time_seen_ms_;
+  promise.time_horizon_ms = recovered_horizon_ms_;
   // As many accepted entries as fit into one message; the candidate asks for the rest.
   size_t used_bytes = 0;
   for (auto it = accepted_.lower_bound(msg.first_slot); it != accepted_.end(); ++it) {
@@ -183,6 +201,7 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
     return;
   }
   raise_promise(msg.ballot);
+  see_time(msg.time_ms);
   if (from != config_.self) {
     // Note the new leader first, so that stepping down can point our clients at it.
     if (msg.ballot >= leader_ballot_) {
@@ -239,10 +258,12 @@ void Replica::start_election() {
   prepare_from_ = commit_ + 1;
   promised_by_.clear();
   recovered_.clear();
+  time_floor_ = {};
   reset_election_timer();
   if (config_.bugs.leader_skip_phase1) {
     // The planted bug: promise to ourselves and treat our own acceptor as a quorum.
     raise_promise(ballot_);
+    time_floor_ = {time_seen_ms_, recovered_horizon_ms_};
     for (auto it = accepted_.lower_bound(prepare_from_); it != accepted_.end(); ++it) {
       recovered_.emplace(it->first, it->second);
     }
@@ -273,6 +294,8 @@ void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
     send(from, CatchupRequestMsg{commit_ + 1});
     return;
   }
+  time_floor_.seen_ms = std::max(time_floor_.seen_ms, msg.time_ms);
+  time_floor_.horizon_ms = std::max(time_floor_.horizon_ms, msg.time_horizon_ms);
   for (const AcceptedEntry& entry : msg.accepted) {
     if (entry.slot < msg.first_slot || entry.slot > msg.last_slot) continue;
     auto [it, inserted] = recovered_.try_emplace(entry.slot, entry.proposal);
@@ -763,6 +786,7 @@ void Replica::install_snapshot(SnapshotRef snapshot) {
 // Plumbing.
 
 void Replica::send(NodeId to, Message message) {
+  if (auto* accept = std::get_if<AcceptMsg>(&message)) accept->time_ms = time_ms_;
   if (const auto* accept = std::get_if<AcceptMsg>(&message);
       accept != nullptr && to != config_.self && to.value <= NodeSet::kMaxNodeId)
     commit_sent_[to.value] = std::max(commit_sent_[to.value], accept->commit);

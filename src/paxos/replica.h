@@ -80,6 +80,21 @@ class Replica {
   // there, and serves the snapshot to peers that need those slots.
   void compact(Slot upto, std::shared_ptr<const std::string> data);
 
+  // Time (docs/core.md, "Time"). The core has no clock: the driver keeps the cluster clock and
+  // tells the core its time before tick() and take_ready(). A leader carries the time it was told
+  // in every Accept and heartbeat; an acceptor that accepts one remembers the highest time seen
+  // and keeps a durable horizon above it (PersistBatch::time_horizon_ms), so that its answers
+  // never vouch for a time its disk would forget. A leader's own acceptor sees its time at once.
+  void set_time_ms(uint64_t time_ms);
+  struct TimeFloor {
+    uint64_t seen_ms = 0;     // the highest time any acceptor of the promise quorum saw
+    uint64_t horizon_ms = 0;  // the highest horizon one of them recovered from its disk
+  };
+  // What the promise quorum of this replica's newest candidacy reported (final once it leads):
+  // every time a read or write was served at before this ballot is at most max(seen, horizon).
+  const TimeFloor& time_floor() const { return time_floor_; }
+  uint64_t time_seen_ms() const { return time_seen_ms_; }  // the acceptor's, since it started
+
   // Everything produced since the last call. Commands proposed since then are cut into slots
   // here, so commands that arrive together are batched together.
   Ready take_ready();
@@ -106,6 +121,7 @@ class Replica {
   void on_prepare(NodeId from, const PrepareMsg& msg);
   void on_accept(NodeId from, const AcceptMsg& msg);
   void raise_promise(const Ballot& ballot);
+  void see_time(uint64_t time_ms);
   // Proposer / leader.
   void start_election();
   void on_promise(NodeId from, const PromiseMsg& msg);
@@ -153,6 +169,11 @@ class Replica {
   // received: a lost one only delays a follower's read until the next heartbeat).
   std::array<Slot, NodeSet::kMaxNodeId + 1> commit_sent_{};
   std::map<Slot, Proposal> accepted_;
+  // Time, as the acceptor saw it: the highest time it accepted since it started, its newest
+  // horizon (handed to persist), and the horizon it recovered from disk when it started.
+  uint64_t time_seen_ms_ = 0;
+  uint64_t time_horizon_ms_ = 0;
+  uint64_t recovered_horizon_ms_ = 0;
 
   // Learner state: chosen_ is durable (lazily); commit_ and handed_out_ derive from it.
   std::map<Slot, Value> chosen_;
@@ -186,6 +207,8 @@ class Replica {
   // expected next, for ballot promise_parts_ballot_ only.
   Ballot promise_parts_ballot_;
   std::map<NodeId, Slot> promise_parts_;
+  TimeFloor time_floor_;  // over the promises received
+  uint64_t time_ms_ = 0;  // the driver's time: what our Accepts carry
   // Leader.
   Slot next_slot_ = 1;
   std::map<Slot, InFlight> inflight_;

@@ -44,6 +44,17 @@ class CoreSimulation {
     Slot last_snapshot = 0;  // as of the last drive
     Ballot last_promise;
     std::unique_ptr<node::ServerCore::Observer> watch;
+    // The machine's clocks, which outlive the replica's crashes: both run at `rate` times
+    // simulated time; the wall clock is off by `wall_offset_ms` (stepped by the nemesis).
+    double rate = 1.0;
+    uint64_t monotonic_offset_ms = 0;
+    int64_t wall_offset_ms = 0;
+  };
+  // A key SET with PX by the TTL clients.
+  struct TtlKey {
+    uint64_t ttl_ms = 0;
+    size_t set_op = 0;                       // index into history_.ops
+    std::optional<int64_t> absent_since_ns;  // the earliest return of a GET that found it gone
   };
   // What each core lets go and applies, as it happens.
   struct Watch : node::ServerCore::Observer {
@@ -90,6 +101,10 @@ class CoreSimulation {
   void on_sync_done(Node& node, uint64_t incarnation);
   void check_recovery(Node& node);
 
+  uint64_t monotonic_ms(const Node& node) const;
+  uint64_t wall_ms(const Node& node) const;
+  void check_ttl_read(const lincheck::Operation& get);
+
   void client_start(Client& client);
   void client_arrive(int client, uint64_t attempt, int node);
   void client_answer(int client, uint64_t attempt, const kv::Reply& reply);
@@ -124,7 +139,7 @@ class CoreSimulation {
   int64_t next_process_ = 0;
   uint64_t next_session_ = 0;
   uint64_t next_value_ = 0;
-  lincheck::History history_;
+  lincheck::History history_;  // TTL keys' operations too: they are left out of lincheck
   std::map<size_t, paxos::CommandId> put_ids_;         // by index into history_.ops
   std::map<Slot, paxos::Value> applied_values_;        // what any replica applied at each slot
   std::map<paxos::CommandId, Slot> applied_commands_;  // where each command was applied
@@ -133,6 +148,8 @@ class CoreSimulation {
   // What the clients' forged markers are made of. Not rng_, so that runs without disk faults
   // (where values stay plain) keep their schedules.
   Rng forgery_;
+  std::map<std::string, TtlKey> ttl_keys_;
+  std::vector<std::string> ttl_recent_;  // TTL keys in the order they were set
   CoreResult result_;
 };
 
@@ -143,6 +160,13 @@ std::string shown(std::string_view value) {
   std::string out(value.begin(), end);
   if (end != value.end()) out += "+markers";
   return out;
+}
+
+// Where the simulated wall clocks start: 2023-11-14, so that times look like Unix ms.
+constexpr int64_t kWallEpochMs = 1'700'000'000'000;
+
+bool is_ttl_key(const std::string& key) {
+  return !key.empty() && key[0] == 't';
 }
 
 CoreOptions swarmed(CoreOptions o, Rng& rng) {
@@ -181,6 +205,17 @@ CoreSimulation::CoreSimulation(CoreOptions options, std::ostream* trace)
     node->index = i;
     node->salts = Rng(options_.seed * 31 + uint64_t(i) + 1);
     nodes_.push_back(std::move(node));
+  }
+  // Each machine's clocks, from their own generator (the schedule's stays as it was): a rate
+  // within the drift bound (often at its edge), a wall clock seconds to hours off either way.
+  Rng clocks(options_.seed ^ 0x636c6f636b73ULL);
+  for (auto& node : nodes_) {
+    const double drift = clocks.chance(0.5) ? 1.0 : static_cast<double>(clocks.below(1001)) / 1000;
+    node->rate = 1.0 + (clocks.chance(0.5) ? drift : -drift) * node::kClockDriftBound;
+    node->monotonic_offset_ms = clocks.below(uint64_t{1} << 40);
+    const auto skew = static_cast<int64_t>(
+        clocks.chance(0.2) ? clocks.below(1'000) : clocks.below(options_.wall_skew_max_ms + 1));
+    node->wall_offset_ms = clocks.chance(0.5) ? skew : -skew;
   }
   for (auto& node : nodes_) {
     start(*node);
@@ -266,7 +301,12 @@ CoreResult CoreSimulation::run() {
     lincheck::Limits limits;
     limits.timeout_seconds = 0;
     limits.max_states_per_key = 2'000'000;
-    const lincheck::Verdict verdict = lincheck::check(history_, limits);
+    // Keys with PX vanish by themselves, which lincheck's register model does not know of: the
+    // ttl check judges them instead.
+    lincheck::History registers;
+    for (const auto& op : history_.ops)
+      if (!is_ttl_key(op.key)) registers.ops.push_back(op);
+    const lincheck::Verdict verdict = lincheck::check(registers, limits);
     if (verdict.outcome == lincheck::Outcome::kNotLinearizable) {
       fail("linearizable: " + lincheck::format_verdict(verdict));
     } else if (verdict.outcome == lincheck::Outcome::kUndecided) {
@@ -309,8 +349,22 @@ node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
   o.bug_early_undurable_ballot = options_.bug_early_undurable_ballot;
   o.bug_self_answers_early = options_.bug_self_answers_early;
   o.bug_ack_on_propose = options_.bug_ack_on_propose;
+  o.bug_wall_clock_expiry = options_.bug_wall_clock_expiry;
+  o.bug_reads_at_local_clock = options_.bug_reads_at_local_clock;
   o.snapshot_every = options_.snapshot_every;
+  const int index = int(id.value - 1);
+  o.clock.monotonic_ms = [this, index] { return monotonic_ms(*nodes_[index]); };
+  o.clock.wall_ms = [this, index] { return wall_ms(*nodes_[index]); };
   return o;
+}
+
+uint64_t CoreSimulation::monotonic_ms(const Node& node) const {
+  return node.monotonic_offset_ms + static_cast<uint64_t>(double(now_us_) * node.rate / 1000);
+}
+
+uint64_t CoreSimulation::wall_ms(const Node& node) const {
+  return static_cast<uint64_t>(kWallEpochMs + node.wall_offset_ms +
+                               static_cast<int64_t>(double(now_us_) * node.rate / 1000));
 }
 
 void CoreSimulation::start(Node& node) {
@@ -503,7 +557,21 @@ void CoreSimulation::client_start(Client& client) {
   op.client = client.process;
   op.key = "k" + std::to_string(rng_.below(uint64_t(options_.keys)));
   op.call_ns = int64_t(now_us_) * 1000;
-  if (rng_.chance(options_.read_share)) {
+  const bool ttl = rng_.chance(options_.ttl_share);
+  if (ttl && !ttl_recent_.empty() && rng_.chance(0.6)) {
+    // A GET of one of the newest TTL keys: around their expiry, and across failovers.
+    op.kind = lincheck::OpKind::kGet;
+    op.key =
+        ttl_recent_[ttl_recent_.size() - 1 - rng_.below(std::min<size_t>(8, ttl_recent_.size()))];
+  } else if (ttl) {
+    op.kind = lincheck::OpKind::kPut;
+    op.key = "t" + std::to_string(ttl_recent_.size());
+    op.value = "v" + std::to_string(++next_value_);
+    ++client.seq;
+    ttl_keys_[op.key] = TtlKey{rng_.between(options_.ttl_min_ms, options_.ttl_max_ms),
+                               history_.ops.size(), std::nullopt};
+    ttl_recent_.push_back(op.key);
+  } else if (rng_.chance(options_.read_share)) {
     op.kind = lincheck::OpKind::kGet;
   } else {
     op.kind = lincheck::OpKind::kPut;
@@ -560,24 +628,26 @@ void CoreSimulation::client_arrive(int c, uint64_t attempt, int target) {
       op.key + (op.kind == lincheck::OpKind::kPut ? "=" + shown(op.value) : "") + " at " +
       to_string(node.id));
   if (op.kind == lincheck::OpKind::kPut) {
-    node.core->submit(client.session, client.seq, {"SET", op.key, op.value}, now_us_ / 1000,
-                      answer);
+    std::vector<std::string> args{"SET", op.key, op.value};
+    if (auto it = ttl_keys_.find(op.key); it != ttl_keys_.end()) {
+      args.push_back("PX");
+      args.push_back(std::to_string(it->second.ttl_ms));
+    }
+    node.core->submit(client.session, client.seq, std::move(args), answer);
   } else {
     // A read served must reflect every slot any replica had applied (so was chosen) when it
     // was asked: the state it is served from is the serving replica's, at the time it answers.
     const Slot floor = max_applied_;
-    node.core->read(
-        {"GET", op.key}, now_us_ / 1000, [this, answer, floor, target](const kv::Reply& reply) {
-          const Node& server = *nodes_[target];
-          const Slot applied = server.core->applied();
-          if (reply.kind != kv::Reply::Kind::kError && applied < floor) {
-            return fail("reads: " + to_string(server.id) +
-                        " served a read from its state at slot " + std::to_string(applied) +
-                        ", but slot " + std::to_string(floor) +
-                        " had been applied when the read was asked");
-          }
-          answer(reply);
-        });
+    node.core->read({"GET", op.key}, [this, answer, floor, target](const kv::Reply& reply) {
+      const Node& server = *nodes_[target];
+      const Slot applied = server.core->applied();
+      if (reply.kind != kv::Reply::Kind::kError && applied < floor) {
+        return fail("reads: " + to_string(server.id) + " served a read from its state at slot " +
+                    std::to_string(applied) + ", but slot " + std::to_string(floor) +
+                    " had been applied when the read was asked");
+      }
+      answer(reply);
+    });
   }
   drive(node);
 }
@@ -618,8 +688,37 @@ void CoreSimulation::client_answer(int c, uint64_t attempt, const kv::Reply& rep
   op.return_ns = int64_t(now_us_) * 1000;
   log("client " + std::to_string(c + 1) + (op.error ? " refused: " + *op.error : " ok") +
       (op.found && *op.found ? " " + shown(op.output) : ""));
+  if (op.kind == lincheck::OpKind::kGet && op.ok && ttl_keys_.count(op.key) != 0) {
+    check_ttl_read(op);
+    if (done_) return;
+  }
   if (!op.error && client.probes_left > 0) --client.probes_left;
   client_finish(client);
+}
+
+// Cluster time runs at most (1 + bound) times as fast as simulated time (every replica's
+// monotonic clock does, and a failover never adds time), and the SET was stamped after it was
+// sent: so the key cannot have expired before ttl / (1 + bound) of simulated time since then.
+// (2 ms of slack: the clocks count whole milliseconds.) And a key, once expired, stays gone.
+void CoreSimulation::check_ttl_read(const lincheck::Operation& get) {
+  TtlKey& key = ttl_keys_[get.key];
+  const lincheck::Operation& set = history_.ops[key.set_op];
+  if (!set.ok || set.outcome_unknown() || get.call_ns <= *set.return_ns) return;
+  const double elapsed_ms = double(*get.return_ns - set.call_ns) / 1e6;
+  if (!*get.found) {
+    ++result_.ttl_expired_reads;
+    if (elapsed_ms * (1 + node::kClockDriftBound) + 2 < double(key.ttl_ms)) {
+      return fail("ttl: " + get.key + " set with PX " + std::to_string(key.ttl_ms) +
+                  " read as expired " + std::to_string(int64_t(elapsed_ms)) +
+                  " ms after the SET was sent");
+    }
+    if (!key.absent_since_ns || *get.return_ns < *key.absent_since_ns)
+      key.absent_since_ns = *get.return_ns;
+  } else if (key.absent_since_ns && get.call_ns > *key.absent_since_ns) {
+    return fail("ttl: " + get.key +
+                " read as present after a GET that returned earlier had "
+                "found it expired (time went backwards)");
+  }
 }
 
 void CoreSimulation::client_timeout(int c, uint64_t attempt) {
@@ -667,6 +766,13 @@ void CoreSimulation::nemesis() {
   schedule(
       now_us_ + rng_.between(options_.nemesis_interval_min_us, options_.nemesis_interval_max_us),
       [this] { nemesis(); });
+  if (rng_.chance(options_.wall_step)) {  // an NTP step, either way, of a second to an hour
+    Node& node = *nodes_[rng_.below(nodes_.size())];
+    const auto step = static_cast<int64_t>(rng_.between(1'000, 3'600'000));
+    node.wall_offset_ms += rng_.chance(0.5) ? step : -step;
+    log("wall clock of " + to_string(node.id) + " steps to offset " +
+        std::to_string(node.wall_offset_ms) + " ms");
+  }
   const bool crash_now = options_.crashes && (!options_.partitions || rng_.chance(0.5));
   if (!crash_now) return blocked_.empty() ? partition() : heal();
   std::vector<Node*> up;
@@ -803,6 +909,8 @@ constexpr CoreBug kCoreBugs[] = {
     {"self-answers-early", &CoreOptions::bug_self_answers_early},
     {"ack-on-propose", &CoreOptions::bug_ack_on_propose},
     {"marker-in-payload", &CoreOptions::bug_marker_in_payload},
+    {"wall-clock-expiry", &CoreOptions::bug_wall_clock_expiry},
+    {"reads-at-local-clock", &CoreOptions::bug_reads_at_local_clock},
 };
 
 }  // namespace

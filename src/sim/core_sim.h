@@ -25,7 +25,13 @@
 //                   outcome the client never learned, after retries with the same id, open)
 //                   passes lincheck, with a final GET of every key at the converged state;
 //   liveness      — once calm, within a bound, every client completes fresh operations and the
-//                   replicas converge.
+//                   replicas converge;
+//   ttl           — each replica has its own clocks: a wall clock off by seconds to hours (either
+//                   sign) that the nemesis steps (an NTP jump), and a monotonic clock whose rate
+//                   is off by up to node::kClockDriftBound. Clients also SET fresh keys with PX
+//                   and GET them: a key whose SET was acknowledged is never read as absent before
+//                   PX / (1 + bound) of simulated time since the SET was sent, and once a GET
+//                   asked after that acknowledgment saw it absent, no GET asked later sees it.
 #pragma once
 
 #include <cstdint>
@@ -95,6 +101,14 @@ struct CoreOptions : ReplicaClock {
   int retries = 3;  // a SET with an uncertain outcome is sent again with the same id
   int probes = 3;   // operations each client must complete once calm
 
+  // Clocks (see "ttl" above). Keys with PX live ttl_min..max ms; a client operation is a TTL
+  // one with chance ttl_share (a SET of a fresh key, or a GET of a recent one).
+  uint64_t wall_skew_max_ms = 3 * 3'600'000;
+  double wall_step = 0.2;  // the chance that a nemesis event also steps a replica's wall clock
+  double ttl_share = 0.25;
+  uint64_t ttl_min_ms = 20;
+  uint64_t ttl_max_ms = 600;
+
   // Swarm testing: each seed scales the fault knobs by its own factor (0 to 4x).
   bool swarm = true;
 
@@ -109,6 +123,8 @@ struct CoreOptions : ReplicaClock {
   bool bug_self_answers_early = false;      // a replica's acceptor answers itself before the sync
   bool bug_ack_on_propose = false;          // a SET is answered OK once queued, not once chosen
   bool bug_marker_in_payload = false;       // recovery trusts any checksummed marker (format 1's)
+  bool bug_wall_clock_expiry = false;       // commands stamped with the leader's wall clock
+  bool bug_reads_at_local_clock = false;    // reads served at the serving replica's wall clock
 };
 
 // The planted bugs only this simulator reaches, by name, in a stable order; enable_core_bug()
@@ -128,7 +144,8 @@ struct CoreResult {
   uint64_t partitions = 0;
   uint64_t syncs_deferred = 0;
   uint64_t syncs_inline = 0;
-  uint64_t leaders = 0;  // distinct leader ballots
+  uint64_t leaders = 0;            // distinct leader ballots
+  uint64_t ttl_expired_reads = 0;  // TTL GETs (asked after their SET's OK) that found the key gone
   uint64_t messages = 0;
   uint64_t events = 0;
   uint64_t liveness_us = 0;

@@ -16,6 +16,12 @@ std::string promise_payload(const Ballot& b) {
   return out;
 }
 
+std::string horizon_payload(uint64_t ms) {
+  std::string out;
+  put_u64(out, ms);
+  return out;
+}
+
 Status bad_record(const LogRecord& r, const std::string& what) {
   return Status::corruption(fmt::format("{} (segment {}, offset {}): {}",
                                         segment_file_name(r.segment), r.segment, r.offset, what));
@@ -28,7 +34,11 @@ std::string describe_record(uint8_t type, std::string_view payload) {
   Ballot b;
   Slot slot = 0;
   paxos::Value v;
+  uint64_t ms = 0;
   switch (type) {
+    case kTimeHorizonRecord:
+      if (in.u64(ms) && in.done()) return fmt::format("time horizon={} ms", ms);
+      break;
     case kPromiseRecord:
       if (decode_ballot(in, b) && in.done()) return "promise ballot=" + to_string(b);
       break;
@@ -63,6 +73,12 @@ Status replay(const std::vector<LogRecord>& records, paxos::DurableState& state)
         if (r.type == kPromiseRecord || state.promised < b) batch.promised = b;
         break;
       }
+      case kTimeHorizonRecord: {
+        uint64_t ms = 0;
+        if (!in.u64(ms) || !in.done()) return bad_record(r, "undecodable time horizon");
+        batch.time_horizon_ms = ms;  // never lowers the horizon (DurableState::apply)
+        break;
+      }
       case kAcceptedRecord: {
         paxos::AcceptedEntry e;
         if (!in.u64(e.slot) || !decode_ballot(in, e.proposal.ballot) ||
@@ -95,6 +111,7 @@ Result<std::unique_ptr<PaxosLog>> PaxosLog::open(FileSystem& fs, const LogOption
   SYNOD_RETURN_IF_ERROR(replay(records, recovered));
   std::unique_ptr<PaxosLog> plog(new PaxosLog(std::move(*log)));
   plog->promised_ = recovered.promised;
+  plog->time_horizon_ms_ = recovered.time_horizon_ms;
   for (const auto& r : records) {
     Reader in(r.payload);
     Slot slot = 0;
@@ -106,6 +123,9 @@ Result<std::unique_ptr<PaxosLog>> PaxosLog::open(FileSystem& fs, const LogOption
   plog->log_->set_carry_over([p = plog.get()] {
     std::vector<std::pair<uint8_t, std::string>> out;
     out.emplace_back(kCheckpointRecord, promise_payload(p->promised_));
+    // The horizon too: compaction may remove the segment that last recorded it.
+    if (p->time_horizon_ms_ != 0)
+      out.emplace_back(kTimeHorizonRecord, horizon_payload(p->time_horizon_ms_));
     return out;
   });
   if (state != nullptr) *state = std::move(recovered);
@@ -122,6 +142,10 @@ void PaxosLog::append(const paxos::PersistBatch& batch) {
   if (batch.promised) {
     promised_ = *batch.promised;
     log_->append(kPromiseRecord, promise_payload(*batch.promised));
+  }
+  if (batch.time_horizon_ms) {
+    time_horizon_ms_ = std::max(time_horizon_ms_, *batch.time_horizon_ms);
+    log_->append(kTimeHorizonRecord, horizon_payload(*batch.time_horizon_ms));
   }
   for (const auto& e : batch.accepted) {
     payload.clear();

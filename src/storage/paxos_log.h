@@ -17,10 +17,11 @@
 namespace synod::storage {
 
 enum RecordType : uint8_t {
-  kPromiseRecord = 16,     // the acceptor's newest promise
-  kAcceptedRecord = 17,    // an accepted proposal for one slot
-  kChosenRecord = 18,      // a slot's chosen value
-  kCheckpointRecord = 19,  // the promise, repeated at the start of every segment
+  kPromiseRecord = 16,      // the acceptor's newest promise
+  kAcceptedRecord = 17,     // an accepted proposal for one slot
+  kChosenRecord = 18,       // a slot's chosen value
+  kCheckpointRecord = 19,   // the promise, repeated at the start of every segment
+  kTimeHorizonRecord = 20,  // the acceptor's time horizon (also repeated in every segment)
 };
 
 using paxos::decode_value;  // the value coding lives in paxos/codec.h
@@ -55,6 +56,7 @@ class PaxosLog {
 
   std::unique_ptr<Log> log_;
   Ballot promised_;
+  uint64_t time_horizon_ms_ = 0;
   std::map<uint64_t, Slot> max_slot_;  // per segment, the highest slot any record mentions
   Slot pending_max_ = 0;               // in records appended since the last sync
 };
