@@ -51,13 +51,32 @@ int run_server(const node::Server::Options& options) {
   return (*server)->fatal().is_ok() ? 0 : 1;
 }
 
+// Cross-field limits CLI11's per-option checks cannot express; "" when the timing is usable.
+std::string timing_problem(const node::Server::Options& o) {
+  if (o.election_timeout_min_ticks > o.election_timeout_max_ticks)
+    return fmt::format("--election-min-ticks {} is above --election-max-ticks {}",
+                       o.election_timeout_min_ticks, o.election_timeout_max_ticks);
+  // A leader that heartbeats no faster than the shortest election timeout is deposed by its own
+  // followers over and over.
+  if (o.heartbeat_interval_ticks >= o.election_timeout_min_ticks)
+    return fmt::format("--heartbeat-ticks {} must be below --election-min-ticks {}",
+                       o.heartbeat_interval_ticks, o.election_timeout_min_ticks);
+  return "";
+}
+
 void add_server(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("server", "run one replica of the key-value service");
+  cmd->footer(
+      "Every option may instead come from a TOML/INI file: synod server --config FILE, the "
+      "options in a [server] section without their dashes (id = 2, peers = \"1=...\"); the command "
+      "line wins over the file. Example: docs/synod-server.example.toml");
   auto o = std::make_shared<node::Server::Options>();
   auto id = std::make_shared<uint32_t>(0);
   auto peers = std::make_shared<std::string>();
   auto listen = std::make_shared<std::string>("127.0.0.1:6379");
-  cmd->add_option("--id", *id, "this replica's id (1..63), as in --peers")->required();
+  cmd->add_option("--id", *id, "this replica's id (1..63), as in --peers")
+      ->required()
+      ->check(CLI::Range(1, 63));
   cmd->add_option("--peers", *peers,
                   "every replica's peer address: 1=HOST:PORT,2=HOST:PORT,... (this one included)")
       ->required();
@@ -67,21 +86,35 @@ void add_server(CLI::App& app, int& exit_code) {
   cmd->add_option("--cluster-id", o->cluster_id,
                   "cluster id: peers and data of another cluster are refused")
       ->capture_default_str();
-  cmd->add_option("--tick-ms", o->tick_ms, "length of one logical tick")->capture_default_str();
+  // Bounds: a zero tick busy-loops the event loop; the upper ends only catch typos (a minute of
+  // tick, an hour of request timeout).
+  cmd->add_option("--tick-ms", o->tick_ms, "length of one logical tick (1..60000)")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
   cmd->add_option("--election-min-ticks", o->election_timeout_min_ticks,
                   "a follower that hears no leader for a random number of ticks in [min, max] "
-                  "starts an election")
+                  "starts an election (2..100000; above --heartbeat-ticks)")
+      ->check(CLI::Range(2, 100000))
       ->capture_default_str();
-  cmd->add_option("--election-max-ticks", o->election_timeout_max_ticks)->capture_default_str();
-  cmd->add_option("--heartbeat-ticks", o->heartbeat_interval_ticks)->capture_default_str();
+  cmd->add_option("--election-max-ticks", o->election_timeout_max_ticks,
+                  "(2..100000; at least --election-min-ticks)")
+      ->check(CLI::Range(2, 100000))
+      ->capture_default_str();
+  cmd->add_option("--heartbeat-ticks", o->heartbeat_interval_ticks,
+                  "ticks between the leader's heartbeats (1..; below --election-min-ticks)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   cmd->add_option("--request-timeout-ms", o->request_timeout_ms,
                   "how long a client's command is retried inside the cluster before UNKNOWN or "
-                  "TRYAGAIN")
+                  "TRYAGAIN (10..3600000)")
+      ->check(CLI::Range(10, 3600000))
       ->capture_default_str();
   cmd->add_option("--snapshot-every", o->snapshot_every_slots,
                   "applied slots between snapshots (0: never)")
       ->capture_default_str();
-  cmd->add_option("--max-clients", o->max_clients)->capture_default_str();
+  cmd->add_option("--max-clients", o->max_clients, "client connections at once (1..1000000)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   cmd->add_flag("!--sync-on-loop", o->sync_thread,
                 "run fdatasync on the event-loop thread instead of a thread of its own "
                 "(slower; for comparison)");
@@ -94,7 +127,6 @@ void add_server(CLI::App& app, int& exit_code) {
                   fmt::format("deliberately break the server ({}), to show that the fault "
                               "harness catches it; never in production",
                               fmt::join(node::Server::planted_bug_names(), " | ")));
-  cmd->set_config("--config", "", "read these options from a TOML/INI file");
   cmd->callback([=, &exit_code] {
     node::Server::Options options = *o;
     options.id = NodeId{*id};
@@ -103,6 +135,11 @@ void add_server(CLI::App& app, int& exit_code) {
     if (!parsed.is_ok() || !endpoint.is_ok()) {
       fmt::print(stderr, "synod server: {}\n",
                  (!parsed.is_ok() ? parsed.status() : endpoint.status()).to_string());
+      exit_code = 2;
+      return;
+    }
+    if (const std::string problem = timing_problem(options); !problem.empty()) {
+      fmt::print(stderr, "synod server: {}\n", problem);
       exit_code = 2;
       return;
     }
