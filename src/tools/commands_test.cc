@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -77,11 +78,13 @@ class Child {
       ::_exit(127);
     }
   }
+  // SIGTERM first: `synod local` then stops the replicas it started, which SIGKILL would orphan.
   ~Child() {
-    if (pid_ > 0 && !exit_code_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
+    if (pid_ <= 0 || wait_exit(0)) return;
+    signal(SIGTERM);
+    if (wait_exit(10000)) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
   }
   void signal(int sig) const { ::kill(pid_, sig); }
   // The exit code once it has exited (within `timeout_ms`); nullopt while it runs.
@@ -237,6 +240,57 @@ TEST_F(Commands, VersionIsPrinted) {
   Ran r = run_synod("--version");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "synod " SYNOD_VERSION "\n");
+}
+
+std::vector<std::string> local_args(const std::string& data, uint16_t port, uint16_t peer_port) {
+  return {"local",
+          "--data",
+          data,
+          "--port",
+          std::to_string(port),
+          "--peer-port",
+          std::to_string(peer_port)};
+}
+
+// A --data whose parents do not exist yet is created, parents and all.
+TEST_F(Commands, LocalCreatesItsDataDirectoryWithParents) {
+  const std::string data = dir_ + "/not/yet/there";
+  Child local(local_args(data, client_port_, peer_port_), dir_ + "/local.log");
+  ASSERT_TRUE(eventually([&] { return local.output().find(" leads.") != std::string::npos; }))
+      << local.output();
+  struct stat st {};
+  EXPECT_EQ(::stat((data + "/n1").c_str(), &st), 0);
+  local.signal(SIGTERM);
+  EXPECT_EQ(local.wait_exit(15000), 0) << local.output();
+}
+
+// Another cluster holds the client ports: the replicas started here cannot bind and exit, and
+// `synod local` says so and exits 1, never reporting on the other cluster's leader.
+TEST_F(Commands, LocalRefusesToReportOnAnotherClustersServers) {
+  LocalCluster::Options o;
+  o.binary = SYNOD_BINARY;
+  o.dir = dir_ + "/other";
+  o.client_port = client_port_;
+  o.peer_port = peer_port_;
+  LocalCluster other(o);
+  ASSERT_TRUE(other.start_all().is_ok());
+  ASSERT_TRUE(other.wait_until_serving(15000).is_ok());
+  ASSERT_TRUE(eventually([&] { return other.leader() != 0; }));
+  uint16_t unused = 0, free_peer_port = 0;  // free now that the other cluster holds its ports
+  ASSERT_TRUE(LocalCluster::pick_free_ports(3, unused, free_peer_port).is_ok());
+  Child local(local_args(dir_ + "/mine", client_port_, free_peer_port), dir_ + "/local.log");
+  EXPECT_EQ(local.wait_exit(20000), 1) << local.output();
+  EXPECT_NE(local.output().find("Address already in use"), std::string::npos) << local.output();
+  EXPECT_EQ(local.output().find("leads"), std::string::npos) << local.output();
+  EXPECT_NE(other.leader(), 0) << "the other cluster was disturbed";
+}
+
+TEST_F(Commands, LocalExitsWhenAReplicaCannotUseItsDirectory) {
+  ASSERT_EQ(::mkdir((dir_ + "/data").c_str(), 0755), 0);
+  write_file("data/n2", "a file where n2's directory should be");
+  Child local(local_args(dir_ + "/data", client_port_, peer_port_), dir_ + "/local.log");
+  EXPECT_EQ(local.wait_exit(20000), 1) << local.output();
+  EXPECT_NE(local.output().find("n2 exited at start"), std::string::npos) << local.output();
 }
 
 }  // namespace

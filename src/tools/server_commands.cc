@@ -171,45 +171,83 @@ void on_stop_signal(int) {
   g_stop = 1;
 }
 
+// Runs the cluster in the foreground until Ctrl-C (0) or until every replica has exited (1).
+int run_local(const LocalCluster::Options& options) {
+  LocalCluster cluster(options);
+  Status started = cluster.start_all();
+  // Each replica must answer as the process started here: on ports another cluster holds, it
+  // exits (address in use) while the stranger answers; that must not pass for a running cluster.
+  if (started.is_ok()) started = cluster.wait_until_serving(10000);
+  if (!started.is_ok()) {
+    fmt::print(stderr, "synod local: {}\nsynod local: stopping every replica\n",
+               started.to_string());
+    cluster.stop_all();
+    return 1;
+  }
+  ::signal(SIGINT, on_stop_signal);
+  ::signal(SIGTERM, on_stop_signal);
+  fmt::print("synod local: {} replicas, data in {}\n", options.replicas, options.dir);
+  for (int i = 1; i <= options.replicas; ++i)
+    fmt::print("  n{}  clients 127.0.0.1:{}  peers 127.0.0.1:{}  log {}\n", i,
+               cluster.client_port(i), cluster.peer_port(i), cluster.log_path(i));
+  fmt::print("connect with: redis-cli -p {}   (any replica; followers forward to the leader)\n",
+             cluster.client_port(1));
+  if (int leader = wait_for_leader(cluster, 10000))
+    fmt::print("n{} leads. Ctrl-C stops every replica; the data stays for the next start.\n",
+               leader);
+  else
+    fmt::print("no leader yet after 10 s; see the logs. Ctrl-C stops every replica.\n");
+  std::fflush(stdout);
+  int alive = options.replicas;
+  while (!g_stop && alive > 0) {
+    for (int id : cluster.reap()) {
+      --alive;
+      fmt::print(stderr, "synod local: n{} exited: {} (log: {})\n", id,
+                 last_line(cluster.log_path(id)), cluster.log_path(id));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (alive == 0) {
+    fmt::print(stderr, "synod local: every replica has exited\n");
+    return 1;
+  }
+  fmt::print("synod local: stopping\n");
+  cluster.stop_all();
+  return 0;
+}
+
 void add_local(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("local", "run a local cluster of separate server processes");
   auto o = std::make_shared<LocalCluster::Options>();
-  cmd->add_option("--replicas", o->replicas, "number of replicas")->capture_default_str();
-  cmd->add_option("--data", o->dir, "directory for every replica's data (kept across runs)")
+  cmd->add_option("--replicas", o->replicas, "number of replicas (1..63)")
+      ->check(CLI::Range(1, 63))
+      ->capture_default_str();
+  cmd->add_option("--data", o->dir,
+                  "directory for every replica's data (created with its parents; kept across "
+                  "runs)")
       ->required();
   cmd->add_option("--port", o->client_port, "client port of replica 1 (then +1, +2, ...)")
+      ->check(CLI::Range(1, 65535))
       ->capture_default_str();
   cmd->add_option("--peer-port", o->peer_port, "peer port of replica 1 (then +1, +2, ...)")
+      ->check(CLI::Range(1, 65535))
       ->capture_default_str();
   cmd->callback([=, &exit_code] {
     LocalCluster::Options options = *o;
     options.binary = self_executable();
-    LocalCluster cluster(options);
-    if (Status s = cluster.start_all(); !s.is_ok()) {
-      fmt::print(stderr, "synod local: {}\n", s.to_string());
+    const int clients_end = options.client_port + options.replicas;  // one past the last
+    const int peers_end = options.peer_port + options.replicas;
+    if (clients_end > 65536 || peers_end > 65536 ||
+        (options.client_port < peers_end && options.peer_port < clients_end)) {
+      fmt::print(stderr,
+                 "synod local: {} replicas need client ports {}..{} and peer ports {}..{}: "
+                 "each run within 1..65535, and the two apart\n",
+                 options.replicas, options.client_port, clients_end - 1, options.peer_port,
+                 peers_end - 1);
       exit_code = 2;
       return;
     }
-    ::signal(SIGINT, on_stop_signal);
-    ::signal(SIGTERM, on_stop_signal);
-    fmt::print("synod local: {} replicas, data in {}\n", options.replicas, options.dir);
-    for (int i = 1; i <= options.replicas; ++i)
-      fmt::print("  n{}  clients 127.0.0.1:{}  peers 127.0.0.1:{}  log {}\n", i,
-                 cluster.client_port(i), cluster.peer_port(i), cluster.log_path(i));
-    fmt::print("connect with: redis-cli -p {}   (any replica; followers forward to the leader)\n",
-               cluster.client_port(1));
-    if (int leader = wait_for_leader(cluster, 10000))
-      fmt::print("n{} leads. Ctrl-C stops every replica; the data stays for the next start.\n",
-                 leader);
-    std::fflush(stdout);
-    while (!g_stop) {
-      for (int id : cluster.reap())
-        fmt::print(stderr, "synod local: n{} exited; see {}\n", id, cluster.log_path(id));
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    fmt::print("synod local: stopping\n");
-    cluster.stop_all();
-    exit_code = 0;
+    exit_code = run_local(options);
   });
 }
 
