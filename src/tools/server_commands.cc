@@ -4,12 +4,14 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -254,6 +256,7 @@ void add_local(CLI::App& app, int& exit_code) {
 struct DemoState {
   std::map<std::string, std::string> acknowledged;  // key -> value the cluster acknowledged
   int failed = 0;
+  std::string summary;  // the closing "demo: ..." line, once the run got that far
 };
 
 // Writes key=value through `port`; records it if acknowledged.
@@ -283,84 +286,94 @@ int verify(const DemoState& st, const LocalCluster& c, int via, int& lost) {
   return static_cast<int>(st.acknowledged.size());
 }
 
-int run_demo(const std::string& dir_option) {
-  std::string dir = dir_option;
-  if (dir.empty()) {
-    char tmpl[] = "/tmp/synod-demo-XXXXXX";
-    if (!::mkdtemp(tmpl)) {
-      fmt::print(stderr, "synod demo: cannot create a temporary directory\n");
-      return 2;
-    }
-    dir = tmpl;
+// Disk space under `dir` (allocated blocks, as du counts them: log segments are preallocated).
+uint64_t disk_usage_bytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
   }
-  LocalCluster::Options o;
-  o.binary = self_executable();
-  o.dir = dir;
-  o.replicas = 3;
-  if (Status s = LocalCluster::pick_free_ports(3, o.client_port, o.peer_port); !s.is_ok()) {
-    fmt::print(stderr, "synod demo: {}\n", s.to_string());
-    return 2;
+  return total;
+}
+
+// What becomes of the demo's directory, said out loud: a fresh one is removed after a good run; a
+// failed run's, or one the user named, stays (with its size, since log segments are large).
+void dispose_of(const std::string& dir, bool remove) {
+  const uint64_t mb = disk_usage_bytes(dir) / (1024 * 1024);
+  std::error_code ec;
+  if (remove && std::filesystem::remove_all(dir, ec) != static_cast<std::uintmax_t>(-1) && !ec) {
+    fmt::print("   removed {} ({} MB of data and logs)\n", dir, mb);
+    return;
   }
-  LocalCluster c(o);
-  fmt::print("== Starting 3 replicas as separate processes (data and logs in {})\n", dir);
-  if (Status s = c.start_all(); !s.is_ok()) {
-    fmt::print(stderr, "synod demo: {}\n", s.to_string());
-    return 2;
-  }
-  for (int i = 1; i <= 3; ++i) fmt::print("   n{}: redis-cli -p {}\n", i, c.client_port(i));
+  fmt::print("   the replicas' data and logs stay in {} ({} MB); rm -rf {} removes them\n", dir, mb,
+             dir);
+}
+
+// The demo proper, on a started cluster; true if every acknowledged write survived and the old
+// leader caught up. Every write goes through a replica that is running at the time.
+bool narrate(LocalCluster& c, DemoState& st, const std::string& dir) {
   const auto t0 = Clock::now();
   int leader = wait_for_leader(c, 10000);
   if (!leader) {
     fmt::print("synod demo: no leader elected in 10 s; see the logs in {}\n", dir);
-    return 1;
+    return false;
   }
-  fmt::print("== n{} was elected leader after {} ms\n", leader, ms_since(t0));
+  fmt::print("== n{} was elected leader {} ms after the replicas answered\n", leader, ms_since(t0));
 
-  DemoState st;
-  fmt::print("== Writing 300 keys through all three replicas (followers forward to the leader)\n");
+  fmt::print(
+      "== Writing 300 keys, each through n1, n2, n3 in turn (followers forward writes to the "
+      "leader)\n");
   for (int i = 0; i < 300; ++i) {
     const int via = 1 + i % 3;
     demo_write(st, c.client_port(via), "key:" + std::to_string(i), "value-" + std::to_string(i));
   }
   fmt::print("   {} writes acknowledged, {} failed\n", st.acknowledged.size(), st.failed);
-  auto r = call(c.client_port(1 + leader % 3), {"GET", "key:42"}, 3000);
-  fmt::print("   GET key:42 on follower n{} -> {}\n", 1 + leader % 3,
-             r.is_ok() ? client::to_string(*r) : r.status().to_string());
+  const int follower = 1 + leader % 3;
+  auto r = call(c.client_port(follower), {"GET", "key:42"}, 3000);
+  fmt::print("   GET key:42 through follower n{} -> {} (a follower serves reads itself)\n",
+             follower, r.is_ok() ? client::to_string(*r) : r.status().to_string());
 
-  fmt::print("== SIGKILL the leader n{} while writes continue\n", leader);
   const int old_leader = leader;
+  const int survivors[2] = {1 + old_leader % 3, 1 + (old_leader + 1) % 3};
+  fmt::print(
+      "== SIGKILL the leader n{}, then write through the survivors n{} and n{} until a write is "
+      "acknowledged\n",
+      old_leader, survivors[0], survivors[1]);
   c.kill(old_leader, SIGKILL);
   const auto killed = Clock::now();
   int next_key = 300;
   uint64_t failover_ms = 0;
-  const int survivor = 1 + old_leader % 3;
-  while (ms_since(killed) < 20000) {
-    const std::string key = "key:" + std::to_string(next_key);
-    const int via = next_key % 2                     ? survivor
-                    : 1 + survivor % 3 == old_leader ? survivor
-                                                     : 1 + survivor % 3;
-    if (demo_write(st, c.client_port(via), key, "value-" + std::to_string(next_key))) {
+  int attempts = 0;
+  while (ms_since(killed) < 20000 && !failover_ms) {
+    const std::string key = "key:" + std::to_string(next_key++);
+    ++attempts;
+    if (demo_write(st, c.client_port(survivors[attempts % 2]), key,
+                   "value-" + std::to_string(next_key - 1)))
       failover_ms = ms_since(killed);
-      ++next_key;
-      break;
-    }
-    ++next_key;
   }
   leader = wait_for_leader(c, 10000);
   if (!failover_ms || !leader) {
     fmt::print("synod demo: no new leader took writes within 20 s; see the logs in {}\n", dir);
-    return 1;
+    return false;
   }
   fmt::print(
-      "   n{} is the new leader; the first write after the kill was acknowledged {} ms "
-      "after it\n",
-      leader, failover_ms);
+      "   the first write sent after the kill was acknowledged {} ms after the SIGKILL ({} "
+      "attempt{}); n{} is the new leader\n",
+      failover_ms, attempts, attempts == 1 ? "" : "s", leader);
+  const int via = leader == survivors[0] ? survivors[1] : survivors[0];
+  const size_t before = st.acknowledged.size();
+  const int failed_before = st.failed;
   for (int i = 0; i < 100; ++i, ++next_key)
-    demo_write(st, c.client_port(leader == 1 ? 2 : 1), "key:" + std::to_string(next_key),
+    demo_write(st, c.client_port(via), "key:" + std::to_string(next_key),
                "value-" + std::to_string(next_key));
+  fmt::print("== 100 more writes through follower n{}: {} acknowledged, {} failed\n", via,
+             st.acknowledged.size() - before, st.failed - failed_before);
   int lost = 0;
-  int checked = verify(st, c, leader, lost);
-  fmt::print("== Every acknowledged write still readable: {} checked, {} lost\n", checked, lost);
+  const int checked = verify(st, c, leader, lost);
+  fmt::print("== Every acknowledged write read back through n{}: {} checked, {} lost\n", leader,
+             checked, lost);
 
   fmt::print("== Restarting the old leader n{}; it catches up from its log and its peers\n",
              old_leader);
@@ -382,14 +395,60 @@ int run_demo(const std::string& dir_option) {
              caught_up_ms ? std::to_string(caught_up_ms) : "(not within 20 s)");
   int lost_after = 0;
   verify(st, c, old_leader, lost_after);
-  fmt::print("   reading every acknowledged key through n{}: {} lost\n", old_leader, lost_after);
-  c.stop_all();
+  fmt::print("   every acknowledged key read back through n{}: {} lost\n", old_leader, lost_after);
   const bool ok = lost == 0 && lost_after == 0 && caught_up_ms > 0;
+  st.summary = fmt::format(
+      "demo: 3 replicas, {} writes acknowledged, {} failed, {} lost; failover (SIGKILL of the "
+      "leader to the next acknowledged write) {} ms with an election timeout of 150-300 ms; the "
+      "old leader caught up in {} ms. {}",
+      st.acknowledged.size(), st.failed, lost + lost_after, failover_ms, caught_up_ms,
+      ok ? "OK" : "FAILED");
+  return ok;
+}
+
+int run_demo(const std::string& dir_option) {
+  std::string dir = dir_option;
+  if (dir.empty()) {
+    char tmpl[] = "/tmp/synod-demo-XXXXXX";
+    if (!::mkdtemp(tmpl)) {
+      fmt::print(stderr, "synod demo: cannot create a temporary directory\n");
+      return 2;
+    }
+    dir = tmpl;
+  }
+  LocalCluster::Options o;
+  o.binary = self_executable();
+  o.dir = dir;
+  o.replicas = 3;
+  if (Status s = LocalCluster::pick_free_ports(3, o.client_port, o.peer_port); !s.is_ok()) {
+    fmt::print(stderr, "synod demo: {}\n", s.to_string());
+    return 2;
+  }
+  fmt::print("== Starting 3 replicas as separate processes; data and logs in {}\n", dir);
+  fmt::print("   ({})\n", dir_option.empty()
+                              ? "a fresh directory, removed at the end unless something fails"
+                              : "kept at the end");
+  DemoState st;
+  bool ok = false;
+  {
+    LocalCluster c(o);
+    Status started = c.start_all();
+    if (started.is_ok()) started = c.wait_until_serving(10000);
+    if (!started.is_ok()) {
+      fmt::print(stderr, "synod demo: {}\n", started.to_string());
+    } else {
+      fmt::print("   clients: n1 on 127.0.0.1:{}, n2 on {}, n3 on {} (while the demo runs)\n",
+                 c.client_port(1), c.client_port(2), c.client_port(3));
+      ok = narrate(c, st, dir);
+    }
+    fmt::print("== Stopping the replicas\n");
+  }  // ~LocalCluster stops every replica
+  dispose_of(dir, ok && dir_option.empty());
+  if (!st.summary.empty()) fmt::print("{}\n", st.summary);
   fmt::print(
-      "demo: 3 replicas, {} writes acknowledged, {} lost; failover (SIGKILL of the leader to the "
-      "next acknowledged write) {} ms with an election timeout of 150-300 ms; the old leader "
-      "caught up in {} ms. {}\n",
-      st.acknowledged.size(), lost + lost_after, failover_ms, caught_up_ms, ok ? "OK" : "FAILED");
+      "To try a cluster that stays up: {} local --data /tmp/synod, then redis-cli -p 7001 "
+      "(README: Running a cluster).\n",
+      self_executable());
   return ok ? 0 : 1;
 }
 
