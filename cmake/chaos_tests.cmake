@@ -8,7 +8,9 @@ if(SYNOD_SANITIZE)
 else()
   set(CHAOS_CLIENTS 6)
 endif()
-set(CHAOS_SUMMARY "^chaos: [0-9]* ops, [0-9]* acknowledged, [0-9]* failed, [0-9]* unknown, faults: kill=[0-9]*,pause=[0-9]*,partition=[0-9]*,restart-all=[0-9]*, lost=")
+# (A clean run must have injected at least one fault: "faults: 0 (...)" is not a pass. The
+# brackets match a parenthesis in both grep and grep -E.)
+set(CHAOS_SUMMARY "^chaos: [0-9]* ops on [0-9]* keys, [0-9]* acknowledged, [0-9]* failed, [0-9]* unknown, faults: [1-9][0-9]* [(]kill=[0-9]*,pause=[0-9]*,partition=[0-9]*,restart-all=[0-9]*[)], lost=")
 
 foreach(fault kill pause partition restart-all)
   set(out out.chaos-${fault}.txt)
@@ -28,6 +30,17 @@ if(NOT SYNOD_SANITIZE)
     set_tests_properties(chaos.planted_${name}_is_caught PROPERTIES TIMEOUT 300 LABELS chaos)
   endforeach()
 endif()
+
+# The keys' operation budget once ran out within a second and ended the run before any fault,
+# with exit 0. Now fresh keys follow (10 ops of budget here, thousands of ops in the run) and the
+# faults go on for the whole duration.
+add_test(NAME chaos.runs_its_whole_duration_past_the_key_budget
+         COMMAND sh -c "$<TARGET_FILE:synod> chaos --keys 2 --ops-per-key 5 --active-keys 2 --clients 2 --duration 6 --faults pause --seed 5 > out.chaos-budget.txt; rc=$?; tail -3 out.chaos-budget.txt; test $rc -eq 0 && grep -Eq '${CHAOS_SUMMARY}0, verdict=LINEARIZABLE$' out.chaos-budget.txt && grep -Eq '^chaos: [0-9]{3,} ops on [0-9]{2,} keys' out.chaos-budget.txt")
+# A run that injected no fault is not a pass (seed 1's first calm, 1.7 s, outlasts a 1 s run).
+add_test(NAME chaos.a_run_without_faults_is_not_a_pass
+         COMMAND sh -c "$<TARGET_FILE:synod> chaos --duration 1 --faults kill --clients 2 --seed 1 > out.chaos-nofault.txt; rc=$?; tail -3 out.chaos-nofault.txt; test $rc -eq 1 && grep -q '^chaos: no fault was injected' out.chaos-nofault.txt && grep -q 'faults: 0 (kill=0,' out.chaos-nofault.txt")
+set_tests_properties(chaos.runs_its_whole_duration_past_the_key_budget
+                     chaos.a_run_without_faults_is_not_a_pass PROPERTIES TIMEOUT 120 LABELS chaos)
 
 add_test(NAME chaos.clock_fault_is_refused
          COMMAND sh -c "$<TARGET_FILE:synod> chaos --faults kill,clock 2> err.chaos-clock.txt; rc=$?; test $rc -eq 2 && grep -q 'read index' err.chaos-clock.txt")

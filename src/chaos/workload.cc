@@ -79,20 +79,32 @@ std::vector<std::string> command_for(const Operation& op) {
   return {};
 }
 
-KeyBudget::KeyBudget(int keys, int ops_per_key, int active) : active_(std::max(active, 1)) {
-  for (int k = 0; k < keys; ++k) {
-    left_.push_back(ops_per_key);
-    if (ops_per_key > 0) open_.push_back(k);
+KeyBudget::KeyBudget(int keys, int ops_per_key, int active)
+    : ops_per_key_(std::max(ops_per_key, 1)),
+      active_(static_cast<size_t>(std::clamp(active, 1, std::max(keys, 1)))) {
+  for (int k = 0; k < std::max(keys, 1); ++k) {
+    left_.push_back(ops_per_key_);
+    open_.push_back(k);
   }
 }
 
-std::optional<int> KeyBudget::claim(Rng& rng) {
+int KeyBudget::claim(Rng& rng) {
   std::lock_guard lock(mu_);
-  if (open_.empty()) return std::nullopt;
-  const size_t i = rng.below(std::min(open_.size(), static_cast<size_t>(active_)));
+  const size_t i = rng.below(std::min(open_.size(), active_));
   const int key = open_[i];
-  if (--left_[static_cast<size_t>(key)] == 0) open_.erase(open_.begin() + static_cast<long>(i));
+  if (--left_[static_cast<size_t>(key)] == 0) {
+    open_.erase(open_.begin() + static_cast<long>(i));
+    if (open_.size() < active_) {
+      open_.push_back(static_cast<int>(left_.size()));
+      left_.push_back(ops_per_key_);
+    }
+  }
   return key;
+}
+
+int KeyBudget::keys_used() {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(left_.size());
 }
 
 // One client: one operation at a time, a connection per replica made on demand.
@@ -103,9 +115,8 @@ class Workload::Client {
 
   void run(const std::atomic<bool>& stop) {
     while (!stop.load()) {
-      const auto key = w_.budget_.claim(rng_);
-      if (!key) return;
-      Operation op = next_op(*key);
+      const int key = w_.budget_.claim(rng_);
+      Operation op = next_op(key);
       // A replica that refuses the connection never saw the command: try another.
       size_t replica = pick_replica();
       while (!connect(replica)) {
@@ -121,7 +132,7 @@ class Workload::Client {
                                   (reply->kind == kv::Reply::Kind::kError && !op.error) ||
                                   (op.error && starts_with(*op.error, "TRYAGAIN"));
       if (replica_failed) suspect(replica);
-      if (!op.outcome_unknown() && !op.error) w_.saw(*key, op);
+      if (!op.outcome_unknown() && !op.error) w_.saw(key, op);
       w_.recorder_.add(std::move(op));
     }
   }
@@ -193,26 +204,20 @@ Workload::Workload(WorkloadOptions options, std::vector<uint16_t> ports, History
     : options_(options),
       ports_(std::move(ports)),
       recorder_(recorder),
-      budget_(options.keys, options.ops_per_key, options.active_keys),
-      seen_(static_cast<size_t>(options.keys)) {}
+      budget_(options.keys, options.ops_per_key, options.active_keys) {}
 
 void Workload::run(const std::atomic<bool>& stop) {
   Rng root(options_.seed);
   std::vector<std::thread> threads;
-  running_ = options_.clients;
-  started_ = true;
-  for (int i = 0; i < options_.clients; ++i) {
-    threads.emplace_back([this, &stop, i, rng = root.fork()] {
-      Client(*this, i, rng).run(stop);
-      --running_;
-    });
-  }
+  for (int i = 0; i < options_.clients; ++i)
+    threads.emplace_back([this, &stop, i, rng = root.fork()] { Client(*this, i, rng).run(stop); });
   for (auto& t : threads) t.join();
 }
 
 Workload::Seen Workload::seen(int key) {
   std::lock_guard lock(seen_mu_);
-  return seen_[static_cast<size_t>(key)];
+  auto it = seen_.find(key);
+  return it == seen_.end() ? Seen{} : it->second;
 }
 
 void Workload::saw(int key, const Operation& op) {
@@ -237,7 +242,7 @@ void Workload::saw(int key, const Operation& op) {
       break;
   }
   std::lock_guard lock(seen_mu_);
-  seen_[static_cast<size_t>(key)] = s;
+  seen_[key] = s;
 }
 
 }  // namespace synod::chaos

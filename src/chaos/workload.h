@@ -7,11 +7,14 @@
 // Each key takes at most `ops_per_key` operations, so the checker's search stays small. Clients
 // work on a few keys at a time (the first `active_keys` with budget left, in order), so that
 // operations on one key overlap and the faults of the moment hit them; once a key is used up
-// they move on to the next, and they stop when every key is.
+// they move on to the next. The supply of keys never runs out: after the first `keys`, fresh
+// ones (k<keys>, k<keys+1>, ...) open as needed, so the clients run for as long as the run lasts
+// rather than stopping when a budget chosen in advance is spent.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -51,15 +54,19 @@ std::vector<std::string> command_for(const lincheck::Operation& op);
 // Operations left per key. Thread-safe.
 class KeyBudget {
  public:
+  // `keys` keys to start with; min(`active`, `keys`) of them open at once.
   KeyBudget(int keys, int ops_per_key, int active);
-  // Takes one operation from a random one of the first `active` keys with budget left; nullopt
-  // once every key is used up.
-  std::optional<int> claim(Rng& rng);
+  // Takes one operation from a random one of the first open keys; when that spends a key's
+  // budget, a fresh key opens in its place if fewer than the first `keys` remain.
+  int claim(Rng& rng);
+  // Keys that have taken at least one operation or are open: k0 .. k<keys_used() - 1>.
+  int keys_used();
 
  private:
-  const int active_;
+  const int ops_per_key_;
+  const size_t active_;
   std::mutex mu_;
-  std::vector<int> left_;  // per key
+  std::vector<int> left_;  // per key ever opened
   std::vector<int> open_;  // keys with budget left, in order
 };
 
@@ -68,10 +75,10 @@ class Workload {
   // `ports`: every replica's client port on 127.0.0.1. `recorder` must outlive run().
   Workload(WorkloadOptions options, std::vector<uint16_t> ports, HistoryRecorder& recorder);
 
-  // Runs every client until `stop` is set or every key's budget is used up.
+  // Runs every client until `stop` is set.
   void run(const std::atomic<bool>& stop);
-  // Every client has returned (the budget ran out, or stop was seen).
-  bool finished() const { return running_.load() == 0 && started_.load(); }
+  // Keys the clients have used: k0 .. k<keys_used() - 1>.
+  int keys_used() { return budget_.keys_used(); }
 
  private:
   class Client;
@@ -88,9 +95,7 @@ class Workload {
   HistoryRecorder& recorder_;
   KeyBudget budget_;
   std::mutex seen_mu_;
-  std::vector<Seen> seen_;
-  std::atomic<int> running_{0};
-  std::atomic<bool> started_{false};
+  std::map<int, Seen> seen_;  // by key index; grows with the keys opened
 };
 
 }  // namespace synod::chaos

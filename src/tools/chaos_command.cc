@@ -56,9 +56,9 @@ int wait_for_leader(const LocalCluster& cluster, uint32_t timeout_ms) {
 }
 
 // Reads every key once more, through the leader first, then any replica, recording each attempt.
-void final_reads(const LocalCluster& cluster, int leader, chaos::HistoryRecorder& recorder,
-                 const ChaosArgs& args) {
-  for (int k = 0; k < args.keys; ++k) {
+void final_reads(const LocalCluster& cluster, int leader, int keys,
+                 chaos::HistoryRecorder& recorder, const ChaosArgs& args) {
+  for (int k = 0; k < keys; ++k) {
     const auto give_up = Clock::now() + std::chrono::seconds(20);
     for (int attempt = 0; Clock::now() < give_up; ++attempt) {
       const int via = attempt == 0 && leader ? leader : 1 + attempt % args.replicas;
@@ -97,6 +97,7 @@ struct RunResult {
   std::map<chaos::FaultKind, int> faults;
   std::vector<std::string> crashes;
   bool leader_at_end = false;
+  int keys_used = 0;  // k0 .. k<keys_used - 1>
 };
 
 Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::FaultKind>& faults,
@@ -139,16 +140,16 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   std::atomic<bool> stop{false};
   std::thread clients([&] { workload.run(stop); });
   std::thread faulter([&] { nemesis.run(inject_until, stop); });
-  while (Clock::now() < end && !workload.finished())
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The clients never run out of keys, so they and the faults last the whole duration.
+  while (Clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   stop = true;
   clients.join();
   faulter.join();
 
-  RunResult result{nemesis.counts(), nemesis.crashes(), false};
+  RunResult result{nemesis.counts(), nemesis.crashes(), false, workload.keys_used()};
   const int leader = wait_for_leader(cluster, 30000);
   result.leader_at_end = leader != 0;
-  final_reads(cluster, leader, recorder, args);
+  final_reads(cluster, leader, result.keys_used, recorder, args);
   for (int id : cluster.reap())
     if (!chaos::port_was_taken(cluster.log_path(id)))
       result.crashes.push_back("n" + std::to_string(id) + " exited on its own (see " +
@@ -157,6 +158,13 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   return result;
 }
 
+int total_faults(const std::map<chaos::FaultKind, int>& counts) {
+  int total = 0;
+  for (const auto& [kind, n] : counts) total += n;
+  return total;
+}
+
+// "5 (kill=2,pause=0,partition=3,restart-all=0)"
 std::string fault_counts(const std::map<chaos::FaultKind, int>& counts) {
   std::string out;
   for (chaos::FaultKind k : chaos::kAllFaults) {
@@ -164,7 +172,7 @@ std::string fault_counts(const std::map<chaos::FaultKind, int>& counts) {
     out += fmt::format("{}{}={}", out.empty() ? "" : ",", chaos::fault_name(k),
                        it == counts.end() ? 0 : it->second);
   }
-  return out;
+  return fmt::format("{} ({})", total_faults(counts), out);
 }
 
 // Reads the written history back through the checker's own parser, so the verdict is about the
@@ -189,20 +197,27 @@ int report(const ChaosArgs& args, const RunResult& run, const std::string& histo
   if (verdict.outcome != lincheck::Outcome::kLinearizable)
     fmt::print("{}", lincheck::format_verdict(verdict));
   std::vector<std::string> keys;
-  for (int k = 0; k < args.keys; ++k) keys.push_back(chaos::key_name(k));
+  for (int k = 0; k < run.keys_used; ++k) keys.push_back(chaos::key_name(k));
   const chaos::FinalReadReport final = chaos::check_final_reads(*history, args.clients, keys);
   for (const auto& line : final.lost) fmt::print("chaos: LOST {}\n", line);
   for (const auto& key : final.unread)
     fmt::print("chaos: the final read of {} never succeeded\n", key);
   for (const auto& line : run.crashes) fmt::print("chaos: CRASH {}\n", line);
   if (!run.leader_at_end) fmt::print("chaos: no leader within 30 s after the faults healed\n");
+  // A run that injected nothing tested nothing about faults: not a pass.
+  const bool faulted = total_faults(run.faults) > 0;
+  if (!faulted)
+    fmt::print(
+        "chaos: no fault was injected (faults start after 0.5-2 s of calm and stop a few "
+        "seconds before the end: give a longer --duration)\n");
   const chaos::OutcomeCounts c = chaos::count_outcomes(*history);
   fmt::print(
-      "chaos: {} ops, {} acknowledged, {} failed, {} unknown, faults: {}, lost={}, verdict={}\n",
-      c.total, c.acknowledged, c.failed, c.unknown, fault_counts(run.faults), final.lost.size(),
-      lincheck::outcome_name(verdict.outcome));
+      "chaos: {} ops on {} keys, {} acknowledged, {} failed, {} unknown, faults: {}, lost={}, "
+      "verdict={}\n",
+      c.total, run.keys_used, c.acknowledged, c.failed, c.unknown, fault_counts(run.faults),
+      final.lost.size(), lincheck::outcome_name(verdict.outcome));
   const bool clean = verdict.outcome == lincheck::Outcome::kLinearizable && final.lost.empty() &&
-                     final.unread.empty() && run.crashes.empty() && run.leader_at_end;
+                     final.unread.empty() && run.crashes.empty() && run.leader_at_end && faulted;
   return clean ? 0 : 1;
 }
 
@@ -250,20 +265,21 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "chaos",
       "Run clients against real server processes while killing, pausing, partitioning and "
-      "restarting them; check the history (exit 0: linearizable and nothing lost, 1: not, 2: bad "
-      "usage)");
+      "restarting them; check the history (exit 0: faults injected, linearizable and nothing "
+      "lost, 1: not, 2: bad usage)");
   cmd->add_option("--replicas", args->replicas, "3 or 5")
       ->check(CLI::IsMember({3, 5}))
       ->capture_default_str();
   cmd->add_option("--clients", args->clients, "concurrent clients")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  cmd->add_option("--keys", args->keys, "keys the clients share")
+  cmd->add_option("--keys", args->keys,
+                  "keys to start with; fresh ones follow when their budgets are spent")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   cmd->add_option("--ops-per-key", args->ops_per_key,
-                  "operations per key at most (keeps the check tractable); the run ends early "
-                  "once every key has had its share")
+                  "operations per key at most (keeps the check tractable); then the clients move "
+                  "on to another key")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   cmd->add_option("--active-keys", args->active_keys,

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "client/resp_client.h"
@@ -79,9 +81,58 @@ std::string LocalCluster::log_path(int id) const {
 }
 
 Status LocalCluster::start_all() {
-  ::mkdir(options_.dir.c_str(), 0755);
+  std::error_code ec;
+  std::filesystem::create_directories(options_.dir, ec);
+  if (ec) return Status::io_error("cannot create " + options_.dir + ": " + ec.message());
   for (int i = 1; i <= options_.replicas; ++i) SYNOD_RETURN_IF_ERROR(start(i));
   return Status::ok();
+}
+
+Status LocalCluster::wait_until_serving(uint32_t timeout_ms) const {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::vector<bool> serving(static_cast<size_t>(options_.replicas) + 1, false);
+  for (;;) {
+    int waiting = 0;
+    for (int i = 1; i <= options_.replicas; ++i) {
+      if (serving[static_cast<size_t>(i)]) continue;
+      if (exited(i)) {
+        const std::string why = last_line(log_path(i));
+        return Status::io_error("n" + std::to_string(i) + " exited at start" +
+                                (why.empty() ? "" : ": " + why) + " (log: " + log_path(i) + ")");
+      }
+      if (!info(i, "server").empty())
+        serving[static_cast<size_t>(i)] = true;
+      else
+        ++waiting;
+    }
+    if (waiting == 0) return Status::ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      for (int i = 1; i <= options_.replicas; ++i)
+        if (!serving[static_cast<size_t>(i)])
+          return Status::io_error("n" + std::to_string(i) +
+                                  " did not answer on 127.0.0.1:" + std::to_string(client_port(i)) +
+                                  " within " + std::to_string(timeout_ms / 1000) +
+                                  " s (log: " + log_path(i) + ")");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+bool LocalCluster::exited(int id) const {
+  const pid_t pid = pids_[static_cast<size_t>(id)];
+  if (pid <= 0) return true;
+  // WNOWAIT: only a look; reap() still collects the exit and reports it to the owner.
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == pid;
+}
+
+std::string last_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
 }
 
 Status LocalCluster::start(int id) {
@@ -154,12 +205,21 @@ void LocalCluster::stop_all() {
 }
 
 std::map<std::string, std::string> LocalCluster::info(int id, const std::string& section) const {
+  const pid_t pid = pids_[static_cast<size_t>(id)];
+  if (pid <= 0) return {};
   auto c = client::RespClient::connect("127.0.0.1", client_port(id), 1000);
   if (!c.is_ok()) return {};
   c->set_timeout_ms(1000);
-  auto r = c->call({"INFO", section});
-  if (!r.is_ok() || r->kind != kv::Reply::Kind::kBulk) return {};
-  return client::parse_info(r->text);
+  // The server section names the process that answers; pipelined with the one asked for.
+  auto replies = c->pipeline({{"INFO", "server"}, {"INFO", section}});
+  if (!replies.is_ok()) return {};
+  std::map<std::string, std::string> fields;
+  for (const kv::Reply& r : *replies) {
+    if (r.kind != kv::Reply::Kind::kBulk) return {};
+    fields.merge(client::parse_info(r.text));
+  }
+  if (fields["process_id"] != std::to_string(pid)) return {};
+  return fields;
 }
 
 int LocalCluster::leader() const {

@@ -35,15 +35,24 @@ class LocalCluster {
   // Picks two runs of free loopback ports (for clients and peers).
   static Status pick_free_ports(int replicas, uint16_t& client_port, uint16_t& peer_port);
 
+  // Creates the directory (with its parents) and starts every replica.
   Status start_all();
+  // Waits until every replica answers INFO as itself (see info()). Fails as soon as one exits
+  // (naming it and the last line of its log: a port in use, a data directory it cannot use) or
+  // when `timeout_ms` passes first.
+  Status wait_until_serving(uint32_t timeout_ms) const;
   Status start(int id);
   void kill(int id, int signal);  // SIGKILL: the process is gone (reaped); SIGSTOP/SIGCONT: paused
   void stop_all();                // SIGTERM, then wait
   bool running(int id) const { return pids_[static_cast<size_t>(id)] > 0; }
+  // Replica `id` was never started, or has exited (reaped or not).
+  bool exited(int id) const;
   // Reaps replicas that exited on their own; returns their ids.
   std::vector<int> reap();
 
-  // INFO `section` of replica `id`, as fields (empty if it does not answer within 1 s).
+  // INFO `section` of replica `id`, as fields; empty if it does not answer within 1 s, or if what
+  // answers on its port is not the process this cluster started as `id` (its INFO process_id
+  // differs): another cluster on the same ports must never be taken for this one.
   std::map<std::string, std::string> info(int id, const std::string& section = "replication") const;
   // The running replica that says it leads, or 0.
   int leader() const;
@@ -61,6 +70,9 @@ class LocalCluster {
   Options options_;
   std::vector<pid_t> pids_;
 };
+
+// The last non-empty line of the file at `path` ("" if none), to say why a replica exited.
+std::string last_line(const std::string& path);
 
 // The path of the running executable.
 std::string self_executable();

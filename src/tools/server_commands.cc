@@ -4,12 +4,14 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <thread>
 
@@ -51,13 +53,32 @@ int run_server(const node::Server::Options& options) {
   return (*server)->fatal().is_ok() ? 0 : 1;
 }
 
+// Cross-field limits CLI11's per-option checks cannot express; "" when the timing is usable.
+std::string timing_problem(const node::Server::Options& o) {
+  if (o.election_timeout_min_ticks > o.election_timeout_max_ticks)
+    return fmt::format("--election-min-ticks {} is above --election-max-ticks {}",
+                       o.election_timeout_min_ticks, o.election_timeout_max_ticks);
+  // A leader that heartbeats no faster than the shortest election timeout is deposed by its own
+  // followers over and over.
+  if (o.heartbeat_interval_ticks >= o.election_timeout_min_ticks)
+    return fmt::format("--heartbeat-ticks {} must be below --election-min-ticks {}",
+                       o.heartbeat_interval_ticks, o.election_timeout_min_ticks);
+  return "";
+}
+
 void add_server(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("server", "run one replica of the key-value service");
+  cmd->footer(
+      "Every option may instead come from a TOML/INI file: synod server --config FILE, the "
+      "options in a [server] section without their dashes (id = 2, peers = \"1=...\"); the command "
+      "line wins over the file. Example: docs/synod-server.example.toml");
   auto o = std::make_shared<node::Server::Options>();
   auto id = std::make_shared<uint32_t>(0);
   auto peers = std::make_shared<std::string>();
   auto listen = std::make_shared<std::string>("127.0.0.1:6379");
-  cmd->add_option("--id", *id, "this replica's id (1..63), as in --peers")->required();
+  cmd->add_option("--id", *id, "this replica's id (1..63), as in --peers")
+      ->required()
+      ->check(CLI::Range(1, 63));
   cmd->add_option("--peers", *peers,
                   "every replica's peer address: 1=HOST:PORT,2=HOST:PORT,... (this one included)")
       ->required();
@@ -67,21 +88,35 @@ void add_server(CLI::App& app, int& exit_code) {
   cmd->add_option("--cluster-id", o->cluster_id,
                   "cluster id: peers and data of another cluster are refused")
       ->capture_default_str();
-  cmd->add_option("--tick-ms", o->tick_ms, "length of one logical tick")->capture_default_str();
+  // Bounds: a zero tick busy-loops the event loop; the upper ends only catch typos (a minute of
+  // tick, an hour of request timeout).
+  cmd->add_option("--tick-ms", o->tick_ms, "length of one logical tick (1..60000)")
+      ->check(CLI::Range(1, 60000))
+      ->capture_default_str();
   cmd->add_option("--election-min-ticks", o->election_timeout_min_ticks,
                   "a follower that hears no leader for a random number of ticks in [min, max] "
-                  "starts an election")
+                  "starts an election (2..100000; above --heartbeat-ticks)")
+      ->check(CLI::Range(2, 100000))
       ->capture_default_str();
-  cmd->add_option("--election-max-ticks", o->election_timeout_max_ticks)->capture_default_str();
-  cmd->add_option("--heartbeat-ticks", o->heartbeat_interval_ticks)->capture_default_str();
+  cmd->add_option("--election-max-ticks", o->election_timeout_max_ticks,
+                  "(2..100000; at least --election-min-ticks)")
+      ->check(CLI::Range(2, 100000))
+      ->capture_default_str();
+  cmd->add_option("--heartbeat-ticks", o->heartbeat_interval_ticks,
+                  "ticks between the leader's heartbeats (1..; below --election-min-ticks)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   cmd->add_option("--request-timeout-ms", o->request_timeout_ms,
                   "how long a client's command is retried inside the cluster before UNKNOWN or "
-                  "TRYAGAIN")
+                  "TRYAGAIN (10..3600000)")
+      ->check(CLI::Range(10, 3600000))
       ->capture_default_str();
   cmd->add_option("--snapshot-every", o->snapshot_every_slots,
                   "applied slots between snapshots (0: never)")
       ->capture_default_str();
-  cmd->add_option("--max-clients", o->max_clients)->capture_default_str();
+  cmd->add_option("--max-clients", o->max_clients, "client connections at once (1..1000000)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   cmd->add_option("--max-sessions", o->max_sessions,
                   "exactly-once sessions the state machine keeps (the least recently used in log "
                   "order leaves first); the same on every replica, for the cluster's whole life")
@@ -112,7 +147,6 @@ void add_server(CLI::App& app, int& exit_code) {
                   fmt::format("deliberately break the server ({}), to show that the fault "
                               "harness catches it; never in production",
                               fmt::join(node::Server::planted_bug_names(), " | ")));
-  cmd->set_config("--config", "", "read these options from a TOML/INI file");
   cmd->callback([=, &exit_code] {
     node::Server::Options options = *o;
     options.id = NodeId{*id};
@@ -121,6 +155,11 @@ void add_server(CLI::App& app, int& exit_code) {
     if (!parsed.is_ok() || !endpoint.is_ok()) {
       fmt::print(stderr, "synod server: {}\n",
                  (!parsed.is_ok() ? parsed.status() : endpoint.status()).to_string());
+      exit_code = 2;
+      return;
+    }
+    if (const std::string problem = timing_problem(options); !problem.empty()) {
+      fmt::print(stderr, "synod server: {}\n", problem);
       exit_code = 2;
       return;
     }
@@ -152,51 +191,90 @@ void on_stop_signal(int) {
   g_stop = 1;
 }
 
+// Runs the cluster in the foreground until Ctrl-C (0) or until every replica has exited (1).
+int run_local(const LocalCluster::Options& options) {
+  LocalCluster cluster(options);
+  Status started = cluster.start_all();
+  // Each replica must answer as the process started here: on ports another cluster holds, it
+  // exits (address in use) while the stranger answers; that must not pass for a running cluster.
+  if (started.is_ok()) started = cluster.wait_until_serving(10000);
+  if (!started.is_ok()) {
+    fmt::print(stderr, "synod local: {}\nsynod local: stopping every replica\n",
+               started.to_string());
+    cluster.stop_all();
+    return 1;
+  }
+  ::signal(SIGINT, on_stop_signal);
+  ::signal(SIGTERM, on_stop_signal);
+  fmt::print("synod local: {} replicas, data in {}\n", options.replicas, options.dir);
+  for (int i = 1; i <= options.replicas; ++i)
+    fmt::print("  n{}  clients 127.0.0.1:{}  peers 127.0.0.1:{}  log {}\n", i,
+               cluster.client_port(i), cluster.peer_port(i), cluster.log_path(i));
+  fmt::print("connect with: redis-cli -p {}   (any replica; followers forward to the leader)\n",
+             cluster.client_port(1));
+  if (int leader = wait_for_leader(cluster, 10000))
+    fmt::print("n{} leads. Ctrl-C stops every replica; the data stays for the next start.\n",
+               leader);
+  else
+    fmt::print("no leader yet after 10 s; see the logs. Ctrl-C stops every replica.\n");
+  std::fflush(stdout);
+  int alive = options.replicas;
+  while (!g_stop && alive > 0) {
+    for (int id : cluster.reap()) {
+      --alive;
+      fmt::print(stderr, "synod local: n{} exited: {} (log: {})\n", id,
+                 last_line(cluster.log_path(id)), cluster.log_path(id));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (alive == 0) {
+    fmt::print(stderr, "synod local: every replica has exited\n");
+    return 1;
+  }
+  fmt::print("synod local: stopping\n");
+  cluster.stop_all();
+  return 0;
+}
+
 void add_local(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("local", "run a local cluster of separate server processes");
   auto o = std::make_shared<LocalCluster::Options>();
-  cmd->add_option("--replicas", o->replicas, "number of replicas")->capture_default_str();
-  cmd->add_option("--data", o->dir, "directory for every replica's data (kept across runs)")
+  cmd->add_option("--replicas", o->replicas, "number of replicas (1..63)")
+      ->check(CLI::Range(1, 63))
+      ->capture_default_str();
+  cmd->add_option("--data", o->dir,
+                  "directory for every replica's data (created with its parents; kept across "
+                  "runs)")
       ->required();
   cmd->add_option("--port", o->client_port, "client port of replica 1 (then +1, +2, ...)")
+      ->check(CLI::Range(1, 65535))
       ->capture_default_str();
   cmd->add_option("--peer-port", o->peer_port, "peer port of replica 1 (then +1, +2, ...)")
+      ->check(CLI::Range(1, 65535))
       ->capture_default_str();
   cmd->callback([=, &exit_code] {
     LocalCluster::Options options = *o;
     options.binary = self_executable();
-    LocalCluster cluster(options);
-    if (Status s = cluster.start_all(); !s.is_ok()) {
-      fmt::print(stderr, "synod local: {}\n", s.to_string());
+    const int clients_end = options.client_port + options.replicas;  // one past the last
+    const int peers_end = options.peer_port + options.replicas;
+    if (clients_end > 65536 || peers_end > 65536 ||
+        (options.client_port < peers_end && options.peer_port < clients_end)) {
+      fmt::print(stderr,
+                 "synod local: {} replicas need client ports {}..{} and peer ports {}..{}: "
+                 "each run within 1..65535, and the two apart\n",
+                 options.replicas, options.client_port, clients_end - 1, options.peer_port,
+                 peers_end - 1);
       exit_code = 2;
       return;
     }
-    ::signal(SIGINT, on_stop_signal);
-    ::signal(SIGTERM, on_stop_signal);
-    fmt::print("synod local: {} replicas, data in {}\n", options.replicas, options.dir);
-    for (int i = 1; i <= options.replicas; ++i)
-      fmt::print("  n{}  clients 127.0.0.1:{}  peers 127.0.0.1:{}  log {}\n", i,
-                 cluster.client_port(i), cluster.peer_port(i), cluster.log_path(i));
-    fmt::print("connect with: redis-cli -p {}   (any replica; followers forward to the leader)\n",
-               cluster.client_port(1));
-    if (int leader = wait_for_leader(cluster, 10000))
-      fmt::print("n{} leads. Ctrl-C stops every replica; the data stays for the next start.\n",
-                 leader);
-    std::fflush(stdout);
-    while (!g_stop) {
-      for (int id : cluster.reap())
-        fmt::print(stderr, "synod local: n{} exited; see {}\n", id, cluster.log_path(id));
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    fmt::print("synod local: stopping\n");
-    cluster.stop_all();
-    exit_code = 0;
+    exit_code = run_local(options);
   });
 }
 
 struct DemoState {
   std::map<std::string, std::string> acknowledged;  // key -> value the cluster acknowledged
   int failed = 0;
+  std::string summary;  // the closing "demo: ..." line, once the run got that far
 };
 
 // Writes key=value through `port`; records it if acknowledged.
@@ -226,84 +304,94 @@ int verify(const DemoState& st, const LocalCluster& c, int via, int& lost) {
   return static_cast<int>(st.acknowledged.size());
 }
 
-int run_demo(const std::string& dir_option) {
-  std::string dir = dir_option;
-  if (dir.empty()) {
-    char tmpl[] = "/tmp/synod-demo-XXXXXX";
-    if (!::mkdtemp(tmpl)) {
-      fmt::print(stderr, "synod demo: cannot create a temporary directory\n");
-      return 2;
-    }
-    dir = tmpl;
+// Disk space under `dir` (allocated blocks, as du counts them: log segments are preallocated).
+uint64_t disk_usage_bytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
   }
-  LocalCluster::Options o;
-  o.binary = self_executable();
-  o.dir = dir;
-  o.replicas = 3;
-  if (Status s = LocalCluster::pick_free_ports(3, o.client_port, o.peer_port); !s.is_ok()) {
-    fmt::print(stderr, "synod demo: {}\n", s.to_string());
-    return 2;
+  return total;
+}
+
+// What becomes of the demo's directory, said out loud: a fresh one is removed after a good run; a
+// failed run's, or one the user named, stays (with its size, since log segments are large).
+void dispose_of(const std::string& dir, bool remove) {
+  const uint64_t mb = disk_usage_bytes(dir) / (1024 * 1024);
+  std::error_code ec;
+  if (remove && std::filesystem::remove_all(dir, ec) != static_cast<std::uintmax_t>(-1) && !ec) {
+    fmt::print("   removed {} ({} MB of data and logs)\n", dir, mb);
+    return;
   }
-  LocalCluster c(o);
-  fmt::print("== Starting 3 replicas as separate processes (data and logs in {})\n", dir);
-  if (Status s = c.start_all(); !s.is_ok()) {
-    fmt::print(stderr, "synod demo: {}\n", s.to_string());
-    return 2;
-  }
-  for (int i = 1; i <= 3; ++i) fmt::print("   n{}: redis-cli -p {}\n", i, c.client_port(i));
+  fmt::print("   the replicas' data and logs stay in {} ({} MB); rm -rf {} removes them\n", dir, mb,
+             dir);
+}
+
+// The demo proper, on a started cluster; true if every acknowledged write survived and the old
+// leader caught up. Every write goes through a replica that is running at the time.
+bool narrate(LocalCluster& c, DemoState& st, const std::string& dir) {
   const auto t0 = Clock::now();
   int leader = wait_for_leader(c, 10000);
   if (!leader) {
     fmt::print("synod demo: no leader elected in 10 s; see the logs in {}\n", dir);
-    return 1;
+    return false;
   }
-  fmt::print("== n{} was elected leader after {} ms\n", leader, ms_since(t0));
+  fmt::print("== n{} was elected leader {} ms after the replicas answered\n", leader, ms_since(t0));
 
-  DemoState st;
-  fmt::print("== Writing 300 keys through all three replicas (followers forward to the leader)\n");
+  fmt::print(
+      "== Writing 300 keys, each through n1, n2, n3 in turn (followers forward writes to the "
+      "leader)\n");
   for (int i = 0; i < 300; ++i) {
     const int via = 1 + i % 3;
     demo_write(st, c.client_port(via), "key:" + std::to_string(i), "value-" + std::to_string(i));
   }
   fmt::print("   {} writes acknowledged, {} failed\n", st.acknowledged.size(), st.failed);
-  auto r = call(c.client_port(1 + leader % 3), {"GET", "key:42"}, 3000);
-  fmt::print("   GET key:42 on follower n{} -> {}\n", 1 + leader % 3,
-             r.is_ok() ? client::to_string(*r) : r.status().to_string());
+  const int follower = 1 + leader % 3;
+  auto r = call(c.client_port(follower), {"GET", "key:42"}, 3000);
+  fmt::print("   GET key:42 through follower n{} -> {} (a follower serves reads itself)\n",
+             follower, r.is_ok() ? client::to_string(*r) : r.status().to_string());
 
-  fmt::print("== SIGKILL the leader n{} while writes continue\n", leader);
   const int old_leader = leader;
+  const int survivors[2] = {1 + old_leader % 3, 1 + (old_leader + 1) % 3};
+  fmt::print(
+      "== SIGKILL the leader n{}, then write through the survivors n{} and n{} until a write is "
+      "acknowledged\n",
+      old_leader, survivors[0], survivors[1]);
   c.kill(old_leader, SIGKILL);
   const auto killed = Clock::now();
   int next_key = 300;
   uint64_t failover_ms = 0;
-  const int survivor = 1 + old_leader % 3;
-  while (ms_since(killed) < 20000) {
-    const std::string key = "key:" + std::to_string(next_key);
-    const int via = next_key % 2                     ? survivor
-                    : 1 + survivor % 3 == old_leader ? survivor
-                                                     : 1 + survivor % 3;
-    if (demo_write(st, c.client_port(via), key, "value-" + std::to_string(next_key))) {
+  int attempts = 0;
+  while (ms_since(killed) < 20000 && !failover_ms) {
+    const std::string key = "key:" + std::to_string(next_key++);
+    ++attempts;
+    if (demo_write(st, c.client_port(survivors[attempts % 2]), key,
+                   "value-" + std::to_string(next_key - 1)))
       failover_ms = ms_since(killed);
-      ++next_key;
-      break;
-    }
-    ++next_key;
   }
   leader = wait_for_leader(c, 10000);
   if (!failover_ms || !leader) {
     fmt::print("synod demo: no new leader took writes within 20 s; see the logs in {}\n", dir);
-    return 1;
+    return false;
   }
   fmt::print(
-      "   n{} is the new leader; the first write after the kill was acknowledged {} ms "
-      "after it\n",
-      leader, failover_ms);
+      "   the first write sent after the kill was acknowledged {} ms after the SIGKILL ({} "
+      "attempt{}); n{} is the new leader\n",
+      failover_ms, attempts, attempts == 1 ? "" : "s", leader);
+  const int via = leader == survivors[0] ? survivors[1] : survivors[0];
+  const size_t before = st.acknowledged.size();
+  const int failed_before = st.failed;
   for (int i = 0; i < 100; ++i, ++next_key)
-    demo_write(st, c.client_port(leader == 1 ? 2 : 1), "key:" + std::to_string(next_key),
+    demo_write(st, c.client_port(via), "key:" + std::to_string(next_key),
                "value-" + std::to_string(next_key));
+  fmt::print("== 100 more writes through follower n{}: {} acknowledged, {} failed\n", via,
+             st.acknowledged.size() - before, st.failed - failed_before);
   int lost = 0;
-  int checked = verify(st, c, leader, lost);
-  fmt::print("== Every acknowledged write still readable: {} checked, {} lost\n", checked, lost);
+  const int checked = verify(st, c, leader, lost);
+  fmt::print("== Every acknowledged write read back through n{}: {} checked, {} lost\n", leader,
+             checked, lost);
 
   fmt::print("== Restarting the old leader n{}; it catches up from its log and its peers\n",
              old_leader);
@@ -325,14 +413,60 @@ int run_demo(const std::string& dir_option) {
              caught_up_ms ? std::to_string(caught_up_ms) : "(not within 20 s)");
   int lost_after = 0;
   verify(st, c, old_leader, lost_after);
-  fmt::print("   reading every acknowledged key through n{}: {} lost\n", old_leader, lost_after);
-  c.stop_all();
+  fmt::print("   every acknowledged key read back through n{}: {} lost\n", old_leader, lost_after);
   const bool ok = lost == 0 && lost_after == 0 && caught_up_ms > 0;
+  st.summary = fmt::format(
+      "demo: 3 replicas, {} writes acknowledged, {} failed, {} lost; failover (SIGKILL of the "
+      "leader to the next acknowledged write) {} ms with an election timeout of 150-300 ms; the "
+      "old leader caught up in {} ms. {}",
+      st.acknowledged.size(), st.failed, lost + lost_after, failover_ms, caught_up_ms,
+      ok ? "OK" : "FAILED");
+  return ok;
+}
+
+int run_demo(const std::string& dir_option) {
+  std::string dir = dir_option;
+  if (dir.empty()) {
+    char tmpl[] = "/tmp/synod-demo-XXXXXX";
+    if (!::mkdtemp(tmpl)) {
+      fmt::print(stderr, "synod demo: cannot create a temporary directory\n");
+      return 2;
+    }
+    dir = tmpl;
+  }
+  LocalCluster::Options o;
+  o.binary = self_executable();
+  o.dir = dir;
+  o.replicas = 3;
+  if (Status s = LocalCluster::pick_free_ports(3, o.client_port, o.peer_port); !s.is_ok()) {
+    fmt::print(stderr, "synod demo: {}\n", s.to_string());
+    return 2;
+  }
+  fmt::print("== Starting 3 replicas as separate processes; data and logs in {}\n", dir);
+  fmt::print("   ({})\n", dir_option.empty()
+                              ? "a fresh directory, removed at the end unless something fails"
+                              : "kept at the end");
+  DemoState st;
+  bool ok = false;
+  {
+    LocalCluster c(o);
+    Status started = c.start_all();
+    if (started.is_ok()) started = c.wait_until_serving(10000);
+    if (!started.is_ok()) {
+      fmt::print(stderr, "synod demo: {}\n", started.to_string());
+    } else {
+      fmt::print("   clients: n1 on 127.0.0.1:{}, n2 on {}, n3 on {} (while the demo runs)\n",
+                 c.client_port(1), c.client_port(2), c.client_port(3));
+      ok = narrate(c, st, dir);
+    }
+    fmt::print("== Stopping the replicas\n");
+  }  // ~LocalCluster stops every replica
+  dispose_of(dir, ok && dir_option.empty());
+  if (!st.summary.empty()) fmt::print("{}\n", st.summary);
   fmt::print(
-      "demo: 3 replicas, {} writes acknowledged, {} lost; failover (SIGKILL of the leader to the "
-      "next acknowledged write) {} ms with an election timeout of 150-300 ms; the old leader "
-      "caught up in {} ms. {}\n",
-      st.acknowledged.size(), lost + lost_after, failover_ms, caught_up_ms, ok ? "OK" : "FAILED");
+      "To try a cluster that stays up: {} local --data /tmp/synod, then redis-cli -p 7001 "
+      "(README: Running a cluster).\n",
+      self_executable());
   return ok ? 0 : 1;
 }
 
