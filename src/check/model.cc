@@ -64,6 +64,10 @@ std::optional<std::string> bug_not_applicable(std::string_view name) {
     return "it concerns Multi-Paxos log compaction, which single-decree Paxos does not have; run "
            "it with synod sim";
   }
+  if (name == "time-of-any-ballot") {
+    return "it concerns the cluster clock, which single-decree Paxos does not carry; run it with "
+           "synod sim --core";
+  }
   return "it lives outside the single-decree roles (in the Multi-Paxos replica, the storage layer "
          "or the server); run it with synod sim";
 }

@@ -16,7 +16,7 @@ Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Op
         std::make_shared<const std::string>(std::move(recovered.snapshot->data))};
   }
   std::unique_ptr<ServerCore> core(new ServerCore(std::move(options), std::move(*storage)));
-  core->durable_horizon_ms_ = durable.time_horizon_ms;
+  core->durable_horizon_ = durable.time_horizon;
   core->replica_ = std::make_unique<paxos::Replica>(core->options_.config, durable, seed);
   return core;
 }
@@ -33,23 +33,32 @@ uint64_t ServerCore::cluster_time_ms() {
   return last_ms_;
 }
 
-// Every time a read or write was served at under an earlier ballot is at most the highest time
-// that some acceptor of this leader's promise quorum saw, or the horizon it recovered (the
-// quorum that confirmed the read, or accepted the write, intersects this one, and answered
-// before promising): see docs/core.md, "Time". Each candidate below is a time some leader
-// reached, so the base adds no time; a recovered horizon, which may be up to one step past what
-// its acceptor saw, is waited out instead.
+// Every time a read or write was served at under an earlier ballot is at most the time of the
+// highest ballot that an acceptor of this leader's promise quorum saw, or below the horizon one
+// of them recovered (the quorum that confirmed the read, or accepted the write, intersects this
+// one, and answered before promising): see docs/core.md, "Time". The base is a time a leader of
+// that ballot reached, so it adds no time; the horizon is waited out instead. Neither this
+// replica's own clock as an earlier leader nor the times of lower ballots count: a leader that
+// was cut off ran its clock on, unconfirmed, while its successor's paused.
 void ServerCore::start_clock(uint64_t monotonic) {
   const paxos::Replica::TimeFloor& floor = replica_->time_floor();
   const uint64_t step = options_.config.time_horizon_step_ms;
-  uint64_t base = std::max({last_ms_, store_.clock_ms(), floor.seen_ms, replica_->time_seen_ms(),
-                            floor.horizon_ms > step ? floor.horizon_ms - step : 0});
+  uint64_t base = floor.seen_ms;
+  ready_at_ms_ = 0;
+  // A recovered horizon of the same or a higher ballot covers times its acceptor saw before it
+  // restarted: start at most one step below it (the horizon less one step is a time that
+  // acceptor saw), and wait it out. One of a lower ballot is covered by the higher ballot's base.
+  if (floor.horizon.ms != 0 && !(floor.horizon.ballot < floor.ballot)) {
+    if (floor.ballot < floor.horizon.ballot) base = 0;
+    base = std::max(base, floor.horizon.ms > step ? floor.horizon.ms - step : 0);
+    ready_at_ms_ = floor.horizon.ms;
+  }
+  if (base == 0) base = store_.clock_ms();
   if (base == 0) base = wall_ms();  // the cluster's birth: nothing was ever served
   clock_ballot_ = replica_->ballot();
   base_ms_ = base;
   base_monotonic_ms_ = monotonic;
-  ready_at_ms_ = floor.horizon_ms;
-  last_ms_ = std::max(last_ms_, base);
+  last_ms_ = base;
 }
 
 void ServerCore::tell_time() {
@@ -59,8 +68,10 @@ void ServerCore::tell_time() {
 void ServerCore::note_durable_horizon() {
   bool raised = false;
   while (!horizons_.empty() && horizons_.front().first <= durable_) {
-    raised = raised || horizons_.front().second > durable_horizon_ms_;
-    durable_horizon_ms_ = std::max(durable_horizon_ms_, horizons_.front().second);
+    if (horizons_.front().second.supersedes(durable_horizon_)) {
+      raised = true;
+      durable_horizon_ = horizons_.front().second;
+    }
     horizons_.pop_front();
   }
   if (raised) serve_reads();
@@ -248,12 +259,12 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
     // needs one. This saves the leader one fdatasync per round of commits.
     // So is a new time horizon: answers carrying a time past the synced one wait for it.
     const bool vouches = ready.persist.promised || !ready.persist.accepted.empty() ||
-                         ready.persist.time_horizon_ms.has_value();
+                         ready.persist.time_horizon.has_value();
     if (vouches) {
       ++appended_;
       if (ready.persist.promised) promise_epoch_ = appended_;
-      if (ready.persist.time_horizon_ms)
-        horizons_.emplace_back(appended_, *ready.persist.time_horizon_ms);
+      if (ready.persist.time_horizon)
+        horizons_.emplace_back(appended_, *ready.persist.time_horizon);
       if (!sync_runner_) {
         SYNOD_RETURN_IF_ERROR(storage_->sync());
         durable_ = appended_;
@@ -352,7 +363,9 @@ void ServerCore::serve_reads() {
     // time must be below this replica's synced horizon: its acceptor counted towards the quorum
     // that confirmed the read, so it must not forget after a crash that it saw that time.
     // (The planted bug keeps the old behaviour, which had no such time.)
-    const bool time_durable = options_.bug_reads_at_local_clock || w.now_ms <= durable_horizon_ms_;
+    const bool time_durable =
+        options_.bug_reads_at_local_clock ||
+        (durable_horizon_.ballot == replica_->ballot() && w.now_ms <= durable_horizon_.ms);
     if (!w.confirmed || (!w.index_done && applied_ < w.slot) || !time_durable) {
       ++it;
       continue;

@@ -19,10 +19,12 @@
 // Time (docs/core.md, "Time"). Key expiry and lock validity use the *cluster clock*, never a
 // wall clock after the cluster's birth. A leader's cluster time is base + (its monotonic clock
 // now - its monotonic clock when it started leading). The base, fixed when it starts leading,
-// is the highest of: the store's log clock, the highest time any acceptor of its promise quorum
-// saw, this replica's own earlier cluster time, and (less one horizon step) the horizon an
-// acceptor of that quorum recovered from its disk — and the new leader serves nothing until its
-// time passes that horizon. At birth (all of these 0) the base is the first leader's wall clock,
+// is the time of the highest ballot that an acceptor of its promise quorum saw (a cut-off
+// leader's clock, run on at its minority, does not count once a higher ballot's does), at
+// least one horizon step below a horizon of that or a higher ballot that an acceptor of the
+// quorum recovered from its disk — and the new leader serves nothing until its time passes
+// that horizon. If no time is reported at all, the store's log clock; at birth (all of these
+// 0) the base is the first leader's wall clock,
 // only so that absolute times look like Unix time. Commands are stamped with cluster time;
 // reads are served at the cluster time when they arrived (or the store's log clock, if later).
 // The core carries the time in every Accept and heartbeat (paxos::Replica::set_time_ms), and
@@ -231,8 +233,8 @@ class ServerCore {
   // served only at a time below it (the acceptor counted towards confirming it, so must not
   // forget in a crash that it saw that time). Horizons appended, by the batch that must be
   // durable first, await their sync in `horizons_`.
-  uint64_t durable_horizon_ms_ = 0;
-  std::deque<std::pair<uint64_t, uint64_t>> horizons_;
+  paxos::TimeHorizon durable_horizon_;
+  std::deque<std::pair<uint64_t, paxos::TimeHorizon>> horizons_;
 };
 
 }  // namespace synod::node

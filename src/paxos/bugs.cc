@@ -18,6 +18,7 @@ constexpr BugEntry kBugs[] = {
     {"promise-hides-snapshot", &Bugs::promise_hides_snapshot},
     {"read-without-quorum", &Bugs::read_without_quorum},
     {"leader-learns-from-catchup", &Bugs::leader_learns_from_catchup},
+    {"time-of-any-ballot", &Bugs::time_of_any_ballot},
 };
 }  // namespace
 

@@ -23,11 +23,13 @@ struct Bugs {
                                         // and keeps leading when no quorum answers it
   bool leader_learns_from_catchup = false;  // a leader learns chosen slots from catch-up replies
                                             // and snapshots, and announces them in its ballot
+  bool time_of_any_ballot = false;          // cluster time is the highest seen in any ballot, so a
+                                    // cut-off leader's clock lifts its successor's (early expiry)
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
            leader_skip_phase1 || ack_before_sync || skip_fdatasync || promise_hides_snapshot ||
-           read_without_quorum || leader_learns_from_catchup;
+           read_without_quorum || leader_learns_from_catchup || time_of_any_ballot;
   }
 };
 

@@ -85,6 +85,8 @@ void encode_message(std::string& out, const Message& message) {
           put_u64(out, m.last_slot);
           put_u64(out, m.time_ms);
           put_u64(out, m.time_horizon_ms);
+          encode_ballot(out, m.time_ballot);
+          encode_ballot(out, m.time_horizon_ballot);
         } else if constexpr (std::is_same_v<T, AcceptMsg>) {
           encode_ballot(out, m.ballot);
           encode_slot_values(out, m.entries);
@@ -139,7 +141,8 @@ bool decode_message(uint8_t type, Reader& in, Message& message) {
             !decode_value(in, e.proposal.value))
           return false;
       if (!in.u64(m.snapshot) || !in.u64(m.last_slot) || !in.u64(m.time_ms) ||
-          !in.u64(m.time_horizon_ms))
+          !in.u64(m.time_horizon_ms) || !decode_ballot(in, m.time_ballot) ||
+          !decode_ballot(in, m.time_horizon_ballot))
         return false;
       message = std::move(m);
       return true;

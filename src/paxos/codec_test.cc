@@ -23,5 +23,40 @@ TEST(Codec, AcceptAndAcceptedCarryTheReadRound) {
   }
 }
 
+TEST(Codec, AcceptAndPromiseCarryTheClusterTime) {
+  const Ballot b{4, NodeId{2}};
+  AcceptMsg accept{b, {}, 6, 11};
+  accept.time_ms = 1'700'000'000'123;
+  PromiseMsg promise{b, 3, {}, 0};
+  promise.last_slot = 9;
+  promise.time_ms = 1'700'000'000'456;
+  promise.time_horizon_ms = 1'700'000'001'000;
+  promise.time_ballot = Ballot{3, NodeId{1}};
+  promise.time_horizon_ballot = Ballot{2, NodeId{3}};
+  for (const Message& m : {Message{accept}, Message{promise}}) {
+    std::string bytes;
+    encode_message(bytes, m);
+    Reader in(bytes);
+    Message back;
+    ASSERT_TRUE(decode_message(message_type(m), in, back));
+    EXPECT_TRUE(in.done());
+    EXPECT_EQ(to_string(back), to_string(m));
+    EXPECT_NE(to_string(back).find(" time=1700000000"), std::string::npos) << to_string(back);
+    Reader cut(std::string_view(bytes).substr(0, bytes.size() - 1));
+    EXPECT_FALSE(decode_message(message_type(m), cut, back));
+  }
+  Message back;
+  std::string bytes;
+  encode_message(bytes, Message{promise});
+  Reader in(bytes);
+  ASSERT_TRUE(decode_message(message_type(Message{promise}), in, back));
+  const auto& p = std::get<PromiseMsg>(back);
+  EXPECT_EQ(p.last_slot, 9u);
+  EXPECT_EQ(p.time_ms, promise.time_ms);
+  EXPECT_EQ(p.time_horizon_ms, promise.time_horizon_ms);
+  EXPECT_EQ(p.time_ballot, promise.time_ballot);
+  EXPECT_EQ(p.time_horizon_ballot, promise.time_horizon_ballot);
+}
+
 }  // namespace
 }  // namespace synod::paxos

@@ -56,8 +56,10 @@ std::string to_string(const Message& message) {
           out += "}";
           if (m.snapshot != 0) out += " snapshot=" + std::to_string(m.snapshot);
           if (m.last_slot != kEverySlot) out += " through=" + std::to_string(m.last_slot);
+          if (m.time_ms != 0) out += " time_b=" + to_string(m.time_ballot);
           return out + time_to_string("time", m.time_ms) +
-                 time_to_string("horizon", m.time_horizon_ms);
+                 time_to_string("horizon", m.time_horizon_ms) +
+                 (m.time_horizon_ms != 0 ? " horizon_b=" + to_string(m.time_horizon_ballot) : "");
         } else if constexpr (std::is_same_v<T, AcceptMsg>) {
           return "Accept b=" + to_string(m.ballot) + " " + entries_to_string(m.entries) +
                  " commit=" + std::to_string(m.commit) + read_round_to_string(m.read_round) +
@@ -94,7 +96,8 @@ void DurableState::apply(const PersistBatch& batch) {
   if (batch.snapshot) compact(*batch.snapshot);
   for (const AcceptedEntry& entry : batch.accepted) accepted[entry.slot] = entry.proposal;
   for (const SlotValue& entry : batch.chosen) chosen.emplace(entry.slot, entry.value);
-  if (batch.time_horizon_ms) time_horizon_ms = std::max(time_horizon_ms, *batch.time_horizon_ms);
+  if (batch.time_horizon && batch.time_horizon->supersedes(time_horizon))
+    time_horizon = *batch.time_horizon;
 }
 
 void DurableState::compact(const SnapshotRef& s) {

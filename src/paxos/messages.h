@@ -37,11 +37,11 @@ struct PrepareMsg {
 // must catch up before it may lead. `last_slot`: kEverySlot, or — when the rest would not fit into
 // one message — the last slot this part reports; the candidate asks for the next part with a
 // Prepare of the same ballot from last_slot + 1, and counts the promise only once it has heard
-// every part (see Replica::on_promise).
-// `time_ms`: the highest cluster time the sender's acceptor saw in an Accept it accepted since
-// it started; `time_horizon_ms`: the time horizon it recovered from its disk (every time it saw
-// before its restart is below it). A new leader's clock starts above both (see node::ServerCore
-// and docs/core.md, "Time").
+// every part (see Replica::on_promise). `time_ms`: the highest cluster time the sender's acceptor
+// saw in an Accept of `time_ballot`, the highest ballot whose Accept it accepted since it started;
+// `time_horizon_ms`: the time horizon it recovered (of `time_horizon_ballot`) from its disk (every
+// time it saw before its restart is below it). A new leader's clock starts above both (see
+// node::ServerCore and docs/core.md, "Time").
 inline constexpr Slot kEverySlot = ~Slot{0};
 struct PromiseMsg {
   Ballot ballot;
@@ -51,6 +51,8 @@ struct PromiseMsg {
   Slot last_slot = kEverySlot;
   uint64_t time_ms = 0;
   uint64_t time_horizon_ms = 0;
+  Ballot time_ballot{};
+  Ballot time_horizon_ballot{};  // the ballot of time_horizon_ms
 };
 
 // Phase 2a, from the leader of `ballot`: accept these values. With no entries it is the

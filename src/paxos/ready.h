@@ -42,6 +42,18 @@ struct SnapshotRef {
 
 uint64_t snapshot_digest(std::string_view data);
 
+// An acceptor's time horizon (docs/core.md, "Time"): every cluster time it saw in Accepts of
+// `ballot` is below `ms`. One of a higher ballot replaces it, even with a smaller time: the
+// times of lower ballots no longer matter once a higher ballot's leader started its clock.
+struct TimeHorizon {
+  Ballot ballot;
+  uint64_t ms = 0;
+  bool operator==(const TimeHorizon&) const = default;
+  bool supersedes(const TimeHorizon& other) const {
+    return other.ballot < ballot || (ballot == other.ballot && ms > other.ms);
+  }
+};
+
 struct PersistBatch {
   std::optional<Ballot> promised;       // the acceptor's newest promise
   std::vector<AcceptedEntry> accepted;  // newly accepted proposals; later ones replace earlier
@@ -50,10 +62,10 @@ struct PersistBatch {
   std::optional<SnapshotRef> snapshot;
   // The acceptor's new time horizon: every cluster time it has seen (and answered) is below it.
   // Vouched for like a promise: answers carrying a time past the old horizon wait for its sync.
-  std::optional<uint64_t> time_horizon_ms;
+  std::optional<TimeHorizon> time_horizon;
 
   bool empty() const {
-    return !promised && accepted.empty() && chosen.empty() && !snapshot && !time_horizon_ms;
+    return !promised && accepted.empty() && chosen.empty() && !snapshot && !time_horizon;
   }
 };
 
@@ -63,7 +75,7 @@ struct DurableState {
   std::map<Slot, Proposal> accepted;  // above the snapshot
   std::map<Slot, Value> chosen;       // above the snapshot
   SnapshotRef snapshot;               // slot 0: none
-  uint64_t time_horizon_ms = 0;       // the highest time horizon persisted
+  TimeHorizon time_horizon;           // the newest time horizon persisted (see supersedes)
 
   void apply(const PersistBatch& batch);
   // Drops everything at or below the snapshot's slot.

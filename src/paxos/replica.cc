@@ -37,7 +37,7 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
   promised_ = durable.promised;
   accepted_ = durable.accepted;
   chosen_ = durable.chosen;
-  time_horizon_ms_ = recovered_horizon_ms_ = durable.time_horizon_ms;
+  time_horizon_ = recovered_horizon_ = durable.time_horizon;
   if (durable.snapshot.slot > 0) {
     // The state machine restarts from the snapshot; the log continues above it.
     SYNOD_ASSERT(durable.snapshot.data != nullptr, "a snapshot without data");
@@ -127,7 +127,7 @@ ReadStatus Replica::read_index(uint64_t read_id) {
 
 void Replica::set_time_ms(uint64_t time_ms) {
   time_ms_ = time_ms;
-  if (role_ == Role::kLeader && promised_ == ballot_) see_time(time_ms);
+  if (role_ == Role::kLeader && promised_ == ballot_) see_time(ballot_, time_ms);
 }
 
 void Replica::share_commit(NodeId peer, Slot slot) {
@@ -154,14 +154,28 @@ void Replica::raise_promise(const Ballot& ballot) {
   if (!config_.bugs.no_persist_promise) ready_.persist.promised = promised_;
 }
 
-void Replica::see_time(uint64_t time_ms) {
-  if (time_ms <= time_seen_ms_) return;
+// The time seen is kept per ballot: a higher ballot's time replaces a lower one's, even if it is
+// smaller. A deposed leader that has not noticed yet keeps running its clock at the acceptors
+// still on its ballot, and a later candidate that took the max over all of them would start
+// from that clock, ahead of the one its predecessor served at: expiry would come early. Every
+// time served in a ballot is below the times of every higher ballot's leader (its base covers
+// it), so the highest ballot's time is the one to keep (docs/core.md, "Time"). The horizon,
+// which only makes a new leader wait, covers every time seen.
+void Replica::see_time(const Ballot& ballot, uint64_t time_ms) {
+  if (config_.bugs.time_of_any_ballot) {  // the planted bug: the old rule, the highest time
+    if (time_ms <= time_seen_ms_) return;
+  } else if (ballot < time_ballot_ || (ballot == time_ballot_ && time_ms <= time_seen_ms_)) {
+    return;
+  }
+  time_ballot_ = std::max(time_ballot_, ballot);
   time_seen_ms_ = time_ms;
   // Renewed half a step early, so that the leader's own acceptor (which sees each new time as
   // it is set) rarely makes a read wait for the sync of a new horizon.
-  if (time_ms + config_.time_horizon_step_ms / 2 < time_horizon_ms_) return;
-  time_horizon_ms_ = time_ms + config_.time_horizon_step_ms;
-  ready_.persist.time_horizon_ms = time_horizon_ms_;
+  if (ballot == time_horizon_.ballot &&
+      time_ms + config_.time_horizon_step_ms / 2 < time_horizon_.ms)
+    return;
+  time_horizon_ = {ballot, time_ms + config_.time_horizon_step_ms};
+  ready_.persist.time_horizon = time_horizon_;
 }
 
 void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
@@ -178,10 +192,12 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
   }
   PromiseMsg promise{
       msg.ballot, msg.first_slot, {}, config_.bugs.promise_hides_snapshot ? 0 : snapshot_.slot};
-  promise.time_ms = time_seen_ms_;
-  promise.time_horizon_ms = recovered_horizon_ms_;
   // As many accepted entries as fit into one message; the candidate asks for the rest.
   size_t used_bytes = 0;
+  promise.time_ballot = time_ballot_;
+  promise.time_ms = time_seen_ms_;
+  promise.time_horizon_ms = recovered_horizon_.ms;
+  promise.time_horizon_ballot = recovered_horizon_.ballot;
   for (auto it = accepted_.lower_bound(msg.first_slot); it != accepted_.end(); ++it) {
     const size_t bytes = kEntryOverheadBytes + encoded_bytes(it->second.value);
     if (!fits_message(promise.accepted.size(), used_bytes, bytes)) {
@@ -201,7 +217,7 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
     return;
   }
   raise_promise(msg.ballot);
-  see_time(msg.time_ms);
+  see_time(msg.ballot, msg.time_ms);
   if (from != config_.self) {
     // Note the new leader first, so that stepping down can point our clients at it.
     if (msg.ballot >= leader_ballot_) {
@@ -263,7 +279,7 @@ void Replica::start_election() {
   if (config_.bugs.leader_skip_phase1) {
     // The planted bug: promise to ourselves and treat our own acceptor as a quorum.
     raise_promise(ballot_);
-    time_floor_ = {time_seen_ms_, recovered_horizon_ms_};
+    time_floor_ = {time_ballot_, time_seen_ms_, recovered_horizon_};
     for (auto it = accepted_.lower_bound(prepare_from_); it != accepted_.end(); ++it) {
       recovered_.emplace(it->first, it->second);
     }
@@ -294,8 +310,18 @@ void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
     send(from, CatchupRequestMsg{commit_ + 1});
     return;
   }
-  time_floor_.seen_ms = std::max(time_floor_.seen_ms, msg.time_ms);
-  time_floor_.horizon_ms = std::max(time_floor_.horizon_ms, msg.time_horizon_ms);
+  if (config_.bugs.time_of_any_ballot) {
+    time_floor_.ballot = std::max(time_floor_.ballot, msg.time_ballot);
+    time_floor_.seen_ms = std::max(time_floor_.seen_ms, msg.time_ms);
+  } else if (msg.time_ballot > time_floor_.ballot) {
+    time_floor_.ballot = msg.time_ballot;
+    time_floor_.seen_ms = msg.time_ms;
+  } else if (msg.time_ballot == time_floor_.ballot) {
+    time_floor_.seen_ms = std::max(time_floor_.seen_ms, msg.time_ms);
+  }
+  if (const TimeHorizon h{msg.time_horizon_ballot, msg.time_horizon_ms};
+      h.supersedes(time_floor_.horizon))
+    time_floor_.horizon = h;
   for (const AcceptedEntry& entry : msg.accepted) {
     if (entry.slot < msg.first_slot || entry.slot > msg.last_slot) continue;
     auto [it, inserted] = recovered_.try_emplace(entry.slot, entry.proposal);

@@ -82,16 +82,19 @@ class Replica {
 
   // Time (docs/core.md, "Time"). The core has no clock: the driver keeps the cluster clock and
   // tells the core its time before tick() and take_ready(). A leader carries the time it was told
-  // in every Accept and heartbeat; an acceptor that accepts one remembers the highest time seen
-  // and keeps a durable horizon above it (PersistBatch::time_horizon_ms), so that its answers
-  // never vouch for a time its disk would forget. A leader's own acceptor sees its time at once.
+  // in every Accept and heartbeat; an acceptor that accepts one remembers the time of the highest
+  // ballot it saw (the highest such) and keeps a durable horizon above every time it saw
+  // (PersistBatch::time_horizon_ms), so that its answers never vouch for a time its disk would
+  // forget. A leader's own acceptor sees its time at once.
   void set_time_ms(uint64_t time_ms);
   struct TimeFloor {
-    uint64_t seen_ms = 0;     // the highest time any acceptor of the promise quorum saw
-    uint64_t horizon_ms = 0;  // the highest horizon one of them recovered from its disk
+    Ballot ballot;         // the highest ballot whose time an acceptor of the quorum saw
+    uint64_t seen_ms = 0;  // the highest time in that ballot one of them saw
+    TimeHorizon horizon;   // the newest horizon one of them recovered from its disk
   };
   // What the promise quorum of this replica's newest candidacy reported (final once it leads):
-  // every time a read or write was served at before this ballot is at most max(seen, horizon).
+  // every time a read or write was served at before this ballot is at most seen_ms, or, if one
+  // of them restarted since, below horizon.ms (when horizon.ballot is at least ballot).
   const TimeFloor& time_floor() const { return time_floor_; }
   uint64_t time_seen_ms() const { return time_seen_ms_; }  // the acceptor's, since it started
 
@@ -121,7 +124,7 @@ class Replica {
   void on_prepare(NodeId from, const PrepareMsg& msg);
   void on_accept(NodeId from, const AcceptMsg& msg);
   void raise_promise(const Ballot& ballot);
-  void see_time(uint64_t time_ms);
+  void see_time(const Ballot& ballot, uint64_t time_ms);
   // Proposer / leader.
   void start_election();
   void on_promise(NodeId from, const PromiseMsg& msg);
@@ -171,9 +174,10 @@ class Replica {
   std::map<Slot, Proposal> accepted_;
   // Time, as the acceptor saw it: the highest time it accepted since it started, its newest
   // horizon (handed to persist), and the horizon it recovered from disk when it started.
+  Ballot time_ballot_;  // the ballot of the Accept that carried time_seen_ms_
   uint64_t time_seen_ms_ = 0;
-  uint64_t time_horizon_ms_ = 0;
-  uint64_t recovered_horizon_ms_ = 0;
+  TimeHorizon time_horizon_;
+  TimeHorizon recovered_horizon_;
 
   // Learner state: chosen_ is durable (lazily); commit_ and handed_out_ derive from it.
   std::map<Slot, Value> chosen_;

@@ -16,9 +16,10 @@ std::string promise_payload(const Ballot& b) {
   return out;
 }
 
-std::string horizon_payload(uint64_t ms) {
+std::string horizon_payload(const paxos::TimeHorizon& h) {
   std::string out;
-  put_u64(out, ms);
+  encode_ballot(out, h.ballot);
+  put_u64(out, h.ms);
   return out;
 }
 
@@ -37,7 +38,8 @@ std::string describe_record(uint8_t type, std::string_view payload) {
   uint64_t ms = 0;
   switch (type) {
     case kTimeHorizonRecord:
-      if (in.u64(ms) && in.done()) return fmt::format("time horizon={} ms", ms);
+      if (decode_ballot(in, b) && in.u64(ms) && in.done())
+        return fmt::format("time horizon ballot={} {} ms", to_string(b), ms);
       break;
     case kPromiseRecord:
       if (decode_ballot(in, b) && in.done()) return "promise ballot=" + to_string(b);
@@ -74,9 +76,10 @@ Status replay(const std::vector<LogRecord>& records, paxos::DurableState& state)
         break;
       }
       case kTimeHorizonRecord: {
-        uint64_t ms = 0;
-        if (!in.u64(ms) || !in.done()) return bad_record(r, "undecodable time horizon");
-        batch.time_horizon_ms = ms;  // never lowers the horizon (DurableState::apply)
+        paxos::TimeHorizon h;
+        if (!decode_ballot(in, h.ballot) || !in.u64(h.ms) || !in.done())
+          return bad_record(r, "undecodable time horizon");
+        batch.time_horizon = h;  // only a newer one replaces it (DurableState::apply)
         break;
       }
       case kAcceptedRecord: {
@@ -111,7 +114,7 @@ Result<std::unique_ptr<PaxosLog>> PaxosLog::open(FileSystem& fs, const LogOption
   SYNOD_RETURN_IF_ERROR(replay(records, recovered));
   std::unique_ptr<PaxosLog> plog(new PaxosLog(std::move(*log)));
   plog->promised_ = recovered.promised;
-  plog->time_horizon_ms_ = recovered.time_horizon_ms;
+  plog->time_horizon_ = recovered.time_horizon;
   for (const auto& r : records) {
     Reader in(r.payload);
     Slot slot = 0;
@@ -124,8 +127,8 @@ Result<std::unique_ptr<PaxosLog>> PaxosLog::open(FileSystem& fs, const LogOption
     std::vector<std::pair<uint8_t, std::string>> out;
     out.emplace_back(kCheckpointRecord, promise_payload(p->promised_));
     // The horizon too: compaction may remove the segment that last recorded it.
-    if (p->time_horizon_ms_ != 0)
-      out.emplace_back(kTimeHorizonRecord, horizon_payload(p->time_horizon_ms_));
+    if (p->time_horizon_.ms != 0)
+      out.emplace_back(kTimeHorizonRecord, horizon_payload(p->time_horizon_));
     return out;
   });
   if (state != nullptr) *state = std::move(recovered);
@@ -143,9 +146,9 @@ void PaxosLog::append(const paxos::PersistBatch& batch) {
     promised_ = *batch.promised;
     log_->append(kPromiseRecord, promise_payload(*batch.promised));
   }
-  if (batch.time_horizon_ms) {
-    time_horizon_ms_ = std::max(time_horizon_ms_, *batch.time_horizon_ms);
-    log_->append(kTimeHorizonRecord, horizon_payload(*batch.time_horizon_ms));
+  if (batch.time_horizon) {
+    if (batch.time_horizon->supersedes(time_horizon_)) time_horizon_ = *batch.time_horizon;
+    log_->append(kTimeHorizonRecord, horizon_payload(*batch.time_horizon));
   }
   for (const auto& e : batch.accepted) {
     payload.clear();

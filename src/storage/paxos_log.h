@@ -56,7 +56,7 @@ class PaxosLog {
 
   std::unique_ptr<Log> log_;
   Ballot promised_;
-  uint64_t time_horizon_ms_ = 0;
+  paxos::TimeHorizon time_horizon_;
   std::map<uint64_t, Slot> max_slot_;  // per segment, the highest slot any record mentions
   Slot pending_max_ = 0;               // in records appended since the last sync
 };
