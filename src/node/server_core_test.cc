@@ -522,5 +522,37 @@ TEST(ServerCoreTime, ExpiryRunsAfterALeaderADayAheadIsDeposed) {
                                          false);
 }
 
+// Every replica restarts (monotonic clocks from zero, wall clocks an hour behind): nothing of the
+// cluster clock survives but the durable horizons and the log clock, and a key a read saw
+// expired must stay expired. The first leader after may refuse (TRYAGAIN) until its clock has
+// passed the horizon it recovered, at most one step.
+TEST(ServerCoreTime, AKeyAReadSawExpiredStaysExpiredAfterEveryReplicaRestarts) {
+  Cluster c = skewed_cluster({});
+  c.run(60);
+  const uint32_t l1 = c.leader();
+  ASSERT_NE(l1, 0u);
+  ASSERT_EQ(write_on(c, l1, 5, {"SET", "k", "v", "PX", "1000"}), kv::Reply::ok());
+  c.run(150);  // 1.5 s
+  ASSERT_EQ(read_on(c, l1, {"GET", "k"}), kv::Reply::null());
+  for (uint32_t id = 1; id <= 3; ++id) c.crash(id);
+  for (uint32_t id = 1; id <= 3; ++id) {
+    c.mono_offset_ms[id] = uint64_t{0} - c.real_ms_;  // (wraps: the clock restarts at 0)
+    c.wall_offset_ms[id] = -3'600'000;
+    c.start(id);
+  }
+  for (int i = 0; i < 40 && c.leader() == 0; ++i) c.run(5);
+  const uint32_t l2 = c.leader();
+  ASSERT_NE(l2, 0u);
+  const kv::Reply early = read_on(c, l2, {"GET", "k"});
+  if (early.kind == kv::Reply::Kind::kError) {
+    EXPECT_TRUE(early.text.starts_with("TRYAGAIN")) << early.text;
+    c.run(100);  // one horizon step
+  } else {
+    EXPECT_EQ(early, kv::Reply::null()) << "a key a read saw expired came back";
+  }
+  EXPECT_EQ(read_on(c, l2, {"GET", "k"}), kv::Reply::null())
+      << "a key a read saw expired came back";
+}
+
 }  // namespace
 }  // namespace synod::node
