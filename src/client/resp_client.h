@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "kv/store.h"
+#include "kv/reply.h"
 
 namespace synod::client {
 

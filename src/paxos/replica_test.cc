@@ -1026,6 +1026,9 @@ TEST_F(ReplicaTest, RandomSchedulesFindEachPlantedBug) {
     // leader leading: TheHarnessCatchesALeaderThatLearnsFromCatchup builds that schedule by
     // hand; 2,000 random five-replica schedules here, and 3,000 sim seeds, did not reach it.
     if (name == "leader-learns-from-catchup") continue;
+    // time-of-any-ballot shows only in key expiry, which needs the driver's clock and a store:
+    // sim --core finds it (CoreSim.ACutOffLeadersClockThatLiftsItsSuccessorsIsCaught).
+    if (name == "time-of-any-ballot") continue;
     if (name == "ack-before-sync" || name == "skip-fdatasync" || name == "promise-hides-snapshot" ||
         name == "read-without-quorum")
       continue;
