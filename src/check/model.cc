@@ -64,7 +64,7 @@ std::optional<std::string> bug_not_applicable(std::string_view name) {
     return "it concerns Multi-Paxos log compaction, which single-decree Paxos does not have; run "
            "it with synod sim";
   }
-  if (name == "time-of-any-ballot") {
+  if (name == "time-of-any-ballot" || name == "time-carried-into-new-ballot") {
     return "it concerns the cluster clock, which single-decree Paxos does not carry; run it with "
            "synod sim --core";
   }

@@ -19,6 +19,7 @@ constexpr BugEntry kBugs[] = {
     {"read-without-quorum", &Bugs::read_without_quorum},
     {"leader-learns-from-catchup", &Bugs::leader_learns_from_catchup},
     {"time-of-any-ballot", &Bugs::time_of_any_ballot},
+    {"time-carried-into-new-ballot", &Bugs::time_carried_into_new_ballot},
 };
 }  // namespace
 

@@ -25,11 +25,15 @@ struct Bugs {
                                             // and snapshots, and announces them in its ballot
   bool time_of_any_ballot = false;          // cluster time is the highest seen in any ballot, so a
                                     // cut-off leader's clock lifts its successor's (early expiry)
+  bool time_carried_into_new_ballot = false;  // a new leader's first Accepts carry the time of
+                                              // its previous leadership (or 0, which acceptors
+                                              // then take as the new ballot's time)
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
            leader_skip_phase1 || ack_before_sync || skip_fdatasync || promise_hides_snapshot ||
-           read_without_quorum || leader_learns_from_catchup || time_of_any_ballot;
+           read_without_quorum || leader_learns_from_catchup || time_of_any_ballot ||
+           time_carried_into_new_ballot;
   }
 };
 

@@ -162,6 +162,9 @@ void Replica::raise_promise(const Ballot& ballot) {
 // it), so the highest ballot's time is the one to keep (docs/core.md, "Time"). The horizon,
 // which only makes a new leader wait, covers every time seen.
 void Replica::see_time(const Ballot& ballot, uint64_t time_ms) {
+  // 0 is no time (a leader whose driver has not told it one in this ballot yet): a higher ballot
+  // with no time must not replace a time the acceptor saw (the planted bug lets it).
+  if (time_ms == 0 && !config_.bugs.time_carried_into_new_ballot) return;
   if (config_.bugs.time_of_any_ballot) {  // the planted bug: the old rule, the highest time
     if (time_ms <= time_seen_ms_) return;
   } else if (ballot < time_ballot_ || (ballot == time_ballot_ && time_ms <= time_seen_ms_)) {
@@ -343,6 +346,12 @@ void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
 
 void Replica::become_leader() {
   role_ = Role::kLeader;
+  // The time the driver gave us is of an earlier ballot, or none: a time of this ballot comes
+  // from the driver's clock once it sees us lead (ServerCore::start_clock). Until then our
+  // Accepts carry no time, which acceptors ignore. Carrying the old one would tell the next
+  // leader that this ballot reached a time it may never have served at: a deposed leader's
+  // clock, run on while it was cut off, starting its successor's ahead (early expiry).
+  if (!config_.bugs.time_carried_into_new_ballot) time_ms_ = 0;
   if (!config_.bugs.leader_learns_from_catchup) {
     // Phase 1 told us every slot above prepare_from_ (a promiser that compacted one made us step
     // down instead), so nothing is left to catch up on: stop asking.

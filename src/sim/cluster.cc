@@ -227,10 +227,9 @@ void Simulation::dispatch(Event& event) {
       Node& node = *nodes_[event.envelope.to.value - 1];
       const bool local = event.envelope.from == event.envelope.to;
       if (!node.up || (local && event.tag != node.incarnation)) return;
-      if (!local && blocked_.count({int(event.envelope.from.value - 1), node.index}) != 0 &&
-          (cut_loss_ == 0 || rng_.chance(cut_loss_))) {
-        log((clogged_ ? "hold (clog) " : "drop (partition) ") + to_string(event.envelope));
-        if (clogged_) held_.push_back(std::move(event.envelope));
+      if (!local && cut_.stops(rng_, int(event.envelope.from.value - 1), node.index)) {
+        log((cut_.clogged ? "hold (clog) " : "drop (partition) ") + to_string(event.envelope));
+        if (cut_.clogged) held_.push_back(std::move(event.envelope));
         return;
       }
       log("deliver " + to_string(event.envelope));
@@ -438,8 +437,8 @@ void Simulation::send(const Envelope& envelope) {
   ++result_.messages;
   const int from = int(envelope.from.value - 1);
   const int to = int(envelope.to.value - 1);
-  if (blocked_.count({from, to}) != 0 && (cut_loss_ == 0 || rng_.chance(cut_loss_))) {
-    if (clogged_) held_.push_back(envelope);
+  if (cut_.stops(rng_, from, to)) {
+    if (cut_.clogged) held_.push_back(envelope);
     return;
   }
   if (faults_on_ && rng_.chance(options_.loss)) return;
@@ -712,7 +711,7 @@ void Simulation::nemesis() {
       Event{EventKind::kNemesis});
   const bool crash_now = options_.crashes && (!options_.partitions || rng_.chance(0.5));
   if (!crash_now) {
-    if (blocked_.empty()) {
+    if (cut_.empty()) {
       partition();
     } else {
       heal();
@@ -748,79 +747,22 @@ void Simulation::crash_and_schedule_restart(Node& node) {
 }
 
 void Simulation::partition() {
-  const int n = int(nodes_.size());
-  // side[i]: which side of the cut replica i is on; a bridge (side 2) talks to both sides.
-  std::vector<int> side(n, 0);
   Node* leader = current_leader();
-  const int leader_index = leader ? leader->index : int(rng_.below(n));
-  std::vector<int> order(n);
-  for (int i = 0; i < n; ++i) order[i] = i;
-  for (int i = n - 1; i > 0; --i) std::swap(order[i], order[rng_.below(i + 1)]);
-  std::string kind;
-  bool one_way_out = false;  // the cut-off side can hear but not send
-  bool one_way_in = false;   // the cut-off side can send but not hear
-  switch (rng_.below(6)) {
-    case 0:
-      kind = "leader isolated";
-      side[leader_index] = 1;
-      break;
-    case 1:
-      kind = "majority/minority";
-      for (int i = 0; i < n / 2; ++i) side[order[i]] = 1;
-      break;
-    case 2:
-      kind = "random split";
-      for (int i = 0; i < n; ++i) side[i] = rng_.chance(0.5) ? 1 : 0;
-      break;
-    case 3:
-      // Two halves that cannot talk, and one replica that talks to both: each half may build a
-      // quorum around the bridge, which must keep them from choosing different values.
-      kind = "bridge";
-      side[order[0]] = 2;
-      for (int i = 1; i < n; ++i) side[order[i]] = i <= (n - 1) / 2 ? 1 : 0;
-      break;
-    case 4:
-      kind = "one-way: leader cannot send";
-      side[leader_index] = 1;
-      one_way_out = true;
-      break;
-    default:
-      kind = "one-way: leader cannot hear";
-      side[leader_index] = 1;
-      one_way_in = true;
-      break;
-  }
-  std::string cut;
-  for (int a = 0; a < n; ++a) {
-    if (side[a] == 1) cut += " " + to_string(nodes_[a]->id);
-    if (side[a] == 2) cut += " bridge " + to_string(nodes_[a]->id);
-    for (int b = 0; b < n; ++b) {
-      if (side[a] != 1 || side[b] != 0) continue;
-      if (!one_way_in) blocked_.insert({a, b});
-      if (!one_way_out) blocked_.insert({b, a});
-    }
-  }
-  if (blocked_.empty()) return;  // the random split put everyone on one side
-  // A clogged link holds messages until the heal and then delivers them all, late; a cut link
-  // loses them; a lossy one loses most of them but lets some through — a leader that hears too
-  // little to stay and a replica that hears just enough to act on stale news.
-  const uint64_t how = rng_.below(10);
-  clogged_ = how < 4;
-  cut_loss_ = how >= 7 ? 0.5 + 0.1 * double(rng_.below(5)) : 0;
+  std::vector<std::string> names;
+  for (const auto& node : nodes_) names.push_back(to_string(node->id));
+  NetworkCut cut = choose_cut(rng_, int(nodes_.size()), leader ? leader->index : -1, names);
+  if (cut.empty()) return;  // the random split put everyone on one side
+  cut_ = std::move(cut);
   ++result_.partitions;
-  log(std::string(clogged_        ? "clog"
-                  : cut_loss_ > 0 ? "lossy cut"
-                                  : "partition") +
-      " (" + kind + "):" + cut);
+  log(cut_.description);
   Event heal_event{EventKind::kHeal};
   heal_event.tag = result_.partitions;
   schedule(now_us_ + rng_.between(50'000, 1'500'000), heal_event);
 }
 
 void Simulation::heal() {
-  if (blocked_.empty()) return;
-  blocked_.clear();
-  cut_loss_ = 0;
+  if (cut_.empty()) return;
+  cut_ = {};
   log("heal");
   for (Envelope& envelope : held_) {
     Event event{EventKind::kDeliver};

@@ -26,6 +26,7 @@
 #include "paxos/replica.h"
 #include "sim/checker.h"
 #include "sim/event_log.h"
+#include "sim/network_cut.h"
 #include "sim/options.h"
 #include "storage/log.h"
 
@@ -123,11 +124,7 @@ class Simulation {
   bool faults_on_ = true;
   bool liveness_phase_ = false;
   uint64_t liveness_start_us_ = 0;
-  std::set<std::pair<int, int>> blocked_;  // (from, to) node indices that cannot talk
-  // A lossy cut: each message over a blocked link is lost only with this probability (0: the
-  // cut holds or loses every message, as clogged_ says).
-  double cut_loss_ = 0;
-  bool clogged_ = false;               // blocked links hold messages instead of losing them
+  NetworkCut cut_;                     // the links cut now (sim/network_cut.h)
   std::vector<paxos::Envelope> held_;  // what clogged links hold, delivered at the heal
   std::set<paxos::CommandId> acknowledged_;
   std::set<Ballot> leader_ballots_;

@@ -11,6 +11,7 @@
 #include "lincheck/checker.h"
 #include "node/server_core.h"
 #include "sim/event_log.h"
+#include "sim/network_cut.h"
 #include "storage/log.h"
 #include "storage/mem_file_system.h"
 
@@ -135,7 +136,8 @@ class CoreSimulation {
   bool done_ = false;
   uint64_t liveness_start_us_ = 0;
   uint64_t partition_epoch_ = 0;
-  std::set<std::pair<int, int>> blocked_;
+  NetworkCut cut_;                     // the links cut now (sim/network_cut.h)
+  std::vector<paxos::Envelope> held_;  // what clogged links hold, delivered at the heal
   int64_t next_process_ = 0;
   uint64_t next_session_ = 0;
   uint64_t next_value_ = 0;
@@ -520,7 +522,10 @@ void CoreSimulation::send(Node& from, const paxos::Envelope& e) {
   from.sent_in_flush = true;
   ++result_.messages;
   const int a = int(e.from.value - 1), b = int(e.to.value - 1);
-  if (blocked_.count({a, b}) != 0) return;
+  if (cut_.stops(rng_, a, b)) {
+    if (cut_.clogged) held_.push_back(e);
+    return;
+  }
   if (faults_on_ && rng_.chance(options_.loss)) return;
   const int copies = faults_on_ && rng_.chance(options_.duplicate) ? 2 : 1;
   for (int i = 0; i < copies; ++i) {
@@ -530,7 +535,11 @@ void CoreSimulation::send(Node& from, const paxos::Envelope& e) {
 
 void CoreSimulation::deliver(const paxos::Envelope& e) {
   Node& node = *nodes_[e.to.value - 1];
-  if (!node.up || blocked_.count({int(e.from.value - 1), node.index}) != 0) return;
+  if (!node.up) return;
+  if (cut_.stops(rng_, int(e.from.value - 1), node.index)) {
+    if (cut_.clogged) held_.push_back(e);
+    return;
+  }
   log("deliver " + to_string(e));
   node.core->receive(e);
   drive(node);
@@ -774,7 +783,7 @@ void CoreSimulation::nemesis() {
         std::to_string(node.wall_offset_ms) + " ms");
   }
   const bool crash_now = options_.crashes && (!options_.partitions || rng_.chance(0.5));
-  if (!crash_now) return blocked_.empty() ? partition() : heal();
+  if (!crash_now) return cut_.empty() ? partition() : heal();
   std::vector<Node*> up;
   for (auto& node : nodes_)
     if (node->up) up.push_back(node.get());
@@ -790,38 +799,29 @@ void CoreSimulation::nemesis() {
 }
 
 void CoreSimulation::partition() {
-  const int n = int(nodes_.size());
-  std::vector<int> side(n, 0);
   Node* l = leader();
-  if (rng_.chance(0.5) && l) {
-    side[l->index] = 1;
-  } else {
-    for (int i = 0; i < n; ++i) side[i] = rng_.chance(0.5) ? 1 : 0;
-  }
-  const bool one_way = rng_.chance(0.3);
-  std::string cut;
-  for (int a = 0; a < n; ++a) {
-    if (side[a] == 1) cut += " " + to_string(nodes_[a]->id);
-    for (int b = 0; b < n; ++b) {
-      if (side[a] != 1 || side[b] != 0) continue;
-      blocked_.insert({a, b});
-      if (!one_way) blocked_.insert({b, a});
-    }
-  }
-  if (blocked_.empty()) return;
+  std::vector<std::string> names;
+  for (const auto& node : nodes_) names.push_back(to_string(node->id));
+  NetworkCut cut = choose_cut(rng_, int(nodes_.size()), l ? l->index : -1, names);
+  if (cut.empty()) return;  // the random split put everyone on one side
+  cut_ = std::move(cut);
   ++result_.partitions;
   const uint64_t epoch = ++partition_epoch_;
-  log(std::string(one_way ? "one-way " : "") + "partition:" + cut);
+  log(cut_.description);
   schedule(now_us_ + rng_.between(50'000, 1'000'000), [this, epoch] {
     if (epoch == partition_epoch_) heal();
   });
 }
 
 void CoreSimulation::heal() {
-  if (blocked_.empty()) return;
-  blocked_.clear();
+  if (cut_.empty()) return;
+  cut_ = {};
   ++partition_epoch_;
   log("heal");
+  for (paxos::Envelope& e : held_) {
+    schedule(now_us_ + network_delay(), [this, e] { deliver(e); });
+  }
+  held_.clear();
 }
 
 void CoreSimulation::start_liveness_phase() {
