@@ -1,0 +1,9 @@
+#include "kv/commands.h"
+
+namespace synod::kv {
+
+std::vector<CommandSpec> set_commands() {
+  return {};
+}
+
+}  // namespace synod::kv
