@@ -24,6 +24,7 @@ std::string_view type_name(Type type) {
 }
 
 void ZSet::put(const std::string& member, double score) {
+  if (score == 0) score = 0;  // -0 is stored as 0, as Redis's compact encoding does
   auto [it, inserted] = scores.try_emplace(member, score);
   if (inserted) {
     bytes += member.size() + 8;
