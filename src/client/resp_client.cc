@@ -317,6 +317,7 @@ std::string to_string(const kv::Reply& r) {
     case kv::Reply::Kind::kBulk:
       return "\"" + r.text + "\"";
     case kv::Reply::Kind::kNull:
+    case kv::Reply::Kind::kNullArray:
       return "(nil)";
     case kv::Reply::Kind::kArray: {
       std::string out = "[";

@@ -14,7 +14,9 @@ namespace synod::kv {
 
 // A reply, independent of the wire protocol (the server encodes it as RESP2 or RESP3).
 struct Reply {
-  enum class Kind { kSimple, kError, kInteger, kBulk, kNull, kArray };
+  // kNullArray: Redis's null array (RESP2 *-1), which a few commands answer instead of a null
+  // bulk string (LPOP key count on a missing key).
+  enum class Kind { kSimple, kError, kInteger, kBulk, kNull, kArray, kNullArray };
   Kind kind = Kind::kNull;
   std::string text;  // kSimple, kError, kBulk
   int64_t integer = 0;
@@ -26,6 +28,7 @@ struct Reply {
   static Reply integer_of(int64_t v) { return {Kind::kInteger, {}, v, {}}; }
   static Reply bulk(std::string s) { return {Kind::kBulk, std::move(s), 0, {}}; }
   static Reply null() { return {}; }
+  static Reply null_array() { return {Kind::kNullArray, {}, 0, {}}; }
   static Reply array(std::vector<Reply> e) { return {Kind::kArray, {}, 0, std::move(e)}; }
   bool operator==(const Reply&) const = default;
 };

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "kv/keyspace.h"
 #include "kv/reply.h"
 
 namespace synod {
@@ -87,6 +88,9 @@ struct StoreOptions {
   // idle for kSessionTtlMs of log time forgotten before the lookup, so that a retry stamped by
   // a leader whose clock runs ahead is applied a second time.
   bool bug_sessions_evicted_by_clock = false;
+  // Bounds on one key's value (elements and bytes). Like max_sessions, part of the state
+  // machine's definition: equal on every replica, recorded in snapshots.
+  KeyLimits key_limits;
 };
 
 class Store {
@@ -106,13 +110,14 @@ class Store {
   // a command applied as part of a snapshot rather than one by one.
   std::optional<Reply> remembered_reply(uint64_t client, uint64_t seq) const;
 
-  uint64_t clock_ms() const { return clock_ms_; }
-  size_t size() const { return data_.size(); }  // including expired keys not yet removed
+  uint64_t clock_ms() const { return ks_.clock_ms(); }
+  size_t size() const { return ks_.size(); }  // including expired keys not yet removed
   // A digest of the whole state, for tests and the simulator.
   uint64_t digest() const;
 
-  // The encoding is docs/wal-format.md's "Key-value state" (version 2); restore() also reads
-  // version 1. It refuses a snapshot made with another Options::max_sessions.
+  // The encoding is docs/wal-format.md's "Key-value state" (version 3); restore() also reads
+  // versions 1 and 2. It refuses a snapshot made with another Options::max_sessions or
+  // Options::key_limits.
   std::string snapshot() const;
   static Result<Store> restore(std::string_view bytes, Options options = {});
 
@@ -127,10 +132,6 @@ class Store {
   static constexpr uint64_t kSessionTtlMs = 3'600'000;
 
  private:
-  struct Entry {
-    std::string value;
-    uint64_t expire_at_ms = 0;  // 0: no expiry
-  };
   struct Session {
     uint64_t last_used = 0;       // applied_commands_ when it last had a command: its LRU place
     uint64_t last_active_ms = 0;  // the log time then (only the planted bug reads it)
@@ -141,27 +142,20 @@ class Store {
   };
 
   Reply execute(const std::vector<std::string>& args);
-  const Entry* find(const std::string& key, uint64_t now_ms) const;
-  Entry* find_live(const std::string& key);
-  void set_expiry(const std::string& key, Entry& e, uint64_t at_ms);
-  void erase(const std::string& key);
-  void expire_due();
   Reply apply_in_session(const KvCommand& command);
   Session& open_session(uint64_t client);
   void evict_least_recently_used();
   void forget_idle_sessions();  // the planted bug only
   static Result<Store> restore_v1(std::string_view bytes, Options options);
-  bool read_entries(Reader& in);  // the keys of a snapshot
-  Status index_sessions();        // builds lru_ from sessions_ after a restore
+  [[nodiscard]] bool read_sessions(Reader& in, uint64_t max_sessions);
+  Status index_sessions();  // builds lru_ from sessions_ after a restore
 
   Options options_;
-  std::map<std::string, Entry> data_;  // ordered: SCAN cursors are keys
-  std::set<std::pair<uint64_t, std::string>> expiries_;
+  Keyspace ks_;                           // the keys, their values and expiries, the log clock
   std::map<uint64_t, Session> sessions_;  // by client id
   std::map<uint64_t, uint64_t> lru_;      // Session::last_used -> client id, oldest first
-  uint64_t clock_ms_ = 0;
-  uint64_t applied_commands_ = 0;     // commands applied: the log-order clock of sessions
-  uint64_t expired_through_seq_ = 0;  // the highest seq any evicted session applied
+  uint64_t applied_commands_ = 0;         // commands applied: the log-order clock of sessions
+  uint64_t expired_through_seq_ = 0;      // the highest seq any evicted session applied
   uint64_t evictions_ = 0;
 };
 

@@ -211,6 +211,10 @@ void RespWriter::null() {
   out_ += protocol_ >= 3 ? "_\r\n" : "$-1\r\n";
 }
 
+void RespWriter::null_array() {
+  out_ += protocol_ >= 3 ? "_\r\n" : "*-1\r\n";
+}
+
 void RespWriter::array(size_t n) {
   out_ += '*';
   out_ += std::to_string(n);

@@ -66,6 +66,7 @@ class RespWriter {
   void integer(int64_t v);
   void bulk(std::string_view s);
   void null();           // $-1 or _
+  void null_array();     // *-1 or _
   void array(size_t n);  // followed by n values
   void map(size_t n);    // followed by n key/value pairs
   void boolean(bool v);

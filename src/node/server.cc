@@ -37,6 +37,8 @@ void write_reply(net::RespWriter& w, const kv::Reply& r) {
       return w.bulk(r.text);
     case kv::Reply::Kind::kNull:
       return w.null();
+    case kv::Reply::Kind::kNullArray:
+      return w.null_array();
     case kv::Reply::Kind::kArray:
       w.array(r.elements.size());
       for (const auto& e : r.elements) write_reply(w, e);

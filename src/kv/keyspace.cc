@@ -1,0 +1,269 @@
+#include "kv/keyspace.h"
+
+#include <bit>
+#include <cmath>
+
+#include "base/coding.h"
+
+namespace synod::kv {
+
+std::string_view type_name(Type type) {
+  switch (type) {
+    case Type::kString:
+      return "string";
+    case Type::kHash:
+      return "hash";
+    case Type::kList:
+      return "list";
+    case Type::kSet:
+      return "set";
+    case Type::kZset:
+      return "zset";
+  }
+  return "none";
+}
+
+void ZSet::put(const std::string& member, double score) {
+  if (score == 0) score = 0;  // -0 is stored as 0, as Redis's compact encoding does
+  auto [it, inserted] = scores.try_emplace(member, score);
+  if (inserted) {
+    bytes += member.size() + 8;
+  } else {
+    order.erase({it->second, member});
+    it->second = score;
+  }
+  order.emplace(score, member);
+}
+
+bool ZSet::remove(std::string_view member) {
+  auto it = scores.find(member);
+  if (it == scores.end()) return false;
+  bytes -= it->first.size() + 8;
+  order.erase({it->second, it->first});
+  scores.erase(it);
+  return true;
+}
+
+const Value* Keyspace::find(std::string_view key, uint64_t now_ms) const {
+  auto it = data_.find(key);
+  if (it == data_.end()) return nullptr;
+  if (it->second.expire_at_ms != 0 && it->second.expire_at_ms <= now_ms) return nullptr;
+  return &it->second;
+}
+
+Value* Keyspace::find_live(std::string_view key) {
+  return const_cast<Value*>(find(key, clock_ms_));
+}
+
+Value& Keyspace::put(const std::string& key, Value value) {
+  erase(key);
+  auto [it, inserted] = data_.emplace(key, std::move(value));
+  if (it->second.expire_at_ms != 0) expiries_.insert({it->second.expire_at_ms, key});
+  return it->second;
+}
+
+void Keyspace::drop_if_empty(std::string_view key) {
+  auto it = data_.find(key);
+  if (it == data_.end()) return;
+  const bool empty = std::visit(
+      [](const auto& v) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
+          return false;  // an empty string is a value
+        } else {
+          return v.size() == 0;
+        }
+      },
+      it->second.data);
+  if (empty) erase(key);
+}
+
+bool Keyspace::erase(std::string_view key) {
+  auto it = data_.find(key);
+  if (it == data_.end()) return false;
+  if (it->second.expire_at_ms != 0) expiries_.erase({it->second.expire_at_ms, it->first});
+  data_.erase(it);
+  return true;
+}
+
+void Keyspace::set_expiry(std::string_view key, Value& value, uint64_t at_ms) {
+  if (value.expire_at_ms != 0) expiries_.erase({value.expire_at_ms, std::string(key)});
+  value.expire_at_ms = at_ms;
+  if (at_ms != 0) expiries_.insert({at_ms, std::string(key)});
+}
+
+void Keyspace::expire_due() {
+  while (!expiries_.empty() && expiries_.begin()->first <= clock_ms_) {
+    const std::string key = expiries_.begin()->second;
+    erase(key);
+  }
+}
+
+void Keyspace::clear() {
+  data_.clear();
+  expiries_.clear();
+}
+
+size_t Keyspace::live_count(uint64_t now_ms) const {
+  size_t expired = 0;
+  for (auto it = expiries_.begin(); it != expiries_.end() && it->first <= now_ms; ++it) ++expired;
+  return data_.size() - expired;
+}
+
+std::optional<std::string> Keyspace::check_collection(size_t elements, size_t bytes) const {
+  if (elements > limits_.max_elements)
+    return "ERR the value would hold more than " + std::to_string(limits_.max_elements) +
+           " elements (the per-key limit); nothing was changed";
+  if (bytes > limits_.max_value_bytes)
+    return "ERR the value would hold more than " + std::to_string(limits_.max_value_bytes) +
+           " bytes (the per-key limit); nothing was changed";
+  return std::nullopt;
+}
+
+std::optional<std::string> Keyspace::check_string(size_t bytes) const {
+  // Redis's words for its own bound (proto-max-bulk-len), with Synod's per-key limit.
+  if (bytes > limits_.max_value_bytes)
+    return std::string("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  return std::nullopt;
+}
+
+namespace {
+
+struct Encoder {
+  std::string& out;
+  void operator()(const std::string& s) const { put_bytes(out, s); }
+  void operator()(const Hash& h) const {
+    put_u64(out, h.fields.size());
+    for (const auto& [f, v] : h.fields) {
+      put_bytes(out, f);
+      put_bytes(out, v);
+    }
+  }
+  void operator()(const List& l) const {
+    put_u64(out, l.items.size());
+    for (const auto& item : l.items) put_bytes(out, item);
+  }
+  void operator()(const Set& s) const {
+    put_u64(out, s.members.size());
+    for (const auto& m : s.members) put_bytes(out, m);
+  }
+  void operator()(const ZSet& z) const {
+    put_u64(out, z.scores.size());
+    for (const auto& [m, score] : z.scores) {
+      put_bytes(out, m);
+      put_u64(out, std::bit_cast<uint64_t>(score));
+    }
+  }
+};
+
+// A collection's element count: at least 1 (empty ones are never kept), at most the bound, and
+// no more than the bytes left could hold (4 bytes each at least).
+bool read_count(Reader& in, const KeyLimits& limits, uint64_t& n) {
+  return in.u64(n) && n >= 1 && n <= limits.max_elements && n <= in.remaining() / 4;
+}
+
+bool decode_value(Reader& in, uint8_t type, const KeyLimits& limits, Value& value) {
+  uint64_t n = 0;
+  std::string a, b;
+  switch (static_cast<Type>(type)) {
+    case Type::kString: {
+      std::string s;
+      if (!in.bytes(s) || s.size() > limits.max_value_bytes) return false;
+      value.data = std::move(s);
+      return true;
+    }
+    case Type::kHash: {
+      Hash h;
+      if (!read_count(in, limits, n)) return false;
+      for (uint64_t i = 0; i < n; ++i) {
+        if (!in.bytes(a) || !in.bytes(b)) return false;
+        h.bytes += a.size() + b.size();
+        if (!h.fields.emplace(std::move(a), std::move(b)).second) return false;
+      }
+      const bool ok = h.bytes <= limits.max_value_bytes;
+      value.data = std::move(h);
+      return ok;
+    }
+    case Type::kList: {
+      List l;
+      if (!read_count(in, limits, n)) return false;
+      for (uint64_t i = 0; i < n; ++i) {
+        if (!in.bytes(a)) return false;
+        l.bytes += a.size();
+        l.items.push_back(std::move(a));
+      }
+      const bool ok = l.bytes <= limits.max_value_bytes;
+      value.data = std::move(l);
+      return ok;
+    }
+    case Type::kSet: {
+      Set s;
+      if (!read_count(in, limits, n)) return false;
+      for (uint64_t i = 0; i < n; ++i) {
+        if (!in.bytes(a)) return false;
+        s.bytes += a.size();
+        if (!s.members.insert(std::move(a)).second) return false;
+      }
+      const bool ok = s.bytes <= limits.max_value_bytes;
+      value.data = std::move(s);
+      return ok;
+    }
+    case Type::kZset: {
+      ZSet z;
+      if (!read_count(in, limits, n)) return false;
+      for (uint64_t i = 0; i < n; ++i) {
+        uint64_t bits = 0;
+        if (!in.bytes(a) || !in.u64(bits)) return false;
+        const double score = std::bit_cast<double>(bits);
+        if (std::isnan(score) || z.scores.count(a)) return false;
+        z.put(a, score);
+      }
+      const bool ok = z.bytes <= limits.max_value_bytes;
+      value.data = std::move(z);
+      return ok;
+    }
+  }
+  return false;  // an unknown type byte
+}
+
+}  // namespace
+
+void Keyspace::encode(std::string& out) const {
+  put_u64(out, data_.size());
+  for (const auto& [key, value] : data_) {
+    put_bytes(out, key);
+    put_u64(out, value.expire_at_ms);
+    put_u8(out, static_cast<uint8_t>(value.type()));
+    std::visit(Encoder{out}, value.data);
+  }
+}
+
+bool Keyspace::decode(Reader& in) {
+  uint64_t n = 0;
+  if (!in.u64(n) || n > in.remaining() / 17) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string key;
+    Value value;
+    uint8_t type = 0;
+    if (!in.bytes(key) || !in.u64(value.expire_at_ms) || !in.u8(type) ||
+        !decode_value(in, type, limits_, value) || data_.count(key))
+      return false;
+    put(key, std::move(value));
+  }
+  return true;
+}
+
+bool Keyspace::decode_strings(Reader& in) {
+  uint64_t n = 0;
+  if (!in.u64(n) || n > in.remaining() / 16) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string key, s;
+    Value value;
+    if (!in.bytes(key) || !in.bytes(s) || !in.u64(value.expire_at_ms) || data_.count(key))
+      return false;
+    value.data = std::move(s);
+    put(key, std::move(value));
+  }
+  return true;
+}
+
+}  // namespace synod::kv

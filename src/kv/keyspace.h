@@ -1,0 +1,143 @@
+// The keyspace of the key-value state machine: a typed value (string, hash, list, set or sorted
+// set) under each key, expiry on the log clock, and the per-key bounds. Owned by kv::Store, which
+// adds exactly-once sessions; the commands (kv/*_commands.cc) read and change it.
+//
+// Everything here is deterministic: ordered containers only, so that iteration order (HGETALL,
+// SMEMBERS, KEYS, snapshots) is the same on every replica, and "random" choices (SPOP,
+// SRANDMEMBER, RANDOMKEY, ...) are drawn from seed(), which is a function of the log position.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+#include "base/status.h"
+
+namespace synod {
+class Reader;
+}
+
+namespace synod::kv {
+
+// The order is the snapshot's type byte (docs/wal-format.md) and std::variant's index.
+enum class Type : uint8_t { kString = 0, kHash = 1, kList = 2, kSet = 3, kZset = 4 };
+std::string_view type_name(Type type);  // as TYPE answers: "string", "hash", ...
+
+// Each collection keeps its element count (the container's size) and its bytes (the sum of its
+// elements' bytes: field + value, item, member, member + 8 for a score), which the bounds check.
+struct Hash {
+  std::map<std::string, std::string, std::less<>> fields;
+  size_t bytes = 0;
+  size_t size() const { return fields.size(); }
+};
+struct List {
+  std::deque<std::string> items;
+  size_t bytes = 0;
+  size_t size() const { return items.size(); }
+};
+struct Set {
+  std::set<std::string, std::less<>> members;
+  size_t bytes = 0;
+  size_t size() const { return members.size(); }
+};
+struct ZSet {
+  std::map<std::string, double, std::less<>> scores;  // member -> score
+  std::set<std::pair<double, std::string>> order;     // (score, member): Redis's order
+  size_t bytes = 0;
+  size_t size() const { return scores.size(); }
+  // Adds or moves a member; no bound check (the caller did it).
+  void put(const std::string& member, double score);
+  bool remove(std::string_view member);
+};
+
+struct Value {
+  std::variant<std::string, Hash, List, Set, ZSet> data;
+  uint64_t expire_at_ms = 0;  // 0: no expiry
+  Type type() const { return static_cast<Type>(data.index()); }
+};
+
+// Bounds on one key's value, part of the state machine's definition (a snapshot records them and
+// restore refuses others): replicas with different bounds would refuse different writes.
+struct KeyLimits {
+  size_t max_elements = 1'000'000;     // elements of one hash, list, set or sorted set
+  size_t max_value_bytes = 64u << 20;  // a string's bytes, or a collection's element bytes
+};
+
+class Keyspace {
+ public:
+  using Map = std::map<std::string, Value, std::less<>>;
+
+  explicit Keyspace(KeyLimits limits) : limits_(limits) {}
+
+  const KeyLimits& limits() const { return limits_; }
+  uint64_t clock_ms() const { return clock_ms_; }
+  void set_clock_ms(uint64_t ms) { clock_ms_ = ms; }
+  // The source of deterministic "randomness": the number of commands applied, which the Store
+  // sets before each command. Equal on every replica at the same log position.
+  uint64_t seed() const { return seed_; }
+  void set_seed(uint64_t seed) { seed_ = seed; }
+
+  // The live value of a key as of now_ms (an expired one not yet removed is absent).
+  const Value* find(std::string_view key, uint64_t now_ms) const;
+  // The live value at the log clock, for writes.
+  Value* find_live(std::string_view key);
+
+  // A key's value of type T: null if absent; `wrong` is set if it holds another type.
+  template <class T>
+  const T* read_as(std::string_view key, uint64_t now_ms, bool& wrong) const {
+    const Value* v = find(key, now_ms);
+    wrong = v && !std::holds_alternative<T>(v->data);
+    return v && !wrong ? &std::get<T>(v->data) : nullptr;
+  }
+  template <class T>
+  T* write_as(std::string_view key, bool& wrong) {
+    Value* v = find_live(key);
+    wrong = v && !std::holds_alternative<T>(v->data);
+    return v && !wrong ? &std::get<T>(v->data) : nullptr;
+  }
+  // An empty value of type T under `key`, replacing whatever was there (expired or not), with
+  // no expiry. A collection left empty must be dropped again (drop_if_empty).
+  template <class T>
+  T& create(const std::string& key) {
+    return std::get<T>(put(key, Value{T{}, 0}).data);
+  }
+  // Replaces the key's value (and its expiry) with `value`.
+  Value& put(const std::string& key, Value value);
+  // Redis deletes a collection once its last element goes.
+  void drop_if_empty(std::string_view key);
+  bool erase(std::string_view key);  // true if it existed (expired or not)
+  void set_expiry(std::string_view key, Value& value, uint64_t at_ms);
+  void expire_due();  // removes every key whose expiry is at or before the clock
+  void clear();
+
+  const Map& data() const { return data_; }
+  size_t size() const { return data_.size(); }  // including expired keys not yet removed
+  size_t live_count(uint64_t now_ms) const;
+
+  // Whether a collection may grow to `elements` elements of `bytes` bytes: the error to answer
+  // if not.
+  std::optional<std::string> check_collection(size_t elements, size_t bytes) const;
+  // Whether a string may grow to `bytes` bytes.
+  std::optional<std::string> check_string(size_t bytes) const;
+
+  // The keys of a version 3 snapshot (docs/wal-format.md): count, then per key in key order.
+  void encode(std::string& out) const;
+  [[nodiscard]] bool decode(Reader& in);
+  // Version 1 and 2: strings only (key, value, expire_at_ms).
+  [[nodiscard]] bool decode_strings(Reader& in);
+
+ private:
+  KeyLimits limits_;
+  Map data_;
+  std::set<std::pair<uint64_t, std::string>> expiries_;  // (expire_at_ms, key)
+  uint64_t clock_ms_ = 0;
+  uint64_t seed_ = 0;
+};
+
+}  // namespace synod::kv
