@@ -62,3 +62,17 @@ add_test(NAME cli.wal_dump_reads_and_reports_corruption
          COMMAND sh -c "rm -rf walcli && $<TARGET_FILE:synod> bench wal --dir walcli --ops 20 --seconds 0.1 --inflight 4 --keep > /dev/null && $<TARGET_FILE:synod> wal-dump walcli/wal-single > dump.txt && grep -q 'accepted slot=20 ' dump.txt && grep -q '^wal-dump: 1 segments, 20 records' dump.txt && printf '\\377' | dd of=walcli/wal-single/wal-00000000000000000001.log bs=1 seek=1000 conv=notrunc 2>/dev/null; $<TARGET_FILE:synod> wal-dump walcli/wal-single > bad.txt; rc=$?; test $rc -eq 1 && grep -q 'corruption: .*wal-00000000000000000001.log: bad record at offset' bad.txt")
 add_test(NAME cli.wal_dump_missing_dir
          COMMAND sh -c "$<TARGET_FILE:synod> wal-dump no-such-dir; test $? -eq 2")
+
+# The include structure (scripts/check-structure): src/paxos does no I/O, runs no threads, reads
+# no clock and draws no entropy; only src/tools includes src/tools; the client does not know the
+# key-value store. And the checker catches each kind of breach, planted in a copy of the tree.
+add_test(NAME structure.includes
+         COMMAND ${CMAKE_SOURCE_DIR}/scripts/check-structure ${CMAKE_SOURCE_DIR}/src)
+foreach(breach "paxos/replica.h:#include <chrono>" "paxos/replica.h:#include \"storage/log.h\""
+               "kv/store.h:#include \"tools/local_cluster.h\"" "client/resp_client.h:#include \"kv/store.h\"")
+  string(REGEX REPLACE ":.*" "" breach_file "${breach}")
+  string(REGEX REPLACE "^[^:]*:" "" breach_line "${breach}")
+  string(MAKE_C_IDENTIFIER "${breach}" breach_name)
+  add_test(NAME structure.catches_${breach_name}
+           COMMAND sh -c "rm -rf tree.${breach_name} && mkdir tree.${breach_name} && cp -r ${CMAKE_SOURCE_DIR}/src tree.${breach_name}/ && printf '%s\\n' '${breach_line}' >> tree.${breach_name}/src/${breach_file} && ${CMAKE_SOURCE_DIR}/scripts/check-structure tree.${breach_name}/src > out.${breach_name}.txt; rc=$?; rm -rf tree.${breach_name}; test $rc -eq 1 && grep -q '${breach_file}' out.${breach_name}.txt")
+endforeach()

@@ -11,7 +11,7 @@
 #include "bench/etcd_driver.h"
 #include "bench/load.h"
 #include "bench/resp_driver.h"
-#include "tools/local_cluster.h"
+#include "process/local_cluster.h"
 
 namespace synod::bench {
 
@@ -29,17 +29,18 @@ struct KvArgs {
 };
 
 // Starts `replicas` Synod servers in a fresh temporary directory and waits for a leader.
-Result<std::unique_ptr<tools::LocalCluster>> start_local(int replicas) {
+Result<std::unique_ptr<process::LocalCluster>> start_local(int replicas) {
   std::string dir_template =
       (std::filesystem::temp_directory_path() / "synod-bench-kv-XXXXXX").string();
   if (::mkdtemp(dir_template.data()) == nullptr)
     return Status::io_error("cannot create a temporary directory");
-  tools::LocalCluster::Options o;
-  o.binary = tools::self_executable();
+  process::LocalCluster::Options o;
+  o.binary = process::self_executable();
   o.dir = dir_template;
   o.replicas = replicas;
-  SYNOD_RETURN_IF_ERROR(tools::LocalCluster::pick_free_ports(replicas, o.client_port, o.peer_port));
-  auto cluster = std::make_unique<tools::LocalCluster>(o);
+  SYNOD_RETURN_IF_ERROR(
+      process::LocalCluster::pick_free_ports(replicas, o.client_port, o.peer_port));
+  auto cluster = std::make_unique<process::LocalCluster>(o);
   SYNOD_RETURN_IF_ERROR(cluster->start_all());
   const auto deadline = Clock::now() + std::chrono::seconds(60);
   while (cluster->leader() == 0) {
@@ -60,7 +61,7 @@ int run_kv(KvArgs& args) {
                "--read-share in [0, 1]\n");
     return 2;
   }
-  std::unique_ptr<tools::LocalCluster> cluster;
+  std::unique_ptr<process::LocalCluster> cluster;
   if (args.local_replicas > 0) {
     if (args.target != "resp") {
       fmt::print(stderr, "synod bench kv: --local starts Synod servers; use --target resp\n");

@@ -65,7 +65,7 @@ Result<std::vector<FaultKind>> parse_fault_list(std::string_view list) {
   return out;
 }
 
-Nemesis::Nemesis(tools::LocalCluster& cluster, NemesisOptions options, HistoryRecorder& recorder)
+Nemesis::Nemesis(process::LocalCluster& cluster, NemesisOptions options, HistoryRecorder& recorder)
     : cluster_(cluster), options_(std::move(options)), recorder_(recorder), rng_(options_.seed) {
   for (int m = 0; m < kPartitionModes; ++m) partition_modes_.push_back(m);
   for (size_t i = partition_modes_.size() - 1; i > 0; --i)

@@ -25,7 +25,7 @@
 #include "base/rng.h"
 #include "base/status.h"
 #include "chaos/history_recorder.h"
-#include "tools/local_cluster.h"
+#include "process/local_cluster.h"
 
 namespace synod::chaos {
 
@@ -56,7 +56,7 @@ class Nemesis {
  public:
   // `cluster` and `recorder` must outlive the Nemesis; while run() runs, nothing else may touch
   // `cluster` (LocalCluster is not thread-safe).
-  Nemesis(tools::LocalCluster& cluster, NemesisOptions options, HistoryRecorder& recorder);
+  Nemesis(process::LocalCluster& cluster, NemesisOptions options, HistoryRecorder& recorder);
 
   // Injects faults until `inject_until` or until `stop` is set, then heals everything: on return
   // every replica runs, none is paused and no link is blocked.
@@ -83,7 +83,7 @@ class Nemesis {
   void hold();
   void event(const std::string& text);
 
-  tools::LocalCluster& cluster_;
+  process::LocalCluster& cluster_;
   const NemesisOptions options_;
   HistoryRecorder& recorder_;
   Rng rng_;

@@ -20,9 +20,12 @@
 #include "client/resp_client.h"
 #include "lincheck/checker.h"
 #include "node/server.h"
-#include "tools/local_cluster.h"
+#include "process/local_cluster.h"
 
 namespace synod::tools {
+
+using process::LocalCluster;
+using process::self_executable;
 
 namespace {
 

@@ -22,9 +22,11 @@
 #include <thread>
 
 #include "client/resp_client.h"
-#include "tools/local_cluster.h"
+#include "process/local_cluster.h"
 
 namespace synod::tools {
+
+using process::LocalCluster;
 namespace {
 
 using Clock = std::chrono::steady_clock;

@@ -17,9 +17,13 @@
 
 #include "client/resp_client.h"
 #include "node/server.h"
-#include "tools/local_cluster.h"
+#include "process/local_cluster.h"
 
 namespace synod::tools {
+
+using process::last_line;
+using process::LocalCluster;
+using process::self_executable;
 
 namespace {
 

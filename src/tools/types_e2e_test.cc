@@ -11,9 +11,11 @@
 #include <set>
 #include <thread>
 
-#include "tools/local_cluster.h"
+#include "process/local_cluster.h"
 
 namespace synod::tools {
+
+using process::LocalCluster;
 namespace {
 
 using Clock = std::chrono::steady_clock;

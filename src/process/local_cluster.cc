@@ -1,4 +1,4 @@
-#include "tools/local_cluster.h"
+#include "process/local_cluster.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -17,7 +17,7 @@
 
 #include "client/resp_client.h"
 
-namespace synod::tools {
+namespace synod::process {
 
 std::string self_executable() {
   char buf[4096];
@@ -241,4 +241,4 @@ std::vector<int> LocalCluster::reap() {
   return exited;
 }
 
-}  // namespace synod::tools
+}  // namespace synod::process

@@ -12,7 +12,7 @@
 
 #include "base/status.h"
 
-namespace synod::tools {
+namespace synod::process {
 
 class LocalCluster {
  public:
@@ -77,4 +77,4 @@ std::string last_line(const std::string& path);
 // The path of the running executable.
 std::string self_executable();
 
-}  // namespace synod::tools
+}  // namespace synod::process
