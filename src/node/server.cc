@@ -10,6 +10,7 @@
 #include <deque>
 #include <random>
 
+#include "base/planted_bugs.h"
 #include "base/rng.h"
 #include "net/resp.h"
 
@@ -272,10 +273,16 @@ constexpr std::pair<const char*, Server::PlantedBug> kPlantedBugs[] = {
 };
 }  // namespace
 
+Server::PlantedBug Server::router_bug(std::string_view name) {
+  for (const auto& [bug_name, planted] : kPlantedBugs)
+    if (name == bug_name) return planted;
+  return PlantedBug::kNone;
+}
+
 const std::vector<std::string>& Server::planted_bug_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> out;
-    for (const auto& [name, bug] : kPlantedBugs) out.emplace_back(name);
+    for (const PlantedBugInfo& bug : planted_bugs()) out.emplace_back(bug.name);
     return out;
   }();
   return names;
@@ -299,10 +306,10 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   if (options.max_command_bytes < 1024 || options.max_command_bytes > kMaxCommandBytesLimit)
     return Status::invalid_argument(
         fmt::format("--max-command-bytes must be in 1024..{}", kMaxCommandBytesLimit));
-  PlantedBug bug = PlantedBug::kNone;
-  for (const auto& [name, planted] : kPlantedBugs)
-    if (options.planted_bug == name) bug = planted;
-  if (!options.planted_bug.empty() && bug == PlantedBug::kNone) {
+  // Any planted bug of the registry (src/base/planted_bugs.h): the router's here, the replica's
+  // and the protocol core's in ServerCore's options below.
+  const PlantedBug bug = router_bug(options.planted_bug);
+  if (!options.planted_bug.empty() && find_planted_bug(options.planted_bug) == nullptr) {
     return Status::invalid_argument("unknown planted bug '" + options.planted_bug + "' (" +
                                     fmt::format("{}", fmt::join(planted_bug_names(), ", ")) + ")");
   }
@@ -331,6 +338,9 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   core.log.node_id = o.id.value;
   core.snapshot_every = o.snapshot_every_slots;
   core.store.max_sessions = o.max_sessions;
+  if (!o.planted_bug.empty() && bug == PlantedBug::kNone &&
+      !ServerCore::plant_bug(o.planted_bug, core))
+    return Status::invalid_argument("planted bug '" + o.planted_bug + "' has no switch here");
   // The cluster clock runs on steady_clock; the wall clock only dates the cluster's birth.
   Server* raw_server = s.get();
   core.clock.monotonic_ms = [raw_server] { return raw_server->now_ms(); };

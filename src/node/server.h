@@ -77,18 +77,20 @@ class Server {
     // A follower serves its clients' linearizable reads itself, by a read index it asks the
     // leader for once per batch (false: it forwards each read to the leader, for comparison).
     bool follower_reads = true;
-    // Planted bugs, for showing that the fault harness catches them (never in production):
-    //   "stale-follower-reads": a follower answers reads from its own state machine;
-    //   "ack-before-chosen": the leader acknowledges a write as soon as it proposes it;
-    //   "follower-read-before-apply": a follower serves a read as soon as the leader gives it a
-    //   read index, without waiting to apply through it.
+    // A planted bug, for showing that the fault harness catches it (never in production): any
+    // name of the registry (src/base/planted_bugs.h, `synod bugs`) — the router's own
+    // (stale-follower-reads, ack-before-chosen, follower-read-before-apply), the replica's
+    // (e.g. wall-clock-expiry) or the protocol core's.
     std::string planted_bug;
   };
 
   static Result<std::unique_ptr<Server>> create(asio::io_context& io, Options options);
-  // Options::planted_bug, parsed; and the names it accepts, in a stable order.
+  // Options::planted_bug, parsed (the router's own bugs); and every name it accepts (the whole
+  // registry), in a stable order.
   enum class PlantedBug { kNone, kStaleFollowerReads, kAckBeforeChosen, kFollowerReadBeforeApply };
   static const std::vector<std::string>& planted_bug_names();
+  // The router's own planted bug called `name` (kNone if it is not one of them).
+  static PlantedBug router_bug(std::string_view name);
   ~Server();
 
   // Starts listening; returns once the sockets are bound.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/planted_bugs.h"
+
 namespace synod::node {
 
 Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Options options,
@@ -19,6 +21,34 @@ Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Op
   core->durable_horizon_ = durable.time_horizon;
   core->replica_ = std::make_unique<paxos::Replica>(core->options_.config, durable, seed);
   return core;
+}
+
+bool ServerCore::plant_bug(std::string_view name, Options& o) {
+  const PlantedBugInfo* info = find_planted_bug(name);
+  if (info == nullptr) return false;
+  if (info->layer == BugLayer::kProtocol) {
+    if (!paxos::enable_bug(name, o.config.bugs)) return false;
+    o.log.bug_skip_fdatasync = o.config.bugs.skip_fdatasync;  // the log's, not the core's
+    return true;
+  }
+  if (info->layer != BugLayer::kReplica) return false;
+  static constexpr std::pair<std::string_view, bool Options::*> kFlags[] = {
+      {"early-undurable-ballot", &Options::bug_early_undurable_ballot},
+      {"self-answers-early", &Options::bug_self_answers_early},
+      {"ack-on-propose", &Options::bug_ack_on_propose},
+      {"wall-clock-expiry", &Options::bug_wall_clock_expiry},
+      {"reads-at-local-clock", &Options::bug_reads_at_local_clock},
+  };
+  for (const auto& [bug, flag] : kFlags) {
+    if (name == bug) {
+      o.*flag = true;
+      return true;
+    }
+  }
+  if (name == "unsynced-checkpoint") return o.log.bug_unsynced_checkpoint = true;
+  if (name == "marker-in-payload") return o.log.bug_marker_in_payload = true;
+  if (name == "sessions-evicted-by-clock") return o.store.bug_sessions_evicted_by_clock = true;
+  return false;
 }
 
 uint64_t ServerCore::cluster_time_ms() {

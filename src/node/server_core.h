@@ -83,6 +83,11 @@ class ServerCore {
     // Planted bug (the old behaviour): reads are served at the serving replica's wall clock.
     bool bug_reads_at_local_clock = false;
   };
+  // Turns on the planted bug `name` (src/base/planted_bugs.h) of the protocol core or of what
+  // the replica adds around it (log, store, this class), wherever its switch lives in `options`;
+  // false if `name` is no such bug. The server (--planted-bug) and the simulator both use it.
+  static bool plant_bug(std::string_view name, Options& options);
+
   using Done = std::function<void(const kv::Reply&)>;
 
   // Recovers from `fs` (refusing corrupt storage with a clear Status) and starts the replica.

@@ -1,5 +1,7 @@
 #include "paxos/bugs.h"
 
+#include "base/planted_bugs.h"
+
 namespace synod::paxos {
 
 namespace {
@@ -24,15 +26,13 @@ constexpr BugEntry kBugs[] = {
 }  // namespace
 
 const std::vector<std::string>& bug_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const BugEntry& entry : kBugs) out.emplace_back(entry.name);
-    return out;
-  }();
+  static const std::vector<std::string> names = planted_bug_names(BugLayer::kProtocol);
   return names;
 }
 
 bool enable_bug(std::string_view name, Bugs& bugs) {
+  const PlantedBugInfo* info = find_planted_bug(name);
+  if (info == nullptr || info->layer != BugLayer::kProtocol) return false;
   for (const BugEntry& entry : kBugs) {
     if (name == entry.name) {
       bugs.*entry.flag = true;

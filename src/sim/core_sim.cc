@@ -7,6 +7,7 @@
 #include <ostream>
 #include <set>
 
+#include "base/planted_bugs.h"
 #include "base/rng.h"
 #include "lincheck/checker.h"
 #include "node/server_core.h"
@@ -345,14 +346,10 @@ node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
   o.log.node_id = id.value;
   o.log.segment_bytes = options_.segment_bytes;
   o.log.bug_skip_fdatasync = options_.bugs.skip_fdatasync;
-  o.log.bug_unsynced_checkpoint = options_.bug_unsynced_checkpoint;
-  o.log.bug_marker_in_payload = options_.bug_marker_in_payload;
   o.log.salt_source = [salts = &nodes_[id.value - 1]->salts] { return salts->next(); };
-  o.bug_early_undurable_ballot = options_.bug_early_undurable_ballot;
-  o.bug_self_answers_early = options_.bug_self_answers_early;
-  o.bug_ack_on_propose = options_.bug_ack_on_propose;
-  o.bug_wall_clock_expiry = options_.bug_wall_clock_expiry;
-  o.bug_reads_at_local_clock = options_.bug_reads_at_local_clock;
+  for (const std::string& bug : options_.replica_bugs) {
+    SYNOD_ASSERT(node::ServerCore::plant_bug(bug, o), "not a planted bug of the replica");
+  }
   o.snapshot_every = options_.snapshot_every;
   const int index = int(id.value - 1);
   o.clock.monotonic_ms = [this, index] { return monotonic_ms(*nodes_[index]); };
@@ -897,41 +894,20 @@ std::string CoreSimulation::describe_stall() const {
 
 }  // namespace
 
-namespace {
-
-struct CoreBug {
-  const char* name;
-  bool CoreOptions::*flag;
-};
-constexpr CoreBug kCoreBugs[] = {
-    {"early-undurable-ballot", &CoreOptions::bug_early_undurable_ballot},
-    {"unsynced-checkpoint", &CoreOptions::bug_unsynced_checkpoint},
-    {"self-answers-early", &CoreOptions::bug_self_answers_early},
-    {"ack-on-propose", &CoreOptions::bug_ack_on_propose},
-    {"marker-in-payload", &CoreOptions::bug_marker_in_payload},
-    {"wall-clock-expiry", &CoreOptions::bug_wall_clock_expiry},
-    {"reads-at-local-clock", &CoreOptions::bug_reads_at_local_clock},
-};
-
-}  // namespace
-
 const std::vector<std::string>& core_bug_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const CoreBug& bug : kCoreBugs) out.emplace_back(bug.name);
-    return out;
-  }();
+  static const std::vector<std::string> names = planted_bug_names(BugLayer::kReplica);
   return names;
 }
 
 bool enable_core_bug(std::string_view name, CoreOptions& options) {
-  for (const CoreBug& bug : kCoreBugs) {
-    if (name == bug.name) {
-      options.*bug.flag = true;
-      return true;
-    }
-  }
-  return paxos::enable_bug(name, options.bugs);
+  const PlantedBugInfo* info = find_planted_bug(name);
+  if (info == nullptr) return false;
+  if (info->layer == BugLayer::kProtocol) return paxos::enable_bug(name, options.bugs);
+  if (info->layer != BugLayer::kReplica) return false;
+  node::ServerCore::Options probe;  // (refuses a name the replica has no switch for)
+  if (!node::ServerCore::plant_bug(name, probe)) return false;
+  options.replica_bugs.emplace_back(name);
+  return true;
 }
 
 CoreResult run_core_seed(CoreOptions options, uint64_t seed, std::ostream* trace) {

@@ -118,13 +118,7 @@ struct CoreOptions : ReplicaClock {
 
   paxos::Bugs bugs;
   // Planted bugs in what the server adds to the core (see core_bug_names()).
-  bool bug_early_undurable_ballot = false;  // requests leave before their ballot is durable
-  bool bug_unsynced_checkpoint = false;     // a new segment's promise is synced only later
-  bool bug_self_answers_early = false;      // a replica's acceptor answers itself before the sync
-  bool bug_ack_on_propose = false;          // a SET is answered OK once queued, not once chosen
-  bool bug_marker_in_payload = false;       // recovery trusts any checksummed marker (format 1's)
-  bool bug_wall_clock_expiry = false;       // commands stamped with the leader's wall clock
-  bool bug_reads_at_local_clock = false;    // reads served at the serving replica's wall clock
+  std::vector<std::string> replica_bugs;  // by name (node::ServerCore::plant_bug)
 };
 
 // The planted bugs only this simulator reaches, by name, in a stable order; enable_core_bug()

@@ -237,7 +237,9 @@ TEST(CoreSim, UnknownBugNamesAreRefused) {
   CoreOptions o;
   EXPECT_FALSE(enable_core_bug("no-such-bug", o));
   EXPECT_TRUE(enable_core_bug("unsynced-checkpoint", o));
-  EXPECT_TRUE(o.bug_unsynced_checkpoint);
+  EXPECT_EQ(o.replica_bugs, std::vector<std::string>{"unsynced-checkpoint"});
+  EXPECT_FALSE(enable_core_bug("stale-follower-reads", o))
+      << "a bug of the router, not the replica";
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/planted_bugs.h"
 #include "sim/cluster.h"
 #include "sim/core_sim.h"
 #include "tools/quorum_flags.h"
@@ -165,10 +166,9 @@ int run_sim(SimArgs& args) {
       continue;
     }
     if (!paxos::enable_bug(bug, options.bugs)) {
-      std::cerr << "sim: unknown bug '" << bug << "'; known:";
-      for (const std::string& name : paxos::bug_names()) std::cerr << ' ' << name;
-      for (const std::string& name : sim::core_bug_names()) std::cerr << ' ' << name << " (--core)";
-      std::cerr << '\n';
+      std::cerr << "sim: unknown bug '" << bug
+                << "'; known: " << planted_bug_list(BugLayer::kProtocol) << "; with --core also "
+                << planted_bug_list(BugLayer::kReplica) << '\n';
       return 2;
     }
   }
@@ -256,14 +256,10 @@ void add_sim_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--reorder", args->options.long_delay,
                   "Probability a message is held back and overtaken")
       ->capture_default_str();
-  cmd->add_option(
-      "--bug", args->bugs, "Plant a bug: " + [] {
-        std::string names;
-        for (const std::string& name : paxos::bug_names())
-          names += (names.empty() ? "" : ", ") + name;
-        for (const std::string& name : sim::core_bug_names()) names += ", " + name + " (--core)";
-        return names;
-      }());
+  cmd->add_option("--bug", args->bugs,
+                  "Plant a bug: " + planted_bug_list(BugLayer::kProtocol) + "; with --core also " +
+                      planted_bug_list(BugLayer::kReplica) +
+                      " (each is described in `synod bugs`)");
   cmd->add_flag("--disk-faults", args->options.disk_faults,
                 "A crash may tear the last unsynced writes at any byte and flip bits in them");
   cmd->add_flag("--core", args->core,

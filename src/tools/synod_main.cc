@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "base/planted_bugs.h"
 #include "tools/chaos_command.h"
 #include "tools/check_command.h"
 #include "tools/lincheck_command.h"
@@ -32,6 +33,18 @@ int main(int argc, char** argv) {
   synod::tools::add_lincheck_command(app, exit_code);
   synod::tools::add_server_commands(app, exit_code);
   synod::tools::add_chaos_command(app, exit_code);
+  // The registry of planted bugs (src/base/planted_bugs.h): what each one breaks, and what finds
+  // it.
+  app.add_subcommand("bugs", "List the planted bugs: their layer, the defect, and what finds each")
+      ->callback([] {
+        for (const synod::PlantedBugInfo& bug : synod::planted_bugs()) {
+          const char* layer = bug.layer == synod::BugLayer::kProtocol  ? "protocol"
+                              : bug.layer == synod::BugLayer::kReplica ? "replica"
+                                                                       : "server";
+          fmt::print("{:<30} {:<9} {}\n{:<40} found by: {}\n", bug.name, layer, bug.what, "",
+                     bug.found_by);
+        }
+      });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ConfigError& e) {

@@ -1,0 +1,89 @@
+#include "base/planted_bugs.h"
+
+namespace synod {
+
+const std::vector<PlantedBugInfo>& planted_bugs() {
+  static const std::vector<PlantedBugInfo> bugs = {
+      // The protocol core.
+      {"minority-quorum", BugLayer::kProtocol,
+       "quorums of floor(N/2): two of them need not intersect", "sim, check, sim --core"},
+      {"ignore-promised-value", BugLayer::kProtocol,
+       "a new leader proposes its own value over one a promise reported", "sim, check"},
+      {"no-persist-promise", BugLayer::kProtocol, "an acceptor's promise is not made durable",
+       "sim, check, sim --core"},
+      {"accept-lower-ballot", BugLayer::kProtocol, "an acceptor accepts a ballot below its promise",
+       "sim, check"},
+      {"leader-skip-phase1", BugLayer::kProtocol, "a new leader goes straight to phase 2",
+       "sim, check, sim --core"},
+      {"ack-before-sync", BugLayer::kProtocol,
+       "the driver answers before the sync that the answer vouches for",
+       "sim --disk-faults, check, sim --core"},
+      {"skip-fdatasync", BugLayer::kProtocol, "the log reports a sync without calling fdatasync",
+       "sim"},
+      {"promise-hides-snapshot", BugLayer::kProtocol,
+       "a promise does not say which slots its acceptor compacted", "sim"},
+      {"read-without-quorum", BugLayer::kProtocol,
+       "a leader serves reads without confirming that it still leads", "sim, sim --core"},
+      {"leader-learns-from-catchup", BugLayer::kProtocol,
+       "a leader learns slots from catch-up replies and announces them in its own ballot "
+       "(review finding 1)",
+       "a hand-built schedule (replica_test.cc)"},
+      {"time-of-any-ballot", BugLayer::kProtocol,
+       "cluster time is the highest any acceptor saw in any ballot: a cut-off leader's clock "
+       "lifts its successor's, and keys expire early",
+       "sim --core (5 replicas, frequent partitions)"},
+      {"time-carried-into-new-ballot", BugLayer::kProtocol,
+       "a new leader's first Accepts carry the time of its previous leadership, and acceptors "
+       "take 'no time' as the new ballot's",
+       "sim --core (5 replicas, 1 seed in 3,000), a hand-built schedule (replica_test.cc)"},
+      // What the server adds around the core.
+      {"early-undurable-ballot", BugLayer::kReplica,
+       "requests leave before their ballot is durable", "sim --core"},
+      {"unsynced-checkpoint", BugLayer::kReplica,
+       "a new segment's promise is left to the next sync", "sim --core --disk-faults"},
+      {"self-answers-early", BugLayer::kReplica,
+       "a replica's acceptor answers its own proposer before the sync", "sim --core"},
+      {"ack-on-propose", BugLayer::kReplica, "a write is answered OK once queued, not once chosen",
+       "sim --core"},
+      {"marker-in-payload", BugLayer::kReplica,
+       "recovery trusts any checksummed marker, which a value can forge (review finding 9)",
+       "sim --core --disk-faults"},
+      {"wall-clock-expiry", BugLayer::kReplica,
+       "commands are stamped with the leader's wall clock (review finding 3)", "sim --core"},
+      {"reads-at-local-clock", BugLayer::kReplica,
+       "reads are served at the serving replica's wall clock (review finding 2)", "sim --core"},
+      {"sessions-evicted-by-clock", BugLayer::kReplica,
+       "client sessions idle for a while of log time are forgotten, so a retry stamped by a "
+       "leader whose clock runs ahead applies twice (review finding 4)",
+       "a hand-built schedule (ServerCore tests)"},
+      // The request router.
+      {"stale-follower-reads", BugLayer::kServer,
+       "a follower answers reads from its own state machine", "chaos"},
+      {"ack-before-chosen", BugLayer::kServer,
+       "the leader acknowledges a write as soon as it proposes it", "chaos"},
+      {"follower-read-before-apply", BugLayer::kServer,
+       "a follower serves a read once it has a read index, before applying through it", "chaos"},
+  };
+  return bugs;
+}
+
+const PlantedBugInfo* find_planted_bug(std::string_view name) {
+  for (const PlantedBugInfo& bug : planted_bugs())
+    if (bug.name == name) return &bug;
+  return nullptr;
+}
+
+std::vector<std::string> planted_bug_names(BugLayer layer) {
+  std::vector<std::string> out;
+  for (const PlantedBugInfo& bug : planted_bugs())
+    if (bug.layer == layer) out.emplace_back(bug.name);
+  return out;
+}
+
+std::string planted_bug_list(BugLayer layer) {
+  std::string out;
+  for (const std::string& name : planted_bug_names(layer)) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+}  // namespace synod
