@@ -30,6 +30,7 @@
 #include "base/rng.h"
 #include "net/peer_transport.h"
 #include "node/server_core.h"
+#include "paxos/config.h"
 #include "storage/file_system.h"
 
 namespace synod::node {
@@ -46,9 +47,10 @@ class Server {
     net::Endpoint listen;                   // for clients
     std::string data_dir;
     uint32_t tick_ms = 10;
-    uint32_t election_timeout_min_ticks = 15;
-    uint32_t election_timeout_max_ticks = 30;
-    uint32_t heartbeat_interval_ticks = 3;
+    // (paxos::Config's defaults, production's, which the simulators start from too)
+    uint32_t election_timeout_min_ticks = paxos::Config{}.election_timeout_min_ticks;
+    uint32_t election_timeout_max_ticks = paxos::Config{}.election_timeout_max_ticks;
+    uint32_t heartbeat_interval_ticks = paxos::Config{}.heartbeat_interval_ticks;
     uint32_t request_timeout_ms = 5000;  // a client's command gets a definite answer or UNKNOWN
     uint32_t forward_timeout_ms = 1000;  // a forward unanswered this long is sent again
     uint64_t snapshot_every_slots = 10000;

@@ -181,7 +181,8 @@ TEST_F(BoundsTest, ARetransmittedAcceptIsNotRecordedAgain) {
   c.drop(MessageFilter{N1, N3, "Accept"});
   c.drop(MessageFilter{kNoNode, N1, "Accepted"});  // nobody's vote arrives: the slot stays open
   for (int i = 0; i < 3; ++i) {
-    c.tick(N1, 4);  // past the retransmit interval: the heartbeat carries the Accept again
+    // Past the retransmit interval: the heartbeat carries the Accept again.
+    c.tick(N1, static_cast<int>(c.config_for(N1).retransmit_interval_ticks));
     ASSERT_GE(c.deliver(MessageFilter{N1, N2, "Accept"}), 1u);
     c.drop(MessageFilter{N2, N1, "Accepted"});
     c.drop(MessageFilter{N1, N3, "Accept"});
@@ -191,7 +192,9 @@ TEST_F(BoundsTest, ARetransmittedAcceptIsNotRecordedAgain) {
   EXPECT_EQ(records.at(1), 1) << "slot 1 was recorded once per retransmission";
   EXPECT_GE(c.count_in_flight(MessageFilter{}), 0u);
   c.stabilize();
-  c.tick(N1, 4);
+  // The next retransmission gets through.
+  const auto config = c.config_for(N1);
+  c.tick(N1, static_cast<int>(config.retransmit_interval_ticks + config.heartbeat_interval_ticks));
   c.stabilize();
   EXPECT_EQ(c.replica(N1).commit(), 1u);
 }

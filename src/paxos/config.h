@@ -17,12 +17,14 @@ struct Config {
   NodeId self;
   QuorumSystem quorum = QuorumSystem::majority({NodeId{1}});
 
+  // These defaults are production's: `synod server` and both simulators start from them (one
+  // source; the simulators vary some of them per seed around these values).
   // A follower that hears nothing from a leader for a random number of ticks in
   // [min, max] starts phase 1; randomness breaks ties between duelling proposers.
-  uint32_t election_timeout_min_ticks = 10;
-  uint32_t election_timeout_max_ticks = 20;
+  uint32_t election_timeout_min_ticks = 15;
+  uint32_t election_timeout_max_ticks = 30;
   // A leader sends a heartbeat (an empty Accept carrying its chosen prefix) this often.
-  uint32_t heartbeat_interval_ticks = 2;
+  uint32_t heartbeat_interval_ticks = 3;
   // Unanswered Accepts and catch-up requests are sent again after this long.
   uint32_t retransmit_interval_ticks = 4;
 

@@ -127,13 +127,15 @@ class ReplicaTest : public ::testing::Test {
 TEST_F(ReplicaTest, ElectionByTimeout) {
   TestCluster& c = make(3);
   // Nobody campaigns before the minimum election timeout.
-  c.tick_all(9);
+  const Config config = c.config_for(N1);
+  const int min = static_cast<int>(config.election_timeout_min_ticks);
+  c.tick_all(min - 1);
   for (NodeId id : c.members()) EXPECT_EQ(c.replica(id).role(), Role::kFollower);
   EXPECT_TRUE(c.in_flight().empty());
 
-  const int ticks = 9 + c.campaign(N1);
-  EXPECT_GE(ticks, 10);
-  EXPECT_LE(ticks, 20);
+  const int ticks = min - 1 + c.campaign(N1);
+  EXPECT_GE(ticks, min);
+  EXPECT_LE(ticks, static_cast<int>(config.election_timeout_max_ticks));
   EXPECT_EQ(c.replica(N1).role(), Role::kCandidate);
   EXPECT_EQ(c.replica(N1).ballot(), B(1, 1));
   // Phase 1 for every slot from 1, to each peer (its own acceptor answered already).
@@ -164,8 +166,8 @@ TEST_F(ReplicaTest, ElectionTimeoutsAreRandomizedAndSeeded) {
     TestCluster a(3, options);
     TestCluster b(3, options);
     const int ticks = a.campaign(N1);
-    EXPECT_GE(ticks, 10);
-    EXPECT_LE(ticks, 20);
+    EXPECT_GE(ticks, static_cast<int>(a.config_for(N1).election_timeout_min_ticks));
+    EXPECT_LE(ticks, static_cast<int>(a.config_for(N1).election_timeout_max_ticks));
     EXPECT_EQ(b.campaign(N1), ticks) << "same seed, same timeout";
     seen.insert(ticks);
   }
@@ -501,7 +503,7 @@ TEST_F(ReplicaTest, ALostCatchupRequestIsRetried) {
   c.isolate(N3);
   commit(N1, {command(1, 1), command(1, 2)});
   c.heal();
-  c.tick(N1, 2);
+  c.tick(N1, static_cast<int>(c.config_for(N1).heartbeat_interval_ticks));
   c.deliver();  // n3 takes the heartbeat and asks for slots 1..
   ASSERT_EQ(c.drop(MessageFilter{N3, N1, "CatchupRequest"}), 1u);
   c.stabilize();
@@ -597,7 +599,7 @@ TEST_F(ReplicaTest, AStaleLeaderStepsDownOnTheNewLeadersAccept) {
   c.stabilize();  // its Accepts are lost
   c.heal();
 
-  c.tick(N2, 2);  // heartbeat at ballot 2.2
+  c.tick(N2, static_cast<int>(c.config_for(N2).heartbeat_interval_ticks));  // at ballot 2.2
   c.deliver(MessageFilter{N2, N1, "Accept"});
   EXPECT_EQ(c.replica(N1).role(), Role::kFollower);
   EXPECT_EQ(c.replica(N1).leader(), N2);
@@ -615,7 +617,7 @@ TEST_F(ReplicaTest, AStaleLeaderThatStepsDownOnAnAcceptNamesTheNewLeader) {
   ASSERT_EQ(c.propose(N1, command(1, 1)), ProposeStatus::kQueued);
   c.stabilize();
   c.heal();
-  c.tick(N2, 2);
+  c.tick(N2, static_cast<int>(c.config_for(N2).heartbeat_interval_ticks));
   c.deliver(MessageFilter{N2, N1, "Accept"});
   ASSERT_EQ(c.outcomes(N1).size(), 1u);
   // The Accept that ended n1's leadership names its sender's ballot, so the client should be

@@ -27,6 +27,11 @@ Options Options::swarmed(Rng& rng) const {
   // Snapshots: never, rarely, or often.
   static constexpr uint64_t kSnapshotFactors[] = {0, 1, 4};
   out.snapshot_every = snapshot_every / 2 * kSnapshotFactors[rng.below(3)];
+  // Around production's pipeline: its window and batches most of the time, sometimes narrow
+  // (a window of 1 is the textbook one slot at a time; small batches split the load).
+  static constexpr size_t kWindows[] = {0, 0, 8, 1};
+  if (const size_t w = kWindows[rng.below(4)]; w != 0) out.max_inflight_slots = w;
+  if (rng.chance(0.3)) out.max_batch_commands = 4;
   return out;
 }
 

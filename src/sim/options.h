@@ -15,20 +15,23 @@ namespace synod::sim {
 
 // The replicas' logical clock and batching, the same in both simulators (this one and
 // core_sim.h).
+// Production's settings (paxos::Config's defaults, and synod server's 10 ms tick), which swarm
+// testing varies per seed around them (Options::swarmed).
 struct ReplicaClock {
   uint64_t tick_us = 10'000;
-  uint32_t election_timeout_min_ticks = 15;
-  uint32_t election_timeout_max_ticks = 30;
-  uint32_t heartbeat_interval_ticks = 3;
-  uint32_t max_inflight_slots = 8;
-  uint32_t max_batch_commands = 4;
+  uint32_t election_timeout_min_ticks = paxos::Config{}.election_timeout_min_ticks;
+  uint32_t election_timeout_max_ticks = paxos::Config{}.election_timeout_max_ticks;
+  uint32_t heartbeat_interval_ticks = paxos::Config{}.heartbeat_interval_ticks;
+  uint32_t retransmit_interval_ticks = paxos::Config{}.retransmit_interval_ticks;
+  size_t max_inflight_slots = paxos::Config{}.max_inflight_slots;
+  size_t max_batch_commands = paxos::Config{}.max_batch_commands;
 
-  // Sets these in `config`; a lost message is sent again after two heartbeats.
+  // Sets these in `config`.
   void configure(paxos::Config& config) const {
     config.election_timeout_min_ticks = election_timeout_min_ticks;
     config.election_timeout_max_ticks = election_timeout_max_ticks;
     config.heartbeat_interval_ticks = heartbeat_interval_ticks;
-    config.retransmit_interval_ticks = heartbeat_interval_ticks * 2;
+    config.retransmit_interval_ticks = retransmit_interval_ticks;
     config.max_inflight_slots = max_inflight_slots;
     config.max_batch_commands = max_batch_commands;
   }
