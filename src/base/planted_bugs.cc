@@ -36,6 +36,10 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "a new leader's first Accepts carry the time of its previous leadership, and acceptors "
        "take 'no time' as the new ballot's",
        "sim --core (5 replicas, 1 seed in 3,000), a hand-built schedule (replica_test.cc)"},
+      {"absurd-rounds-taken", BugLayer::kProtocol,
+       "acceptors take any round, however far above the rounds they know: one forged Prepare "
+       "at the top round ends all elections (review)",
+       "sim (its hostile peer; a liveness violation)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim --core"},

@@ -64,6 +64,10 @@ std::optional<std::string> bug_not_applicable(std::string_view name) {
     return "it concerns Multi-Paxos log compaction, which single-decree Paxos does not have; run "
            "it with synod sim";
   }
+  if (name == "absurd-rounds-taken") {
+    return "it needs a peer that sends absurd rounds, which the model's proposers do not; run it "
+           "with synod sim, whose hostile peer does";
+  }
   if (name == "time-of-any-ballot" || name == "time-carried-into-new-ballot") {
     return "it concerns the cluster clock, which single-decree Paxos does not carry; run it with "
            "synod sim --core";

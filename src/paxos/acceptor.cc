@@ -10,7 +10,8 @@ bool may_promise(const Ballot& promised, const Ballot& ballot, uint64_t known_ro
 
 bool may_accept(const Ballot& promised, const Ballot& ballot, const Bugs& bugs,
                 uint64_t known_round) {
-  if (!plausible_round(std::max(promised.round, known_round), ballot)) return false;
+  if (!bugs.absurd_rounds_taken && !plausible_round(std::max(promised.round, known_round), ballot))
+    return false;
   return ballot >= promised || bugs.accept_lower_ballot;
 }
 

@@ -22,6 +22,7 @@ constexpr BugEntry kBugs[] = {
     {"leader-learns-from-catchup", &Bugs::leader_learns_from_catchup},
     {"time-of-any-ballot", &Bugs::time_of_any_ballot},
     {"time-carried-into-new-ballot", &Bugs::time_carried_into_new_ballot},
+    {"absurd-rounds-taken", &Bugs::absurd_rounds_taken},
 };
 }  // namespace
 

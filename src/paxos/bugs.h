@@ -25,6 +25,8 @@ struct Bugs {
                                             // and snapshots, and announces them in its ballot
   bool time_of_any_ballot = false;          // cluster time is the highest seen in any ballot, so a
                                     // cut-off leader's clock lifts its successor's (early expiry)
+  bool absurd_rounds_taken = false;  // acceptors take any round, however far above every one
+                                     // they know (review: one forged Prepare ended all elections)
   bool time_carried_into_new_ballot = false;  // a new leader's first Accepts carry the time of
                                               // its previous leadership (or 0, which acceptors
                                               // then take as the new ballot's time)
@@ -33,7 +35,7 @@ struct Bugs {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
            leader_skip_phase1 || ack_before_sync || skip_fdatasync || promise_hides_snapshot ||
            read_without_quorum || leader_learns_from_catchup || time_of_any_ballot ||
-           time_carried_into_new_ballot;
+           time_carried_into_new_ballot || absurd_rounds_taken;
   }
 };
 

@@ -183,7 +183,10 @@ void Replica::see_time(const Ballot& ballot, uint64_t time_ms) {
 
 void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
   notice_ballot(msg.ballot);
-  if (!may_promise(promised_, msg.ballot, highest_round_seen_)) {
+  const bool may = config_.bugs.absurd_rounds_taken
+                       ? msg.ballot >= promised_  // the planted bug: no plausibility check
+                       : may_promise(promised_, msg.ballot, highest_round_seen_);
+  if (!may) {
     send(from, RejectMsg{msg.ballot, promised_});
     return;
   }
@@ -841,7 +844,9 @@ void Replica::broadcast(const Message& message) {
 void Replica::notice_ballot(const Ballot& ballot) {
   // A round our acceptor would refuse must not lift our own next ballot out of what the other
   // acceptors accept either (base/types.h, plausible_round).
-  if (!plausible_round(std::max(highest_round_seen_, promised_.round), ballot)) return;
+  if (!config_.bugs.absurd_rounds_taken &&
+      !plausible_round(std::max(highest_round_seen_, promised_.round), ballot))
+    return;
   highest_round_seen_ = std::max(highest_round_seen_, ballot.round);
 }
 

@@ -106,6 +106,8 @@ class Replica {
   Role role() const { return role_; }
   const Ballot& ballot() const { return ballot_; }      // own ballot as candidate or leader
   const Ballot& promised() const { return promised_; }  // the acceptor's promise
+  // The highest round this replica took seriously (plausible_round): its next ballot is above.
+  uint64_t highest_round_seen() const { return highest_round_seen_; }
   NodeId leader() const { return leader_; }             // best guess, may be stale or none
   Slot commit() const { return commit_; }               // every slot up to here is chosen
   const std::map<Slot, Value>& chosen() const { return chosen_; }

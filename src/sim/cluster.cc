@@ -709,6 +709,7 @@ void Simulation::nemesis() {
   schedule(
       now_us_ + rng_.between(options_.nemesis_interval_min_us, options_.nemesis_interval_max_us),
       Event{EventKind::kNemesis});
+  if (options_.hostile > 0 && rng_.chance(options_.hostile)) send_hostile();
   const bool crash_now = options_.crashes && (!options_.partitions || rng_.chance(0.5));
   if (!crash_now) {
     if (cut_.empty()) {
@@ -744,6 +745,61 @@ void Simulation::crash_and_schedule_restart(Node& node) {
   const uint64_t down_us =
       rng_.chance(0.8) ? rng_.between(1'000, 30'000) : rng_.between(30'000, 800'000);
   schedule(now_us_ + down_us, restart_event);
+}
+
+void Simulation::send_hostile() {
+  const auto n = uint64_t(nodes_.size());
+  if (n < 2) return;
+  const NodeId from = nodes_[rng_.below(n)]->id;
+  NodeId to = nodes_[rng_.below(n - 1)]->id;
+  if (to.value >= from.value) to = NodeId{to.value + 1};
+  uint64_t known = 0;
+  for (const auto& node : nodes_)
+    if (node->up)
+      known =
+          std::max({known, node->replica->promised().round, node->replica->highest_round_seen()});
+  // A round just above the current one, implausibly far above every round any replica knows, at
+  // the ceiling, or beyond it — in the sender's name (a replica ignores a Prepare or Accept of a
+  // ballot its sender does not own). A Prepare of a plausible round is harmless (a promise is
+  // always safe); an implausible one must be refused by every replica. An Accept's round is
+  // always implausible: a heartbeat of a round the real owner may use later could announce as
+  // chosen what that owner's acceptors accepted but never chose. Not sent: a round plausible to
+  // some replicas and not to others (about kMaxRoundStep above the highest known), which splits
+  // the acceptors between those that take it and those that never take the rounds above it —
+  // tried: 3-6 liveness failures in 1,500 seeds. Impersonating a member is outside the fault
+  // model; authentication keeps it out (docs/simulator.md).
+  // (Plausible rounds stay within 1,000 of the highest known and implausible ones start half a
+  // step further than plausible, so that no chain of hostile messages makes a round plausible to
+  // one replica and not to the others.)
+  static constexpr uint64_t kImplausible = kMaxRoundStep + kMaxRoundStep / 2;
+  static constexpr uint64_t kFar[] = {1, 1'000, kImplausible};
+  uint64_t round = known + kFar[rng_.below(3)];
+  if (rng_.chance(0.3)) round = rng_.chance(0.5) ? kMaxBallotRound : ~uint64_t{0};
+  const uint64_t implausible =
+      rng_.chance(0.5) ? known + kImplausible + rng_.below(1000) : ~uint64_t{0};
+  const Ballot ballot{round, from};
+  const uint64_t far = rng_.chance(0.5) ? ~uint64_t{0} - rng_.below(4) : 1 + rng_.below(1 << 30);
+  paxos::Message message;
+  switch (rng_.below(5)) {
+    case 0:
+      message = paxos::PrepareMsg{ballot, rng_.chance(0.5) ? 1 : far};
+      break;
+    case 1:
+      message = paxos::AcceptMsg{Ballot{implausible, from}, {}, far, rng_.chance(0.5) ? far : 1};
+      break;
+    case 2:
+      message = paxos::RejectMsg{ballot, Ballot{rng_.chance(0.5) ? round : implausible, from}};
+      break;
+    case 3:
+      message = paxos::CatchupRequestMsg{far};
+      break;
+    default:
+      message = paxos::SnapshotRequestMsg{far, far};
+      break;
+  }
+  ++result_.hostile_messages;
+  log("hostile " + to_string(from) + "->" + to_string(to) + " " + paxos::to_string(message));
+  send(Envelope{from, to, std::move(message)});
 }
 
 void Simulation::partition() {

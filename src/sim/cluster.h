@@ -43,6 +43,7 @@ struct RunResult {
   uint64_t leaders = 0;       // distinct ballots that won phase 1
   uint64_t crashes = 0;
   uint64_t partitions = 0;
+  uint64_t hostile_messages = 0;  // absurd messages sent (Options::hostile)
   uint64_t messages = 0;
   uint64_t syncs = 0;       // simulated fdatasyncs of the write-ahead logs
   uint64_t torn_tails = 0;  // recoveries that cut off a torn tail
@@ -104,6 +105,7 @@ class Simulation {
   // The nemesis and the phases.
   void nemesis();
   void partition();
+  void send_hostile();
   void heal();
   void start_liveness_phase();
   bool converged() const;

@@ -79,6 +79,14 @@ struct Options : ReplicaClock {
   // ... and right after it sent a promise to a peer.
   double crash_after_promise = 1.0;
   bool partitions = true;
+  // The chance that a nemesis strike also sends a hostile message: well-formed but absurd, as a
+  // peer that got past authentication (or a buggy one) would — a Prepare or a heartbeat of a
+  // ballot no member owns, with rounds from just above the current one to far beyond any
+  // plausible one, commits and read rounds far ahead, Rejects naming absurd promises, catch-up
+  // and snapshot requests for slots and offsets far beyond the log. Never a value: a forged
+  // Accept with entries, Promise or Accepted is a Byzantine peer, which Paxos does not survive
+  // and authentication keeps out. Safety must hold throughout and liveness once they stop.
+  double hostile = 0.3;
 
   // Disk: the real write-ahead log runs on a simulated disk. A crash loses what was not synced;
   // with disk_faults on it may also keep a torn prefix of the unsynced writes, with flipped bits.
