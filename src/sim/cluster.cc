@@ -167,6 +167,13 @@ paxos::Config Simulation::replica_config(NodeId id) const {
                       : quorum_;
   options_.configure(config);
   config.bugs = options_.bugs;
+  // The server's byte bounds (node/server.cc, set_size_limits), scaled down with the value limit:
+  // promises, catch-up replies and pipelines of large values then come in several messages.
+  config.max_command_bytes = options_.value_limit_bytes;
+  config.max_batch_bytes = options_.value_limit_bytes;
+  config.max_message_bytes = std::max(config.min_message_bytes(), 2 * config.max_command_bytes);
+  config.max_inflight_bytes = 2 * config.max_message_bytes;
+  config.max_queued_bytes = 4 * config.max_message_bytes;
   config.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
   return config;
 }
@@ -589,6 +596,11 @@ void Simulation::client_start_command(Client& client) {
   Command command;
   command.id = CommandId{client.id, client.next_seq++};
   command.payload = "v" + std::to_string(rng_.next() % 1000000);
+  if (rng_.chance(options_.large_values)) {
+    const size_t limit = options_.value_limit_bytes;
+    const size_t size = rng_.chance(0.5) ? limit : command.payload.size() + rng_.below(limit);
+    if (size > command.payload.size()) command.payload.resize(std::min(size, limit), '.');
+  }
   checker_.on_propose(command);
   client.current = std::move(command);
   client_send(client);

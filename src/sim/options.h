@@ -88,6 +88,12 @@ struct Options : ReplicaClock {
   // and authentication keeps out. Safety must hold throughout and liveness once they stop.
   double hostile = 0.3;
 
+  // Values: most are a few bytes; with this chance one is of a random size up to the limit,
+  // and half of those exactly at it (the replicas' max_command_bytes is value_limit_bytes: the
+  // server's limit scaled down, so that runs stay fast; the bounds derive from it the same way).
+  double large_values = 0.03;
+  size_t value_limit_bytes = 64 << 10;
+
   // Disk: the real write-ahead log runs on a simulated disk. A crash loses what was not synced;
   // with disk_faults on it may also keep a torn prefix of the unsynced writes, with flipped bits.
   bool disk_faults = false;
