@@ -24,13 +24,14 @@ add_test(NAME cli.check_rejects_inapplicable_bug
          COMMAND sh -c "$<TARGET_FILE:synod> check --bug skip-fdatasync 2> err.check.txt; rc=$?; grep -q 'does not apply to single-decree' err.check.txt && test $rc -eq 2")
 add_test(NAME cli.check_rejects_bad_bounds
          COMMAND sh -c "$<TARGET_FILE:synod> check --acceptors 0; test $? -eq 2")
-foreach(cmd check sim)
-  add_test(NAME cli.${cmd}_refuses_unsafe_quorum
-           COMMAND sh -c "$<TARGET_FILE:synod> ${cmd} --weights 1,1,1,1 --phase1 2 --phase2 2 2> err.${cmd}.quorum.txt; rc=$?; grep -q 'phase-1 quorum {n1,n2} and phase-2 quorum {n3,n4} are disjoint' err.${cmd}.quorum.txt && test $rc -eq 2")
+foreach(cmd check "sim --protocol")
+  string(REGEX REPLACE " .*" "" name "${cmd}")
+  add_test(NAME cli.${name}_refuses_unsafe_quorum
+           COMMAND sh -c "$<TARGET_FILE:synod> ${cmd} --weights 1,1,1,1 --phase1 2 --phase2 2 2> err.${name}.quorum.txt; rc=$?; grep -q 'phase-1 quorum {n1,n2} and phase-2 quorum {n3,n4} are disjoint' err.${name}.quorum.txt && test $rc -eq 2")
 endforeach()
 add_test(NAME cli.check_finds_unsafe_quorum
          COMMAND sh -c "$<TARGET_FILE:synod> check --weights 1,1,1 --phase1 1 --phase2 2 --allow-unsafe-quorum > out.check.quorum.txt; rc=$?; grep -q '^VIOLATION: agreement: two values chosen' out.check.quorum.txt && test $rc -eq 1")
 add_test(NAME cli.sim_finds_unsafe_quorum
-         COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds ${UNSAFE_QUORUM_SEEDS} --weights 1,1,1,1 --phase1 2 --phase2 2 --allow-unsafe-quorum > out.sim.quorum.txt; rc=$?; grep -q '^VIOLATION seed' out.sim.quorum.txt && test $rc -eq 1")
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --seeds ${UNSAFE_QUORUM_SEEDS} --weights 1,1,1,1 --phase1 2 --phase2 2 --allow-unsafe-quorum > out.sim.quorum.txt; rc=$?; grep -q '^VIOLATION seed' out.sim.quorum.txt && test $rc -eq 1")
 add_test(NAME cli.check_and_sim_weighted_clean
-         COMMAND sh -c "$<TARGET_FILE:synod> check --weights 1,1,2 --phase1 3 --phase2 2 --proposers 1 --ballots 2 | tail -1 | grep -q ', 0 violations$' && $<TARGET_FILE:synod> sim --seeds 1-20 --weights 1,1,1,2 --phase1 3 --phase2 3 | tail -1 | grep -q ' 0 violations '")
+         COMMAND sh -c "$<TARGET_FILE:synod> check --weights 1,1,2 --phase1 3 --phase2 2 --proposers 1 --ballots 2 | tail -1 | grep -q ', 0 violations$' && $<TARGET_FILE:synod> sim --protocol --seeds 1-20 --weights 1,1,1,2 --phase1 3 --phase2 3 | tail -1 | grep -q ' 0 violations '")

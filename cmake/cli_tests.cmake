@@ -1,16 +1,22 @@
 # The command line's contract, exercised through the real binary: exit status 0 exactly when a
 # run found no violation, and each planted bug makes `synod sim` find one (exit status 1).
 add_test(NAME cli.sim_clean
-         COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds 1-100 --replicas 5 | tail -1 | grep -q '^sim: 100 runs, .* 0 violations'")
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --seeds 1-100 --replicas 5 | tail -1 | grep -q '^sim: 100 runs, .* 0 violations'")
 # (The summary line is left out: it reports wall-clock time.)
 add_test(NAME cli.sim_trace_is_reproducible
-         COMMAND sh -c "a=$($<TARGET_FILE:synod> sim --seed 11 --trace | grep -v '^sim: ' | md5sum) && b=$($<TARGET_FILE:synod> sim --seed 11 --trace | grep -v '^sim: ' | md5sum) && test \"$a\" = \"$b\"")
+         COMMAND sh -c "a=$($<TARGET_FILE:synod> sim --protocol --seed 11 --trace | grep -v '^sim: ' | md5sum) && b=$($<TARGET_FILE:synod> sim --protocol --seed 11 --trace | grep -v '^sim: ' | md5sum) && test \"$a\" = \"$b\"")
+# Without --protocol, `synod sim` runs the whole replica (the default), clean; protocol-only
+# options are refused there with a pointer to --protocol.
+add_test(NAME cli.sim_default_is_the_whole_replica
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds 1-50 | tail -1 | grep -q '^sim --core: 50 runs, 0 violations'")
+add_test(NAME cli.sim_protocol_options_need_protocol
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --seed 1 --story 2> err.txt; test $? -eq 2 && grep -q -- '--protocol' err.txt")
 add_test(NAME cli.sim_rejects_unknown_bug
-         COMMAND sh -c "$<TARGET_FILE:synod> sim --bug no-such-bug; test $? -eq 2")
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --bug no-such-bug; test $? -eq 2")
 foreach(bug minority-quorum ignore-promised-value no-persist-promise accept-lower-ballot leader-skip-phase1
             skip-fdatasync promise-hides-snapshot read-without-quorum)
   add_test(NAME cli.sim_finds_${bug}
-           COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds 1-300 --replicas 5 --bug ${bug} > out.${bug}.txt; rc=$?; grep -q '^VIOLATION seed' out.${bug}.txt && test $rc -eq 1")
+           COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --seeds 1-300 --replicas 5 --bug ${bug} > out.${bug}.txt; rc=$?; grep -q '^VIOLATION seed' out.${bug}.txt && test $rc -eq 1")
 endforeach()
 
 # The real write-ahead log on the simulated disk: torn and bit-flipped unsynced writes at every
@@ -22,9 +28,9 @@ else()
   set(DISK_FAULT_SEEDS 500)
 endif()
 add_test(NAME cli.sim_disk_faults_clean
-         COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds 1-${DISK_FAULT_SEEDS} --replicas 5 --disk-faults | tail -1 | grep '^sim: ${DISK_FAULT_SEEDS} runs, .* 0 violations' | grep -v ' 0 torn tails'")
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --seeds 1-${DISK_FAULT_SEEDS} --replicas 5 --disk-faults | tail -1 | grep '^sim: ${DISK_FAULT_SEEDS} runs, .* 0 violations' | grep -v ' 0 torn tails'")
 add_test(NAME cli.sim_finds_ack-before-sync
-         COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds 1-500 --replicas 5 --disk-faults --bug ack-before-sync > out.ack-before-sync.txt; rc=$?; grep -q '^VIOLATION seed' out.ack-before-sync.txt && test $rc -eq 1")
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --seeds 1-500 --replicas 5 --disk-faults --bug ack-before-sync > out.ack-before-sync.txt; rc=$?; grep -q '^VIOLATION seed' out.ack-before-sync.txt && test $rc -eq 1")
 
 # The whole replica (`synod sim --core`): clean across seeds with every fault and torn disks, the
 # same seed gives the same trace, and the bugs in what the server adds to the core are found
@@ -54,8 +60,8 @@ foreach(bug reads-at-local-clock wall-clock-expiry)
 endforeach()
 add_test(NAME cli.sim_core_finds_marker-in-payload
          COMMAND sh -c "$<TARGET_FILE:synod> sim --core --disk-faults --seeds 1-300 --bug marker-in-payload > out.core.marker.txt; rc=$?; grep -q '^VIOLATION seed [0-9]*: storage: ' out.core.marker.txt && test $rc -eq 1")
-add_test(NAME cli.sim_core_bug_needs_core
-         COMMAND sh -c "$<TARGET_FILE:synod> sim --bug unsynced-checkpoint 2> err.core.txt; rc=$?; grep -q 'needs --core' err.core.txt && test $rc -eq 2")
+add_test(NAME cli.sim_core_bug_needs_the_whole_replica
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --bug unsynced-checkpoint 2> err.core.txt; rc=$?; grep -q 'protocol simulator (--protocol) does not run it' err.core.txt && test $rc -eq 2")
 
 # wal-dump reads a real log written by the benchmark, and names the offset of a flipped byte.
 add_test(NAME cli.wal_dump_reads_and_reports_corruption

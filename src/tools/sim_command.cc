@@ -28,7 +28,10 @@ struct SimArgs {
   bool verbose = false;
   bool keep_going = false;
   bool story = false;
+  // The whole replica (the default) or, with --protocol, the protocol core alone.
   bool core = false;
+  bool core_flag = false;
+  bool protocol = false;
   std::vector<std::string> core_bugs;  // with --core: bugs in what the server adds
   std::set<std::string> given;         // the options given on the command line
   QuorumFlags quorum;
@@ -79,7 +82,7 @@ bool report_violation(const SimArgs& args, uint64_t seed, const std::string& vio
                       const std::vector<std::string>& last_events) {
   fmt::print("VIOLATION seed {}: {}\n", seed, violation);
   fmt::print("  the last {} events (replay all: synod sim{} --seed {} --trace):\n",
-             last_events.size(), args.core ? " --core" : "", seed);
+             last_events.size(), args.core ? "" : " --protocol", seed);
   if (args.keep_going) return false;
   for (const std::string& line : last_events) fmt::print("    {}\n", line);
   return true;
@@ -145,6 +148,15 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
 
 int run_sim(SimArgs& args) {
   sim::Options& options = args.options;
+  if (args.protocol && args.core_flag) {
+    std::cerr << "sim: --protocol and --core exclude each other\n";
+    return 2;
+  }
+  if (!args.protocol && (args.quorum_given || args.story)) {
+    std::cerr << "sim: weighted quorums and --story are the protocol simulator's: add --protocol\n";
+    return 2;
+  }
+  args.core = !args.protocol;
   if (options.replicas < 1 || options.replicas > 63) {
     std::cerr << "sim: --replicas must be between 1 and 63\n";
     return 2;
@@ -158,8 +170,8 @@ int run_sim(SimArgs& args) {
     const auto& core_only = sim::core_bug_names();
     if (std::find(core_only.begin(), core_only.end(), bug) != core_only.end()) {
       if (!args.core) {
-        std::cerr << "sim: --bug " << bug << " is in what the server adds to the core; it needs "
-                  << "--core\n";
+        std::cerr << "sim: --bug " << bug << " is in what the server adds to the core; the "
+                  << "protocol simulator (--protocol) does not run it\n";
         return 2;
       }
       args.core_bugs.push_back(bug);
@@ -167,8 +179,8 @@ int run_sim(SimArgs& args) {
     }
     if (!paxos::enable_bug(bug, options.bugs)) {
       std::cerr << "sim: unknown bug '" << bug
-                << "'; known: " << planted_bug_list(BugLayer::kProtocol) << "; with --core also "
-                << planted_bug_list(BugLayer::kReplica) << '\n';
+                << "'; known: " << planted_bug_list(BugLayer::kProtocol) << "; without --protocol "
+                << "also " << planted_bug_list(BugLayer::kReplica) << '\n';
       return 2;
     }
   }
@@ -257,15 +269,19 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                   "Probability a message is held back and overtaken")
       ->capture_default_str();
   cmd->add_option("--bug", args->bugs,
-                  "Plant a bug: " + planted_bug_list(BugLayer::kProtocol) + "; with --core also " +
-                      planted_bug_list(BugLayer::kReplica) +
+                  "Plant a bug: " + planted_bug_list(BugLayer::kProtocol) +
+                      "; without --protocol also " + planted_bug_list(BugLayer::kReplica) +
                       " (each is described in `synod bugs`)");
   cmd->add_flag("--disk-faults", args->options.disk_faults,
                 "A crash may tear the last unsynced writes at any byte and flip bits in them");
-  cmd->add_flag("--core", args->core,
+  cmd->add_flag("--core", args->core_flag,
                 "Simulate the whole replica the server runs (protocol core, log, snapshots, "
-                "key-value store, early sends and syncs in flight) with SET/GET clients whose "
-                "history lincheck judges");
+                "key-value store, clocks, early sends and syncs in flight) with clients whose "
+                "history lincheck judges: the default, kept for old command lines");
+  cmd->add_flag("--protocol", args->protocol,
+                "Simulate the protocol core alone, with the real write-ahead log on simulated "
+                "disks, a hostile peer and weighted quorums: faster, and the only mode with "
+                "--story and --weights");
   cmd->add_flag("--trace", args->trace, "Print every event of the run");
   cmd->add_flag("--verbose", args->verbose, "One line per seed");
   cmd->add_flag("--story", args->story,
