@@ -67,6 +67,10 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "the leader acknowledges a write as soon as it proposes it", "chaos"},
       {"follower-read-before-apply", BugLayer::kServer,
        "a follower serves a read once it has a read index, before applying through it", "chaos"},
+      {"forward-retry-new-id", BugLayer::kServer,
+       "a forwarded write whose outcome is unknown is sent again under a new command id, so it "
+       "can apply twice",
+       "sim --core (the counters check or lincheck)"},
   };
   return bugs;
 }

@@ -56,51 +56,23 @@ std::pair<Status, uint64_t> timed(const std::function<Status()>& fdatasync) {
   return {std::move(synced), static_cast<uint64_t>(us.count())};
 }
 
-bool starts_with(const kv::Reply& r, std::string_view prefix) {
-  return r.kind == kv::Reply::Kind::kError && r.text.compare(0, prefix.size(), prefix) == 0;
-}
-
 }  // namespace
-
-// A request in progress: one client command, through every attempt until its answer.
-struct Server::Op {
-  std::weak_ptr<Connection> conn;
-  std::shared_ptr<std::string> slot;  // where the encoded reply goes, in pipeline order
-  int protocol = 2;
-  std::vector<std::string> args;
-  bool read = false;
-  uint64_t client = 0, seq = 0;
-  uint64_t deadline_ms = 0;
-  uint64_t retry_at_ms = 0;  // between attempts: when to try again
-  uint64_t forward_id = 0;   // while forwarded: the request id awaited
-  NodeId forward_to;         // ... from this peer
-  uint64_t forward_deadline_ms = 0;
-  bool maybe_applied = false;         // some attempt may have taken effect
-  bool maybe_applied_before = false;  // ... some attempt before the current one
-  bool done = false;
-  kv::Reply last_refusal;
-};
 
 // One client's connection: parses pipelined requests, answers them in order.
 class Server::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Server& server, tcp::socket socket, uint64_t client)
+  Connection(Server& server, tcp::socket socket, std::shared_ptr<Router::Session> session)
       : server_(server),
         socket_(std::move(socket)),
-        client_(client),
+        session_(std::move(session)),
         parser_(net::RespLimits{
             .max_bulk_bytes =
                 std::max(net::RespLimits{}.max_bulk_bytes, server.options_.max_command_bytes),
             .max_request_bytes = std::max(server.options_.client_query_buffer_bytes,
                                           2 * server.options_.max_command_bytes)}) {}
 
-  uint64_t client() const { return client_; }
-  // Seqs increase and never exceed the state machine's first_seq() when assigned, which is how
-  // the store tells a new client from one whose session it evicted (kv/store.h).
-  uint64_t next_seq(uint64_t first_seq) {
-    next_seq_ = std::max(next_seq_, first_seq);
-    return next_seq_++;
-  }
+  uint64_t client() const { return session_->client(); }
+  const std::shared_ptr<Router::Session>& session() const { return session_; }
 
   // Replies formatted for this client and not yet taken by the kernel.
   size_t queued_bytes() const {
@@ -119,6 +91,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   void close() {
     if (closed_) return;
     closed_ = true;
+    session_->close();
     asio::error_code ignored;
     socket_.close(ignored);
     server_.connection_closed(shared_from_this());
@@ -218,8 +191,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   friend class Server;
   Server& server_;
   tcp::socket socket_;
-  uint64_t client_;
-  uint64_t next_seq_ = 1;
+  std::shared_ptr<Router::Session> session_;  // the router's: client id, seqs, command order
   net::RespParser parser_;
   int protocol_ = 2;
   std::deque<std::shared_ptr<std::string>> pipeline_;
@@ -228,9 +200,6 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   bool paused_ = false;
   bool closing_ = false;  // answer what is queued, then close (QUIT, protocol error)
   bool closed_ = false;
-  size_t writes_in_progress_ = 0;
-  size_t reads_in_progress_ = 0;
-  std::deque<std::shared_ptr<Server::Op>> deferred_;  // waiting for earlier writes to finish
   char buf_[16 << 10];
 };
 
@@ -256,8 +225,67 @@ Result<std::map<NodeId, net::Endpoint>> parse_peers(std::string_view text) {
   return peers;
 }
 
+// The router's peers: its messages travel as frames on the peer transport.
+class Server::AsioPeers : public RouterPeers {
+ public:
+  explicit AsioPeers(net::PeerTransport& transport) : transport_(transport) {}
+  void send_forward(NodeId to, const net::Forward& forward) override {
+    transport_.send(to, net::encode_forward(forward));
+  }
+  void send_forward_reply(NodeId to, net::ForwardReply reply) override {
+    transport_.send(to, net::encode_forward_reply(reply));
+  }
+  void send_read_index_request(NodeId to, const net::ReadIndexRequest& request) override {
+    transport_.send(to, net::encode_read_index_request(request));
+  }
+  void send_read_index_reply(NodeId to, const net::ReadIndexReply& reply) override {
+    transport_.send(to, net::encode_read_index_reply(reply));
+  }
+
+ private:
+  net::PeerTransport& transport_;
+};
+
+// The router's time: steady_clock, system_clock and Asio timers on the loop. Timers still
+// pending when it goes are cancelled (their callbacks never run).
+class Server::AsioClock : public RouterClock {
+ public:
+  explicit AsioClock(asio::io_context& io) : io_(io) {}
+  ~AsioClock() override { cancel(); }
+  uint64_t now_ms() override {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+  }
+  uint64_t wall_ms() override {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  }
+  void after(uint64_t delay_ms, std::function<void()> callback) override {
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(delay_ms));
+    timers_->insert(timer);
+    timer->async_wait([timer, timers = std::weak_ptr<Timers>(timers_),
+                       callback = std::move(callback)](const asio::error_code& ec) {
+      auto live = timers.lock();
+      if (!live) return;
+      live->erase(timer);
+      if (!ec) callback();
+    });
+  }
+  void cancel() {
+    for (const auto& timer : *timers_) timer->cancel();
+    timers_ = std::make_shared<Timers>();
+  }
+
+ private:
+  using Timers = std::set<std::shared_ptr<asio::steady_timer>>;
+  asio::io_context& io_;
+  std::shared_ptr<Timers> timers_ = std::make_shared<Timers>();
+};
+
 Server::Server(asio::io_context& io, Options options)
-    : io_(io), options_(std::move(options)), acceptor_(io), tick_timer_(io) {}
+    : io_(io), options_(std::move(options)), acceptor_(io) {}
 
 Server::~Server() {
   stop();
@@ -265,19 +293,7 @@ Server::~Server() {
   if (sync_thread_) sync_thread_->join();
 }
 
-namespace {
-constexpr std::pair<const char*, Server::PlantedBug> kPlantedBugs[] = {
-    {"stale-follower-reads", Server::PlantedBug::kStaleFollowerReads},
-    {"ack-before-chosen", Server::PlantedBug::kAckBeforeChosen},
-    {"follower-read-before-apply", Server::PlantedBug::kFollowerReadBeforeApply},
-};
-}  // namespace
-
-Server::PlantedBug Server::router_bug(std::string_view name) {
-  for (const auto& [bug_name, planted] : kPlantedBugs)
-    if (name == bug_name) return planted;
-  return PlantedBug::kNone;
-}
+namespace {}  // namespace
 
 const std::vector<std::string>& Server::planted_bug_names() {
   static const std::vector<std::string> names = [] {
@@ -321,7 +337,6 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
     return Status::invalid_argument("--id " + std::to_string(options.id.value) +
                                     " is not in --peers");
   std::unique_ptr<Server> s(new Server(io, std::move(options)));
-  s->bug_ = bug;
   const Options& o = s->options_;
   s->fs_ = storage::make_posix_file_system();
   ServerCore::Options core;
@@ -343,6 +358,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
     return Status::invalid_argument("planted bug '" + o.planted_bug + "' has no switch here");
   // The cluster clock runs on steady_clock; the wall clock only dates the cluster's birth.
   Server* raw_server = s.get();
+  s->clock_ = std::make_unique<AsioClock>(io);
   core.clock.monotonic_ms = [raw_server] { return raw_server->now_ms(); };
   core.clock.wall_ms = [raw_server] { return raw_server->wall_ms(); };
   std::random_device device;
@@ -350,10 +366,6 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   auto opened = ServerCore::open(*s->fs_, core, seed);
   if (!opened.is_ok()) return opened.status();
   s->core_ = std::move(*opened);
-  // Client ids must never repeat across restarts (the state machine remembers replies per id):
-  // they come from a generator seeded by the device and the clock.
-  s->client_ids_ = std::make_unique<Rng>(seed ^ (uint64_t{o.id.value} << 56) ^ s->wall_ms());
-  s->next_request_id_ = (s->client_ids_->next() >> 1) | 1;
   net::PeerTransport::Options t;
   t.self = o.id;
   t.cluster_id = o.cluster_id;
@@ -362,23 +374,41 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   // Accept at the limit is never dropped for its size alone.
   t.max_frame_bytes = core.config.max_message_bytes;
   t.max_queue_bytes = 4 * (net::kFrameHeaderSize + t.max_frame_bytes);
-  s->max_frame_bytes_ = t.max_frame_bytes;
+  const size_t max_frame_bytes = t.max_frame_bytes;
   Server* raw = s.get();
   net::PeerTransport::Handlers h;
   h.message = [raw](paxos::Envelope& e) {
     raw->core_->receive(e);
     raw->request_flush();
   };
-  h.forward = [raw](NodeId from, net::Forward& f) { raw->on_forward(from, f); };
-  h.forward_reply = [raw](NodeId from, net::ForwardReply& r) { raw->on_forward_reply(from, r); };
+  h.forward = [raw](NodeId from, net::Forward& f) { raw->router_->on_forward(from, f); };
+  h.forward_reply = [raw](NodeId from, net::ForwardReply& r) {
+    raw->router_->on_forward_reply(from, r);
+  };
   h.read_index_request = [raw](NodeId from, const net::ReadIndexRequest& r) {
-    raw->on_read_index_request(from, r.request_id);
+    raw->router_->on_read_index_request(from, r.request_id);
   };
   h.read_index_reply = [raw](NodeId from, const net::ReadIndexReply& r) {
-    raw->on_read_index_reply(from, r);
+    raw->router_->on_read_index_reply(from, r);
   };
   h.log = [raw](const std::string& line) { raw->log(line); };
   s->transport_ = std::make_unique<net::PeerTransport>(io, std::move(t), std::move(h));
+  s->peers_ = std::make_unique<AsioPeers>(*s->transport_);
+  Router::Options r;
+  r.id = o.id;
+  r.tick_ms = o.tick_ms;
+  r.request_timeout_ms = o.request_timeout_ms;
+  r.forward_timeout_ms = o.forward_timeout_ms;
+  r.max_command_bytes = o.max_command_bytes;
+  r.max_frame_bytes = max_frame_bytes;
+  r.follower_reads = o.follower_reads;
+  r.bug = bug;
+  // Client ids must never repeat across restarts (the state machine remembers replies per id):
+  // they come from a generator seeded by the device and the clock.
+  r.seed = seed ^ (uint64_t{o.id.value} << 56) ^ s->wall_ms();
+  r.wake = [raw] { raw->request_flush(); };
+  r.log = [raw](const std::string& line) { raw->log(line); };
+  s->router_ = std::make_unique<Router>(*s->core_, *s->peers_, *s->clock_, std::move(r));
   s->core_->set_early_send(
       [raw](const paxos::Envelope& e) { raw->transport_->send(e.to, net::encode_frame(e)); });
   if (o.sync_thread) {
@@ -390,7 +420,8 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
           // requests (to relay both ways). A follower with no client waiting cannot answer
           // before the sync anyway, and would only pay two thread handoffs per batch: it syncs
           // inline.
-          if (raw->core_->replica().role() != paxos::Role::kLeader && raw->forwarded_.empty()) {
+          if (raw->core_->replica().role() != paxos::Role::kLeader &&
+              raw->router_->forwards_in_flight() == 0) {
             auto [synced, us] = timed(fdatasync);
             raw->note_sync(us);
             done(synced);
@@ -418,7 +449,7 @@ Status Server::start() {
   SYNOD_RETURN_IF_ERROR(net::listen(acceptor_, options_.listen, "clients"));
   SYNOD_RETURN_IF_ERROR(transport_->start());
   accept();
-  on_tick();
+  router_->start();
   log(fmt::format("serving clients on {}, peers on {}, data in {}", options_.listen.to_string(),
                   options_.peers.at(options_.id).to_string(), options_.data_dir));
   return Status::ok();
@@ -429,7 +460,8 @@ void Server::stop() {
   stopped_ = true;
   asio::error_code ignored;
   acceptor_.close(ignored);
-  tick_timer_.cancel();
+  if (router_) router_->stop();
+  if (clock_) clock_->cancel();
   if (transport_) transport_->stop();
   for (const auto& c : std::set<std::shared_ptr<Connection>>(connections_)) c->close();
 }
@@ -444,8 +476,7 @@ void Server::accept() {
         asio::write(socket, asio::buffer(refusal), ignored);
       } else {
         ++counters_.connections;
-        const uint64_t client = client_ids_->next() | 1;  // 0 means untracked
-        auto conn = std::make_shared<Connection>(*this, std::move(socket), client);
+        auto conn = std::make_shared<Connection>(*this, std::move(socket), router_->open_session());
         connections_.insert(conn);
         conn->start();
       }
@@ -459,60 +490,15 @@ void Server::connection_closed(const std::shared_ptr<Connection>& conn) {
 }
 
 uint64_t Server::now_ms() const {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+  return clock_->now_ms();
 }
 
 uint64_t Server::wall_ms() const {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
+  return clock_->wall_ms();
 }
 
 void Server::log(const std::string& line) const {
   fmt::print(stderr, "n{} {}\n", options_.id.value, line);
-}
-
-void Server::on_tick() {
-  if (stopped_) return;
-  core_->tick();
-  const uint64_t now = now_ms();
-  // A new leader: forwards to the old one are sent again at once (writes keep their command id,
-  // so one that did reach the old leader is still applied at most once).
-  const NodeId leader = core_->replica().leader();
-  const bool leader_changed = leader != last_leader_;
-  last_leader_ = leader;
-  // Read-index requests unanswered too long, or to an old leader: their reads go again (a late
-  // reply is ignored). Every read not yet answered is in waiting_.
-  std::set<std::shared_ptr<Op>> reindex;
-  std::erase_if(index_requests_, [&](auto& entry) {
-    if (entry.second.deadline_ms > now && !leader_changed) return false;
-    reindex.insert(entry.second.ops.begin(), entry.second.ops.end());
-    return true;
-  });
-  // Ops between attempts, forwards unanswered too long, reads whose index request expired, and
-  // requests past their deadline.
-  std::vector<std::shared_ptr<Op>> due;
-  for (const auto& op : waiting_)
-    if ((op->retry_at_ms && op->retry_at_ms <= now) ||
-        (op->forward_id && (op->forward_deadline_ms <= now || leader_changed)) ||
-        op->deadline_ms <= now || reindex.count(op))
-      due.push_back(op);
-  for (const auto& op : due) {
-    waiting_.erase(op);
-    if (op->forward_id) {
-      forwarded_.erase(op->forward_id);
-      op->forward_id = 0;
-    }
-    op->retry_at_ms = 0;
-    execute(op);
-  }
-  request_flush();
-  tick_timer_.expires_after(std::chrono::milliseconds(options_.tick_ms));
-  tick_timer_.async_wait([this](const asio::error_code& ec) {
-    if (!ec) on_tick();
-  });
 }
 
 void Server::request_flush() {
@@ -536,307 +522,48 @@ void Server::flush() {
     return;
   }
   for (const auto& e : *out) transport_->send(e.to, net::encode_frame(e));
-  serve_indexed_reads();
-  send_index_request();
+  router_->after_flush();
 }
 
 void Server::on_request(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
                         const std::shared_ptr<std::string>& slot, int protocol) {
   ++counters_.commands;
-  auto op = std::make_shared<Op>();
-  op->conn = conn;
-  op->slot = slot;
-  op->protocol = protocol;
-  if (args.empty()) return finish(op, kv::Reply::error("ERR empty command"));
+  if (args.empty()) return finish(conn, slot, protocol, kv::Reply::error("ERR empty command"));
   const std::string name = lower(args[0]);
-  const kv::CommandClass cls = kv::classify(name);
-  if (name == "hello") return hello(conn, op, args);
-  if (cls == kv::CommandClass::kUnknown) {
+  if (name == "hello") return hello(conn, slot, args);
+  if (kv::classify(name) == kv::CommandClass::kUnknown) {
     bool close = false;
     kv::Reply reply = local_command(args, close);
     if (close) conn->closing_ = true;
-    return finish(op, reply);
+    return finish(conn, slot, protocol, reply);
   }
-  // Refused here, before it is proposed or forwarded: no message could carry it.
-  if (const size_t bytes = kv::encoded_command_bytes(args); bytes > options_.max_command_bytes)
-    return finish(op, too_large(options_.max_command_bytes, bytes));
-  op->read = cls == kv::CommandClass::kRead;
-  (op->read ? counters_.reads : counters_.writes)++;
-  op->args = std::move(args);
-  op->client = conn->client();
-  if (!op->read) op->seq = conn->next_seq(core_->store().first_seq());
-  op->deadline_ms = now_ms() + options_.request_timeout_ms;
-  // A connection's commands take effect in the order it sent them, as with Redis. Writes go to
-  // the log in order and reads may run together, but a read waits for the connection's earlier
-  // writes (its read index would not cover a write still queued) and a write for its earlier
-  // reads (a read sees the state machine as of when it is served, which must not include it).
-  if (!conn->deferred_.empty() || must_wait(*conn, *op)) {
-    conn->deferred_.push_back(op);
-    return;
-  }
-  start_op(conn, op);
+  router_->execute(conn->session(), std::move(args),
+                   [this, weak = std::weak_ptr<Connection>(conn), slot,
+                    protocol](const kv::Reply& reply) { finish(weak, slot, protocol, reply); });
 }
 
-bool Server::must_wait(const Connection& conn, const Op& op) {
-  return op.read ? conn.writes_in_progress_ > 0 : conn.reads_in_progress_ > 0;
-}
-
-void Server::start_op(const std::shared_ptr<Connection>& conn, const std::shared_ptr<Op>& op) {
-  ++(op->read ? conn->reads_in_progress_ : conn->writes_in_progress_);
-  op->deadline_ms = now_ms() + options_.request_timeout_ms;
-  execute(op);
-}
-
-void Server::execute(const std::shared_ptr<Op>& op) {
-  if (op->done) return;
-  if (now_ms() >= op->deadline_ms) {
-    ++counters_.unknown;
-    if (op->maybe_applied)
-      return finish(
-          op,
-          kv::Reply::error("UNKNOWN no answer from the cluster in time; the command may or may not "
-                           "have taken effect"));
-    std::string why = op->last_refusal.text;
-    if (why.empty())
-      why = "TRYAGAIN no leader could be reached in time; the command was not applied";
-    return finish(op, kv::Reply::error(why));
-  }
-  const NodeId self = options_.id;
-  const NodeId leader = core_->replica().leader();
-  auto done = [this, op](const kv::Reply& r) { on_result(op, r); };
-  if (bug_ == PlantedBug::kStaleFollowerReads && op->read &&
-      core_->replica().role() != paxos::Role::kLeader)
-    return finish(op, core_->store().read(op->args, wall_ms()));
-  if (bug_ == PlantedBug::kAckBeforeChosen && !op->read &&
-      core_->replica().role() == paxos::Role::kLeader) {
-    core_->submit(op->client, op->seq, op->args, [](const kv::Reply&) {});
-    request_flush();
-    return finish(op, kv::Reply::ok());
-  }
-  if (core_->replica().role() == paxos::Role::kLeader || !leader.valid() || leader == self) {
-    waiting_.insert(op);
-    if (op->read) {
-      core_->read(op->args, done);
-    } else {
-      op->maybe_applied_before = op->maybe_applied;
-      op->maybe_applied = true;  // it may reach an acceptor from here on
-      core_->submit(op->client, op->seq, op->args, done);
-    }
-    request_flush();
-    return;
-  }
-  if (op->read && options_.follower_reads) {
-    // Served here, by a read index the leader gives for the whole batch (send_index_request).
-    waiting_.insert(op);
-    index_gathering_.push_back(op);
-    request_flush();
-    return;
-  }
-  // Forward to the leader; the reply (or its absence) comes back through on_forward_reply/tick.
-  ++counters_.forwarded;
-  op->forward_id = next_request_id_++;
-  op->forward_to = leader;
-  op->forward_deadline_ms = now_ms() + options_.forward_timeout_ms;
-  if (!op->read) {
-    op->maybe_applied_before = op->maybe_applied;
-    op->maybe_applied = true;
-  }
-  forwarded_[op->forward_id] = op;
-  waiting_.insert(op);
-  transport_->send(leader,
-                   net::encode_forward({op->forward_id, op->read, op->client, op->seq, op->args}));
-}
-
-void Server::on_result(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
-  if (op->done) return;
-  waiting_.erase(op);
-  if (starts_with(reply, "TRYAGAIN")) {
-    // Definitely not applied by this attempt: try again shortly (a leader may be elected).
-    op->last_refusal = reply;
-    op->maybe_applied = op->maybe_applied_before;
-    return retry_later(op);
-  }
-  if (starts_with(reply, "UNKNOWN")) {
-    op->maybe_applied = true;
-    return retry_later(op);  // the same id: applied at most once
-  }
-  if (starts_with(reply, "SESSIONEXPIRED") || starts_with(reply, "ERR command too old")) {
-    // The state machine no longer knows this (client, seq): it refused this attempt, as it will
-    // every later one with the same seq.
-    op->maybe_applied = op->maybe_applied_before;
-    auto conn = op->conn.lock();
-    if (!op->maybe_applied && conn) {
-      // No attempt can take effect, so the command never did: send it again with a seq the store
-      // does not doubt (it doubted this one because other clients' sessions were evicted since
-      // the seq was given: the table turned over while the command was on its way).
-      op->seq = conn->next_seq(core_->store().first_seq());
-      op->last_refusal = kv::Reply::error(
-          "TRYAGAIN the session table turned over faster than the command reached the log; the "
-          "command was not applied");
-      return retry_later(op);
-    }
-    ++counters_.unknown;
-    return finish(op, kv::Reply::error("UNKNOWN this connection's exactly-once session expired "
-                                       "(the session table is full): the command may or may not "
-                                       "have taken effect"));
-  }
-
-  finish(op, reply);
-}
-
-void Server::retry_later(const std::shared_ptr<Op>& op) {
-  ++counters_.retries;
-  op->retry_at_ms = now_ms() + options_.tick_ms;
-  waiting_.insert(op);
-}
-
-void Server::finish(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
-  if (op->done) return;
-  op->done = true;
-  waiting_.erase(op);
-  if (op->forward_id) forwarded_.erase(op->forward_id);
+void Server::finish(const std::weak_ptr<Connection>& weak, const std::shared_ptr<std::string>& slot,
+                    int protocol, const kv::Reply& reply) {
   if (reply.kind == kv::Reply::Kind::kError) ++counters_.errors;
-  net::RespWriter w(op->protocol);
+  net::RespWriter w(protocol);
   write_reply(w, reply);
-  *op->slot = w.take();
-  auto conn = op->conn.lock();
-  if (!conn) return;
-  conn->reply_ready();
-  if (op->client == 0) return;  // answered locally, never counted
-  --(op->read ? conn->reads_in_progress_ : conn->writes_in_progress_);
-  // What waited goes now, in order, until one must wait again.
-  while (!conn->deferred_.empty() && !must_wait(*conn, *conn->deferred_.front())) {
-    auto next = conn->deferred_.front();
-    conn->deferred_.pop_front();
-    start_op(conn, next);
-  }
-}
-
-void Server::on_forward(NodeId from, net::Forward& f) {
-  ++counters_.forwards_served;
-  const uint64_t id = f.request_id;
-  auto done = [this, from, id](const kv::Reply& r) {
-    std::string bytes;
-    kv::encode_reply(bytes, r);
-    // A reply may be larger than any command (one that returns a value APPENDs built up): one
-    // too large for a frame is answered with an error instead.
-    if (bytes.size() + 64 > max_frame_bytes_) {
-      const size_t size = bytes.size();
-      bytes.clear();
-      kv::encode_reply(bytes, kv::Reply::error("ERR the reply of " + std::to_string(size) +
-                                               " bytes is too large to forward; ask the leader"));
-    }
-    if (!stopped_) transport_->send(from, net::encode_forward_reply({id, std::move(bytes)}));
-  };
-  if (f.args.empty() || kv::classify(f.args[0]) == kv::CommandClass::kUnknown)
-    return done(kv::Reply::error("ERR not a replicated command"));
-  // Never forwarded again: on a replica that is not the leader the core refuses at once
-  // (TRYAGAIN, naming the leader it believes in), and the sender looks for the leader itself.
-  if (f.read)
-    core_->read(std::move(f.args), done);
-  else
-    core_->submit(f.client, f.seq, std::move(f.args), done);
-  request_flush();
-}
-
-void Server::on_forward_reply(NodeId from, net::ForwardReply& r) {
-  auto it = forwarded_.find(r.request_id);
-  if (it == forwarded_.end() || it->second->forward_to != from) return;  // late, or not ours
-  auto op = it->second;
-  forwarded_.erase(it);
-  op->forward_id = 0;
-  auto reply = kv::decode_reply(r.reply);
-  if (!reply.is_ok()) {
-    log("undecodable reply to a forwarded command");
-    waiting_.erase(op);
-    return retry_later(op);
-  }
-  on_result(op, *reply);
-}
-
-// The leader's side of a follower read: confirm leadership with a quorum, answer with the read
-// index, and send the follower a heartbeat right away so that it learns the chosen prefix up to
-// that slot without waiting for the next one.
-void Server::on_read_index_request(NodeId from, uint64_t request_id) {
-  ++counters_.index_requests_served;
-  // The reads' time is the cluster time now, when the index is fixed, as for reads on the
-  // leader (ServerCore::read_index): state through the index at a later time could show a key
-  // expired that a write after the index (acknowledged before that time) had kept alive.
-  core_->read_index([this, from, request_id](bool ok, Slot slot, uint64_t time_ms) {
-    if (stopped_) return;
-    if (ok) core_->share_commit(from, slot);
-    transport_->send(from, net::encode_read_index_reply({request_id, ok, slot, time_ms}));
-  });
-  request_flush();
-}
-
-// One read-index request per flush, for every read gathered since the previous one (the leader
-// batches requests that arrive together into one confirmation round).
-void Server::send_index_request() {
-  if (index_gathering_.empty() || stopped_) return;
-  const NodeId leader = core_->replica().leader();
-  auto ops = std::move(index_gathering_);
-  index_gathering_.clear();
-  if (!leader.valid() || leader == options_.id || core_->replica().role() == paxos::Role::kLeader) {
-    for (const auto& op : ops) {  // leadership moved: each read finds its way again
-      waiting_.erase(op);
-      execute(op);
-    }
-    return;
-  }
-  ++counters_.index_requests;
-  const uint64_t id = next_request_id_++;
-  index_requests_[id] =
-      IndexRequest{leader, now_ms() + options_.forward_timeout_ms, std::move(ops)};
-  transport_->send(leader, net::encode_read_index_request({id}));
-}
-
-void Server::on_read_index_reply(NodeId from, const net::ReadIndexReply& r) {
-  auto it = index_requests_.find(r.request_id);
-  if (it == index_requests_.end() || it->second.to != from) return;  // late, or not ours
-  auto ops = std::move(it->second.ops);
-  index_requests_.erase(it);
-  for (const auto& op : ops) {
-    if (op->done) continue;
-    if (r.ok) {
-      index_ready_.push_back({op, r.slot, r.leader_ms});
-    } else {
-      on_result(op, kv::Reply::error("TRYAGAIN leadership changed; the read was not served"));
-    }
-  }
-  serve_indexed_reads();
-  request_flush();
-}
-
-// Reads given an index are served once this replica's state machine reflects that slot: it then
-// holds every write acknowledged before the read was asked, and only chosen commands.
-void Server::serve_indexed_reads() {
-  const Slot applied = core_->applied();
-  std::vector<IndexedRead> ready;
-  std::erase_if(index_ready_, [&](IndexedRead& r) {
-    if (r.op->done) return true;
-    // The planted bug follower-read-before-apply serves as soon as the index arrives.
-    if (applied < r.slot && bug_ != PlantedBug::kFollowerReadBeforeApply) return false;
-    ready.push_back(std::move(r));
-    return true;
-  });
-  for (auto& r : ready) {
-    ++counters_.follower_reads;
-    finish(r.op, core_->store().read(r.op->args, r.leader_ms));
-  }
+  *slot = w.take();
+  if (auto conn = weak.lock()) conn->reply_ready();
 }
 
 // HELLO [protover ...]: switches the connection to RESP2 or RESP3 and answers with a map (an
 // array of pairs in RESP2), as Redis does.
-void Server::hello(const std::shared_ptr<Connection>& conn, const std::shared_ptr<Op>& op,
-                   const std::vector<std::string>& args) {
+void Server::hello(const std::shared_ptr<Connection>& conn,
+                   const std::shared_ptr<std::string>& slot, const std::vector<std::string>& args) {
   if (args.size() >= 2) {
     int v = 0;
     auto [end, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), v);
     if (ec != std::errc() || end != args[1].data() + args[1].size())
-      return finish(op, kv::Reply::error("ERR Protocol version is not an integer or out of range"));
+      return finish(conn, slot, conn->protocol_,
+                    kv::Reply::error("ERR Protocol version is not an integer or out of range"));
     if (v != 2 && v != 3)
-      return finish(op, kv::Reply::error("NOPROTO unsupported protocol version"));
+      return finish(conn, slot, conn->protocol_,
+                    kv::Reply::error("NOPROTO unsupported protocol version"));
     conn->protocol_ = v;
   }
   const auto& r = core_->replica();
@@ -858,8 +585,7 @@ void Server::hello(const std::shared_ptr<Connection>& conn, const std::shared_pt
   w.integer(r.leader().valid() ? r.leader().value : 0);
   w.bulk("modules");
   w.array(0);
-  op->done = true;
-  *op->slot = w.take();
+  *slot = w.take();
   conn->reply_ready();
 }
 
@@ -993,15 +719,16 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("total_connections_received:{}", counters_.connections));
     add(fmt::format("connected_clients:{}", connections_.size()));
     add(fmt::format("total_commands_processed:{}", counters_.commands));
-    add(fmt::format("writes:{}", counters_.writes));
-    add(fmt::format("reads:{}", counters_.reads));
-    add(fmt::format("forwarded_to_leader:{}", counters_.forwarded));
-    add(fmt::format("forwards_served:{}", counters_.forwards_served));
-    add(fmt::format("follower_reads:{}", counters_.follower_reads));
-    add(fmt::format("read_index_requests:{}", counters_.index_requests));
-    add(fmt::format("read_index_requests_served:{}", counters_.index_requests_served));
-    add(fmt::format("internal_retries:{}", counters_.retries));
-    add(fmt::format("unknown_outcomes:{}", counters_.unknown));
+    const Router::Counters& routed = router_->counters();
+    add(fmt::format("writes:{}", routed.writes));
+    add(fmt::format("reads:{}", routed.reads));
+    add(fmt::format("forwarded_to_leader:{}", routed.forwarded));
+    add(fmt::format("forwards_served:{}", routed.forwards_served));
+    add(fmt::format("follower_reads:{}", routed.follower_reads));
+    add(fmt::format("read_index_requests:{}", routed.index_requests));
+    add(fmt::format("read_index_requests_served:{}", routed.index_requests_served));
+    add(fmt::format("internal_retries:{}", routed.retries));
+    add(fmt::format("unknown_outcomes:{}", routed.unknown));
     add(fmt::format("error_replies:{}", counters_.errors));
     add(fmt::format("protocol_errors:{}", counters_.protocol_errors));
     size_t queued = 0, queued_max = 0, paused = 0;
@@ -1018,7 +745,7 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("wal_syncs:{}", counters_.syncs));
     add(fmt::format("wal_sync_us_total:{}", counters_.sync_us));
     add(fmt::format("wal_sync_us_max:{}", counters_.sync_us_max));
-    add(fmt::format("requests_in_progress:{}", waiting_.size()));
+    add(fmt::format("requests_in_progress:{}", router_->requests_in_progress()));
     add("");
   }
   if (all || section == "keyspace") {

@@ -1,21 +1,20 @@
 // `synod server`: one replica of the key-value service on one Asio event loop.
 //
-// The loop owns everything — the ServerCore (protocol core, storage, state machine), the peer
-// transport and the client connections. Each turn of the loop handles whatever sockets and timers
-// are ready, then runs one flush: the core's effects in the order ready.h demands. Many clients'
-// commands that arrive together share one sync and one Accept (group commit and batching fall out
-// of the loop's shape). The one other thread runs the log's fdatasync on a leader (and on a
-// follower relaying clients' requests) and posts its completion back to the loop; meanwhile the
-// loop keeps reading, proposing and applying, and holds acceptor answers until their sync is done
+// The loop owns everything — the ServerCore (protocol core, storage, state machine), the request
+// router (node/router.h: forwarding, follower reads, retries, deadlines, sessions), the peer
+// transport and the client connections. This file is the RESP connection layer (sockets,
+// parsing, pipelines, output buffers) and the commands a replica answers alone (PING, INFO,
+// SYNOD.FAULT, ...); the router gets its peers and its clock through Asio implementations of its
+// two seams. Each turn of the loop handles whatever sockets and timers are ready, then runs one
+// flush: the core's effects in the order ready.h demands. Many clients' commands that arrive
+// together share one sync and one Accept (group commit and batching fall out of the loop's
+// shape). The one other thread runs the log's fdatasync on a leader (and on a follower relaying
+// clients' requests) and posts its completion back to the loop; meanwhile the loop keeps
+// reading, proposing and applying, and holds acceptor answers until their sync is done
 // (ServerCore::set_sync_runner). It touches nothing but the file being synced.
 //
-// Clients speak RESP2/RESP3 (docs/operations.md lists the commands). Every replica accepts them:
-// the leader proposes writes and serves linearizable reads by read index; a follower forwards
-// both to the leader over the peer connection. The server retries inside the cluster until the
-// request's deadline — a definite refusal (TRYAGAIN: not applied) after a short pause, an unknown
-// outcome with the same command id, which the state machine applies at most once — so a client
-// sees a definite answer whenever one can be had, and UNKNOWN only when the command may or may
-// not have taken effect.
+// Clients speak RESP2/RESP3 (docs/operations.md lists the commands). Every replica accepts them;
+// what happens to a replicated command is the router's (node/router.h).
 #pragma once
 
 #include <algorithm>
@@ -29,6 +28,7 @@
 
 #include "base/rng.h"
 #include "net/peer_transport.h"
+#include "node/router.h"
 #include "node/server_core.h"
 #include "paxos/config.h"
 #include "storage/file_system.h"
@@ -89,10 +89,12 @@ class Server {
   static Result<std::unique_ptr<Server>> create(asio::io_context& io, Options options);
   // Options::planted_bug, parsed (the router's own bugs); and every name it accepts (the whole
   // registry), in a stable order.
-  enum class PlantedBug { kNone, kStaleFollowerReads, kAckBeforeChosen, kFollowerReadBeforeApply };
+  using PlantedBug = Router::PlantedBug;
   static const std::vector<std::string>& planted_bug_names();
   // The router's own planted bug called `name` (kNone if it is not one of them).
-  static PlantedBug router_bug(std::string_view name);
+  static PlantedBug router_bug(std::string_view name) {
+    return Router::parse_planted_bug(name).value_or(PlantedBug::kNone);
+  }
   ~Server();
 
   // Starts listening; returns once the sockets are bound.
@@ -104,7 +106,6 @@ class Server {
 
   // Used by the client connections (internal).
   class Connection;
-  struct Op;
   void on_request(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
                   const std::shared_ptr<std::string>& slot, int protocol);
   void connection_closed(const std::shared_ptr<Connection>& conn);
@@ -112,23 +113,15 @@ class Server {
  private:
   Server(asio::io_context& io, Options options);
 
+  class AsioPeers;
+  class AsioClock;
   void accept();
-  void on_tick();
   void request_flush();
   void flush();
-  static bool must_wait(const Connection& conn, const Op& op);
-  void start_op(const std::shared_ptr<Connection>& conn, const std::shared_ptr<Op>& op);
-  void execute(const std::shared_ptr<Op>& op);
-  void on_result(const std::shared_ptr<Op>& op, const kv::Reply& reply);
-  void retry_later(const std::shared_ptr<Op>& op);
-  void finish(const std::shared_ptr<Op>& op, const kv::Reply& reply);
-  void on_forward(NodeId from, net::Forward& forward);
-  void on_forward_reply(NodeId from, net::ForwardReply& reply);
-  void on_read_index_request(NodeId from, uint64_t request_id);
-  void on_read_index_reply(NodeId from, const net::ReadIndexReply& reply);
-  void send_index_request();
-  void serve_indexed_reads();
-  void hello(const std::shared_ptr<Connection>& conn, const std::shared_ptr<Op>& op,
+  // Formats `reply` into the pipeline slot of `conn` and sends what is ready.
+  void finish(const std::weak_ptr<Connection>& conn, const std::shared_ptr<std::string>& slot,
+              int protocol, const kv::Reply& reply);
+  void hello(const std::shared_ptr<Connection>& conn, const std::shared_ptr<std::string>& slot,
              const std::vector<std::string>& args);
   kv::Reply local_command(const std::vector<std::string>& args, bool& close);
   kv::Reply fault_command(const std::vector<std::string>& args);
@@ -139,40 +132,17 @@ class Server {
 
   asio::io_context& io_;
   Options options_;
-  PlantedBug bug_ = PlantedBug::kNone;  // Options::planted_bug, parsed once
   // Tells a finished sync, posted back to the loop, whether this server is still there.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::unique_ptr<storage::FileSystem> fs_;
   std::unique_ptr<ServerCore> core_;
   std::unique_ptr<net::PeerTransport> transport_;
   std::unique_ptr<asio::thread_pool> sync_thread_;  // runs the log's fdatasync (one thread)
+  std::unique_ptr<AsioPeers> peers_;
+  std::unique_ptr<AsioClock> clock_;
+  std::unique_ptr<Router> router_;  // after core_: it goes first
   asio::ip::tcp::acceptor acceptor_;
-  asio::steady_timer tick_timer_;
   std::set<std::shared_ptr<Connection>> connections_;
-  std::map<uint64_t, std::shared_ptr<Op>> forwarded_;  // request id -> op awaiting the leader
-  std::set<std::shared_ptr<Op>> waiting_;              // ops between attempts or in the core
-  // Follower reads (Options::follower_reads): the reads gathered since the last read-index
-  // request (one per flush), the requests in flight and the reads each covers, and reads given
-  // an index that wait for this replica to apply through it.
-  std::vector<std::shared_ptr<Op>> index_gathering_;
-  struct IndexRequest {
-    NodeId to;  // the leader asked: only its reply counts
-    uint64_t deadline_ms = 0;
-    std::vector<std::shared_ptr<Op>> ops;
-  };
-  std::map<uint64_t, IndexRequest> index_requests_;  // by request id
-  struct IndexedRead {
-    std::shared_ptr<Op> op;
-    Slot slot = 0;
-    uint64_t leader_ms = 0;
-  };
-  std::vector<IndexedRead> index_ready_;
-  // Request ids (forwards, read-index requests) start at a random point in each incarnation, so
-  // that a reply queued for an earlier incarnation of this replica never matches a new request.
-  uint64_t next_request_id_ = 1;
-  std::unique_ptr<Rng> client_ids_;
-  NodeId last_leader_;
-  size_t max_frame_bytes_ = 0;  // the peer frame limit (a message body), from max_command_bytes
   bool flush_posted_ = false;
   bool stopped_ = false;
   Status fatal_;
@@ -181,15 +151,6 @@ class Server {
   struct Counters {
     uint64_t connections = 0;
     uint64_t commands = 0;
-    uint64_t writes = 0;
-    uint64_t reads = 0;
-    uint64_t forwarded = 0;
-    uint64_t forwards_served = 0;
-    uint64_t follower_reads = 0;         // reads this follower served by a read index
-    uint64_t index_requests = 0;         // read-index requests it sent
-    uint64_t index_requests_served = 0;  // ... and, on the leader, answered
-    uint64_t retries = 0;
-    uint64_t unknown = 0;
     uint64_t errors = 0;
     uint64_t protocol_errors = 0;
     uint64_t output_limit_closes = 0;  // connections closed at client_output_hard_bytes
