@@ -60,6 +60,10 @@ foreach(bug reads-at-local-clock wall-clock-expiry)
 endforeach()
 add_test(NAME cli.sim_core_finds_marker-in-payload
          COMMAND sh -c "$<TARGET_FILE:synod> sim --core --disk-faults --seeds 1-300 --bug marker-in-payload > out.core.marker.txt; rc=$?; grep -q '^VIOLATION seed [0-9]*: storage: ' out.core.marker.txt && test $rc -eq 1")
+# The router runs in every simulated replica: a forwarded write retried under a new command id
+# (applied twice) is found on its own, by the counters check or lincheck.
+add_test(NAME cli.sim_core_finds_forward-retry-new-id
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --seeds 1-300 --bug forward-retry-new-id > out.core.forward.txt; rc=$?; grep -Eq '^VIOLATION seed [0-9]*: (counters|linearizable): ' out.core.forward.txt && test $rc -eq 1")
 add_test(NAME cli.sim_core_bug_needs_the_whole_replica
          COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --bug unsynced-checkpoint 2> err.core.txt; rc=$?; grep -q 'protocol simulator (--protocol) does not run it' err.core.txt && test $rc -eq 2")
 

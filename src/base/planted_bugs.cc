@@ -62,15 +62,18 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "a hand-built schedule (ServerCore tests)"},
       // The request router.
       {"stale-follower-reads", BugLayer::kServer,
-       "a follower answers reads from its own state machine", "chaos"},
+       "a follower answers reads from its own state machine",
+       "sim --core (reads, 960 of 1,000 seeds); chaos"},
       {"ack-before-chosen", BugLayer::kServer,
-       "the leader acknowledges a write as soon as it proposes it", "chaos"},
+       "the leader acknowledges a write as soon as it proposes it",
+       "sim --core (a mistyped reply or durability, every seed); chaos"},
       {"follower-read-before-apply", BugLayer::kServer,
-       "a follower serves a read once it has a read index, before applying through it", "chaos"},
+       "a follower serves a read once it has a read index, before applying through it",
+       "sim --core (reads, 573 of 1,000 seeds); chaos"},
       {"forward-retry-new-id", BugLayer::kServer,
        "a forwarded write whose outcome is unknown is sent again under a new command id, so it "
        "can apply twice",
-       "sim --core (the counters check or lincheck)"},
+       "sim --core (counters or lincheck, 222 of 1,000 seeds)"},
   };
   return bugs;
 }

@@ -19,7 +19,7 @@ enum class BugLayer {
   kProtocol,  // the protocol core (paxos::Bugs): `synod sim`, `synod sim --core`, `synod check`
   kReplica,   // what the server adds around the core (node::ServerCore, storage, the store):
               // `synod sim --core`
-  kServer,    // the request router and connections (node::Server): `synod chaos`
+  kServer,  // the request router (node::Router): `synod sim` (every replica runs it), `synod chaos`
 };
 
 struct PlantedBugInfo {

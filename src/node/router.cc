@@ -38,6 +38,7 @@ std::optional<Router::PlantedBug> Router::parse_planted_bug(std::string_view nam
 
 // A request in progress: one client command, through every attempt until its answer.
 struct Router::Op {
+  uint64_t number = 0;  // arrival order
   std::shared_ptr<Session> session;
   Done done;
   std::vector<std::string> args;
@@ -53,6 +54,10 @@ struct Router::Op {
   bool done_ = false;
   kv::Reply last_refusal;
 };
+
+bool Router::Arrival::operator()(const std::shared_ptr<Op>& a, const std::shared_ptr<Op>& b) const {
+  return a->number < b->number;
+}
 
 Router::Router(ServerCore& core, RouterPeers& peers, RouterClock& clock, Options options)
     : core_(core), peers_(peers), clock_(clock), options_(std::move(options)), ids_(options_.seed) {
@@ -90,7 +95,7 @@ void Router::tick() {
   last_leader_ = leader;
   // Read-index requests unanswered too long, or to an old leader: their reads go again (a late
   // reply is ignored). Every read not yet answered is in waiting_.
-  std::set<std::shared_ptr<Op>> reindex;
+  OpSet reindex;
   std::erase_if(index_requests_, [&](auto& entry) {
     if (entry.second.deadline_ms > now && !leader_changed) return false;
     reindex.insert(entry.second.ops.begin(), entry.second.ops.end());
@@ -131,6 +136,7 @@ void Router::execute(const std::shared_ptr<Session>& session, std::vector<std::s
   if (const size_t bytes = kv::encoded_command_bytes(args); bytes > options_.max_command_bytes)
     return done(too_large(options_.max_command_bytes, bytes));
   auto op = std::make_shared<Op>();
+  op->number = next_op_++;
   op->session = session;
   op->done = std::move(done);
   op->read = kv::classify(args[0]) == kv::CommandClass::kRead;

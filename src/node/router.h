@@ -162,8 +162,15 @@ class Router {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   bool started_ = false;
   bool stopped_ = false;
+  // Ops in the order they arrived, so that what a tick finds due goes in an order that does not
+  // depend on where the allocator put them (the simulator replays a seed exactly).
+  struct Arrival {
+    bool operator()(const std::shared_ptr<Op>& a, const std::shared_ptr<Op>& b) const;
+  };
+  using OpSet = std::set<std::shared_ptr<Op>, Arrival>;
+  uint64_t next_op_ = 0;
   std::map<uint64_t, std::shared_ptr<Op>> forwarded_;  // request id -> op awaiting the leader
-  std::set<std::shared_ptr<Op>> waiting_;              // ops between attempts or in the core
+  OpSet waiting_;                                      // ops between attempts or in the core
   // Follower reads (Options::follower_reads): the reads gathered since the last read-index
   // request (one per flush), the requests in flight and the reads each covers, and reads given
   // an index that wait for this replica to apply through it.

@@ -6,10 +6,13 @@
 #include <memory>
 #include <ostream>
 #include <set>
+#include <tuple>
+#include <variant>
 
 #include "base/planted_bugs.h"
 #include "base/rng.h"
 #include "lincheck/checker.h"
+#include "node/router.h"
 #include "node/server_core.h"
 #include "sim/event_log.h"
 #include "sim/network_cut.h"
@@ -36,6 +39,10 @@ class CoreSimulation {
     storage::MemFileSystem fs;
     Rng salts{0};  // its log's segment salts: seeded, so that a seed replays the same bytes
     std::unique_ptr<node::ServerCore> core;
+    std::unique_ptr<node::Router> router;  // over `core`; goes before it
+    std::unique_ptr<node::RouterPeers> peers;
+    std::unique_ptr<node::RouterClock> clock;
+    bool drive_pending = false;  // the router asked for a flush that has not run yet
     // The sync the core handed over and that has not completed yet (one at a time).
     std::function<Status()> fdatasync;
     std::function<void(Status)> sync_done;
@@ -74,17 +81,45 @@ class CoreSimulation {
   };
   struct Client {
     int index = 0;
-    int64_t process = 0;   // the history's client: a new one after an operation left open
-    uint64_t session = 0;  // the state machine's client id (exactly-once sessions)
-    uint64_t seq = 0;
+    int64_t process = 0;  // the history's client: a new one after an operation left open
     int target = 0;
+    // Its connection: a router's session (the state machine's client id and seqs) on the
+    // replica `session_node` in incarnation `session_incarnation`.
+    std::shared_ptr<node::Router::Session> session;
+    int session_node = -1;
+    uint64_t session_incarnation = 0;
     uint64_t attempt = 0;      // tags the events of the current operation
     std::optional<size_t> op;  // index into history_.ops while one is in flight
+    Slot read_floor = 0;       // for a read: the highest slot applied anywhere when it arrived
     int probes_left = -1;      // once calm: operations still owed; -1 in the fault phase
     bool backoff = false;      // the last one was refused: wait a little before the next
-    bool uncertain = false;    // an attempt of the current SET may have taken effect
-    int retries_left = 0;      // attempts of the current SET still allowed, with the same id
+    std::string lock_token;    // the lock it believes it holds (released next), if any
   };
+  // What a client operation sends; history_.ops holds what lincheck sees of it.
+  enum class Cmd {
+    kGet,
+    kSet,
+    kSetNx,
+    kSetIfeq,
+    kDel,
+    kTtlSet,
+    kTtlGet,
+    kIncr,
+    kMset,
+    kSetXx,
+    kPexpire,
+    kLock,
+    kUnlock
+  };
+  struct Command {
+    Cmd cmd = Cmd::kGet;
+    std::vector<std::string> args;
+  };
+  // A router's message to another replica's router, on the simulated network.
+  using Routed =
+      std::variant<net::Forward, net::ForwardReply, net::ReadIndexRequest, net::ReadIndexReply>;
+  class Peers;
+  class Clock;
 
   void schedule(uint64_t at_us, std::function<void()> event);
   void log(const std::string& line);
@@ -100,21 +135,29 @@ class CoreSimulation {
   void vouch(Node& node, const paxos::Envelope& envelope);
   void on_applied(int index, const paxos::SlotValue& entry);
   void deliver(const paxos::Envelope& envelope);
+  void request_drive(Node& node);
+  void send_routed(int from, NodeId to, Routed message);
+  void deliver_routed(int from, int to, Routed& message);
+  void on_read_served(int index, uint64_t session, Slot applied);
   void on_sync_done(Node& node, uint64_t incarnation);
   void check_recovery(Node& node);
+  void count_routed(const Node& node);
 
   uint64_t monotonic_ms(const Node& node) const;
   uint64_t wall_ms(const Node& node) const;
   void check_ttl_read(const lincheck::Operation& get);
 
   void client_start(Client& client);
+  Command choose_command(Client& client, lincheck::Operation& op);
   void client_arrive(int client, uint64_t attempt, int node);
   void client_answer(int client, uint64_t attempt, const kv::Reply& reply);
+  // Takes `reply` into the history; false (having failed the run) if no command answers so.
+  bool record_reply(const Command& command, lincheck::Operation& op, const kv::Reply& reply);
   void client_timeout(int client, uint64_t attempt);
   void client_finish(Client& client);
   void client_abandon(Client& client);
-  void client_retry(Client& client);
-  void client_send(Client& client, uint64_t delay_us);
+  void close_session(Client& client);
+  void check_counters();
 
   void nemesis();
   void partition();
@@ -139,10 +182,14 @@ class CoreSimulation {
   uint64_t partition_epoch_ = 0;
   NetworkCut cut_;                     // the links cut now (sim/network_cut.h)
   std::vector<paxos::Envelope> held_;  // what clogged links hold, delivered at the heal
+  std::vector<std::tuple<int, int, Routed>> held_routed_;  // ... of the routers' messages
   int64_t next_process_ = 0;
-  uint64_t next_session_ = 0;
   uint64_t next_value_ = 0;
-  lincheck::History history_;  // TTL keys' operations too: they are left out of lincheck
+  lincheck::History history_;      // TTL keys' operations too: they are left out of lincheck
+  std::vector<Command> commands_;  // parallel to history_.ops
+  std::map<uint64_t, int> session_owners_;             // a session's client id -> its client
+  std::map<std::string, std::string> last_values_;     // a register's latest value written
+  std::map<std::string, uint64_t> incrs_sent_;         // INCRs sent to each counter
   std::map<size_t, paxos::CommandId> put_ids_;         // by index into history_.ops
   std::map<Slot, paxos::Value> applied_values_;        // what any replica applied at each slot
   std::map<paxos::CommandId, Slot> applied_commands_;  // where each command was applied
@@ -154,6 +201,49 @@ class CoreSimulation {
   std::map<std::string, TtlKey> ttl_keys_;
   std::vector<std::string> ttl_recent_;  // TTL keys in the order they were set
   CoreResult result_;
+};
+
+// A router's peers: its messages go on the simulated network.
+class CoreSimulation::Peers : public node::RouterPeers {
+ public:
+  Peers(CoreSimulation* sim, int index) : sim_(sim), index_(index) {}
+  void send_forward(NodeId to, const net::Forward& f) override { sim_->send_routed(index_, to, f); }
+  void send_forward_reply(NodeId to, net::ForwardReply r) override {
+    sim_->send_routed(index_, to, std::move(r));
+  }
+  void send_read_index_request(NodeId to, const net::ReadIndexRequest& r) override {
+    sim_->send_routed(index_, to, r);
+  }
+  void send_read_index_reply(NodeId to, const net::ReadIndexReply& r) override {
+    sim_->send_routed(index_, to, r);
+  }
+
+ private:
+  CoreSimulation* sim_;
+  int index_;
+};
+
+// A router's time: its machine's clocks, and timers on the simulated schedule that run at the
+// machine's rate and die with the incarnation that set them.
+class CoreSimulation::Clock : public node::RouterClock {
+ public:
+  Clock(CoreSimulation* sim, int index) : sim_(sim), index_(index) {}
+  uint64_t now_ms() override { return sim_->monotonic_ms(*sim_->nodes_[index_]); }
+  uint64_t wall_ms() override { return sim_->wall_ms(*sim_->nodes_[index_]); }
+  void after(uint64_t delay_ms, std::function<void()> callback) override {
+    const Node& node = *sim_->nodes_[index_];
+    const auto delay_us = static_cast<uint64_t>(double(delay_ms) * 1000 / node.rate) + 1;
+    sim_->schedule(sim_->now_us_ + delay_us,
+                   [sim = sim_, index = index_, incarnation = node.incarnation,
+                    callback = std::move(callback)] {
+                     const Node& n = *sim->nodes_[index];
+                     if (n.up && n.incarnation == incarnation && !sim->done_) callback();
+                   });
+  }
+
+ private:
+  CoreSimulation* sim_;
+  int index_;
 };
 
 // A value as the trace shows it: forged marker bytes are not printable.
@@ -168,8 +258,13 @@ std::string shown(std::string_view value) {
 // Where the simulated wall clocks start: 2023-11-14, so that times look like Unix ms.
 constexpr int64_t kWallEpochMs = 1'700'000'000'000;
 
-bool is_ttl_key(const std::string& key) {
-  return !key.empty() && key[0] == 't';
+// The keys lincheck judges: "k0", "k1", ... (GET, SET, SET NX, SET IFEQ, DEL only).
+bool is_register_key(const std::string& key) {
+  return !key.empty() && key[0] == 'k';
+}
+
+node::Router::PlantedBug router_bug(const CoreOptions& o) {
+  return node::Router::parse_planted_bug(o.router_bug).value_or(node::Router::PlantedBug::kNone);
 }
 
 CoreOptions swarmed(CoreOptions o, Rng& rng) {
@@ -224,26 +319,10 @@ CoreSimulation::CoreSimulation(CoreOptions options, std::ostream* trace)
     start(*node);
     if (done_) return;
   }
-  // One tick chain per replica for the whole run; a crashed replica's ticks do nothing.
-  for (int i = 0; i < options_.replicas; ++i) {
-    struct Ticker {
-      CoreSimulation* sim;
-      int index;
-      void operator()() const {
-        Node& node = *sim->nodes_[index];
-        sim->schedule(sim->now_us_ + sim->options_.tick_us, *this);
-        if (!node.up) return;
-        node.core->tick();
-        sim->drive(node);
-      }
-    };
-    schedule(rng_.below(options_.tick_us) + 1, Ticker{this, i});
-  }
   for (int c = 0; c < options_.clients; ++c) {
     auto client = std::make_unique<Client>();
     client->index = c;
     client->process = next_process_++;
-    client->session = ++next_session_;
     client->target = int(rng_.below(nodes_.size()));
     clients_.push_back(std::move(client));
     schedule(rng_.below(options_.client_think_max_us + 1),
@@ -299,16 +378,20 @@ CoreResult CoreSimulation::run() {
       op.found = r.kind == kv::Reply::Kind::kBulk;
       if (*op.found) op.output = r.text;
       history_.ops.push_back(std::move(op));
+      commands_.push_back({Cmd::kGet, {"GET", op.key}});
     }
+    if (l) check_counters();
     // A bound on states, not on time, so that a verdict does not depend on the machine's load.
     lincheck::Limits limits;
     limits.timeout_seconds = 0;
     limits.max_states_per_key = 2'000'000;
-    // Keys with PX vanish by themselves, which lincheck's register model does not know of: the
-    // ttl check judges them instead.
+    // Only the register keys: keys with PX vanish by themselves, which lincheck's register model
+    // does not know of (the ttl check judges them instead), and the counters, MSET/XX/PEXPIRE
+    // keys and the lock are outside its model (the counters check and the end-state agreement
+    // judge them).
     lincheck::History registers;
     for (const auto& op : history_.ops)
-      if (!is_ttl_key(op.key)) registers.ops.push_back(op);
+      if (is_register_key(op.key)) registers.ops.push_back(op);
     const lincheck::Verdict verdict = lincheck::check(registers, limits);
     if (verdict.outcome == lincheck::Outcome::kNotLinearizable) {
       fail("linearizable: " + lincheck::format_verdict(verdict));
@@ -317,12 +400,19 @@ CoreResult CoreSimulation::run() {
     }
   }
   if (result_.violation) result_.last_events = events_.recent();
+  for (const auto& node : nodes_)
+    if (node->up) count_routed(*node);
   result_.ops = history_.ops.size();
-  for (const auto& op : history_.ops) {
+  for (size_t i = 0; i < history_.ops.size(); ++i) {
+    const lincheck::Operation& op = history_.ops[i];
     if (op.outcome_unknown()) ++result_.unknown;
-    if (op.kind == lincheck::OpKind::kPut && op.ok && !op.outcome_unknown())
+    if (op.outcome_unknown() || !op.ok) continue;
+    if (op.kind == lincheck::OpKind::kGet) {
+      ++result_.reads_ok;
+    } else {
       ++result_.writes_acknowledged;
-    if (op.kind == lincheck::OpKind::kGet && op.ok) ++result_.reads_ok;
+    }
+    if (commands_[i].cmd == Cmd::kIncr) ++result_.incrs_acknowledged;
   }
   result_.leaders = leader_ballots_.size();
   result_.digest = events_.digest();
@@ -399,6 +489,24 @@ void CoreSimulation::start(Node& node) {
   if (done_) return;
   node.last_snapshot = node.core->replica().snapshot_slot();
   node.last_promise = node.core->replica().promised();
+  node.peers = std::make_unique<Peers>(this, index);
+  node.clock = std::make_unique<Clock>(this, index);
+  node::Router::Options r;
+  r.id = node.id;
+  r.tick_ms = static_cast<uint32_t>(std::max<uint64_t>(1, options_.tick_us / 1000));
+  r.request_timeout_ms = options_.request_timeout_ms;
+  r.forward_timeout_ms = options_.forward_timeout_ms;
+  r.max_frame_bytes = paxos::Config{}.max_message_bytes;
+  r.follower_reads = !rng_.chance(options_.no_follower_reads);
+  r.bug = router_bug(options_);
+  r.seed = rng_.next();
+  r.wake = [this, index] { request_drive(*nodes_[index]); };
+  r.log = [this, id = node.id](const std::string& line) { log(to_string(id) + " " + line); };
+  r.read_served = [this, index](uint64_t session, Slot applied) {
+    on_read_served(index, session, applied);
+  };
+  node.router = std::make_unique<node::Router>(*node.core, *node.peers, *node.clock, std::move(r));
+  node.router->start();
   log("start " + to_string(node.id) + ": promise " + to_string(node.core->replica().promised()) +
       ", applied " + std::to_string(node.core->applied()));
   drive(node);
@@ -424,6 +532,15 @@ void CoreSimulation::check_recovery(Node& node) {
   }
 }
 
+// What an incarnation's router did, into the run's totals.
+void CoreSimulation::count_routed(const Node& node) {
+  if (!node.router) return;  // a replica that failed its recovery check never got one
+  const node::Router::Counters& c = node.router->counters();
+  result_.forwarded += c.forwarded;
+  result_.follower_reads += c.follower_reads;
+  result_.router_retries += c.retries;
+}
+
 void CoreSimulation::crash(Node& node) {
   ++result_.crashes;
   log("crash " + to_string(node.id) + (node.sync_done ? " (a sync in flight)" : ""));
@@ -434,7 +551,10 @@ void CoreSimulation::crash(Node& node) {
   if (node.fdatasync && rng_.chance(0.5)) (void)node.fdatasync();
   node.fdatasync = nullptr;
   node.sync_done = nullptr;
-  node.core.reset();  // its clients' callbacks are dropped: they time out
+  node.drive_pending = false;
+  count_routed(node);
+  node.router.reset();  // its clients' callbacks are dropped: they time out
+  node.core.reset();
   node.watch.reset();
   node.fs.crash(rng_, storage::CrashFaults{.tear = options_.disk_faults,
                                            .flip_rate = options_.disk_faults ? 0.3 : 0.0});
@@ -458,6 +578,8 @@ void CoreSimulation::drive(Node& node) {
   auto out = node.core->flush();
   if (!out.is_ok()) return fail("storage: " + to_string(node.id) + ": " + out.status().to_string());
   for (const auto& e : *out) send(node, e);
+  node.router->after_flush();
+  if (done_ || !node.up) return;
   const paxos::Role role = node.core->replica().role();
   if (role == paxos::Role::kLeader && leader_ballots_.insert(node.core->replica().ballot()).second)
     log(to_string(node.id) + " leads at " + to_string(node.core->replica().ballot()));
@@ -542,6 +664,83 @@ void CoreSimulation::deliver(const paxos::Envelope& e) {
   drive(node);
 }
 
+// The router asked for a flush: it runs as the next event at this instant (one for any number of
+// asks), as the server's request_flush posts one to its loop.
+void CoreSimulation::request_drive(Node& node) {
+  if (node.drive_pending || !node.up) return;
+  node.drive_pending = true;
+  const int index = node.index;
+  const uint64_t incarnation = node.incarnation;
+  schedule(now_us_, [this, index, incarnation] {
+    Node& n = *nodes_[index];
+    if (!n.up || n.incarnation != incarnation) return;
+    n.drive_pending = false;
+    drive(n);
+  });
+}
+
+// The routers' messages share the network with the protocol's: the same partitions, loss,
+// duplication and delays.
+void CoreSimulation::send_routed(int from, NodeId to, Routed message) {
+  ++result_.messages;
+  const int b = int(to.value - 1);
+  if (cut_.stops(rng_, from, b)) {
+    if (cut_.clogged) held_routed_.emplace_back(from, b, std::move(message));
+    return;
+  }
+  if (faults_on_ && rng_.chance(options_.loss)) return;
+  const int copies = faults_on_ && rng_.chance(options_.duplicate) ? 2 : 1;
+  for (int i = 0; i < copies; ++i) {
+    schedule(now_us_ + network_delay(),
+             [this, from, b, message]() mutable { deliver_routed(from, b, message); });
+  }
+}
+
+void CoreSimulation::deliver_routed(int from, int to, Routed& message) {
+  Node& node = *nodes_[to];
+  if (!node.up) return;
+  if (cut_.stops(rng_, from, to)) {
+    if (cut_.clogged) held_routed_.emplace_back(from, to, std::move(message));
+    return;
+  }
+  const NodeId sender = nodes_[from]->id;
+  std::visit(
+      [&](auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        std::string what = to_string(sender) + "->" + to_string(node.id) + " ";
+        if constexpr (std::is_same_v<M, net::Forward>) {
+          log(what + "forward #" + std::to_string(m.request_id) + " " + m.args[0] + " " +
+              (m.args.size() > 1 ? m.args[1] : "") + " id " + std::to_string(m.client % 1000) +
+              "/" + std::to_string(m.seq));
+          node.router->on_forward(sender, m);
+        } else if constexpr (std::is_same_v<M, net::ForwardReply>) {
+          log(what + "forward reply #" + std::to_string(m.request_id));
+          node.router->on_forward_reply(sender, m);
+        } else if constexpr (std::is_same_v<M, net::ReadIndexRequest>) {
+          log(what + "read index request #" + std::to_string(m.request_id));
+          node.router->on_read_index_request(sender, m.request_id);
+        } else {
+          log(what + "read index reply #" + std::to_string(m.request_id) +
+              (m.ok ? " slot " + std::to_string(m.slot) : " refused"));
+          node.router->on_read_index_reply(sender, m);
+        }
+      },
+      message);
+  drive(node);
+}
+
+// A read served must reflect every slot any replica had applied (so was chosen) when it reached
+// a router: the state it is served from is the serving replica's, at the time it is served.
+void CoreSimulation::on_read_served(int index, uint64_t session, Slot applied) {
+  auto owner = session_owners_.find(session);
+  if (owner == session_owners_.end()) return;  // an abandoned operation's
+  const Client& client = *clients_[owner->second];
+  if (!client.op || applied >= client.read_floor) return;
+  fail("reads: " + to_string(nodes_[index]->id) + " served a read from its state at slot " +
+       std::to_string(applied) + ", but slot " + std::to_string(client.read_floor) +
+       " had been applied when the read was asked");
+}
+
 void CoreSimulation::on_sync_done(Node& node, uint64_t incarnation) {
   if (!node.up || node.incarnation != incarnation || !node.sync_done) return;
   ++result_.syncs_deferred;
@@ -561,100 +760,126 @@ void CoreSimulation::client_start(Client& client) {
   if (done_ || client.op || client.probes_left == 0) return;
   lincheck::Operation op;
   op.client = client.process;
-  op.key = "k" + std::to_string(rng_.below(uint64_t(options_.keys)));
   op.call_ns = int64_t(now_us_) * 1000;
+  Command command = choose_command(client, op);
+  client.op = history_.ops.size();
+  history_.ops.push_back(std::move(op));
+  commands_.push_back(std::move(command));
+  // Now and then a client asks whoever it picks: every replica's router takes commands.
+  if (rng_.chance(options_.wander)) client.target = int(rng_.below(nodes_.size()));
+  const uint64_t attempt = ++client.attempt;
+  const int c = client.index, target = client.target;
+  const uint64_t delay_us = network_delay();
+  schedule(now_us_ + delay_us, [this, c, attempt, target] { client_arrive(c, attempt, target); });
+  schedule(now_us_ + delay_us + options_.client_timeout_us,
+           [this, c, attempt] { client_timeout(c, attempt); });
+}
+
+// Picks the next command and fills in what lincheck sees of it. Register keys ("k...") get
+// what lincheck models; the others load the routers and the state machine with the rest.
+CoreSimulation::Command CoreSimulation::choose_command(Client& client, lincheck::Operation& op) {
+  // With disk faults, a value may embed log markers (forged_markers); any value a client writes.
+  auto value = [this] {
+    std::string v = "v" + std::to_string(++next_value_);
+    if (options_.disk_faults && forgery_.chance(options_.forged_markers)) {
+      for (uint8_t type : {storage::kSyncedRecord, storage::kSealRecord}) {
+        v += storage::encode_marker(type, forgery_.next(), forgery_.between(1, 4),
+                                    forgery_.below(options_.segment_bytes));
+      }
+    }
+    return v;
+  };
+  op.key = "k" + std::to_string(rng_.below(uint64_t(options_.keys)));
+  op.kind = lincheck::OpKind::kPut;
   const bool ttl = rng_.chance(options_.ttl_share);
   if (ttl && !ttl_recent_.empty() && rng_.chance(0.6)) {
     // A GET of one of the newest TTL keys: around their expiry, and across failovers.
     op.kind = lincheck::OpKind::kGet;
     op.key =
         ttl_recent_[ttl_recent_.size() - 1 - rng_.below(std::min<size_t>(8, ttl_recent_.size()))];
-  } else if (ttl) {
-    op.kind = lincheck::OpKind::kPut;
-    op.key = "t" + std::to_string(ttl_recent_.size());
-    op.value = "v" + std::to_string(++next_value_);
-    ++client.seq;
-    ttl_keys_[op.key] = TtlKey{rng_.between(options_.ttl_min_ms, options_.ttl_max_ms),
-                               history_.ops.size(), std::nullopt};
-    ttl_recent_.push_back(op.key);
-  } else if (rng_.chance(options_.read_share)) {
-    op.kind = lincheck::OpKind::kGet;
-  } else {
-    op.kind = lincheck::OpKind::kPut;
-    op.value = "v" + std::to_string(++next_value_);
-    if (options_.disk_faults && forgery_.chance(options_.forged_markers)) {
-      for (uint8_t type : {storage::kSyncedRecord, storage::kSealRecord}) {
-        op.value += storage::encode_marker(type, forgery_.next(), forgery_.between(1, 4),
-                                           forgery_.below(options_.segment_bytes));
-      }
-    }
-    ++client.seq;
+    return {Cmd::kTtlGet, {"GET", op.key}};
   }
-  client.op = history_.ops.size();
-  if (op.kind == lincheck::OpKind::kPut)
-    put_ids_[history_.ops.size()] = {client.session, client.seq};
-  history_.ops.push_back(std::move(op));
-  client.uncertain = false;
-  client.retries_left = options_.retries;
-  // Now and then a client asks whoever it picks, as a client with a stale view of the leader
-  // would: a deposed leader that still thinks it leads then gets requests too.
-  if (rng_.chance(options_.wander)) client.target = int(rng_.below(nodes_.size()));
-  client_send(client, network_delay());
-}
-
-// Sends the current operation (again) to the client's target, with a fresh attempt tag.
-void CoreSimulation::client_send(Client& client, uint64_t delay_us) {
-  const uint64_t attempt = ++client.attempt;
-  const int c = client.index, target = client.target;
-  schedule(now_us_ + delay_us, [this, c, attempt, target] { client_arrive(c, attempt, target); });
-  schedule(now_us_ + delay_us + options_.client_timeout_us,
-           [this, c, attempt] { client_timeout(c, attempt); });
-}
-
-// A SET whose outcome is uncertain is sent again with the same id (applied at most once), until
-// it is answered OK or its retries run out and it stays open.
-void CoreSimulation::client_retry(Client& client) {
-  const lincheck::Operation& op = history_.ops[*client.op];
-  if (op.kind != lincheck::OpKind::kPut || client.retries_left == 0) return client_abandon(client);
-  --client.retries_left;
-  log("client " + std::to_string(client.index + 1) + " retries " + op.key + "=" + shown(op.value));
-  client_send(client, rng_.between(1'000, options_.retry_backoff_max_us));
+  if (ttl) {
+    op.key = "t" + std::to_string(ttl_recent_.size());
+    op.value = value();
+    const uint64_t ttl_ms = rng_.between(options_.ttl_min_ms, options_.ttl_max_ms);
+    ttl_keys_[op.key] = TtlKey{ttl_ms, history_.ops.size(), std::nullopt};
+    ttl_recent_.push_back(op.key);
+    return {Cmd::kTtlSet, {"SET", op.key, op.value, "PX", std::to_string(ttl_ms)}};
+  }
+  if (rng_.chance(options_.read_share)) {
+    op.kind = lincheck::OpKind::kGet;
+    return {Cmd::kGet, {"GET", op.key}};
+  }
+  if (!client.lock_token.empty()) {  // the lock it took: released now
+    op.key = "lock";
+    std::string token = std::move(client.lock_token);
+    client.lock_token.clear();
+    return {Cmd::kUnlock, {"DELIFEQ", "lock", token}};
+  }
+  const uint64_t pick = rng_.below(100);
+  if (!options_.mixed_commands || pick < 55) {
+    op.value = value();
+    last_values_[op.key] = op.value;
+    return {Cmd::kSet, {"SET", op.key, op.value}};
+  }
+  if (pick < 63) {  // SET NX: a compare-and-set against absence
+    op.kind = lincheck::OpKind::kCas;
+    op.expect_absent = true;
+    op.new_value = value();
+    return {Cmd::kSetNx, {"SET", op.key, op.new_value, "NX"}};
+  }
+  if (pick < 71) {  // SET IFEQ: against the latest value written
+    op.kind = lincheck::OpKind::kCas;
+    auto last = last_values_.find(op.key);
+    op.expect = last == last_values_.end() ? "v0" : last->second;
+    op.new_value = value();
+    last_values_[op.key] = op.new_value;
+    return {Cmd::kSetIfeq, {"SET", op.key, op.new_value, "IFEQ", op.expect}};
+  }
+  if (pick < 77) {
+    op.kind = lincheck::OpKind::kDel;
+    return {Cmd::kDel, {"DEL", op.key}};
+  }
+  if (pick < 87) {
+    op.key = "c" + std::to_string(rng_.below(2));
+    ++incrs_sent_[op.key];
+    return {Cmd::kIncr, {"INCR", op.key}};
+  }
+  const std::string x = "x" + std::to_string(rng_.below(4));
+  op.key = x;
+  if (pick < 91)
+    return {Cmd::kMset, {"MSET", x, value(), "x" + std::to_string(rng_.below(4)), value()}};
+  if (pick < 94) return {Cmd::kSetXx, {"SET", x, value(), "XX"}};
+  if (pick < 96) return {Cmd::kPexpire, {"PEXPIRE", x, std::to_string(rng_.between(1, 300))}};
+  op.key = "lock";
+  return {Cmd::kLock,
+          {"SET", "lock", "tok" + std::to_string(++next_value_), "NX", "PX",
+           std::to_string(rng_.between(50, 500))}};
 }
 
 void CoreSimulation::client_arrive(int c, uint64_t attempt, int target) {
   Client& client = *clients_[c];
   Node& node = *nodes_[target];
   if (!node.up || client.attempt != attempt || !client.op) return;  // it will time out
-  const lincheck::Operation& op = history_.ops[*client.op];
-  auto answer = [this, c, attempt](const kv::Reply& reply) {
+  // A connection to this replica: the session of the last one, if it is still open.
+  if (!client.session || client.session_node != target ||
+      client.session_incarnation != node.incarnation) {
+    close_session(client);
+    client.session = node.router->open_session();
+    client.session_node = target;
+    client.session_incarnation = node.incarnation;
+    session_owners_[client.session->client()] = c;
+  }
+  const Command& command = commands_[*client.op];
+  client.read_floor = max_applied_;
+  std::string shown_args;
+  for (const auto& arg : command.args) shown_args += " " + shown(arg);
+  log("client " + std::to_string(c + 1) + shown_args + " at " + to_string(node.id));
+  node.router->execute(client.session, command.args, [this, c, attempt](const kv::Reply& reply) {
     schedule(now_us_ + network_delay(),
              [this, c, attempt, reply] { client_answer(c, attempt, reply); });
-  };
-  log("client " + std::to_string(c + 1) + " " + std::string(lincheck::op_kind_name(op.kind)) + " " +
-      op.key + (op.kind == lincheck::OpKind::kPut ? "=" + shown(op.value) : "") + " at " +
-      to_string(node.id));
-  if (op.kind == lincheck::OpKind::kPut) {
-    std::vector<std::string> args{"SET", op.key, op.value};
-    if (auto it = ttl_keys_.find(op.key); it != ttl_keys_.end()) {
-      args.push_back("PX");
-      args.push_back(std::to_string(it->second.ttl_ms));
-    }
-    node.core->submit(client.session, client.seq, std::move(args), answer);
-  } else {
-    // A read served must reflect every slot any replica had applied (so was chosen) when it
-    // was asked: the state it is served from is the serving replica's, at the time it answers.
-    const Slot floor = max_applied_;
-    node.core->read({"GET", op.key}, [this, answer, floor, target](const kv::Reply& reply) {
-      const Node& server = *nodes_[target];
-      const Slot applied = server.core->applied();
-      if (reply.kind != kv::Reply::Kind::kError && applied < floor) {
-        return fail("reads: " + to_string(server.id) + " served a read from its state at slot " +
-                    std::to_string(applied) + ", but slot " + std::to_string(floor) +
-                    " had been applied when the read was asked");
-      }
-      answer(reply);
-    });
-  }
+  });
   drive(node);
 }
 
@@ -662,44 +887,84 @@ void CoreSimulation::client_answer(int c, uint64_t attempt, const kv::Reply& rep
   Client& client = *clients_[c];
   if (client.attempt != attempt || !client.op) return;
   lincheck::Operation& op = history_.ops[*client.op];
+  const Command& command = commands_[*client.op];
   if (reply.kind == kv::Reply::Kind::kError) {
-    const bool unknown = reply.text.rfind("UNKNOWN", 0) == 0;
-    // "n2 leads": try there next; otherwise anyone.
-    const size_t at = reply.text.find(" leads");
-    if (at != std::string::npos && at >= 2 && reply.text[at - 2] == 'n') {
-      client.target = std::clamp(int(reply.text[at - 1] - '1'), 0, options_.replicas - 1);
-    } else {
-      client.target = int(rng_.below(nodes_.size()));
+    if (reply.text.rfind("UNKNOWN", 0) == 0) {
+      log("client " + std::to_string(c + 1) + " unknown: " + reply.text);
+      return client_abandon(client);  // the router retried until its deadline: left open
     }
-    if (reply.text.rfind("TRYAGAIN", 0) != 0 && !unknown) {
-      return fail("client: unexpected error reply '" + reply.text + "'");
-    }
-    // A refusal is definite only if no earlier attempt may have taken effect.
-    if (unknown || client.uncertain) {
-      client.uncertain = true;
-      return client_retry(client);
-    }
+    if (reply.text.rfind("TRYAGAIN", 0) != 0)
+      return fail("client: unexpected error reply '" + reply.text + "' to " + command.args[0]);
     op.error = reply.text;
     client.backoff = true;
-  } else if (op.kind == lincheck::OpKind::kPut) {
-    if (!(reply == kv::Reply::ok())) return fail("client: SET answered '" + reply.text + "'");
-    op.ok = true;
-  } else {
-    op.ok = true;
-    op.found = reply.kind == kv::Reply::Kind::kBulk;
-    if (*op.found) op.output = reply.text;
-    if (!*op.found && reply.kind != kv::Reply::Kind::kNull)
-      return fail("client: GET answered a non-string");
+    // A lock refused: never held. A release refused: the lock may still be held, and expires.
+  } else if (!record_reply(command, op, reply)) {
+    return;
+  } else if (command.cmd == Cmd::kLock && op.ok) {
+    client.lock_token = command.args[2];  // held: released by its next write
   }
   op.return_ns = int64_t(now_us_) * 1000;
+  if (op.ok && !op.error && op.kind != lincheck::OpKind::kGet && client.session)
+    put_ids_[*client.op] = {client.session->client(), client.session->last_seq()};
   log("client " + std::to_string(c + 1) + (op.error ? " refused: " + *op.error : " ok") +
       (op.found && *op.found ? " " + shown(op.output) : ""));
-  if (op.kind == lincheck::OpKind::kGet && op.ok && ttl_keys_.count(op.key) != 0) {
+  if (command.cmd == Cmd::kTtlGet && op.ok) {
     check_ttl_read(op);
     if (done_) return;
   }
   if (!op.error && client.probes_left > 0) --client.probes_left;
   client_finish(client);
+}
+
+bool CoreSimulation::record_reply(const Command& command, lincheck::Operation& op,
+                                  const kv::Reply& reply) {
+  using Kind = kv::Reply::Kind;
+  auto wrong = [&] {
+    fail("client: " + command.args[0] + " " + command.args[1] + " answered '" + reply.text + "'");
+    return false;
+  };
+  switch (command.cmd) {
+    case Cmd::kGet:
+    case Cmd::kTtlGet:
+      if (reply.kind != Kind::kBulk && reply.kind != Kind::kNull) return wrong();
+      op.ok = true;
+      op.found = reply.kind == Kind::kBulk;
+      if (*op.found) op.output = reply.text;
+      return true;
+    case Cmd::kSet:
+    case Cmd::kTtlSet:
+    case Cmd::kMset:
+      if (!(reply == kv::Reply::ok())) return wrong();
+      op.ok = true;
+      return true;
+    case Cmd::kSetNx:
+    case Cmd::kSetIfeq:
+    case Cmd::kSetXx:
+    case Cmd::kLock:
+      if (!(reply == kv::Reply::ok()) && reply.kind != Kind::kNull) return wrong();
+      op.ok = reply == kv::Reply::ok();  // null: the condition did not hold, nothing written
+      return true;
+    case Cmd::kDel:
+    case Cmd::kUnlock:
+    case Cmd::kPexpire:
+      if (reply.kind != Kind::kInteger || reply.integer < 0 || reply.integer > 1) return wrong();
+      op.ok = true;
+      op.found = reply.integer == 1;
+      return true;
+    case Cmd::kIncr: {
+      if (reply.kind != Kind::kInteger) return wrong();
+      op.ok = true;
+      // Applied exactly once: the value counts INCRs, so none can exceed those sent so far.
+      const auto sent = static_cast<int64_t>(incrs_sent_[op.key]);
+      if (reply.integer < 1 || reply.integer > sent) {
+        fail("counters: INCR " + op.key + " returned " + std::to_string(reply.integer) +
+             " after only " + std::to_string(sent) + " INCRs were sent to it");
+        return false;
+      }
+      return true;
+    }
+  }
+  return wrong();
 }
 
 // Cluster time runs at most (1 + bound) times as fast as simulated time (every replica's
@@ -732,16 +997,22 @@ void CoreSimulation::client_timeout(int c, uint64_t attempt) {
   if (client.attempt != attempt || !client.op) return;
   log("client " + std::to_string(c + 1) + " times out");
   client.target = int(rng_.below(nodes_.size()));
-  client.uncertain = true;
-  client_retry(client);
+  client_abandon(client);
 }
 
-// The outcome stays open in the history; the client goes on as a new one.
+// The outcome stays open in the history; the client goes on as a new one, on a new connection.
 void CoreSimulation::client_abandon(Client& client) {
   client.process = ++next_process_;
-  client.session = ++next_session_;
-  client.seq = 0;
+  close_session(client);
   client_finish(client);
+}
+
+void CoreSimulation::close_session(Client& client) {
+  if (!client.session) return;
+  session_owners_.erase(client.session->client());
+  client.session->close();
+  client.session.reset();
+  client.session_node = -1;
 }
 
 void CoreSimulation::client_finish(Client& client) {
@@ -753,6 +1024,29 @@ void CoreSimulation::client_finish(Client& client) {
                                         : rng_.below(options_.client_think_max_us + 1);
   client.backoff = false;
   schedule(now_us_ + pause, [this, c] { client_start(*clients_[c]); });
+}
+
+// Once converged: each counter holds at least the INCRs acknowledged and at most those
+// acknowledged or left open (each applied exactly once).
+void CoreSimulation::check_counters() {
+  Node* l = leader();
+  std::map<std::string, std::pair<int64_t, int64_t>> bounds;  // key -> (acknowledged, possible)
+  for (size_t i = 0; i < history_.ops.size(); ++i) {
+    if (commands_[i].cmd != Cmd::kIncr) continue;
+    const lincheck::Operation& op = history_.ops[i];
+    auto& [low, high] = bounds[op.key];
+    if (op.outcome_unknown() || op.ok) ++high;
+    if (!op.outcome_unknown() && op.ok) ++low;
+  }
+  for (const auto& [key, range] : bounds) {
+    const kv::Reply r = l->core->store().read({"GET", key}, now_us_ / 1000);
+    const int64_t value = r.kind == kv::Reply::Kind::kBulk ? std::stoll(r.text) : 0;
+    if (value < range.first || value > range.second) {
+      return fail("counters: " + key + " holds " + std::to_string(value) + " after " +
+                  std::to_string(range.first) + " INCRs acknowledged and " +
+                  std::to_string(range.second - range.first) + " left open");
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -819,6 +1113,13 @@ void CoreSimulation::heal() {
     schedule(now_us_ + network_delay(), [this, e] { deliver(e); });
   }
   held_.clear();
+  for (auto& [from, to, message] : held_routed_) {
+    schedule(now_us_ + network_delay(),
+             [this, from = from, to = to, message = std::move(message)]() mutable {
+               deliver_routed(from, to, message);
+             });
+  }
+  held_routed_.clear();
 }
 
 void CoreSimulation::start_liveness_phase() {
@@ -899,7 +1200,11 @@ std::string CoreSimulation::describe_stall() const {
 }  // namespace
 
 const std::vector<std::string>& core_bug_names() {
-  static const std::vector<std::string> names = planted_bug_names(BugLayer::kReplica);
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out = planted_bug_names(BugLayer::kReplica);
+    for (std::string& name : planted_bug_names(BugLayer::kServer)) out.push_back(std::move(name));
+    return out;
+  }();
   return names;
 }
 
@@ -907,7 +1212,12 @@ bool enable_core_bug(std::string_view name, CoreOptions& options) {
   const PlantedBugInfo* info = find_planted_bug(name);
   if (info == nullptr) return false;
   if (info->layer == BugLayer::kProtocol) return paxos::enable_bug(name, options.bugs);
-  if (info->layer != BugLayer::kReplica) return false;
+  if (info->layer == BugLayer::kServer) {  // the router's, which every simulated replica runs
+    const auto bug = node::Router::parse_planted_bug(name);
+    if (!bug || *bug == node::Router::PlantedBug::kNone) return false;
+    options.router_bug = std::string(name);
+    return true;
+  }
   node::ServerCore::Options probe;  // (refuses a name the replica has no switch for)
   if (!node::ServerCore::plant_bug(name, probe)) return false;
   options.replica_bugs.emplace_back(name);

@@ -1,9 +1,15 @@
-// The whole-replica simulator: N node::ServerCores — the protocol core, the real log and
-// snapshots on a simulated disk, the key-value state machine, and the order of effects the
-// server depends on (requests sent before the sync, answers held until it, fdatasync run off
-// the loop or at once) — under one seeded, single-threaded schedule of simulated time, network
-// (delay, loss, duplication, reordering, partitions) and crashes (which lose, and with disk
-// faults tear, whatever was not synced), with clients doing SETs and GETs.
+// The whole-replica simulator: N replicas, each a node::ServerCore — the protocol core, the real
+// log and snapshots on a simulated disk, the key-value state machine, and the order of effects
+// the server depends on (requests sent before the sync, answers held until it, fdatasync run off
+// the loop or at once) — and the server's request router (node::Router: forwarding to the
+// leader, follower reads by read index, internal retries, deadlines, the TRYAGAIN/UNKNOWN
+// decision, exactly-once sessions), under one seeded, single-threaded schedule of simulated
+// time, network (delay, loss, duplication, reordering, partitions; the routers' forwards and
+// read-index messages travel on it too) and crashes (which lose, and with disk faults tear,
+// whatever was not synced). The routers' ticks and deadlines run on their replica's own drifting
+// clock. Clients send real commands to any replica, each over a session of its own, as a
+// connection would: GET, SET (plain, NX, XX, IFEQ, PX), DEL, INCR, MSET, PEXPIRE, and lock
+// acquire (SET NX PX) and release (DELIFEQ).
 //
 // The paxos simulator (sim/cluster.h) drives paxos::Replica with its own strict driver; this one
 // drives the code the server runs, so what the server adds — early sends, held answers, syncs
@@ -19,11 +25,16 @@
 //                   calm all replicas hold the same state (the order of applies is
 //                   paxos::Replica's, which the protocol simulator checks);
 //   durability    — once calm, every acknowledged SET is in the log every replica applied;
-//   reads         — a GET is served from a state that includes every slot any replica had
-//                   applied when the GET was asked;
-//   linearizable  — the clients' history (every SET and GET with its reply; a SET whose
-//                   outcome the client never learned, after retries with the same id, open)
-//                   passes lincheck, with a final GET of every key at the converged state;
+//   reads         — a GET is served (by whichever router serves it: the one the client asked,
+//                   by a read index, or the leader's, for a forwarded read) from a state that
+//                   includes every slot any replica had applied when the GET reached a router;
+//   linearizable  — the clients' history on the register keys (GET, SET, SET NX and SET IFEQ
+//                   as compare-and-set, DEL, each with its reply; one whose outcome the client
+//                   never learned — UNKNOWN, or no answer — open) passes lincheck, with a final
+//                   GET of every key at the converged state;
+//   counters      — INCR is applied exactly once: no INCR returns more than the INCRs sent to
+//                   its key so far, and the converged value lies between the INCRs
+//                   acknowledged and those acknowledged or left open;
 //   liveness      — once calm, within a bound, every client completes fresh operations and the
 //                   replicas converge;
 //   ttl           — each replica has its own clocks: a wall clock off by seconds to hours (either
@@ -92,14 +103,27 @@ struct CoreOptions : ReplicaClock {
   // look synced — and its replica to refuse to start — would write.
   double forged_markers = 0.2;
 
-  // Clients: one operation at a time each, a GET with chance read_share, otherwise a SET.
-  uint64_t client_timeout_us = 300'000;
+  // The routers: a command is answered by request_timeout_ms (definitely, or UNKNOWN), a forward
+  // unanswered for forward_timeout_ms is sent again. The server's 5000 and 1000, scaled down so
+  // that a command outlives an election (150-300 ms, as the server's) but not every partition. An
+  // incarnation forwards its reads to the leader instead of serving them by read index with chance
+  // no_follower_reads.
+  uint32_t request_timeout_ms = 400;
+  uint32_t forward_timeout_ms = 80;
+  double no_follower_reads = 0.2;
+
+  // Clients: one operation at a time each, a GET with chance read_share, otherwise a write
+  // (mostly SETs of the register keys; see client_start). A client that gets no answer in
+  // client_timeout_us (its replica crashed) leaves the operation open and goes on as a new one.
+  uint64_t client_timeout_us = 600'000;
   uint64_t client_think_max_us = 5'000;
   double read_share = 0.3;
-  double wander = 0.1;  // an operation goes to a random replica, not the one the client follows
+  double wander = 0.1;  // an operation goes to a random replica, not the one the client used
   uint64_t retry_backoff_max_us = 30'000;  // the pause after a refusal
-  int retries = 3;  // a SET with an uncertain outcome is sent again with the same id
-  int probes = 3;   // operations each client must complete once calm
+  int probes = 3;                          // operations each client must complete once calm
+  // false: only GETs and SETs (of register and TTL keys), for showing that the history and
+  // durability checks catch on their own what a mistyped reply would give away at once.
+  bool mixed_commands = true;
 
   // Clocks (see "ttl" above). Keys with PX live ttl_min..max ms; a client operation is a TTL
   // one with chance ttl_share (a SET of a fresh key, or a GET of a recent one).
@@ -119,6 +143,8 @@ struct CoreOptions : ReplicaClock {
   paxos::Bugs bugs;
   // Planted bugs in what the server adds to the core (see core_bug_names()).
   std::vector<std::string> replica_bugs;  // by name (node::ServerCore::plant_bug)
+  // A planted bug in the router (node::Router::PlantedBug, the server's --planted-bug), by name.
+  std::string router_bug;
 };
 
 // The planted bugs only this simulator reaches, by name, in a stable order; enable_core_bug()
@@ -133,7 +159,11 @@ struct CoreResult {
   uint64_t ops = 0;                      // client operations recorded
   uint64_t writes_acknowledged = 0;
   uint64_t reads_ok = 0;
-  uint64_t unknown = 0;  // operations whose outcome the client never learned
+  uint64_t incrs_acknowledged = 0;
+  uint64_t forwarded = 0;       // by the routers: commands forwarded to the leader
+  uint64_t follower_reads = 0;  // ... reads served by a read index
+  uint64_t router_retries = 0;  // ... attempts made again inside the cluster
+  uint64_t unknown = 0;         // operations whose outcome the client never learned
   uint64_t crashes = 0;
   uint64_t partitions = 0;
   uint64_t syncs_deferred = 0;

@@ -170,8 +170,8 @@ int run_sim(SimArgs& args) {
     const auto& core_only = sim::core_bug_names();
     if (std::find(core_only.begin(), core_only.end(), bug) != core_only.end()) {
       if (!args.core) {
-        std::cerr << "sim: --bug " << bug << " is in what the server adds to the core; the "
-                  << "protocol simulator (--protocol) does not run it\n";
+        std::cerr << "sim: --bug " << bug << " is in what the server adds to the core (or its "
+                  << "router); the protocol simulator (--protocol) does not run it\n";
         return 2;
       }
       args.core_bugs.push_back(bug);
@@ -180,7 +180,8 @@ int run_sim(SimArgs& args) {
     if (!paxos::enable_bug(bug, options.bugs)) {
       std::cerr << "sim: unknown bug '" << bug
                 << "'; known: " << planted_bug_list(BugLayer::kProtocol) << "; without --protocol "
-                << "also " << planted_bug_list(BugLayer::kReplica) << '\n';
+                << "also " << planted_bug_list(BugLayer::kReplica) << ", "
+                << planted_bug_list(BugLayer::kServer) << '\n';
       return 2;
     }
   }
@@ -270,8 +271,9 @@ void add_sim_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--bug", args->bugs,
                   "Plant a bug: " + planted_bug_list(BugLayer::kProtocol) +
-                      "; without --protocol also " + planted_bug_list(BugLayer::kReplica) +
-                      " (each is described in `synod bugs`)");
+                      "; without --protocol also " + planted_bug_list(BugLayer::kReplica) + ", " +
+                      planted_bug_list(BugLayer::kServer) +
+                      " (the router's; each is described in `synod bugs`)");
   cmd->add_flag("--disk-faults", args->options.disk_faults,
                 "A crash may tear the last unsynced writes at any byte and flip bits in them");
   cmd->add_flag("--core", args->core_flag,
