@@ -51,7 +51,7 @@ struct Router::Op {
   uint64_t forward_deadline_ms = 0;
   bool maybe_applied = false;         // some attempt may have taken effect
   bool maybe_applied_before = false;  // ... some attempt before the current one
-  bool done_ = false;
+  bool finished = false;  // answered (or dropped with its session): later results are ignored
   kv::Reply last_refusal;
 };
 
@@ -167,7 +167,7 @@ void Router::start_op(const std::shared_ptr<Op>& op) {
 }
 
 void Router::attempt(const std::shared_ptr<Op>& op) {
-  if (op->done_) return;
+  if (op->finished) return;
   if (clock_.now_ms() >= op->deadline_ms) {
     ++counters_.unknown;
     if (op->maybe_applied)
@@ -184,7 +184,7 @@ void Router::attempt(const std::shared_ptr<Op>& op) {
   const NodeId leader = core_.replica().leader();
   const bool leads = core_.replica().role() == paxos::Role::kLeader;
   auto done = [this, op](const kv::Reply& r) {
-    if (op->read && !op->done_ && r.kind != kv::Reply::Kind::kError) served(op->client);
+    if (op->read && !op->finished && r.kind != kv::Reply::Kind::kError) served(op->client);
     on_result(op, r);
   };
   if (options_.bug == PlantedBug::kStaleFollowerReads && op->read && !leads) {
@@ -234,7 +234,7 @@ void Router::attempt(const std::shared_ptr<Op>& op) {
 }
 
 void Router::on_result(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
-  if (op->done_) return;
+  if (op->finished) return;
   waiting_.erase(op);
   if (starts_with(reply, "TRYAGAIN")) {
     // Definitely not applied by this attempt: try again shortly (a leader may be elected).
@@ -275,8 +275,8 @@ void Router::retry_later(const std::shared_ptr<Op>& op) {
 }
 
 void Router::finish(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
-  if (op->done_) return;
-  op->done_ = true;
+  if (op->finished) return;
+  op->finished = true;
   waiting_.erase(op);
   if (op->forward_id) forwarded_.erase(op->forward_id);
   Session& session = *op->session;
@@ -380,7 +380,7 @@ void Router::on_read_index_reply(NodeId from, const net::ReadIndexReply& r) {
   auto ops = std::move(it->second.ops);
   index_requests_.erase(it);
   for (const auto& op : ops) {
-    if (op->done_) continue;
+    if (op->finished) continue;
     if (r.ok) {
       index_ready_.push_back({op, r.slot, r.leader_ms});
     } else {
@@ -397,7 +397,7 @@ void Router::serve_indexed_reads() {
   const Slot applied = core_.applied();
   std::vector<IndexedRead> ready;
   std::erase_if(index_ready_, [&](IndexedRead& r) {
-    if (r.op->done_) return true;
+    if (r.op->finished) return true;
     // The planted bug follower-read-before-apply serves as soon as the index arrives.
     if (applied < r.slot && options_.bug != PlantedBug::kFollowerReadBeforeApply) return false;
     ready.push_back(std::move(r));
