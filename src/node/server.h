@@ -81,13 +81,22 @@ class Server {
     //   "stale-follower-reads": a follower answers reads from its own state machine;
     //   "ack-before-chosen": the leader acknowledges a write as soon as it proposes it;
     //   "follower-read-before-apply": a follower serves a read as soon as the leader gives it a
-    //   read index, without waiting to apply through it.
+    //   read index, without waiting to apply through it;
+    //   "wall-clock-expiry": the leader stamps commands with its wall clock (expiry and locks);
+    //   "reads-at-local-clock": reads are served at the serving replica's wall clock.
     std::string planted_bug;
   };
 
   static Result<std::unique_ptr<Server>> create(asio::io_context& io, Options options);
   // Options::planted_bug, parsed; and the names it accepts, in a stable order.
-  enum class PlantedBug { kNone, kStaleFollowerReads, kAckBeforeChosen, kFollowerReadBeforeApply };
+  enum class PlantedBug {
+    kNone,
+    kStaleFollowerReads,
+    kAckBeforeChosen,
+    kFollowerReadBeforeApply,
+    kWallClockExpiry,    // ServerCore::Options::bug_wall_clock_expiry
+    kReadsAtLocalClock,  // ServerCore::Options::bug_reads_at_local_clock
+  };
   static const std::vector<std::string>& planted_bug_names();
   ~Server();
 
