@@ -27,7 +27,7 @@ namespace synod::chaos {
 struct LockWorkloadOptions {
   int lock_clients = 4;
   int locks = 2;  // lock0 .. lock<locks - 1>
-  uint32_t lock_ttl_ms = 1000;
+  uint32_t lock_ttl_ms = 3000;
   int ttl_clients = 2;
   int ttl_keys = 3;  // t0 .. t<ttl_keys - 1>
   uint64_t seed = 1;

@@ -282,7 +282,10 @@ void Nemesis::start_clocks() {
 }
 
 void Nemesis::clock_fault() {
-  const int id = pick_targets(1)[0];
+  // Mostly the leader: its clock is the one that stamps and serves (a follower's matters once it
+  // leads, which kill and partition bring about).
+  const int leader = cluster_.leader();
+  const int id = leader && rng_.chance(0.75) ? leader : pick_targets(1)[0];
   ClockState& c = clocks_[id];
   const uint64_t mode = rng_.below(3);
   if (mode == 0) {
@@ -292,9 +295,15 @@ void Nemesis::clock_fault() {
   } else if (mode == 1) {
     // A step away from the real time when the clock is already far off, so offsets stay within
     // the day the server accepts.
+    // Half the time NTP steps a clock that is off back to the true time; else a random jump (the
+    // other way when the clock is already more than an hour off, so offsets stay within the day
+    // the server accepts).
     int64_t delta = random_offset_ms(rng_);
-    if ((c.wall_offset_ms > 0) == (delta > 0) && std::llabs(c.wall_offset_ms) > 3'600'000)
+    if (c.wall_offset_ms != 0 && rng_.chance(0.5)) {
+      delta = -c.wall_offset_ms;
+    } else if ((c.wall_offset_ms > 0) == (delta > 0) && std::llabs(c.wall_offset_ms) > 3'600'000) {
       delta = -delta;
+    }
     c.wall_offset_ms += delta;
     event(fmt::format("clock n{}: wall clock stepped {} (now {} off)", id, signed_ms(delta),
                       signed_ms(c.wall_offset_ms)));

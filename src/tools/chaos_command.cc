@@ -43,7 +43,7 @@ struct ChaosArgs {
   std::string workload = "kv";
   int lock_clients = 4;
   int locks = 2;
-  uint32_t lock_ttl_ms = 1000;
+  uint32_t lock_ttl_ms = 3000;
   int ttl_clients = 2;
   uint64_t seed = 0;
   bool seed_given = false;
