@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <thread>
 
@@ -39,6 +40,8 @@ std::string_view fault_name(FaultKind kind) {
       return "partition";
     case FaultKind::kRestartAll:
       return "restart-all";
+    case FaultKind::kClock:
+      return "clock";
   }
   return "?";
 }
@@ -50,16 +53,11 @@ Result<std::vector<FaultKind>> parse_fault_list(std::string_view list) {
     const size_t comma = std::min(list.find(',', start), list.size());
     const std::string_view name = list.substr(start, comma - start);
     start = comma + 1;
-    if (name == "clock")
-      return Status::invalid_argument(
-          "the clock fault does not apply to Synod: reads are linearizable by read index (the "
-          "leader confirms its leadership with a quorum), not by leader leases, so no replica's "
-          "safety depends on its clock; choose from kill,pause,partition,restart-all");
     auto it = std::find_if(std::begin(kAllFaults), std::end(kAllFaults),
                            [&](FaultKind k) { return fault_name(k) == name; });
     if (it == std::end(kAllFaults))
       return Status::invalid_argument("unknown fault '" + std::string(name) +
-                                      "'; choose from kill,pause,partition,restart-all");
+                                      "'; choose from kill,pause,partition,restart-all,clock");
     if (std::find(out.begin(), out.end(), *it) == out.end()) out.push_back(*it);
   }
   return out;
@@ -110,6 +108,8 @@ void Nemesis::inject(FaultKind kind) {
       return partition_fault();
     case FaultKind::kRestartAll:
       return restart_all_fault();
+    case FaultKind::kClock:
+      return clock_fault();
   }
 }
 
@@ -118,9 +118,7 @@ void Nemesis::kill_fault() {
   event("kill " + ids_text(targets) + " (SIGKILL)");
   for (int id : targets) cluster_.kill(id, SIGKILL);
   hold();
-  for (int id : targets)
-    if (Status s = cluster_.start(id); !s.is_ok())
-      event("restart of n" + std::to_string(id) + " failed: " + s.to_string());
+  for (int id : targets) start(id);
   event("restarted " + ids_text(targets));
 }
 
@@ -178,9 +176,7 @@ void Nemesis::restart_all_fault() {
   event("restart-all: SIGKILL every replica");
   for (int i = 1; i <= cluster_.replicas(); ++i) cluster_.kill(i, SIGKILL);
   sleep_ms(rng_.between(200, 800));
-  for (int i = 1; i <= cluster_.replicas(); ++i)
-    if (Status s = cluster_.start(i); !s.is_ok())
-      event("restart of n" + std::to_string(i) + " failed: " + s.to_string());
+  for (int i = 1; i <= cluster_.replicas(); ++i) start(i);
   event("restart-all: every replica started");
 }
 
@@ -202,30 +198,139 @@ size_t Nemesis::minority_count() {
 }
 
 void Nemesis::set_filter(int id, const std::vector<int>& blocked) {
-  std::vector<std::string> args = {"SYNOD.FAULT", blocked.empty() ? "CLEAR" : "BLOCK"};
+  std::vector<std::string> args = {blocked.empty() ? "CLEAR" : "BLOCK"};
   for (int b : blocked) args.push_back(std::to_string(b));
+  fault_command(id, args);
+}
+
+bool Nemesis::fault_command(int id, const std::vector<std::string>& args) {
+  std::vector<std::string> command = {"SYNOD.FAULT"};
+  command.insert(command.end(), args.begin(), args.end());
   // A replica restarted a moment ago may not listen yet: try for about 5 s.
+  std::string refusal = "no answer";
   for (int attempt = 0; attempt < 25; ++attempt) {
     auto c = client::RespClient::connect("127.0.0.1", cluster_.client_port(id), 500);
     if (c.is_ok()) {
       c->set_timeout_ms(1000);
-      auto r = c->call(args);
-      if (r.is_ok() && r->kind == kv::Reply::Kind::kSimple) return;
+      auto r = c->call(command);
+      if (r.is_ok() && r->kind == kv::Reply::Kind::kSimple) return true;
+      if (r.is_ok() && r->kind == kv::Reply::Kind::kError) {
+        refusal = r->text;  // a refusal is final: retrying cannot help
+        break;
+      }
     }
     sleep_ms(200);
   }
-  event("SYNOD.FAULT on n" + std::to_string(id) + " got no answer");
+  std::string shown;
+  for (const auto& a : command) shown += (shown.empty() ? "" : " ") + a;
+  event(shown + " on n" + std::to_string(id) + " failed: " + refusal);
+  return false;
+}
+
+bool Nemesis::start(int id) {
+  if (Status s = cluster_.start(id); !s.is_ok()) {
+    event("restart of n" + std::to_string(id) + " failed: " + s.to_string());
+    return false;
+  }
+  // The machine's clock is as wrong as before the restart.
+  if (clocks_.count(id)) apply_clock(id);
+  return true;
+}
+
+void Nemesis::apply_clock(int id) {
+  const ClockState& c = clocks_[id];
+  fault_command(id, {"CLOCK", "SKEW", std::to_string(c.wall_offset_ms)});
+  fault_command(id, {"CLOCK", "DRIFT", std::to_string(c.drift_ppm)});
+}
+
+namespace {
+
+// 1 s to an hour, evenly on a log scale (as many jumps of seconds as of minutes or of an hour),
+// either way.
+int64_t random_offset_ms(Rng& rng) {
+  const double unit = static_cast<double>(rng.next() >> 11) * 0x1.0p-53;
+  const auto ms = static_cast<int64_t>(std::exp(std::log(1000.0) + unit * std::log(3600.0)));
+  return rng.chance(0.5) ? ms : -ms;
+}
+
+// Up to the bound either way; a third of the time exactly at it.
+int64_t random_drift_ppm(Rng& rng, int64_t max_ppm) {
+  const int64_t ppm = rng.chance(1.0 / 3)
+                          ? max_ppm
+                          : static_cast<int64_t>(rng.below(static_cast<uint64_t>(max_ppm) + 1));
+  return rng.chance(0.5) ? ppm : -ppm;
+}
+
+std::string signed_ms(int64_t ms) {
+  return fmt::format("{}{:.3f} s", ms >= 0 ? "+" : "-", static_cast<double>(std::llabs(ms)) / 1e3);
+}
+
+}  // namespace
+
+void Nemesis::start_clocks() {
+  if (std::find(options_.faults.begin(), options_.faults.end(), FaultKind::kClock) ==
+      options_.faults.end())
+    return;
+  for (int id = 1; id <= cluster_.replicas(); ++id) {
+    ClockState& c = clocks_[id];
+    c.wall_offset_ms = random_offset_ms(rng_);
+    c.drift_ppm = random_drift_ppm(rng_, options_.max_drift_ppm);
+    event(fmt::format("clock n{}: wall clock {} off, monotonic clock {:+} ppm", id,
+                      signed_ms(c.wall_offset_ms), c.drift_ppm));
+    apply_clock(id);
+  }
+}
+
+void Nemesis::clock_fault() {
+  // Mostly the leader: its clock is the one that stamps and serves (a follower's matters once it
+  // leads, which kill and partition bring about).
+  const int leader = cluster_.leader();
+  const int id = leader && rng_.chance(0.75) ? leader : pick_targets(1)[0];
+  ClockState& c = clocks_[id];
+  const uint64_t mode = rng_.below(3);
+  if (mode == 0) {
+    c.wall_offset_ms = random_offset_ms(rng_);
+    event(fmt::format("clock n{}: wall clock skewed to {} off", id, signed_ms(c.wall_offset_ms)));
+    fault_command(id, {"CLOCK", "SKEW", std::to_string(c.wall_offset_ms)});
+  } else if (mode == 1) {
+    // A step away from the real time when the clock is already far off, so offsets stay within
+    // the day the server accepts.
+    // Half the time NTP steps a clock that is off back to the true time; else a random jump (the
+    // other way when the clock is already more than an hour off, so offsets stay within the day
+    // the server accepts).
+    int64_t delta = random_offset_ms(rng_);
+    if (c.wall_offset_ms != 0 && rng_.chance(0.5)) {
+      delta = -c.wall_offset_ms;
+    } else if ((c.wall_offset_ms > 0) == (delta > 0) && std::llabs(c.wall_offset_ms) > 3'600'000) {
+      delta = -delta;
+    }
+    c.wall_offset_ms += delta;
+    event(fmt::format("clock n{}: wall clock stepped {} (now {} off)", id, signed_ms(delta),
+                      signed_ms(c.wall_offset_ms)));
+    fault_command(id, {"CLOCK", "STEP", std::to_string(delta)});
+  } else {
+    c.drift_ppm = random_drift_ppm(rng_, options_.max_drift_ppm);
+    event(fmt::format("clock n{}: monotonic clock drifts {:+} ppm", id, c.drift_ppm));
+    fault_command(id, {"CLOCK", "DRIFT", std::to_string(c.drift_ppm)});
+  }
+  hold();
 }
 
 void Nemesis::heal_all() {
   for (int i = 1; i <= cluster_.replicas(); ++i) {
     if (cluster_.running(i))
       cluster_.kill(i, SIGCONT);
-    else if (Status s = cluster_.start(i); !s.is_ok())
-      event("restart of n" + std::to_string(i) + " failed: " + s.to_string());
+    else
+      start(i);
   }
   for (int i = 1; i <= cluster_.replicas(); ++i) set_filter(i, {});
-  event("healed: every replica running, no link blocked");
+  // The clocks are put right too: a wall clock stepped back to the real time, drift stopped.
+  for (auto& [id, c] : clocks_) {
+    c = ClockState{};
+    fault_command(id, {"CLOCK", "RESET"});
+  }
+  event(clocks_.empty() ? "healed: every replica running, no link blocked"
+                        : "healed: every replica running, no link blocked, no clock off");
 }
 
 bool port_was_taken(const std::string& log_path) {
@@ -242,7 +347,7 @@ void Nemesis::reap_crashed() {
       event("n" + std::to_string(id) + " could not bind its port (taken by another socket); " +
             "starting it again");
       sleep_ms(200);
-      (void)cluster_.start(id);
+      (void)start(id);
       continue;
     }
     const std::string text =
@@ -252,7 +357,7 @@ void Nemesis::reap_crashed() {
       std::lock_guard lock(mu_);
       crashes_.push_back(text);
     }
-    (void)cluster_.start(id);
+    (void)start(id);
   }
 }
 

@@ -9,9 +9,15 @@
 //                minority split from the majority, one follower cut off, and one-way (only one
 //                side of a link blocks it); SYNOD.FAULT CLEAR everywhere after the hold
 //   restart-all  SIGKILL every replica, then start them all
+//   clock        SYNOD.FAULT CLOCK on the leader or a random replica: skew its wall clock (a new
+//                fixed offset, 1 s to an hour either way), step it (a jump forward or back by 1 s
+//                to an hour), or make its monotonic clock drift (fast or slow, up to the bound
+//                production assumes, kClockDriftBound); see node/clock_faults.h
 //
-// Clock faults do not apply: reads are served by read index, not by leases, so no replica's
-// safety depends on its clock; parse_fault_list() rejects `clock` saying so.
+// Clock faults are not healed after the hold: a machine's clock stays wrong. When `clock` is among
+// the faults, every replica starts the run with a random skew and drift, and keeps its clock's
+// faults across restarts (the nemesis sets them again on every replica it starts). Expiry and
+// locks run on the cluster clock (docs/core.md, "Time"); the clock fault shows that they do.
 #pragma once
 
 #include <atomic>
@@ -29,13 +35,15 @@
 
 namespace synod::chaos {
 
-enum class FaultKind { kKill, kPause, kPartition, kRestartAll };
+enum class FaultKind { kKill, kPause, kPartition, kRestartAll, kClock };
 inline constexpr FaultKind kAllFaults[] = {FaultKind::kKill, FaultKind::kPause,
-                                           FaultKind::kPartition, FaultKind::kRestartAll};
+                                           FaultKind::kPartition, FaultKind::kRestartAll,
+                                           FaultKind::kClock};
 
-std::string_view fault_name(FaultKind kind);  // "kill", "pause", "partition", "restart-all"
+// "kill", "pause", "partition", "restart-all", "clock"
+std::string_view fault_name(FaultKind kind);
 
-// Parses "kill,pause,partition,restart-all" (any non-empty subset, any order).
+// Parses "kill,pause,partition,restart-all,clock" (any non-empty subset, any order).
 Result<std::vector<FaultKind>> parse_fault_list(std::string_view list);
 
 // True if a replica's log ends with a failure to bind its port. LocalCluster's ports lie inside the
@@ -50,6 +58,7 @@ struct NemesisOptions {
   uint32_t gap_ms_max = 2000;
   uint32_t hold_ms_min = 800;  // how long a fault lasts
   uint32_t hold_ms_max = 3000;
+  int64_t max_drift_ppm = 1000;  // node::ClockFaults::max_drift_ppm(): never beyond
 };
 
 class Nemesis {
@@ -58,8 +67,11 @@ class Nemesis {
   // `cluster` (LocalCluster is not thread-safe).
   Nemesis(process::LocalCluster& cluster, NemesisOptions options, HistoryRecorder& recorder);
 
+  // Gives every replica its initial clock faults, if `clock` is among the faults (call once the
+  // cluster runs, before the clients start).
+  void start_clocks();
   // Injects faults until `inject_until` or until `stop` is set, then heals everything: on return
-  // every replica runs, none is paused and no link is blocked.
+  // every replica runs, none is paused, no link is blocked and no clock is off.
   void run(std::chrono::steady_clock::time_point inject_until, const std::atomic<bool>& stop);
 
   // Faults injected, by kind.
@@ -73,6 +85,13 @@ class Nemesis {
   void pause_fault();
   void partition_fault();
   void restart_all_fault();
+  void clock_fault();
+  // Starts replica `id` (its clock faults set again); false (an event printed) if it failed.
+  bool start(int id);
+  // Sends `SYNOD.FAULT <args>` to replica `id`, retrying for about 5 s; false if never answered OK.
+  bool fault_command(int id, const std::vector<std::string>& args);
+  // Sets replica `id`'s clock faults to what clocks_ says for it.
+  void apply_clock(int id);
   // The leader with probability 1/2 (when there is one), else a random replica; `count` distinct.
   std::vector<int> pick_targets(size_t count);
   size_t minority_count();  // 1, or sometimes 2 with 5 replicas
@@ -89,7 +108,12 @@ class Nemesis {
   Rng rng_;
   std::vector<int> partition_modes_;  // a seeded shuffle, cycled through
   size_t next_partition_ = 0;
-  mutable std::mutex mu_;  // guards what the accessors read
+  struct ClockState {
+    int64_t wall_offset_ms = 0;
+    int64_t drift_ppm = 0;
+  };
+  std::map<int, ClockState> clocks_;  // by replica id; empty unless `clock` is among the faults
+  mutable std::mutex mu_;             // guards what the accessors read
   std::map<FaultKind, int> counts_;
   std::vector<std::string> crashes_;
 };

@@ -645,13 +645,20 @@ kv::Reply Server::local_command(const std::vector<std::string>& args, bool& clos
 }
 
 // SYNOD.FAULT BLOCK id... | SYNOD.FAULT CLEAR: drop every frame to and from those peers, as a
-// partition would. Only with --fault-injection.
+// partition would. SYNOD.FAULT CLOCK ...: skew, step or drift this replica's clocks (see
+// node/clock_faults.h). Only with --fault-injection.
 kv::Reply Server::fault_command(const std::vector<std::string>& args) {
   if (!options_.fault_injection)
     return kv::Reply::error("ERR fault injection is off (start the server with --fault-injection)");
   if (args.size() >= 2 && lower(args[1]) == "clear") {
     transport_->set_blocked({});
     log("fault filter cleared");
+    return kv::Reply::ok();
+  }
+  if (args.size() >= 2 && lower(args[1]) == "clock") {
+    if (Status s = core_->clock_fault(args); !s.is_ok())
+      return kv::Reply::error("ERR " + s.message());
+    log("clock faults: " + core_->clock_faults().describe());
     return kv::Reply::ok();
   }
   if (args.size() >= 2 && lower(args[1]) == "block") {
@@ -669,7 +676,8 @@ kv::Reply Server::fault_command(const std::vector<std::string>& args) {
     log("fault filter: dropping all traffic with" + which);
     return kv::Reply::ok();
   }
-  return kv::Reply::error("ERR usage: SYNOD.FAULT BLOCK id... | SYNOD.FAULT CLEAR");
+  return kv::Reply::error(
+      "ERR usage: SYNOD.FAULT BLOCK id... | SYNOD.FAULT CLEAR | SYNOD.FAULT CLOCK ...");
 }
 
 std::string Server::info(const std::string& section) const {
@@ -757,6 +765,7 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("max_sessions:{}", options_.max_sessions));
     add(fmt::format("session_evictions:{}", core_->store().session_evictions()));
     add(fmt::format("cluster_time_ms:{}", core_->cluster_time_ms()));
+    add("clock_faults:" + core_->clock_faults().describe());
   }
   return out;
 }

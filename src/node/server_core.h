@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "kv/store.h"
+#include "node/clock_faults.h"
 #include "paxos/replica.h"
 #include "storage/replica_storage.h"
 
@@ -162,6 +163,13 @@ class ServerCore {
   };
   void set_observer(Observer* observer) { observer_ = observer; }
 
+  // Injected clock faults (tests only; see clock_faults.h): both clocks above are read through
+  // them. `args` is a whole `SYNOD.FAULT CLOCK ...` command.
+  [[nodiscard]] Status clock_fault(const std::vector<std::string>& args) {
+    return clock_faults_.command(args, raw_monotonic_ms());
+  }
+  const ClockFaults& clock_faults() const { return clock_faults_; }
+
   const kv::Store& store() const { return store_; }
   Slot applied() const { return applied_; }  // the state machine reflects every slot up to here
   const paxos::Replica& replica() const { return *replica_; }
@@ -183,11 +191,14 @@ class ServerCore {
   // was not applied").
   kv::Reply not_leader(const char* consequence) const;
   void serve_reads();
-  // Time.
-  uint64_t monotonic_ms() const {
+  // Time: the replica's clocks, through the injected faults.
+  uint64_t raw_monotonic_ms() const {
     return options_.clock.monotonic_ms ? options_.clock.monotonic_ms() : 0;
   }
-  uint64_t wall_ms() const { return options_.clock.wall_ms ? options_.clock.wall_ms() : 0; }
+  uint64_t monotonic_ms() { return clock_faults_.monotonic_ms(raw_monotonic_ms()); }
+  uint64_t wall_ms() const {
+    return clock_faults_.wall_ms(options_.clock.wall_ms ? options_.clock.wall_ms() : 0);
+  }
   void start_clock(uint64_t monotonic);
   // On a leader: false while its clock is still below a restarted acceptor's horizon.
   bool clock_ready() { return cluster_time_ms() >= ready_at_ms_; }
@@ -227,6 +238,7 @@ class ServerCore {
   std::deque<Held> held_;  // in the order the core produced them
   uint64_t next_read_id_ = 0;
   std::map<uint64_t, WaitingRead> reads_;  // by read id, as the core knows them
+  ClockFaults clock_faults_;
   // The cluster clock: the leadership (ballot) it was started for, its base and the monotonic
   // clock then, the time a new leader must reach before it serves, and the highest time used.
   Ballot clock_ballot_;

@@ -15,11 +15,15 @@
 
 #include "chaos/final_reads.h"
 #include "chaos/history_recorder.h"
+#include "chaos/lock_checker.h"
+#include "chaos/lock_workload.h"
 #include "chaos/nemesis.h"
 #include "chaos/workload.h"
 #include "client/resp_client.h"
 #include "lincheck/checker.h"
+#include "node/clock_faults.h"
 #include "node/server.h"
+#include "node/server_core.h"
 #include "process/local_cluster.h"
 
 namespace synod::tools {
@@ -39,6 +43,11 @@ struct ChaosArgs {
   int active_keys = 4;
   double duration_s = 30;
   std::string faults = "kill,pause,partition,restart-all";
+  std::string workload = "kv";
+  int lock_clients = 4;
+  int locks = 2;
+  uint32_t lock_ttl_ms = 3000;
+  int ttl_clients = 2;
   uint64_t seed = 0;
   bool seed_given = false;
   std::string history;
@@ -96,15 +105,43 @@ std::string make_dir(const ChaosArgs& args) {
 
 // The run: cluster up, clients and nemesis for the duration, faults healed, final reads.
 // Returns false (with a message printed) if the cluster never served.
+struct Workloads {
+  bool kv = false;
+  bool lock = false;
+  bool ttl = false;
+};
+
+Result<Workloads> parse_workloads(const std::string& list) {
+  Workloads w;
+  std::stringstream in(list);
+  std::string name;
+  while (std::getline(in, name, ',')) {
+    if (name == "kv") {
+      w.kv = true;
+    } else if (name == "lock") {
+      w.lock = true;
+    } else if (name == "ttl") {
+      w.ttl = true;
+    } else {
+      return Status::invalid_argument("unknown workload '" + name + "'; choose from kv,lock,ttl");
+    }
+  }
+  if (!w.kv && !w.lock && !w.ttl) return Status::invalid_argument("no workload given");
+  return w;
+}
+
 struct RunResult {
   std::map<chaos::FaultKind, int> faults;
+  std::vector<chaos::LockAttempt> lock_attempts;
+  std::vector<chaos::TtlOp> ttl_ops;
   std::vector<std::string> crashes;
   bool leader_at_end = false;
   int keys_used = 0;  // k0 .. k<keys_used - 1>
 };
 
 Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::FaultKind>& faults,
-                              const std::string& dir, chaos::HistoryRecorder& recorder) {
+                              const Workloads& workloads, const std::string& dir,
+                              chaos::HistoryRecorder& recorder) {
   LocalCluster::Options o;
   o.binary = self_executable();
   o.dir = dir;
@@ -130,10 +167,21 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   std::vector<uint16_t> ports;
   for (int i = 1; i <= args.replicas; ++i) ports.push_back(cluster.client_port(i));
   chaos::Workload workload(w, ports, recorder);
+  chaos::LockWorkloadOptions lw;
+  lw.lock_clients = workloads.lock ? args.lock_clients : 0;
+  lw.locks = args.locks;
+  lw.lock_ttl_ms = args.lock_ttl_ms;
+  lw.ttl_clients = workloads.ttl ? args.ttl_clients : 0;
+  lw.seed = root.next();
+  lw.drift_bound = node::kClockDriftBound;
+  lw.reply_timeout_ms = w.reply_timeout_ms;
+  chaos::LockWorkload locks(lw, ports, recorder);
   chaos::NemesisOptions n;
   n.faults = faults;
   n.seed = root.next();
+  n.max_drift_ppm = node::ClockFaults::max_drift_ppm();
   chaos::Nemesis nemesis(cluster, n, recorder);
+  nemesis.start_clocks();
 
   const auto start = Clock::now();
   const auto end = start + std::chrono::milliseconds(static_cast<int64_t>(args.duration_s * 1000));
@@ -141,15 +189,28 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   const auto inject_until = end - std::chrono::milliseconds(std::min<int64_t>(
                                       5000, static_cast<int64_t>(args.duration_s * 1000 / 3)));
   std::atomic<bool> stop{false};
-  std::thread clients([&] { workload.run(stop); });
+  std::thread clients([&] {
+    if (workloads.kv) workload.run(stop);
+  });
+  std::thread lock_clients([&] { locks.run(stop); });
   std::thread faulter([&] { nemesis.run(inject_until, stop); });
   // The clients never run out of keys, so they and the faults last the whole duration.
   while (Clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   stop = true;
   clients.join();
+  lock_clients.join();
   faulter.join();
 
-  RunResult result{nemesis.counts(), nemesis.crashes(), false, workload.keys_used()};
+  RunResult result{nemesis.counts(),
+                   locks.lock_attempts(),
+                   locks.ttl_ops(),
+                   nemesis.crashes(),
+                   false,
+                   workloads.kv ? workload.keys_used() : 0};
+  if (workloads.lock || workloads.ttl) {
+    if (Status s = locks.write(dir + "/locks.jsonl"); !s.is_ok())
+      fmt::print("chaos: {}\n", s.to_string());
+  }
   const int leader = wait_for_leader(cluster, 30000);
   result.leader_at_end = leader != 0;
   final_reads(cluster, leader, result.keys_used, recorder, args);
@@ -188,7 +249,36 @@ Result<lincheck::History> reread(const std::string& path) {
   return lincheck::parse_history(text.str());
 }
 
-int report(const ChaosArgs& args, const RunResult& run, const std::string& history_path) {
+// The lock and TTL checks (lock_checker.h); true if they found nothing.
+bool report_clock_workloads(const Workloads& workloads, const RunResult& run,
+                            const std::string& dir) {
+  bool clean = true;
+  if (workloads.lock) {
+    const chaos::LockReport r = chaos::check_locks(run.lock_attempts, node::kClockDriftBound);
+    for (const auto& line : r.two_holders) fmt::print("chaos: TWO HOLDERS {}\n", line);
+    fmt::print(
+        "chaos: locks: {} attempts, {} acquired, {} held in time, {} released, {} expired "
+        "before release, two holders={}\n",
+        r.attempts, r.acquired, r.held, r.released, r.lost_before_release, r.two_holders_total);
+    clean = clean && r.two_holders_total == 0;
+  }
+  if (workloads.ttl) {
+    const chaos::TtlReport r = chaos::check_ttl(run.ttl_ops, node::kClockDriftBound);
+    for (const auto& line : r.reappeared) fmt::print("chaos: REAPPEARED {}\n", line);
+    for (const auto& line : r.expired_early) fmt::print("chaos: EXPIRED EARLY {}\n", line);
+    fmt::print(
+        "chaos: ttl keys: {} writes, {} reads ({} found the key gone), reappeared={}, "
+        "expired early={}\n",
+        r.writes, r.reads, r.reads_missing, r.reappeared_total, r.expired_early_total);
+    clean = clean && r.reappeared_total == 0 && r.expired_early_total == 0;
+  }
+  if ((workloads.lock || workloads.ttl) && !clean)
+    fmt::print("chaos: the lock and ttl clients' operations are in {}/locks.jsonl\n", dir);
+  return clean;
+}
+
+int report(const ChaosArgs& args, const Workloads& workloads, const RunResult& run,
+           const std::string& history_path, const std::string& dir) {
   auto history = reread(history_path);
   if (!history.is_ok()) {
     fmt::print("chaos: the history does not parse: {}\n", history.status().to_string());
@@ -219,8 +309,10 @@ int report(const ChaosArgs& args, const RunResult& run, const std::string& histo
       "verdict={}\n",
       c.total, run.keys_used, c.acknowledged, c.failed, c.unknown, fault_counts(run.faults),
       final.lost.size(), lincheck::outcome_name(verdict.outcome));
+  const bool clocks_clean = report_clock_workloads(workloads, run, dir);
   const bool clean = verdict.outcome == lincheck::Outcome::kLinearizable && final.lost.empty() &&
-                     final.unread.empty() && run.crashes.empty() && run.leader_at_end && faulted;
+                     final.unread.empty() && run.crashes.empty() && run.leader_at_end && faulted &&
+                     clocks_clean;
   return clean ? 0 : 1;
 }
 
@@ -228,6 +320,11 @@ int run_chaos(ChaosArgs args) {
   auto faults = chaos::parse_fault_list(args.faults);
   if (!faults.is_ok()) {
     fmt::print(stderr, "synod chaos: --faults: {}\n", faults.status().message());
+    return 2;
+  }
+  auto workloads = parse_workloads(args.workload);
+  if (!workloads.is_ok()) {
+    fmt::print(stderr, "synod chaos: --workload: {}\n", workloads.status().message());
     return 2;
   }
   if (!args.seed_given)
@@ -243,7 +340,7 @@ int run_chaos(ChaosArgs args) {
   std::fflush(stdout);
   ::signal(SIGPIPE, SIG_IGN);
   chaos::HistoryRecorder recorder;
-  auto run = run_cluster(args, *faults, dir, recorder);
+  auto run = run_cluster(args, *faults, *workloads, dir, recorder);
   if (!run.is_ok()) {
     fmt::print("chaos: {}\n", run.status().to_string());
     return 1;
@@ -252,7 +349,7 @@ int run_chaos(ChaosArgs args) {
     fmt::print("chaos: {}\n", s.to_string());
     return 1;
   }
-  const int rc = report(args, *run, history_path);
+  const int rc = report(args, *workloads, *run, history_path, dir);
   fmt::print("chaos: seed {}, history {}\n", args.seed, history_path);
   // A clean run needs no replica data; the logs and the history stay for a look.
   if (rc == 0 && args.dir.empty())
@@ -267,9 +364,10 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ChaosArgs>();
   CLI::App* cmd = app.add_subcommand(
       "chaos",
-      "Run clients against real server processes while killing, pausing, partitioning and "
-      "restarting them; check the history (exit 0: faults injected, linearizable and nothing "
-      "lost, 1: not, 2: bad usage)");
+      "Run clients against real server processes while killing, pausing, partitioning, "
+      "restarting them and putting their clocks wrong; check the history (exit 0: faults "
+      "injected, linearizable, nothing lost, no two lock holders, no TTL anomaly; 1: not; 2: "
+      "bad usage)");
   cmd->add_option("--replicas", args->replicas, "3 or 5")
       ->check(CLI::IsMember({3, 5}))
       ->capture_default_str();
@@ -293,7 +391,24 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1.0, 86400.0))
       ->capture_default_str();
   cmd->add_option("--faults", args->faults,
-                  "comma-separated: kill, pause, partition, restart-all (clock does not apply)")
+                  "comma-separated: kill, pause, partition, restart-all, clock")
+      ->capture_default_str();
+  cmd->add_option("--workload", args->workload,
+                  "comma-separated: kv (registers, checked for linearizability), lock (SET NX PX "
+                  "/ DELIFEQ locks, checked for two holders), ttl (keys with PX, checked for "
+                  "keys that reappear or expire early)")
+      ->capture_default_str();
+  cmd->add_option("--lock-clients", args->lock_clients, "lock clients (with --workload lock)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--locks", args->locks, "locks they contend for")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cmd->add_option("--lock-ttl-ms", args->lock_ttl_ms, "a lock's PX is drawn from [this / 2, this]")
+      ->check(CLI::Range(20, 600000))
+      ->capture_default_str();
+  cmd->add_option("--ttl-clients", args->ttl_clients, "ttl-key clients (with --workload ttl)")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd->add_option("--seed", args->seed,
                   "drives the clients' choices and the fault schedule (default: random, printed)")

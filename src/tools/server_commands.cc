@@ -146,7 +146,7 @@ void add_server(CLI::App& app, int& exit_code) {
                 "a follower forwards each read to the leader instead of serving it by a read "
                 "index (slower; for comparison)");
   cmd->add_flag("--fault-injection", o->fault_injection,
-                "accept SYNOD.FAULT BLOCK/CLEAR (partitions for tests)");
+                "accept SYNOD.FAULT BLOCK/CLEAR/CLOCK (partitions and clock faults, for tests)");
   cmd->add_option("--planted-bug", o->planted_bug,
                   fmt::format("deliberately break the server ({}), to show that the fault "
                               "harness catches it; never in production",
