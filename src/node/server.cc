@@ -304,19 +304,6 @@ const std::vector<std::string>& Server::planted_bug_names() {
   return names;
 }
 
-namespace {
-
-// Every byte bound of the protocol, derived from the largest command (docs/wire-format.md).
-void set_size_limits(size_t max_command_bytes, paxos::Config& config) {
-  config.max_command_bytes = max_command_bytes;
-  // Twice the largest command: any one slot's value fits with room to spare, and so does a
-  // Forward of the largest command.
-  config.max_message_bytes = std::max<size_t>(16 << 20, 2 * max_command_bytes);
-  config.max_inflight_bytes = std::max<size_t>(32 << 20, 2 * config.max_message_bytes);
-  config.max_queued_bytes = std::max<size_t>(64 << 20, 4 * config.max_message_bytes);
-}
-
-}  // namespace
 
 Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options options) {
   if (options.max_command_bytes < 1024 || options.max_command_bytes > kMaxCommandBytesLimit)
@@ -347,7 +334,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   core.config.election_timeout_min_ticks = o.election_timeout_min_ticks;
   core.config.election_timeout_max_ticks = o.election_timeout_max_ticks;
   core.config.heartbeat_interval_ticks = o.heartbeat_interval_ticks;
-  set_size_limits(o.max_command_bytes, core.config);
+  core.config.set_size_limits(o.max_command_bytes);
   core.log.dir = o.data_dir;
   core.log.cluster_id = o.cluster_id;
   core.log.node_id = o.id.value;

@@ -53,6 +53,13 @@ struct Config {
   // The smallest max_message_bytes with which any one slot's value fits into any message with
   // room to spare (the Replica constructor checks it).
   size_t min_message_bytes() const;
+  // Sets every byte bound from the largest command, as the server does from
+  // --max-command-bytes (docs/wire-format.md): a message holds twice the largest command (any one
+  // slot's value fits with room to spare, and so does a Forward of the largest command), the
+  // pipeline two messages and the proposal queue four, none below the floor the server uses.
+  // The simulators pass a floor of 0 with a small command limit, so that promises, catch-up
+  // replies and pipelines of large values come in several messages.
+  void set_size_limits(size_t command_bytes, size_t message_floor_bytes = 16 << 20);
   // The acceptor's durable time horizon runs this far (in cluster-time ms) ahead of the highest
   // time it has seen, and is renewed once that time comes within half of it: about two small
   // WAL records per second of cluster time. A new leader whose quorum includes an acceptor that
@@ -69,6 +76,13 @@ inline size_t Config::max_value_bytes() const {
 
 inline size_t Config::min_message_bytes() const {
   return kMessageOverheadBytes + kEntryOverheadBytes + max_value_bytes();
+}
+
+inline void Config::set_size_limits(size_t command_bytes, size_t message_floor_bytes) {
+  max_command_bytes = command_bytes;
+  max_message_bytes = std::max({message_floor_bytes, 2 * command_bytes, min_message_bytes()});
+  max_inflight_bytes = std::max(2 * message_floor_bytes, 2 * max_message_bytes);
+  max_queued_bytes = std::max(4 * message_floor_bytes, 4 * max_message_bytes);
 }
 
 }  // namespace synod::paxos

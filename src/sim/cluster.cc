@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "base/coding.h"
+#include "sim/hostile.h"
 #include "storage/mem_file_system.h"
 #include "storage/paxos_log.h"
 #include "storage/replica_storage.h"
@@ -167,13 +168,10 @@ paxos::Config Simulation::replica_config(NodeId id) const {
                       : quorum_;
   options_.configure(config);
   config.bugs = options_.bugs;
-  // The server's byte bounds (node/server.cc, set_size_limits), scaled down with the value limit:
+  // The server's byte bounds (paxos::Config::set_size_limits), scaled down with the value limit:
   // promises, catch-up replies and pipelines of large values then come in several messages.
-  config.max_command_bytes = options_.value_limit_bytes;
   config.max_batch_bytes = options_.value_limit_bytes;
-  config.max_message_bytes = std::max(config.min_message_bytes(), 2 * config.max_command_bytes);
-  config.max_inflight_bytes = 2 * config.max_message_bytes;
-  config.max_queued_bytes = 4 * config.max_message_bytes;
+  config.set_size_limits(options_.value_limit_bytes, 0);
   config.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
   return config;
 }
@@ -770,45 +768,7 @@ void Simulation::send_hostile() {
     if (node->up)
       known =
           std::max({known, node->replica->promised().round, node->replica->highest_round_seen()});
-  // A round just above the current one, implausibly far above every round any replica knows, at
-  // the ceiling, or beyond it — in the sender's name (a replica ignores a Prepare or Accept of a
-  // ballot its sender does not own). A Prepare of a plausible round is harmless (a promise is
-  // always safe); an implausible one must be refused by every replica. An Accept's round is
-  // always implausible: a heartbeat of a round the real owner may use later could announce as
-  // chosen what that owner's acceptors accepted but never chose. Not sent: a round plausible to
-  // some replicas and not to others (about kMaxRoundStep above the highest known), which splits
-  // the acceptors between those that take it and those that never take the rounds above it —
-  // tried: 3-6 liveness failures in 1,500 seeds. Impersonating a member is outside the fault
-  // model; authentication keeps it out (docs/simulator.md).
-  // (Plausible rounds stay within 1,000 of the highest known and implausible ones start half a
-  // step further than plausible, so that no chain of hostile messages makes a round plausible to
-  // one replica and not to the others.)
-  static constexpr uint64_t kImplausible = kMaxRoundStep + kMaxRoundStep / 2;
-  static constexpr uint64_t kFar[] = {1, 1'000, kImplausible};
-  uint64_t round = known + kFar[rng_.below(3)];
-  if (rng_.chance(0.3)) round = rng_.chance(0.5) ? kMaxBallotRound : ~uint64_t{0};
-  const uint64_t implausible =
-      rng_.chance(0.5) ? known + kImplausible + rng_.below(1000) : ~uint64_t{0};
-  const Ballot ballot{round, from};
-  const uint64_t far = rng_.chance(0.5) ? ~uint64_t{0} - rng_.below(4) : 1 + rng_.below(1 << 30);
-  paxos::Message message;
-  switch (rng_.below(5)) {
-    case 0:
-      message = paxos::PrepareMsg{ballot, rng_.chance(0.5) ? 1 : far};
-      break;
-    case 1:
-      message = paxos::AcceptMsg{Ballot{implausible, from}, {}, far, rng_.chance(0.5) ? far : 1};
-      break;
-    case 2:
-      message = paxos::RejectMsg{ballot, Ballot{rng_.chance(0.5) ? round : implausible, from}};
-      break;
-    case 3:
-      message = paxos::CatchupRequestMsg{far};
-      break;
-    default:
-      message = paxos::SnapshotRequestMsg{far, far};
-      break;
-  }
+  paxos::Message message = hostile_message(rng_, from, known);
   ++result_.hostile_messages;
   log("hostile " + to_string(from) + "->" + to_string(to) + " " + paxos::to_string(message));
   send(Envelope{from, to, std::move(message)});

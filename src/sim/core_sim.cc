@@ -15,6 +15,7 @@
 #include "node/router.h"
 #include "node/server_core.h"
 #include "sim/event_log.h"
+#include "sim/hostile.h"
 #include "sim/network_cut.h"
 #include "storage/log.h"
 #include "storage/mem_file_system.h"
@@ -160,6 +161,7 @@ class CoreSimulation {
   void check_counters();
 
   void nemesis();
+  void send_hostile();
   void partition();
   void heal();
   void start_liveness_phase();
@@ -198,6 +200,8 @@ class CoreSimulation {
   // What the clients' forged markers are made of. Not rng_, so that runs without disk faults
   // (where values stay plain) keep their schedules.
   Rng forgery_;
+  Rng sizes_;    // which values are large: apart, so that the schedule does not shift with it
+  Rng hostile_;  // the hostile peer's choices, apart for the same reason
   std::map<std::string, TtlKey> ttl_keys_;
   std::vector<std::string> ttl_recent_;  // TTL keys in the order they were set
   CoreResult result_;
@@ -251,6 +255,7 @@ std::string shown(std::string_view value) {
   const auto end =
       std::find_if(value.begin(), value.end(), [](char c) { return c < ' ' || c > '~'; });
   std::string out(value.begin(), end);
+  if (out.size() > 48) out = out.substr(0, 16) + "...(" + std::to_string(value.size()) + " bytes)";
   if (end != value.end()) out += "+markers";
   return out;
 }
@@ -293,7 +298,9 @@ CoreSimulation::CoreSimulation(CoreOptions options, std::ostream* trace)
     : options_(options),
       events_(trace, kRecentEvents),
       rng_(options.seed),
-      forgery_(options.seed ^ 0x6d61726b657273ULL) {
+      forgery_(options.seed ^ 0x6d61726b657273ULL),
+      sizes_(options.seed ^ 0x73697a6573ULL),
+      hostile_(options.seed ^ 0x686f7374696c65ULL) {
   options_ = swarmed(options, rng_);
   result_.seed = options_.seed;
   SYNOD_ASSERT(options_.replicas >= 1 && options_.replicas <= 9, "replica count out of range");
@@ -430,6 +437,8 @@ node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
   o.config.quorum = paxos::QuorumSystem::majority(members, options_.bugs);
   options_.configure(o.config);
   o.config.snapshot_chunk_bytes = 512;
+  o.config.max_batch_bytes = options_.value_limit_bytes;
+  o.config.set_size_limits(options_.value_limit_bytes, 0);
   o.config.bugs = options_.bugs;
   o.log.dir = "data";
   o.log.cluster_id = 1;
@@ -496,7 +505,8 @@ void CoreSimulation::start(Node& node) {
   r.tick_ms = static_cast<uint32_t>(std::max<uint64_t>(1, options_.tick_us / 1000));
   r.request_timeout_ms = options_.request_timeout_ms;
   r.forward_timeout_ms = options_.forward_timeout_ms;
-  r.max_frame_bytes = paxos::Config{}.max_message_bytes;
+  r.max_frame_bytes = core_options(node.id).config.max_message_bytes;
+  r.max_command_bytes = options_.value_limit_bytes;
   r.follower_reads = !rng_.chance(options_.no_follower_reads);
   r.bug = router_bug(options_);
   r.seed = rng_.next();
@@ -781,6 +791,12 @@ CoreSimulation::Command CoreSimulation::choose_command(Client& client, lincheck:
   // With disk faults, a value may embed log markers (forged_markers); any value a client writes.
   auto value = [this] {
     std::string v = "v" + std::to_string(++next_value_);
+    if (sizes_.chance(options_.large_values)) {
+      const size_t limit = options_.value_limit_bytes - 256;  // room for the markers below
+      const size_t size = sizes_.chance(0.5) ? limit : v.size() + sizes_.below(limit);
+      if (size > v.size()) v.resize(std::min(size, limit), '.');
+      if (v.size() > 1024) ++result_.large_values;
+    }
     if (options_.disk_faults && forgery_.chance(options_.forged_markers)) {
       for (uint8_t type : {storage::kSyncedRecord, storage::kSealRecord}) {
         v += storage::encode_marker(type, forgery_.next(), forgery_.between(1, 4),
@@ -888,7 +904,20 @@ void CoreSimulation::client_answer(int c, uint64_t attempt, const kv::Reply& rep
   if (client.attempt != attempt || !client.op) return;
   lincheck::Operation& op = history_.ops[*client.op];
   const Command& command = commands_[*client.op];
-  if (reply.kind == kv::Reply::Kind::kError) {
+  // A command over the size limit (an MSET of large values) is refused at once, whole, and
+  // nothing else is: the bound holds at the door, and a refusal is definite.
+  const size_t bytes = kv::encoded_command_bytes(command.args);
+  const bool too_large = reply.kind == kv::Reply::Kind::kError &&
+                         reply.text.rfind("ERR command of " + std::to_string(bytes) + " bytes", 0) == 0;
+  if ((bytes > options_.value_limit_bytes) != too_large) {
+    return fail("client: a " + command.args[0] + " of " + std::to_string(bytes) +
+                " bytes (limit " + std::to_string(options_.value_limit_bytes) + ") answered '" +
+                (reply.kind == kv::Reply::Kind::kError ? reply.text : "a success") + "'");
+  }
+  if (too_large) {
+    ++result_.refused_too_large;
+    op.error = reply.text;
+  } else if (reply.kind == kv::Reply::Kind::kError) {
     if (reply.text.rfind("UNKNOWN", 0) == 0) {
       log("client " + std::to_string(c + 1) + " unknown: " + reply.text);
       return client_abandon(client);  // the router retried until its deadline: left open
@@ -1073,6 +1102,7 @@ void CoreSimulation::nemesis() {
     log("wall clock of " + to_string(node.id) + " steps to offset " +
         std::to_string(node.wall_offset_ms) + " ms");
   }
+  if (hostile_.chance(options_.hostile)) send_hostile();
   const bool crash_now = options_.crashes && (!options_.partitions || rng_.chance(0.5));
   if (!crash_now) return cut_.empty() ? partition() : heal();
   std::vector<Node*> up;
@@ -1087,6 +1117,26 @@ void CoreSimulation::nemesis() {
   Node* victim = leader();
   if (!victim || rng_.chance(0.5)) victim = up[rng_.below(up.size())];
   crash_and_schedule_restart(*victim);
+}
+
+// A hostile peer's message (sim/hostile.h) in a member's name. It vouches for nothing (no replica
+// sent it), and it crosses the network as any message does, cuts included.
+void CoreSimulation::send_hostile() {
+  const uint64_t n = nodes_.size();
+  if (n < 2) return;
+  const NodeId from = nodes_[hostile_.below(n)]->id;
+  NodeId to = nodes_[hostile_.below(n - 1)]->id;
+  if (to.value >= from.value) to = NodeId{to.value + 1};
+  uint64_t known = 0;
+  for (const auto& node : nodes_)
+    if (node->up)
+      known = std::max({known, node->core->replica().promised().round,
+                        node->core->replica().highest_round_seen()});
+  paxos::Envelope e{from, to, hostile_message(hostile_, from, known)};
+  ++result_.hostile_messages;
+  log("hostile " + to_string(e));
+  schedule(now_us_ + hostile_.between(options_.delay_min_us, options_.delay_max_us),
+           [this, e] { deliver(e); });
 }
 
 void CoreSimulation::partition() {

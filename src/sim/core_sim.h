@@ -103,6 +103,18 @@ struct CoreOptions : ReplicaClock {
   // look synced — and its replica to refuse to start — would write.
   double forged_markers = 0.2;
 
+  // Values: most are a few bytes; with chance large_values one is of a random size up to the
+  // limit, and half of those exactly at it. The replicas' max_command_bytes is value_limit_bytes
+  // (the server's limit scaled down, so that runs stay fast) and every other byte bound derives
+  // from it as the server derives them (paxos::Config::set_size_limits), so that promises,
+  // catch-up replies and pipelines of large values come in several messages.
+  double large_values = 0.03;
+  size_t value_limit_bytes = 64 << 10;
+  // The chance that a nemesis strike also sends a hostile peer's message (sim/hostile.h):
+  // well-formed but absurd, in a member's name. Safety must hold throughout, liveness once they
+  // stop.
+  double hostile = 0.3;
+
   // The routers: a command is answered by request_timeout_ms (definitely, or UNKNOWN), a forward
   // unanswered for forward_timeout_ms is sent again. The server's 5000 and 1000, scaled down so
   // that a command outlives an election (150-300 ms, as the server's) but not every partition. An
@@ -169,6 +181,9 @@ struct CoreResult {
   uint64_t syncs_deferred = 0;
   uint64_t syncs_inline = 0;
   uint64_t leaders = 0;            // distinct leader ballots
+  uint64_t hostile_messages = 0;   // absurd messages sent in a member's name
+  uint64_t large_values = 0;       // values written of more than 1 KiB
+  uint64_t refused_too_large = 0;  // commands over the size limit, refused whole
   uint64_t ttl_expired_reads = 0;  // TTL GETs (asked after their SET's OK) that found the key gone
   uint64_t messages = 0;
   uint64_t events = 0;

@@ -170,6 +170,29 @@ TEST(CoreSim, TheRoutersForwardAndServeFollowerReads) {
   EXPECT_GT(total.incrs_acknowledged, 100u);
 }
 
+// The faults production meets from peers and clients run here too: a hostile peer's absurd
+// messages, values up to the size limit, and commands over it, which are refused whole.
+TEST(CoreSim, HostileMessagesAndValuesUpToTheLimitRunCleanly) {
+  CoreResult total;
+  for (uint64_t seed = 1; seed <= 100; ++seed) {
+    const CoreResult r = run_core_seed(short_runs(), seed);
+    ASSERT_FALSE(r.violation) << describe(r);
+    total.hostile_messages += r.hostile_messages;
+    total.large_values += r.large_values;
+    total.refused_too_large += r.refused_too_large;
+  }
+  EXPECT_GT(total.hostile_messages, 100u);
+  EXPECT_GT(total.large_values, 50u);
+  EXPECT_GT(total.refused_too_large, 0u);
+}
+
+// Review's forged Prepare that ended all elections: acceptors that take any round, however
+// implausible, are stuck once the hostile peer has sent one at the ceiling (128 of 300 seeds in
+// `synod sim --seeds 1-300 --bug absurd-rounds-taken --keep-going`).
+TEST(CoreSim, AcceptorsThatTakeAbsurdRoundsFailLiveness) {
+  expect_caught("absurd-rounds-taken", "liveness", 30);
+}
+
 // Review finding 9: recovery trusted any checksummed marker in a torn tail, so a value holding one
 // made a replica refuse to start (first at seed 5).
 TEST(CoreSim, MarkersThatAValueCanForgeAreCaught) {

@@ -107,7 +107,7 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
   for (const std::string& bug : args.core_bugs) sim::enable_core_bug(bug, options);
   const auto started = std::chrono::steady_clock::now();
   uint64_t runs = 0, violations = 0, ops = 0, acknowledged = 0, reads = 0, unknown = 0, crashes = 0,
-           partitions = 0, deferred = 0, inline_syncs = 0, leaders = 0;
+           partitions = 0, deferred = 0, inline_syncs = 0, leaders = 0, hostile = 0, large = 0;
   uint64_t slowest_liveness_us = 0;
   for (uint64_t seed = range.first; seed <= range.second; ++seed) {
     sim::CoreResult r = sim::run_core_seed(options, seed, args.trace ? &std::cout : nullptr);
@@ -121,6 +121,8 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
     deferred += r.syncs_deferred;
     inline_syncs += r.syncs_inline;
     leaders += r.leaders;
+    hostile += r.hostile_messages;
+    large += r.large_values;
     slowest_liveness_us = std::max(slowest_liveness_us, r.liveness_us);
     if (args.verbose || args.trace || range.first == range.second) {
       fmt::print(
@@ -139,10 +141,10 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   fmt::print(
       "sim --core: {} runs, {} violations ({} client ops: {} writes acknowledged, {} reads, {} "
-      "left open; {} leader elections, {} crashes, {} partitions, {} deferred and {} inline "
-      "syncs, slowest convergence {:.0f} ms, {:.1f} s)\n",
-      runs, violations, ops, acknowledged, reads, unknown, leaders, crashes, partitions, deferred,
-      inline_syncs, slowest_liveness_us / 1000.0, wall_s);
+      "left open; {} leader elections, {} crashes, {} partitions, {} hostile messages, {} large "
+      "values, {} deferred and {} inline syncs, slowest convergence {:.0f} ms, {:.1f} s)\n",
+      runs, violations, ops, acknowledged, reads, unknown, leaders, crashes, partitions, hostile,
+      large, deferred, inline_syncs, slowest_liveness_us / 1000.0, wall_s);
   return violations == 0 ? 0 : 1;
 }
 
