@@ -907,11 +907,12 @@ void CoreSimulation::client_answer(int c, uint64_t attempt, const kv::Reply& rep
   // A command over the size limit (an MSET of large values) is refused at once, whole, and
   // nothing else is: the bound holds at the door, and a refusal is definite.
   const size_t bytes = kv::encoded_command_bytes(command.args);
-  const bool too_large = reply.kind == kv::Reply::Kind::kError &&
-                         reply.text.rfind("ERR command of " + std::to_string(bytes) + " bytes", 0) == 0;
+  const bool too_large =
+      reply.kind == kv::Reply::Kind::kError &&
+      reply.text.rfind("ERR command of " + std::to_string(bytes) + " bytes", 0) == 0;
   if ((bytes > options_.value_limit_bytes) != too_large) {
-    return fail("client: a " + command.args[0] + " of " + std::to_string(bytes) +
-                " bytes (limit " + std::to_string(options_.value_limit_bytes) + ") answered '" +
+    return fail("client: a " + command.args[0] + " of " + std::to_string(bytes) + " bytes (limit " +
+                std::to_string(options_.value_limit_bytes) + ") answered '" +
                 (reply.kind == kv::Reply::Kind::kError ? reply.text : "a success") + "'");
   }
   if (too_large) {

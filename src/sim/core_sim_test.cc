@@ -213,6 +213,25 @@ TEST(CoreSim, CommandsStampedWithTheLeadersWallClockAreCaught) {
   expect_caught("wall-clock-expiry", "ttl", 100);
 }
 
+// Review finding 4: sessions idle for an hour of log time were forgotten, so a retry stamped by a
+// leader whose clock ran an hour ahead applied twice. Log time no longer jumps, so the bug needs
+// a clock that makes it jump: with wall-clock-expiry too (leaders stamp their wall clocks, hours
+// apart here), an INCR retried across such a leader change applies twice, and the counters check
+// or lincheck sees it. Without TTL keys, so that the ttl check does not fire first. Wall-clock
+// stamps alone never apply anything twice: the session bug is what is caught.
+TEST(CoreSim, SessionsForgottenByALeapOfLogTimeAreCaught) {
+  CoreOptions o = short_runs();
+  o.ttl_share = 0;
+  ASSERT_TRUE(enable_core_bug("wall-clock-expiry", o));
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    const CoreResult r = run_core_seed(o, seed);
+    ASSERT_FALSE(r.violation && (r.violation->rfind("counters:", 0) == 0 ||
+                                 r.violation->rfind("linearizable:", 0) == 0))
+        << describe(r);
+  }
+  expect_caught("sessions-evicted-by-clock", "counters|linearizable", 300, o);
+}
+
 // Found by a review of the cluster clock: a leader cut off from its quorum runs its clock on at
 // the acceptors still on its ballot until it steps down, while its successor's clock paused for
 // the election. A later leader that took the highest time its promise quorum reported, of any
