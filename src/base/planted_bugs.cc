@@ -57,6 +57,11 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "commands are stamped with the leader's wall clock (review finding 3)", "sim"},
       {"reads-at-local-clock", BugLayer::kReplica,
        "reads are served at the serving replica's wall clock (review finding 2)", "sim"},
+      {"time-told-before-ready", BugLayer::kReplica,
+       "a leader waiting out a recovered time horizon already stamps its Accepts with its clock, "
+       "which may be below times served in lower ballots",
+       "sim --disk-faults (2 of 50,000 seeds with 3 replicas, 1 of 40,000 with 5), a hand-built "
+       "schedule (ServerCore tests)"},
       {"sessions-evicted-by-clock", BugLayer::kReplica,
        "client sessions idle for a while of log time are forgotten, so a retry stamped by a "
        "leader whose clock runs ahead applies twice (review finding 4)",

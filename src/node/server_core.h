@@ -83,6 +83,9 @@ class ServerCore {
     bool bug_wall_clock_expiry = false;
     // Planted bug (the old behaviour): reads are served at the serving replica's wall clock.
     bool bug_reads_at_local_clock = false;
+    // The leader tells the core its clock while it is still waiting out a recovered horizon, so
+    // its Accepts give acceptors a time for its ballot below times served in lower ballots.
+    bool bug_time_told_before_ready = false;
   };
   // Turns on the planted bug `name` (src/base/planted_bugs.h) of the protocol core or of what
   // the replica adds around it (log, store, this class), wherever its switch lives in `options`;

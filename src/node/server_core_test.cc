@@ -42,6 +42,7 @@ class Cluster {
     o.store = store_;
     o.bug_wall_clock_expiry = bug_wall_clock_expiry;
     o.bug_reads_at_local_clock = bug_reads_at_local_clock;
+    o.bug_time_told_before_ready = bug_time_told_before_ready;
     // Each replica's clocks: real time plus its own offsets (see wall_offset_ms, mono_offset_ms).
     o.clock.monotonic_ms = [this, id] { return real_ms_ + mono_offset_ms[id]; };
     o.clock.wall_ms = [this, id] {
@@ -92,6 +93,7 @@ class Cluster {
   std::map<uint32_t, uint64_t> mono_offset_ms;
   bool bug_wall_clock_expiry = false;
   bool bug_reads_at_local_clock = false;
+  bool bug_time_told_before_ready = false;
   // Everything that went on the wire, for inspection.
   std::vector<paxos::Envelope> sent;
   // What each node sent before its sync (see ServerCore::set_early_send).
@@ -412,12 +414,14 @@ TEST(ServerCore, ARestartedReplicaRebuildsItsStateFromLogAndSnapshot) {
 struct ClockBugs {
   bool wall_clock_expiry = false;
   bool reads_at_local_clock = false;
+  bool time_told_before_ready = false;
 };
 
 Cluster skewed_cluster(ClockBugs bugs) {
   return Cluster(false, false, {}, [bugs](Cluster& c) {
     c.bug_wall_clock_expiry = bugs.wall_clock_expiry;
     c.bug_reads_at_local_clock = bugs.reads_at_local_clock;
+    c.bug_time_told_before_ready = bugs.time_told_before_ready;
   });
 }
 
@@ -552,6 +556,57 @@ TEST(ServerCoreTime, AKeyAReadSawExpiredStaysExpiredAfterEveryReplicaRestarts) {
   }
   EXPECT_EQ(read_on(c, l2, {"GET", "k"}), kv::Reply::null())
       << "a key a read saw expired came back";
+}
+
+// Found by sim --disk-faults (3 replicas seed 18211, 5 replicas seed 30789): a leader elected on
+// restarted acceptors' horizons starts its clock up to a step below the times served before, and
+// waits. If it told its acceptors that clock and then failed before it was ready, the next leader
+// took it for the ballot's time, which outranks the lower ballot's horizons, and served below a
+// time already served: a key a read saw expired came back. Every replica restarts (nothing but
+// the horizons survives), the first leader after fails while waiting, and the one after it reads.
+void key_stays_expired_when_a_waiting_leader_fails(ClockBugs bugs, bool expect_nil) {
+  Cluster c = skewed_cluster(bugs);
+  c.run(60);
+  const uint32_t l1 = c.leader();
+  ASSERT_NE(l1, 0u);
+  ASSERT_EQ(write_on(c, l1, 5, {"SET", "k", "v", "PX", "1000"}), kv::Reply::ok());
+  c.run(102);  // just past the expiry
+  ASSERT_EQ(read_on(c, l1, {"GET", "k"}), kv::Reply::null());
+  for (uint32_t id = 1; id <= 3; ++id) c.crash(id);
+  for (uint32_t id = 1; id <= 3; ++id) c.start(id);
+  for (int i = 0; i < 40 && c.leader() == 0; ++i) c.run(1);
+  const uint32_t l2 = c.leader();
+  ASSERT_NE(l2, 0u);
+  ASSERT_FALSE(c.node(l2).replica().role() == paxos::Role::kLeader &&
+               read_on(c, l2, {"GET", "k"}).kind != kv::Reply::Kind::kError)
+      << "a leader served before it waited out the horizons";
+  c.run(10);  // 100 ms of heartbeats, still waiting
+  ASSERT_EQ(c.leader(), l2);
+  const uint32_t l3 = fail_over(c);
+  ASSERT_NE(l3, 0u);
+  const kv::Reply later = read_on(c, l3, {"GET", "k"});
+  if (expect_nil) {
+    if (later.kind == kv::Reply::Kind::kError) {
+      EXPECT_TRUE(later.text.starts_with("TRYAGAIN")) << later.text;
+      c.run(100);  // one horizon step
+      EXPECT_EQ(read_on(c, l3, {"GET", "k"}), kv::Reply::null())
+          << "a key a read saw expired came back";
+    } else {
+      EXPECT_EQ(later, kv::Reply::null()) << "a key a read saw expired came back";
+    }
+  } else {
+    EXPECT_EQ(later, kv::Reply::bulk("v"))
+        << "the planted bug was not reproduced: " << later.text << " l1 " << l1 << " l2 " << l2
+        << " l3 " << l3 << " floor " << to_string(c.node(l3).replica().time_floor().ballot) << " "
+        << c.node(l3).replica().time_floor().seen_ms << " horizon "
+        << to_string(c.node(l3).replica().time_floor().horizon.ballot) << " "
+        << c.node(l3).replica().time_floor().horizon.ms;
+  }
+}
+
+TEST(ServerCoreTime, AKeyAReadSawExpiredStaysExpiredWhenALeaderFailsWhileItWaits) {
+  key_stays_expired_when_a_waiting_leader_fails({}, true);
+  key_stays_expired_when_a_waiting_leader_fails({.time_told_before_ready = true}, false);
 }
 
 }  // namespace
