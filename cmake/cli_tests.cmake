@@ -69,7 +69,7 @@ add_test(NAME cli.sim_core_bug_needs_the_whole_replica
 
 # wal-dump reads a real log written by the benchmark, and names the offset of a flipped byte.
 add_test(NAME cli.wal_dump_reads_and_reports_corruption
-         COMMAND sh -c "rm -rf walcli && $<TARGET_FILE:synod> bench wal --dir walcli --ops 20 --seconds 0.1 --inflight 4 --keep > /dev/null && $<TARGET_FILE:synod> wal-dump walcli/wal-single > dump.txt && grep -q 'accepted slot=20 ' dump.txt && grep -q '^wal-dump: 1 segments, 20 records' dump.txt && printf '\\377' | dd of=walcli/wal-single/wal-00000000000000000001.log bs=1 seek=1000 conv=notrunc 2>/dev/null; $<TARGET_FILE:synod> wal-dump walcli/wal-single > bad.txt; rc=$?; test $rc -eq 1 && grep -q 'corruption: .*wal-00000000000000000001.log: bad record at offset' bad.txt")
+         COMMAND sh -c "rm -rf walcli && $<TARGET_FILE:synod> bench wal --dir walcli --ops 20 --seconds 0.1 --inflight 4 --keep > /dev/null && $<TARGET_FILE:synod> wal-dump walcli/wal-single > dump.txt && grep -q 'accepted slot=20 ' dump.txt && grep -q 'not a key-value command' dump.txt && grep -q '^wal-dump: 1 segments, 20 records' dump.txt && printf '\\377' | dd of=walcli/wal-single/wal-00000000000000000001.log bs=1 seek=1000 conv=notrunc 2>/dev/null; $<TARGET_FILE:synod> wal-dump walcli/wal-single > bad.txt; rc=$?; test $rc -eq 1 && grep -q 'corruption: .*wal-00000000000000000001.log: bad record at offset' bad.txt")
 add_test(NAME cli.wal_dump_missing_dir
          COMMAND sh -c "$<TARGET_FILE:synod> wal-dump no-such-dir; test $? -eq 2")
 

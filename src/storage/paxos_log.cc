@@ -30,7 +30,19 @@ Status bad_record(const LogRecord& r, const std::string& what) {
 
 }  // namespace
 
-std::string describe_record(uint8_t type, std::string_view payload) {
+namespace {
+
+std::string describe_value(const paxos::Value& v, const CommandShower& show) {
+  if (!show || v.is_noop()) return paxos::to_string(v);
+  std::string out;
+  for (const paxos::Command& c : v.commands)
+    out += fmt::format("\n              c{}.{} {}", c.id.client, c.id.seq, show(c));
+  return out;
+}
+
+}  // namespace
+
+std::string describe_record(uint8_t type, std::string_view payload, const CommandShower& show) {
   Reader in(payload);
   Ballot b;
   Slot slot = 0;
@@ -50,11 +62,11 @@ std::string describe_record(uint8_t type, std::string_view payload) {
     case kAcceptedRecord:
       if (in.u64(slot) && decode_ballot(in, b) && decode_value(in, v) && in.done())
         return fmt::format("accepted slot={} ballot={} value={}", slot, to_string(b),
-                           paxos::to_string(v));
+                           describe_value(v, show));
       break;
     case kChosenRecord:
       if (in.u64(slot) && decode_value(in, v) && in.done())
-        return fmt::format("chosen slot={} value={}", slot, paxos::to_string(v));
+        return fmt::format("chosen slot={} value={}", slot, describe_value(v, show));
       break;
     default:
       return fmt::format("unknown record type {} ({} bytes)", type, payload.size());

@@ -5,6 +5,7 @@
 // acknowledged promise left off. Record payloads: docs/wal-format.md.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,7 +29,10 @@ using paxos::decode_value;  // the value coding lives in paxos/codec.h
 using paxos::encode_value;
 
 // One readable line for a record, for `synod wal-dump`; a payload that does not decode says so.
-std::string describe_record(uint8_t type, std::string_view payload);
+// A value's commands are shown by `show` (the storage layer does not know what a payload means:
+// wal-dump passes the key-value store's decoder), or by their ids without it.
+using CommandShower = std::function<std::string(const paxos::Command&)>;
+std::string describe_record(uint8_t type, std::string_view payload, const CommandShower& show = {});
 
 class PaxosLog {
  public:

@@ -133,6 +133,14 @@ TEST(PaxosLog, RecordsDescribeThemselves) {
   EXPECT_EQ(back, value(3, 4));
   EXPECT_EQ(describe_record(kPromiseRecord, std::string(12, '\0')), "promise ballot=0.0");
   EXPECT_NE(describe_record(kAcceptedRecord, "xx").find("undecodable"), std::string::npos);
+  // A value's commands by id, or as the shower wal-dump passes shows them.
+  std::string chosen;
+  put_u64(chosen, 7);
+  encode_value(chosen, value(3, 4));
+  EXPECT_EQ(describe_record(kChosenRecord, chosen), "chosen slot=7 value=" + to_string(value(3, 4)));
+  const std::string shown = describe_record(
+      kChosenRecord, chosen, [](const Command& c) { return "<" + c.payload + ">"; });
+  EXPECT_NE(shown.find("c3.4 <"), std::string::npos) << shown;
   // A hostile count must not allocate or read out of bounds.
   std::string hostile;
   put_u32(hostile, 0xffffffffu);

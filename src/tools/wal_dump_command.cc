@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "kv/store.h"
 #include "storage/log.h"
 #include "storage/paxos_log.h"
 #include "storage/snapshot_store.h"
@@ -15,7 +16,39 @@ namespace {
 struct WalDumpArgs {
   std::string dir;
   bool summary = false;
+  bool ids = false;
 };
+
+// An argument as an operator reads it: printable bytes as they are, others escaped, quoted if it
+// holds a space or is empty, and long ones cut (with their length).
+std::string shown_arg(std::string_view arg) {
+  constexpr size_t kShown = 64;
+  std::string out;
+  for (const char c : arg.substr(0, kShown)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\')
+      out += fmt::format("\\{}", c);
+    else if (u >= 0x20 && u < 0x7f)
+      out += c;
+    else
+      out += fmt::format("\\x{:02x}", u);
+  }
+  if (arg.size() > kShown) out += fmt::format("...({} bytes)", arg.size());
+  if (arg.empty() || out.find(' ') != std::string::npos || out != arg) out = '"' + out + '"';
+  return out;
+}
+
+// A command as the key-value store logs it: its arguments, and the log time it was stamped with.
+std::string shown_command(const paxos::Command& c) {
+  auto command = kv::decode_command(c.payload);
+  if (!command.is_ok())
+    return fmt::format("(not a key-value command, {} bytes: {})", c.payload.size(),
+                       command.status().to_string());
+  std::string out;
+  for (const std::string& arg : command->args) out += (out.empty() ? "" : " ") + shown_arg(arg);
+  if (command->log_time_ms != 0) out += fmt::format("  @{} ms", command->log_time_ms);
+  return out;
+}
 
 int run_wal_dump(const WalDumpArgs& args) {
   auto fs = storage::make_posix_file_system();
@@ -33,7 +66,9 @@ int run_wal_dump(const WalDumpArgs& args) {
     while (next < scan.records.size() && scan.records[next].segment == seg.index) {
       const auto& r = scan.records[next++];
       if (!args.summary)
-        fmt::print("  {:>10}  {}\n", r.offset, storage::describe_record(r.type, r.payload));
+        fmt::print("  {:>10}  {}\n", r.offset,
+                   storage::describe_record(r.type, r.payload,
+                                            args.ids ? storage::CommandShower{} : shown_command));
     }
   }
   auto names = fs->list(args.dir);
@@ -71,6 +106,7 @@ void add_wal_dump_command(CLI::App& app, int& exit_code) {
       "wal-dump", "Print a replica's write-ahead log and snapshots; exit 1 on corruption");
   cmd->add_option("dir", args->dir, "The replica's data directory")->required();
   cmd->add_flag("--summary", args->summary, "Only segments and totals, not every record");
+  cmd->add_flag("--ids", args->ids, "Show a value's commands by id only, not their arguments");
   cmd->callback([args, &exit_code] { exit_code = run_wal_dump(*args); });
 }
 
