@@ -77,6 +77,10 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
       {"follower-read-before-apply", BugLayer::kServer,
        "a follower serves a read once it has a read index, before applying through it",
        "sim (reads, 573 of 1,000 seeds); chaos"},
+      {"duplicate-forwards-run", BugLayer::kServer,
+       "a copy of a forwarded command that the leader already took is run again, so a write "
+       "whose first copy was refused (TRYAGAIN: not applied) is applied after all",
+       "sim --disk-faults (linearizable; 2 of 50,000 seeds with 3 replicas)"},
       {"forward-retry-new-id", BugLayer::kServer,
        "a forwarded write whose outcome is unknown is sent again under a new command id, so it "
        "can apply twice",

@@ -16,6 +16,7 @@ constexpr std::pair<const char*, Router::PlantedBug> kPlantedBugs[] = {
     {"ack-before-chosen", Router::PlantedBug::kAckBeforeChosen},
     {"follower-read-before-apply", Router::PlantedBug::kFollowerReadBeforeApply},
     {"forward-retry-new-id", Router::PlantedBug::kForwardRetryNewId},
+    {"duplicate-forwards-run", Router::PlantedBug::kDuplicateForwardsRun},
 };
 
 }  // namespace
@@ -292,9 +293,27 @@ void Router::finish(const std::shared_ptr<Op>& op, const kv::Reply& reply) {
   }
 }
 
+bool Router::take_forward(NodeId from, uint64_t request_id) {
+  TakenForwards& taken = taken_forwards_[from];
+  const uint64_t now = clock_.now_ms();
+  while (!taken.order.empty() && (taken.order.size() >= kForwardMemory ||
+                                  taken.order.front().first + kForwardMemoryMs < now)) {
+    taken.ids.erase(taken.order.front().second);
+    taken.order.pop_front();
+  }
+  if (!taken.ids.insert(request_id).second) return false;
+  taken.order.emplace_back(now, request_id);
+  return true;
+}
+
 void Router::on_forward(NodeId from, net::Forward& f) {
-  ++counters_.forwards_served;
   const uint64_t id = f.request_id;
+  if (options_.bug != PlantedBug::kDuplicateForwardsRun && !take_forward(from, id)) {
+    log("dropped a copy of forward #" + std::to_string(id) + " from n" +
+        std::to_string(from.value) + ", taken before");
+    return;
+  }
+  ++counters_.forwards_served;
   const bool read = f.read;
   const uint64_t client = f.client;
   auto done = [this, from, id, read, client](const kv::Reply& r) {

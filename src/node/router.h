@@ -65,6 +65,7 @@ class Router {
     kAckBeforeChosen,          // the leader acknowledges a write as soon as it proposes it
     kFollowerReadBeforeApply,  // a follower serves a read as soon as it has the read index
     kForwardRetryNewId,        // a forwarded write is sent again with a new command id
+    kDuplicateForwardsRun,     // a copy of a forward taken before is run again
   };
   // The names the --planted-bug flags accept, in a stable order; parse_planted_bug("") is kNone.
   static const std::vector<std::string>& planted_bug_names();
@@ -190,6 +191,20 @@ class Router {
   // Request ids (forwards, read-index requests) start at a random point in each incarnation, so
   // that a reply queued for an earlier incarnation of this replica never matches a new request.
   uint64_t next_request_id_ = 1;
+  // The forwards this replica has taken, per sender, so that a copy that arrives again (the
+  // network duplicated it, or a peer resent it) is dropped and never run twice: its sender may
+  // already have told its client that the first copy's refusal (TRYAGAIN) was definite. Kept
+  // for kForwardMemoryMs and at most kForwardMemory per sender (beyond them a copy would be
+  // minutes late, past every deadline).
+  static constexpr uint64_t kForwardMemoryMs = 60'000;
+  static constexpr size_t kForwardMemory = 1 << 16;
+  struct TakenForwards {
+    std::set<uint64_t> ids;
+    std::deque<std::pair<uint64_t, uint64_t>> order;  // (taken at ms, id), oldest first
+  };
+  std::map<NodeId, TakenForwards> taken_forwards_;
+  // False if this forward was taken before (a copy); remembers it otherwise.
+  bool take_forward(NodeId from, uint64_t request_id);
   NodeId last_leader_;
   Counters counters_;
 };

@@ -174,8 +174,10 @@ TEST(CoreSim, TheRoutersForwardAndServeFollowerReads) {
 // messages, values up to the size limit, and commands over it, which are refused whole.
 TEST(CoreSim, HostileMessagesAndValuesUpToTheLimitRunCleanly) {
   CoreResult total;
+  CoreOptions o = short_runs();
+  o.large_values = 0.2;  // (3% by default: a command over the limit is then rare)
   for (uint64_t seed = 1; seed <= 100; ++seed) {
-    const CoreResult r = run_core_seed(short_runs(), seed);
+    const CoreResult r = run_core_seed(o, seed);
     ASSERT_FALSE(r.violation) << describe(r);
     total.hostile_messages += r.hostile_messages;
     total.large_values += r.large_values;
@@ -184,6 +186,28 @@ TEST(CoreSim, HostileMessagesAndValuesUpToTheLimitRunCleanly) {
   EXPECT_GT(total.hostile_messages, 100u);
   EXPECT_GT(total.large_values, 50u);
   EXPECT_GT(total.refused_too_large, 0u);
+}
+
+// Found by the disk-fault soak (seeds 2165 and 19966 of 50,000, 3 replicas): a forward the leader
+// refused (TRYAGAIN: its clock had not yet passed its predecessors') was duplicated by the
+// network, its copy arrived once the leader was ready and was applied, while the follower's
+// router had already told its client TRYAGAIN, "not applied". The leader now drops a copy of a
+// forward it took before. Too rare for a search here; the seeds replay exactly (and would need
+// replacing if the simulator's schedule changed).
+TEST(CoreSim, ACopyOfAForwardTheLeaderRefusedIsNeverApplied) {
+  CoreOptions o;
+  o.disk_faults = true;
+  for (uint64_t seed : {2165, 19966}) {
+    const CoreResult clean = run_core_seed(o, seed);
+    EXPECT_FALSE(clean.violation) << describe(clean);
+  }
+  CoreOptions planted = o;
+  planted.router_bug = "duplicate-forwards-run";
+  for (uint64_t seed : {2165, 19966}) {
+    const CoreResult r = run_core_seed(planted, seed);
+    ASSERT_TRUE(r.violation) << "seed " << seed << ": the planted bug was not reproduced";
+    EXPECT_EQ(r.violation->rfind("linearizable:", 0), 0u) << *r.violation;
+  }
 }
 
 // Review's forged Prepare that ended all elections: acceptors that take any round, however
@@ -220,16 +244,16 @@ TEST(CoreSim, CommandsStampedWithTheLeadersWallClockAreCaught) {
 // or lincheck sees it. Without TTL keys, so that the ttl check does not fire first. Wall-clock
 // stamps alone never apply anything twice: the session bug is what is caught.
 TEST(CoreSim, SessionsForgottenByALeapOfLogTimeAreCaught) {
-  CoreOptions o = short_runs();
+  CoreOptions o;
   o.ttl_share = 0;
   ASSERT_TRUE(enable_core_bug("wall-clock-expiry", o));
-  for (uint64_t seed = 1; seed <= 300; ++seed) {
+  for (uint64_t seed = 1; seed <= 400; ++seed) {
     const CoreResult r = run_core_seed(o, seed);
     ASSERT_FALSE(r.violation && (r.violation->rfind("counters:", 0) == 0 ||
                                  r.violation->rfind("linearizable:", 0) == 0))
         << describe(r);
   }
-  expect_caught("sessions-evicted-by-clock", "counters|linearizable", 300, o);
+  expect_caught("sessions-evicted-by-clock", "counters|linearizable", 400, o);
 }
 
 // Found by a review of the cluster clock: a leader cut off from its quorum runs its clock on at
