@@ -582,6 +582,8 @@ std::optional<kv::Reply> pure_local_reply(const std::string& name,
   if (name == "ping" && args.size() == 1) return kv::Reply::simple("PONG");
   if ((name == "ping" || name == "echo") && args.size() == 2) return kv::Reply::bulk(args[1]);
   if (name == "unwatch" && args.size() == 1) return kv::Reply::ok();  // EXEC unwatches anyway
+  if (name == "select" && args.size() == 2)
+    return args[1] == "0" ? kv::Reply::ok() : kv::Reply::error("ERR DB index is out of range");
   return std::nullopt;
 }
 

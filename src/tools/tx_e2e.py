@@ -80,7 +80,7 @@ GOLDEN = [
     'EXEC|DISCARD|MULTI x|WATCH|UNWATCH x|UNWATCH',
     'MULTI|EXEC x|EXEC',
     'MULTI|DISCARD x|EXEC',
-    'MULTI|PING|ECHO hi|UNWATCH|SET tx:a 5|EXEC',
+    'MULTI|PING|ECHO hi|UNWATCH|SELECT 0|SET tx:a 5|SELECT 99|EXEC',
     'WATCH tx:a|SET tx:a 2|MULTI|GET tx:a|EXEC|GET tx:a',              # own write after WATCH
     'WATCH tx:a|MULTI|INCR tx:a|EXEC',
     'WATCH tx:a tx:b|UNWATCH|SET tx:a 3|MULTI|GET tx:a|EXEC',
