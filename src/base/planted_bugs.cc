@@ -67,6 +67,11 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "leader whose clock runs ahead applies twice (review finding 4)",
        "sim with wall-clock-expiry, whose leaders make log time leap (counters or lincheck); "
        "ServerCore tests"},
+      {"exec-ignores-watch", BugLayer::kReplica,
+       "EXEC applies its commands even when a key it watched was modified after the WATCH, so "
+       "WATCH/MULTI/EXEC retry loops lose updates",
+       "the transactions e2e test (concurrent WATCH incrementers end short); "
+       "Transaction.PlantedBugExecIgnoresWatchLosesAnUpdate"},
       // The request router.
       {"stale-follower-reads", BugLayer::kServer,
        "a follower answers reads from its own state machine",

@@ -19,7 +19,8 @@ using Table = std::map<std::string_view, CommandSpec, std::less<>>;
 
 Table build_table() {
   Table table;
-  for (auto family : {string_commands, hash_commands, list_commands, set_commands, zset_commands})
+  for (auto family : {string_commands, hash_commands, list_commands, set_commands, zset_commands,
+                      transaction_commands})
     for (const CommandSpec& spec : family()) {
       SYNOD_ASSERT((spec.write == nullptr) != (spec.read == nullptr), "one handler per command");
       SYNOD_ASSERT(table.emplace(spec.name, spec).second, "a command is in the table twice");
@@ -110,6 +111,14 @@ Reply not_float() {
 }
 Reply arity_error(std::string_view name) {
   return Reply::error("ERR wrong number of arguments for '" + lower(name) + "' command");
+}
+Reply unknown_command(const Args& args) {
+  // Redis's rule: arguments while fewer than 128 characters are shown, each cut to what is left.
+  std::string shown;
+  for (size_t i = 1; i < args.size() && shown.size() < 128; ++i)
+    shown += "'" + args[i].substr(0, 128 - shown.size()) + "' ";
+  return Reply::error("ERR unknown command '" + args[0].substr(0, 128) +
+                      "', with args beginning with: " + shown);
 }
 Reply bulks(const std::vector<std::string>& items) {
   std::vector<Reply> out;

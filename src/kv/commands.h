@@ -42,6 +42,7 @@ std::vector<CommandSpec> hash_commands();
 std::vector<CommandSpec> list_commands();
 std::vector<CommandSpec> set_commands();
 std::vector<CommandSpec> zset_commands();
+std::vector<CommandSpec> transaction_commands();  // EXEC and WATCH (kv/transaction.h)
 
 // --- Shared by the handlers ---
 
@@ -61,6 +62,8 @@ Reply syntax_error();
 Reply not_integer();
 Reply not_float();
 Reply arity_error(std::string_view name);
+// Redis's "ERR unknown command 'name', with args beginning with: 'a' 'b' " (at most 3 args).
+Reply unknown_command(const Args& args);
 Reply bulks(const std::vector<std::string>& items);
 
 // The "random" choices of SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER and RANDOMKEY: seeded by the

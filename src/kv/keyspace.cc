@@ -52,11 +52,40 @@ const Value* Keyspace::find(std::string_view key, uint64_t now_ms) const {
 }
 
 Value* Keyspace::find_live(std::string_view key) {
-  return const_cast<Value*>(find(key, clock_ms_));
+  Value* v = const_cast<Value*>(find(key, clock_ms_));
+  if (v) v->version = seed_;
+  return v;
+}
+
+uint64_t Keyspace::modified_at(std::string_view key) const {
+  if (auto it = data_.find(key); it != data_.end()) return it->second.version;
+  if (auto it = tombstones_.find(key); it != tombstones_.end()) return it->second;
+  return tombstone_floor_;
+}
+
+void Keyspace::bury(std::string_view key) {
+  unbury(key);
+  tombstones_.emplace(std::string(key), seed_);
+  tombstone_order_.emplace(seed_, std::string(key));
+  while (tombstones_.size() > kMaxTombstones) {
+    const auto oldest = tombstone_order_.begin();
+    tombstone_floor_ = std::max(tombstone_floor_, oldest->first);
+    tombstones_.erase(tombstones_.find(oldest->second));
+    tombstone_order_.erase(oldest);
+  }
+}
+
+void Keyspace::unbury(std::string_view key) {
+  auto it = tombstones_.find(key);
+  if (it == tombstones_.end()) return;
+  tombstone_order_.erase({it->second, it->first});
+  tombstones_.erase(it);
 }
 
 Value& Keyspace::put(const std::string& key, Value value) {
-  erase(key);
+  remove(key);
+  unbury(key);
+  value.version = seed_;
   auto [it, inserted] = data_.emplace(key, std::move(value));
   if (it->second.expire_at_ms != 0) expiries_.insert({it->second.expire_at_ms, key});
   return it->second;
@@ -77,7 +106,7 @@ void Keyspace::drop_if_empty(std::string_view key) {
   if (empty) erase(key);
 }
 
-bool Keyspace::erase(std::string_view key) {
+bool Keyspace::remove(std::string_view key) {
   auto it = data_.find(key);
   if (it == data_.end()) return false;
   if (it->second.expire_at_ms != 0) expiries_.erase({it->second.expire_at_ms, it->first});
@@ -85,9 +114,16 @@ bool Keyspace::erase(std::string_view key) {
   return true;
 }
 
+bool Keyspace::erase(std::string_view key) {
+  if (!remove(key)) return false;
+  bury(key);
+  return true;
+}
+
 void Keyspace::set_expiry(std::string_view key, Value& value, uint64_t at_ms) {
   if (value.expire_at_ms != 0) expiries_.erase({value.expire_at_ms, std::string(key)});
   value.expire_at_ms = at_ms;
+  value.version = seed_;
   if (at_ms != 0) expiries_.insert({at_ms, std::string(key)});
 }
 
@@ -101,6 +137,10 @@ void Keyspace::expire_due() {
 void Keyspace::clear() {
   data_.clear();
   expiries_.clear();
+  // Every key, present or not, counts as modified now.
+  tombstones_.clear();
+  tombstone_order_.clear();
+  tombstone_floor_ = seed_;
 }
 
 size_t Keyspace::live_count(uint64_t now_ms) const {
@@ -232,22 +272,49 @@ void Keyspace::encode(std::string& out) const {
   for (const auto& [key, value] : data_) {
     put_bytes(out, key);
     put_u64(out, value.expire_at_ms);
+    put_u64(out, value.version);
     put_u8(out, static_cast<uint8_t>(value.type()));
     std::visit(Encoder{out}, value.data);
   }
+  put_u64(out, tombstone_floor_);
+  put_u64(out, tombstones_.size());
+  for (const auto& [key, at] : tombstones_) {
+    put_bytes(out, key);
+    put_u64(out, at);
+  }
 }
 
-bool Keyspace::decode(Reader& in) {
+bool Keyspace::decode(Reader& in, bool with_versions) {
   uint64_t n = 0;
   if (!in.u64(n) || n > in.remaining() / 17) return false;
   for (uint64_t i = 0; i < n; ++i) {
     std::string key;
     Value value;
     uint8_t type = 0;
-    if (!in.bytes(key) || !in.u64(value.expire_at_ms) || !in.u8(type) ||
+    if (!in.bytes(key) || !in.u64(value.expire_at_ms) ||
+        (with_versions && !in.u64(value.version)) || value.version > seed_ || !in.u8(type) ||
         !decode_value(in, type, limits_, value) || data_.count(key))
       return false;
-    put(key, std::move(value));
+    const uint64_t version = value.version;
+    Value& stored = put(key, std::move(value));
+    if (with_versions) stored.version = version;
+  }
+  if (!with_versions) {
+    // No versions recorded: every key counts as modified at the snapshot's position, the same
+    // answer on every replica restoring it.
+    tombstone_floor_ = seed_;
+    return true;
+  }
+  if (!in.u64(tombstone_floor_) || tombstone_floor_ > seed_ || !in.u64(n) || n > kMaxTombstones ||
+      n > in.remaining() / 12)
+    return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string key;
+    uint64_t at = 0;
+    if (!in.bytes(key) || !in.u64(at) || at > seed_ || data_.count(key) ||
+        !tombstones_.emplace(key, at).second)
+      return false;
+    tombstone_order_.emplace(at, std::move(key));
   }
   return true;
 }

@@ -59,6 +59,8 @@ struct ZSet {
 struct Value {
   std::variant<std::string, Hash, List, Set, ZSet> data;
   uint64_t expire_at_ms = 0;  // 0: no expiry
+  // The log position (Keyspace::position()) of the command that last modified the key, for WATCH.
+  uint64_t version = 0;
   Type type() const { return static_cast<Type>(data.index()); }
 };
 
@@ -82,10 +84,29 @@ class Keyspace {
   // sets before each command. Equal on every replica at the same log position.
   uint64_t seed() const { return seed_; }
   void set_seed(uint64_t seed) { seed_ = seed; }
+  // The same number as the log position that WATCH versions are measured in: every command of a
+  // transaction shares its entry's position.
+  uint64_t position() const { return seed_; }
+
+  // WATCH. The log position of the last modification of `key` (a write, an expiry set or
+  // cleared, a deletion, the key expiring): the key's own version while it exists, else its
+  // tombstone, else the tombstone floor. The floor is at least every tombstone let go, so a
+  // deleted key never looks older than its deletion; at worst a transaction aborts that Redis
+  // would have run (docs/operations.md, "Transactions").
+  uint64_t modified_at(std::string_view key) const;
+  // Tombstones kept at most (the oldest leave first, raising the floor). Part of the state
+  // machine's definition, like the snapshot format: replicas must agree on it.
+  static constexpr size_t kMaxTombstones = 100'000;
+  // Planted bug "exec-ignores-watch" (never in production): EXEC runs whatever WATCH saw.
+  bool bug_exec_ignores_watch = false;
+  size_t tombstones() const { return tombstones_.size(); }
+  uint64_t tombstone_floor() const { return tombstone_floor_; }
 
   // The live value of a key as of now_ms (an expired one not yet removed is absent).
   const Value* find(std::string_view key, uint64_t now_ms) const;
-  // The live value at the log clock, for writes.
+  // The live value at the log clock, for writes. It counts as a modification for WATCH: a write
+  // command asks for it to change the value (when it only looks, a transaction watching the key
+  // aborts where Redis's would run, which is safe).
   Value* find_live(std::string_view key);
 
   // A key's value of type T: null if absent; `wrong` is set if it holds another type.
@@ -126,9 +147,12 @@ class Keyspace {
   // Whether a string may grow to `bytes` bytes.
   std::optional<std::string> check_string(size_t bytes) const;
 
-  // The keys of a version 3 snapshot (docs/wal-format.md): count, then per key in key order.
+  // The keys of a version 4 snapshot (docs/wal-format.md): count, then per key in key order
+  // (with its version), then the tombstone floor and the tombstones. decode(in, false) reads a
+  // version 3 snapshot's keys, which carry no versions: every key counts as modified at the
+  // snapshot's position (a cluster runs transactions only once every replica knows them).
   void encode(std::string& out) const;
-  [[nodiscard]] bool decode(Reader& in);
+  [[nodiscard]] bool decode(Reader& in, bool with_versions = true);
   // Version 1 and 2: strings only (key, value, expire_at_ms).
   [[nodiscard]] bool decode_strings(Reader& in);
 
@@ -136,6 +160,13 @@ class Keyspace {
   KeyLimits limits_;
   Map data_;
   std::set<std::pair<uint64_t, std::string>> expiries_;  // (expire_at_ms, key)
+  // Deleted keys' deletion positions, and the same by position (oldest first) for the bound.
+  std::map<std::string, uint64_t, std::less<>> tombstones_;
+  std::set<std::pair<uint64_t, std::string>> tombstone_order_;
+  uint64_t tombstone_floor_ = 0;
+  bool remove(std::string_view key);  // erase without a tombstone
+  void bury(std::string_view key);    // records a deletion at position()
+  void unbury(std::string_view key);
   uint64_t clock_ms_ = 0;
   uint64_t seed_ = 0;
 };

@@ -134,6 +134,7 @@ Result<KvCommand> decode_command(std::string_view bytes) {
 }
 
 Store::Store(Options options) : options_(options), ks_(options.key_limits) {
+  ks_.bug_exec_ignores_watch = options.bug_exec_ignores_watch;
   SYNOD_ASSERT(options_.max_sessions >= 1, "a store needs room for at least one session");
 }
 
@@ -230,16 +231,6 @@ Reply Store::apply_in_session(const KvCommand& command) {
   return reply;
 }
 
-namespace {
-
-Reply unknown_command(const std::vector<std::string>& args) {
-  std::string msg = "ERR unknown command '" + args[0] + "', with args beginning with: ";
-  for (size_t i = 1; i < args.size() && i < 4; ++i) msg += "'" + args[i] + "' ";
-  return Reply::error(msg);
-}
-
-}  // namespace
-
 Reply Store::execute(const std::vector<std::string>& args) {
   if (args.empty()) return Reply::error("ERR empty command");
   const CommandSpec* spec = find_command(lower(args[0]));
@@ -259,7 +250,7 @@ Reply Store::read(const std::vector<std::string>& args, uint64_t now_ms) const {
 
 namespace {
 constexpr std::string_view kSnapshotMagic = "SYNODKVS";
-constexpr uint32_t kSnapshotVersion = 3;  // 2: strings only, no key limits
+constexpr uint32_t kSnapshotVersion = 4;  // 3: no WATCH versions; 2: strings only, no key limits
 }  // namespace
 
 std::string Store::snapshot() const {
@@ -335,7 +326,7 @@ Result<Store> Store::restore(std::string_view bytes, Options options) {
   Store s(options);
   uint32_t version = 0;
   uint64_t clock_ms = 0, max_sessions = 0, max_elements = 0, max_value_bytes = 0;
-  if (!in.u32(version) || (version != kSnapshotVersion && version != 2))
+  if (!in.u32(version) || (version < 2 || version > kSnapshotVersion))
     return Status::corruption("unknown key-value snapshot version");
   if (!in.u64(clock_ms) || !in.u64(s.applied_commands_) || !in.u64(s.expired_through_seq_) ||
       !in.u64(s.evictions_) || !in.u64(max_sessions))
@@ -362,7 +353,8 @@ Result<Store> Store::restore(std::string_view bytes, Options options) {
           std::to_string(max_elements) + " elements, " + std::to_string(max_value_bytes) +
           " bytes): they must be the same on every replica, for the cluster's whole life");
     }
-    if (!s.ks_.decode(in)) return Status::corruption("undecodable key-value snapshot");
+    if (!s.ks_.decode(in, version >= 4))
+      return Status::corruption("undecodable key-value snapshot");
   }
   if (!s.read_sessions(in, max_sessions)) return Status::corruption("undecodable sessions");
   if (!in.done()) return Status::corruption("trailing bytes in a key-value snapshot");

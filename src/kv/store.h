@@ -88,6 +88,9 @@ struct StoreOptions {
   // idle for kSessionTtlMs of log time forgotten before the lookup, so that a retry stamped by
   // a leader whose clock runs ahead is applied a second time.
   bool bug_sessions_evicted_by_clock = false;
+  // Planted bug "exec-ignores-watch" (never in production): EXEC applies its commands even when
+  // a key it watched was modified after the WATCH.
+  bool bug_exec_ignores_watch = false;
   // Bounds on one key's value (elements and bytes). Like max_sessions, part of the state
   // machine's definition: equal on every replica, recorded in snapshots.
   KeyLimits key_limits;
@@ -115,8 +118,8 @@ class Store {
   // A digest of the whole state, for tests and the simulator.
   uint64_t digest() const;
 
-  // The encoding is docs/wal-format.md's "Key-value state" (version 3); restore() also reads
-  // versions 1 and 2. It refuses a snapshot made with another Options::max_sessions or
+  // The encoding is docs/wal-format.md's "Key-value state" (version 4); restore() also reads
+  // versions 1 to 3. It refuses a snapshot made with another Options::max_sessions or
   // Options::key_limits.
   std::string snapshot() const;
   static Result<Store> restore(std::string_view bytes, Options options = {});

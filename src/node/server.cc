@@ -9,9 +9,12 @@
 #include <chrono>
 #include <deque>
 #include <random>
+#include <set>
 
 #include "base/planted_bugs.h"
 #include "base/rng.h"
+#include "kv/commands.h"
+#include "kv/transaction.h"
 #include "net/resp.h"
 
 namespace synod::node {
@@ -188,7 +191,40 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
                       });
   }
 
+  // Redis's MULTI/EXEC/WATCH state of this connection (kv/transaction.h).
+  struct Queued {
+    std::vector<std::string> args;   // for the log, if no local reply
+    std::optional<kv::Reply> local;  // PING, ECHO, UNWATCH: answered without the state machine
+  };
+  struct Held {
+    std::vector<std::string> args;
+    std::shared_ptr<std::string> slot;
+    int protocol;
+  };
+  void reset_transaction() {
+    in_multi_ = false;
+    multi_failed_ = false;
+    queued_.clear();
+    queued_bytes_ = 0;
+  }
+  void unwatch() {
+    watched_.clear();
+    watch_failed_ = false;
+    ++watch_epoch_;  // a WATCH still on its way no longer counts
+  }
+
   friend class Server;
+  bool in_multi_ = false;
+  bool multi_failed_ = false;  // a command was refused while queued: EXEC answers EXECABORT
+  std::vector<Queued> queued_;
+  size_t queued_bytes_ = 0;                  // encoded, as the EXEC entry will carry them
+  std::map<std::string, uint64_t> watched_;  // key -> the log position its WATCH was served at
+  uint64_t watch_epoch_ = 0;
+  size_t watches_pending_ = 0;
+  bool watch_failed_ = false;  // a WATCH got no answer: the next EXEC aborts, as if the key changed
+  // An EXEC waits for this connection's WATCHes to answer (it carries their positions); it and
+  // every request after it wait here, in order.
+  std::deque<Held> held_;
   Server& server_;
   tcp::socket socket_;
   std::shared_ptr<Router::Session> session_;  // the router's: client id, seqs, command order
@@ -303,7 +339,6 @@ const std::vector<std::string>& Server::planted_bug_names() {
   }();
   return names;
 }
-
 
 Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options options) {
   if (options.max_command_bytes < 1024 || options.max_command_bytes > kMaxCommandBytesLimit)
@@ -515,8 +550,18 @@ void Server::flush() {
 void Server::on_request(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
                         const std::shared_ptr<std::string>& slot, int protocol) {
   ++counters_.commands;
+  serve(conn, std::move(args), slot, protocol);
+}
+
+void Server::serve(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
+                   const std::shared_ptr<std::string>& slot, int protocol) {
   if (args.empty()) return finish(conn, slot, protocol, kv::Reply::error("ERR empty command"));
   const std::string name = lower(args[0]);
+  if (!conn->held_.empty() || (name == "exec" && conn->watches_pending_ > 0)) {
+    conn->held_.push_back({std::move(args), slot, protocol});
+    return;
+  }
+  if (transaction_command(conn, name, args, slot, protocol)) return;
   if (name == "hello") return hello(conn, slot, args);
   if (kv::classify(name) == kv::CommandClass::kUnknown) {
     bool close = false;
@@ -527,6 +572,178 @@ void Server::on_request(const std::shared_ptr<Connection>& conn, std::vector<std
   router_->execute(conn->session(), std::move(args),
                    [this, weak = std::weak_ptr<Connection>(conn), slot,
                     protocol](const kv::Reply& reply) { finish(weak, slot, protocol, reply); });
+}
+
+namespace {
+
+// Connection commands a transaction may hold: their replies do not depend on any state.
+std::optional<kv::Reply> pure_local_reply(const std::string& name,
+                                          const std::vector<std::string>& args) {
+  if (name == "ping" && args.size() == 1) return kv::Reply::simple("PONG");
+  if ((name == "ping" || name == "echo") && args.size() == 2) return kv::Reply::bulk(args[1]);
+  if (name == "unwatch" && args.size() == 1) return kv::Reply::ok();  // EXEC unwatches anyway
+  if (name == "select" && args.size() == 2)
+    return args[1] == "0" ? kv::Reply::ok() : kv::Reply::error("ERR DB index is out of range");
+  return std::nullopt;
+}
+
+bool is_local_command(const std::string& name) {
+  static const std::set<std::string> names = {"ping",   "echo",   "quit", "command",     "select",
+                                              "client", "config", "info", "synod.fault", "hello"};
+  return names.count(name) > 0;
+}
+
+}  // namespace
+
+bool Server::transaction_command(const std::shared_ptr<Connection>& conn, const std::string& name,
+                                 std::vector<std::string>& args,
+                                 const std::shared_ptr<std::string>& slot, int protocol) {
+  using kv::Reply;
+  Connection& c = *conn;
+  auto answer = [&](const Reply& reply) {
+    finish(conn, slot, protocol, reply);
+    return true;
+  };
+  const size_t argc = args.size();
+  if (name == "exec") {
+    if (argc != 1) {
+      // Redis ends the transaction, if any, with the arity error.
+      c.reset_transaction();
+      c.unwatch();
+      return answer(Reply::error(
+          "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' "
+          "command"));
+    }
+    if (!c.in_multi_) return answer(Reply::error("ERR EXEC without MULTI"));
+    exec(conn, slot, protocol);
+    return true;
+  }
+  if (name == "multi") {
+    // Answered at once; a transaction under way goes on unharmed, as in Redis.
+    if (argc != 1) return answer(kv::arity_error(name));
+    if (c.in_multi_) return answer(Reply::error("ERR MULTI calls can not be nested"));
+    c.in_multi_ = true;
+    return answer(Reply::ok());
+  }
+  if (name == "discard") {
+    if (argc != 1) {
+      if (c.in_multi_) c.multi_failed_ = true;
+      return answer(kv::arity_error(name));
+    }
+    if (!c.in_multi_) return answer(Reply::error("ERR DISCARD without MULTI"));
+    c.reset_transaction();
+    c.unwatch();
+    return answer(Reply::ok());
+  }
+  if (name == "watch") {
+    if (argc < 2) {
+      if (c.in_multi_) c.multi_failed_ = true;
+      return answer(kv::arity_error(name));
+    }
+    if (c.in_multi_) return answer(Reply::error("ERR WATCH inside MULTI is not allowed"));
+    watch(conn, std::move(args), slot, protocol);
+    return true;
+  }
+  if (!c.in_multi_) {
+    if (name != "unwatch") return false;
+    if (argc != 1) return answer(kv::arity_error(name));
+    c.unwatch();
+    return answer(Reply::ok());
+  }
+  if (name == "quit") return false;  // at once, even inside MULTI, as in Redis
+  // Queued: refused now if the command table (or the connection) can tell it would fail.
+  std::optional<Reply> refused;
+  Connection::Queued queued;
+  if (is_local_command(name) || name == "unwatch") {
+    queued.local = pure_local_reply(name, args);
+    if (!queued.local) {
+      refused = name == "unwatch" || name == "ping" || name == "echo" || name == "select"
+                    ? kv::arity_error(name)
+                    : Reply::error("ERR Command not allowed inside a transaction");
+    }
+  } else {
+    refused = kv::check_queued(args);
+    // The whole transaction must fit in one log entry, and the connection holds no more.
+    const size_t bytes = kv::encoded_command_bytes(args);
+    if (!refused && c.queued_bytes_ + bytes > options_.max_command_bytes)
+      refused = Reply::error("ERR the transaction would exceed --max-command-bytes (" +
+                             std::to_string(options_.max_command_bytes) + " bytes)");
+    if (!refused) c.queued_bytes_ += bytes;
+    queued.args = std::move(args);
+  }
+  if (refused) {
+    c.multi_failed_ = true;
+    return answer(*refused);
+  }
+  c.queued_.push_back(std::move(queued));
+  return answer(Reply::simple("QUEUED"));
+}
+
+void Server::watch(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
+                   const std::shared_ptr<std::string>& slot, int protocol) {
+  ++conn->watches_pending_;
+  std::vector<std::string> keys(args.begin() + 1, args.end());
+  args[0] = "WATCH";  // the state machine's read (kv/transaction.h)
+  router_->execute(conn->session(), std::move(args),
+                   [this, weak = std::weak_ptr<Connection>(conn), slot, protocol,
+                    epoch = conn->watch_epoch_, keys = std::move(keys)](const kv::Reply& reply) {
+                     auto live = weak.lock();
+                     if (!live) return;
+                     --live->watches_pending_;
+                     const bool served = reply.kind == kv::Reply::Kind::kInteger;
+                     if (epoch == live->watch_epoch_) {
+                       if (served) {
+                         // A key watched twice keeps its first position, as in Redis.
+                         for (const auto& key : keys)
+                           live->watched_.emplace(key, static_cast<uint64_t>(reply.integer));
+                       } else {
+                         live->watch_failed_ = true;
+                       }
+                     }
+                     finish(live, slot, protocol, served ? kv::Reply::ok() : reply);
+                     if (live->watches_pending_ == 0) release_held(live);
+                   });
+}
+
+void Server::exec(const std::shared_ptr<Connection>& conn, const std::shared_ptr<std::string>& slot,
+                  int protocol) {
+  Connection& c = *conn;
+  const bool failed = c.multi_failed_, watch_failed = c.watch_failed_;
+  kv::Transaction tx;
+  tx.watches.assign(c.watched_.begin(), c.watched_.end());
+  // Replies known now (PING, ECHO, ...) by their place; the others come from the log entry.
+  std::vector<std::optional<kv::Reply>> replies;
+  for (auto& q : c.queued_) {
+    replies.push_back(std::move(q.local));
+    if (!replies.back()) tx.commands.push_back(std::move(q.args));
+  }
+  c.reset_transaction();
+  c.unwatch();
+  if (failed) return finish(conn, slot, protocol, kv::Reply::error(std::string(kv::kExecAbort)));
+  // A WATCH that got no answer cannot vouch for its keys: abort as if they changed.
+  if (watch_failed) return finish(conn, slot, protocol, kv::Reply::null_array());
+  router_->execute(c.session(), kv::encode_exec(tx),
+                   [this, weak = std::weak_ptr<Connection>(conn), slot, protocol,
+                    replies = std::move(replies)](const kv::Reply& reply) mutable {
+                     if (reply.kind != kv::Reply::Kind::kArray)
+                       return finish(weak, slot, protocol, reply);
+                     std::vector<kv::Reply> out;
+                     size_t next = 0;
+                     for (auto& r : replies) {
+                       if (r) {
+                         out.push_back(std::move(*r));
+                       } else if (next < reply.elements.size()) {
+                         out.push_back(reply.elements[next++]);
+                       }
+                     }
+                     finish(weak, slot, protocol, kv::Reply::array(std::move(out)));
+                   });
+}
+
+void Server::release_held(const std::shared_ptr<Connection>& conn) {
+  std::deque<Connection::Held> held = std::move(conn->held_);
+  conn->held_.clear();
+  for (auto& h : held) serve(conn, std::move(h.args), h.slot, h.protocol);
 }
 
 void Server::finish(const std::weak_ptr<Connection>& weak, const std::shared_ptr<std::string>& slot,

@@ -123,6 +123,19 @@ class Server {
               int protocol, const kv::Reply& reply);
   void hello(const std::shared_ptr<Connection>& conn, const std::shared_ptr<std::string>& slot,
              const std::vector<std::string>& args);
+  void serve(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
+             const std::shared_ptr<std::string>& slot, int protocol);
+  // MULTI, EXEC, DISCARD, WATCH, UNWATCH and queuing inside MULTI (kv/transaction.h): true if it
+  // took the request.
+  bool transaction_command(const std::shared_ptr<Connection>& conn, const std::string& name,
+                           std::vector<std::string>& args, const std::shared_ptr<std::string>& slot,
+                           int protocol);
+  void watch(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
+             const std::shared_ptr<std::string>& slot, int protocol);
+  void exec(const std::shared_ptr<Connection>& conn, const std::shared_ptr<std::string>& slot,
+            int protocol);
+  // Serves the requests held behind an EXEC that waited for its WATCH reads.
+  void release_held(const std::shared_ptr<Connection>& conn);
   kv::Reply local_command(const std::vector<std::string>& args, bool& close);
   kv::Reply fault_command(const std::vector<std::string>& args);
   std::string info(const std::string& section) const;

@@ -49,6 +49,7 @@ bool ServerCore::plant_bug(std::string_view name, Options& o) {
   if (name == "unsynced-checkpoint") return o.log.bug_unsynced_checkpoint = true;
   if (name == "marker-in-payload") return o.log.bug_marker_in_payload = true;
   if (name == "sessions-evicted-by-clock") return o.store.bug_sessions_evicted_by_clock = true;
+  if (name == "exec-ignores-watch") return o.store.bug_exec_ignores_watch = true;
   return false;
 }
 
