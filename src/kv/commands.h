@@ -42,6 +42,7 @@ std::vector<CommandSpec> hash_commands();
 std::vector<CommandSpec> list_commands();
 std::vector<CommandSpec> set_commands();
 std::vector<CommandSpec> zset_commands();
+std::vector<CommandSpec> script_commands();  // scripting.cc
 
 // --- Shared by the handlers ---
 

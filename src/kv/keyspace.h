@@ -18,6 +18,7 @@
 #include <variant>
 
 #include "base/status.h"
+#include "kv/script_cache.h"
 
 namespace synod {
 class Reader;
@@ -82,6 +83,9 @@ class Keyspace {
   // sets before each command. Equal on every replica at the same log position.
   uint64_t seed() const { return seed_; }
   void set_seed(uint64_t seed) { seed_ = seed; }
+  // The scripts EVALSHA can run (kv/scripting.h). Not keys: FLUSHALL keeps them, as in Redis.
+  ScriptCache& scripts() { return scripts_; }
+  const ScriptCache& scripts() const { return scripts_; }
 
   // The live value of a key as of now_ms (an expired one not yet removed is absent).
   const Value* find(std::string_view key, uint64_t now_ms) const;
@@ -138,6 +142,7 @@ class Keyspace {
   std::set<std::pair<uint64_t, std::string>> expiries_;  // (expire_at_ms, key)
   uint64_t clock_ms_ = 0;
   uint64_t seed_ = 0;
+  ScriptCache scripts_;
 };
 
 }  // namespace synod::kv

@@ -58,6 +58,9 @@ bool glob_match(std::string_view pattern, std::string_view text);
 // linearizable read without the log. Unknown names are neither.
 enum class CommandClass { kWrite, kRead, kUnknown };
 CommandClass classify(std::string_view name);
+// The same for a whole command, where a subcommand decides (SCRIPT EXISTS is a read, SCRIPT LOAD
+// a write).
+CommandClass classify_command(const std::vector<std::string>& args);
 
 // One command as the log carries it.
 struct KvCommand {
@@ -115,8 +118,8 @@ class Store {
   // A digest of the whole state, for tests and the simulator.
   uint64_t digest() const;
 
-  // The encoding is docs/wal-format.md's "Key-value state" (version 3); restore() also reads
-  // versions 1 and 2. It refuses a snapshot made with another Options::max_sessions or
+  // The encoding is docs/wal-format.md's "Key-value state" (version 4); restore() also reads
+  // versions 1 to 3. It refuses a snapshot made with another Options::max_sessions or
   // Options::key_limits.
   std::string snapshot() const;
   static Result<Store> restore(std::string_view bytes, Options options = {});
