@@ -595,8 +595,8 @@ Reply cmd_evalsha(Keyspace& ks, const Args& args) {
   const std::string sha = lower(args[1]);
   const std::string* body = ks.scripts().find(sha);
   if (!body) return noscript();
-  const std::string copy = *body;  // the script may flush nothing, but keep it independent
-  return run_with_args(ks, sha, copy, args, numkeys);
+  // A script cannot change the cache (SCRIPT is refused in scripts): `body` stays put.
+  return run_with_args(ks, sha, *body, args, numkeys);
 }
 
 Reply script_load(Keyspace& ks, const Args& args) {
