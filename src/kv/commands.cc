@@ -20,7 +20,7 @@ using Table = std::map<std::string_view, CommandSpec, std::less<>>;
 Table build_table() {
   Table table;
   for (auto family : {string_commands, hash_commands, list_commands, set_commands, zset_commands,
-                      transaction_commands})
+                      transaction_commands, script_commands})
     for (const CommandSpec& spec : family()) {
       SYNOD_ASSERT((spec.write == nullptr) != (spec.read == nullptr), "one handler per command");
       SYNOD_ASSERT(table.emplace(spec.name, spec).second, "a command is in the table twice");

@@ -43,6 +43,7 @@ std::vector<CommandSpec> list_commands();
 std::vector<CommandSpec> set_commands();
 std::vector<CommandSpec> zset_commands();
 std::vector<CommandSpec> transaction_commands();  // EXEC and WATCH (kv/transaction.h)
+std::vector<CommandSpec> script_commands();  // scripting.cc
 
 // --- Shared by the handlers ---
 

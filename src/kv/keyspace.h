@@ -18,6 +18,7 @@
 #include <variant>
 
 #include "base/status.h"
+#include "kv/script_cache.h"
 
 namespace synod {
 class Reader;
@@ -101,6 +102,9 @@ class Keyspace {
   bool bug_exec_ignores_watch = false;
   size_t tombstones() const { return tombstones_.size(); }
   uint64_t tombstone_floor() const { return tombstone_floor_; }
+  // The scripts EVALSHA can run (kv/scripting.h). Not keys: FLUSHALL keeps them, as in Redis.
+  ScriptCache& scripts() { return scripts_; }
+  const ScriptCache& scripts() const { return scripts_; }
 
   // The live value of a key as of now_ms (an expired one not yet removed is absent).
   const Value* find(std::string_view key, uint64_t now_ms) const;
@@ -169,6 +173,7 @@ class Keyspace {
   void unbury(std::string_view key);
   uint64_t clock_ms_ = 0;
   uint64_t seed_ = 0;
+  ScriptCache scripts_;
 };
 
 }  // namespace synod::kv

@@ -8,6 +8,7 @@
 #include "base/coding.h"
 #include "base/hash.h"
 #include "kv/commands.h"
+#include "kv/scripting.h"
 
 namespace synod::kv {
 namespace {
@@ -101,6 +102,11 @@ CommandClass classify(std::string_view name) {
   const CommandSpec* spec = find_command(lower(name));
   if (!spec) return CommandClass::kUnknown;
   return spec->write ? CommandClass::kWrite : CommandClass::kRead;
+}
+
+CommandClass classify_command(const std::vector<std::string>& args) {
+  if (args.empty()) return CommandClass::kUnknown;
+  return is_script_read(args) ? CommandClass::kRead : classify(args[0]);
 }
 
 std::string encode_command(const KvCommand& c) {
@@ -242,6 +248,7 @@ Reply Store::execute(const std::vector<std::string>& args) {
 
 Reply Store::read(const std::vector<std::string>& args, uint64_t now_ms) const {
   if (args.empty()) return Reply::error("ERR empty command");
+  if (is_script_read(args)) return script_exists(ks_, args);
   const CommandSpec* spec = find_command(lower(args[0]));
   if (!spec || !spec->read) return Reply::error("ERR '" + lower(args[0]) + "' is not a read");
   if (!arity_ok(*spec, args.size())) return arity_error(args[0]);
@@ -250,7 +257,7 @@ Reply Store::read(const std::vector<std::string>& args, uint64_t now_ms) const {
 
 namespace {
 constexpr std::string_view kSnapshotMagic = "SYNODKVS";
-constexpr uint32_t kSnapshotVersion = 4;  // 3: no WATCH versions; 2: strings only, no key limits
+constexpr uint32_t kSnapshotVersion = 4;  // 3: no WATCH versions or script cache; 2: strings only
 }  // namespace
 
 std::string Store::snapshot() const {
@@ -276,6 +283,8 @@ std::string Store::snapshot() const {
       encode_reply(out, reply);
     }
   }
+  put_u64(out, ks_.scripts().scripts().size());
+  for (const auto& [sha, body] : ks_.scripts().scripts()) put_bytes(out, body);
   return out;
 }
 
@@ -290,6 +299,19 @@ bool read_replies(Reader& in, std::deque<std::pair<uint64_t, Reply>>& replies) {
     if (!in.u64(seq) || !decode_reply(in, reply)) return false;
     if (!replies.empty() && replies.back().first >= seq) return false;  // out of order
     replies.emplace_back(seq, std::move(reply));
+  }
+  return true;
+}
+
+// The script cache: count, then each body (its SHA-1 is recomputed), within the cache's bounds.
+bool read_scripts(Reader& in, ScriptCache& scripts) {
+  uint64_t n = 0;
+  if (!in.u64(n) || n > ScriptCache::kMaxScripts || n > in.remaining() / 4) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string body;
+    if (!in.bytes(body)) return false;
+    const std::string sha = sha1_hex(body);
+    if (scripts.find(sha) || !scripts.add(sha, std::move(body))) return false;
   }
   return true;
 }
@@ -326,7 +348,7 @@ Result<Store> Store::restore(std::string_view bytes, Options options) {
   Store s(options);
   uint32_t version = 0;
   uint64_t clock_ms = 0, max_sessions = 0, max_elements = 0, max_value_bytes = 0;
-  if (!in.u32(version) || (version < 2 || version > kSnapshotVersion))
+  if (!in.u32(version) || version < 2 || version > kSnapshotVersion)
     return Status::corruption("unknown key-value snapshot version");
   if (!in.u64(clock_ms) || !in.u64(s.applied_commands_) || !in.u64(s.expired_through_seq_) ||
       !in.u64(s.evictions_) || !in.u64(max_sessions))
@@ -357,6 +379,8 @@ Result<Store> Store::restore(std::string_view bytes, Options options) {
       return Status::corruption("undecodable key-value snapshot");
   }
   if (!s.read_sessions(in, max_sessions)) return Status::corruption("undecodable sessions");
+  if (version >= 4 && !read_scripts(in, s.ks_.scripts()))
+    return Status::corruption("undecodable script cache");
   if (!in.done()) return Status::corruption("trailing bytes in a key-value snapshot");
   SYNOD_RETURN_IF_ERROR(s.index_sessions());
   return s;

@@ -58,6 +58,9 @@ bool glob_match(std::string_view pattern, std::string_view text);
 // linearizable read without the log. Unknown names are neither.
 enum class CommandClass { kWrite, kRead, kUnknown };
 CommandClass classify(std::string_view name);
+// The same for a whole command, where a subcommand decides (SCRIPT EXISTS is a read, SCRIPT LOAD
+// a write).
+CommandClass classify_command(const std::vector<std::string>& args);
 
 // One command as the log carries it.
 struct KvCommand {

@@ -140,7 +140,7 @@ void Router::execute(const std::shared_ptr<Session>& session, std::vector<std::s
   op->number = next_op_++;
   op->session = session;
   op->done = std::move(done);
-  op->read = kv::classify(args[0]) == kv::CommandClass::kRead;
+  op->read = kv::classify_command(args) == kv::CommandClass::kRead;
   (op->read ? counters_.reads : counters_.writes)++;
   op->args = std::move(args);
   op->client = session->client();

@@ -1,0 +1,47 @@
+// Redis scripting on the replicated state machine: EVAL, EVALSHA and SCRIPT LOAD/EXISTS/FLUSH,
+// with Lua 5.1 (Debian's liblua5.1) and Redis 7.0's semantics: redis.call/pcall dispatch through
+// the command table (the same handlers, so errors are Redis's), KEYS/ARGV, and Redis's
+// conversions between Lua values and replies.
+//
+// A script is one log entry, run at apply time on every replica, and must do the same there:
+//   - no os, io, loadfile, dofile, require or debug (the last could remove the bounds' hook);
+//   - math.random is a 48-bit LCG (Redis's rand48) seeded from the log position, so it differs
+//     between calls but not between replicas; TIME and expiries see the log clock;
+//   - tostring() of a table or function names it by the order it was first printed, not by its
+//     address;
+//   - bounded alike everywhere: kMaxInstructions Lua VM instructions (a count hook) and
+//     kMaxMemoryBytes of Lua heap (a counting allocator). A script over either fails with an
+//     error, even if it catches the error with pcall.
+// A script that fails keeps the writes it made before failing, as in Redis (there is no
+// rollback): the failure point is deterministic, so every replica keeps the same writes.
+//
+// Each run gets a fresh Lua state: nothing a script leaves behind can reach the next one, and a
+// replica restored from a snapshot runs scripts exactly as one that applied the whole log.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kv/keyspace.h"
+#include "kv/reply.h"
+
+namespace synod::kv {
+
+struct CommandSpec;
+
+// Bounds on one run of a script: part of the state machine's definition (equal on every replica).
+inline constexpr uint64_t kMaxInstructions = 50'000'000;
+inline constexpr size_t kMaxMemoryBytes = 64u << 20;
+
+// script_commands() (commands.h) has EVAL, EVALSHA and SCRIPT: writes, through the log.
+
+// SCRIPT EXISTS changes nothing, so it is served as a read (kv::classify of the whole command).
+bool is_script_read(const std::vector<std::string>& args);
+Reply script_exists(const Keyspace& ks, const std::vector<std::string>& args);
+
+// Runs `body` (whose SHA-1 is `sha`) with KEYS and ARGV against the keyspace; for tests too.
+Reply run_script(Keyspace& ks, const std::string& sha, const std::string& body,
+                 const std::vector<std::string>& keys, const std::vector<std::string>& argv);
+
+}  // namespace synod::kv
