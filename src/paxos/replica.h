@@ -129,8 +129,8 @@ class Replica {
   const Ballot& promised() const { return promised_; }  // the acceptor's promise
   // The highest round this replica took seriously (plausible_round): its next ballot is above.
   uint64_t highest_round_seen() const { return highest_round_seen_; }
-  NodeId leader() const { return leader_; }             // best guess, may be stale or none
-  Slot commit() const { return commit_; }               // every slot up to here is chosen
+  NodeId leader() const { return leader_; }  // best guess, may be stale or none
+  Slot commit() const { return commit_; }    // every slot up to here is chosen
   const std::map<Slot, Value>& chosen() const { return chosen_; }
   const std::map<Slot, Proposal>& accepted() const { return accepted_; }
   Slot snapshot_slot() const { return snapshot_.slot; }
