@@ -35,3 +35,15 @@ add_test(NAME cli.sim_finds_unsafe_quorum
          COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --seeds ${UNSAFE_QUORUM_SEEDS} --weights 1,1,1,1 --phase1 2 --phase2 2 --allow-unsafe-quorum > out.sim.quorum.txt; rc=$?; grep -q '^VIOLATION seed' out.sim.quorum.txt && test $rc -eq 1")
 add_test(NAME cli.check_and_sim_weighted_clean
          COMMAND sh -c "$<TARGET_FILE:synod> check --weights 1,1,2 --phase1 3 --phase2 2 --proposers 1 --ballots 2 | tail -1 | grep -q ', 0 violations$' && $<TARGET_FILE:synod> sim --protocol --seeds 1-20 --weights 1,1,1,2 --phase1 3 --phase2 3 | tail -1 | grep -q ' 0 violations '")
+# `synod check --replica` (the production paxos::Replica): the smallest bounds are proved clean,
+# the planted bugs it finds so far are found with a shortest trace (exit 1), and a search cut by
+# --max-states says INCOMPLETE and exits 3, never 0.
+add_test(NAME cli.check_replica_clean
+         COMMAND sh -c "$<TARGET_FILE:synod> check --replica --values 1 --elections 1 --max-in-flight 2 > out.check.replica.txt; rc=$?; grep -q 'every reachable state' out.check.replica.txt && tail -1 out.check.replica.txt | grep -Eq '^check: [1-9][0-9]* states, [1-9][0-9]* transitions, 0 violations$' && test $rc -eq 0")
+set_tests_properties(cli.check_replica_clean PROPERTIES TIMEOUT 600)
+foreach(bug minority-quorum no-persist-promise ack-before-sync)
+  add_test(NAME cli.check_replica_finds_${bug}
+           COMMAND sh -c "$<TARGET_FILE:synod> check --replica --bug ${bug} > out.check.replica.${bug}.txt; rc=$?; grep -q '^VIOLATION: ' out.check.replica.${bug}.txt && grep -q '^a shortest trace, [1-9][0-9]* steps:' out.check.replica.${bug}.txt && tail -1 out.check.replica.${bug}.txt | grep -q ', 1 violations$' && test $rc -eq 1")
+endforeach()
+add_test(NAME cli.check_replica_incomplete
+         COMMAND sh -c "$<TARGET_FILE:synod> check --replica --max-states 1000 > out.check.replica.cut.txt; rc=$?; grep -q 'INCOMPLETE' out.check.replica.cut.txt && test $rc -eq 3")

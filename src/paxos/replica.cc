@@ -5,6 +5,7 @@
 #include <iterator>
 #include <utility>
 
+#include "paxos/codec.h"
 #include "paxos/proposer.h"
 
 namespace synod::paxos {
@@ -854,6 +855,158 @@ void Replica::reset_election_timer() {
   election_elapsed_ = 0;
   election_timeout_ = static_cast<uint32_t>(
       rng_.between(config_.election_timeout_min_ticks, config_.election_timeout_max_ticks));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model checking.
+
+bool Replica::timer_armed(Timer timer) const {
+  switch (timer) {
+    case Timer::kElection:
+      return role_ != Role::kLeader;
+    case Timer::kHeartbeat:
+    case Timer::kQuorumCheck:
+      return role_ == Role::kLeader;
+    case Timer::kRetransmit:
+      return role_ == Role::kLeader && !inflight_.empty();
+    case Timer::kCatchup:
+      return catchup_outstanding_ && may_catch_up();
+  }
+  return false;
+}
+
+void Replica::fire_timer(Timer timer) {
+  election_elapsed_ = catchup_elapsed_ = heartbeat_elapsed_ = quorum_check_elapsed_ = 0;
+  for (auto& [slot, flight] : inflight_) flight.ticks_since_sent = 0;
+  switch (timer) {
+    case Timer::kElection:
+      election_elapsed_ = election_timeout_ - 1;
+      break;
+    case Timer::kHeartbeat:
+      heartbeat_elapsed_ = config_.heartbeat_interval_ticks - 1;
+      break;
+    case Timer::kRetransmit:
+      heartbeat_elapsed_ = config_.heartbeat_interval_ticks - 1;
+      for (auto& [slot, flight] : inflight_) {
+        flight.ticks_since_sent = config_.retransmit_interval_ticks - 1;
+      }
+      break;
+    case Timer::kQuorumCheck:
+      quorum_check_elapsed_ = config_.election_timeout_min_ticks - 1;
+      break;
+    case Timer::kCatchup:
+      catchup_elapsed_ = config_.retransmit_interval_ticks - 1;
+      break;
+  }
+  tick();
+  // Reads do not age: a read that times out only fails, which no safety property can notice.
+  for (PendingRead& read : reads_) read.asked_tick = leader_ticks_;
+}
+
+namespace {
+
+void encode_node_set(std::string& out, const NodeSet& set) {
+  put_u64(out, set.bits());
+}
+
+void encode_proposals(std::string& out, const std::map<Slot, Proposal>& proposals) {
+  put_u32(out, static_cast<uint32_t>(proposals.size()));
+  for (const auto& [slot, proposal] : proposals) {
+    put_u64(out, slot);
+    encode_ballot(out, proposal.ballot);
+    encode_value(out, proposal.value);
+  }
+}
+
+}  // namespace
+
+void Replica::encode_state(std::string& out) const {
+  put_u8(out, static_cast<uint8_t>(role_));
+  encode_ballot(out, promised_);
+  for (NodeId member : config_.quorum.members()) put_u64(out, commit_sent_[member.value]);
+  encode_proposals(out, accepted_);
+  encode_ballot(out, time_ballot_);
+  put_u64(out, time_seen_ms_);
+  encode_ballot(out, time_horizon_.ballot);
+  put_u64(out, time_horizon_.ms);
+  encode_ballot(out, recovered_horizon_.ballot);
+  put_u64(out, recovered_horizon_.ms);
+  put_u32(out, static_cast<uint32_t>(chosen_.size()));
+  for (const auto& [slot, value] : chosen_) {
+    put_u64(out, slot);
+    encode_value(out, value);
+  }
+  put_u64(out, commit_);
+  put_u64(out, handed_out_);
+  put_u64(out, known_commit_);
+  put_u64(out, snapshot_.slot);
+  put_u64(out, snapshot_digest_);
+  put_u8(out, incoming_.has_value());
+  if (incoming_) {
+    put_u64(out, incoming_->slot);
+    put_u64(out, incoming_->total);
+    put_u64(out, incoming_->digest);
+    put_bytes(out, incoming_->data);
+    put_u32(out, incoming_->source.value);
+  }
+  encode_ballot(out, ballot_);
+  put_u64(out, highest_round_seen_);
+  put_u32(out, leader_.value);
+  encode_ballot(out, leader_ballot_);
+  put_u64(out, time_ms_);
+  put_u8(out, catchup_outstanding_);
+  put_u64(out, read_round_);  // only grows, across leaderships
+  if (role_ == Role::kCandidate) {
+    // Phase-1 tallies: start_election() resets them, and nothing outside candidacy reads them.
+    put_u64(out, prepare_from_);
+    encode_node_set(out, promised_by_);
+    encode_proposals(out, recovered_);
+    encode_ballot(out, promise_parts_ballot_);
+    put_u32(out, static_cast<uint32_t>(promise_parts_.size()));
+    for (const auto& [node, slot] : promise_parts_) {
+      put_u32(out, node.value);
+      put_u64(out, slot);
+    }
+    encode_ballot(out, time_floor_.ballot);
+    put_u64(out, time_floor_.seen_ms);
+    encode_ballot(out, time_floor_.horizon.ballot);
+    put_u64(out, time_floor_.horizon.ms);
+  }
+  if (role_ == Role::kLeader) {
+    // Leader state: become_leader() resets it, and step_down() empties it.
+    put_u64(out, next_slot_);
+    put_u32(out, static_cast<uint32_t>(inflight_.size()));
+    for (const auto& [slot, flight] : inflight_) {
+      put_u64(out, slot);
+      encode_value(out, flight.value);
+      encode_node_set(out, flight.voters);
+    }
+    encode_node_set(out, heard_from_);
+    put_u32(out, static_cast<uint32_t>(read_round_acked_.size()));
+    for (const auto& [node, round] : read_round_acked_) {
+      put_u32(out, node.value);
+      put_u64(out, round);
+    }
+  }
+  // Proposals and reads in progress; queue_ and reads_ are empty outside leadership.
+  put_u32(out, static_cast<uint32_t>(queue_.size()));
+  for (const Command& command : queue_) {
+    put_u64(out, command.id.client);
+    put_u64(out, command.id.seq);
+    put_bytes(out, command.payload);
+  }
+  put_u32(out, static_cast<uint32_t>(pending_.size()));
+  for (const auto& [id, slot] : pending_) {
+    put_u64(out, id.client);
+    put_u64(out, id.seq);
+    put_u64(out, slot);
+  }
+  put_u32(out, static_cast<uint32_t>(reads_.size()));
+  for (const PendingRead& read : reads_) {
+    put_u64(out, read.id);
+    put_u64(out, read.index);
+    put_u64(out, read.round);
+  }
 }
 
 }  // namespace synod::paxos

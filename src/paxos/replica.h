@@ -102,14 +102,35 @@ class Replica {
   // here, so commands that arrive together are batched together.
   Ready take_ready();
 
+  // For the model checker (src/check, docs/model-checker.md), which abstracts time away: it
+  // fires any one timer at any moment instead of counting ticks, picks the outcome of each random
+  // choice itself, and deduplicates states by their encoding. Production never calls these.
+  enum class Timer : uint8_t {
+    kElection,     // a follower or candidate starts phase 1
+    kHeartbeat,    // a leader sends its chosen prefix, and retransmits nothing
+    kRetransmit,   // ... and every unanswered Accept
+    kQuorumCheck,  // a leader that no phase-2 quorum answered steps down
+    kCatchup,      // a catch-up or snapshot request is sent again
+  };
+  // Whether fire_timer(timer) can do anything in this role.
+  bool timer_armed(Timer timer) const;
+  // Makes `timer` due and every other timer not, then ticks once.
+  void fire_timer(Timer timer);
+  void reseed(uint64_t seed) { rng_ = Rng(seed); }
+  // Appends every field that can influence a future step, except the timers' counters and the
+  // random generator (which fire_timer() and reseed() override): two replicas with equal
+  // encodings (and equal configurations) behave the same from here on.
+  void encode_state(std::string& out) const;
+  bool catchup_outstanding() const { return catchup_outstanding_; }
+
   NodeId id() const { return config_.self; }
   Role role() const { return role_; }
   const Ballot& ballot() const { return ballot_; }      // own ballot as candidate or leader
   const Ballot& promised() const { return promised_; }  // the acceptor's promise
   // The highest round this replica took seriously (plausible_round): its next ballot is above.
   uint64_t highest_round_seen() const { return highest_round_seen_; }
-  NodeId leader() const { return leader_; }             // best guess, may be stale or none
-  Slot commit() const { return commit_; }               // every slot up to here is chosen
+  NodeId leader() const { return leader_; }  // best guess, may be stale or none
+  Slot commit() const { return commit_; }    // every slot up to here is chosen
   const std::map<Slot, Value>& chosen() const { return chosen_; }
   const std::map<Slot, Proposal>& accepted() const { return accepted_; }
   Slot snapshot_slot() const { return snapshot_.slot; }

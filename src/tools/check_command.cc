@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "check/explorer.h"
+#include "check/replica_explorer.h"
 #include "tools/quorum_flags.h"
 
 namespace synod::tools {
@@ -20,6 +21,11 @@ struct CheckArgs {
   bool quorum_given = false;
   bool acceptors_given = false;
   bool progress = false;
+  // `--replica`: the production Multi-Paxos replica instead of the single-decree roles.
+  bool replica = false;
+  check::ReplicaBounds replica_bounds;
+  bool no_vouching = false;
+  uint64_t max_states = 0;
 };
 
 // Each bound's range: wide enough for interesting runs, small enough to encode in a byte.
@@ -70,7 +76,87 @@ void print_result(const check::ExploreResult& r) {
              r.violation ? 1 : 0);
 }
 
+bool replica_bounds_ok(const check::ReplicaBounds& b) {
+  auto in = [](int v, int lo, int hi, const char* flag) {
+    if (v >= lo && v <= hi) return true;
+    std::cerr << "check: " << flag << " must be between " << lo << " and " << hi << '\n';
+    return false;
+  };
+  return in(b.replicas, 1, 7, "--replicas") && in(b.values, 0, 8, "--values") &&
+         in(b.elections, 0, 8, "--elections") && in(b.crashes, 0, 9, "--crashes") &&
+         in(b.max_in_flight, 1, 64, "--max-in-flight") &&
+         in(b.compactions, 0, 4, "--compactions") && in(b.reads, 0, 4, "--reads");
+}
+
+int run_replica_check(CheckArgs& args) {
+  const size_t weights = args.quorum.config.weights.size();
+  check::ReplicaBounds& b = args.replica_bounds;
+  if (weights != 0 && !args.acceptors_given) b.replicas = int(weights);
+  b.crashes = args.bounds.crashes;
+  b.vouching = !args.no_vouching;
+  paxos::Bugs bugs;
+  if (!replica_bounds_ok(b)) return 2;
+  for (const std::string& name : args.bugs) {
+    if (!paxos::enable_bug(name, bugs)) {
+      std::cerr << "check: unknown bug '" << name << "'; known:";
+      for (const std::string& known : paxos::bug_names()) std::cerr << ' ' << known;
+      std::cerr << '\n';
+      return 2;
+    }
+    if (auto reason = check::replica_bug_not_applicable(name)) {
+      std::cerr << "check: bug '" << name << "' does not apply to the replica: " << *reason << '\n';
+      return 2;
+    }
+  }
+  if (bugs.minority_quorum && args.quorum_given) {
+    std::cerr << "check: --bug minority-quorum shrinks majority quorums; it does not combine with "
+                 "--weights/--phase1/--phase2\n";
+    return 2;
+  }
+  std::optional<paxos::QuorumSystem> quorum = configured_quorum("check", b.replicas, args.quorum);
+  if (!quorum) return 2;
+  check::ReplicaModelConfig config{b, *quorum, *quorum, bugs};
+  if (bugs.minority_quorum) {
+    config.quorum = paxos::QuorumSystem::majority(quorum->members(), bugs);
+    fmt::print("planted: {}\n", paxos::verify_quorum_system(config.quorum).message());
+  }
+  fmt::print(
+      "check: the production replica, {} replicas ({}), {} client values, {} elections, {} "
+      "crash-restarts, {} snapshots, {} reads, at most {} messages in flight (each may be lost, "
+      "duplicated or reordered){}{}\n",
+      b.replicas, quorum->describe(), b.values, b.elections, b.crashes, b.compactions, b.reads,
+      b.max_in_flight, b.vouching ? "" : ", vouching not checked",
+      args.bugs.empty() ? "" : ", planted bug " + fmt::format("{}", fmt::join(args.bugs, " + ")));
+  const check::ReplicaExploreResult r = check::explore_replicas(
+      check::ReplicaModel(config), args.max_states, args.progress ? &std::cerr : nullptr);
+  if (r.violation) {
+    fmt::print("VIOLATION: {}\n", *r.violation);
+    fmt::print("a shortest trace, {} steps:\n", r.trace.size());
+    for (size_t i = 0; i < r.trace.size(); ++i) {
+      const check::TraceStep& step = r.trace[i];
+      fmt::print("  {:2}. {}\n", i + 1, step.action);
+      for (const std::string& change : step.changes) fmt::print("        {}\n", change);
+      for (const std::string& sent : step.sent) fmt::print("        sends {}\n", sent);
+    }
+    fmt::print("the violating state:\n");
+    for (const std::string& line : r.final_state) fmt::print("        {}\n", line);
+  }
+  fmt::print("explored to depth {} in {:.2f} s ({})\n", r.max_depth, r.seconds,
+             r.violation  ? "stopped at the first violation"
+             : r.complete ? "every reachable state"
+                          : "INCOMPLETE: stopped at --max-states; this proves nothing");
+  if (!r.violation && !r.complete) {
+    fmt::print("check: INCOMPLETE after {} states, {} transitions, 0 violations so far\n", r.states,
+               r.transitions);
+    return 3;
+  }
+  fmt::print("check: {} states, {} transitions, {} violations\n", r.states, r.transitions,
+             r.violation ? 1 : 0);
+  return r.violation ? 1 : 0;
+}
+
 int run_check(CheckArgs& args) {
+  if (args.replica) return run_replica_check(args);
   const size_t weights = args.quorum.config.weights.size();
   if (weights != 0 && !args.acceptors_given) args.bounds.acceptors = int(weights);
   const check::Bounds& b = args.bounds;
@@ -125,10 +211,32 @@ void add_check_command(CLI::App& app, int& exit_code) {
   }
   cmd->add_option("--bug", args->bugs, bug_help);
   cmd->add_flag("--progress", args->progress, "Print each breadth-first level to stderr");
+  cmd->add_flag("--replica", args->replica,
+                "Explore the production Multi-Paxos replica (paxos::Replica) instead of the "
+                "single-decree roles");
+  check::ReplicaBounds& rb = args->replica_bounds;
+  cmd->add_option("--replicas", rb.replicas, "--replica: replicas")->capture_default_str();
+  cmd->add_option("--values", rb.values, "--replica: client values, each proposed once")
+      ->capture_default_str();
+  cmd->add_option("--elections", rb.elections, "--replica: election timeouts, in all")
+      ->capture_default_str();
+  cmd->add_option("--max-in-flight", rb.max_in_flight,
+                  "--replica: distinct messages in flight (a send beyond is lost)")
+      ->capture_default_str();
+  cmd->add_option("--compactions", rb.compactions, "--replica: snapshots taken, in all")
+      ->capture_default_str();
+  cmd->add_option("--reads", rb.reads, "--replica: linearizable reads, in all")
+      ->capture_default_str();
+  cmd->add_flag("--no-vouching", args->no_vouching,
+                "--replica: do not check that answers are backed by durable state (to see what "
+                "a durability bug breaks)");
+  cmd->add_option("--max-states", args->max_states,
+                  "Stop after this many states and report INCOMPLETE (exit 3); 0: no limit")
+      ->capture_default_str();
   add_quorum_flags(cmd, args->quorum);
   cmd->callback([args, cmd, &exit_code] {
     args->quorum_given = quorum_flags_given(cmd);
-    args->acceptors_given = cmd->count("--acceptors") > 0;
+    args->acceptors_given = cmd->count("--acceptors") > 0 || cmd->count("--replicas") > 0;
     exit_code = run_check(*args);
   });
 }

@@ -1,0 +1,521 @@
+#include "check/replica_model.h"
+
+#include <algorithm>
+
+#include "base/assert.h"
+#include "base/coding.h"
+#include "base/rng.h"
+#include "paxos/codec.h"
+
+namespace synod::check {
+
+using paxos::Envelope;
+using paxos::Replica;
+using Timer = paxos::Replica::Timer;
+
+namespace {
+
+constexpr NodeId node_of(int index) {
+  return NodeId{uint32_t(index + 1)};
+}
+
+constexpr Timer kTimers[] = {Timer::kElection, Timer::kHeartbeat, Timer::kRetransmit,
+                             Timer::kQuorumCheck, Timer::kCatchup};
+
+const char* timer_name(Timer timer) {
+  switch (timer) {
+    case Timer::kElection:
+      return "election timeout";
+    case Timer::kHeartbeat:
+      return "heartbeat";
+    case Timer::kRetransmit:
+      return "heartbeat with retransmission";
+    case Timer::kQuorumCheck:
+      return "quorum check";
+    case Timer::kCatchup:
+      return "catch-up retry";
+  }
+  return "?";
+}
+
+// The seed whose Rng's first below(n) is `pick`: how a step explores each outcome of a choice.
+uint64_t seed_picking(uint64_t n, uint64_t pick) {
+  for (uint64_t seed = 1;; ++seed) {
+    Rng rng(seed);
+    if (rng.below(n) == pick) return seed;
+  }
+}
+
+// The seed every step starts from when it makes no choice the checker enumerates: the random
+// generator is not part of the state.
+constexpr uint64_t kStepSeed = 1;
+
+std::string encode_envelope(const Envelope& envelope) {
+  std::string out;
+  put_u8(out, uint8_t(envelope.from.value));
+  put_u8(out, uint8_t(envelope.to.value));
+  put_u8(out, paxos::message_type(envelope.message));
+  paxos::encode_message(out, envelope.message);
+  return out;
+}
+
+Envelope decode_envelope(const std::string& encoded) {
+  Reader in(encoded);
+  uint8_t from = 0, to = 0, type = 0;
+  Envelope envelope;
+  const bool ok = in.u8(from) && in.u8(to) && in.u8(type) &&
+                  paxos::decode_message(type, in, envelope.message) && in.done();
+  SYNOD_ASSERT(ok, "an envelope the model encoded does not decode");
+  envelope.from = NodeId{from};
+  envelope.to = NodeId{to};
+  return envelope;
+}
+
+void encode_batch(std::string& out, const paxos::PersistBatch& batch) {
+  put_u8(out, batch.promised.has_value());
+  if (batch.promised) paxos::encode_ballot(out, *batch.promised);
+  put_u32(out, uint32_t(batch.accepted.size()));
+  for (const paxos::AcceptedEntry& entry : batch.accepted) {
+    put_u64(out, entry.slot);
+    paxos::encode_ballot(out, entry.proposal.ballot);
+    paxos::encode_value(out, entry.proposal.value);
+  }
+  put_u32(out, uint32_t(batch.chosen.size()));
+  for (const paxos::SlotValue& entry : batch.chosen) {
+    put_u64(out, entry.slot);
+    paxos::encode_value(out, entry.value);
+  }
+  put_u64(out, batch.snapshot ? batch.snapshot->slot : 0);
+  put_u8(out, batch.time_horizon.has_value());
+  if (batch.time_horizon) {
+    paxos::encode_ballot(out, batch.time_horizon->ballot);
+    put_u64(out, batch.time_horizon->ms);
+  }
+}
+
+void encode_durable(std::string& out, const paxos::DurableState& d) {
+  paxos::encode_ballot(out, d.promised);
+  put_u32(out, uint32_t(d.accepted.size()));
+  for (const auto& [slot, proposal] : d.accepted) {
+    put_u64(out, slot);
+    paxos::encode_ballot(out, proposal.ballot);
+    paxos::encode_value(out, proposal.value);
+  }
+  put_u32(out, uint32_t(d.chosen.size()));
+  for (const auto& [slot, value] : d.chosen) {
+    put_u64(out, slot);
+    paxos::encode_value(out, value);
+  }
+  put_u64(out, d.snapshot.slot);
+  paxos::encode_ballot(out, d.time_horizon.ballot);
+  put_u64(out, d.time_horizon.ms);
+}
+
+// A snapshot's bytes: the values of slots 1..n, which is what the state machine would hold.
+std::string snapshot_of(const std::map<Slot, paxos::Value>& learned, Slot upto) {
+  std::string out;
+  put_u64(out, upto);
+  for (Slot slot = 1; slot <= upto; ++slot) paxos::encode_value(out, learned.at(slot));
+  return out;
+}
+
+std::vector<paxos::SlotValue> snapshot_values(const std::string& data) {
+  Reader in(data);
+  uint64_t upto = 0;
+  std::vector<paxos::SlotValue> out;
+  SYNOD_ASSERT(in.u64(upto), "a model snapshot without its length");
+  for (Slot slot = 1; slot <= upto; ++slot) {
+    paxos::SlotValue entry{slot, {}};
+    SYNOD_ASSERT(paxos::decode_value(in, entry.value), "a model snapshot that does not decode");
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+std::string ballot_name(const Ballot& b) {
+  return std::to_string(b.round) + "." + std::to_string(b.node.value);
+}
+
+}  // namespace
+
+std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
+  if (name == "skip-fdatasync") {
+    return "it is a bug in the write-ahead log's sync (src/storage), which the model checker "
+           "abstracts as an atomic durable state; run it with synod sim --disk-faults";
+  }
+  return std::nullopt;
+}
+
+ReplicaModel::ReplicaModel(ReplicaModelConfig config) : config_(std::move(config)) {
+  const ReplicaBounds& b = config_.bounds;
+  SYNOD_ASSERT(b.replicas >= 1 && b.replicas <= 7, "replica count out of range");
+  SYNOD_ASSERT(b.values >= 0 && b.values <= 8, "value count out of range");
+  SYNOD_ASSERT(config_.quorum.members().size() == size_t(b.replicas), "quorum over replicas");
+  for (int r = 0; r < b.replicas; ++r) peer_seeds_.push_back(seed_picking(b.replicas, r));
+}
+
+paxos::Config ReplicaModel::config_for(int replica) const {
+  paxos::Config config;  // production defaults
+  config.self = node_of(replica);
+  config.quorum = config_.quorum;
+  config.bugs = config_.bugs;
+  return config;
+}
+
+paxos::Value ReplicaModel::value_of(int value) const {
+  return paxos::Value{
+      {paxos::Command{{uint64_t(value + 1), 1}, std::string(1, char('A' + value))}}};
+}
+
+World ReplicaModel::initial() const {
+  World world;
+  for (int r = 0; r < config_.bounds.replicas; ++r) {
+    ReplicaBox box;
+    box.replica.emplace(config_for(r), paxos::DurableState{}, kStepSeed);
+    world.boxes.push_back(std::move(box));
+  }
+  for (int r = 0; r < config_.bounds.replicas; ++r) settle(world, r);
+  return world;
+}
+
+std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
+  using K = WorldAction::Kind;
+  const ReplicaBounds& b = config_.bounds;
+  std::vector<WorldAction> out;
+  uint16_t index = 0;
+  for (const auto& [encoded, copies] : world.network) {
+    out.push_back({K::kDeliver, 0, 0, -1, index});
+    out.push_back({K::kDrop, 0, 0, -1, index});
+    if (copies < 2) out.push_back({K::kDuplicate, 0, 0, -1, index});
+    ++index;
+  }
+  for (int r = 0; r < b.replicas; ++r) {
+    const ReplicaBox& box = world.boxes[size_t(r)];
+    const Replica& replica = *box.replica;
+    const uint8_t u = uint8_t(r);
+    for (Timer timer : kTimers) {
+      if (!replica.timer_armed(timer)) continue;
+      if (timer == Timer::kElection && world.elections >= b.elections) continue;
+      const bool random_peer = !replica.leader().valid() || replica.leader() == replica.id();
+      if (timer == Timer::kCatchup && random_peer) {
+        // The retry asks a peer picked at random: every pick is a behaviour.
+        for (int peer = 0; peer < b.replicas; ++peer) {
+          if (peer != r) out.push_back({K::kTimer, u, uint8_t(timer), int8_t(peer), 0});
+        }
+        continue;
+      }
+      out.push_back({K::kTimer, u, uint8_t(timer), -1, 0});
+    }
+    if (replica.role() == paxos::Role::kLeader) {
+      for (int v = 0; v < b.values; ++v) {
+        if ((world.proposed & (1u << v)) == 0) out.push_back({K::kPropose, u, uint8_t(v), -1, 0});
+      }
+      if (world.reads < b.reads) out.push_back({K::kRead, u, 0, -1, 0});
+    }
+    // A crash that restarts the replica exactly as it was changes only the budget, but the
+    // in-memory state always differs in some way worth exploring (role, unsynced batches).
+    if (world.crashes < b.crashes) out.push_back({K::kCrash, u, 0, -1, 0});
+    if (!box.unsynced.empty()) out.push_back({K::kSync, u, 0, -1, 0});
+    if (world.compactions < b.compactions && replica.commit() > replica.snapshot_slot()) {
+      out.push_back({K::kCompact, u, 0, -1, 0});
+    }
+  }
+  return out;
+}
+
+void ReplicaModel::fail(World& world, std::string what) const {
+  if (!world.violation) world.violation = std::move(what);
+}
+
+void ReplicaModel::make_durable(World& world, int replica, const paxos::PersistBatch& batch) const {
+  world.boxes[size_t(replica)].durable.apply(batch);
+  for (const paxos::AcceptedEntry& entry : batch.accepted) {
+    auto [it, fresh] = world.votes.try_emplace({entry.slot, entry.proposal.ballot},
+                                               entry.proposal.value, paxos::NodeSet{});
+    if (it->second.first != entry.proposal.value) {
+      fail(world, "two values accepted in ballot " + ballot_name(entry.proposal.ballot) +
+                      " at slot " + std::to_string(entry.slot));
+    }
+    it->second.second.insert(node_of(replica));
+  }
+}
+
+void ReplicaModel::check_vouched(World& world, int replica, const Envelope& envelope) const {
+  if (!config_.bounds.vouching) return;
+  const paxos::DurableState& d = world.boxes[size_t(replica)].durable;
+  Ballot durable_promise = d.promised;
+  for (const auto& [slot, proposal] : d.accepted) {
+    durable_promise = std::max(durable_promise, proposal.ballot);
+  }
+  const std::string who = "n" + std::to_string(replica + 1);
+  if (const auto* promise = std::get_if<paxos::PromiseMsg>(&envelope.message)) {
+    if (durable_promise < promise->ballot) {
+      fail(world, "vouching: " + who + " promised " + ballot_name(promise->ballot) + " with only " +
+                      ballot_name(durable_promise) + " durable");
+    }
+  } else if (const auto* accepted = std::get_if<paxos::AcceptedMsg>(&envelope.message)) {
+    for (Slot slot : accepted->slots) {
+      if (slot <= d.snapshot.slot) continue;
+      auto it = d.accepted.find(slot);
+      if (it == d.accepted.end() || it->second.ballot != accepted->ballot) {
+        fail(world, "vouching: " + who + " answered Accepted " + ballot_name(accepted->ballot) +
+                        " for slot " + std::to_string(slot) + " that is not durable");
+      }
+    }
+  }
+}
+
+void ReplicaModel::check_learned(World& world, int replica, Slot slot,
+                                 const paxos::Value& value) const {
+  const std::string where = "n" + std::to_string(replica + 1) + " slot " + std::to_string(slot) +
+                            " = " + to_string(value);
+  for (const paxos::Command& command : value.commands) {
+    const uint64_t v = command.id.client - 1;
+    if (v >= 32 || (world.proposed & (1u << v)) == 0 ||
+        !(command == value_of(int(v)).commands[0])) {
+      fail(world, "validity: " + where + " holds a command no client proposed");
+    }
+  }
+  bool chosen = false;
+  for (auto it = world.votes.lower_bound({slot, Ballot{}});
+       it != world.votes.end() && it->first.first == slot; ++it) {
+    if (it->second.first == value && config_.true_quorum.is_phase2_quorum(it->second.second)) {
+      chosen = true;
+    }
+  }
+  if (!chosen) fail(world, "truth: " + where + " was learned, but no quorum accepted it durably");
+  auto [it, fresh] = world.learned.try_emplace(slot, value);
+  if (!fresh && it->second != value) {
+    fail(world, "agreement: " + where + ", but " + to_string(it->second) + " was learned there");
+  }
+}
+
+void ReplicaModel::send(World& world, const Envelope& envelope) const {
+  std::string encoded = encode_envelope(envelope);
+  auto it = world.network.find(encoded);
+  if (it != world.network.end()) {
+    it->second = uint8_t(std::min(2, it->second + 1));
+  } else if (world.network.size() < size_t(config_.bounds.max_in_flight)) {
+    world.network.emplace(std::move(encoded), 1);
+  }  // else: lost, as any message may be
+}
+
+// Runs the driver loop of ready.h until the replica has nothing more to say: persist, send,
+// deliver its own acceptor's answers back to it, and check everything it hands out.
+void ReplicaModel::settle(World& world, int r) const {
+  ReplicaBox& box = world.boxes[size_t(r)];
+  Replica& replica = *box.replica;
+  const bool unsynced_answers = config_.bugs.ack_before_sync;
+  for (int round = 0; round < 64; ++round) {
+    paxos::Ready ready = replica.take_ready();
+    if (ready.empty()) break;
+    if (!ready.persist.empty()) {
+      if (unsynced_answers) {
+        box.unsynced.push_back(ready.persist);
+      } else {
+        make_durable(world, r, ready.persist);
+      }
+    }
+    std::vector<Envelope> own;
+    for (Envelope& envelope : ready.messages) {
+      check_vouched(world, r, envelope);
+      if (envelope.to == replica.id()) {
+        own.push_back(std::move(envelope));
+      } else {
+        send(world, envelope);
+      }
+    }
+    if (ready.install) {
+      for (const paxos::SlotValue& entry : snapshot_values(*ready.install->data)) {
+        check_learned(world, r, entry.slot, entry.value);
+      }
+    }
+    for (const paxos::SlotValue& entry : ready.committed) {
+      check_learned(world, r, entry.slot, entry.value);
+    }
+    for (const paxos::ProposalOutcome& outcome : ready.outcomes) {
+      if (outcome.outcome == paxos::Outcome::kChosen) {
+        world.acknowledged = std::max(world.acknowledged, outcome.slot);
+      }
+    }
+    for (const paxos::ReadResult& read : ready.reads) {
+      auto floor = world.read_floors.find(read.read_id);
+      SYNOD_ASSERT(floor != world.read_floors.end(), "an answer to a read never asked");
+      if (read.ok && read.slot < floor->second) {
+        fail(world, "linearizable reads: n" + std::to_string(r + 1) + " served a read at slot " +
+                        std::to_string(read.slot) + ", below the acknowledged write at slot " +
+                        std::to_string(floor->second));
+      }
+      world.read_floors.erase(floor);
+    }
+    for (const Envelope& envelope : own) replica.step(envelope);
+  }
+  for (const auto& [slot, value] : replica.chosen()) check_learned(world, r, slot, value);
+}
+
+void ReplicaModel::step(World& world, const WorldAction& action) const {
+  using K = WorldAction::Kind;
+  if (action.kind == K::kDeliver || action.kind == K::kDrop || action.kind == K::kDuplicate) {
+    auto it = std::next(world.network.begin(), action.index);
+    if (action.kind == K::kDuplicate) {
+      it->second = 2;
+      return;
+    }
+    const std::string encoded = it->first;
+    if (--it->second == 0) world.network.erase(it);
+    if (action.kind == K::kDrop) return;
+    const Envelope envelope = decode_envelope(encoded);
+    const int r = int(envelope.to.value) - 1;
+    world.boxes[size_t(r)].replica->reseed(kStepSeed);
+    world.boxes[size_t(r)].replica->step(envelope);
+    settle(world, r);
+    return;
+  }
+  const int r = action.replica;
+  ReplicaBox& box = world.boxes[size_t(r)];
+  box.replica->reseed(kStepSeed);
+  switch (action.kind) {
+    case K::kTimer: {
+      const auto timer = Timer(action.arg);
+      if (timer == Timer::kElection) ++world.elections;
+      if (action.peer >= 0) box.replica->reseed(peer_seeds_[size_t(action.peer)]);
+      box.replica->fire_timer(timer);
+      break;
+    }
+    case K::kPropose: {
+      world.proposed |= 1u << action.arg;
+      const paxos::ProposeStatus status = box.replica->propose(value_of(action.arg).commands[0]);
+      SYNOD_ASSERT(status == paxos::ProposeStatus::kQueued, "a leader refused a proposal");
+      break;
+    }
+    case K::kRead: {
+      const uint64_t id = uint64_t(world.reads++);
+      world.read_floors[id] = world.acknowledged;
+      SYNOD_ASSERT(box.replica->read_index(id) == paxos::ReadStatus::kQueued, "read refused");
+      break;
+    }
+    case K::kCrash:
+      ++world.crashes;
+      box.unsynced.clear();
+      box.replica.emplace(config_for(r), box.durable, kStepSeed);
+      break;
+    case K::kSync:
+      for (const paxos::PersistBatch& batch : box.unsynced) make_durable(world, r, batch);
+      box.unsynced.clear();
+      return;
+    case K::kCompact: {
+      ++world.compactions;
+      const Slot upto = box.replica->commit();
+      auto data = std::make_shared<const std::string>(snapshot_of(world.learned, upto));
+      box.replica->compact(upto, data);
+      // The driver makes its snapshot durable before telling the core (Replica::compact).
+      box.durable.snapshot = paxos::SnapshotRef{upto, data};
+      box.durable.compact(box.durable.snapshot);
+      break;
+    }
+    default:
+      break;
+  }
+  settle(world, r);
+}
+
+std::string ReplicaModel::encode(const World& world) const {
+  std::string out;
+  for (const ReplicaBox& box : world.boxes) {
+    box.replica->encode_state(out);
+    encode_durable(out, box.durable);
+    put_u32(out, uint32_t(box.unsynced.size()));
+    for (const paxos::PersistBatch& batch : box.unsynced) encode_batch(out, batch);
+  }
+  put_u32(out, uint32_t(world.network.size()));
+  for (const auto& [encoded, copies] : world.network) {
+    put_bytes(out, encoded);
+    put_u8(out, copies);
+  }
+  put_u8(out, uint8_t(world.elections));
+  put_u8(out, uint8_t(world.crashes));
+  put_u8(out, uint8_t(world.compactions));
+  put_u8(out, uint8_t(world.reads));
+  put_u32(out, world.proposed);
+  put_u32(out, uint32_t(world.votes.size()));
+  for (const auto& [key, vote] : world.votes) {
+    put_u64(out, key.first);
+    paxos::encode_ballot(out, key.second);
+    paxos::encode_value(out, vote.first);
+    put_u64(out, vote.second.bits());
+  }
+  put_u32(out, uint32_t(world.learned.size()));
+  for (const auto& [slot, value] : world.learned) {
+    put_u64(out, slot);
+    paxos::encode_value(out, value);
+  }
+  put_u64(out, world.acknowledged);
+  for (const auto& [id, floor] : world.read_floors) {
+    put_u64(out, id);
+    put_u64(out, floor);
+  }
+  return out;
+}
+
+std::vector<std::string> ReplicaModel::describe(const World& world) const {
+  std::vector<std::string> lines;
+  for (size_t r = 0; r < world.boxes.size(); ++r) {
+    const ReplicaBox& box = world.boxes[r];
+    const Replica& rep = *box.replica;
+    std::string line = "n" + std::to_string(r + 1) + " " + paxos::to_string(rep.role());
+    if (rep.role() != paxos::Role::kFollower) line += " " + ballot_name(rep.ballot());
+    line += " promised " + ballot_name(rep.promised()) + " commit " + std::to_string(rep.commit());
+    line += " accepted {";
+    for (const auto& [slot, p] : rep.accepted()) {
+      line += " " + std::to_string(slot) + ":" + ballot_name(p.ballot) + "=" + to_string(p.value);
+    }
+    line += " } chosen {";
+    for (const auto& [slot, v] : rep.chosen())
+      line += " " + std::to_string(slot) + "=" + to_string(v);
+    line += " }";
+    if (rep.snapshot_slot() > 0) line += " snapshot " + std::to_string(rep.snapshot_slot());
+    if (rep.catchup_outstanding()) line += " catching-up";
+    if (!box.unsynced.empty()) line += " unsynced " + std::to_string(box.unsynced.size());
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+std::string ReplicaModel::describe_envelope(const std::string& encoded) {
+  return paxos::to_string(decode_envelope(encoded));
+}
+
+std::string ReplicaModel::describe(const World& world, const WorldAction& action) const {
+  using K = WorldAction::Kind;
+  const std::string who = "n" + std::to_string(action.replica + 1);
+  switch (action.kind) {
+    case K::kDeliver:
+    case K::kDrop:
+    case K::kDuplicate: {
+      const char* verb = action.kind == K::kDeliver ? "deliver"
+                         : action.kind == K::kDrop  ? "drop"
+                                                    : "duplicate";
+      auto it = std::next(world.network.begin(), action.index);
+      return std::string(verb) + " " + describe_envelope(it->first);
+    }
+    case K::kTimer: {
+      std::string out = who + ": " + timer_name(Timer(action.arg));
+      if (action.peer >= 0) out += " (asks n" + std::to_string(action.peer + 1) + ")";
+      return out;
+    }
+    case K::kPropose:
+      return "client proposes " + std::string(1, char('A' + action.arg)) + " to " + who;
+    case K::kCrash:
+      return who + " crashes and restarts from its durable state";
+    case K::kSync:
+      return who + " syncs what it already answered for";
+    case K::kCompact:
+      return who + " snapshots through slot " +
+             std::to_string(world.boxes[action.replica].replica->commit());
+    case K::kRead:
+      return "client reads at " + who;
+  }
+  return "?";
+}
+
+}  // namespace synod::check

@@ -1,0 +1,132 @@
+// The model checker's world for `synod check --replica`: N production paxos::Replica objects
+// (src/paxos/replica.h, production Config defaults), wired together by a model network and model
+// disks, with clients that propose a few values. One World is everything that can differ between
+// two runs; ReplicaModel enumerates the actions enabled in a world and applies one,
+// deterministically. docs/model-checker.md describes the state space and what it leaves out.
+//
+// Fault model:
+//   - the network is a multiset of envelopes (at most two copies of each, at most
+//     `max_in_flight` distinct ones; a send beyond that is lost): any envelope may be delivered
+//     (which consumes one copy), dropped or duplicated, in any order;
+//   - time is abstract: any armed timer of any replica may fire at any moment
+//     (Replica::fire_timer), and each random choice of a peer that a timer makes is explored;
+//   - a replica may crash and restart from what it made durable, at most `crashes` times in all.
+//     Persisting and sending are one step (the driver's contract, ready.h) except under the
+//     planted ack-before-sync, where messages leave first and the sync is a step of its own;
+//   - a leader may be asked to propose each client value once, to take a snapshot, or to serve a
+//     read.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "paxos/bugs.h"
+#include "paxos/config.h"
+#include "paxos/quorum.h"
+#include "paxos/replica.h"
+
+namespace synod::check {
+
+struct ReplicaBounds {
+  int replicas = 3;
+  int values = 2;         // client values A, B, ...: each proposed once, to some leader
+  int elections = 2;      // election timers fired, in all
+  int crashes = 1;        // crash-restarts, in all
+  int max_in_flight = 4;  // distinct envelopes in the network; a send beyond is lost
+  int compactions = 0;    // snapshots taken, in all
+  int reads = 0;          // read_index() calls, in all
+  bool vouching = true;   // also check that every answer is backed by durable state
+};
+
+struct ReplicaModelConfig {
+  ReplicaBounds bounds;
+  paxos::QuorumSystem quorum;       // what the replicas count with
+  paxos::QuorumSystem true_quorum;  // what "chosen" means (differs only under minority-quorum)
+  paxos::Bugs bugs;
+};
+
+// Why the planted bug `name` cannot be found by exploring the Replica, or nothing if it can.
+std::optional<std::string> replica_bug_not_applicable(std::string_view name);
+
+struct WorldAction {
+  enum class Kind : uint8_t {
+    kDeliver,
+    kDrop,
+    kDuplicate,
+    kTimer,
+    kPropose,
+    kCrash,
+    kSync,
+    kCompact,
+    kRead
+  };
+  Kind kind = Kind::kDeliver;
+  uint8_t replica = 0;  // index (node id - 1)
+  uint8_t arg = 0;      // kTimer: the timer; kPropose: the value
+  int8_t peer = -1;     // kTimer kCatchup: the peer a random choice picks (-1: no choice)
+  uint16_t index = 0;   // kDeliver, kDrop, kDuplicate: the envelope's rank in the network
+};
+
+struct ReplicaBox {
+  std::optional<paxos::Replica> replica;  // always set; optional only to be rebuilt on restart
+  paxos::DurableState durable;
+  std::vector<paxos::PersistBatch> unsynced;  // ack-before-sync: answered for, not yet durable
+};
+
+struct World {
+  std::vector<ReplicaBox> boxes;
+  std::map<std::string, uint8_t> network;  // encoded envelope -> copies in flight (1 or 2)
+  // Budgets used.
+  int elections = 0;
+  int crashes = 0;
+  int compactions = 0;
+  int reads = 0;
+  uint32_t proposed = 0;  // bit v: value v was proposed
+  // Ghosts the replicas never read. Per (slot, ballot): the value and the replicas that made
+  // accepting it durable, ever — which defines "chosen". Per slot, the first value any replica
+  // learned. The highest slot of a write acknowledged to its client, and per read its floor.
+  std::map<std::pair<Slot, Ballot>, std::pair<paxos::Value, paxos::NodeSet>> votes;
+  std::map<Slot, paxos::Value> learned;
+  Slot acknowledged = 0;
+  std::map<uint64_t, Slot> read_floors;
+  std::optional<std::string> violation;
+};
+
+class ReplicaModel {
+ public:
+  explicit ReplicaModel(ReplicaModelConfig config);
+
+  const ReplicaModelConfig& config() const { return config_; }
+  World initial() const;
+  // Every action enabled in `world`, in a fixed order.
+  std::vector<WorldAction> actions(const World& world) const;
+  void step(World& world, const WorldAction& action) const;
+  // Everything that can influence the future, canonically: equal encodings, equal futures.
+  std::string encode(const World& world) const;
+  // The first safety property `world` breaks, in words.
+  std::optional<std::string> violation(const World& world) const { return world.violation; }
+
+  // One line per replica, for traces.
+  std::vector<std::string> describe(const World& world) const;
+  std::string describe(const World& world, const WorldAction& action) const;
+  static std::string describe_envelope(const std::string& encoded);
+
+ private:
+  paxos::Config config_for(int replica) const;
+  paxos::Value value_of(int value) const;
+  void settle(World& world, int replica) const;
+  void make_durable(World& world, int replica, const paxos::PersistBatch& batch) const;
+  void send(World& world, const paxos::Envelope& envelope) const;
+  void check_vouched(World& world, int replica, const paxos::Envelope& envelope) const;
+  void check_learned(World& world, int replica, Slot slot, const paxos::Value& value) const;
+  void fail(World& world, std::string what) const;
+
+  ReplicaModelConfig config_;
+  std::vector<uint64_t> peer_seeds_;  // per replica index: a seed whose first pick is that peer
+};
+
+}  // namespace synod::check
