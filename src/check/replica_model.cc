@@ -143,6 +143,15 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
     return "it is a bug in the write-ahead log's sync (src/storage), which the model checker "
            "abstracts as an atomic durable state; run it with synod sim --disk-faults";
   }
+  if (name == "time-of-any-ballot" || name == "time-carried-into-new-ballot") {
+    return "it breaks the cluster clock (lease expiry), and the model abstracts time away: no "
+           "replica is ever told a time, so no time can be carried or lifted; run it with "
+           "synod sim --core";
+  }
+  if (name == "absurd-rounds-taken") {
+    return "it breaks liveness (a forged Prepare ends all elections), not safety, and the model "
+           "has no hostile peer; run it with synod sim";
+  }
   return std::nullopt;
 }
 

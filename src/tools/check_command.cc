@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 
+#include "base/planted_bugs.h"
 #include "check/explorer.h"
 #include "check/replica_explorer.h"
 #include "tools/quorum_flags.h"
@@ -97,6 +98,13 @@ int run_replica_check(CheckArgs& args) {
   paxos::Bugs bugs;
   if (!replica_bounds_ok(b)) return 2;
   for (const std::string& name : args.bugs) {
+    const PlantedBugInfo* info = find_planted_bug(name);
+    if (info != nullptr && info->layer != BugLayer::kProtocol) {
+      std::cerr << "check: bug '" << name << "' does not apply to the replica: it is planted in "
+                << "the server around the core, which the model does not run; found by: "
+                << info->found_by << '\n';
+      return 2;
+    }
     if (!paxos::enable_bug(name, bugs)) {
       std::cerr << "check: unknown bug '" << name << "'; known:";
       for (const std::string& known : paxos::bug_names()) std::cerr << ' ' << known;
