@@ -184,6 +184,18 @@ World ReplicaModel::initial() const {
     world.boxes.push_back(std::move(box));
   }
   for (int r = 0; r < config_.bounds.replicas; ++r) settle(world, r);
+  initial_steps_.clear();
+  if (config_.bounds.warm_start && config_.bounds.elections > 0 && config_.bounds.replicas > 1) {
+    using K = WorldAction::Kind;
+    auto take = [&](const WorldAction& action) {
+      initial_steps_.push_back(describe(world, action));
+      step(world, action);
+    };
+    take({K::kTimer, 0, uint8_t(Timer::kElection), -1, 0});
+    for (int i = 0; i < 64 && !world.network.empty(); ++i) take({K::kDeliver, 0, 0, -1, 0});
+    SYNOD_ASSERT(world.boxes[0].replica->role() == paxos::Role::kLeader && world.network.empty(),
+                 "the warm start did not elect n1");
+  }
   return world;
 }
 
@@ -192,11 +204,14 @@ std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
   const ReplicaBounds& b = config_.bounds;
   std::vector<WorldAction> out;
   uint16_t index = 0;
-  for (const auto& [encoded, copies] : world.network) {
+  // Loss is a message never delivered; dropping one explicitly matters only to make room under
+  // the in-flight bound, so it is offered only when the network is full. A duplicate is a
+  // delivery that keeps its message (one action, not a copy and a delivery).
+  const bool full = world.network.size() >= size_t(b.max_in_flight);
+  for (auto it = world.network.begin(); it != world.network.end(); ++it, ++index) {
     out.push_back({K::kDeliver, 0, 0, -1, index});
-    out.push_back({K::kDrop, 0, 0, -1, index});
-    if (copies < 2) out.push_back({K::kDuplicate, 0, 0, -1, index});
-    ++index;
+    if (full) out.push_back({K::kDrop, 0, 0, -1, index});
+    if (world.duplicates < b.duplicates) out.push_back({K::kDuplicate, 0, 0, -1, index});
   }
   for (int r = 0; r < b.replicas; ++r) {
     const ReplicaBox& box = world.boxes[size_t(r)];
@@ -205,6 +220,7 @@ std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
     for (Timer timer : kTimers) {
       if (!replica.timer_armed(timer)) continue;
       if (timer == Timer::kElection && world.elections >= b.elections) continue;
+      if (timer != Timer::kElection && world.timers >= b.timers) continue;
       const bool random_peer = !replica.leader().valid() || replica.leader() == replica.id();
       if (timer == Timer::kCatchup && random_peer) {
         // The retry asks a peer picked at random: every pick is a behaviour.
@@ -366,12 +382,12 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
   using K = WorldAction::Kind;
   if (action.kind == K::kDeliver || action.kind == K::kDrop || action.kind == K::kDuplicate) {
     auto it = std::next(world.network.begin(), action.index);
-    if (action.kind == K::kDuplicate) {
-      it->second = 2;
-      return;
-    }
     const std::string encoded = it->first;
-    if (--it->second == 0) world.network.erase(it);
+    if (action.kind == K::kDuplicate) {
+      ++world.duplicates;
+    } else if (--it->second == 0) {
+      world.network.erase(it);
+    }
     if (action.kind == K::kDrop) return;
     const Envelope envelope = decode_envelope(encoded);
     const int r = int(envelope.to.value) - 1;
@@ -386,7 +402,10 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
   switch (action.kind) {
     case K::kTimer: {
       const auto timer = Timer(action.arg);
-      if (timer == Timer::kElection) ++world.elections;
+      if (timer == Timer::kElection)
+        ++world.elections;
+      else
+        ++world.timers;
       if (action.peer >= 0) box.replica->reseed(peer_seeds_[size_t(action.peer)]);
       box.replica->fire_timer(timer);
       break;
@@ -442,6 +461,8 @@ std::string ReplicaModel::encode(const World& world) const {
     put_u8(out, copies);
   }
   put_u8(out, uint8_t(world.elections));
+  put_u8(out, uint8_t(world.timers));
+  put_u8(out, uint8_t(world.duplicates));
   put_u8(out, uint8_t(world.crashes));
   put_u8(out, uint8_t(world.compactions));
   put_u8(out, uint8_t(world.reads));
@@ -503,7 +524,7 @@ std::string ReplicaModel::describe(const World& world, const WorldAction& action
     case K::kDuplicate: {
       const char* verb = action.kind == K::kDeliver ? "deliver"
                          : action.kind == K::kDrop  ? "drop"
-                                                    : "duplicate";
+                                                    : "deliver and keep";
       auto it = std::next(world.network.begin(), action.index);
       return std::string(verb) + " " + describe_envelope(it->first);
     }

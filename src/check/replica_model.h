@@ -37,9 +37,15 @@ struct ReplicaBounds {
   int elections = 2;      // election timers fired, in all
   int crashes = 1;        // crash-restarts, in all
   int max_in_flight = 4;  // distinct envelopes in the network; a send beyond is lost
-  int compactions = 0;    // snapshots taken, in all
-  int reads = 0;          // read_index() calls, in all
-  bool vouching = true;   // also check that every answer is backed by durable state
+  int duplicates = 1;     // deliveries that keep their message in the network, in all
+  int timers = 3;         // heartbeat, retransmit, quorum-check and catch-up timers fired, in all
+  // Start from a cluster in which n1 has won the first election (its Prepares and every Promise
+  // delivered, the network empty; it counts as one of the elections): the states before hold no
+  // value, and skipping them brings bugs that need a leader and a successor within reach.
+  bool warm_start = true;
+  int compactions = 0;   // snapshots taken, in all
+  int reads = 0;         // read_index() calls, in all
+  bool vouching = true;  // also check that every answer is backed by durable state
 };
 
 struct ReplicaModelConfig {
@@ -56,7 +62,7 @@ struct WorldAction {
   enum class Kind : uint8_t {
     kDeliver,
     kDrop,
-    kDuplicate,
+    kDuplicate,  // deliver one copy and keep the message, as if it had been sent twice
     kTimer,
     kPropose,
     kCrash,
@@ -82,6 +88,8 @@ struct World {
   std::map<std::string, uint8_t> network;  // encoded envelope -> copies in flight (1 or 2)
   // Budgets used.
   int elections = 0;
+  int timers = 0;
+  int duplicates = 0;
   int crashes = 0;
   int compactions = 0;
   int reads = 0;
@@ -102,6 +110,8 @@ class ReplicaModel {
 
   const ReplicaModelConfig& config() const { return config_; }
   World initial() const;
+  // The steps initial() took from the empty cluster (warm start), for traces.
+  const std::vector<std::string>& initial_steps() const { return initial_steps_; }
   // Every action enabled in `world`, in a fixed order.
   std::vector<WorldAction> actions(const World& world) const;
   void step(World& world, const WorldAction& action) const;
@@ -126,6 +136,7 @@ class ReplicaModel {
   void fail(World& world, std::string what) const;
 
   ReplicaModelConfig config_;
+  mutable std::vector<std::string> initial_steps_;
   std::vector<uint64_t> peer_seeds_;  // per replica index: a seed whose first pick is that peer
 };
 

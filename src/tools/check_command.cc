@@ -86,7 +86,8 @@ bool replica_bounds_ok(const check::ReplicaBounds& b) {
   return in(b.replicas, 1, 7, "--replicas") && in(b.values, 0, 8, "--values") &&
          in(b.elections, 0, 8, "--elections") && in(b.crashes, 0, 9, "--crashes") &&
          in(b.max_in_flight, 1, 64, "--max-in-flight") &&
-         in(b.compactions, 0, 4, "--compactions") && in(b.reads, 0, 4, "--reads");
+         in(b.compactions, 0, 4, "--compactions") && in(b.reads, 0, 4, "--reads") &&
+         in(b.timers, 0, 16, "--timers") && in(b.duplicates, 0, 8, "--duplicates");
 }
 
 int run_replica_check(CheckArgs& args) {
@@ -129,14 +130,21 @@ int run_replica_check(CheckArgs& args) {
     fmt::print("planted: {}\n", paxos::verify_quorum_system(config.quorum).message());
   }
   fmt::print(
-      "check: the production replica, {} replicas ({}), {} client values, {} elections, {} "
-      "crash-restarts, {} snapshots, {} reads, at most {} messages in flight (each may be lost, "
-      "duplicated or reordered){}{}\n",
-      b.replicas, quorum->describe(), b.values, b.elections, b.crashes, b.compactions, b.reads,
-      b.max_in_flight, b.vouching ? "" : ", vouching not checked",
+      "check: the production replica, {} replicas ({}), {} client values, {} elections, {} other "
+      "timer firings, {} crash-restarts, {} snapshots, {} reads, at most {} messages in flight "
+      "(each may be lost or reordered; {} duplicate deliveries){}{}\n",
+      b.replicas, quorum->describe(), b.values, b.elections, b.timers, b.crashes, b.compactions,
+      b.reads, b.max_in_flight, b.duplicates, b.vouching ? "" : ", vouching not checked",
       args.bugs.empty() ? "" : ", planted bug " + fmt::format("{}", fmt::join(args.bugs, " + ")));
-  const check::ReplicaExploreResult r = check::explore_replicas(
-      check::ReplicaModel(config), args.max_states, args.progress ? &std::cerr : nullptr);
+  const check::ReplicaModel model(config);
+  const check::ReplicaExploreResult r =
+      check::explore_replicas(model, args.max_states, args.progress ? &std::cerr : nullptr);
+  if (!model.initial_steps().empty()) {
+    fmt::print("start: n1 wins the first election ({} steps, not counted below):",
+               model.initial_steps().size());
+    for (const std::string& step : model.initial_steps()) fmt::print(" {};", step);
+    fmt::print("\n");
+  }
   if (r.violation) {
     fmt::print("VIOLATION: {}\n", *r.violation);
     fmt::print("a shortest trace, {} steps:\n", r.trace.size());
@@ -230,6 +238,15 @@ void add_check_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-in-flight", rb.max_in_flight,
                   "--replica: distinct messages in flight (a send beyond is lost)")
+      ->capture_default_str();
+  cmd->add_flag("!--cold-start", rb.warm_start,
+                "--replica: explore from the empty cluster, not from n1's first election won");
+  cmd->add_option(
+         "--timers", rb.timers,
+         "--replica: heartbeat, retransmit, quorum-check and catch-up timers fired, in all")
+      ->capture_default_str();
+  cmd->add_option("--duplicates", rb.duplicates,
+                  "--replica: deliveries that keep their message (a duplicate), in all")
       ->capture_default_str();
   cmd->add_option("--compactions", rb.compactions, "--replica: snapshots taken, in all")
       ->capture_default_str();
