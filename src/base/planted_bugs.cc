@@ -6,14 +6,15 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
   static const std::vector<PlantedBugInfo> bugs = {
       // The protocol core.
       {"minority-quorum", BugLayer::kProtocol,
-       "quorums of floor(N/2): two of them need not intersect", "sim, sim --protocol, check, check --replica"},
+       "quorums of floor(N/2): two of them need not intersect",
+       "sim, sim --protocol, check, check --replica"},
       {"ignore-promised-value", BugLayer::kProtocol,
        "a new leader proposes its own value over one a promise reported",
-       "sim, sim --protocol, check"},
+       "sim, sim --protocol, check, check --replica"},
       {"no-persist-promise", BugLayer::kProtocol, "an acceptor's promise is not made durable",
        "sim, sim --protocol, check, check --replica"},
       {"accept-lower-ballot", BugLayer::kProtocol, "an acceptor accepts a ballot below its promise",
-       "sim --protocol, check, sim (now and then)"},
+       "sim --protocol, check, check --replica, sim (now and then)"},
       {"leader-skip-phase1", BugLayer::kProtocol, "a new leader goes straight to phase 2",
        "sim, sim --protocol, check, check --replica"},
       {"ack-before-sync", BugLayer::kProtocol,

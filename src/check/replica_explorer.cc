@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <deque>
 #include <ostream>
 #include <unordered_set>
+
+#include "base/assert.h"
 
 namespace synod::check {
 
@@ -74,6 +75,17 @@ TraceStep replay_step(const ReplicaModel& model, World& world, const WorldAction
   return step;
 }
 
+// The world reached by state `id`, replayed from the initial world along its origins.
+World replay(const ReplicaModel& model, const std::vector<Origin>& origins, uint32_t id) {
+  std::vector<WorldAction> path;
+  for (uint32_t at = id; origins[at].parent != kNoParent; at = origins[at].parent) {
+    path.push_back(origins[at].action);
+  }
+  World world = model.initial();
+  for (auto it = path.rbegin(); it != path.rend(); ++it) model.step(world, *it);
+  return world;
+}
+
 }  // namespace
 
 ReplicaExploreResult explore_replicas(const ReplicaModel& model, uint64_t max_states,
@@ -81,33 +93,43 @@ ReplicaExploreResult explore_replicas(const ReplicaModel& model, uint64_t max_st
   const auto started = std::chrono::steady_clock::now();
   ReplicaExploreResult result;
   std::unordered_set<Key, KeyHash> seen;
+  // Every state reached, by id in breadth-first order: its parent and the action from it. The
+  // frontier is not kept as worlds (a World holds N replicas with their logs and buffers, tens of
+  // kilobytes, and the frontier of the default bounds outgrew memory that way): a level is a
+  // range of ids, and each world is rebuilt from its parent's, which is replayed from the initial
+  // world once for all of its children (they are consecutive ids).
   std::vector<Origin> origins;
-  std::deque<std::pair<World, uint32_t>> frontier;
 
   World initial = model.initial();
   seen.insert(hash_of(model.encode(initial)));
   origins.push_back({});
   std::optional<uint32_t> bad;
-  if (model.violation(initial)) {
-    bad = 0;
-  } else {
-    frontier.emplace_back(std::move(initial), 0);
-  }
+  if (model.violation(initial)) bad = 0;
+  uint32_t level_begin = 0;
+  uint32_t level_end = bad ? 0 : 1;
   int depth = 0;
-  while (!frontier.empty() && !bad && result.complete) {
+  std::optional<World> parent_world;
+  uint32_t parent_id = kNoParent;
+  while (level_begin < level_end && !bad && result.complete) {
     ++depth;
     if (progress) {
-      *progress << "depth " << depth << ": " << seen.size() << " states, " << frontier.size()
-                << " to expand, " << result.transitions << " transitions" << std::endl;
+      *progress << "depth " << depth << ": " << seen.size() << " states, "
+                << (level_end - level_begin) << " to expand, " << result.transitions
+                << " transitions" << std::endl;
     }
-    for (size_t n = frontier.size(); n > 0 && !bad && result.complete; --n) {
-      auto [world, id] = std::move(frontier.front());
-      frontier.pop_front();
+    for (uint32_t id = level_begin; id < level_end && !bad && result.complete; ++id) {
+      if (id != 0 && origins[id].parent != parent_id) {
+        parent_id = origins[id].parent;
+        parent_world.emplace(replay(model, origins, parent_id));
+      }
+      World world = id == 0 ? model.initial() : *parent_world;
+      if (id != 0) model.step(world, origins[id].action);
       for (const WorldAction& action : model.actions(world)) {
         World next = world;
         model.step(next, action);
         ++result.transitions;
         if (!seen.insert(hash_of(model.encode(next))).second) continue;
+        SYNOD_ASSERT(origins.size() < kNoParent, "more states than ids");
         const auto next_id = uint32_t(origins.size());
         origins.push_back({id, action});
         result.max_depth = depth;
@@ -119,9 +141,10 @@ ReplicaExploreResult explore_replicas(const ReplicaModel& model, uint64_t max_st
           result.complete = false;
           break;
         }
-        frontier.emplace_back(std::move(next), next_id);
       }
     }
+    level_begin = level_end;
+    level_end = uint32_t(origins.size());
   }
   result.states = seen.size();
   if (bad) {
