@@ -5,11 +5,14 @@
 // deterministically. docs/model-checker.md describes the state space and what it leaves out.
 //
 // Fault model:
-//   - the network is a multiset of envelopes (at most two copies of each, at most
-//     `max_in_flight` distinct ones; a send beyond that is lost): any envelope may be delivered
-//     (which consumes one copy), dropped or duplicated, in any order;
+//   - the network is a multiset of envelopes (at most `max_in_flight` distinct ones; a send
+//     beyond that is lost): any envelope may be delivered, in any order; delivered and kept (a
+//     duplicate, at most `duplicates` in all); or dropped, when the network is full (a loss at
+//     any other time is matched by never delivering it);
 //   - time is abstract: any armed timer of any replica may fire at any moment
-//     (Replica::fire_timer), and each random choice of a peer that a timer makes is explored;
+//     (Replica::fire_timer; elections and the other timers each within a budget), and each random
+//     choice of a peer that a timer makes is explored; the search starts once n1 has won the
+//     first election, unless `warm_start` is off;
 //   - a replica may crash and restart from what it made durable, at most `crashes` times in all.
 //     Persisting and sending are one step (the driver's contract, ready.h) except under the
 //     planted ack-before-sync, where messages leave first and the sync is a step of its own;
