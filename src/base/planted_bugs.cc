@@ -6,7 +6,8 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
   static const std::vector<PlantedBugInfo> bugs = {
       // The protocol core.
       {"minority-quorum", BugLayer::kProtocol,
-       "quorums of floor(N/2): two of them need not intersect", "sim, sim --protocol, check, check --replica"},
+       "quorums of floor(N/2): two of them need not intersect",
+       "sim, sim --protocol, check, check --replica"},
       {"ignore-promised-value", BugLayer::kProtocol,
        "a new leader proposes its own value over one a promise reported",
        "sim, sim --protocol, check"},
@@ -90,6 +91,10 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "a forwarded write whose outcome is unknown is sent again under a new command id, so it "
        "can apply twice",
        "sim (counters or lincheck, 222 of 1,000 seeds)"},
+      {"multi-split", BugLayer::kServer,
+       "EXEC proposes each of its queued commands as a log entry of its own, so other clients' "
+       "commands come between them and a failover can apply half a transaction",
+       "chaos --workload bank (bad sums)"},
   };
   return bugs;
 }
