@@ -72,7 +72,7 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "EXEC applies its commands even when a key it watched was modified after the WATCH, so "
        "WATCH/MULTI/EXEC retry loops lose updates",
        "the transactions e2e test (concurrent WATCH incrementers end short); "
-       "Transaction.PlantedBugExecIgnoresWatchLosesAnUpdate"},
+       "Transaction.PlantedBugExecIgnoresWatchLosesAnUpdate; chaos --workload bank (bad sums)"},
       // The request router.
       {"stale-follower-reads", BugLayer::kServer,
        "a follower answers reads from its own state machine",
