@@ -152,7 +152,7 @@ void BankWorkload::run(const std::atomic<bool>& stop) {
   Rng root(options_.seed);
   std::vector<std::thread> threads;
   for (int i = 0; i < options_.transfer_clients; ++i)
-    threads.emplace_back([this, &stop, i, seed = root.next()] { transfer_client(seed, stop); });
+    threads.emplace_back([this, &stop, seed = root.next()] { transfer_client(seed, stop); });
   for (int i = 0; i < options_.readers; ++i)
     threads.emplace_back([this, &stop, i, seed = root.next()] {
       reader(options_.transfer_clients + i, seed, stop);
@@ -181,7 +181,11 @@ void BankWorkload::transfer_client(uint64_t seed, const std::atomic<bool>& stop)
       if (!conn) return;
       if (sha.empty() && rng.chance(0.5)) {
         auto loaded = conn->call({"SCRIPT", "LOAD", kTransferScript});
-        if (loaded.is_ok() && loaded->kind == Reply::Kind::kBulk) sha = loaded->text;
+        if (!loaded.is_ok()) {
+          client.fail();  // a late reply must not answer the next command; no money moved
+          continue;
+        }
+        if (loaded->kind == Reply::Kind::kBulk) sha = loaded->text;
       }
       const bool by_sha = !sha.empty() && rng.chance(0.5);
       auto reply = by_sha
