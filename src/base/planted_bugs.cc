@@ -72,7 +72,7 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "EXEC applies its commands even when a key it watched was modified after the WATCH, so "
        "WATCH/MULTI/EXEC retry loops lose updates",
        "the transactions e2e test (concurrent WATCH incrementers end short); "
-       "Transaction.PlantedBugExecIgnoresWatchLosesAnUpdate"},
+       "Transaction.PlantedBugExecIgnoresWatchLosesAnUpdate; chaos --workload bank (bad sums)"},
       // The request router.
       {"stale-follower-reads", BugLayer::kServer,
        "a follower answers reads from its own state machine",
@@ -91,6 +91,10 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "a forwarded write whose outcome is unknown is sent again under a new command id, so it "
        "can apply twice",
        "sim (counters or lincheck, 222 of 1,000 seeds)"},
+      {"multi-split", BugLayer::kServer,
+       "EXEC proposes each of its queued commands as a log entry of its own, so other clients' "
+       "commands come between them and a failover can apply half a transaction",
+       "chaos --workload bank (bad sums)"},
   };
   return bugs;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "kv/transaction.h"
+
 namespace synod::node {
 
 namespace {
@@ -17,6 +19,7 @@ constexpr std::pair<const char*, Router::PlantedBug> kPlantedBugs[] = {
     {"follower-read-before-apply", Router::PlantedBug::kFollowerReadBeforeApply},
     {"forward-retry-new-id", Router::PlantedBug::kForwardRetryNewId},
     {"duplicate-forwards-run", Router::PlantedBug::kDuplicateForwardsRun},
+    {"multi-split", Router::PlantedBug::kMultiSplit},
 };
 
 }  // namespace
@@ -131,11 +134,35 @@ void Router::after_flush() {
   send_index_request();
 }
 
+// The planted bug multi-split: a transaction's commands, each its own log entry, proposed one
+// after another, so that other clients' commands come between them and a failover (or a
+// connection cut) can leave half of the transaction applied.
+struct Router::SplitExec {
+  std::vector<std::vector<std::string>> parts;  // EXEC entries of one command each
+  size_t next = 0;
+  std::vector<kv::Reply> replies;
+  Done done;
+};
+
 void Router::execute(const std::shared_ptr<Session>& session, std::vector<std::string> args,
                      Done done) {
   // Refused here, before it is proposed or forwarded: no message could carry it.
   if (const size_t bytes = kv::encoded_command_bytes(args); bytes > options_.max_command_bytes)
     return done(too_large(options_.max_command_bytes, bytes));
+  if (options_.bug == PlantedBug::kMultiSplit && !args.empty() && args[0] == "EXEC") {
+    if (auto tx = kv::decode_exec(args); tx && tx->commands.size() > 1) {
+      // One EXEC entry per queued command, the first carrying the watches.
+      auto split = std::make_shared<SplitExec>();
+      for (size_t i = 0; i < tx->commands.size(); ++i) {
+        kv::Transaction part;
+        if (i == 0) part.watches = std::move(tx->watches);
+        part.commands.push_back(std::move(tx->commands[i]));
+        split->parts.push_back(kv::encode_exec(part));
+      }
+      split->done = std::move(done);
+      return execute_part(session, split);
+    }
+  }
   auto op = std::make_shared<Op>();
   op->number = next_op_++;
   op->session = session;
@@ -155,6 +182,24 @@ void Router::execute(const std::shared_ptr<Session>& session, std::vector<std::s
     return;
   }
   start_op(op);
+}
+
+void Router::execute_part(const std::shared_ptr<Session>& session,
+                          const std::shared_ptr<SplitExec>& split) {
+  execute(session, split->parts[split->next],
+          [this, session, split, alive = std::weak_ptr<int>(alive_)](const kv::Reply& reply) {
+            // An abort (the first part's watches), an error or UNKNOWN ends the transaction
+            // here, with the parts before it applied.
+            if (reply.kind != kv::Reply::Kind::kArray) return split->done(reply);
+            split->replies.insert(split->replies.end(), reply.elements.begin(),
+                                  reply.elements.end());
+            if (++split->next == split->parts.size())
+              return split->done(kv::Reply::array(std::move(split->replies)));
+            // From the timer, not from inside the state machine's callback.
+            clock_.after(0, [this, session, split, alive] {
+              if (!alive.expired() && !stopped_ && !session->closed_) execute_part(session, split);
+            });
+          });
 }
 
 bool Router::must_wait(const Session& session, const Op& op) {

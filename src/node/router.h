@@ -66,6 +66,7 @@ class Router {
     kFollowerReadBeforeApply,  // a follower serves a read as soon as it has the read index
     kForwardRetryNewId,        // a forwarded write is sent again with a new command id
     kDuplicateForwardsRun,     // a copy of a forward taken before is run again
+    kMultiSplit,               // EXEC's commands are proposed one log entry each
   };
   // The names the --planted-bug flags accept, in a stable order; parse_planted_bug("") is kNone.
   static const std::vector<std::string>& planted_bug_names();
@@ -135,6 +136,7 @@ class Router {
 
  private:
   struct Op;
+  struct SplitExec;
   void tick();
   static bool must_wait(const Session& session, const Op& op);
   void start_op(const std::shared_ptr<Op>& op);
@@ -142,6 +144,9 @@ class Router {
   void on_result(const std::shared_ptr<Op>& op, const kv::Reply& reply);
   void retry_later(const std::shared_ptr<Op>& op);
   void finish(const std::shared_ptr<Op>& op, const kv::Reply& reply);
+  // The planted bug multi-split: proposes the next part of a split transaction.
+  void execute_part(const std::shared_ptr<Session>& session,
+                    const std::shared_ptr<SplitExec>& split);
   void send_index_request();
   void serve_indexed_reads();
   void served(uint64_t client) {

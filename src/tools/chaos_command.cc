@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include "chaos/bank_checker.h"
+#include "chaos/bank_workload.h"
 #include "chaos/final_reads.h"
 #include "chaos/history_recorder.h"
 #include "chaos/lock_checker.h"
@@ -48,6 +50,9 @@ struct ChaosArgs {
   int locks = 2;
   uint32_t lock_ttl_ms = 3000;
   int ttl_clients = 2;
+  int bank_clients = 4;
+  int bank_readers = 2;
+  int accounts = 8;
   uint64_t seed = 0;
   bool seed_given = false;
   std::string history;
@@ -109,6 +114,7 @@ struct Workloads {
   bool kv = false;
   bool lock = false;
   bool ttl = false;
+  bool bank = false;
 };
 
 Result<Workloads> parse_workloads(const std::string& list) {
@@ -122,11 +128,14 @@ Result<Workloads> parse_workloads(const std::string& list) {
       w.lock = true;
     } else if (name == "ttl") {
       w.ttl = true;
+    } else if (name == "bank") {
+      w.bank = true;
     } else {
-      return Status::invalid_argument("unknown workload '" + name + "'; choose from kv,lock,ttl");
+      return Status::invalid_argument("unknown workload '" + name +
+                                      "'; choose from kv,lock,ttl,bank");
     }
   }
-  if (!w.kv && !w.lock && !w.ttl) return Status::invalid_argument("no workload given");
+  if (!w.kv && !w.lock && !w.ttl && !w.bank) return Status::invalid_argument("no workload given");
   return w;
 }
 
@@ -137,6 +146,10 @@ struct RunResult {
   std::vector<std::string> crashes;
   bool leader_at_end = false;
   int keys_used = 0;  // k0 .. k<keys_used - 1>
+  chaos::BankCounts bank_counts;
+  std::vector<chaos::BankRead> bank_reads;
+  int64_t bank_total = 0;
+  bool bank_final_read = false;  // the bank's accounts were read after the faults healed
 };
 
 Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::FaultKind>& faults,
@@ -176,6 +189,14 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   lw.drift_bound = node::kClockDriftBound;
   lw.reply_timeout_ms = w.reply_timeout_ms;
   chaos::LockWorkload locks(lw, ports, recorder);
+  chaos::BankWorkloadOptions bw;
+  bw.transfer_clients = workloads.bank ? args.bank_clients : 0;
+  bw.readers = workloads.bank ? args.bank_readers : 0;
+  bw.accounts = args.accounts;
+  bw.seed = root.next();
+  bw.reply_timeout_ms = w.reply_timeout_ms;
+  chaos::BankWorkload bank(bw, ports, recorder);
+  if (workloads.bank) SYNOD_RETURN_IF_ERROR(bank.open_accounts(20000));
   chaos::NemesisOptions n;
   n.faults = faults;
   n.seed = root.next();
@@ -193,20 +214,22 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
     if (workloads.kv) workload.run(stop);
   });
   std::thread lock_clients([&] { locks.run(stop); });
+  std::thread bank_clients([&] { bank.run(stop); });
   std::thread faulter([&] { nemesis.run(inject_until, stop); });
   // The clients never run out of keys, so they and the faults last the whole duration.
   while (Clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   stop = true;
   clients.join();
   lock_clients.join();
+  bank_clients.join();
   faulter.join();
 
-  RunResult result{nemesis.counts(),
-                   locks.lock_attempts(),
-                   locks.ttl_ops(),
-                   nemesis.crashes(),
-                   false,
-                   workloads.kv ? workload.keys_used() : 0};
+  RunResult result;
+  result.faults = nemesis.counts();
+  result.lock_attempts = locks.lock_attempts();
+  result.ttl_ops = locks.ttl_ops();
+  result.crashes = nemesis.crashes();
+  result.keys_used = workloads.kv ? workload.keys_used() : 0;
   if (workloads.lock || workloads.ttl) {
     if (Status s = locks.write(dir + "/locks.jsonl"); !s.is_ok())
       fmt::print("chaos: {}\n", s.to_string());
@@ -214,6 +237,13 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   const int leader = wait_for_leader(cluster, 30000);
   result.leader_at_end = leader != 0;
   final_reads(cluster, leader, result.keys_used, recorder, args);
+  if (workloads.bank) {
+    // Through a fresh connection, the leader's first.
+    result.bank_final_read = bank.final_read(cluster.client_port(leader ? leader : 1), 20000);
+    result.bank_counts = bank.counts();
+    result.bank_reads = bank.reads();
+    result.bank_total = bank.total();
+  }
   for (int id : cluster.reap())
     if (!chaos::port_was_taken(cluster.log_path(id)))
       result.crashes.push_back("n" + std::to_string(id) + " exited on its own (see " +
@@ -277,6 +307,21 @@ bool report_clock_workloads(const Workloads& workloads, const RunResult& run,
   return clean;
 }
 
+// The bank check (bank_checker.h); true if it found nothing.
+bool report_bank(const RunResult& run) {
+  const chaos::BankReport r = chaos::check_bank(run.bank_reads, run.bank_total);
+  for (const auto& line : r.bad) fmt::print("chaos: BAD BANK READ {}\n", line);
+  if (!run.bank_final_read)
+    fmt::print("chaos: the final read of the bank's accounts never succeeded\n");
+  const chaos::BankCounts& c = run.bank_counts;
+  fmt::print(
+      "chaos: bank: {} transfers ({} by script), {} aborted and retried, {} unknown, {} failed, "
+      "{} refused for want of funds, {} reads, bad sums={}, negative={}\n",
+      c.transfers, c.by_script, c.aborted, c.unknown, c.failed, c.insufficient, r.reads,
+      r.bad_sums_total, r.negative_total);
+  return run.bank_final_read && r.bad_sums_total == 0 && r.negative_total == 0;
+}
+
 int report(const ChaosArgs& args, const Workloads& workloads, const RunResult& run,
            const std::string& history_path, const std::string& dir) {
   auto history = reread(history_path);
@@ -310,9 +355,10 @@ int report(const ChaosArgs& args, const Workloads& workloads, const RunResult& r
       c.total, run.keys_used, c.acknowledged, c.failed, c.unknown, fault_counts(run.faults),
       final.lost.size(), lincheck::outcome_name(verdict.outcome));
   const bool clocks_clean = report_clock_workloads(workloads, run, dir);
-  const bool clean = verdict.outcome == lincheck::Outcome::kLinearizable && final.lost.empty() &&
-                     final.unread.empty() && run.crashes.empty() && run.leader_at_end && faulted &&
-                     clocks_clean;
+  const bool bank_clean = !workloads.bank || report_bank(run);
+  const bool clean = bank_clean && verdict.outcome == lincheck::Outcome::kLinearizable &&
+                     final.lost.empty() && final.unread.empty() && run.crashes.empty() &&
+                     run.leader_at_end && faulted && clocks_clean;
   return clean ? 0 : 1;
 }
 
@@ -366,8 +412,8 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
       "chaos",
       "Run clients against real server processes while killing, pausing, partitioning, "
       "restarting them and putting their clocks wrong; check the history (exit 0: faults "
-      "injected, linearizable, nothing lost, no two lock holders, no TTL anomaly; 1: not; 2: "
-      "bad usage)");
+      "injected, linearizable, nothing lost, no two lock holders, no TTL anomaly, every bank "
+      "read sums to the total; 1: not; 2: bad usage)");
   cmd->add_option("--replicas", args->replicas, "3 or 5")
       ->check(CLI::IsMember({3, 5}))
       ->capture_default_str();
@@ -396,7 +442,8 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--workload", args->workload,
                   "comma-separated: kv (registers, checked for linearizability), lock (SET NX PX "
                   "/ DELIFEQ locks, checked for two holders), ttl (keys with PX, checked for "
-                  "keys that reappear or expire early)")
+                  "keys that reappear or expire early), bank (transfers by WATCH/MULTI/EXEC and by "
+                  "script, checked for reads whose balances do not sum to the total)")
       ->capture_default_str();
   cmd->add_option("--lock-clients", args->lock_clients, "lock clients (with --workload lock)")
       ->check(CLI::Range(1, 64))
@@ -409,6 +456,16 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--ttl-clients", args->ttl_clients, "ttl-key clients (with --workload ttl)")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--bank-clients", args->bank_clients, "transfer clients (with --workload bank)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--bank-readers", args->bank_readers,
+                  "clients reading every balance at once (with --workload bank)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--accounts", args->accounts, "the bank's accounts acct:0 .. (100 each)")
+      ->check(CLI::Range(2, 1000))
       ->capture_default_str();
   cmd->add_option("--seed", args->seed,
                   "drives the clients' choices and the fault schedule (default: random, printed)")
