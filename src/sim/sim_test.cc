@@ -271,7 +271,7 @@ TEST_P(PlantedBug, IsCaught) {
 // Review finding 1: a leader learned slots from catch-up replies and announced them in its own
 // ballot. Its agreement violation needs a rare schedule (0 of 5,000 seeds reach it; replica_test.cc
 // builds it), but the defect itself, a leader's chosen prefix moving on anything but its own
-// quorum's answers, random schedules reach: seeds 31 and 51 (13 of the first 1,000 seeds with 5
+// quorum's answers, random schedules reach: seed 31 here (13 of the first 1,000 seeds with 5
 // replicas; `synod sim --protocol --replicas 5 --bug leader-learns-from-catchup --seeds 1-1000
 // --keep-going` finds them again). The same seeds run clean without the bug.
 TEST(Simulation, ALeaderThatLearnsFromCatchupIsCaught) {
@@ -280,7 +280,7 @@ TEST(Simulation, ALeaderThatLearnsFromCatchupIsCaught) {
   Options planted = options;
   planted.bugs.leader_learns_from_catchup = true;
   int caught = 0;
-  for (uint64_t seed = 26; seed <= 55; ++seed) {
+  for (uint64_t seed = 28; seed <= 33; ++seed) {
     const RunResult clean = run_seed(options, seed);
     EXPECT_FALSE(clean.violation) << "seed " << seed << ": " << *clean.violation;
     const RunResult r = run_seed(planted, seed);
