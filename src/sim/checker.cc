@@ -75,6 +75,12 @@ uint64_t chain_digest(uint64_t chain, Slot slot, const Value& value) {
   return d.value();
 }
 
+void Checker::on_leader_learn(NodeId leader, Slot before, Slot after, std::string_view via) {
+  fail("leader learning: leader " + to_string(leader) + " moved its chosen prefix from " +
+       std::to_string(before) + " to " + std::to_string(after) + " on a " + std::string(via) +
+       ", not on its own quorum's answers");
+}
+
 void Checker::on_install(NodeId node, Slot slot, uint64_t chain) {
   uint64_t truth_chain = 0;
   for (Slot s = 1; s <= slot; ++s) {

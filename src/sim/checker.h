@@ -9,6 +9,11 @@
 //                 every replica, before or after restarts, must agree with it;
 //   prefix      — each replica applies slots 1, 2, 3, ... in order, and what it applies at a slot
 //                 is what every other replica applies there;
+//   leader learning — a leader's chosen prefix grows only from its own ballot's phase-2 quorums
+//                 (Accepted messages), never from a catch-up reply or a snapshot: what it
+//                 announces in its ballot must be what it proposed there (docs/core.md,
+//                 "Learning"), and a slot learned otherwise may hold another value than the one
+//                 it proposed;
 //   reads       — a read reported ok at slot s has s at or above every slot chosen before the
 //                 read was asked, so in particular above the slot of every command whose chosen
 //                 outcome reached a client by then: the read index covers every acknowledged
@@ -18,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "paxos/quorum.h"
@@ -44,6 +50,9 @@ class Checker {
   // `node` replaced its state machine with a snapshot covering slots 1..slot whose running digest
   // (chain_digest over the values it applied) is `chain`: it must equal the chosen log's.
   void on_install(NodeId node, Slot slot, uint64_t chain);
+  // `leader`, leading before and after a message of type `via` that is not an answer of its
+  // own ballot (an Accepted), moved its chosen prefix from `before` to `after` on it.
+  void on_leader_learn(NodeId leader, Slot before, Slot after, std::string_view via);
   // A client heard that its command was chosen at `slot`.
   void on_acknowledge(Slot slot);
   // A replica took read `read_id` (read_index answered kQueued) now.

@@ -238,7 +238,16 @@ void Simulation::dispatch(Event& event) {
         return;
       }
       log("deliver " + to_string(event.envelope));
+      const bool leading = node.replica->role() == paxos::Role::kLeader;
+      const Slot commit_before = node.replica->commit();
       node.replica->step(event.envelope);
+      if (leading && node.replica->role() == paxos::Role::kLeader &&
+          node.replica->commit() > commit_before &&
+          !std::holds_alternative<paxos::AcceptedMsg>(event.envelope.message)) {
+        const std::string message = paxos::to_string(event.envelope.message);
+        checker_.on_leader_learn(node.id, commit_before, node.replica->commit(),
+                                 message.substr(0, message.find(' ')));
+      }
       process_ready(node);
       return;
     }

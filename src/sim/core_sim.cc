@@ -670,7 +670,20 @@ void CoreSimulation::deliver(const paxos::Envelope& e) {
     return;
   }
   log("deliver " + to_string(e));
+  const paxos::Replica& replica = node.core->replica();
+  const bool leading = replica.role() == paxos::Role::kLeader;
+  const Slot commit_before = replica.commit();
   node.core->receive(e);
+  // A leader's chosen prefix moves only on its own ballot's answers (docs/core.md, "Learning"),
+  // as the protocol simulator's checker demands (sim/checker.h, "leader learning").
+  if (leading && replica.role() == paxos::Role::kLeader && replica.commit() > commit_before &&
+      !std::holds_alternative<paxos::AcceptedMsg>(e.message)) {
+    const std::string message = paxos::to_string(e.message);
+    return fail("leader learning: leader " + to_string(node.id) + " moved its chosen prefix from " +
+                std::to_string(commit_before) + " to " + std::to_string(replica.commit()) +
+                " on a " + message.substr(0, message.find(' ')) +
+                ", not on its own quorum's answers");
+  }
   drive(node);
 }
 

@@ -352,6 +352,28 @@ TEST(CoreSim, APromiseThatHidesItsSnapshotIsCaught) {
   expect_caught("promise-hides-snapshot", "agreement", 100);
 }
 
+// Review finding 1: a leader learned slots from catch-up replies and announced them in its own
+// ballot. Random schedules do not reach the agreement violation it can cause (0 of 2,000 seeds
+// with 5 replicas), but the leader-learning check sees the defect itself: 5 of the first 1,000
+// full-length seeds, the first at 70 (`synod sim --replicas 5 --bug leader-learns-from-catchup
+// --seeds 1-1000 --keep-going` finds them again). The same seeds run clean without the bug.
+TEST(CoreSim, ALeaderThatLearnsFromCatchupIsCaught) {
+  CoreOptions o;
+  o.replicas = 5;
+  CoreOptions planted = o;
+  ASSERT_TRUE(enable_core_bug("leader-learns-from-catchup", planted));
+  int caught = 0;
+  for (uint64_t seed = 61; seed <= 70; ++seed) {
+    const CoreResult clean = run_core_seed(o, seed);
+    EXPECT_FALSE(clean.violation) << describe(clean);
+    const CoreResult r = run_core_seed(planted, seed);
+    if (!r.violation) continue;
+    EXPECT_EQ(r.violation->rfind("leader learning: ", 0), 0u) << describe(r);
+    ++caught;
+  }
+  EXPECT_GE(caught, 1);
+}
+
 TEST(CoreSim, UnknownBugNamesAreRefused) {
   CoreOptions o;
   EXPECT_FALSE(enable_core_bug("no-such-bug", o));
