@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "base/rng.h"
+#include "chaos/replica_connections.h"
 #include "client/resp_client.h"
 
 namespace synod::chaos {
@@ -24,11 +25,6 @@ constexpr const char* kTransferScript =
     "redis.call('SET', KEYS[1], tostring(a - amount)) "
     "redis.call('SET', KEYS[2], tostring(b + amount)) "
     "return 1";
-
-bool definite_failure(const Reply& r) {
-  return r.kind == Reply::Kind::kError &&
-         (r.text.rfind("TRYAGAIN", 0) == 0 || r.text.rfind("ERR", 0) == 0);
-}
 
 std::optional<int64_t> balance_of(const Reply& r) {
   if (r.kind != Reply::Kind::kBulk) return std::nullopt;
@@ -59,62 +55,33 @@ std::string account_key(int i) {
   return "acct:" + std::to_string(i);
 }
 
-// One client's connections, one per replica made on demand, and the replicas it avoids. A
-// transaction's commands all go on one connection (conn()).
+// One client's connections (replica_connections.h) and the replica of the current transaction,
+// whose commands all go on one connection.
 class BankWorkload::Client {
  public:
   Client(const BankWorkload& w, Rng& rng)
-      : w_(w), rng_(rng), conns_(w.ports_.size()), suspect_until_(w.ports_.size()) {}
+      : conns_(w.ports_, w.options_.connect_timeout_ms, w.options_.reply_timeout_ms,
+               w.options_.suspect_ms, rng) {}
 
   // A connection to a healthy replica; nullptr if `stop` was set first.
   client::RespClient* pick(const std::atomic<bool>& stop) {
-    for (;;) {
-      current_ = choose();
-      if (connect(current_)) return &conns_[current_];
-      if (stop.load()) return nullptr;
-      sleep_ms(20);
-    }
+    const std::optional<size_t> replica = conns_.pick(stop);
+    if (!replica) return nullptr;
+    current_ = *replica;
+    return &conns_.conn(current_);
   }
 
   // The connection from pick() failed this client: drop it (and whatever it had queued or
   // watched), and avoid its replica for a while.
   void fail() {
-    conns_[current_].close();
+    conns_.close(current_);
     suspect();
   }
   // It answered with an error: keep the connection, avoid the replica.
-  void suspect() {
-    suspect_until_[current_] = Clock::now() + std::chrono::milliseconds(w_.options_.suspect_ms);
-  }
+  void suspect() { conns_.suspect(current_); }
 
  private:
-  size_t choose() {
-    const auto now = Clock::now();
-    std::vector<size_t> healthy;
-    for (size_t i = 0; i < conns_.size(); ++i)
-      if (suspect_until_[i] <= now) healthy.push_back(i);
-    if (healthy.empty()) return rng_.below(conns_.size());
-    return healthy[rng_.below(healthy.size())];
-  }
-
-  bool connect(size_t replica) {
-    auto& conn = conns_[replica];
-    if (conn.connected()) return true;
-    auto c = client::RespClient::connect("127.0.0.1", w_.ports_[replica],
-                                         w_.options_.connect_timeout_ms);
-    if (!c.is_ok()) {
-      suspect_until_[replica] = Clock::now() + std::chrono::milliseconds(w_.options_.suspect_ms);
-      return false;
-    }
-    conn = std::move(*c);
-    conn.set_timeout_ms(w_.options_.reply_timeout_ms);
-    return true;
-  }
-
-  const BankWorkload& w_;
-  Rng& rng_;
-  std::vector<client::RespClient> conns_;
-  std::vector<Clock::time_point> suspect_until_;
+  ReplicaConnections conns_;
   size_t current_ = 0;
 };
 

@@ -10,18 +10,11 @@
 #include <thread>
 
 #include "base/rng.h"
-#include "client/resp_client.h"
+#include "chaos/replica_connections.h"
 
 namespace synod::chaos {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-bool definite_failure(const kv::Reply& r) {
-  return r.kind == kv::Reply::Kind::kError &&
-         (r.text.rfind("TRYAGAIN", 0) == 0 || r.text.rfind("ERR", 0) == 0);
-}
 
 void sleep_ms(uint64_t ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -29,58 +22,30 @@ void sleep_ms(uint64_t ms) {
 
 }  // namespace
 
-// One client's connections, one per replica made on demand, and the replicas it avoids.
+// One client's connections (replica_connections.h), one command at a time.
 class LockWorkload::Connections {
  public:
   Connections(const LockWorkload& w, Rng& rng)
-      : w_(w), rng_(rng), conns_(w.ports_.size()), suspect_until_(w.ports_.size()) {}
+      : w_(w),
+        conns_(w.ports_, w.options_.connect_timeout_ms, w.options_.reply_timeout_ms,
+               w.options_.suspect_ms, rng) {}
 
   // Sends `args` to a healthy replica; the reply, or the failure to get one (which leaves the
   // outcome unknown). Empty (nullopt) if `stop` was set before the command could be sent.
   std::optional<Result<kv::Reply>> call(const std::vector<std::string>& args, int64_t& call_ns,
                                         const std::atomic<bool>& stop) {
-    size_t replica = pick();
-    while (!connect(replica)) {
-      if (stop.load()) return std::nullopt;
-      sleep_ms(20);
-      replica = pick();
-    }
+    const std::optional<size_t> replica = conns_.pick(stop);
+    if (!replica) return std::nullopt;
     call_ns = w_.recorder_.now_ns();
-    auto reply = conns_[replica].call(args);
-    if (!reply.is_ok()) conns_[replica].close();  // a late reply must not answer the next call
-    if (!reply.is_ok() || (reply->kind == kv::Reply::Kind::kError))
-      suspect_until_[replica] = Clock::now() + std::chrono::milliseconds(w_.options_.suspect_ms);
+    auto reply = conns_.conn(*replica).call(args);
+    if (!reply.is_ok()) conns_.close(*replica);
+    if (!reply.is_ok() || (reply->kind == kv::Reply::Kind::kError)) conns_.suspect(*replica);
     return reply;
   }
 
  private:
-  size_t pick() {
-    const auto now = Clock::now();
-    std::vector<size_t> healthy;
-    for (size_t i = 0; i < conns_.size(); ++i)
-      if (suspect_until_[i] <= now) healthy.push_back(i);
-    if (healthy.empty()) return rng_.below(conns_.size());
-    return healthy[rng_.below(healthy.size())];
-  }
-
-  bool connect(size_t replica) {
-    auto& conn = conns_[replica];
-    if (conn.connected()) return true;
-    auto c = client::RespClient::connect("127.0.0.1", w_.ports_[replica],
-                                         w_.options_.connect_timeout_ms);
-    if (!c.is_ok()) {
-      suspect_until_[replica] = Clock::now() + std::chrono::milliseconds(w_.options_.suspect_ms);
-      return false;
-    }
-    conn = std::move(*c);
-    conn.set_timeout_ms(w_.options_.reply_timeout_ms);
-    return true;
-  }
-
   const LockWorkload& w_;
-  Rng& rng_;
-  std::vector<client::RespClient> conns_;
-  std::vector<Clock::time_point> suspect_until_;
+  ReplicaConnections conns_;
 };
 
 LockWorkload::LockWorkload(LockWorkloadOptions options, std::vector<uint16_t> ports,

@@ -1,10 +1,9 @@
 #include "chaos/workload.h"
 
 #include <algorithm>
-#include <chrono>
 #include <thread>
 
-#include "client/resp_client.h"
+#include "chaos/replica_connections.h"
 
 namespace synod::chaos {
 
@@ -12,7 +11,6 @@ namespace {
 
 using lincheck::Operation;
 using lincheck::OpKind;
-using Clock = std::chrono::steady_clock;
 
 bool starts_with(const std::string& s, std::string_view prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
@@ -32,9 +30,8 @@ void record_reply(Operation& op, const Result<kv::Reply>& reply, int64_t return_
   if (!reply.is_ok()) return;  // timed out or the connection broke: unknown
   const kv::Reply& r = reply.value();
   if (r.kind == kv::Reply::Kind::kError) {
-    // TRYAGAIN: not applied and never will be; ERR: a bad command, nothing happened. Anything
-    // else (UNKNOWN above all) may have taken effect.
-    if (starts_with(r.text, "TRYAGAIN") || starts_with(r.text, "ERR")) {
+    // A definite failure is one; any other error (UNKNOWN above all) may have taken effect.
+    if (definite_failure(r)) {
       op.return_ns = return_ns;
       op.error = r.text;
     }
@@ -111,27 +108,27 @@ int KeyBudget::keys_used() {
 class Workload::Client {
  public:
   Client(Workload& w, int id, Rng rng)
-      : w_(w), id_(id), rng_(rng), conns_(w.ports_.size()), suspect_until_(w.ports_.size()) {}
+      : w_(w),
+        id_(id),
+        rng_(rng),
+        conns_(w.ports_, w.options_.connect_timeout_ms, w.options_.reply_timeout_ms,
+               w.options_.suspect_ms, rng_) {}
 
   void run(const std::atomic<bool>& stop) {
     while (!stop.load()) {
       const int key = w_.budget_.claim(rng_);
       Operation op = next_op(key);
       // A replica that refuses the connection never saw the command: try another.
-      size_t replica = pick_replica();
-      while (!connect(replica)) {
-        if (stop.load()) return;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        replica = pick_replica();
-      }
+      const std::optional<size_t> replica = conns_.pick(stop);
+      if (!replica) return;
       op.call_ns = w_.recorder_.now_ns();
-      auto reply = conns_[replica].call(command_for(op));
-      if (!reply.is_ok()) conns_[replica].close();  // a late reply must not answer the next call
+      auto reply = conns_.conn(*replica).call(command_for(op));
+      if (!reply.is_ok()) conns_.close(*replica);
       record_reply(op, reply, w_.recorder_.now_ns());
       const bool replica_failed = !reply.is_ok() ||
                                   (reply->kind == kv::Reply::Kind::kError && !op.error) ||
                                   (op.error && starts_with(*op.error, "TRYAGAIN"));
-      if (replica_failed) suspect(replica);
+      if (replica_failed) conns_.suspect(*replica);
       if (!op.outcome_unknown() && !op.error) w_.saw(key, op);
       w_.recorder_.add(std::move(op));
     }
@@ -164,39 +161,10 @@ class Workload::Client {
     return op;
   }
 
-  // A random replica that has not failed this client lately (any replica if all have).
-  size_t pick_replica() {
-    const auto now = Clock::now();
-    std::vector<size_t> healthy;
-    for (size_t i = 0; i < conns_.size(); ++i)
-      if (suspect_until_[i] <= now) healthy.push_back(i);
-    if (healthy.empty()) return rng_.below(conns_.size());
-    return healthy[rng_.below(healthy.size())];
-  }
-
-  void suspect(size_t replica) {
-    suspect_until_[replica] = Clock::now() + std::chrono::milliseconds(w_.options_.suspect_ms);
-  }
-
-  bool connect(size_t replica) {
-    auto& conn = conns_[replica];
-    if (conn.connected()) return true;
-    auto c = client::RespClient::connect("127.0.0.1", w_.ports_[replica],
-                                         w_.options_.connect_timeout_ms);
-    if (!c.is_ok()) {
-      suspect(replica);
-      return false;
-    }
-    conn = std::move(*c);
-    conn.set_timeout_ms(w_.options_.reply_timeout_ms);
-    return true;
-  }
-
   Workload& w_;
   const int id_;
   Rng rng_;
-  std::vector<client::RespClient> conns_;
-  std::vector<Clock::time_point> suspect_until_;
+  ReplicaConnections conns_;  // picks with rng_
   uint64_t next_value_ = 1;
 };
 

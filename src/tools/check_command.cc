@@ -29,16 +29,19 @@ struct CheckArgs {
   uint64_t max_states = 0;
 };
 
+// Whether `flag`'s value `v` is in [lo, hi]; if not, says so on stderr.
+bool in_range(int v, int lo, int hi, const char* flag) {
+  if (v >= lo && v <= hi) return true;
+  std::cerr << "check: " << flag << " must be between " << lo << " and " << hi << '\n';
+  return false;
+}
+
 // Each bound's range: wide enough for interesting runs, small enough to encode in a byte.
 bool bounds_ok(const check::Bounds& b) {
-  auto in = [](int v, int lo, int hi, const char* flag) {
-    if (v >= lo && v <= hi) return true;
-    std::cerr << "check: " << flag << " must be between " << lo << " and " << hi << '\n';
-    return false;
-  };
-  return in(b.acceptors, 1, 9, "--acceptors") && in(b.proposers, 1, 5, "--proposers") &&
-         in(b.learners, 1, 4, "--learners") && in(b.ballots_per_proposer, 1, 8, "--ballots") &&
-         in(b.crashes, 0, 9, "--crashes");
+  return in_range(b.acceptors, 1, 9, "--acceptors") && in_range(b.proposers, 1, 5, "--proposers") &&
+         in_range(b.learners, 1, 4, "--learners") &&
+         in_range(b.ballots_per_proposer, 1, 8, "--ballots") &&
+         in_range(b.crashes, 0, 9, "--crashes");
 }
 
 bool plant_bugs(const std::vector<std::string>& names, paxos::Bugs& bugs) {
@@ -58,7 +61,11 @@ bool plant_bugs(const std::vector<std::string>& names, paxos::Bugs& bugs) {
   return true;
 }
 
-void print_result(const check::ExploreResult& r) {
+// Prints either explorer's result: a violation with a shortest trace to it, then the totals.
+// Returns the exit status: 1 for a violation, 3 if the search stopped before it was `complete`
+// (then it proves nothing), else 0.
+template <typename SearchResult>
+int print_result(const SearchResult& r, bool complete) {
   if (r.violation) {
     fmt::print("VIOLATION: {}\n", *r.violation);
     fmt::print("a shortest trace, {} steps:\n", r.trace.size());
@@ -72,22 +79,51 @@ void print_result(const check::ExploreResult& r) {
     for (const std::string& line : r.final_state) fmt::print("        {}\n", line);
   }
   fmt::print("explored to depth {} in {:.2f} s ({})\n", r.max_depth, r.seconds,
-             r.violation ? "stopped at the first violation" : "every reachable state");
+             r.violation ? "stopped at the first violation"
+             : complete  ? "every reachable state"
+                         : "INCOMPLETE: stopped at --max-states; this proves nothing");
+  if (!r.violation && !complete) {
+    fmt::print("check: INCOMPLETE after {} states, {} transitions, 0 violations so far\n", r.states,
+               r.transitions);
+    return 3;
+  }
   fmt::print("check: {} states, {} transitions, {} violations\n", r.states, r.transitions,
              r.violation ? 1 : 0);
+  return r.violation ? 1 : 0;
+}
+
+// The quorum systems a check runs with: `true_quorum`, the configured one, says what "chosen"
+// means; `quorum` is what the roles count with: under minority-quorum the planted, unverified
+// system (announced on stdout), else the same.
+struct CheckQuorums {
+  paxos::QuorumSystem quorum;
+  paxos::QuorumSystem true_quorum;
+};
+
+// Nothing (after saying why on stderr) if the flags do not combine or the system is refused.
+std::optional<CheckQuorums> check_quorums(const CheckArgs& args, int members,
+                                          const paxos::Bugs& bugs) {
+  if (bugs.minority_quorum && args.quorum_given) {
+    std::cerr << "check: --bug minority-quorum shrinks majority quorums; it does not combine with "
+                 "--weights/--phase1/--phase2\n";
+    return std::nullopt;
+  }
+  std::optional<paxos::QuorumSystem> quorum = configured_quorum("check", members, args.quorum);
+  if (!quorum) return std::nullopt;
+  CheckQuorums q{*quorum, *quorum};
+  if (bugs.minority_quorum) {
+    q.quorum = paxos::QuorumSystem::majority(quorum->members(), bugs);
+    fmt::print("planted: {}\n", paxos::verify_quorum_system(q.quorum).message());
+  }
+  return q;
 }
 
 bool replica_bounds_ok(const check::ReplicaBounds& b) {
-  auto in = [](int v, int lo, int hi, const char* flag) {
-    if (v >= lo && v <= hi) return true;
-    std::cerr << "check: " << flag << " must be between " << lo << " and " << hi << '\n';
-    return false;
-  };
-  return in(b.replicas, 1, 7, "--replicas") && in(b.values, 0, 8, "--values") &&
-         in(b.elections, 0, 8, "--elections") && in(b.crashes, 0, 9, "--crashes") &&
-         in(b.max_in_flight, 1, 64, "--max-in-flight") &&
-         in(b.compactions, 0, 4, "--compactions") && in(b.reads, 0, 4, "--reads") &&
-         in(b.timers, 0, 16, "--timers") && in(b.duplicates, 0, 8, "--duplicates");
+  return in_range(b.replicas, 1, 7, "--replicas") && in_range(b.values, 0, 8, "--values") &&
+         in_range(b.elections, 0, 8, "--elections") && in_range(b.crashes, 0, 9, "--crashes") &&
+         in_range(b.max_in_flight, 1, 64, "--max-in-flight") &&
+         in_range(b.compactions, 0, 4, "--compactions") && in_range(b.reads, 0, 4, "--reads") &&
+         in_range(b.timers, 0, 16, "--timers") && in_range(b.duplicates, 0, 8, "--duplicates");
 }
 
 int run_replica_check(CheckArgs& args) {
@@ -117,24 +153,16 @@ int run_replica_check(CheckArgs& args) {
       return 2;
     }
   }
-  if (bugs.minority_quorum && args.quorum_given) {
-    std::cerr << "check: --bug minority-quorum shrinks majority quorums; it does not combine with "
-                 "--weights/--phase1/--phase2\n";
-    return 2;
-  }
-  std::optional<paxos::QuorumSystem> quorum = configured_quorum("check", b.replicas, args.quorum);
-  if (!quorum) return 2;
-  check::ReplicaModelConfig config{b, *quorum, *quorum, bugs};
-  if (bugs.minority_quorum) {
-    config.quorum = paxos::QuorumSystem::majority(quorum->members(), bugs);
-    fmt::print("planted: {}\n", paxos::verify_quorum_system(config.quorum).message());
-  }
+  const std::optional<CheckQuorums> q = check_quorums(args, b.replicas, bugs);
+  if (!q) return 2;
+  const check::ReplicaModelConfig config{b, q->quorum, q->true_quorum, bugs};
   fmt::print(
       "check: the production replica, {} replicas ({}), {} client values, {} elections, {} other "
       "timer firings, {} crash-restarts, {} snapshots, {} reads, at most {} messages in flight "
       "(each may be lost or reordered; {} duplicate deliveries){}{}\n",
-      b.replicas, quorum->describe(), b.values, b.elections, b.timers, b.crashes, b.compactions,
-      b.reads, b.max_in_flight, b.duplicates, b.vouching ? "" : ", vouching not checked",
+      b.replicas, q->true_quorum.describe(), b.values, b.elections, b.timers, b.crashes,
+      b.compactions, b.reads, b.max_in_flight, b.duplicates,
+      b.vouching ? "" : ", vouching not checked",
       args.bugs.empty() ? "" : ", planted bug " + fmt::format("{}", fmt::join(args.bugs, " + ")));
   const check::ReplicaModel model(config);
   const check::ReplicaExploreResult r =
@@ -145,30 +173,7 @@ int run_replica_check(CheckArgs& args) {
     for (const std::string& step : model.initial_steps()) fmt::print(" {};", step);
     fmt::print("\n");
   }
-  if (r.violation) {
-    fmt::print("VIOLATION: {}\n", *r.violation);
-    fmt::print("a shortest trace, {} steps:\n", r.trace.size());
-    for (size_t i = 0; i < r.trace.size(); ++i) {
-      const check::TraceStep& step = r.trace[i];
-      fmt::print("  {:2}. {}\n", i + 1, step.action);
-      for (const std::string& change : step.changes) fmt::print("        {}\n", change);
-      for (const std::string& sent : step.sent) fmt::print("        sends {}\n", sent);
-    }
-    fmt::print("the violating state:\n");
-    for (const std::string& line : r.final_state) fmt::print("        {}\n", line);
-  }
-  fmt::print("explored to depth {} in {:.2f} s ({})\n", r.max_depth, r.seconds,
-             r.violation  ? "stopped at the first violation"
-             : r.complete ? "every reachable state"
-                          : "INCOMPLETE: stopped at --max-states; this proves nothing");
-  if (!r.violation && !r.complete) {
-    fmt::print("check: INCOMPLETE after {} states, {} transitions, 0 violations so far\n", r.states,
-               r.transitions);
-    return 3;
-  }
-  fmt::print("check: {} states, {} transitions, {} violations\n", r.states, r.transitions,
-             r.violation ? 1 : 0);
-  return r.violation ? 1 : 0;
+  return print_result(r, r.complete);
 }
 
 int run_check(CheckArgs& args) {
@@ -178,30 +183,19 @@ int run_check(CheckArgs& args) {
   const check::Bounds& b = args.bounds;
   paxos::Bugs bugs;
   if (!bounds_ok(b) || !plant_bugs(args.bugs, bugs)) return 2;
-  if (bugs.minority_quorum && args.quorum_given) {
-    std::cerr << "check: --bug minority-quorum shrinks majority quorums; it does not combine with "
-                 "--weights/--phase1/--phase2\n";
-    return 2;
-  }
-  std::optional<paxos::QuorumSystem> quorum = configured_quorum("check", b.acceptors, args.quorum);
-  if (!quorum) return 2;
-  check::ModelConfig config{b, *quorum, *quorum, bugs};
-  if (bugs.minority_quorum) {
-    // The roles count with the planted, unverified system; "chosen" keeps the true meaning.
-    config.quorum = paxos::QuorumSystem::majority(quorum->members(), bugs);
-    fmt::print("planted: {}\n", paxos::verify_quorum_system(config.quorum).message());
-  }
+  const std::optional<CheckQuorums> q = check_quorums(args, b.acceptors, bugs);
+  if (!q) return 2;
+  const check::ModelConfig config{b, q->quorum, q->true_quorum, bugs};
   fmt::print(
       "check: single-decree Paxos, {} acceptors ({}), {} proposers, {} learners, {} ballots per "
       "proposer, {} crash-restarts, network: every message may be lost, duplicated or "
       "reordered{}{}\n",
-      b.acceptors, quorum->describe(), b.proposers, b.learners, b.ballots_per_proposer, b.crashes,
-      b.explicit_drops ? " (explicit drops)" : "",
+      b.acceptors, q->true_quorum.describe(), b.proposers, b.learners, b.ballots_per_proposer,
+      b.crashes, b.explicit_drops ? " (explicit drops)" : "",
       args.bugs.empty() ? "" : ", planted bug " + fmt::format("{}", fmt::join(args.bugs, " + ")));
   const check::ExploreResult result =
       check::explore(check::Model(config), args.progress ? &std::cerr : nullptr);
-  print_result(result);
-  return result.violation ? 1 : 0;
+  return print_result(result, true);
 }
 
 }  // namespace

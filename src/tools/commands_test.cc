@@ -9,23 +9,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <optional>
 #include <sstream>
-#include <thread>
 
 #include "client/resp_client.h"
 #include "process/local_cluster.h"
+#include "tools/e2e_support.h"
 
 namespace synod::tools {
 
 using process::LocalCluster;
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct Ran {
   int exit_code = -1;
@@ -51,16 +48,6 @@ std::string slurp(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-template <typename Pred>
-bool eventually(Pred pred, int timeout_ms = 15000) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pred();
 }
 
 // `synod ARGS...` in the background, its output in `log`.

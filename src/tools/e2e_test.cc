@@ -23,6 +23,7 @@
 
 #include "client/resp_client.h"
 #include "process/local_cluster.h"
+#include "tools/e2e_support.h"
 
 namespace synod::tools {
 
@@ -83,16 +84,6 @@ class E2E : public ::testing::Test {
   int leader_of_two(int a, int b) {
     const int l = leader();
     return l == b ? b : a;
-  }
-
-  template <typename Pred>
-  bool eventually(Pred pred, int timeout_ms = 15000) {
-    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (Clock::now() < deadline) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return pred();
   }
 
   // Waits until every running replica answers and one of them (not `not_this`) leads.

@@ -1,0 +1,80 @@
+#include "tools/e2e_support.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+
+namespace synod::tools {
+
+using process::LocalCluster;
+
+namespace {
+
+bool has_redis_py() {
+  return std::system("/usr/bin/python3 -c 'import redis' 2>/dev/null") == 0;
+}
+
+}  // namespace
+
+RedisPyCluster::RedisPyCluster(std::string script, std::vector<std::string> extra_args)
+    : script_(std::move(script)), extra_args_(std::move(extra_args)) {}
+
+RedisPyCluster::~RedisPyCluster() {
+  if (!cluster_) return;
+  for (int id : cluster_->reap())
+    ADD_FAILURE() << "n" << id << " exited: " << cluster_->log_path(id);
+  cluster_->stop_all();
+  if (!::testing::Test::HasFailure()) std::system(("rm -rf " + cluster_->options().dir).c_str());
+}
+
+Status RedisPyCluster::start() {
+  if (!has_redis_py())
+    return Status::io_error("redis-py is missing: scripts/setup installs python3-redis");
+  // "tx_e2e.py": /tmp/synod-tx-e2e-XXXXXX
+  std::string stem = script_.substr(0, script_.rfind('.'));
+  std::replace(stem.begin(), stem.end(), '_', '-');
+  std::string dir = "/tmp/synod-" + stem + "-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) return Status::io_error("no temporary directory");
+  LocalCluster::Options o;
+  o.binary = SYNOD_BINARY;
+  o.dir = dir;
+  o.replicas = 3;
+  o.extra_args = extra_args_;
+  if (Status s = LocalCluster::pick_free_ports(3, o.client_port, o.peer_port); !s.is_ok()) return s;
+  cluster_ = std::make_unique<LocalCluster>(o);
+  if (Status s = cluster_->start_all(); !s.is_ok()) return s;
+  if (Status s = cluster_->wait_until_serving(15000); !s.is_ok()) return s;
+  if (!eventually([&] { return (leader_ = cluster_->leader()) != 0; }))
+    return Status::io_error("no leader");
+  return Status::ok();
+}
+
+int RedisPyCluster::python(const std::string& args) const {
+  const std::string cmd = "/usr/bin/python3 " SYNOD_SOURCE_DIR "/src/tools/" + script_ + " " + args;
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+std::string RedisPyCluster::port(int id) const {
+  return std::to_string(cluster_->client_port(id));
+}
+
+std::string RedisPyCluster::all_ports() const {
+  return port(1) + " " + port(2) + " " + port(3);
+}
+
+bool RedisPyCluster::digests_agree() const {
+  std::set<std::string> digests, applied;
+  for (int id = 1; id <= 3; ++id) {
+    if (!cluster_->running(id)) continue;
+    digests.insert(cluster_->info(id, "keyspace")["state_digest"]);
+    applied.insert(cluster_->info(id, "replication")["applied_slot"]);
+  }
+  return digests.size() == 1 && applied.size() == 1 && !digests.begin()->empty();
+}
+
+}  // namespace synod::tools
