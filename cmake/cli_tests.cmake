@@ -86,3 +86,7 @@ foreach(breach "paxos/replica.h:#include <chrono>" "paxos/replica.h:#include \"s
   add_test(NAME structure.catches_${breach_name}
            COMMAND sh -c "rm -rf tree.${breach_name} && mkdir tree.${breach_name} && cp -r ${CMAKE_SOURCE_DIR}/src tree.${breach_name}/ && printf '%s\\n' '${breach_line}' >> tree.${breach_name}/src/${breach_file} && ${CMAKE_SOURCE_DIR}/scripts/check-structure tree.${breach_name}/src > out.${breach_name}.txt; rc=$?; rm -rf tree.${breach_name}; test $rc -eq 1 && grep -q '${breach_file}' out.${breach_name}.txt")
 endforeach()
+
+# A network knob with a fault mix that turns the network's faults off is refused, not ignored.
+add_test(NAME cli.sim_network_knob_without_network_faults_is_bad_usage
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --faults partition --loss 0.2 2> err.sim-knob.txt; test $? -eq 2 && grep -q -- '--loss is a network fault' err.sim-knob.txt")

@@ -168,6 +168,16 @@ int run_sim(SimArgs& args) {
               << "' (none, network, crash, partition, all)\n";
     return 2;
   }
+  if (args.faults != "network" && args.faults != "all") {
+    // The mix turns the network's faults off; a knob given for them would be ignored silently.
+    for (const char* flag : {"--loss", "--dup", "--reorder"}) {
+      if (args.given.count(flag) != 0) {
+        std::cerr << "sim: " << flag << " is a network fault, which --faults " << args.faults
+                  << " turns off (use --faults network or all)\n";
+        return 2;
+      }
+    }
+  }
   for (const std::string& bug : args.bugs) {
     const auto& core_only = sim::core_bug_names();
     if (std::find(core_only.begin(), core_only.end(), bug) != core_only.end()) {
