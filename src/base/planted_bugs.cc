@@ -88,8 +88,13 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "sim (reads, 573 of 1,000 seeds); chaos"},
       {"duplicate-forwards-run", BugLayer::kServer,
        "a copy of a forwarded command that the leader already took is run again, so a write "
-       "whose first copy was refused (TRYAGAIN: not applied) is applied after all",
+       "whose first copy was refused (TRYAGAIN: not applied) is applied after all (with the "
+       "follower trusting that refusal, as forward-refusal-trusted: the lie needs both)",
        "sim --disk-faults (linearizable; 2 of 50,000 seeds with 3 replicas)"},
+      {"forward-refusal-trusted", BugLayer::kServer,
+       "a forwarded write refused by the replica it reached is reported not applied, though "
+       "another copy of the forward reached that replica before it restarted and was proposed",
+       "sim --disk-faults (linearizable; seed 40640 of 50,000 with 3 replicas)"},
       {"forward-retry-new-id", BugLayer::kServer,
        "a forwarded write whose outcome is unknown is sent again under a new command id, so it "
        "can apply twice",

@@ -20,6 +20,7 @@ constexpr std::pair<const char*, Router::PlantedBug> kPlantedBugs[] = {
     {"forward-retry-new-id", Router::PlantedBug::kForwardRetryNewId},
     {"duplicate-forwards-run", Router::PlantedBug::kDuplicateForwardsRun},
     {"multi-split", Router::PlantedBug::kMultiSplit},
+    {"forward-refusal-trusted", Router::PlantedBug::kForwardRefusalTrusted},
 };
 
 }  // namespace
@@ -398,6 +399,18 @@ void Router::on_forward_reply(NodeId from, net::ForwardReply& r) {
     waiting_.erase(op);
     return retry_later(op);
   }
+  // A refusal speaks for the copy of the forward that it answers, not for the write: the network
+  // may have delivered another copy to an earlier incarnation of the same replica (its memory of
+  // the forwards it took died with it), which proposed it, so this write may yet be applied
+  // (sim --disk-faults, seed 40640 of 50,000 with 3 replicas: a client told "not applied" of a
+  // write that was chosen). Its later attempts keep its id, so it is applied at most once, and
+  // if none succeeds its client hears UNKNOWN.
+  // (duplicate-forwards-run plants the router before both fixes: the leader runs a copy it took
+  // before, and its refusal of the first copy is trusted.)
+  if (!op->read && starts_with(*reply, "TRYAGAIN") &&
+      options_.bug != PlantedBug::kForwardRefusalTrusted &&
+      options_.bug != PlantedBug::kDuplicateForwardsRun)
+    op->maybe_applied_before = true;
   on_result(op, *reply);
 }
 

@@ -67,6 +67,7 @@ class Router {
     kForwardRetryNewId,        // a forwarded write is sent again with a new command id
     kDuplicateForwardsRun,     // a copy of a forward taken before is run again
     kMultiSplit,               // EXEC's commands are proposed one log entry each
+    kForwardRefusalTrusted,    // a refused forward is taken to mean its write was not applied
   };
   // The names the --planted-bug flags accept, in a stable order; parse_planted_bug("") is kNone.
   static const std::vector<std::string>& planted_bug_names();

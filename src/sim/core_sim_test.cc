@@ -213,6 +213,25 @@ TEST(CoreSim, ACopyOfAForwardTheLeaderRefusedIsNeverApplied) {
   }
 }
 
+// Found by the disk-fault soak at HEAD of 2026-12-05 (seed 40640 of 50,000, 3 replicas): a
+// follower's forward reached the leader, which proposed it and crashed; a network copy of the
+// forward reached the restarted replica, which refused it (TRYAGAIN: not the leader), and the
+// follower's router told its client "not applied" of a write that was then chosen. A refusal of
+// a forward now leaves the write's outcome open. The seed replays exactly (and must be found again
+// with `synod sim --seeds 1-50000 --disk-faults --bug forward-refusal-trusted --keep-going`
+// whenever the simulator's schedule changes).
+TEST(CoreSim, AWriteWhoseForwardWasRefusedIsNotReportedUnapplied) {
+  CoreOptions o;
+  o.disk_faults = true;
+  const CoreResult clean = run_core_seed(o, 40640);
+  EXPECT_FALSE(clean.violation) << describe(clean);
+  CoreOptions planted = o;
+  planted.router_bug = "forward-refusal-trusted";
+  const CoreResult r = run_core_seed(planted, 40640);
+  ASSERT_TRUE(r.violation) << "the planted bug was not reproduced";
+  EXPECT_EQ(r.violation->rfind("linearizable:", 0), 0u) << *r.violation;
+}
+
 // Review's forged Prepare that ended all elections: acceptors that take any round, however
 // implausible, are stuck once the hostile peer has sent one at the ceiling (128 of 300 seeds in
 // `synod sim --seeds 1-300 --bug absurd-rounds-taken --keep-going`).
