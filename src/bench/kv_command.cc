@@ -115,11 +115,11 @@ int run_kv(KvArgs& args) {
     std::string mix = fmt::format("{:.0f}% reads", load.read_share * 100);
     if (load.transaction == Transaction::kMulti) mix = "MULTI/EXEC of 4 commands per op";
     if (load.transaction == Transaction::kEvalsha) mix = "EVALSHA of 2 calls per op";
-    fmt::print("{}", format_human(report, fmt::format("bench kv: {} at {}, {} connections x {} in "
-                                                      "flight, {} B values, {} keys, {}",
-                                                      args.target, endpoints, load.connections,
-                                                      load.pipeline, load.value_bytes, load.keys,
-                                                      mix)));
+    fmt::print("{}",
+               format_human(report, fmt::format("bench kv: {} at {}, {} connections x {} in "
+                                                "flight, {} B values, {} keys, {}",
+                                                args.target, endpoints, load.connections,
+                                                load.pipeline, load.value_bytes, load.keys, mix)));
   }
   if (args.check && (report.ops == 0 || report.errors > 0)) {
     fmt::print(stderr, "synod bench kv: check failed: {} ops, {} errors{}\n", report.ops,

@@ -78,8 +78,8 @@ struct Op {
 };
 
 // The stream of requests: first every key once (prefill), then keys drawn uniformly with reads
-// at `read_share`, or transactions (`transaction`) on keys drawn uniformly. A prefill write that failed is handed back with retry() and sent again first:
-// the window needs every key present.
+// at `read_share`, or transactions (`transaction`) on keys drawn uniformly. A prefill write that
+// failed is handed back with retry() and sent again first: the window needs every key present.
 class Workload {
  public:
   explicit Workload(const LoadOptions& options);

@@ -26,17 +26,28 @@ constexpr std::string_view kScript =
 // Replies a MULTI ... EXEC brings: +OK, +QUEUED for each of its 4 commands, EXEC's array.
 constexpr int kMultiReplies = 6;
 
-// A reply, shortly, for an error message.
+// A reply, shortly, for an error message; an array's first elements too.
 std::string describe(const kv::Reply& r) {
   using K = kv::Reply::Kind;
   switch (r.kind) {
-    case K::kSimple: return "+" + r.text.substr(0, 40);
-    case K::kError: return "-" + r.text.substr(0, 80);
-    case K::kInteger: return ":" + std::to_string(r.integer);
-    case K::kBulk: return fmt::format("bulk of {} bytes", r.text.size());
-    case K::kNull: return "null";
-    case K::kArray: return fmt::format("array of {}", r.elements.size());
-    case K::kNullArray: return "null array";
+    case K::kSimple:
+      return "+" + r.text.substr(0, 40);
+    case K::kError:
+      return "-" + r.text.substr(0, 80);
+    case K::kInteger:
+      return ":" + std::to_string(r.integer);
+    case K::kBulk:
+      return fmt::format("bulk of {} bytes", r.text.size());
+    case K::kNull:
+      return "null";
+    case K::kArray: {
+      std::string out = fmt::format("array of {} [", r.elements.size());
+      for (size_t i = 0; i < r.elements.size() && i < 4; ++i)
+        out += (i > 0 ? ", " : "") + describe(r.elements[i]);
+      return out + (r.elements.size() > 4 ? ", ...]" : "]");
+    }
+    case K::kNullArray:
+      return "null array";
   }
   return "?";
 }
@@ -48,14 +59,11 @@ std::string unexpected(const Op& op, const kv::Reply& r) {
   const auto ok = [](const kv::Reply& e) { return e.kind == K::kSimple && e.text == "OK"; };
   switch (op.kind) {
     case OpKind::kMulti:
-      if (r.kind == K::kArray && r.elements.size() == 4 && ok(r.elements[0]) &&
-          ok(r.elements[1]) && r.elements[2].kind == K::kInteger && r.elements[2].integer >= 1 &&
+      if (r.kind == K::kArray && r.elements.size() == 4 && ok(r.elements[0]) && ok(r.elements[1]) &&
+          r.elements[2].kind == K::kInteger && r.elements[2].integer >= 1 &&
           (r.elements[3].kind == K::kBulk || r.elements[3].kind == K::kNull))
         return "";
-      return "EXEC: not [OK, OK, counter >= 1, value or null]: " + describe(r) +
-             (r.kind == K::kArray && !r.elements.empty()
-                  ? " starting " + describe(r.elements[0])
-                  : "");
+      return "EXEC: not [OK, OK, counter >= 1, value or null]: " + describe(r);
     case OpKind::kEvalsha:
       if (r.kind == K::kInteger && r.integer >= 1) return "";
       return "EVALSHA: not a counter >= 1: " + describe(r);
@@ -77,7 +85,7 @@ class Connection {
   struct Pending {
     Op op;
     Clock::time_point start;
-    int replies_due = 1;       // a transaction's replies not yet read, its final one included
+    int replies_due = 1;           // a transaction's replies not yet read, its final one included
     std::string first_unexpected;  // the first of its intermediate replies that was wrong
   };
   void load_script();
@@ -308,8 +316,8 @@ void Connection::on_bytes(size_t n) {
     Pending& front = inflight_.front();
     if (--front.replies_due > 0) {
       // MULTI's +OK, or a queued command's +QUEUED.
-      const bool ok = reply.kind == kv::Reply::Kind::kSimple &&
-                      (reply.text == "OK" || reply.text == "QUEUED");
+      const bool ok =
+          reply.kind == kv::Reply::Kind::kSimple && (reply.text == "OK" || reply.text == "QUEUED");
       if (!ok && front.first_unexpected.empty()) front.first_unexpected = describe(reply);
       continue;
     }
