@@ -68,9 +68,10 @@ int run_kv(KvArgs& args) {
     return 2;
   }
   load.transaction = *transaction;
-  if (load.transaction != Transaction::kNone && args.target != "resp") {
-    // etcd has no scripts, and no INCR to put in a Txn of the same four commands.
-    fmt::print(stderr, "synod bench kv: --transaction needs --target resp\n");
+  if (load.transaction == Transaction::kEvalsha && args.target != "resp") {
+    fmt::print(stderr,
+               "synod bench kv: --transaction evalsha needs --target resp (etcd has no "
+               "scripts)\n");
     return 2;
   }
   std::unique_ptr<process::LocalCluster> cluster;
@@ -113,7 +114,9 @@ int run_kv(KvArgs& args) {
     fmt::print("{}\n", format_kv(report));
   } else {
     std::string mix = fmt::format("{:.0f}% reads", load.read_share * 100);
-    if (load.transaction == Transaction::kMulti) mix = "MULTI/EXEC of 4 commands per op";
+    if (load.transaction == Transaction::kMulti)
+      mix = args.target == "etcd" ? "a Txn of Put, Put, Put, Range per op"
+                                  : "MULTI/EXEC of 4 commands per op";
     if (load.transaction == Transaction::kEvalsha) mix = "EVALSHA of 2 calls per op";
     fmt::print("{}",
                format_human(report, fmt::format("bench kv: {} at {}, {} connections x {} in "
@@ -143,9 +146,10 @@ void add_bench_kv_command(CLI::App& bench, int& exit_code) {
       ->check(CLI::IsMember({"resp", "etcd"}))
       ->capture_default_str();
   kv->add_option("--transaction", args->transaction,
-                 "each operation one transaction (RESP only; --read-share then unused): none, "
-                 "multi (MULTI; SET; SET; INCR; GET; EXEC) or evalsha (a script doing SET and "
-                 "INCR, loaded by SCRIPT LOAD once per connection)")
+                 "each operation one transaction (--read-share then unused): none, multi "
+                 "(MULTI; SET; SET; INCR; GET; EXEC, or for etcd a Txn of Put, Put, Put, Range) "
+                 "or evalsha (RESP only: a script doing SET and INCR, loaded by SCRIPT LOAD once "
+                 "per connection)")
       ->check(CLI::IsMember({"none", "multi", "evalsha"}))
       ->capture_default_str();
   kv->add_option("--endpoints", args->endpoints, "HOST:PORT,... or PORT,... (127.0.0.1)");

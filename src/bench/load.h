@@ -40,7 +40,7 @@ Result<std::vector<Endpoint>> parse_endpoints(std::string_view text);
 // What each operation of the load proper sends.
 enum class Transaction : uint8_t {
   kNone,     // SET key value or GET key, reads at `read_share`
-  kMulti,    // MULTI; SET k1 v; SET k2 v; INCR counter; GET k3; EXEC (RESP only)
+  kMulti,    // MULTI; SET k1 v; SET k2 v; INCR counter; GET k3; EXEC (etcd: one Txn)
   kEvalsha,  // EVALSHA of a script doing SET k1 v and INCR counter (RESP only)
 };
 
