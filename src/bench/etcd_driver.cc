@@ -14,6 +14,33 @@ namespace {
 
 using etcdserverpb::KV;
 
+// Transaction::kMulti in one Txn: Put k1, Put k2, Put counter (etcd has no INCR), Range k3.
+void build_txn(etcdserverpb::TxnRequest& txn, const Op& op, const std::string& value) {
+  txn.Clear();
+  for (uint64_t key : {op.key, op.key2}) {
+    auto* put = txn.add_success()->mutable_request_put();
+    put->set_key(Workload::key_name(key));
+    put->set_value(value);
+  }
+  auto* counter = txn.add_success()->mutable_request_put();
+  counter->set_key(Workload::counter_name(op.counter));
+  counter->set_value(value);
+  txn.add_success()->mutable_request_range()->set_key(Workload::key_name(op.key3));
+}
+
+// Why a Txn's answer is not the 4 results build_txn asked for; empty if it is.
+std::string unexpected_txn(const etcdserverpb::TxnResponse& r) {
+  using ResponseOp = etcdserverpb::ResponseOp;
+  const auto& ops = r.responses();
+  if (r.succeeded() && ops.size() == 4 && ops[0].response_case() == ResponseOp::kResponsePut &&
+      ops[1].response_case() == ResponseOp::kResponsePut &&
+      ops[2].response_case() == ResponseOp::kResponsePut &&
+      ops[3].response_case() == ResponseOp::kResponseRange)
+    return "";
+  return "Txn: not [put, put, put, range] but " + std::to_string(ops.size()) + " results" +
+         (r.succeeded() ? "" : ", not succeeded");
+}
+
 struct Connection {
   size_t endpoint = 0;
   std::shared_ptr<KV::Stub> stub;
@@ -33,8 +60,11 @@ struct Call {
   etcdserverpb::PutResponse put_reply;
   etcdserverpb::RangeRequest range;
   etcdserverpb::RangeResponse range_reply;
+  etcdserverpb::TxnRequest txn;
+  etcdserverpb::TxnResponse txn_reply;
   std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::PutResponse>> put_reader;
   std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::RangeResponse>> range_reader;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<etcdserverpb::TxnResponse>> txn_reader;
   grpc::Status status;
   grpc::Alarm alarm;
 };
@@ -110,7 +140,12 @@ class Driver {
     call->context->set_deadline(std::chrono::system_clock::now() +
                                 std::chrono::milliseconds(options_.request_timeout_ms));
     const std::string key = Workload::key_name(call->op.key);
-    if (call->op.kind == OpKind::kRead) {
+    if (call->op.kind == OpKind::kMulti) {
+      build_txn(call->txn, call->op, workload_.value());
+      call->txn_reader = call->stub->PrepareAsyncTxn(call->context.get(), call->txn, &cq_);
+      call->txn_reader->StartCall();
+      call->txn_reader->Finish(&call->txn_reply, &call->status, call);
+    } else if (call->op.kind == OpKind::kRead) {
       call->range.set_key(key);
       call->range_reader = call->stub->PrepareAsyncRange(call->context.get(), call->range, &cq_);
       call->range_reader->StartCall();
@@ -141,12 +176,18 @@ class Driver {
       }
     } else if (failed) {
       recorder_.failure(call->op, now, call->status.error_message());
+    } else if (const std::string why = call->op.kind == OpKind::kMulti
+                                           ? unexpected_txn(call->txn_reply)
+                                           : std::string();
+               !why.empty()) {
+      recorder_.failure(call->op, now, why);  // the connection is sound: it goes on
     } else {
       recorder_.success(call->op, call->start, now);
     }
     call->context.reset();
     call->put_reader.reset();
     call->range_reader.reset();
+    call->txn_reader.reset();
     if (recorder_.done()) stop_ = true;
     if (stop_) return retire(call);
     if (!failed) {

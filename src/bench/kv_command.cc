@@ -19,6 +19,7 @@ namespace {
 
 struct KvArgs {
   std::string target = "resp";
+  std::string transaction = "none";
   std::string endpoints;
   int local_replicas = 0;
   std::vector<pid_t> server_pids;
@@ -61,6 +62,18 @@ int run_kv(KvArgs& args) {
                "--read-share in [0, 1]\n");
     return 2;
   }
+  auto transaction = parse_transaction(args.transaction);
+  if (!transaction.is_ok()) {
+    fmt::print(stderr, "synod bench kv: --transaction: {}\n", transaction.status().to_string());
+    return 2;
+  }
+  load.transaction = *transaction;
+  if (load.transaction == Transaction::kEvalsha && args.target != "resp") {
+    fmt::print(stderr,
+               "synod bench kv: --transaction evalsha needs --target resp (etcd has no "
+               "scripts)\n");
+    return 2;
+  }
   std::unique_ptr<process::LocalCluster> cluster;
   if (args.local_replicas > 0) {
     if (args.target != "resp") {
@@ -100,11 +113,16 @@ int run_kv(KvArgs& args) {
   if (args.kv_line) {
     fmt::print("{}\n", format_kv(report));
   } else {
-    fmt::print("{}", format_human(report, fmt::format("bench kv: {} at {}, {} connections x {} in "
-                                                      "flight, {} B values, {} keys, {:.0f}% reads",
-                                                      args.target, endpoints, load.connections,
-                                                      load.pipeline, load.value_bytes, load.keys,
-                                                      load.read_share * 100)));
+    std::string mix = fmt::format("{:.0f}% reads", load.read_share * 100);
+    if (load.transaction == Transaction::kMulti)
+      mix = args.target == "etcd" ? "a Txn of Put, Put, Put, Range per op"
+                                  : "MULTI/EXEC of 4 commands per op";
+    if (load.transaction == Transaction::kEvalsha) mix = "EVALSHA of 2 calls per op";
+    fmt::print("{}",
+               format_human(report, fmt::format("bench kv: {} at {}, {} connections x {} in "
+                                                "flight, {} B values, {} keys, {}",
+                                                args.target, endpoints, load.connections,
+                                                load.pipeline, load.value_bytes, load.keys, mix)));
   }
   if (args.check && (report.ops == 0 || report.errors > 0)) {
     fmt::print(stderr, "synod bench kv: check failed: {} ops, {} errors{}\n", report.ops,
@@ -120,11 +138,19 @@ void add_bench_kv_command(CLI::App& bench, int& exit_code) {
   auto args = std::make_shared<KvArgs>();
   CLI::App* kv = bench.add_subcommand(
       "kv",
-      "closed-loop key-value load (SET/GET over RESP, or etcd Put/Range over gRPC): "
+      "closed-loop key-value load (SET/GET or MULTI/EVALSHA transactions over RESP, or etcd "
+      "Put/Range over gRPC): "
       "throughput, latency percentiles, errors, CPU per operation");
   LoadOptions& l = args->load;
   kv->add_option("--target", args->target, "protocol: resp (Synod, Redis) or etcd (v3 gRPC)")
       ->check(CLI::IsMember({"resp", "etcd"}))
+      ->capture_default_str();
+  kv->add_option("--transaction", args->transaction,
+                 "each operation one transaction (--read-share then unused): none, multi "
+                 "(MULTI; SET; SET; INCR; GET; EXEC, or for etcd a Txn of Put, Put, Put, Range) "
+                 "or evalsha (RESP only: a script doing SET and INCR, loaded by SCRIPT LOAD once "
+                 "per connection)")
+      ->check(CLI::IsMember({"none", "multi", "evalsha"}))
       ->capture_default_str();
   kv->add_option("--endpoints", args->endpoints, "HOST:PORT,... or PORT,... (127.0.0.1)");
   kv->add_option("--local", args->local_replicas,

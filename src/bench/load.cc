@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/assert.h"
+
 namespace synod::bench {
 
 namespace {
@@ -46,8 +48,17 @@ Result<std::vector<Endpoint>> parse_endpoints(std::string_view text) {
   return out;
 }
 
+Result<Transaction> parse_transaction(std::string_view text) {
+  if (text == "none") return Transaction::kNone;
+  if (text == "multi") return Transaction::kMulti;
+  if (text == "evalsha") return Transaction::kEvalsha;
+  return Status::invalid_argument("unknown transaction '" + std::string(text) +
+                                  "' (none, multi, evalsha)");
+}
+
 Workload::Workload(const LoadOptions& options)
     : rng_(options.seed),
+      transaction_(options.transaction),
       keys_(std::max<uint64_t>(options.keys, 1)),
       read_share_(options.read_share),
       value_(options.value_bytes, 'v') {
@@ -58,6 +69,10 @@ std::string Workload::key_name(uint64_t key) {
   return fmt::format("key:{:010}", key);
 }
 
+std::string Workload::counter_name(uint64_t counter) {
+  return fmt::format("counter:{:010}", counter);
+}
+
 Op Workload::next() {
   if (!retry_.empty()) {
     const Op op = retry_.front();
@@ -66,7 +81,20 @@ Op Workload::next() {
   }
   if (prefill_sent_ < prefill_total_) return {OpKind::kPrefill, prefill_sent_++};
   const uint64_t key = rng_.below(keys_);
-  return {rng_.chance(read_share_) ? OpKind::kRead : OpKind::kWrite, key};
+  switch (transaction_) {
+    case Transaction::kNone:
+      return {rng_.chance(read_share_) ? OpKind::kRead : OpKind::kWrite, key};
+    case Transaction::kMulti: {
+      // etcd refuses a Txn that puts one key twice; keep the two SETs apart for every target.
+      uint64_t key2 = rng_.below(keys_);
+      if (keys_ > 1 && key2 == key) key2 = (key2 + 1) % keys_;
+      return {OpKind::kMulti, key, key2, rng_.below(keys_), rng_.below(keys_)};
+    }
+    case Transaction::kEvalsha:
+      return {OpKind::kEvalsha, key, 0, 0, rng_.below(keys_)};
+  }
+  SYNOD_ASSERT(false, "a Transaction without an Op");
+  return {};
 }
 
 Result<double> process_cpu_us(pid_t pid) {

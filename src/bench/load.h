@@ -3,6 +3,9 @@
 // etcd_driver.h) keeps `pipeline` requests in flight on each of `connections` connections, takes
 // every request from one Workload and hands every outcome to one Recorder, all on one thread.
 //
+// An operation is one SET or GET, or with `transaction` one transaction of several commands,
+// counted, timed and validated as one operation (a write).
+//
 // Timeline of a run: prefill (every key written once, when the load reads), warm-up (load runs,
 // nothing recorded), measurement window (latencies, counts and CPU recorded), end.
 #pragma once
@@ -34,8 +37,19 @@ struct Endpoint {
 // "host:port,host:port,..." or "port,port,..." (127.0.0.1).
 Result<std::vector<Endpoint>> parse_endpoints(std::string_view text);
 
+// What each operation of the load proper sends.
+enum class Transaction : uint8_t {
+  kNone,     // SET key value or GET key, reads at `read_share`
+  kMulti,    // MULTI; SET k1 v; SET k2 v; INCR counter; GET k3; EXEC (etcd: one Txn)
+  kEvalsha,  // EVALSHA of a script doing SET k1 v and INCR counter (RESP only)
+};
+
+// "none", "multi", "evalsha" (the --transaction flag's values).
+Result<Transaction> parse_transaction(std::string_view text);
+
 struct LoadOptions {
   std::vector<Endpoint> endpoints;
+  Transaction transaction = Transaction::kNone;
   int connections = 16;
   int pipeline = 1;  // requests in flight per connection
   size_t value_bytes = 256;
@@ -50,16 +64,22 @@ struct LoadOptions {
   std::vector<pid_t> server_pids;  // whose CPU time to charge to the window
 };
 
-enum class OpKind : uint8_t { kRead, kWrite, kPrefill };
+// kSetup: a request of the driver's own before a connection's load (SCRIPT LOAD), not recorded
+// unless the connection fails.
+enum class OpKind : uint8_t { kRead, kWrite, kPrefill, kMulti, kEvalsha, kSetup };
 
 struct Op {
   OpKind kind = OpKind::kRead;
   uint64_t key = 0;
+  // A transaction's other keys, drawn as `key` is: the second SET (kMulti; never equal to
+  // `key` when there are two keys or more), the GET (kMulti) and the INCR's counter, whose
+  // name (counter_name) is apart from the values' keys.
+  uint64_t key2 = 0, key3 = 0, counter = 0;
 };
 
 // The stream of requests: first every key once (prefill), then keys drawn uniformly with reads
-// at `read_share`. A prefill write that failed is handed back with retry() and sent again first:
-// the window needs every key present.
+// at `read_share`, or transactions (`transaction`) on keys drawn uniformly. A prefill write that
+// failed is handed back with retry() and sent again first: the window needs every key present.
 class Workload {
  public:
   explicit Workload(const LoadOptions& options);
@@ -69,10 +89,12 @@ class Workload {
   bool prefilled() const { return prefill_answered_ >= prefill_total_; }
   void prefill_answered() { ++prefill_answered_; }
   static std::string key_name(uint64_t key);
+  static std::string counter_name(uint64_t counter);
   const std::string& value() const { return value_; }
 
  private:
   Rng rng_;
+  Transaction transaction_;
   uint64_t keys_;
   double read_share_;
   uint64_t prefill_total_ = 0;

@@ -1,10 +1,14 @@
 #include "bench/resp_driver.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <asio.hpp>
 #include <deque>
+#include <initializer_list>
 #include <memory>
 
+#include "base/assert.h"
 #include "client/resp_client.h"
 
 namespace synod::bench {
@@ -14,6 +18,59 @@ namespace {
 using asio::ip::tcp;
 
 class Driver;
+
+// The script of Transaction::kEvalsha: two commands, and the counter as its value.
+constexpr std::string_view kScript =
+    "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('INCR', KEYS[2])";
+
+// Replies a MULTI ... EXEC brings: +OK, +QUEUED for each of its 4 commands, EXEC's array.
+constexpr int kMultiReplies = 6;
+
+// A reply, shortly, for an error message; an array's first elements too.
+std::string describe(const kv::Reply& r) {
+  using K = kv::Reply::Kind;
+  switch (r.kind) {
+    case K::kSimple:
+      return "+" + r.text.substr(0, 40);
+    case K::kError:
+      return "-" + r.text.substr(0, 80);
+    case K::kInteger:
+      return ":" + std::to_string(r.integer);
+    case K::kBulk:
+      return fmt::format("bulk of {} bytes", r.text.size());
+    case K::kNull:
+      return "null";
+    case K::kArray: {
+      std::string out = fmt::format("array of {} [", r.elements.size());
+      for (size_t i = 0; i < r.elements.size() && i < 4; ++i)
+        out += (i > 0 ? ", " : "") + describe(r.elements[i]);
+      return out + (r.elements.size() > 4 ? ", ...]" : "]");
+    }
+    case K::kNullArray:
+      return "null array";
+  }
+  return "?";
+}
+
+// Why the final reply to `op` is not what it should be; empty if it is.
+std::string unexpected(const Op& op, const kv::Reply& r) {
+  using K = kv::Reply::Kind;
+  if (r.kind == K::kError) return r.text;
+  const auto ok = [](const kv::Reply& e) { return e.kind == K::kSimple && e.text == "OK"; };
+  switch (op.kind) {
+    case OpKind::kMulti:
+      if (r.kind == K::kArray && r.elements.size() == 4 && ok(r.elements[0]) && ok(r.elements[1]) &&
+          r.elements[2].kind == K::kInteger && r.elements[2].integer >= 1 &&
+          (r.elements[3].kind == K::kBulk || r.elements[3].kind == K::kNull))
+        return "";
+      return "EXEC: not [OK, OK, counter >= 1, value or null]: " + describe(r);
+    case OpKind::kEvalsha:
+      if (r.kind == K::kInteger && r.integer >= 1) return "";
+      return "EVALSHA: not a counter >= 1: " + describe(r);
+    default:
+      return "";  // SET and GET: any reply but an error
+  }
+}
 
 // One connection and its requests in flight, oldest first (RESP answers in order).
 class Connection {
@@ -28,7 +85,12 @@ class Connection {
   struct Pending {
     Op op;
     Clock::time_point start;
+    int replies_due = 1;           // a transaction's replies not yet read, its final one included
+    std::string first_unexpected;  // the first of its intermediate replies that was wrong
   };
+  void load_script();
+  void on_script_loaded(const kv::Reply& reply);
+  void append_op(const Op& op);
   void fill();
   void flush();
   void read();
@@ -42,6 +104,8 @@ class Connection {
   uint64_t generation_ = 0;  // bumped on each failure; stale callbacks compare and return
   bool open_ = false;
   bool writing_ = false;
+  bool loading_ = false;  // SCRIPT LOAD is in flight: no load until its answer
+  std::string script_sha_;
   std::deque<Pending> inflight_;
   std::string out_, sending_;
   std::array<char, 64 * 1024> in_{};
@@ -71,9 +135,13 @@ class Driver {
   Recorder& recorder() { return recorder_; }
   bool stopping() const { return recorder_.done(); }
 
-  void answered(Op op, Clock::time_point start, Clock::time_point now, const kv::Reply& reply) {
-    if (reply.kind == kv::Reply::Kind::kError)
-      outcome_failure(op, now, reply.text);
+  // `first_unexpected`: what was wrong with a transaction's intermediate replies, if anything.
+  void answered(Op op, Clock::time_point start, Clock::time_point now, const kv::Reply& reply,
+                const std::string& first_unexpected) {
+    const std::string why =
+        first_unexpected.empty() ? unexpected(op, reply) : "MULTI: " + first_unexpected;
+    if (!why.empty())
+      outcome_failure(op, now, why);
     else
       outcome_success(op, start, now);
   }
@@ -130,6 +198,13 @@ void append_bulk(std::string& out, std::string_view s) {
   out += "\r\n";
 }
 
+void append_command(std::string& out, std::initializer_list<std::string_view> args) {
+  out += '*';
+  out += std::to_string(args.size());
+  out += "\r\n";
+  for (std::string_view a : args) append_bulk(out, a);
+}
+
 void Connection::connect() {
   const Endpoint& e = driver_.options().endpoints[endpoint_];
   asio::error_code ec;
@@ -142,26 +217,64 @@ void Connection::connect() {
     open_ = true;
     asio::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
-    fill();
+    if (driver_.options().transaction == Transaction::kEvalsha)
+      load_script();
+    else
+      fill();
     read();
   });
 }
 
+// Once per connection (each reconnection included): the EVALSHAs wait for the script's digest.
+void Connection::load_script() {
+  loading_ = true;
+  append_command(out_, {"SCRIPT", "LOAD", kScript});
+  inflight_.push_back({Op{OpKind::kSetup}, Clock::now(), 1, {}});
+  flush();
+}
+
+void Connection::on_script_loaded(const kv::Reply& reply) {
+  if (reply.kind != kv::Reply::Kind::kBulk || reply.text.size() != 40)
+    return fail("SCRIPT LOAD: not a SHA1 digest: " + describe(reply));
+  script_sha_ = reply.text;
+  loading_ = false;
+}
+
+void Connection::append_op(const Op& op) {
+  const std::string key = Workload::key_name(op.key);
+  const std::string& value = driver_.workload().value();
+  switch (op.kind) {
+    case OpKind::kRead:
+      append_command(out_, {"GET", key});
+      break;
+    case OpKind::kMulti:
+      append_command(out_, {"MULTI"});
+      append_command(out_, {"SET", key, value});
+      append_command(out_, {"SET", Workload::key_name(op.key2), value});
+      append_command(out_, {"INCR", Workload::counter_name(op.counter)});
+      append_command(out_, {"GET", Workload::key_name(op.key3)});
+      append_command(out_, {"EXEC"});
+      break;
+    case OpKind::kEvalsha:
+      append_command(out_,
+                     {"EVALSHA", script_sha_, "2", key, Workload::counter_name(op.counter), value});
+      break;
+    case OpKind::kWrite:
+    case OpKind::kPrefill:
+      append_command(out_, {"SET", key, value});
+      break;
+    case OpKind::kSetup:
+      SYNOD_ASSERT(false, "a setup request comes from the connection, not the workload");
+  }
+}
+
 void Connection::fill() {
   const auto now = Clock::now();
-  while (!driver_.stopping() &&
+  while (!driver_.stopping() && !loading_ &&
          inflight_.size() < static_cast<size_t>(driver_.options().pipeline)) {
     const Op op = driver_.next_op();
-    const std::string key = Workload::key_name(op.key);
-    if (op.kind == OpKind::kRead) {
-      out_ += "*2\r\n$3\r\nGET\r\n";
-      append_bulk(out_, key);
-    } else {
-      out_ += "*3\r\n$3\r\nSET\r\n";
-      append_bulk(out_, key);
-      append_bulk(out_, driver_.workload().value());
-    }
-    inflight_.push_back({op, now});
+    append_op(op);
+    inflight_.push_back({op, now, op.kind == OpKind::kMulti ? kMultiReplies : 1, {}});
   }
   flush();
 }
@@ -200,9 +313,22 @@ void Connection::on_bytes(size_t n) {
     if (s == client::ReplyParser::Status::kNeedMore) break;
     if (s == client::ReplyParser::Status::kError) return fail("bad reply: " + error);
     if (inflight_.empty()) return fail("reply without a request");
-    const Pending p = inflight_.front();
+    Pending& front = inflight_.front();
+    if (--front.replies_due > 0) {
+      // MULTI's +OK, or a queued command's +QUEUED.
+      const bool ok =
+          reply.kind == kv::Reply::Kind::kSimple && (reply.text == "OK" || reply.text == "QUEUED");
+      if (!ok && front.first_unexpected.empty()) front.first_unexpected = describe(reply);
+      continue;
+    }
+    const Pending p = std::move(front);
     inflight_.pop_front();
-    driver_.answered(p.op, p.start, now, reply);
+    if (p.op.kind == OpKind::kSetup) {
+      on_script_loaded(reply);
+      if (!open_) return;  // it failed
+      continue;
+    }
+    driver_.answered(p.op, p.start, now, reply, p.first_unexpected);
     if (driver_.stopping()) return;
   }
   fill();
@@ -222,6 +348,7 @@ void Connection::fail(const std::string& why) {
   socket_.close(ignored);
   open_ = false;
   writing_ = false;
+  loading_ = false;
   out_.clear();
   parser_ = client::ReplyParser();
   const auto now = Clock::now();
