@@ -75,14 +75,20 @@ TraceStep replay_step(const ReplicaModel& model, World& world, const WorldAction
   return step;
 }
 
-// The world reached by state `id`, replayed from the initial world along its origins.
-World replay(const ReplicaModel& model, const std::vector<Origin>& origins, uint32_t id) {
+// The actions from the initial world to state `id`, in order.
+std::vector<WorldAction> path_to(const std::vector<Origin>& origins, uint32_t id) {
   std::vector<WorldAction> path;
   for (uint32_t at = id; origins[at].parent != kNoParent; at = origins[at].parent) {
     path.push_back(origins[at].action);
   }
+  std::reverse(path.begin(), path.end());
+  return path;
+}
+
+// The world reached by state `id`, replayed from the initial world along its origins.
+World replay(const ReplicaModel& model, const std::vector<Origin>& origins, uint32_t id) {
   World world = model.initial();
-  for (auto it = path.rbegin(); it != path.rend(); ++it) model.step(world, *it);
+  for (const WorldAction& action : path_to(origins, id)) model.step(world, action);
   return world;
 }
 
@@ -148,13 +154,8 @@ ReplicaExploreResult explore_replicas(const ReplicaModel& model, uint64_t max_st
   }
   result.states = seen.size();
   if (bad) {
-    std::vector<WorldAction> path;
-    for (uint32_t at = *bad; origins[at].parent != kNoParent; at = origins[at].parent) {
-      path.push_back(origins[at].action);
-    }
-    std::reverse(path.begin(), path.end());
     World world = model.initial();
-    for (const WorldAction& action : path) {
+    for (const WorldAction& action : path_to(origins, *bad)) {
       result.trace.push_back(replay_step(model, world, action));
     }
     result.violation = model.violation(world);

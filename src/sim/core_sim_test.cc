@@ -196,21 +196,29 @@ TEST(CoreSim, HostileMessagesAndValuesUpToTheLimitRunCleanly) {
 // once in 1,700 seeds (`synod sim --seeds 1-5000 --dup 0.3 --bug duplicate-forwards-run
 // --keep-going`: seeds 92, 2494 and 3415), too rarely for a search here; the seeds replay exactly
 // and must be found again with that command whenever the simulator's schedule changes.
-TEST(CoreSim, ACopyOfAForwardTheLeaderRefusedIsNeverApplied) {
-  CoreOptions o;
-  o.duplicate = 0.3;
-  const std::vector<uint64_t> seeds = {92, 2494, 3415};
+namespace {
+
+// Seeds that found a router bug in a soak: each runs clean, and each is caught as not linearizable
+// with the bug planted (the old router) in the same options.
+void expect_seeds_replay(const CoreOptions& o, const std::string& router_bug,
+                         const std::vector<uint64_t>& seeds) {
+  CoreOptions planted = o;
+  planted.router_bug = router_bug;
   for (uint64_t seed : seeds) {
     const CoreResult clean = run_core_seed(o, seed);
     EXPECT_FALSE(clean.violation) << describe(clean);
-  }
-  CoreOptions planted = o;
-  planted.router_bug = "duplicate-forwards-run";
-  for (uint64_t seed : seeds) {
     const CoreResult r = run_core_seed(planted, seed);
     ASSERT_TRUE(r.violation) << "seed " << seed << ": the planted bug was not reproduced";
     EXPECT_EQ(r.violation->rfind("linearizable:", 0), 0u) << *r.violation;
   }
+}
+
+}  // namespace
+
+TEST(CoreSim, ACopyOfAForwardTheLeaderRefusedIsNeverApplied) {
+  CoreOptions o;
+  o.duplicate = 0.3;
+  expect_seeds_replay(o, "duplicate-forwards-run", {92, 2494, 3415});
 }
 
 // Found by the disk-fault soak at HEAD of 2026-12-05 (seed 40640 of 50,000, 3 replicas): a
@@ -223,13 +231,7 @@ TEST(CoreSim, ACopyOfAForwardTheLeaderRefusedIsNeverApplied) {
 TEST(CoreSim, AWriteWhoseForwardWasRefusedIsNotReportedUnapplied) {
   CoreOptions o;
   o.disk_faults = true;
-  const CoreResult clean = run_core_seed(o, 40640);
-  EXPECT_FALSE(clean.violation) << describe(clean);
-  CoreOptions planted = o;
-  planted.router_bug = "forward-refusal-trusted";
-  const CoreResult r = run_core_seed(planted, 40640);
-  ASSERT_TRUE(r.violation) << "the planted bug was not reproduced";
-  EXPECT_EQ(r.violation->rfind("linearizable:", 0), 0u) << *r.violation;
+  expect_seeds_replay(o, "forward-refusal-trusted", {40640});
 }
 
 // Review's forged Prepare that ended all elections: acceptors that take any round, however
