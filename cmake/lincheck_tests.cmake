@@ -22,3 +22,7 @@ add_test(NAME cli.lincheck_malformed_line_names_it
          COMMAND sh -c "printf '# c\\n{\"client\":1}\\n' | $<TARGET_FILE:synod> lincheck - 2> err.lincheck.txt; rc=$?; test $rc -eq 2 && grep -q 'line 2: ' err.lincheck.txt")
 add_test(NAME cli.lincheck_missing_file
          COMMAND sh -c "$<TARGET_FILE:synod> lincheck no-such-history.jsonl; test $? -eq 2")
+# The picture of a history (chaos/html_report.h): a non-linearizable one draws its failing key
+# with the operation no order could place; a linearizable one draws no such section.
+add_test(NAME cli.lincheck_html_draws_the_failing_operation
+         COMMAND sh -c "$<TARGET_FILE:synod> lincheck --html out.lincheck.html '${LINCHECK_HISTORIES}/jepsen-etcd/etcd_000.nonlinearizable.jsonl' > /dev/null; test $? -eq 1 && grep -q '<h2>Not linearizable: key ' out.lincheck.html && grep -q 'CANNOT BE PLACED: ' out.lincheck.html && grep -q '<polyline' out.lincheck.html && $<TARGET_FILE:synod> lincheck --html out.lincheck-ok.html '${LINCHECK_HISTORIES}/jepsen-etcd/etcd_002.linearizable.jsonl' > /dev/null && grep -q '<polyline' out.lincheck-ok.html && ! grep -q 'Not linearizable' out.lincheck-ok.html")

@@ -17,6 +17,7 @@
 #include "chaos/bank_workload.h"
 #include "chaos/final_reads.h"
 #include "chaos/history_recorder.h"
+#include "chaos/html_report.h"
 #include "chaos/lock_checker.h"
 #include "chaos/lock_workload.h"
 #include "chaos/nemesis.h"
@@ -271,12 +272,41 @@ std::string fault_counts(const std::map<chaos::FaultKind, int>& counts) {
 
 // Reads the written history back through the checker's own parser, so the verdict is about the
 // file a person can re-check with `synod lincheck`.
-Result<lincheck::History> reread(const std::string& path) {
+Result<std::string> read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::io_error("cannot read " + path);
   std::ostringstream text;
   text << in.rdbuf();
-  return lincheck::parse_history(text.str());
+  return text.str();
+}
+
+// The picture of the run (chaos/html_report.h) beside the history: HISTORY.html for a
+// HISTORY.jsonl.
+void write_html_report(const ChaosArgs& args, const std::string& history_path,
+                       const std::string& history_text, const lincheck::History& history,
+                       const lincheck::Verdict& verdict, const std::string& summary) {
+  std::string path = history_path;
+  if (path.size() > 6 && path.compare(path.size() - 6, 6, ".jsonl") == 0)
+    path.resize(path.size() - 6);
+  path += ".html";
+  int64_t end_ns = 0;
+  for (const lincheck::Operation& op : history.ops)
+    end_ns = std::max(end_ns, op.return_ns.value_or(op.call_ns));
+  chaos::ReportInput in;
+  in.title = fmt::format("synod chaos, seed {}: {} replicas, faults {}, workload {}", args.seed,
+                         args.replicas, args.faults, args.workload);
+  in.summary = {summary};
+  in.history = &history;
+  in.verdict = &verdict;
+  in.faults = chaos::fault_windows(history_text, end_ns);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << chaos::render_html_report(in);
+  out.close();
+  if (out) {
+    fmt::print("chaos: report {}\n", path);
+  } else {
+    fmt::print("chaos: cannot write the report {}\n", path);
+  }
 }
 
 // The lock and TTL checks (lock_checker.h); true if they found nothing.
@@ -324,7 +354,14 @@ bool report_bank(const RunResult& run) {
 
 int report(const ChaosArgs& args, const Workloads& workloads, const RunResult& run,
            const std::string& history_path, const std::string& dir) {
-  auto history = reread(history_path);
+  auto history_text = read_text(history_path);
+  if (!history_text.is_ok()) {
+    fmt::print("chaos: {}\n", history_text.status().to_string());
+    return 1;
+  }
+  // Through the checker's own parser, so the verdict is about the file a person can re-check
+  // with `synod lincheck`.
+  auto history = lincheck::parse_history(*history_text);
   if (!history.is_ok()) {
     fmt::print("chaos: the history does not parse: {}\n", history.status().to_string());
     return 1;
@@ -349,11 +386,13 @@ int report(const ChaosArgs& args, const Workloads& workloads, const RunResult& r
         "chaos: no fault was injected (faults start after 0.5-2 s of calm and stop a few "
         "seconds before the end: give a longer --duration)\n");
   const chaos::OutcomeCounts c = chaos::count_outcomes(*history);
-  fmt::print(
+  const std::string summary = fmt::format(
       "chaos: {} ops on {} keys, {} acknowledged, {} failed, {} unknown, faults: {}, lost={}, "
-      "verdict={}\n",
+      "verdict={}",
       c.total, run.keys_used, c.acknowledged, c.failed, c.unknown, fault_counts(run.faults),
       final.lost.size(), lincheck::outcome_name(verdict.outcome));
+  fmt::print("{}\n", summary);
+  write_html_report(args, history_path, *history_text, *history, verdict, summary);
   const bool clocks_clean = report_clock_workloads(workloads, run, dir);
   const bool bank_clean = !workloads.bank || report_bank(run);
   const bool clean = bank_clean && verdict.outcome == lincheck::Outcome::kLinearizable &&
