@@ -17,6 +17,7 @@
 #include "kv/commands.h"
 #include "kv/transaction.h"
 #include "net/resp.h"
+#include "node/backup.h"
 
 namespace synod::node {
 
@@ -564,6 +565,7 @@ void Server::serve(const std::shared_ptr<Connection>& conn, std::vector<std::str
   }
   if (transaction_command(conn, name, args, slot, protocol)) return;
   if (name == "hello") return hello(conn, slot, args);
+  if (name == "synod.backup") return backup(conn, args, slot, protocol);
   if (kv::classify(name) == kv::CommandClass::kUnknown) {
     bool close = false;
     kv::Reply reply = local_command(args, close);
@@ -573,6 +575,75 @@ void Server::serve(const std::shared_ptr<Connection>& conn, std::vector<std::str
   router_->execute(conn->session(), std::move(args),
                    [this, weak = std::weak_ptr<Connection>(conn), slot,
                     protocol](const kv::Reply& reply) { finish(weak, slot, protocol, reply); });
+}
+
+namespace {
+
+bool parse_u64(const std::string& text, uint64_t& v) {
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+}  // namespace
+
+// SYNOD.BACKUP                      take a backup; answers [id, bytes, slot, cluster id]
+// SYNOD.BACKUP READ id offset count  up to kBackupChunkBytes of it
+// SYNOD.BACKUP END id                drop it
+// The backup is taken when a linearizable read (DBSIZE, through the router like any client's)
+// is served: the state machine then reflects every write acknowledged before the command
+// started, and perhaps some after, all chosen. Taken in the same turn of the loop, so nothing is
+// applied in between.
+void Server::backup(const std::shared_ptr<Connection>& conn, const std::vector<std::string>& args,
+                    const std::shared_ptr<std::string>& slot, int protocol) {
+  using kv::Reply;
+  const uint64_t now = now_ms();
+  std::erase_if(backups_,
+                [&](const PendingBackup& b) { return now - b.touched_ms > kBackupIdleMs; });
+  auto find = [&](const std::string& id) -> PendingBackup* {
+    for (PendingBackup& b : backups_)
+      if (std::to_string(b.id) == id) return &b;
+    return nullptr;
+  };
+  const std::string sub = args.size() >= 2 ? lower(args[1]) : "";
+  if (args.size() == 5 && sub == "read") {
+    PendingBackup* b = find(args[2]);
+    uint64_t offset = 0, count = 0;
+    if (b == nullptr) return finish(conn, slot, protocol, Reply::error("ERR no such backup"));
+    if (!parse_u64(args[3], offset) || !parse_u64(args[4], count) || offset > b->bytes.size())
+      return finish(conn, slot, protocol, Reply::error("ERR bad offset or count"));
+    b->touched_ms = now;
+    count = std::min<uint64_t>({count, kBackupChunkBytes, b->bytes.size() - offset});
+    return finish(conn, slot, protocol, Reply::bulk(b->bytes.substr(offset, count)));
+  }
+  if (args.size() == 3 && sub == "end") {
+    std::erase_if(backups_,
+                  [&](const PendingBackup& b) { return std::to_string(b.id) == args[2]; });
+    return finish(conn, slot, protocol, Reply::ok());
+  }
+  if (args.size() != 1) {
+    return finish(conn, slot, protocol,
+                  Reply::error("ERR usage: SYNOD.BACKUP | SYNOD.BACKUP READ id offset count | "
+                               "SYNOD.BACKUP END id"));
+  }
+  router_->execute(
+      conn->session(), {"DBSIZE"},
+      [this, weak = std::weak_ptr<Connection>(conn), slot, protocol](const kv::Reply& fence) {
+        if (fence.kind == kv::Reply::Kind::kError) return finish(weak, slot, protocol, fence);
+        Backup b;
+        b.cluster_id = options_.cluster_id;
+        b.slot = core_->applied();
+        b.taken_unix_ms = wall_ms();
+        b.state = core_->store().snapshot();
+        if (backups_.size() >= kBackupsKept) backups_.erase(backups_.begin());
+        backups_.push_back({next_backup_id_++, encode_backup(b), now_ms()});
+        const PendingBackup& p = backups_.back();
+        log(fmt::format("backup {} taken at slot {}: {} bytes", p.id, b.slot, p.bytes.size()));
+        finish(weak, slot, protocol,
+               kv::Reply::array({kv::Reply::integer_of(int64_t(p.id)),
+                                 kv::Reply::integer_of(int64_t(p.bytes.size())),
+                                 kv::Reply::integer_of(int64_t(b.slot)),
+                                 kv::Reply::integer_of(int64_t(b.cluster_id))}));
+      });
 }
 
 namespace {

@@ -137,6 +137,10 @@ class Server {
   // Serves the requests held behind an EXEC that waited for its WATCH reads.
   void release_held(const std::shared_ptr<Connection>& conn);
   kv::Reply local_command(const std::vector<std::string>& args, bool& close);
+  // SYNOD.BACKUP: an online backup (node/backup.h), taken at a linearizable point and handed
+  // out in chunks.
+  void backup(const std::shared_ptr<Connection>& conn, const std::vector<std::string>& args,
+              const std::shared_ptr<std::string>& slot, int protocol);
   kv::Reply fault_command(const std::vector<std::string>& args);
   std::string info(const std::string& section) const;
   void log(const std::string& line) const;
@@ -156,6 +160,17 @@ class Server {
   std::unique_ptr<Router> router_;  // after core_: it goes first
   asio::ip::tcp::acceptor acceptor_;
   std::set<std::shared_ptr<Connection>> connections_;
+  // Backups taken and not yet read to the end: at most kBackupsKept, each dropped after
+  // kBackupIdleMs without a read (a client that went away).
+  struct PendingBackup {
+    uint64_t id = 0;
+    std::string bytes;
+    uint64_t touched_ms = 0;
+  };
+  static constexpr size_t kBackupsKept = 2;
+  static constexpr uint64_t kBackupIdleMs = 300'000;
+  std::vector<PendingBackup> backups_;
+  uint64_t next_backup_id_ = 1;
   bool flush_posted_ = false;
   bool stopped_ = false;
   Status fatal_;

@@ -9,6 +9,7 @@
 #include "tools/lincheck_command.h"
 #include "tools/server_commands.h"
 #include "tools/sim_command.h"
+#include "tools/snapshot_command.h"
 #include "tools/status_command.h"
 #include "tools/storage_commands.h"
 
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   synod::tools::add_sim_command(app, exit_code);
   synod::tools::add_wal_dump_command(app, exit_code);
   synod::tools::add_status_command(app, exit_code);
+  synod::tools::add_snapshot_command(app, exit_code);
   synod::tools::add_bench_command(app, exit_code);
   synod::tools::add_check_command(app, exit_code);
   synod::tools::add_lincheck_command(app, exit_code);
