@@ -138,6 +138,16 @@ class Commands : public ::testing::Test {
     return path;
   }
 
+  // A 3-replica cluster of this binary in DIR/`name`, on the fixture's ports.
+  LocalCluster::Options cluster_options(const std::string& name) const {
+    LocalCluster::Options o;
+    o.binary = SYNOD_BINARY;
+    o.dir = dir_ + "/" + name;
+    o.client_port = client_port_;
+    o.peer_port = peer_port_;
+    return o;
+  }
+
   std::map<std::string, std::string> info(uint16_t port, const std::string& section) const {
     auto c = client::RespClient::connect("127.0.0.1", port, 500);
     if (!c.is_ok()) return {};
@@ -280,11 +290,7 @@ TEST_F(Commands, LocalCreatesItsDataDirectoryWithParents) {
 // Another cluster holds the client ports: the replicas started here cannot bind and exit, and
 // `synod local` says so and exits 1, never reporting on the other cluster's leader.
 TEST_F(Commands, LocalRefusesToReportOnAnotherClustersServers) {
-  LocalCluster::Options o;
-  o.binary = SYNOD_BINARY;
-  o.dir = dir_ + "/other";
-  o.client_port = client_port_;
-  o.peer_port = peer_port_;
+  LocalCluster::Options o = cluster_options("other");
   LocalCluster other(o);
   ASSERT_TRUE(other.start_all().is_ok());
   ASSERT_TRUE(other.wait_until_serving(15000).is_ok());
@@ -353,11 +359,7 @@ TEST_F(Commands, LocalPassesServerOptionsAndTakesCommandsOnStdin) {
 // `synod status`: exit 0 and a row per member for a healthy cluster; 1 with a paused follower
 // (unreachable) and with no leader (two of three killed); 2 for an endpoint it cannot parse.
 TEST_F(Commands, StatusTellsHealthyFromPausedAndLeaderless) {
-  LocalCluster::Options o;
-  o.binary = SYNOD_BINARY;
-  o.dir = dir_ + "/cluster";
-  o.client_port = client_port_;
-  o.peer_port = peer_port_;
+  LocalCluster::Options o = cluster_options("cluster");
   LocalCluster cluster(o);
   ASSERT_TRUE(cluster.start_all().is_ok());
   ASSERT_TRUE(cluster.wait_until_serving(15000).is_ok());
@@ -399,11 +401,7 @@ TEST_F(Commands, StatusTellsHealthyFromPausedAndLeaderless) {
 // id), holds every write acknowledged before `synod snapshot save` started, checked key by key.
 // A restore under the old cluster id, or from a damaged copy, is refused.
 TEST_F(Commands, ABackupTakenUnderWritesRestoresEveryEarlierWriteIntoANewCluster) {
-  LocalCluster::Options o;
-  o.binary = SYNOD_BINARY;
-  o.dir = dir_ + "/old";
-  o.client_port = client_port_;
-  o.peer_port = peer_port_;
+  LocalCluster::Options o = cluster_options("old");
   LocalCluster old_cluster(o);
   ASSERT_TRUE(old_cluster.start_all().is_ok());
   ASSERT_TRUE(old_cluster.wait_until_serving(15000).is_ok());
