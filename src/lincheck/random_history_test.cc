@@ -104,6 +104,8 @@ class Generator {
           if (op.ok && g.effect_ns[i] >= 0) value = fresh;
           break;
         }
+        case OpKind::kTxn:
+          SYNOD_ASSERT(false, "this generator makes single-key operations only");
       }
       if (op.error) op.ok = false;
       if (op.kind == OpKind::kPut || op.kind == OpKind::kCas) written.push_back(fresh);
