@@ -195,6 +195,16 @@ def locks_and_scripts(r):
     check('script', script(keys=['app:s', 'app:sh'], args=[5, 'f']), [5, 1])
     check('script again', script(keys=['app:s', 'app:sh'], args=[2, 'g']), [7, 2])
     check('eval', r.eval("return redis.call('GET', KEYS[1])", 1, 'app:s'), '7')
+    check('eval_ro', r.eval_ro("return redis.call('GET', KEYS[1])", 1, 'app:s'), '7')
+    try:
+        r.eval_ro("return redis.call('SET', KEYS[1], 'x')", 1, 'app:s')
+        fail('a read-only script wrote')
+    except ResponseError as e:
+        check('eval_ro refuses writes', 'Write commands are not allowed from read-only scripts'
+              in str(e), True)
+    check('eval_ro wrote nothing', r.get('app:s'), '7')
+    ro = r.script_load("return redis.call('HLEN', KEYS[1])")
+    check('evalsha_ro', r.evalsha_ro(ro, 1, 'app:sh'), 2)
     try:
         r.eval("return redis.call('LPUSH', KEYS[1], 'x')", 1, 'app:s')
         fail('a script error was not raised')
