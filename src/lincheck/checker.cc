@@ -104,16 +104,17 @@ class States {
   std::vector<int32_t> scratch_;
 };
 
-// Translates one single-key record (or a txn's part, with the txn's outcome) into a Part, or
-// nullopt when it constrains nothing (docs/lincheck.md).
-std::optional<Part> to_part(const Operation& op, bool unknown, int32_t slot, Values& values) {
+// Translates one single-key record (or a txn's part, with the txn's `ok` and `unknown`: a part's
+// own are not consulted) into a Part, or nullopt when it constrains nothing (docs/lincheck.md).
+std::optional<Part> to_part(const Operation& op, bool ok, bool unknown, int32_t slot,
+                            Values& values) {
   using Require = Part::Require;
   Part part;
   part.slot = slot;
-  const bool effect = op.ok || unknown;
+  const bool effect = ok || unknown;
   switch (op.kind) {
     case OpKind::kGet:
-      if (!op.ok || unknown) return std::nullopt;  // a read nobody saw tells nothing
+      if (!ok || unknown) return std::nullopt;  // a read nobody saw tells nothing
       part.require = Require::kEqual;
       part.operand = op.found == false ? kAbsent : values.id(op.output);
       return part;
@@ -160,7 +161,7 @@ std::optional<Step> to_step(const Operation& op, const std::map<std::string, int
   step.call_ns = op.call_ns;
   step.return_ns = op.return_ns.value_or(0);
   if (op.kind != OpKind::kTxn) {
-    std::optional<Part> part = to_part(op, step.unknown, slot_of.at(op.key), values);
+    std::optional<Part> part = to_part(op, op.ok, step.unknown, slot_of.at(op.key), values);
     if (!part) return std::nullopt;
     step.parts.push_back(*part);
     return step;
@@ -169,7 +170,7 @@ std::optional<Step> to_step(const Operation& op, const std::map<std::string, int
   for (const Operation& p : op.parts) {
     // A txn that did not match wrote nothing; its one cas part says what it found.
     if (mismatch && p.kind != OpKind::kCas) continue;
-    std::optional<Part> part = to_part(p, step.unknown, slot_of.at(p.key), values);
+    std::optional<Part> part = to_part(p, op.ok, step.unknown, slot_of.at(p.key), values);
     if (part) step.parts.push_back(*part);
   }
   if (step.parts.empty()) return std::nullopt;
