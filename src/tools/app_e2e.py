@@ -102,13 +102,14 @@ class Fenced:
 
 def fencing(a, b):
     a.delete('app:flock', 'app:flock:fence', 'app:fres')
-    first = Fenced(a, 'app:flock', 300)
+    first = Fenced(a, 'app:flock', 1500)
     second = Fenced(b, 'app:flock', 10000)
     t1 = first.acquire()
     check('first acquire returns a token', isinstance(t1, int) and t1 >= 1, True)
     check('contended acquire returns nil', second.acquire(), None)
     check('holder writes', first.write('app:fres', 'from-first'), 'OK')
-    # The first holder pauses (does nothing) past its TTL; the second polls until it gets the lock,
+    # (A TTL long enough that a loaded machine still sees the contended acquire fail.) The first
+    # holder pauses (does nothing) past its TTL; the second polls until it gets the lock,
     # which it can only once the first's lock has expired on the cluster's clock.
     deadline = time.monotonic() + 10
     while second.acquire() is None:
