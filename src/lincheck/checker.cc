@@ -531,8 +531,14 @@ Verdict check(const History& history, const Limits& limits) {
 
   Verdict verdict;
   std::optional<KeyReport> undecided;
+  // Once one group has failed the verdict cannot change, so the others get a small budget: their
+  // failures are still counted when found cheaply, but a group whose search explodes (states
+  // multiply across a group's registers) no longer holds up a verdict already reached.
+  Limits after_failure = limits;
+  after_failure.max_states_per_key = std::min<uint64_t>(limits.max_states_per_key, 100'000);
   for (Group& group : groups) {
-    KeyOutcome key = check_group(group.keys, std::move(group.ops), limits, deadline);
+    KeyOutcome key = check_group(group.keys, std::move(group.ops),
+                                 verdict.keys_failed > 0 ? after_failure : limits, deadline);
     ++verdict.keys_checked;
     verdict.ops_checked += key.steps;
     verdict.states_explored += key.states;
