@@ -203,6 +203,107 @@ TEST(FinalReads, AValueNoWriteProducedOrAMissingKeyWithoutDelIsLost) {
   EXPECT_TRUE(check({put("a", 10, std::nullopt), final_get(std::nullopt, 100)}).lost.empty());
 }
 
+// A txn on k0 and k1: {get, get}, {put, put} or {cas, put}.
+Operation txn(OpKind first, int64_t call, std::optional<int64_t> ret, bool ok = true) {
+  Operation a = make(first);
+  Operation b = make(first == OpKind::kGet ? OpKind::kGet : OpKind::kPut);
+  b.key = "k1";
+  if (first == OpKind::kPut) a.value = "a1";
+  if (first == OpKind::kCas) {
+    a.expect = "a0";
+    a.new_value = "a1";
+  }
+  if (first != OpKind::kGet) b.value = "b1";
+  Operation op = make(OpKind::kTxn);
+  op.key.clear();
+  op.parts = {a, b};
+  op.call_ns = call;
+  op.return_ns = ret;
+  op.ok = ret && ok;
+  return op;
+}
+
+TEST(Transactions, CommandsAreMultiExecOrThePairScript) {
+  using Commands = std::vector<std::vector<std::string>>;
+  EXPECT_EQ(commands_for(txn(OpKind::kGet, 0, 1)),
+            (Commands{{"MULTI"}, {"GET", "k0"}, {"GET", "k1"}, {"EXEC"}}));
+  EXPECT_EQ(commands_for(txn(OpKind::kPut, 0, 1)),
+            (Commands{{"MULTI"}, {"SET", "k0", "a1"}, {"SET", "k1", "b1"}, {"EXEC"}}));
+  EXPECT_EQ(commands_for(txn(OpKind::kCas, 0, 1)),
+            (Commands{{"EVALSHA", kv::sha1_hex(kCasPairScript), "2", "k0", "k1", "0", "a0", "a1",
+                       "b1"}}));
+  EXPECT_EQ(partner_key(4), 5);
+  EXPECT_EQ(partner_key(5), 4);
+}
+
+TEST(Transactions, RepliesDecideOrLeaveUnknown) {
+  Operation read = txn(OpKind::kGet, 0, std::nullopt);
+  record_reply(read, kv::Reply::array({kv::Reply::bulk("x"), kv::Reply::null()}), 5);
+  EXPECT_TRUE(read.ok);
+  EXPECT_EQ(read.parts[0].output, "x");
+  EXPECT_EQ(read.parts[1].found, false);
+  Operation write = txn(OpKind::kPut, 0, std::nullopt);
+  record_reply(write, kv::Reply::array({kv::Reply::ok(), kv::Reply::ok()}), 5);
+  EXPECT_TRUE(write.ok);
+  record_reply(write, kv::Reply::array({kv::Reply::ok()}), 5);
+  EXPECT_TRUE(write.outcome_unknown());
+  Operation cas = txn(OpKind::kCas, 0, std::nullopt);
+  record_reply(cas, kv::Reply::integer_of(0), 5);
+  EXPECT_EQ(cas.return_ns, 5);
+  EXPECT_FALSE(cas.ok);
+  record_reply(cas, kv::Reply::error("NOSCRIPT No matching script."), 6);
+  EXPECT_EQ(cas.error, "NOSCRIPT No matching script.");
+  record_reply(cas, kv::Reply::error("EXECABORT Transaction discarded"), 6);
+  EXPECT_TRUE(cas.error.has_value());
+  record_reply(cas, kv::Reply::error("UNKNOWN may have happened"), 7);
+  EXPECT_TRUE(cas.outcome_unknown());
+}
+
+TEST(Transactions, HistoryLinesReadBackThroughTheCheckersParser) {
+  std::vector<Operation> ops = {txn(OpKind::kPut, 10, 20), txn(OpKind::kCas, 30, 40, false),
+                                txn(OpKind::kCas, 50, std::nullopt), txn(OpKind::kGet, 60, 70)};
+  ops[3].parts[0].found = true;
+  ops[3].parts[0].output = "a1";
+  ops[3].parts[1].found = false;
+  for (const Operation& op : ops) {
+    auto back = lincheck::parse_operation(to_json_line(op), 1);
+    ASSERT_TRUE(back.is_ok()) << to_json_line(op) << ": " << back.status().to_string();
+    EXPECT_EQ(back->kind, OpKind::kTxn);
+    EXPECT_EQ(back->ok, op.ok);
+    EXPECT_EQ(back->return_ns, op.return_ns);
+    ASSERT_EQ(back->parts.size(), 2u);
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(back->parts[i].kind, op.parts[i].kind);
+      EXPECT_EQ(back->parts[i].key, op.parts[i].key);
+      EXPECT_EQ(back->parts[i].value, op.parts[i].value);
+      EXPECT_EQ(back->parts[i].expect, op.parts[i].expect);
+      EXPECT_EQ(back->parts[i].new_value, op.parts[i].new_value);
+      if (op.parts[i].kind == OpKind::kGet) {
+        EXPECT_EQ(back->parts[i].found != false, op.parts[i].found != false);
+        EXPECT_EQ(back->parts[i].output, op.parts[i].output);
+      }
+    }
+  }
+}
+
+TEST(FinalReads, ATransactionsWritesCountForEachKey) {
+  const auto both = [](std::vector<Operation> ops, std::optional<std::string> k0,
+                       std::optional<std::string> k1) {
+    ops.push_back(final_get(k0, 100));
+    Operation r1 = final_get(k1, 101);
+    r1.key = "k1";
+    ops.push_back(r1);
+    return check_final_reads(lincheck::History{std::move(ops)}, 99, {"k0", "k1"}).lost.size();
+  };
+  EXPECT_EQ(both({put("a0", 1, 2), txn(OpKind::kPut, 10, 20)}, "a1", "b1"), 0u);
+  // The txn, acknowledged last, lost on one key.
+  EXPECT_EQ(both({put("a0", 1, 2), txn(OpKind::kPut, 10, 20)}, "a0", "b1"), 1u);
+  // A pair script that did not match wrote nothing: its values are nobody's.
+  EXPECT_EQ(both({put("a0", 1, 2), txn(OpKind::kCas, 10, 20, false)}, "a0", "b1"), 1u);
+  // An unknown one may have written both.
+  EXPECT_EQ(both({put("a0", 1, 2), txn(OpKind::kCas, 10, std::nullopt)}, "a1", "b1"), 0u);
+}
+
 TEST(FinalReads, AKeyNeverReadIsReported) {
   const auto r = check({put("a", 10, 20)});
   EXPECT_EQ(r.unread, std::vector<std::string>{"k0"});

@@ -2,7 +2,10 @@
 
 #include <fmt/core.h>
 
+#include <deque>
 #include <map>
+
+#include "base/assert.h"
 
 namespace synod::chaos {
 
@@ -29,6 +32,7 @@ struct Effect {
 };
 
 Effect effect_of(const Operation& op) {
+  SYNOD_ASSERT(op.kind != OpKind::kTxn, "a txn's writes are judged part by part");
   if (op.kind == OpKind::kDel) return {};
   return {true, op.kind == OpKind::kPut ? op.value : op.new_value};
 }
@@ -83,7 +87,25 @@ FinalReadReport check_final_reads(const lincheck::History& history, int64_t fina
                                   const std::vector<std::string>& keys) {
   std::map<std::string, std::vector<const Operation*>> writes;
   std::map<std::string, const Operation*> final_read;  // the latest successful final read
+  // A txn's writes, each as an operation of its own with the txn's interval and outcome (a txn
+  // that did not match wrote nothing).
+  std::deque<Operation> txn_writes;
   for (const Operation& op : history.ops) {
+    if (op.kind != OpKind::kTxn || op.client == final_client || !may_have_written(op)) continue;
+    for (const Operation& part : op.parts) {
+      if (part.kind == OpKind::kGet) continue;
+      Operation w = part;
+      w.call_ns = op.call_ns;
+      w.return_ns = op.return_ns;
+      w.ok = op.ok;
+      w.error = op.error;
+      w.found.reset();
+      w.line = op.line;
+      writes[w.key].push_back(&txn_writes.emplace_back(std::move(w)));
+    }
+  }
+  for (const Operation& op : history.ops) {
+    if (op.kind == OpKind::kTxn) continue;
     if (op.client == final_client) {
       if (op.kind == OpKind::kGet && op.ok && !op.error && !op.outcome_unknown()) {
         const Operation*& r = final_read[op.key];

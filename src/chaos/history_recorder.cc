@@ -9,11 +9,12 @@
 
 namespace synod::chaos {
 
-std::string to_json_line(const lincheck::Operation& op) {
-  nlohmann::ordered_json j;
-  j["client"] = op.client;
+namespace {
+
+// The fields that say what `op` does: its kind, key and arguments (a txn: its parts).
+void add_arguments(nlohmann::ordered_json& j, const lincheck::Operation& op) {
   j["op"] = std::string(lincheck::op_kind_name(op.kind));
-  j["key"] = op.key;
+  if (op.kind != lincheck::OpKind::kTxn) j["key"] = op.key;
   switch (op.kind) {
     case lincheck::OpKind::kPut:
       j["value"] = op.value;
@@ -25,10 +26,33 @@ std::string to_json_line(const lincheck::Operation& op) {
         j["expect"] = op.expect;
       j["new"] = op.new_value;
       break;
+    case lincheck::OpKind::kTxn:
+      j["parts"] = nlohmann::ordered_json::array();
+      for (const auto& part : op.parts) {
+        nlohmann::ordered_json p;
+        add_arguments(p, part);
+        // A successful txn's reads: what each found.
+        if (part.kind == lincheck::OpKind::kGet && op.ok && !op.outcome_unknown()) {
+          if (part.found == false)
+            p["found"] = false;
+          else
+            p["output"] = part.output;
+        }
+        j["parts"].push_back(std::move(p));
+      }
+      break;
     case lincheck::OpKind::kGet:
     case lincheck::OpKind::kDel:
       break;
   }
+}
+
+}  // namespace
+
+std::string to_json_line(const lincheck::Operation& op) {
+  nlohmann::ordered_json j;
+  j["client"] = op.client;
+  add_arguments(j, op);
   j["call"] = op.call_ns;
   if (op.return_ns)
     j["return"] = *op.return_ns;

@@ -1,8 +1,10 @@
 // The chaos run's clients: K threads, each one operation at a time, doing get, put, cas (SET k new
-// IFEQ old, or SET k new NX, with a value some client saw) and del over M keys, each operation
-// sent to a random replica that has not failed it lately. Every operation goes into the history
-// as the client saw it: TRYAGAIN and ERR replies are definite failures, UNKNOWN replies, timeouts
-// and lost connections are unknown outcomes.
+// IFEQ old, or SET k new NX, with a value some client saw) and del over M keys, and transactions
+// on a key and its partner (k0 and k1, k2 and k3, ...): MULTI/EXEC of two SETs, MULTI/EXEC of two
+// GETs, and a compare-and-set script by EVALSHA that sets both keys if the first holds the value
+// some client saw. Each operation is sent to a random replica that has not failed it lately. Every
+// operation goes into the history as the client saw it: TRYAGAIN and ERR replies are definite
+// failures, UNKNOWN replies, timeouts and lost connections are unknown outcomes.
 //
 // Each key takes at most `ops_per_key` operations, so the checker's search stays small. Clients
 // work on a few keys at a time (the first `active_keys` with budget left, in order), so that
@@ -23,6 +25,7 @@
 #include "base/rng.h"
 #include "base/status.h"
 #include "chaos/history_recorder.h"
+#include "kv/script_cache.h"
 #include "kv/store.h"
 #include "lincheck/history.h"
 
@@ -39,7 +42,27 @@ struct WorkloadOptions {
   uint32_t reply_timeout_ms = 3000;
   uint32_t connect_timeout_ms = 500;
   uint32_t suspect_ms = 1000;  // a replica that failed a client is avoided this long
+  int txn_percent = 15;        // of the operations, transactions and scripts on two keys
 };
+
+// The pair script: KEYS[1] KEYS[2], ARGV: expect_absent ("1"/"0"), expected value, KEYS[1]'s new
+// value, KEYS[2]'s new value. Sets both if KEYS[1] holds the expected value (or is missing):
+// 1, else 0.
+inline constexpr const char* kCasPairScript =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if (ARGV[1] == '1' and not v) or (ARGV[1] == '0' and v == ARGV[2]) then "
+    "redis.call('SET', KEYS[1], ARGV[3]) redis.call('SET', KEYS[2], ARGV[4]) return 1 end "
+    "return 0";
+
+// The three transactions the clients make: parts {get a, get b}, {put a, put b} or
+// {cas a, put b}.
+enum class TxnShape { kReadPair, kWritePair, kCasPair };
+TxnShape txn_shape(const lincheck::Operation& op);
+
+// The key a transaction on key `index` pairs it with.
+inline int partner_key(int index) {
+  return index ^ 1;
+}
 
 // The key a numbered key index names: "k0", "k1", ...
 std::string key_name(int index);
@@ -50,6 +73,9 @@ void record_reply(lincheck::Operation& op, const Result<kv::Reply>& reply, int64
 
 // The command that performs `op` (a get, put, cas or del).
 std::vector<std::string> command_for(const lincheck::Operation& op);
+// The commands that perform `op`, sent as one pipeline whose last reply is the outcome: the
+// command itself, or a txn's MULTI ... EXEC or EVALSHA.
+std::vector<std::vector<std::string>> commands_for(const lincheck::Operation& op);
 
 // Operations left per key. Thread-safe.
 class KeyBudget {
@@ -77,8 +103,8 @@ class Workload {
 
   // Runs every client until `stop` is set.
   void run(const std::atomic<bool>& stop);
-  // Keys the clients have used: k0 .. k<keys_used() - 1>.
-  int keys_used() { return budget_.keys_used(); }
+  // Keys the clients have used: k0 .. k<keys_used() - 1> (an even number: with their partners).
+  int keys_used() { return (budget_.keys_used() + 1) & ~1; }
 
  private:
   class Client;
@@ -88,7 +114,9 @@ class Workload {
     std::string value;
   };
   Seen seen(int key);
-  void saw(int key, const lincheck::Operation& op);
+  // Records what a finished operation showed of its keys (a txn: of each of its keys).
+  void saw(const lincheck::Operation& op);
+  void saw_one(const lincheck::Operation& op);
 
   const WorkloadOptions options_;
   const std::vector<uint16_t> ports_;

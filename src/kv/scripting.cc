@@ -64,6 +64,7 @@ struct Run {
   bool over_instructions = false;
   uint64_t rand48 = 0;
   uint64_t next_object_id = 0;
+  bool read_only = false;         // EVAL_RO, EVALSHA_RO: redis.call of a write is refused
   int script_status = 0;          // lua_pcall's status for the script itself
   std::vector<std::string> args;  // redis.call's arguments
   Reply reply;                    // redis.call's reply
@@ -136,7 +137,7 @@ bool denied_in_scripts(std::string_view name) {
 }
 
 // redis.call's dispatch: the command table, with Redis's errors for what a script may not run.
-Reply dispatch(Keyspace& ks, const Args& args) {
+Reply dispatch(Keyspace& ks, const Args& args, bool read_only) {
   const std::string name = lower(args[0]);
   if (name == "ping") return ping(args);
   if (denied_in_scripts(name))
@@ -145,6 +146,8 @@ Reply dispatch(Keyspace& ks, const Args& args) {
   if (!spec) return Reply::error("ERR Unknown Redis command called from script");
   if (!arity_ok(*spec, args.size()))
     return Reply::error("ERR Wrong number of args calling Redis command from script");
+  if (read_only && spec->write)
+    return Reply::error("ERR Write commands are not allowed from read-only scripts.");
   // A read in a script is applied from the log, like the script: at the log clock.
   return spec->write ? spec->write(ks, args) : spec->read(ks, args, ks.clock_ms());
 }
@@ -203,7 +206,7 @@ int call(lua_State* L, bool raise) {
   } else if (!ok) {
     run.reply = Reply::error("ERR Lua redis lib command arguments must be strings or integers");
   } else {
-    run.reply = dispatch(*run.ks, run.args);
+    run.reply = dispatch(*run.ks, run.args, run.read_only);
   }
   push_reply(L, run.reply);
   if (raise && run.reply.kind == Reply::Kind::kError) return lua_error(L);
@@ -563,14 +566,15 @@ std::optional<Reply> parse_numkeys(const Args& args, size_t& numkeys) {
 }
 
 Reply run_with_args(Keyspace& ks, const std::string& sha, const std::string& body, const Args& args,
-                    size_t numkeys) {
+                    size_t numkeys, bool read_only) {
   const auto first_key = args.begin() + 3;
   const std::vector<std::string> keys(first_key, first_key + static_cast<ptrdiff_t>(numkeys));
   const std::vector<std::string> argv(first_key + static_cast<ptrdiff_t>(numkeys), args.end());
-  return run_script(ks, sha, body, keys, argv);
+  return run_script(ks, sha, body, keys, argv, read_only);
 }
 
-Reply cmd_eval(Keyspace& ks, const Args& args) {
+// EVAL and EVAL_RO (which caches the script too, as in Redis).
+Reply eval_generic(Keyspace& ks, const Args& args, bool read_only) {
   size_t numkeys = 0;
   if (auto error = parse_numkeys(args, numkeys)) return *error;
   const std::string& body = args[1];
@@ -581,14 +585,22 @@ Reply cmd_eval(Keyspace& ks, const Args& args) {
     // back to EVAL.
     (void)ks.scripts().add(sha, body);
   }
-  return run_with_args(ks, sha, body, args, numkeys);
+  return run_with_args(ks, sha, body, args, numkeys, read_only);
+}
+
+Reply cmd_eval(Keyspace& ks, const Args& args) {
+  return eval_generic(ks, args, false);
+}
+
+Reply cmd_eval_ro(Keyspace& ks, const Args& args) {
+  return eval_generic(ks, args, true);
 }
 
 Reply noscript() {
   return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
 }
 
-Reply cmd_evalsha(Keyspace& ks, const Args& args) {
+Reply evalsha_generic(Keyspace& ks, const Args& args, bool read_only) {
   size_t numkeys = 0;
   if (auto error = parse_numkeys(args, numkeys)) return *error;
   if (args[1].size() != 40) return noscript();
@@ -596,7 +608,15 @@ Reply cmd_evalsha(Keyspace& ks, const Args& args) {
   const std::string* body = ks.scripts().find(sha);
   if (!body) return noscript();
   // A script cannot change the cache (SCRIPT is refused in scripts): `body` stays put.
-  return run_with_args(ks, sha, *body, args, numkeys);
+  return run_with_args(ks, sha, *body, args, numkeys, read_only);
+}
+
+Reply cmd_evalsha(Keyspace& ks, const Args& args) {
+  return evalsha_generic(ks, args, false);
+}
+
+Reply cmd_evalsha_ro(Keyspace& ks, const Args& args) {
+  return evalsha_generic(ks, args, true);
 }
 
 Reply script_load(Keyspace& ks, const Args& args) {
@@ -668,8 +688,10 @@ Reply script_exists(const Keyspace& ks, const std::vector<std::string>& args) {
 }
 
 Reply run_script(Keyspace& ks, const std::string& sha, const std::string& body,
-                 const std::vector<std::string>& keys, const std::vector<std::string>& argv) {
+                 const std::vector<std::string>& keys, const std::vector<std::string>& argv,
+                 bool read_only) {
   Run run;
+  run.read_only = read_only;
   run.ks = &ks;
   run.body = &body;
   run.keys = &keys;
@@ -701,8 +723,8 @@ Reply run_script(Keyspace& ks, const std::string& sha, const std::string& body,
 
 std::vector<CommandSpec> script_commands() {
   return {
-      {"eval", -3, cmd_eval},
-      {"evalsha", -3, cmd_evalsha},
+      {"eval", -3, cmd_eval},       {"evalsha", -3, cmd_evalsha},
+      {"eval_ro", -3, cmd_eval_ro}, {"evalsha_ro", -3, cmd_evalsha_ro},
       {"script", -2, cmd_script},
   };
 }

@@ -17,18 +17,15 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int32_t kAbsent = -1;  // the register value of a missing key
 
-// One operation as the register model sees it: a condition on the value it finds, and
-// optionally a value it leaves (kAbsent for a delete).
-struct Step {
+// One register access as the model sees it: a condition on the value it finds in register `slot`
+// of its group, and optionally a value it leaves (kAbsent for a delete).
+struct Part {
   enum class Require { kAny, kEqual, kNotEqual };
+  int32_t slot = 0;  // the key's index in its group
   Require require = Require::kAny;
   int32_t operand = kAbsent;
   bool writes = false;
   int32_t written = kAbsent;
-  bool unknown = false;  // no return: may take effect at any time after its call, or never
-  int64_t call_ns = 0;
-  int64_t return_ns = 0;  // meaningless when unknown
-  size_t record = 0;      // index into the key's KeyReport::ops
 
   bool allows(int32_t value) const {
     switch (require) {
@@ -43,7 +40,16 @@ struct Step {
   }
 };
 
-// Registers' values, interned per key so that the search compares integers.
+// One operation: its parts, applied in order at one instant (one part except for a txn).
+struct Step {
+  std::vector<Part> parts;
+  bool unknown = false;  // no return: may take effect at any time after its call, or never
+  int64_t call_ns = 0;
+  int64_t return_ns = 0;  // meaningless when unknown
+  size_t record = 0;      // index into the group's KeyReport::ops
+};
+
+// Registers' values, interned per group of keys so that the search compares integers.
 class Values {
  public:
   int32_t id(const std::string& value) {
@@ -55,50 +61,122 @@ class Values {
   std::map<std::string, int32_t> ids_;
 };
 
-// Translates one record into a Step, or nullopt when it constrains nothing (HISTORY-FORMAT.md).
-std::optional<Step> to_step(const Operation& op, Values& values) {
-  using Require = Step::Require;
+// The states of a group's registers, each an int32 for the memo. A group of one key is its
+// register's value itself; a larger group's states are tuples of values, interned as they are
+// reached.
+class States {
+ public:
+  explicit States(size_t keys) : keys_(keys) {
+    if (keys_ > 1) intern(std::vector<int32_t>(keys_, kAbsent));
+  }
+  int32_t initial() const { return keys_ > 1 ? 0 : kAbsent; }
+
+  // The state `step` leaves when applied in `state`, or nullopt if its conditions fail there.
+  std::optional<int32_t> apply(const Step& step, int32_t state) {
+    if (keys_ == 1) {
+      for (const Part& p : step.parts) {
+        if (!p.allows(state)) return std::nullopt;
+        if (p.writes) state = p.written;
+      }
+      return state;
+    }
+    scratch_ = tuples_[size_t(state)];
+    bool changed = false;
+    for (const Part& p : step.parts) {
+      int32_t& value = scratch_[size_t(p.slot)];
+      if (!p.allows(value)) return std::nullopt;
+      if (p.writes && value != p.written) {
+        value = p.written;
+        changed = true;
+      }
+    }
+    return changed ? intern(scratch_) : state;
+  }
+
+ private:
+  int32_t intern(const std::vector<int32_t>& tuple) {
+    auto [it, inserted] = ids_.try_emplace(tuple, int32_t(tuples_.size()));
+    if (inserted) tuples_.push_back(tuple);
+    return it->second;
+  }
+
+  const size_t keys_;
+  std::vector<std::vector<int32_t>> tuples_;
+  std::map<std::vector<int32_t>, int32_t> ids_;
+  std::vector<int32_t> scratch_;
+};
+
+// Translates one single-key record (or a txn's part, with the txn's `ok` and `unknown`: a part's
+// own are not consulted) into a Part, or nullopt when it constrains nothing (docs/lincheck.md).
+std::optional<Part> to_part(const Operation& op, bool ok, bool unknown, int32_t slot,
+                            Values& values) {
+  using Require = Part::Require;
+  Part part;
+  part.slot = slot;
+  const bool effect = ok || unknown;
+  switch (op.kind) {
+    case OpKind::kGet:
+      if (!ok || unknown) return std::nullopt;  // a read nobody saw tells nothing
+      part.require = Require::kEqual;
+      part.operand = op.found == false ? kAbsent : values.id(op.output);
+      return part;
+    case OpKind::kPut:
+      if (!effect) return std::nullopt;
+      part.writes = true;
+      part.written = values.id(op.value);
+      return part;
+    case OpKind::kDel:
+      if (!effect) return std::nullopt;
+      if (!unknown && op.found) {
+        part.require = *op.found ? Require::kNotEqual : Require::kEqual;
+        part.operand = kAbsent;
+      }
+      part.writes = true;
+      part.written = kAbsent;
+      return part;
+    case OpKind::kCas:
+      part.operand = op.expect_absent ? kAbsent : values.id(op.expect);
+      if (!effect) {
+        // A mismatch reply: the value differed from the expected one (for NX: the key existed).
+        part.require = Require::kNotEqual;
+        return part;
+      }
+      // An unknown cas that did not match had no effect: the same as never having happened,
+      // which the search already allows, so only its matching form is needed.
+      part.require = Require::kEqual;
+      part.writes = true;
+      part.written = values.id(op.new_value);
+      return part;
+    case OpKind::kTxn:
+      break;
+  }
+  return std::nullopt;
+}
+
+// Translates one record into a Step, or nullopt when it constrains nothing. `slot_of` gives each
+// key's index in the group.
+std::optional<Step> to_step(const Operation& op, const std::map<std::string, int32_t>& slot_of,
+                            Values& values) {
+  if (op.error) return std::nullopt;  // a definite failure, whatever the kind
   Step step;
   step.unknown = op.outcome_unknown();
   step.call_ns = op.call_ns;
   step.return_ns = op.return_ns.value_or(0);
-  if (op.error) return std::nullopt;  // a definite failure, whatever the kind
-  const bool effect = op.ok || step.unknown;
-  switch (op.kind) {
-    case OpKind::kGet:
-      if (!op.ok || step.unknown) return std::nullopt;  // a read nobody saw tells nothing
-      step.require = Require::kEqual;
-      step.operand = op.found == false ? kAbsent : values.id(op.output);
-      return step;
-    case OpKind::kPut:
-      if (!effect) return std::nullopt;
-      step.writes = true;
-      step.written = values.id(op.value);
-      return step;
-    case OpKind::kDel:
-      if (!effect) return std::nullopt;
-      if (!step.unknown && op.found) {
-        step.require = *op.found ? Require::kNotEqual : Require::kEqual;
-        step.operand = kAbsent;
-      }
-      step.writes = true;
-      step.written = kAbsent;
-      return step;
-    case OpKind::kCas:
-      step.operand = op.expect_absent ? kAbsent : values.id(op.expect);
-      if (!effect) {
-        // A mismatch reply: the value differed from the expected one (for NX: the key existed).
-        step.require = Require::kNotEqual;
-        return step;
-      }
-      // An unknown cas that did not match had no effect: the same as never having happened,
-      // which the search already allows, so only its matching form is needed.
-      step.require = Require::kEqual;
-      step.writes = true;
-      step.written = values.id(op.new_value);
-      return step;
+  if (op.kind != OpKind::kTxn) {
+    std::optional<Part> part = to_part(op, op.ok, step.unknown, slot_of.at(op.key), values);
+    if (!part) return std::nullopt;
+    step.parts.push_back(*part);
+    return step;
   }
-  return std::nullopt;
+  const bool mismatch = !step.unknown && !op.ok;
+  for (const Operation& p : op.parts) {
+    // A txn that did not match wrote nothing; its one cas part says what it found.
+    if (mismatch && p.kind != OpKind::kCas) continue;
+    std::optional<Part> part = to_part(p, op.ok, step.unknown, slot_of.at(p.key), values);
+    if (part) step.parts.push_back(*part);
+  }
+  if (step.parts.empty()) return std::nullopt;
+  return step;
 }
 
 uint64_t mix64(uint64_t x) {  // splitmix64's finalizer
@@ -115,8 +193,10 @@ enum class SearchResult { kLinearizable, kNotLinearizable, kTimedOut, kTooManySt
 // (dancing links), so the list always holds exactly the operations not yet placed.
 class KeySearch {
  public:
-  KeySearch(const std::vector<Step>& steps, const Limits& limits, Clock::time_point deadline)
+  KeySearch(const std::vector<Step>& steps, States& states, const Limits& limits,
+            Clock::time_point deadline)
       : steps_(steps),
+        states_(states),
         limits_(limits),
         deadline_(deadline),
         words_((steps.size() + 63) / 64),
@@ -153,6 +233,7 @@ class KeySearch {
   void note_dead_end(int32_t stuck);
 
   const std::vector<Step>& steps_;
+  States& states_;
   const Limits& limits_;
   Clock::time_point deadline_;
   size_t words_;
@@ -228,7 +309,7 @@ void KeySearch::note_dead_end(int32_t stuck) {
 SearchResult KeySearch::run() {
   size_t known_left =
       size_t(std::count_if(steps_.begin(), steps_.end(), [](const Step& s) { return !s.unknown; }));
-  int32_t value = kAbsent;
+  int32_t value = states_.initial();
   int32_t n = nodes_[0].next;
   uint64_t iterations = 0;
   // Unknown outcomes never force a backtrack and may be left out: done once every completed
@@ -240,8 +321,8 @@ SearchResult KeySearch::run() {
     const Node& node = nodes_[size_t(n)];
     if (!node.is_return) {
       const Step& step = steps_[size_t(node.step)];
-      if (step.allows(value)) {
-        const int32_t after = step.writes ? step.written : value;
+      if (const std::optional<int32_t> next = states_.apply(step, value)) {
+        const int32_t after = *next;
         flip(node.step);
         if (cache_.insert(linearized_.data(), after, set_hash_ ^ mix64(uint64_t(after) << 32))) {
           if (cache_.size() > limits_.max_states_per_key) return SearchResult::kTooManyStates;
@@ -286,45 +367,142 @@ struct KeyOutcome {
 // satisfies a subset of what any other value satisfies, so a linearization with the write in it
 // stays one without it. Dropping such writes keeps the memo from growing with every subset of
 // timed-out writes nobody observed (the common case when every write is a fresh value).
-void drop_dominated_unknown_writes(std::vector<Step>& steps) {
-  std::vector<int32_t> required;
-  std::vector<int32_t> excluded;
+// Conditions on several registers are conjunctions of conditions on each, so the argument holds
+// register by register: an unknown step is dropped when every value it writes is dominated on
+// its register (its own conditions only make placing it harder).
+void drop_dominated_unknown_writes(std::vector<Step>& steps, size_t keys) {
+  std::vector<std::vector<int32_t>> required(keys), excluded(keys);
   for (const Step& s : steps) {
-    if (s.require == Step::Require::kEqual) required.push_back(s.operand);
-    if (s.require == Step::Require::kNotEqual && !s.unknown) excluded.push_back(s.operand);
+    for (const Part& p : s.parts) {
+      if (p.require == Part::Require::kEqual) required[size_t(p.slot)].push_back(p.operand);
+      if (p.require == Part::Require::kNotEqual && !s.unknown)
+        excluded[size_t(p.slot)].push_back(p.operand);
+    }
   }
-  std::sort(required.begin(), required.end());
-  std::sort(excluded.begin(), excluded.end());
-  excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+  for (size_t k = 0; k < keys; ++k) {
+    std::sort(required[k].begin(), required[k].end());
+    std::sort(excluded[k].begin(), excluded[k].end());
+    excluded[k].erase(std::unique(excluded[k].begin(), excluded[k].end()), excluded[k].end());
+  }
+  const auto dominated_write = [&](const Part& p) {
+    const auto& req = required[size_t(p.slot)];
+    const auto& exc = excluded[size_t(p.slot)];
+    if (std::binary_search(req.begin(), req.end(), p.written)) return false;
+    return exc.empty() || (exc.size() == 1 && exc[0] == p.written);
+  };
   const auto dominated = [&](const Step& s) {
-    if (!s.unknown || !s.writes) return false;
-    if (std::binary_search(required.begin(), required.end(), s.written)) return false;
-    return excluded.empty() || (excluded.size() == 1 && excluded[0] == s.written);
+    if (!s.unknown) return false;
+    bool writes = false;
+    for (const Part& p : s.parts) {
+      if (!p.writes) continue;
+      writes = true;
+      if (!dominated_write(p)) return false;
+    }
+    return writes;
   };
   steps.erase(std::remove_if(steps.begin(), steps.end(), dominated), steps.end());
 }
 
-KeyOutcome check_key(const std::string& key, std::vector<Operation> ops, const Limits& limits,
-                     Clock::time_point deadline) {
+// Checks one group of keys that no operation connects to any other key (a single key, unless
+// txns tie keys together): its registers together are one object.
+// `ops` as key `key` alone saw them: its own operations, and the txns' parts on it (a txn that
+// did not match keeps its cas part only if that part is on `key`).
+std::vector<Operation> project(const std::vector<Operation>& ops, const std::string& key) {
+  std::vector<Operation> out;
+  for (const Operation& op : ops) {
+    if (op.kind != OpKind::kTxn) {
+      if (op.key == key) out.push_back(op);
+      continue;
+    }
+    Operation p = op;
+    p.parts.clear();
+    for (const Operation& part : op.parts)
+      if (part.key == key) p.parts.push_back(part);
+    if (!p.parts.empty()) out.push_back(std::move(p));
+  }
+  return out;
+}
+
+KeyOutcome search_group(const std::vector<std::string>& keys, std::vector<Operation> ops,
+                        const Limits& limits, Clock::time_point deadline);
+
+// A group of several keys is linearizable only if each key's projection is (the projection of
+// a linearization is one), and those searches are far smaller than the group's, whose states
+// multiply across its registers: each key alone first, then the group.
+KeyOutcome check_group(const std::vector<std::string>& keys, std::vector<Operation> ops,
+                       const Limits& limits, Clock::time_point deadline) {
+  if (keys.size() == 1) return search_group(keys, std::move(ops), limits, deadline);
+  uint64_t states = 0;
+  for (const std::string& key : keys) {
+    KeyOutcome alone = search_group({key}, project(ops, key), limits, deadline);
+    states += alone.states;
+    if (alone.result != SearchResult::kLinearizable) {
+      alone.states = states;
+      return alone;
+    }
+  }
+  KeyOutcome outcome = search_group(keys, std::move(ops), limits, deadline);
+  outcome.states += states;
+  return outcome;
+}
+
+KeyOutcome search_group(const std::vector<std::string>& keys, std::vector<Operation> ops,
+                        const Limits& limits, Clock::time_point deadline) {
   std::stable_sort(ops.begin(), ops.end(),
                    [](const Operation& a, const Operation& b) { return a.call_ns < b.call_ns; });
+  std::map<std::string, int32_t> slot_of;
+  for (const std::string& key : keys) slot_of.emplace(key, int32_t(slot_of.size()));
   Values values;
   std::vector<Step> steps;
   for (size_t i = 0; i < ops.size(); ++i) {
-    std::optional<Step> step = to_step(ops[i], values);
+    std::optional<Step> step = to_step(ops[i], slot_of, values);
     if (!step) continue;
     step->record = i;
-    steps.push_back(*step);
+    steps.push_back(std::move(*step));
   }
-  drop_dominated_unknown_writes(steps);
-  KeySearch search(steps, limits, deadline);
+  drop_dominated_unknown_writes(steps, keys.size());
+  States states(keys.size());
+  KeySearch search(steps, states, limits, deadline);
   KeyOutcome outcome{search.run(), search.states(), steps.size(), {}};
-  outcome.report.key = key;
+  for (const std::string& key : keys)
+    outcome.report.key += (outcome.report.key.empty() ? "" : "+") + key;
   outcome.report.ops = std::move(ops);
   for (const size_t s : search.longest_partial())
     outcome.report.longest_partial.push_back(steps[s].record);
   if (search.stuck_step()) outcome.report.stuck_op = steps[*search.stuck_step()].record;
   return outcome;
+}
+
+// Keys tied together by txns, as groups (union-find over every operation's keys), each with its
+// operations: P-compositionality holds between groups, not within one.
+struct Group {
+  std::vector<std::string> keys;
+  std::vector<Operation> ops;
+};
+
+std::vector<Group> group_by_keys(const History& history) {
+  std::map<std::string, std::string> parent;
+  const auto find = [&](std::string key) {
+    while (parent[key] != key) key = parent[key] = parent[parent[key]];
+    return key;
+  };
+  for (const Operation& op : history.ops) {
+    const std::vector<std::string> keys = keys_of(op);
+    for (const std::string& k : keys) parent.try_emplace(k, k);
+    for (size_t i = 1; i < keys.size(); ++i) {
+      const std::string a = find(keys[0]), b = find(keys[i]);
+      if (a != b) parent[b] = a;
+    }
+  }
+  std::map<std::string, Group> groups;  // by root
+  for (const auto& entry : parent) groups[find(entry.first)].keys.push_back(entry.first);
+  for (const Operation& op : history.ops) {
+    const std::vector<std::string> keys = keys_of(op);
+    if (!keys.empty()) groups[find(keys[0])].ops.push_back(op);
+  }
+  std::vector<Group> out;
+  for (auto& [root, g] : groups) out.push_back(std::move(g));
+  return out;
 }
 
 }  // namespace
@@ -346,18 +524,21 @@ Verdict check(const History& history, const Limits& limits) {
   const Clock::time_point deadline =
       started + std::chrono::duration_cast<Clock::duration>(
                     std::chrono::duration<double>(std::max(limits.timeout_seconds, 0.0)));
-  std::map<std::string, std::vector<Operation>> by_key;
-  for (const Operation& op : history.ops) by_key[op.key].push_back(op);
-  // Small keys first: a failure there is found before a large key can use up the time.
-  std::vector<std::map<std::string, std::vector<Operation>>::iterator> order;
-  for (auto it = by_key.begin(); it != by_key.end(); ++it) order.push_back(it);
-  std::stable_sort(order.begin(), order.end(),
-                   [](auto a, auto b) { return a->second.size() < b->second.size(); });
+  std::vector<Group> groups = group_by_keys(history);
+  // Small groups first: a failure there is found before a large one can use up the time.
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const Group& a, const Group& b) { return a.ops.size() < b.ops.size(); });
 
   Verdict verdict;
   std::optional<KeyReport> undecided;
-  for (auto it : order) {
-    KeyOutcome key = check_key(it->first, std::move(it->second), limits, deadline);
+  // Once one group has failed the verdict cannot change, so the others get a small budget: their
+  // failures are still counted when found cheaply, but a group whose search explodes (states
+  // multiply across a group's registers) no longer holds up a verdict already reached.
+  Limits after_failure = limits;
+  after_failure.max_states_per_key = std::min<uint64_t>(limits.max_states_per_key, 100'000);
+  for (Group& group : groups) {
+    KeyOutcome key = check_group(group.keys, std::move(group.ops),
+                                 verdict.keys_failed > 0 ? after_failure : limits, deadline);
     ++verdict.keys_checked;
     verdict.ops_checked += key.steps;
     verdict.states_explored += key.states;

@@ -1,10 +1,11 @@
 // The linearizability checker: does some single order of the operations, each placed at one
 // instant inside its [call, return] interval, explain every reply a client saw?
 //
-// Keys are independent registers, so each key is checked on its own (P-compositionality). Per
-// key, the search is Wing & Gong's with Lowe's just-in-time linearization and a memo of visited
-// (set of linearized operations, register value) pairs, the algorithm of Knossos and Porcupine;
-// docs/lincheck.md describes it and the meaning given to each kind of record.
+// Keys are independent registers, so each key is checked on its own (P-compositionality), except
+// keys that txn records tie together, which are checked as one object (a tuple of registers). Per
+// key (or group), the search is Wing & Gong's with Lowe's just-in-time linearization and a memo of
+// visited (set of linearized operations, register value) pairs, the algorithm of Knossos and
+// Porcupine; docs/lincheck.md describes it and the meaning given to each kind of record.
 //
 // check() never fails on bad input: a History holds only well-typed operations. It may fail to
 // decide within its Limits; an undecided verdict is not a pass.

@@ -151,7 +151,51 @@ INSTANTIATE_TEST_SUITE_P(
 {"client":0,"op":"put","key":"a","value":"1","call":0,"return":10,"ok":true}
 {"client":1,"op":"get","key":"b","call":20,"return":30,"ok":true,"found":false}
 {"client":1,"op":"get","key":"a","call":20,"return":30,"ok":true,"output":"1"})",
-             kLin}),
+             kLin},
+        // Transactions: several registers at one instant.
+        Case{"txn_writes_are_seen_together", R"(
+{"client":0,"op":"txn","parts":[{"op":"put","key":"a","value":"1"},{"op":"put","key":"b","value":"2"}],"call":0,"return":10,"ok":true}
+{"client":1,"op":"txn","parts":[{"op":"get","key":"a","output":"1"},{"op":"get","key":"b","output":"2"}],"call":5,"return":15,"ok":true}
+{"client":2,"op":"get","key":"b","call":20,"return":30,"ok":true,"output":"2"})",
+             kLin},
+        Case{"half_a_txn_read_in_one_txn", R"(
+{"client":0,"op":"txn","parts":[{"op":"put","key":"a","value":"1"},{"op":"put","key":"b","value":"2"}],"call":0,"return":10,"ok":true}
+{"client":1,"op":"txn","parts":[{"op":"get","key":"a","output":"1"},{"op":"get","key":"b","found":false}],"call":5,"return":15,"ok":true})",
+             kNot},
+        Case{"half_a_txn_read_by_two_single_reads", R"(
+{"client":0,"op":"txn","parts":[{"op":"put","key":"a","value":"1"},{"op":"put","key":"b","value":"2"}],"call":0,"return":50,"ok":true}
+{"client":1,"op":"get","key":"a","call":5,"return":10,"ok":true,"output":"1"}
+{"client":1,"op":"get","key":"b","call":20,"return":30,"ok":true,"found":false})",
+             kNot},
+        Case{"half_an_unknown_txn_is_not_allowed", R"(
+{"client":0,"op":"txn","parts":[{"op":"put","key":"a","value":"1"},{"op":"put","key":"b","value":"2"}],"call":0}
+{"client":1,"op":"get","key":"a","call":5,"return":10,"ok":true,"output":"1"}
+{"client":1,"op":"get","key":"b","call":20,"return":30,"ok":true,"found":false})",
+             kNot},
+        Case{"an_unknown_txn_applied_whole", R"(
+{"client":0,"op":"txn","parts":[{"op":"put","key":"a","value":"1"},{"op":"put","key":"b","value":"2"}],"call":0}
+{"client":1,"op":"get","key":"a","call":5,"return":10,"ok":true,"output":"1"}
+{"client":1,"op":"get","key":"b","call":20,"return":30,"ok":true,"output":"2"})",
+             kLin},
+        Case{"txn_cas_matched_writes_both", R"(
+{"client":0,"op":"put","key":"a","value":"0","call":0,"return":5,"ok":true}
+{"client":1,"op":"txn","parts":[{"op":"cas","key":"a","expect":"0","new":"1"},{"op":"put","key":"b","value":"1"}],"call":10,"return":15,"ok":true}
+{"client":2,"op":"txn","parts":[{"op":"get","key":"a","output":"1"},{"op":"get","key":"b","output":"1"}],"call":20,"return":25,"ok":true})",
+             kLin},
+        Case{"txn_cas_mismatch_although_it_matched", R"(
+{"client":0,"op":"put","key":"a","value":"0","call":0,"return":5,"ok":true}
+{"client":1,"op":"txn","parts":[{"op":"cas","key":"a","expect":"0","new":"1"},{"op":"put","key":"b","value":"1"}],"call":10,"return":15,"ok":false})",
+             kNot},
+        Case{"txn_cas_mismatch_wrote_nothing", R"(
+{"client":0,"op":"put","key":"a","value":"0","call":0,"return":5,"ok":true}
+{"client":1,"op":"txn","parts":[{"op":"cas","key":"a","expect":"9","new":"1"},{"op":"put","key":"b","value":"1"}],"call":10,"return":15,"ok":false}
+{"client":2,"op":"get","key":"b","call":20,"return":25,"ok":true,"output":"1"})",
+             kNot},
+        Case{"txns_tie_chains_of_keys", R"(
+{"client":0,"op":"txn","parts":[{"op":"put","key":"a","value":"1"},{"op":"put","key":"b","value":"1"}],"call":0,"return":5,"ok":true}
+{"client":0,"op":"txn","parts":[{"op":"put","key":"b","value":"2"},{"op":"put","key":"c","value":"2"}],"call":10,"return":15,"ok":true}
+{"client":1,"op":"txn","parts":[{"op":"get","key":"a","output":"1"},{"op":"get","key":"c","found":false}],"call":20,"return":25,"ok":true})",
+             kNot}),
     [](const ::testing::TestParamInfo<Case>& param_info) {
       return std::string(param_info.param.name);
     });

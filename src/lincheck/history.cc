@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -63,6 +64,7 @@ std::optional<OpKind> parse_kind(std::string_view name) {
   if (name == "put") return OpKind::kPut;
   if (name == "cas") return OpKind::kCas;
   if (name == "del") return OpKind::kDel;
+  if (name == "txn") return OpKind::kTxn;
   return std::nullopt;
 }
 
@@ -111,7 +113,56 @@ Status parse_arguments(const Fields& f, Operation& op) {
       if (!op.expect_absent) SYNOD_RETURN_IF_ERROR(f.string("expect", op.expect));
       return f.string("new", op.new_value);
     }
+    case OpKind::kTxn:
+      return Status::ok();  // parse_parts()
   }
+  return Status::ok();
+}
+
+std::string printable(std::string_view s);
+
+// One part of a txn: {"op":..., "key":..., arguments, and for a get "found"/"output"}.
+Status parse_part(const nlohmann::json& object, int line, Operation& part) {
+  const Fields f(object, line);
+  if (!object.is_object()) return f.error("a txn part must be a JSON object");
+  std::string kind;
+  SYNOD_RETURN_IF_ERROR(f.string("op", kind));
+  const std::optional<OpKind> parsed_kind = parse_kind(kind);
+  if (!parsed_kind || *parsed_kind == OpKind::kTxn)
+    return f.error("a txn part's \"op\" must be get, put, cas or del, not " + printable(kind));
+  part.kind = *parsed_kind;
+  part.line = line;
+  SYNOD_RETURN_IF_ERROR(f.string("key", part.key));
+  SYNOD_RETURN_IF_ERROR(parse_arguments(f, part));
+  SYNOD_RETURN_IF_ERROR(f.boolean("found", part.found));
+  if (f.has("output")) SYNOD_RETURN_IF_ERROR(f.string("output", part.output));
+  return Status::ok();
+}
+
+// A txn's "parts", after its outcome is known: a completed get part needs what it read, and a
+// txn that did not match has exactly one cas part (the one that did not match).
+Status parse_parts(const nlohmann::json& object, const Fields& f, Operation& op) {
+  auto it = object.find("parts");
+  if (it == object.end() || !it->is_array() || it->empty())
+    return f.error("a txn needs \"parts\", a non-empty array");
+  if (it->size() > kMaxTxnParts)
+    return f.error(fmt::format("a txn has at most {} parts", kMaxTxnParts));
+  for (const auto& element : *it) {
+    Operation part;
+    SYNOD_RETURN_IF_ERROR(parse_part(element, op.line, part));
+    part.client = op.client;
+    part.call_ns = op.call_ns;
+    part.return_ns = op.return_ns;
+    part.ok = op.ok;
+    if (part.kind == OpKind::kGet && op.ok && part.found != false && !element.contains("output"))
+      return f.error("a get part of a successful txn needs \"output\" or \"found\":false");
+    op.parts.push_back(std::move(part));
+  }
+  const auto cas_parts = std::count_if(op.parts.begin(), op.parts.end(),
+                                       [](const Operation& p) { return p.kind == OpKind::kCas; });
+  if (!op.outcome_unknown() && !op.error && !op.ok && cas_parts != 1)
+    return f.error(
+        "a txn with \"ok\":false needs exactly one cas part (the one that did not match)");
   return Status::ok();
 }
 
@@ -149,6 +200,15 @@ std::string describe_call(const Operation& op) {
     case OpKind::kCas:
       return "cas " + (op.expect_absent ? std::string("<absent>") : printable(op.expect)) + " -> " +
              printable(op.new_value);
+    case OpKind::kTxn: {
+      std::string out = "txn {";
+      for (const Operation& part : op.parts) {
+        out += (out.size() > 5 ? "; " : "") + part.key + " " + describe_call(part);
+        if (part.kind == OpKind::kGet && op.ok)
+          out += part.found == false ? " -> <absent>" : " -> " + printable(part.output);
+      }
+      return out + "}";
+    }
   }
   return "?";
 }
@@ -167,6 +227,8 @@ std::string describe_outcome(const Operation& op) {
       return op.ok ? "ok" : "failed";
     case OpKind::kPut:
       return op.ok ? "ok" : "failed";
+    case OpKind::kTxn:
+      return op.ok ? "ok" : "mismatch";
   }
   return "?";
 }
@@ -183,8 +245,17 @@ std::string_view op_kind_name(OpKind kind) {
       return "cas";
     case OpKind::kDel:
       return "del";
+    case OpKind::kTxn:
+      return "txn";
   }
   return "?";
+}
+
+std::vector<std::string> keys_of(const Operation& op) {
+  if (op.kind != OpKind::kTxn) return {op.key};
+  std::vector<std::string> keys;
+  for (const Operation& part : op.parts) keys.push_back(part.key);
+  return keys;
 }
 
 Result<Operation> parse_operation(std::string_view text, int line) {
@@ -199,12 +270,14 @@ Result<Operation> parse_operation(std::string_view text, int line) {
   std::string kind;
   SYNOD_RETURN_IF_ERROR(f.string("op", kind));
   const std::optional<OpKind> parsed_kind = parse_kind(kind);
-  if (!parsed_kind) return f.error("\"op\" must be get, put, cas or del, not " + printable(kind));
+  if (!parsed_kind)
+    return f.error("\"op\" must be get, put, cas, del or txn, not " + printable(kind));
   op.kind = *parsed_kind;
-  SYNOD_RETURN_IF_ERROR(f.string("key", op.key));
+  if (op.kind != OpKind::kTxn) SYNOD_RETURN_IF_ERROR(f.string("key", op.key));
   SYNOD_RETURN_IF_ERROR(parse_arguments(f, op));
   SYNOD_RETURN_IF_ERROR(parse_times(f, op));
   SYNOD_RETURN_IF_ERROR(parse_outcome(f, op));
+  if (op.kind == OpKind::kTxn) SYNOD_RETURN_IF_ERROR(parse_parts(object, f, op));
   return op;
 }
 

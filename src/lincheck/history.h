@@ -15,13 +15,15 @@
 
 namespace synod::lincheck {
 
-enum class OpKind { kGet, kPut, kCas, kDel };
+// kTxn: several gets, puts, cas and dels on (usually) several keys, applied together at one
+// instant (MULTI/EXEC, a script).
+enum class OpKind { kGet, kPut, kCas, kDel, kTxn };
 
 // One client operation, exactly as the client saw it. Which fields matter depends on `kind`.
 struct Operation {
   int64_t client = 0;
   OpKind kind = OpKind::kGet;
-  std::string key;
+  std::string key;             // empty for a txn, whose parts name their keys
   std::string value;           // put: the value written
   std::string expect;          // cas: the value it must find (unless expect_absent)
   bool expect_absent = false;  // cas: succeed only if the key is missing (SET ... NX)
@@ -33,6 +35,11 @@ struct Operation {
   std::string output;                // get: the value read
   std::optional<std::string> error;  // a definite failure: no effect, now or later
   int line = 0;                      // 1-based line in the source text; 0 when built in memory
+  // txn: its parts in order, each a get, put, cas or del with its own key and arguments (a get's
+  // found and output when the txn succeeded); their call, return, ok and error are the txn's.
+  // A txn that returned ok:false without an error is one whose single cas part did not match:
+  // nothing was written.
+  std::vector<Operation> parts;
 
   bool outcome_unknown() const { return !return_ns.has_value(); }
 };
@@ -40,6 +47,12 @@ struct Operation {
 struct History {
   std::vector<Operation> ops;
 };
+
+// At most this many parts in a txn.
+inline constexpr size_t kMaxTxnParts = 64;
+
+// The keys `op` reads or writes: its key, or its parts' keys (with repeats).
+std::vector<std::string> keys_of(const Operation& op);
 
 // Line length bound: a history line is a few hundred bytes; anything far longer is not one.
 inline constexpr size_t kMaxLineBytes = 1 << 20;

@@ -96,7 +96,19 @@ INSTANTIATE_TEST_SUITE_P(
         BadLine{R"({"client":"1","op":"get","key":"k","call":1,"return":2,"ok":false})",
                 "\"client\" must be an integer"},
         BadLine{R"({"client":1,"op":"incr","key":"k","call":1,"return":2,"ok":true})",
-                "\"op\" must be get, put, cas or del"},
+                "\"op\" must be get, put, cas, del or txn"},
+        BadLine{R"({"client":1,"op":"txn","call":1,"return":2,"ok":true})", "needs \"parts\""},
+        BadLine{R"({"client":1,"op":"txn","parts":[],"call":1,"return":2,"ok":true})",
+                "needs \"parts\""},
+        BadLine{
+            R"({"client":1,"op":"txn","parts":[{"op":"txn","key":"a"}],"call":1,"return":2,"ok":true})",
+            "a txn part's \"op\""},
+        BadLine{
+            R"({"client":1,"op":"txn","parts":[{"op":"get","key":"a"}],"call":1,"return":2,"ok":true})",
+            "needs \"output\""},
+        BadLine{
+            R"({"client":1,"op":"txn","parts":[{"op":"put","key":"a","value":"1"}],"call":1,"return":2,"ok":false})",
+            "exactly one cas part"},
         BadLine{R"({"client":1,"op":"get","key":7,"call":1,"return":2,"ok":false})",
                 "\"key\" must be a string"},
         BadLine{R"({"client":1,"op":"put","key":"k","call":1,"return":2,"ok":true})",

@@ -22,6 +22,12 @@ class Generator {
  public:
   // Each operation times out with probability 2 / timeout_one_in (half of those take effect).
   Generator(uint64_t seed, int timeout_one_in) : rng_(seed), timeout_one_in_(timeout_one_in) {}
+  // One operation in `one_in` is a txn on keys a and b (a read, a write or a cas of a with a put
+  // of b), applied whole at its one instant.
+  Generator& with_txns(int one_in) {
+    txn_one_in_ = one_in;
+    return *this;
+  }
 
   Generated run(int clients, int ops_per_client, int keys) {
     Generated g;
@@ -32,6 +38,7 @@ class Generator {
         op.client = c;
         op.key = std::string(1, char('a' + pick(0, keys - 1)));
         op.kind = OpKind(pick(0, 3));
+        if (txn_one_in_ > 0 && keys >= 2 && pick(0, txn_one_in_ - 1) == 0) make_txn(op);
         op.call_ns = t;
         const int64_t effect = t + pick(0, 30);
         op.return_ns = effect + pick(0, 30);
@@ -70,6 +77,10 @@ class Generator {
     std::vector<std::string> written;
     for (const size_t i : order) {
       Operation& op = g.history.ops[i];
+      if (op.kind == OpKind::kTxn) {
+        apply_txn(op, g.effect_ns[i] >= 0, "v" + std::to_string(i), store, written);
+        continue;
+      }
       std::optional<std::string>& value = store[op.key];
       const std::string fresh = "v" + std::to_string(i);
       switch (op.kind) {
@@ -104,14 +115,68 @@ class Generator {
           if (op.ok && g.effect_ns[i] >= 0) value = fresh;
           break;
         }
+        case OpKind::kTxn:
+          SYNOD_ASSERT(false, "this generator makes single-key operations only");
       }
       if (op.error) op.ok = false;
       if (op.kind == OpKind::kPut || op.kind == OpKind::kCas) written.push_back(fresh);
     }
   }
 
+  void make_txn(Operation& op) {
+    op.kind = OpKind::kTxn;
+    op.key.clear();
+    Operation a, b;
+    a.key = "a";
+    b.key = "b";
+    const int64_t shape = pick(0, 2);
+    a.kind = shape == 0 ? OpKind::kGet : shape == 1 ? OpKind::kPut : OpKind::kCas;
+    b.kind = shape == 0 ? OpKind::kGet : OpKind::kPut;
+    op.parts = {a, b};
+  }
+
+  // Runs a txn's parts at its instant (`effect`: it took effect at all); a cas part that does not
+  // match makes the whole txn a mismatch that writes nothing.
+  void apply_txn(Operation& op, bool effect, const std::string& fresh,
+                 std::map<std::string, std::optional<std::string>>& store,
+                 std::vector<std::string>& written) {
+    Operation& a = op.parts[0];
+    Operation& b = op.parts[1];
+    std::optional<std::string>& va = store["a"];
+    std::optional<std::string>& vb = store["b"];
+    op.ok = true;
+    switch (a.kind) {
+      case OpKind::kGet:
+        a.found = va.has_value();
+        a.output = va.value_or("");
+        b.found = vb.has_value();
+        b.output = vb.value_or("");
+        break;
+      case OpKind::kCas:
+        if (pick(0, 2) == 0 || !va) {
+          a.expect_absent = !va || pick(0, 1) == 0;
+        } else {
+          a.expect = *va;
+        }
+        op.ok = a.expect_absent ? !va.has_value() : va == a.expect;
+        [[fallthrough]];
+      default:
+        a.value = a.new_value = fresh + "a";
+        b.value = fresh + "b";
+        written.push_back(fresh + "a");
+        written.push_back(fresh + "b");
+        if (op.ok && effect) {
+          va = fresh + "a";
+          vb = fresh + "b";
+        }
+        if (a.kind == OpKind::kCas) a.value.clear();
+    }
+    if (op.error) op.ok = false;
+  }
+
   std::mt19937_64 rng_;
   int64_t timeout_one_in_;
+  int txn_one_in_ = 0;
 };
 
 bool completed_ok(const Operation& op) {
@@ -190,6 +255,29 @@ TEST(RandomHistories, CorrectRegisterIsLinearizableAndPlantedAnomaliesAreCaught)
   }
   EXPECT_GT(planted, 600u);
   EXPECT_GT(unknown_ops, 1000u);
+}
+
+// The same with transactions on keys a and b (one operation in four), which the checker searches
+// as one object: generated histories stay linearizable, planted anomalies are still caught.
+TEST(RandomHistories, TransactionsKeepCorrectHistoriesLinearizableAndAnomaliesCaught) {
+  size_t planted = 0, txns = 0;
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const Generated g =
+        Generator(seed, 20).with_txns(4).run(/*clients=*/5, /*ops_per_client=*/12, /*keys=*/3);
+    for (const Operation& op : g.history.ops) txns += op.kind == OpKind::kTxn;
+    const Verdict clean = check(g.history, Limits{30.0, 10'000'000});
+    ASSERT_EQ(clean.outcome, Outcome::kLinearizable) << format_verdict(clean);
+    for (auto plant : {plant_stale_read, plant_failed_write_visible, plant_phantom_read}) {
+      History bad = g.history;
+      if (!plant(bad)) continue;
+      ++planted;
+      const Verdict v = check(bad, Limits{30.0, 10'000'000});
+      ASSERT_EQ(v.outcome, Outcome::kNotLinearizable) << format_verdict(v);
+    }
+  }
+  EXPECT_GT(planted, 500u);
+  EXPECT_GT(txns, 3000u);
 }
 
 // One busy key, 2000 operations: the memo collapses the orders of overlapping operations that

@@ -44,6 +44,7 @@ struct ChaosArgs {
   int keys = 500;
   int ops_per_key = 200;
   int active_keys = 4;
+  int txn_percent = 15;
   double duration_s = 30;
   std::string faults = "kill,pause,partition,restart-all";
   std::string workload = "kv";
@@ -176,6 +177,7 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   w.keys = args.keys;
   w.ops_per_key = args.ops_per_key;
   w.active_keys = args.active_keys;
+  w.txn_percent = args.txn_percent;
   w.seed = root.next();
   w.reply_timeout_ms = args.request_timeout_ms + 1000;
   std::vector<uint16_t> ports;
@@ -471,6 +473,12 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--active-keys", args->active_keys,
                   "keys in use at once: clients take the first this many with budget left")
       ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--transactions", args->txn_percent,
+                  "percent of the kv workload's operations that are transactions on a key and "
+                  "its partner (MULTI/EXEC of two SETs or two GETs, an EVALSHA compare-and-set "
+                  "of both)")
+      ->check(CLI::Range(0, 100))
       ->capture_default_str();
   cmd->add_option("--duration", args->duration_s, "seconds of clients and faults")
       ->check(CLI::Range(1.0, 86400.0))
