@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <fstream>
 
 #include "base/assert.h"
 #include "kv/commands.h"
@@ -251,6 +252,23 @@ std::optional<Reply> parse_hello(const std::vector<std::string>& args, HelloRequ
     }
   }
   return std::nullopt;
+}
+
+Result<std::vector<std::string>> read_acl_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::io_error("cannot read the ACL file " + path);
+  std::vector<std::string> users;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    const size_t start = line.find_first_not_of(" \t\r");
+    if (start == std::string::npos || line[start] == '#') continue;
+    const std::string_view text = std::string_view(line).substr(start);
+    if (text.substr(0, 5) != "user " || text.size() > 64 * 1024)
+      return Status::invalid_argument(path + ":" + std::to_string(number) +
+                                      ": a line is 'user NAME RULE...'");
+    users.emplace_back(text.substr(5));
+  }
+  return users;
 }
 
 Result<std::unique_ptr<Acl>> Acl::create(const std::vector<std::string>& user_lines,

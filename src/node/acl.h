@@ -1,12 +1,12 @@
 // Client authentication and permissions, as Redis 6+ has them: `requirepass` and ACL users
 // (`AUTH [user] password`, `HELLO 3 AUTH user password`, `ACL WHOAMI | USERS | LIST | CAT`).
 //
-// Users are configuration: `user` lines of `synod server` (its config file or --user), in Redis's
-// ACL rule syntax — "alice on #<sha256 of the password> ~* +@all" — the same on every replica. A
-// password is kept only as its SHA-256 (OpenSSL's libcrypto), written `#<64 hex digits>`; a
-// candidate is hashed and compared in constant time. `requirepass` gives the default user that
-// password, as in Redis. With neither, every connection is the default user with every right.
-// Users cannot change at run time (ACL SETUSER and the rest are refused): a user table that
+// Users are configuration: `user` lines of `synod server` (an ACL file, as Redis's `aclfile`, or
+// --user), in Redis's ACL rule syntax — "alice on #<sha256 of the password> ~* +@all" — the same on
+// every replica. A password is kept only as its SHA-256 (OpenSSL's libcrypto), written `#<64 hex
+// digits>`; a candidate is hashed and compared in constant time. `requirepass` gives the default
+// user that password, as in Redis. With neither, every connection is the default user with every
+// right. Users cannot change at run time (ACL SETUSER and the rest are refused): a user table that
 // differed between replicas, or changed outside the log, would let a script do different things
 // on different replicas.
 //
@@ -65,6 +65,10 @@ struct HelloRequest {
 };
 // The error Redis answers for a malformed HELLO, or nullopt with `out` filled.
 std::optional<kv::Reply> parse_hello(const std::vector<std::string>& args, HelloRequest& out);
+
+// The user lines of an ACL file, as Redis's `aclfile`: one `user NAME RULE...` a line; blank lines
+// and lines starting with '#' are skipped. Refused with the file and line at fault.
+Result<std::vector<std::string>> read_acl_file(const std::string& path);
 
 class Acl {
  public:

@@ -364,7 +364,13 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   if (!options.peers.count(options.id))
     return Status::invalid_argument("--id " + std::to_string(options.id.value) +
                                     " is not in --peers");
-  auto acl = Acl::create(options.users, options.requirepass);
+  std::vector<std::string> users = options.users;
+  if (!options.aclfile.empty()) {
+    auto lines = read_acl_file(options.aclfile);
+    if (!lines.is_ok()) return lines.status();
+    users.insert(users.end(), lines->begin(), lines->end());
+  }
+  auto acl = Acl::create(users, options.requirepass);
   if (!acl.is_ok()) return acl.status();
   std::unique_ptr<Server> s(new Server(io, std::move(options)));
   s->acl_ = std::move(*acl);

@@ -78,6 +78,7 @@ class Server {
     // `user` lines ("name on #<sha256> ~* +@read"). Neither: every client has every right.
     std::string requirepass;
     std::vector<std::string> users;
+    std::string aclfile;  // more user lines, as Redis's aclfile ("user NAME RULE..." a line)
     // fdatasync on a thread of its own, so the event loop keeps serving while the disk works
     // (false: on the loop thread, for comparison).
     bool sync_thread = true;
