@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <map>
 
@@ -19,21 +20,47 @@ using Table = std::map<std::string_view, CommandSpec, std::less<>>;
 
 Table build_table() {
   Table table;
-  for (auto family : {string_commands, hash_commands, list_commands, set_commands, zset_commands,
-                      transaction_commands, script_commands})
-    for (const CommandSpec& spec : family()) {
+  struct Family {
+    std::vector<CommandSpec> (*specs)();
+    uint32_t categories;  // every command of the family is in these
+    bool read_or_write;   // and in @read or @write by its handler
+  };
+  const Family families[] = {
+      {string_commands, kString, true},
+      {keyspace_commands, kKeyspace, true},
+      {hash_commands, kHash, true},
+      {list_commands, kList, true},
+      {set_commands, kSet, true},
+      {zset_commands, kSortedSet, true},
+      {transaction_commands, kTransaction, false},
+      {script_commands, kScripting, false},
+  };
+  for (const Family& family : families)
+    for (CommandSpec spec : family.specs()) {
       SYNOD_ASSERT((spec.write == nullptr) != (spec.read == nullptr), "one handler per command");
+      spec.categories |= family.categories;
+      // An entry that names @read or @write itself (a refused blocking command) keeps it.
+      if (family.read_or_write && !(spec.categories & (kRead | kWrite)))
+        spec.categories |= spec.write ? kWrite : kRead;
       SYNOD_ASSERT(table.emplace(spec.name, spec).second, "a command is in the table twice");
     }
+  return table;
+}
+
+const Table& table() {
+  static const Table table = build_table();
   return table;
 }
 
 }  // namespace
 
 const CommandSpec* find_command(std::string_view lower_name) {
-  static const Table table = build_table();
-  auto it = table.find(lower_name);
-  return it == table.end() ? nullptr : &it->second;
+  auto it = table().find(lower_name);
+  return it == table().end() ? nullptr : &it->second;
+}
+
+void for_each_command(const std::function<void(const CommandSpec&)>& visit) {
+  for (const auto& [name, spec] : table()) visit(spec);
 }
 
 bool arity_ok(const CommandSpec& spec, size_t argc) {

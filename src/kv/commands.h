@@ -10,11 +10,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "kv/acl.h"
 #include "kv/keyspace.h"
 #include "kv/store.h"
 
@@ -30,20 +32,28 @@ struct CommandSpec {
   int arity;  // as Redis counts it: N means exactly N words with the name, -N at least N
   WriteFn write = nullptr;  // exactly one of write and read is set
   ReadFn read = nullptr;
+  // ACL categories (kv/acl.h). An entry gives only those its family and handler do not imply;
+  // find_command() answers with the whole set: the family's type (@string, @hash, ...; the
+  // keyspace family's @keyspace) and @write or @read by handler (not for transactions and
+  // scripts, which are @transaction and @scripting alone, as in Redis).
+  uint32_t categories = 0;
 };
 
 // The spec of a command by its lower-case name, or null.
 const CommandSpec* find_command(std::string_view lower_name);
 bool arity_ok(const CommandSpec& spec, size_t argc);
+// Every command of the table, in name order (ACL CAT, the categories test).
+void for_each_command(const std::function<void(const CommandSpec&)>& visit);
 
 // Each family's part of the table (string_commands.cc, hash_commands.cc, ...).
 std::vector<CommandSpec> string_commands();
+std::vector<CommandSpec> keyspace_commands();  // string_commands.cc: DEL, EXPIRE, SCAN, ...
 std::vector<CommandSpec> hash_commands();
 std::vector<CommandSpec> list_commands();
 std::vector<CommandSpec> set_commands();
 std::vector<CommandSpec> zset_commands();
 std::vector<CommandSpec> transaction_commands();  // EXEC and WATCH (kv/transaction.h)
-std::vector<CommandSpec> script_commands();  // scripting.cc
+std::vector<CommandSpec> script_commands();       // scripting.cc
 
 // --- Shared by the handlers ---
 

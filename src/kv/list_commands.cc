@@ -314,7 +314,7 @@ std::vector<CommandSpec> list_commands() {
   };
   for (std::string_view name :
        {"blpop", "brpop", "blmove", "brpoplpush", "blmpop", "bzpopmin", "bzpopmax", "bzmpop"})
-    specs.push_back({name, -1, nullptr, refuse_blocking});
+    specs.push_back({name, -1, nullptr, refuse_blocking, kWrite | kBlocking});  // as in Redis
   return specs;
 }
 

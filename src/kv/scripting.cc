@@ -54,6 +54,7 @@ void sha1_block(uint32_t h[5], const unsigned char* p) {
 // destructors: C functions called from Lua keep their C++ objects here, never on their frames.
 struct Run {
   Keyspace* ks = nullptr;
+  const CommandRules* rules = nullptr;  // the user's, if it may not run every command
   const std::string* body = nullptr;
   const std::vector<std::string>* keys = nullptr;
   const std::vector<std::string>* argv = nullptr;
@@ -131,15 +132,20 @@ Reply ping(const Args& args) {
 // cache and transactions.
 bool denied_in_scripts(std::string_view name) {
   for (std::string_view denied : {"eval", "evalsha", "eval_ro", "evalsha_ro", "script", "multi",
-                                  "exec", "discard", "watch", "unwatch"})
+                                  "exec", "discard", "watch", "unwatch", "synod.eval"})
     if (name == denied) return true;
   return false;
 }
 
 // redis.call's dispatch: the command table, with Redis's errors for what a script may not run.
-Reply dispatch(Keyspace& ks, const Args& args, bool read_only) {
+Reply dispatch(Keyspace& ks, const CommandRules* rules, const Args& args, bool read_only) {
   const std::string name = lower(args[0]);
-  if (name == "ping") return ping(args);
+  if (name == "ping") {
+    // PING is the server's command, not the table's: @connection, as in Redis.
+    if (rules && !rules->allows(name, "", kConnection))
+      return Reply::error(std::string(kScriptNoPerm));
+    return ping(args);
+  }
   if (denied_in_scripts(name))
     return Reply::error("ERR This Redis command is not allowed from script");
   const CommandSpec* spec = find_command(name);
@@ -148,6 +154,9 @@ Reply dispatch(Keyspace& ks, const Args& args, bool read_only) {
     return Reply::error("ERR Wrong number of args calling Redis command from script");
   if (read_only && spec->write)
     return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+  // The user's rules, as Redis checks redis.call (after the command is known to exist).
+  if (rules && !rules->allows(name, "", spec->categories))
+    return Reply::error(std::string(kScriptNoPerm));
   // A read in a script is applied from the log, like the script: at the log clock.
   return spec->write ? spec->write(ks, args) : spec->read(ks, args, ks.clock_ms());
 }
@@ -206,7 +215,7 @@ int call(lua_State* L, bool raise) {
   } else if (!ok) {
     run.reply = Reply::error("ERR Lua redis lib command arguments must be strings or integers");
   } else {
-    run.reply = dispatch(*run.ks, run.args, run.read_only);
+    run.reply = dispatch(*run.ks, run.rules, run.args, run.read_only);
   }
   push_reply(L, run.reply);
   if (raise && run.reply.kind == Reply::Kind::kError) return lua_error(L);
@@ -566,15 +575,15 @@ std::optional<Reply> parse_numkeys(const Args& args, size_t& numkeys) {
 }
 
 Reply run_with_args(Keyspace& ks, const std::string& sha, const std::string& body, const Args& args,
-                    size_t numkeys, bool read_only) {
+                    size_t numkeys, const CommandRules* rules, bool read_only) {
   const auto first_key = args.begin() + 3;
   const std::vector<std::string> keys(first_key, first_key + static_cast<ptrdiff_t>(numkeys));
   const std::vector<std::string> argv(first_key + static_cast<ptrdiff_t>(numkeys), args.end());
-  return run_script(ks, sha, body, keys, argv, read_only);
+  return run_script(ks, sha, body, keys, argv, rules, read_only);
 }
 
 // EVAL and EVAL_RO (which caches the script too, as in Redis).
-Reply eval_generic(Keyspace& ks, const Args& args, bool read_only) {
+Reply eval(Keyspace& ks, const Args& args, const CommandRules* rules, bool read_only) {
   size_t numkeys = 0;
   if (auto error = parse_numkeys(args, numkeys)) return *error;
   const std::string& body = args[1];
@@ -585,22 +594,14 @@ Reply eval_generic(Keyspace& ks, const Args& args, bool read_only) {
     // back to EVAL.
     (void)ks.scripts().add(sha, body);
   }
-  return run_with_args(ks, sha, body, args, numkeys, read_only);
-}
-
-Reply cmd_eval(Keyspace& ks, const Args& args) {
-  return eval_generic(ks, args, false);
-}
-
-Reply cmd_eval_ro(Keyspace& ks, const Args& args) {
-  return eval_generic(ks, args, true);
+  return run_with_args(ks, sha, body, args, numkeys, rules, read_only);
 }
 
 Reply noscript() {
   return Reply::error("NOSCRIPT No matching script. Please use EVAL.");
 }
 
-Reply evalsha_generic(Keyspace& ks, const Args& args, bool read_only) {
+Reply evalsha(Keyspace& ks, const Args& args, const CommandRules* rules, bool read_only) {
   size_t numkeys = 0;
   if (auto error = parse_numkeys(args, numkeys)) return *error;
   if (args[1].size() != 40) return noscript();
@@ -608,15 +609,34 @@ Reply evalsha_generic(Keyspace& ks, const Args& args, bool read_only) {
   const std::string* body = ks.scripts().find(sha);
   if (!body) return noscript();
   // A script cannot change the cache (SCRIPT is refused in scripts): `body` stays put.
-  return run_with_args(ks, sha, *body, args, numkeys, read_only);
+  return run_with_args(ks, sha, *body, args, numkeys, rules, read_only);
 }
 
+Reply cmd_eval(Keyspace& ks, const Args& args) {
+  return eval(ks, args, nullptr, false);
+}
+Reply cmd_eval_ro(Keyspace& ks, const Args& args) {
+  return eval(ks, args, nullptr, true);
+}
 Reply cmd_evalsha(Keyspace& ks, const Args& args) {
-  return evalsha_generic(ks, args, false);
+  return evalsha(ks, args, nullptr, false);
+}
+Reply cmd_evalsha_ro(Keyspace& ks, const Args& args) {
+  return evalsha(ks, args, nullptr, true);
 }
 
-Reply cmd_evalsha_ro(Keyspace& ks, const Args& args) {
-  return evalsha_generic(ks, args, true);
+// SYNOD.EVAL rules EVAL|EVALSHA|EVAL_RO|EVALSHA_RO ...: the script of a user who may not run
+// every command, with that user's rules (see acl.h). Only the server writes it; clients cannot
+// send it.
+Reply cmd_synod_eval(Keyspace& ks, const Args& args) {
+  auto rules = CommandRules::parse(args[1]);
+  if (!rules.is_ok()) return Reply::error("ERR " + rules.status().message());
+  const Args inner(args.begin() + 2, args.end());
+  const std::string name = lower(inner[0]);
+  if (name == "eval" || name == "eval_ro") return eval(ks, inner, &*rules, name == "eval_ro");
+  if (name == "evalsha" || name == "evalsha_ro")
+    return evalsha(ks, inner, &*rules, name == "evalsha_ro");
+  return Reply::error("ERR SYNOD.EVAL carries EVAL, EVALSHA, EVAL_RO or EVALSHA_RO");
 }
 
 Reply script_load(Keyspace& ks, const Args& args) {
@@ -675,6 +695,12 @@ std::string sha1_hex(std::string_view data) {
   return std::string(hex, 40);
 }
 
+std::vector<std::string> encode_eval_with_rules(const CommandRules& rules,
+                                                std::vector<std::string> args) {
+  args.insert(args.begin(), {"SYNOD.EVAL", rules.text()});
+  return args;
+}
+
 bool is_script_read(const std::vector<std::string>& args) {
   return args.size() >= 2 && lower(args[0]) == "script" && lower(args[1]) == "exists";
 }
@@ -689,10 +715,11 @@ Reply script_exists(const Keyspace& ks, const std::vector<std::string>& args) {
 
 Reply run_script(Keyspace& ks, const std::string& sha, const std::string& body,
                  const std::vector<std::string>& keys, const std::vector<std::string>& argv,
-                 bool read_only) {
+                 const CommandRules* rules, bool read_only) {
   Run run;
   run.read_only = read_only;
   run.ks = &ks;
+  run.rules = rules;
   run.body = &body;
   run.keys = &keys;
   run.argv = &argv;
@@ -726,6 +753,7 @@ std::vector<CommandSpec> script_commands() {
       {"eval", -3, cmd_eval},       {"evalsha", -3, cmd_evalsha},
       {"eval_ro", -3, cmd_eval_ro}, {"evalsha_ro", -3, cmd_evalsha_ro},
       {"script", -2, cmd_script},
+      {"synod.eval", -5, cmd_synod_eval},  // SYNOD.EVAL rules EVAL script numkeys ...
   };
 }
 

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "kv/acl.h"
 #include "kv/keyspace.h"
 #include "kv/reply.h"
 
@@ -34,19 +35,27 @@ struct CommandSpec;
 inline constexpr uint64_t kMaxInstructions = 50'000'000;
 inline constexpr size_t kMaxMemoryBytes = 64u << 20;
 
-// script_commands() (commands.h) has EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT: writes,
-// through the log. EVAL_RO and EVALSHA_RO refuse redis.call of a write command (Redis's "Write
-// commands are not allowed from read-only scripts."); they still go through the log because
-// EVAL_RO caches its script, as in Redis, and the cache is replicated state.
+// script_commands() (commands.h) has EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT and SYNOD.EVAL:
+// writes, through the log. EVAL_RO and EVALSHA_RO refuse redis.call of a write command (Redis's
+// "Write commands are not allowed from read-only scripts."); they still go through the log
+// because EVAL_RO caches its script, as in Redis, and the cache is replicated state.
 
 // SCRIPT EXISTS changes nothing, so it is served as a read (kv::classify of the whole command).
 bool is_script_read(const std::vector<std::string>& args);
 Reply script_exists(const Keyspace& ks, const std::vector<std::string>& args);
 
 // Runs `body` (whose SHA-1 is `sha`) with KEYS and ARGV against the keyspace; for tests too.
-// `read_only`: writes through redis.call are refused.
+// With `rules`, a command they do not allow fails in the script with kScriptNoPerm; with
+// `read_only`, writes through redis.call are refused.
 Reply run_script(Keyspace& ks, const std::string& sha, const std::string& body,
                  const std::vector<std::string>& keys, const std::vector<std::string>& argv,
-                 bool read_only = false);
+                 const CommandRules* rules = nullptr, bool read_only = false);
+
+// SYNOD.EVAL: EVAL, EVALSHA, EVAL_RO or EVALSHA_RO run under a user's command rules (kv/acl.h),
+// as the server sends the script of a user who may not run every command. The user's rules
+// travel in the log entry, so every replica checks the script's commands alike.
+//   SYNOD.EVAL <rules> EVAL|EVALSHA|EVAL_RO|EVALSHA_RO <script|sha> <numkeys> <key>... <arg>...
+std::vector<std::string> encode_eval_with_rules(const CommandRules& rules,
+                                                std::vector<std::string> args);
 
 }  // namespace synod::kv

@@ -476,8 +476,6 @@ std::vector<CommandSpec> string_commands() {
       {"getex", -2, cmd_getex},
       {"mset", -3, cmd_mset},
       {"msetnx", -3, cmd_msetnx},
-      {"del", -2, cmd_del},
-      {"unlink", -2, cmd_del},
       {"delifeq", 3, cmd_delifeq},
       {"incr", 2, cmd_incr},
       {"decr", 2, cmd_incr},
@@ -486,6 +484,20 @@ std::vector<CommandSpec> string_commands() {
       {"incrbyfloat", 3, cmd_incrbyfloat},
       {"append", 3, cmd_append},
       {"setrange", 4, cmd_setrange},
+      {"get", 2, nullptr, read_get},
+      {"mget", -2, nullptr, read_mget},
+      {"strlen", 2, nullptr, read_strlen},
+      {"getrange", 4, nullptr, read_getrange},
+      {"substr", 4, nullptr, read_getrange},
+      {"time", 1, nullptr, read_time},
+  };
+}
+
+// Commands on keys of any type (Redis's @keyspace).
+std::vector<CommandSpec> keyspace_commands() {
+  return {
+      {"del", -2, cmd_del},
+      {"unlink", -2, cmd_del},
       {"expire", -3, cmd_expire},
       {"pexpire", -3, cmd_expire},
       {"expireat", -3, cmd_expire},
@@ -494,15 +506,10 @@ std::vector<CommandSpec> string_commands() {
       {"rename", 3, cmd_rename},
       {"renamenx", 3, cmd_rename},
       {"copy", -3, cmd_copy},
-      {"flushdb", -1, cmd_flush},
-      {"flushall", -1, cmd_flush},
-      {"get", 2, nullptr, read_get},
-      {"mget", -2, nullptr, read_mget},
+      {"flushdb", -1, cmd_flush, nullptr, kDangerous},
+      {"flushall", -1, cmd_flush, nullptr, kDangerous},
       {"exists", -2, nullptr, read_exists},
       {"touch", -2, nullptr, read_exists},
-      {"strlen", 2, nullptr, read_strlen},
-      {"getrange", 4, nullptr, read_getrange},
-      {"substr", 4, nullptr, read_getrange},
       {"ttl", 2, nullptr, read_ttl},
       {"pttl", 2, nullptr, read_ttl},
       {"expiretime", 2, nullptr, read_ttl},
@@ -510,9 +517,8 @@ std::vector<CommandSpec> string_commands() {
       {"dbsize", 1, nullptr, read_dbsize},
       {"type", 2, nullptr, read_type},
       {"scan", -2, nullptr, read_scan},
-      {"keys", 2, nullptr, read_keys},
+      {"keys", 2, nullptr, read_keys, kDangerous},
       {"randomkey", 1, nullptr, read_randomkey},
-      {"time", 1, nullptr, read_time},
   };
 }
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <random>
 #include <set>
+#include <utility>
 
 #include "base/planted_bugs.h"
 #include "base/rng.h"
@@ -70,6 +71,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       : server_(server),
         socket_(std::move(socket)),
         session_(std::move(session)),
+        auth_(server.acl_->connect()),
         parser_(net::RespLimits{
             .max_bulk_bytes =
                 std::max(net::RespLimits{}.max_bulk_bytes, server.options_.max_command_bytes),
@@ -90,6 +92,8 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   void start() {
     asio::error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
+    const auto remote = socket_.remote_endpoint(ignored);
+    if (!ignored) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
     read();
   }
 
@@ -230,6 +234,8 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   Server& server_;
   tcp::socket socket_;
   std::shared_ptr<Router::Session> session_;  // the router's: client id, seqs, command order
+  AuthState auth_;                            // its user, and whether it authenticated
+  std::string remote_;                        // the client's address, for the log
   net::RespParser parser_;
   int protocol_ = 2;
   std::deque<std::shared_ptr<std::string>> pipeline_;
@@ -360,7 +366,16 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   if (!options.peers.count(options.id))
     return Status::invalid_argument("--id " + std::to_string(options.id.value) +
                                     " is not in --peers");
+  std::vector<std::string> users = options.users;
+  if (!options.aclfile.empty()) {
+    auto lines = read_acl_file(options.aclfile);
+    if (!lines.is_ok()) return lines.status();
+    users.insert(users.end(), lines->begin(), lines->end());
+  }
+  auto acl = Acl::create(users, options.requirepass);
+  if (!acl.is_ok()) return acl.status();
   std::unique_ptr<Server> s(new Server(io, std::move(options)));
+  s->acl_ = std::move(*acl);
   const Options& o = s->options_;
   s->fs_ = storage::make_posix_file_system();
   ServerCore::Options core;
@@ -563,9 +578,14 @@ void Server::serve(const std::shared_ptr<Connection>& conn, std::vector<std::str
     conn->held_.push_back({std::move(args), slot, protocol});
     return;
   }
+  if (auto refusal = acl_->check(conn->auth_, args))
+    return refuse(conn, name, slot, protocol, *refusal);
+  acl_->bind_script(conn->auth_, args);  // a restricted user's script is checked as it runs
   if (transaction_command(conn, name, args, slot, protocol)) return;
   if (name == "hello") return hello(conn, slot, args);
   if (name == "synod.backup") return backup(conn, args, slot, protocol);
+  if (name == "auth") return auth(conn, args, slot, protocol);
+  if (name == "acl") return finish(conn, slot, protocol, acl_->command(conn->auth_, args));
   if (kv::classify(name) == kv::CommandClass::kUnknown) {
     bool close = false;
     kv::Reply reply = local_command(args, close);
@@ -660,8 +680,9 @@ std::optional<kv::Reply> pure_local_reply(const std::string& name,
 }
 
 bool is_local_command(const std::string& name) {
-  static const std::set<std::string> names = {"ping",   "echo",   "quit", "command",     "select",
-                                              "client", "config", "info", "synod.fault", "hello"};
+  static const std::set<std::string> names = {"ping",        "echo",   "quit",   "command",
+                                              "select",      "client", "config", "info",
+                                              "synod.fault", "hello",  "auth",   "acl"};
   return names.count(name) > 0;
 }
 
@@ -831,17 +852,27 @@ void Server::finish(const std::weak_ptr<Connection>& weak, const std::shared_ptr
 // array of pairs in RESP2), as Redis does.
 void Server::hello(const std::shared_ptr<Connection>& conn,
                    const std::shared_ptr<std::string>& slot, const std::vector<std::string>& args) {
-  if (args.size() >= 2) {
-    int v = 0;
-    auto [end, ec] = std::from_chars(args[1].data(), args[1].data() + args[1].size(), v);
-    if (ec != std::errc() || end != args[1].data() + args[1].size())
-      return finish(conn, slot, conn->protocol_,
-                    kv::Reply::error("ERR Protocol version is not an integer or out of range"));
-    if (v != 2 && v != 3)
-      return finish(conn, slot, conn->protocol_,
-                    kv::Reply::error("NOPROTO unsupported protocol version"));
-    conn->protocol_ = v;
+  HelloRequest request;
+  if (auto error = parse_hello(args, request)) return finish(conn, slot, conn->protocol_, *error);
+  if (request.auth) {
+    const auto& [user, password] = *request.auth;
+    if (auto failure = acl_->authenticate(conn->auth_, user, password);
+        failure != Acl::Failure::kNone) {
+      log_auth_failure(*conn, user, failure);
+      return finish(
+          conn, slot, conn->protocol_,
+          kv::Reply::error("WRONGPASS invalid username-password pair or user is disabled."));
+    }
   }
+  if (!conn->auth_.authenticated)
+    return finish(
+        conn, slot, conn->protocol_,
+        kv::Reply::error("NOAUTH HELLO must be called with the client already authenticated, "
+                         "otherwise the HELLO AUTH <user> <pass> option can be used to "
+                         "authenticate the client and select the RESP protocol version at the "
+                         "same time"));
+  // SETNAME is accepted as CLIENT SETNAME is: Synod keeps no client names.
+  if (request.protocol) conn->protocol_ = request.protocol;
   const auto& r = core_->replica();
   net::RespWriter w(conn->protocol_);
   w.map(8);
@@ -863,6 +894,57 @@ void Server::hello(const std::shared_ptr<Connection>& conn,
   w.array(0);
   *slot = w.take();
   conn->reply_ready();
+}
+
+void Server::refuse(const std::shared_ptr<Connection>& conn, const std::string& name,
+                    const std::shared_ptr<std::string>& slot, int protocol,
+                    const kv::Reply& refusal) {
+  Connection& c = *conn;
+  if (name == "exec") {
+    // As Redis: a refused EXEC ends the transaction, if any, and says why.
+    c.reset_transaction();
+    c.unwatch();
+    return finish(conn, slot, protocol,
+                  kv::Reply::error("EXECABORT Transaction discarded because of: " + refusal.text));
+  } else if (c.in_multi_) {
+    c.multi_failed_ = true;  // EXEC answers EXECABORT, as for any command refused while queued
+  }
+  finish(conn, slot, protocol, refusal);
+}
+
+void Server::auth(const std::shared_ptr<Connection>& conn, const std::vector<std::string>& args,
+                  const std::shared_ptr<std::string>& slot, int protocol) {
+  Acl::Failure failure = Acl::Failure::kNone;
+  kv::Reply reply = acl_->auth(conn->auth_, args, failure);
+  if (failure != Acl::Failure::kNone)
+    log_auth_failure(*conn, args.size() == 2 ? "default" : args[1], failure);
+  finish(conn, slot, protocol, reply);
+}
+
+void Server::log_auth_failure(const Connection& conn, std::string_view user, Acl::Failure failure) {
+  // Bounded, so that a client guessing passwords cannot flood the log.
+  constexpr uint32_t kLinesPerSecond = 10;
+  const uint64_t second = now_ms() / 1000;
+  if (second != auth_log_.second) {
+    auth_log_.second = second;
+    auth_log_.lines = 0;
+  }
+  if (auth_log_.lines >= kLinesPerSecond) {
+    ++auth_log_.left_out;
+    return;
+  }
+  ++auth_log_.lines;
+  // A name no user has may be a password typed in the wrong place: never logged.
+  const std::string who = failure == Acl::Failure::kUnknownUser
+                              ? fmt::format("an unknown user ({} bytes)", user.size())
+                              : fmt::format("user '{}'", user);
+  const char* why = failure == Acl::Failure::kUnknownUser ? "no such user"
+                    : failure == Acl::Failure::kDisabled  ? "the user is off"
+                                                          : "wrong password";
+  std::string line = fmt::format("AUTH failed for {} from {}: {}", who, conn.remote_, why);
+  if (auth_log_.left_out)
+    line += fmt::format(" ({} earlier failures not logged)", std::exchange(auth_log_.left_out, 0));
+  log(line);
 }
 
 kv::Reply Server::local_command(const std::vector<std::string>& args, bool& close) {

@@ -28,6 +28,7 @@
 
 #include "base/rng.h"
 #include "net/peer_transport.h"
+#include "node/acl.h"
 #include "node/router.h"
 #include "node/server_core.h"
 #include "paxos/config.h"
@@ -73,6 +74,11 @@ class Server {
     // from it (see peer_limits in server.cc and docs/wire-format.md).
     size_t max_command_bytes = 8 << 20;
     bool fault_injection = false;  // accept SYNOD.FAULT (tests only)
+    // Client authentication (node/acl.h): the default user's password, and ACL users as Redis's
+    // `user` lines ("name on #<sha256> ~* +@read"). Neither: every client has every right.
+    std::string requirepass;
+    std::vector<std::string> users;
+    std::string aclfile;  // more user lines, as Redis's aclfile ("user NAME RULE..." a line)
     // fdatasync on a thread of its own, so the event loop keeps serving while the disk works
     // (false: on the loop thread, for comparison).
     bool sync_thread = true;
@@ -123,6 +129,13 @@ class Server {
               int protocol, const kv::Reply& reply);
   void hello(const std::shared_ptr<Connection>& conn, const std::shared_ptr<std::string>& slot,
              const std::vector<std::string>& args);
+  // Authentication (node/acl.h): a command the connection's user may not run yet, AUTH, and a
+  // failed attempt's log line (never the password; at most a few a second).
+  void refuse(const std::shared_ptr<Connection>& conn, const std::string& name,
+              const std::shared_ptr<std::string>& slot, int protocol, const kv::Reply& refusal);
+  void auth(const std::shared_ptr<Connection>& conn, const std::vector<std::string>& args,
+            const std::shared_ptr<std::string>& slot, int protocol);
+  void log_auth_failure(const Connection& conn, std::string_view user, Acl::Failure failure);
   void serve(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
              const std::shared_ptr<std::string>& slot, int protocol);
   // MULTI, EXEC, DISCARD, WATCH, UNWATCH and queuing inside MULTI (kv/transaction.h): true if it
@@ -158,6 +171,12 @@ class Server {
   std::unique_ptr<AsioPeers> peers_;
   std::unique_ptr<AsioClock> clock_;
   std::unique_ptr<Router> router_;  // after core_: it goes first
+  std::unique_ptr<Acl> acl_;
+  struct {
+    uint64_t second = 0;  // of now_ms(), in which `lines` were logged
+    uint32_t lines = 0;
+    uint64_t left_out = 0;  // failures not logged since the last line
+  } auth_log_;
   asio::ip::tcp::acceptor acceptor_;
   std::set<std::shared_ptr<Connection>> connections_;
   // Backups taken and not yet read to the end: at most kBackupsKept, each dropped after

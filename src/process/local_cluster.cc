@@ -226,8 +226,14 @@ std::map<std::string, std::string> LocalCluster::info(int id, const std::string&
   if (!c.is_ok()) return {};
   c->set_timeout_ms(1000);
   // The server section names the process that answers; pipelined with the one asked for.
-  auto replies = c->pipeline({{"INFO", "server"}, {"INFO", section}});
+  std::vector<std::vector<std::string>> commands = {{"INFO", "server"}, {"INFO", section}};
+  if (!options_.auth.empty()) commands.insert(commands.begin(), options_.auth);
+  auto replies = c->pipeline(commands);
   if (!replies.is_ok()) return {};
+  if (!options_.auth.empty()) {
+    if (replies->front() != kv::Reply::ok()) return {};
+    replies->erase(replies->begin());
+  }
   std::map<std::string, std::string> fields;
   for (const kv::Reply& r : *replies) {
     if (r.kind != kv::Reply::Kind::kBulk) return {};

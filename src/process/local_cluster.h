@@ -23,6 +23,8 @@ class LocalCluster {
     uint16_t client_port = 7001;          // replica i serves clients on client_port + i - 1
     uint16_t peer_port = 7101;            // and peers on peer_port + i - 1
     std::vector<std::string> extra_args;  // passed to every `synod server`
+    // Sent before INFO when the replicas require a password: {"AUTH", user, password}.
+    std::vector<std::string> auth;
   };
 
   explicit LocalCluster(Options options) : options_(std::move(options)) {

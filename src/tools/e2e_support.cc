@@ -20,8 +20,9 @@ bool has_redis_py() {
 
 }  // namespace
 
-RedisPyCluster::RedisPyCluster(std::string script, std::vector<std::string> extra_args)
-    : script_(std::move(script)), extra_args_(std::move(extra_args)) {}
+RedisPyCluster::RedisPyCluster(std::string script, std::vector<std::string> extra_args,
+                               std::vector<std::string> auth)
+    : script_(std::move(script)), extra_args_(std::move(extra_args)), auth_(std::move(auth)) {}
 
 RedisPyCluster::~RedisPyCluster() {
   if (!cluster_) return;
@@ -44,6 +45,7 @@ Status RedisPyCluster::start() {
   o.dir = dir;
   o.replicas = 3;
   o.extra_args = extra_args_;
+  o.auth = auth_;
   if (Status s = LocalCluster::pick_free_ports(3, o.client_port, o.peer_port); !s.is_ok()) return s;
   cluster_ = std::make_unique<LocalCluster>(o);
   if (Status s = cluster_->start_all(); !s.is_ok()) return s;

@@ -33,7 +33,9 @@ bool eventually(Pred pred, int timeout_ms = 15000) {
 class RedisPyCluster {
  public:
   // `script`: a file name in src/tools ("types_e2e.py"); `extra_args` go to every replica.
-  explicit RedisPyCluster(std::string script, std::vector<std::string> extra_args = {});
+  // `auth`: the AUTH command the cluster's own INFO calls need, if the replicas require one.
+  explicit RedisPyCluster(std::string script, std::vector<std::string> extra_args = {},
+                          std::vector<std::string> auth = {});
   ~RedisPyCluster();
   RedisPyCluster(const RedisPyCluster&) = delete;
   RedisPyCluster& operator=(const RedisPyCluster&) = delete;
@@ -58,6 +60,7 @@ class RedisPyCluster {
  private:
   const std::string script_;
   const std::vector<std::string> extra_args_;
+  const std::vector<std::string> auth_;
   std::unique_ptr<process::LocalCluster> cluster_;
   int leader_ = 0;
 };

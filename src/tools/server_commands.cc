@@ -150,6 +150,16 @@ void add_server(CLI::App& app, int& exit_code) {
                 "index (slower; for comparison)");
   cmd->add_flag("--fault-injection", o->fault_injection,
                 "accept SYNOD.FAULT BLOCK/CLEAR/CLOCK (partitions and clock faults, for tests)");
+  cmd->add_option("--requirepass", o->requirepass,
+                  "clients must AUTH with this password (the default user's, as Redis's "
+                  "requirepass); better in the config file than on a command line others can read");
+  cmd->add_option("--aclfile", o->aclfile,
+                  "a file of ACL users, one 'user NAME on #<SHA-256 of the password> ~* +@read' a "
+                  "line, as Redis's aclfile (docs/operations.md, Users and permissions)");
+  cmd->add_option("--user", o->users,
+                  "an ACL user on the command line, in Redis's rule syntax: \"NAME on #<SHA-256 of "
+                  "the password> ~* +@read\" (repeat for more; in a config file '#' starts a "
+                  "comment, so users go in --aclfile)");
   cmd->add_option("--planted-bug", o->planted_bug,
                   fmt::format("deliberately break the server ({}), to show that the fault "
                               "harness catches it; never in production",
