@@ -17,6 +17,7 @@
 #include <map>
 #include <thread>
 
+#include "base/log.h"
 #include "client/resp_client.h"
 #include "node/server.h"
 #include "process/local_cluster.h"
@@ -51,7 +52,7 @@ int run_server(const node::Server::Options& options) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& ec, int sig) {
     if (ec) return;
-    fmt::print(stderr, "n{} stopping on signal {}\n", options.id.value, sig);
+    logging::write(logging::Level::kInfo, "stopping", fmt::format("stopping on signal {}", sig));
     (*server)->stop();
     io.stop();
   });
@@ -150,6 +151,17 @@ void add_server(CLI::App& app, int& exit_code) {
                 "index (slower; for comparison)");
   cmd->add_flag("--fault-injection", o->fault_injection,
                 "accept SYNOD.FAULT BLOCK/CLEAR/CLOCK (partitions and clock faults, for tests)");
+  auto metrics_listen = std::make_shared<std::string>();
+  cmd->add_option("--metrics-listen", *metrics_listen,
+                  "HOST:PORT to serve GET /metrics (Prometheus) and /health on; off if unset");
+  auto log_format = std::make_shared<std::string>("text");
+  cmd->add_option("--log-format", *log_format, "log lines as text or json (JSON lines)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  auto log_level = std::make_shared<std::string>("info");
+  cmd->add_option("--log-level", *log_level, "least severe log lines written")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
   cmd->add_option("--planted-bug", o->planted_bug,
                   fmt::format("deliberately break the server ({}), to show that the fault "
                               "harness catches it; never in production",
@@ -172,6 +184,17 @@ void add_server(CLI::App& app, int& exit_code) {
     }
     options.peers = *parsed;
     options.listen = *endpoint;
+    if (!metrics_listen->empty()) {
+      auto metrics = net::parse_endpoint(*metrics_listen);
+      if (!metrics.is_ok()) {
+        fmt::print(stderr, "synod server: --metrics-listen: {}\n", metrics.status().to_string());
+        exit_code = 2;
+        return;
+      }
+      options.metrics_listen = *metrics;
+    }
+    logging::configure(*logging::parse_format(*log_format), *logging::parse_level(*log_level),
+                       options.id.value);
     exit_code = run_server(options);
   });
 }
