@@ -156,7 +156,8 @@ void Server::log_peer_event(const std::string& line) {
     logging::write(Level::kInfo, "peer_connected", line);
   } else if (line.starts_with("accepted inbound")) {
     logging::write(Level::kInfo, "peer_accepted", line);
-  } else if (line.starts_with("refused") || line.starts_with("closed inbound")) {
+  } else if (line.starts_with("refused") ||
+             (line.starts_with("closed inbound") && line.find(": read: ") == std::string::npos)) {
     logging::write(Level::kWarn, "peer_refused", line);
   } else {
     logging::write(Level::kWarn, "peer_connection", line);

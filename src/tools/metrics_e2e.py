@@ -9,9 +9,11 @@ metrics_e2e_test.cc; docs/operations.md, "Metrics" and "Logs", describe what it 
 2. A real Prometheus server (its own directory and port, scrape interval 1 s) scrapes the three:
    through its HTTP API every target is up, exactly one replica reports leading, and applied
    slots and write latency counts rise after writes.
+   Every query of the Grafana dashboard (docs/grafana-dashboard.json) answers with data.
 3. Logs (--log-format json): every line is a JSON object with ts, level, node, event and msg;
    after the leader is killed, a survivor logs election_started, election_won and
-   leader_changed, and the restarted replica logs catching up or installing a snapshot.
+   leader_changed, and the restarted replica logs catching up or installing a snapshot; a
+   replica whose log segment is damaged refuses to start and logs recovery_failed.
 
 Everything runs on 127.0.0.1, with bounded waits that poll. Exits 0 when every check holds;
 otherwise prints the first failure (and where the logs are) and exits 1.
@@ -33,6 +35,7 @@ import urllib.request
 import redis
 
 DIR = tempfile.mkdtemp(prefix='synod-metrics-e2e-')
+SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROCS = {}
 
 
@@ -225,6 +228,14 @@ def main():
             pp, 'sum(synod_wal_fsync_duration_seconds_count)') > 0, timeout_s=30))
         check('a snapshot was saved (--snapshot-every 100)', eventually(lambda: scalar(
             pp, 'sum(synod_snapshots_saved_total)') >= 1, timeout_s=30))
+        # Every query of the Grafana dashboard (docs/grafana-dashboard.json) answers, with data.
+        with open(os.path.join(SOURCE_DIR, 'docs', 'grafana-dashboard.json')) as f:
+            dashboard = json.load(f)
+        for panel in dashboard['panels']:
+            for target in panel['targets']:
+                check('dashboard panel %r query %r answers with data' % (
+                    panel['title'], target['expr']),
+                    eventually(lambda: query(pp, target['expr']), timeout_s=30))
     finally:
         prom.terminate()
         prom.wait(timeout=30)
@@ -254,6 +265,21 @@ def main():
         check('every level is one spdlog names', all(
             e['level'] in ('debug', 'info', 'warning', 'error') for e in log_events(i)))
         check('n%d lines name it' % i, all(e['node'] == i for e in log_events(i)))
+    # Corruption found at recovery: a damaged segment header makes the replica refuse to start,
+    # with an error line saying where.
+    victim = survivors[0] if survivors[0] != new else survivors[1]
+    PROCS[victim].terminate()
+    PROCS[victim].wait(timeout=30)
+    data = os.path.join(DIR, 'n%d' % victim)
+    segment = sorted(f for f in os.listdir(data) if f.startswith('wal-') and f.endswith('.log'))[-1]
+    with open(os.path.join(data, segment), 'r+b') as f:
+        f.write(b'\xff' * 8)
+    start(binary, victim, ports)
+    check('n%d refused its corrupt log' % victim,
+          eventually(lambda: PROCS[victim].poll() not in (None, 0), timeout_s=30))
+    check('n%d logged recovery_failed as an error' % victim, any(
+        e['event'] == 'recovery_failed' and e['level'] == 'error' and segment in e['msg']
+        for e in log_events(victim)))
     print('metrics_e2e: all checks passed')
 
 

@@ -41,14 +41,13 @@ uint64_t ms_since(Clock::time_point t) {
 int run_server(const node::Server::Options& options) {
   asio::io_context io(1);
   auto server = node::Server::create(io, options);
-  if (!server.is_ok()) {
-    fmt::print(stderr, "synod server: {}\n", server.status().to_string());
+  // In the log's format (a JSON log stays JSON lines to its end).
+  auto refuse = [](const Status& s) {
+    logging::write(logging::Level::kError, "start_failed", "synod server: " + s.to_string());
     return 2;
-  }
-  if (Status s = (*server)->start(); !s.is_ok()) {
-    fmt::print(stderr, "synod server: {}\n", s.to_string());
-    return 2;
-  }
+  };
+  if (!server.is_ok()) return refuse(server.status());
+  if (Status s = (*server)->start(); !s.is_ok()) return refuse(s);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& ec, int sig) {
     if (ec) return;
