@@ -127,3 +127,40 @@ TEST(Log, TextLinesHaveTimestampLevelNodeAndEvent) {
 
 }  // namespace
 }  // namespace synod::node
+
+namespace synod::node {
+namespace {
+
+size_t count_of(const std::string& text, const std::string& word) {
+  size_t n = 0;
+  for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) ++n;
+  return n;
+}
+
+TEST(Telemetry, ACutOffReplicaDoesNotFloodTheLogWithElections) {
+  logging::configure(logging::Format::kText, logging::Level::kInfo, 1);
+  Telemetry t(NodeId{1});
+  testing::internal::CaptureStderr();
+  for (uint64_t round = 1; round <= 200; ++round) {
+    paxos::Event started;
+    started.kind = paxos::Event::Kind::kElectionStarted;
+    started.ballot = Ballot{round, NodeId{1}};
+    t.event(started);
+    paxos::Event lost = started;
+    lost.kind = paxos::Event::Kind::kSteppedDown;
+    lost.reason = paxos::StepDownReason::kTimedOut;
+    t.event(lost);
+  }
+  const std::string out = testing::internal::GetCapturedStderr();
+  // Elections 1, 2, 3, 100 and 200 are logged; every one is counted.
+  EXPECT_EQ(count_of(out, "election_started"), 5u) << out;
+  EXPECT_EQ(count_of(out, "election_lost"), 5u);
+  MetricsText m;
+  t.render(m);
+  const std::string text = m.take();
+  EXPECT_NE(text.find("synod_elections_started_total 200\n"), std::string::npos);
+  EXPECT_NE(text.find("synod_elections_lost_total 200\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace synod::node

@@ -76,12 +76,17 @@ void Telemetry::event(const paxos::Event& e) {
   switch (e.kind) {
     case Kind::kElectionStarted:
       ++elections_started_;
-      logging::write(Level::kInfo, "election_started",
-                     fmt::format("campaigning at ballot {} for slots from {}", ballot, e.slot),
-                     {{"ballot", ballot}, {"slot", e.slot}});
+      ++campaigns_without_leader_;
+      logging::write(
+          campaign_level(), "election_started",
+          fmt::format("campaigning at ballot {} for slots from {} (election {} since a leader "
+                      "was last seen)",
+                      ballot, e.slot, campaigns_without_leader_),
+          {{"ballot", ballot}, {"slot", e.slot}});
       return;
     case Kind::kElectionWon:
       ++elections_won_;
+      campaigns_without_leader_ = 0;
       logging::write(
           Level::kInfo, "election_won",
           fmt::format("won the election: leads at ballot {} (chosen through {})", ballot, e.slot),
@@ -93,7 +98,7 @@ void Telemetry::event(const paxos::Event& e) {
       const std::string why = std::string(paxos::to_string(e.reason)) + seen;
       if (e.from == paxos::Event::kCandidate) {
         ++elections_lost_;
-        logging::write(Level::kInfo, "election_lost",
+        logging::write(campaign_level(), "election_lost",
                        fmt::format("the election at ballot {} did not win: {}", ballot, why),
                        {{"ballot", ballot}, {"reason", label}});
       } else {
@@ -105,6 +110,15 @@ void Telemetry::event(const paxos::Event& e) {
       return;
     }
   }
+}
+
+// A replica cut off from a quorum campaigns every election timeout, each time with a start and
+// a lost line: the first few of a run are info, then one in 100 (the rest debug), so that a long
+// partition does not flood the log. Seeing a leader ends the run.
+logging::Level Telemetry::campaign_level() const {
+  return campaigns_without_leader_ <= 3 || campaigns_without_leader_ % 100 == 0
+             ? logging::Level::kInfo
+             : logging::Level::kDebug;
 }
 
 void Telemetry::snapshot_saved(Slot slot, size_t bytes) {
@@ -127,6 +141,7 @@ void Telemetry::snapshot_installed(Slot slot, size_t bytes) {
 
 void Telemetry::after_flush(const paxos::Replica& r, uint64_t now_ms) {
   const NodeId leader = r.leader();
+  if (leader.valid() && r.role() != paxos::Role::kCandidate) campaigns_without_leader_ = 0;
   if (leader.valid() && leader != leader_) {
     ++leader_changes_;
     const std::string was = leader_.valid() ? fmt::format("n{}", leader_.value) : "none";

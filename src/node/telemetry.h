@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "base/log.h"
 #include "kv/store.h"
 #include "node/metrics.h"
 #include "node/server_core.h"
@@ -80,6 +81,8 @@ class Telemetry : public ServerCore::Observer {
   uint64_t snapshots_installed_ = 0;
   uint64_t last_snapshot_bytes_ = 0;
   uint64_t catchups_ = 0;
+  uint64_t campaigns_without_leader_ = 0;  // elections started since a leader was last seen
+  logging::Level campaign_level() const;
   // What after_flush() last saw.
   NodeId leader_;
   bool catching_up_ = false;
