@@ -31,11 +31,12 @@ spdlog::level::level_enum to_spdlog(Level level) {
   return spdlog::level::info;
 }
 
-// A logger that writes to stderr, unbuffered, in the given pattern (UTC timestamps).
+// A logger that writes to stderr in `format`, with UTC timestamps, flushing every line (the
+// events are rare, and a line must not be lost when the process is killed).
 std::shared_ptr<spdlog::logger> make_logger(Format format) {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("synod", std::move(sink));
-  // Levels as operators grep for them: "warn" and "error", not spdlog's "warning" / "err" in JSON.
+  // Levels as spdlog names them: debug, info, warning, error.
   const char* pattern = format == Format::kJson
                             ? R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l",%v})"
                             : "%Y-%m-%dT%H:%M:%S.%eZ %l %v";
@@ -89,7 +90,7 @@ bool enabled(Level level) {
 void write(Level level, std::string_view event, std::string_view message,
            std::initializer_list<Field> fields) {
   if (!enabled(level)) return;
-  State& s = state();
+  const State& s = state();
   std::string line;
   if (s.format == Format::kText) {
     if (s.node != 0) line += "n" + std::to_string(s.node) + " ";

@@ -272,6 +272,8 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
           return end("node " + std::to_string(frame.hello.node.value) +
                      " is not a member of this cluster");
         peer_ = frame.hello.node;
+        t_.log("accepted inbound connection from n" + std::to_string(peer_.value) + " at " +
+               where_);
         hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self});
         asio::async_write(socket_, asio::buffer(hello_),
                           [self = shared_from_this()](const asio::error_code&, size_t) {});

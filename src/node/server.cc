@@ -13,6 +13,7 @@
 #include <set>
 #include <utility>
 
+#include "base/log.h"
 #include "base/planted_bugs.h"
 #include "base/rng.h"
 #include "kv/commands.h"
@@ -116,6 +117,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     if (queued_bytes() > server_.options_.client_output_hard_bytes) {
       // A client that does not read its replies holds no more than this.
       ++server_.counters_.output_limit_closes;
+      server_.telemetry_->refused(Telemetry::Refusal::kOutputLimit);
       return close();
     }
     write();
@@ -164,6 +166,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
       if (status == net::RespParser::Status::kError) {
         // The stream cannot be resynchronized after a framing error: answer, then close.
         ++server_.counters_.protocol_errors;
+        server_.telemetry_->refused(Telemetry::Refusal::kProtocolError);
         net::RespWriter w(protocol_);
         w.error(error);
         *slot = w.take();
@@ -403,8 +406,15 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   std::random_device device;
   const uint64_t seed = (uint64_t{device()} << 32) ^ device();
   auto opened = ServerCore::open(*s->fs_, core, seed);
-  if (!opened.is_ok()) return opened.status();
+  if (!opened.is_ok()) {
+    logging::write(logging::Level::kError, "recovery_failed",
+                   "cannot recover " + o.data_dir + ": " + opened.status().to_string(),
+                   {{"data_dir", o.data_dir}});
+    return opened.status();
+  }
   s->core_ = std::move(*opened);
+  s->telemetry_ = std::make_unique<Telemetry>(o.id);
+  s->core_->set_observer(s->telemetry_.get());
   net::PeerTransport::Options t;
   t.self = o.id;
   t.cluster_id = o.cluster_id;
@@ -430,7 +440,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   h.read_index_reply = [raw](NodeId from, const net::ReadIndexReply& r) {
     raw->router_->on_read_index_reply(from, r);
   };
-  h.log = [raw](const std::string& line) { raw->log(line); };
+  h.log = [](const std::string& line) { log_peer_event(line); };
   s->transport_ = std::make_unique<net::PeerTransport>(io, std::move(t), std::move(h));
   s->peers_ = std::make_unique<AsioPeers>(*s->transport_);
   Router::Options r;
@@ -487,10 +497,21 @@ Status Server::start() {
   started_ms_ = now_ms();
   SYNOD_RETURN_IF_ERROR(net::listen(acceptor_, options_.listen, "clients"));
   SYNOD_RETURN_IF_ERROR(transport_->start());
+  if (options_.metrics_listen) {
+    http_ = std::make_unique<HttpEndpoint>(
+        io_, HttpEndpoint::Options{.listen = *options_.metrics_listen},
+        [this](std::string_view path) { return monitor(path); });
+    SYNOD_RETURN_IF_ERROR(http_->start());
+  }
   accept();
   router_->start();
-  log(fmt::format("serving clients on {}, peers on {}, data in {}", options_.listen.to_string(),
-                  options_.peers.at(options_.id).to_string(), options_.data_dir));
+  logging::write(
+      logging::Level::kInfo, "started",
+      fmt::format("serving clients on {}, peers on {}, metrics on {}, data in {}",
+                  options_.listen.to_string(), options_.peers.at(options_.id).to_string(),
+                  options_.metrics_listen ? options_.metrics_listen->to_string() : "(off)",
+                  options_.data_dir),
+      {{"listen", options_.listen.to_string()}, {"data_dir", options_.data_dir}});
   return Status::ok();
 }
 
@@ -502,6 +523,7 @@ void Server::stop() {
   if (router_) router_->stop();
   if (clock_) clock_->cancel();
   if (transport_) transport_->stop();
+  if (http_) http_->stop();
   for (const auto& c : std::set<std::shared_ptr<Connection>>(connections_)) c->close();
 }
 
@@ -510,6 +532,7 @@ void Server::accept() {
     if (stopped_) return;
     if (!ec) {
       if (connections_.size() >= options_.max_clients) {
+        telemetry_->refused(Telemetry::Refusal::kMaxClients);
         const std::string refusal = "-ERR max number of clients reached\r\n";
         asio::error_code ignored;
         asio::write(socket, asio::buffer(refusal), ignored);
@@ -532,12 +555,18 @@ uint64_t Server::now_ms() const {
   return clock_->now_ms();
 }
 
+uint64_t Server::now_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 uint64_t Server::wall_ms() const {
   return clock_->wall_ms();
 }
 
 void Server::log(const std::string& line) const {
-  fmt::print(stderr, "n{} {}\n", options_.id.value, line);
+  logging::write(logging::Level::kInfo, "note", line);
 }
 
 void Server::request_flush() {
@@ -555,12 +584,14 @@ void Server::flush() {
   auto out = core_->flush();
   if (!out.is_ok()) {
     fatal_ = out.status();
-    log("stopping: storage failed: " + fatal_.to_string());
+    logging::write(logging::Level::kError, "storage_failed",
+                   "stopping: storage failed: " + fatal_.to_string());
     stop();
     io_.stop();
     return;
   }
   for (const auto& e : *out) transport_->send(e.to, net::encode_frame(e));
+  telemetry_->after_flush(core_->replica(), now_ms());
   router_->after_flush();
 }
 
@@ -586,15 +617,22 @@ void Server::serve(const std::shared_ptr<Connection>& conn, std::vector<std::str
   if (name == "synod.backup") return backup(conn, args, slot, protocol);
   if (name == "auth") return auth(conn, args, slot, protocol);
   if (name == "acl") return finish(conn, slot, protocol, acl_->command(conn->auth_, args));
-  if (kv::classify(name) == kv::CommandClass::kUnknown) {
+  const uint64_t start_us = now_us();
+  const kv::CommandClass command_class = kv::classify(name);
+  const Telemetry::RequestClass kind = Telemetry::classify(name, command_class);
+  if (command_class == kv::CommandClass::kUnknown) {
     bool close = false;
     kv::Reply reply = local_command(args, close);
     if (close) conn->closing_ = true;
+    telemetry_->request_done(kind, now_us() - start_us);
     return finish(conn, slot, protocol, reply);
   }
   router_->execute(conn->session(), std::move(args),
-                   [this, weak = std::weak_ptr<Connection>(conn), slot,
-                    protocol](const kv::Reply& reply) { finish(weak, slot, protocol, reply); });
+                   [this, weak = std::weak_ptr<Connection>(conn), slot, protocol, start_us,
+                    kind](const kv::Reply& reply) {
+                     telemetry_->request_done(kind, now_us() - start_us);
+                     finish(weak, slot, protocol, reply);
+                   });
 }
 
 namespace {
@@ -815,22 +853,23 @@ void Server::exec(const std::shared_ptr<Connection>& conn, const std::shared_ptr
   if (failed) return finish(conn, slot, protocol, kv::Reply::error(std::string(kv::kExecAbort)));
   // A WATCH that got no answer cannot vouch for its keys: abort as if they changed.
   if (watch_failed) return finish(conn, slot, protocol, kv::Reply::null_array());
-  router_->execute(c.session(), kv::encode_exec(tx),
-                   [this, weak = std::weak_ptr<Connection>(conn), slot, protocol,
-                    replies = std::move(replies)](const kv::Reply& reply) mutable {
-                     if (reply.kind != kv::Reply::Kind::kArray)
-                       return finish(weak, slot, protocol, reply);
-                     std::vector<kv::Reply> out;
-                     size_t next = 0;
-                     for (auto& r : replies) {
-                       if (r) {
-                         out.push_back(std::move(*r));
-                       } else if (next < reply.elements.size()) {
-                         out.push_back(reply.elements[next++]);
-                       }
-                     }
-                     finish(weak, slot, protocol, kv::Reply::array(std::move(out)));
-                   });
+  router_->execute(
+      c.session(), kv::encode_exec(tx),
+      [this, weak = std::weak_ptr<Connection>(conn), slot, protocol, replies = std::move(replies),
+       start_us = now_us()](const kv::Reply& reply) mutable {
+        telemetry_->request_done(Telemetry::RequestClass::kTransaction, now_us() - start_us);
+        if (reply.kind != kv::Reply::Kind::kArray) return finish(weak, slot, protocol, reply);
+        std::vector<kv::Reply> out;
+        size_t next = 0;
+        for (auto& r : replies) {
+          if (r) {
+            out.push_back(std::move(*r));
+          } else if (next < reply.elements.size()) {
+            out.push_back(reply.elements[next++]);
+          }
+        }
+        finish(weak, slot, protocol, kv::Reply::array(std::move(out)));
+      });
 }
 
 void Server::release_held(const std::shared_ptr<Connection>& conn) {
@@ -841,7 +880,10 @@ void Server::release_held(const std::shared_ptr<Connection>& conn) {
 
 void Server::finish(const std::weak_ptr<Connection>& weak, const std::shared_ptr<std::string>& slot,
                     int protocol, const kv::Reply& reply) {
-  if (reply.kind == kv::Reply::Kind::kError) ++counters_.errors;
+  if (reply.kind == kv::Reply::Kind::kError) {
+    ++counters_.errors;
+    telemetry_->error_reply(reply.text);
+  }
   net::RespWriter w(protocol);
   write_reply(w, reply);
   *slot = w.take();

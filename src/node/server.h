@@ -23,14 +23,17 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "base/rng.h"
 #include "net/peer_transport.h"
 #include "node/acl.h"
+#include "node/http_endpoint.h"
 #include "node/router.h"
 #include "node/server_core.h"
+#include "node/telemetry.h"
 #include "paxos/config.h"
 #include "storage/file_system.h"
 
@@ -46,6 +49,8 @@ class Server {
     uint64_t cluster_id = 1;
     std::map<NodeId, net::Endpoint> peers;  // every member's peer address, this one included
     net::Endpoint listen;                   // for clients
+    // GET /metrics (Prometheus) and /health over HTTP (node/http_endpoint.h); none if unset.
+    std::optional<net::Endpoint> metrics_listen;
     std::string data_dir;
     uint32_t tick_ms = 10;
     // (paxos::Config's defaults, production's, which the simulators start from too)
@@ -156,8 +161,14 @@ class Server {
               const std::shared_ptr<std::string>& slot, int protocol);
   kv::Reply fault_command(const std::vector<std::string>& args);
   std::string info(const std::string& section) const;
+  // The Prometheus text of every metric, and the HTTP endpoint's answers (server_metrics.cc).
+  std::string metrics_text() const;
+  HttpEndpoint::Response monitor(std::string_view path) const;
   void log(const std::string& line) const;
   uint64_t now_ms() const;   // monotonic, for deadlines
+  static uint64_t now_us();  // monotonic, for latency metrics
+  // A peer transport's note (connected, lost, refused ...), as an operator's log line.
+  static void log_peer_event(const std::string& line);
   uint64_t wall_ms() const;  // Unix time, written into the log as the leader's clock
 
   asio::io_context& io_;
@@ -165,6 +176,7 @@ class Server {
   // Tells a finished sync, posted back to the loop, whether this server is still there.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::unique_ptr<storage::FileSystem> fs_;
+  std::unique_ptr<Telemetry> telemetry_;  // the core's observer: outlives it
   std::unique_ptr<ServerCore> core_;
   std::unique_ptr<net::PeerTransport> transport_;
   std::unique_ptr<asio::thread_pool> sync_thread_;  // runs the log's fdatasync (one thread)
@@ -177,6 +189,7 @@ class Server {
     uint32_t lines = 0;
     uint64_t left_out = 0;  // failures not logged since the last line
   } auth_log_;
+  std::unique_ptr<HttpEndpoint> http_;
   asio::ip::tcp::acceptor acceptor_;
   std::set<std::shared_ptr<Connection>> connections_;
   // Backups taken and not yet read to the end: at most kBackupsKept, each dropped after
@@ -212,6 +225,7 @@ class Server {
     counters_.sync_us_last = us;
     counters_.sync_us += us;
     counters_.sync_us_max = std::max(counters_.sync_us_max, us);
+    telemetry_->synced(us);
   }
 };
 

@@ -199,6 +199,9 @@ Result<std::vector<paxos::Envelope>> ServerCore::flush() {
     note_durable_horizon();
     tell_time();
     paxos::Ready ready = replica_->take_ready();
+    if (observer_) {
+      for (const auto& event : ready.events) observer_->event(event);
+    }
     if (ready.empty()) {
       auto advanced = start_sync();
       if (!advanced.is_ok()) return advanced.status();
@@ -235,6 +238,7 @@ Result<bool> ServerCore::start_sync() {
   auto pending = storage_->begin_sync();
   if (!pending.is_ok()) return pending.status();
   const uint64_t target = appended_;
+  if (observer_ && *pending) observer_->sync_started(target - durable_);
   if (!*pending) {  // already durable (starting a new segment syncs the old one)
     durable_ = target;
     return true;
@@ -308,6 +312,7 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
       if (ready.persist.time_horizon)
         horizons_.emplace_back(appended_, *ready.persist.time_horizon);
       if (!sync_runner_) {
+        if (observer_) observer_->sync_started(1);
         SYNOD_RETURN_IF_ERROR(storage_->sync());
         durable_ = appended_;
         note_durable_horizon();
@@ -337,6 +342,7 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
     store_ = std::move(*restored);
     applied_ = ready.install->slot;
     last_snapshot_ = std::max(last_snapshot_, applied_);
+    if (observer_) observer_->snapshot_installed(applied_, ready.install->data->size());
   }
   for (const auto& entry : ready.committed) apply(entry);
   for (const auto& outcome : ready.outcomes) {
@@ -378,6 +384,7 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   if (options_.snapshot_every > 0 && applied_ >= last_snapshot_ + options_.snapshot_every) {
     std::string data = store_.snapshot();
     SYNOD_RETURN_IF_ERROR(storage_->save_snapshot({applied_, data}));
+    if (observer_) observer_->snapshot_saved(applied_, data.size());
     replica_->compact(applied_, std::make_shared<const std::string>(std::move(data)));
     last_snapshot_ = applied_;
   }

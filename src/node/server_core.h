@@ -158,11 +158,19 @@ class ServerCore {
   bool sync_in_flight() const { return storage_->sync_in_flight(); }
 
   // For the simulator and tests: sees every message as the core lets it go — to a peer, or back
-  // to this replica's own proposer or acceptor — and every slot as it is applied.
+  // to this replica's own proposer or acceptor — and every slot as it is applied. For the
+  // server's logs and metrics (node/telemetry.h): what the core reported (elections, step-downs),
+  // snapshots saved and installed, and each fdatasync started. Called on the caller's thread,
+  // inside flush(); none may call back into this object.
   struct Observer {
     virtual ~Observer() = default;
     virtual void released(const paxos::Envelope& /*message*/) {}
     virtual void applied(const paxos::SlotValue& /*entry*/) {}
+    virtual void event(const paxos::Event& /*event*/) {}
+    virtual void snapshot_saved(Slot /*slot*/, size_t /*bytes*/) {}
+    virtual void snapshot_installed(Slot /*slot*/, size_t /*bytes*/) {}
+    // A sync began that covers `batches` appended batches (group commit: one fdatasync for all).
+    virtual void sync_started(uint64_t /*batches*/) {}
   };
   void set_observer(Observer* observer) { observer_ = observer; }
 

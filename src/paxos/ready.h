@@ -110,6 +110,36 @@ struct ReadResult {
   NodeId leader_hint;  // for !ok: who to try next, if known
 };
 
+// What the core did that an operator may want to know (the driver logs and counts them; nothing
+// in the protocol depends on them). The core does no I/O, so it reports them here.
+enum class StepDownReason : uint8_t {
+  kHigherBallot,   // a Prepare or Accept of a higher ballot arrived (another replica campaigns)
+  kRejected,       // an acceptor refused: it had promised a higher ballot
+  kNoQuorum,       // a leader heard from no phase-2 quorum for an election timeout
+  kPeerCompacted,  // a promiser compacted slots this candidate has not learned: catch up first
+  kTimedOut,       // a candidate's election timed out: it starts a new one
+};
+const char* to_string(StepDownReason reason);
+
+struct Event {
+  enum class Kind : uint8_t {
+    kElectionStarted,  // phase 1 for `ballot`, from slot `slot`
+    kElectionWon,      // leads in `ballot`, with the chosen prefix at `slot`
+    kSteppedDown,      // a candidate or leader (`from`) of `ballot` became a follower: `reason`
+  };
+  Kind kind = Kind::kElectionStarted;
+  Ballot ballot;
+  Slot slot = 0;
+  enum Role : uint8_t { kCandidate, kLeader } from = kCandidate;
+  StepDownReason reason = StepDownReason::kHigherBallot;
+  Ballot seen;  // for kHigherBallot and kRejected: the higher ballot
+
+  bool operator==(const Event&) const = default;
+};
+// Events kept between two take_ready() calls; past it the oldest are dropped (a driver that
+// never takes them, like the model checker, holds no more than this).
+inline constexpr size_t kMaxReadyEvents = 32;
+
 struct Ready {
   PersistBatch persist;
   std::vector<Envelope> messages;
@@ -119,6 +149,8 @@ struct Ready {
   std::vector<SlotValue> committed;  // contiguous, in slot order, each handed out once
   std::vector<ProposalOutcome> outcomes;
   std::vector<ReadResult> reads;
+  // For the driver's logs and metrics only: not counted by empty(), as nothing needs doing.
+  std::vector<Event> events;
 
   bool empty() const {
     return persist.empty() && messages.empty() && !install && committed.empty() &&

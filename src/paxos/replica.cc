@@ -138,6 +138,32 @@ void Replica::share_commit(NodeId peer, Slot slot) {
   send(peer, AcceptMsg{ballot_, {}, commit_, read_round_});
 }
 
+Event& Replica::note(Event::Kind kind, Slot slot) {
+  auto& events = ready_.events;
+  if (events.size() >= kMaxReadyEvents) events.erase(events.begin());
+  Event& event = events.emplace_back();
+  event.kind = kind;
+  event.ballot = ballot_;
+  event.slot = slot;
+  return event;
+}
+
+const char* to_string(StepDownReason reason) {
+  switch (reason) {
+    case StepDownReason::kHigherBallot:
+      return "a higher ballot arrived";
+    case StepDownReason::kRejected:
+      return "an acceptor had promised a higher ballot";
+    case StepDownReason::kNoQuorum:
+      return "no phase-2 quorum answered for an election timeout";
+    case StepDownReason::kPeerCompacted:
+      return "a promiser compacted slots this replica has not learned (catching up first)";
+    case StepDownReason::kTimedOut:
+      return "the election timed out";
+  }
+  return "?";
+}
+
 Ready Replica::take_ready() {
   flush_queue();
   start_read_round();
@@ -193,7 +219,8 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
   }
   raise_promise(msg.ballot);
   if (from != config_.self) {
-    if (role_ != Role::kFollower && msg.ballot > ballot_) step_down();
+    if (role_ != Role::kFollower && msg.ballot > ballot_)
+      step_down(StepDownReason::kHigherBallot, msg.ballot);
     if (msg.ballot > leader_ballot_) leader_ = kNoNode;  // a new leader may be coming
     reset_election_timer();  // give the candidate time to finish before competing with it
   }
@@ -231,7 +258,8 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
       leader_ = msg.ballot.node;
       leader_ballot_ = msg.ballot;
     }
-    if (role_ != Role::kFollower && msg.ballot > ballot_) step_down();
+    if (role_ != Role::kFollower && msg.ballot > ballot_)
+      step_down(StepDownReason::kHigherBallot, msg.ballot);
     if (role_ == Role::kFollower) election_elapsed_ = 0;
   }
   AcceptedMsg reply{msg.ballot, {}, 0, msg.read_round};
@@ -266,7 +294,7 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
 // Proposer: phase 1.
 
 void Replica::start_election() {
-  step_down();  // report anything held from an earlier leadership
+  step_down(StepDownReason::kTimedOut);  // report anything held from an earlier leadership
   const uint64_t top_round = std::max(highest_round_seen_, promised_.round);
   if (top_round >= kMaxBallotRound) {
     // Only a disk poisoned before acceptors refused absurd rounds gets here: no ballot above its
@@ -293,6 +321,7 @@ void Replica::start_election() {
     become_leader();
     return;
   }
+  note(Event::Kind::kElectionStarted, prepare_from_);
   broadcast(PrepareMsg{ballot_, prepare_from_});
 }
 
@@ -310,7 +339,7 @@ void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
   if (msg.snapshot >= prepare_from_) {
     // The sender compacted chosen slots we have not learned, so it cannot report what it
     // accepted there: leading now could overwrite a chosen value. Catch up from it first.
-    step_down();
+    step_down(StepDownReason::kPeerCompacted);
     known_commit_ = std::max(known_commit_, msg.snapshot);
     catchup_outstanding_ = true;
     catchup_elapsed_ = 0;
@@ -364,7 +393,9 @@ void Replica::become_leader() {
   }
   leader_ = config_.self;
   leader_ballot_ = ballot_;
+  note(Event::Kind::kElectionWon, commit_);
   heard_from_.clear();
+  peer_commit_.clear();
   quorum_check_elapsed_ = 0;
   heartbeat_elapsed_ = 0;
   Slot top = commit_;
@@ -463,6 +494,8 @@ void Replica::on_accepted(NodeId from, const AcceptedMsg& msg) {
   notice_ballot(msg.ballot);
   if (role_ != Role::kLeader || msg.ballot != ballot_) return;
   heard_from_.insert(from);
+  Slot& peer_commit = peer_commit_[from];
+  peer_commit = std::max(peer_commit, msg.commit);
   uint64_t& acked = read_round_acked_[from];
   acked = std::max(acked, msg.read_round);
   for (Slot slot : msg.slots) {
@@ -481,7 +514,7 @@ void Replica::on_accepted(NodeId from, const AcceptedMsg& msg) {
 void Replica::on_reject(const RejectMsg& msg) {
   notice_ballot(msg.promised);
   if (role_ == Role::kFollower || msg.ballot != ballot_ || msg.promised <= ballot_) return;
-  step_down();
+  step_down(StepDownReason::kRejected, msg.promised);
 }
 
 void Replica::leader_tick() {
@@ -496,7 +529,7 @@ void Replica::leader_tick() {
     quorum_check_elapsed_ = 0;
     // (The planted bug read_without_quorum also keeps a leader that nobody answers leading.)
     if (!config_.quorum.is_phase2_quorum(alive) && !config_.bugs.read_without_quorum) {
-      step_down();
+      step_down(StepDownReason::kNoQuorum);
       return;
     }
   }
@@ -522,7 +555,13 @@ void Replica::leader_tick() {
   }
 }
 
-void Replica::step_down() {
+void Replica::step_down(StepDownReason why, const Ballot& seen) {
+  if (role_ != Role::kFollower) {
+    Event& event = note(Event::Kind::kSteppedDown, commit_);
+    event.from = role_ == Role::kLeader ? Event::kLeader : Event::kCandidate;
+    event.reason = why;
+    event.seen = seen;
+  }
   const NodeId hint = leader_ == config_.self ? kNoNode : leader_;
   for (auto it = pending_.begin(); it != pending_.end();) {
     const auto [id, slot] = *it;

@@ -134,6 +134,12 @@ class Replica {
   const std::map<Slot, Value>& chosen() const { return chosen_; }
   const std::map<Slot, Proposal>& accepted() const { return accepted_; }
   Slot snapshot_slot() const { return snapshot_.slot; }
+  // On a leader, the chosen prefix `peer` last reported in this ballot (0 if none yet): how far
+  // it lags, for metrics. Nothing in the protocol reads it.
+  Slot peer_commit(NodeId peer) const {
+    auto it = peer_commit_.find(peer);
+    return it == peer_commit_.end() ? 0 : it->second;
+  }
 
  private:
   struct InFlight {
@@ -162,7 +168,10 @@ class Replica {
   // `used_bytes` so far: within max_entries_per_message and max_message_bytes. The first entry
   // always goes in (the constructor checked that any one slot's value fits).
   bool fits_message(size_t count, size_t used_bytes, size_t entry_bytes) const;
-  void step_down();
+  // A candidate or leader becomes a follower, reporting `why` (and the higher ballot `seen`).
+  void step_down(StepDownReason why, const Ballot& seen = {});
+  // Reports an event of this replica's own ballot; the caller may fill in the rest.
+  Event& note(Event::Kind kind, Slot slot);
   // Reads.
   void start_read_round();
   void serve_reads();
@@ -257,6 +266,7 @@ class Replica {
   std::deque<PendingRead> reads_;
   uint64_t read_round_ = 0;
   std::map<NodeId, uint64_t> read_round_acked_;  // per peer: the highest round it answered
+  std::map<NodeId, Slot> peer_commit_;           // for metrics: see peer_commit()
   uint64_t leader_ticks_ = 0;                    // ticks as leader, for read timeouts
 
   // Timers, in ticks.

@@ -158,6 +158,52 @@ TEST_F(ReplicaTest, ElectionByTimeout) {
   }
 }
 
+// The events the driver logs and counts (ready.h): every election's start and outcome, and why a
+// leader stepped down.
+std::vector<Event> events_of(TestCluster& c, NodeId id) {
+  std::vector<Event> out;
+  for (const Ready& ready : c.readies(id))
+    out.insert(out.end(), ready.events.begin(), ready.events.end());
+  return out;
+}
+
+TEST_F(ReplicaTest, ElectionsAndStepDownsAreReportedAsEvents) {
+  TestCluster& c = make(3);
+  c.isolate(N1);
+  c.campaign(N1);
+  c.stabilize();
+  c.campaign(N1);  // times out as a candidate: lost, and a new election at round 2
+  c.heal();
+  c.stabilize();
+  ASSERT_EQ(c.replica(N1).role(), Role::kLeader);
+  auto events = events_of(c, N1);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].kind, Event::Kind::kElectionStarted);
+  EXPECT_EQ(events[0].ballot, B(1, 1));
+  EXPECT_EQ(events[0].slot, 1u);
+  EXPECT_EQ(events[1].kind, Event::Kind::kSteppedDown);
+  EXPECT_EQ(events[1].from, Event::kCandidate);
+  EXPECT_EQ(events[1].reason, StepDownReason::kTimedOut);
+  EXPECT_EQ(events[2].kind, Event::Kind::kElectionStarted);
+  EXPECT_EQ(events[2].ballot, B(2, 1));
+  EXPECT_EQ(events[3].kind, Event::Kind::kElectionWon);
+  EXPECT_EQ(events[3].ballot, B(2, 1));
+  EXPECT_TRUE(events_of(c, N2).empty()) << "a follower that only promised reports nothing";
+
+  // N2 takes over: N1 steps down as leader on N2's higher ballot, and says so.
+  c.readies(N1).clear();
+  c.campaign(N2);
+  c.stabilize();
+  ASSERT_EQ(c.replica(N2).role(), Role::kLeader);
+  events = events_of(c, N1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, Event::Kind::kSteppedDown);
+  EXPECT_EQ(events[0].from, Event::kLeader);
+  EXPECT_EQ(events[0].reason, StepDownReason::kHigherBallot);
+  EXPECT_EQ(events[0].ballot, B(2, 1));
+  EXPECT_EQ(events[0].seen, B(3, 2));
+}
+
 TEST_F(ReplicaTest, ElectionTimeoutsAreRandomizedAndSeeded) {
   std::set<int> seen;
   for (uint64_t seed = 1; seed <= 20; ++seed) {

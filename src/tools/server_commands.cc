@@ -17,6 +17,7 @@
 #include <map>
 #include <thread>
 
+#include "base/log.h"
 #include "client/resp_client.h"
 #include "node/server.h"
 #include "process/local_cluster.h"
@@ -40,18 +41,17 @@ uint64_t ms_since(Clock::time_point t) {
 int run_server(const node::Server::Options& options) {
   asio::io_context io(1);
   auto server = node::Server::create(io, options);
-  if (!server.is_ok()) {
-    fmt::print(stderr, "synod server: {}\n", server.status().to_string());
+  // In the log's format (a JSON log stays JSON lines to its end).
+  auto refuse = [](const Status& s) {
+    logging::write(logging::Level::kError, "start_failed", "synod server: " + s.to_string());
     return 2;
-  }
-  if (Status s = (*server)->start(); !s.is_ok()) {
-    fmt::print(stderr, "synod server: {}\n", s.to_string());
-    return 2;
-  }
+  };
+  if (!server.is_ok()) return refuse(server.status());
+  if (Status s = (*server)->start(); !s.is_ok()) return refuse(s);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& ec, int sig) {
     if (ec) return;
-    fmt::print(stderr, "n{} stopping on signal {}\n", options.id.value, sig);
+    logging::write(logging::Level::kInfo, "stopping", fmt::format("stopping on signal {}", sig));
     (*server)->stop();
     io.stop();
   });
@@ -160,6 +160,17 @@ void add_server(CLI::App& app, int& exit_code) {
                   "an ACL user on the command line, in Redis's rule syntax: \"NAME on #<SHA-256 of "
                   "the password> ~* +@read\" (repeat for more; in a config file '#' starts a "
                   "comment, so users go in --aclfile)");
+  auto metrics_listen = std::make_shared<std::string>();
+  cmd->add_option("--metrics-listen", *metrics_listen,
+                  "HOST:PORT to serve GET /metrics (Prometheus) and /health on; off if unset");
+  auto log_format = std::make_shared<std::string>("text");
+  cmd->add_option("--log-format", *log_format, "log lines as text or json (JSON lines)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  auto log_level = std::make_shared<std::string>("info");
+  cmd->add_option("--log-level", *log_level, "least severe log lines written")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
   cmd->add_option("--planted-bug", o->planted_bug,
                   fmt::format("deliberately break the server ({}), to show that the fault "
                               "harness catches it; never in production",
@@ -182,6 +193,17 @@ void add_server(CLI::App& app, int& exit_code) {
     }
     options.peers = *parsed;
     options.listen = *endpoint;
+    if (!metrics_listen->empty()) {
+      auto metrics = net::parse_endpoint(*metrics_listen);
+      if (!metrics.is_ok()) {
+        fmt::print(stderr, "synod server: --metrics-listen: {}\n", metrics.status().to_string());
+        exit_code = 2;
+        return;
+      }
+      options.metrics_listen = *metrics;
+    }
+    logging::configure(*logging::parse_format(*log_format), *logging::parse_level(*log_level),
+                       options.id.value);
     exit_code = run_server(options);
   });
 }
