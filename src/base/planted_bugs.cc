@@ -23,13 +23,16 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
       {"skip-fdatasync", BugLayer::kProtocol, "the log reports a sync without calling fdatasync",
        "sim, sim --protocol"},
       {"promise-hides-snapshot", BugLayer::kProtocol,
-       "a promise does not say which slots its acceptor compacted", "sim, sim --protocol"},
+       "a promise does not say which slots its acceptor compacted",
+       "sim, sim --protocol, check --replica --compactions 1 (10-step trace)"},
       {"read-without-quorum", BugLayer::kProtocol,
-       "a leader serves reads without confirming that it still leads", "sim --protocol, sim"},
+       "a leader serves reads without confirming that it still leads",
+       "sim --protocol, sim, check --replica --reads 1 (11-step trace)"},
       {"leader-learns-from-catchup", BugLayer::kProtocol,
        "a leader learns slots from catch-up replies and announces them in its own ballot "
        "(review finding 1)",
-       "the leader-learning check of sim --protocol (13 of 1,000 seeds, `synod sim --protocol "
+       "the leader-learning check of check --replica (11-step trace) and of sim --protocol (13 of "
+       "1,000 seeds, `synod sim --protocol "
        "--replicas 5 --bug leader-learns-from-catchup --seeds 1-1000 --keep-going`) and of sim "
        "(5 of 1,000 with --replicas 5); its agreement violation only a hand-built schedule "
        "(replica_test.cc): 0 of 5,000 seeds"},

@@ -315,6 +315,25 @@ void ReplicaModel::check_learned(World& world, int replica, Slot slot,
   }
 }
 
+// The rule agreement rests on (docs/core.md, "Learning"): a leader's chosen prefix moves only on
+// its own ballot's Accepted answers. A prefix it learned any other way (a catch-up reply, a
+// snapshot chunk) may hold a slot a higher ballot chose while it still leads, which it would then
+// announce as chosen in its own ballot. Breaking the rule breaks agreement only with five
+// replicas and three leaderships (replica_test.cc), beyond the bounds; the rule itself is
+// broken within them.
+void ReplicaModel::check_leader_learning(World& world, int r, bool was_leading, Slot commit_before,
+                                         const Envelope& envelope) const {
+  const Replica& replica = *world.boxes[size_t(r)].replica;
+  if (!was_leading || replica.role() != paxos::Role::kLeader) return;
+  if (replica.commit() <= commit_before) return;
+  if (std::holds_alternative<paxos::AcceptedMsg>(envelope.message)) return;
+  const std::string message = paxos::to_string(envelope.message);
+  fail(world, "leader learning: n" + std::to_string(r + 1) + " moved its chosen prefix from " +
+                  std::to_string(commit_before) + " to " + std::to_string(replica.commit()) +
+                  " on a " + message.substr(0, message.find(' ')) +
+                  ", not on its own ballot's Accepted answers");
+}
+
 void ReplicaModel::send(World& world, const Envelope& envelope) const {
   std::string encoded = encode_envelope(envelope);
   auto it = world.network.find(encoded);
@@ -391,8 +410,12 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
     if (action.kind == K::kDrop) return;
     const Envelope envelope = decode_envelope(encoded);
     const int r = int(envelope.to.value) - 1;
-    world.boxes[size_t(r)].replica->reseed(kStepSeed);
-    world.boxes[size_t(r)].replica->step(envelope);
+    Replica& replica = *world.boxes[size_t(r)].replica;
+    const bool leading = replica.role() == paxos::Role::kLeader;
+    const Slot commit_before = replica.commit();
+    replica.reseed(kStepSeed);
+    replica.step(envelope);
+    check_leader_learning(world, r, leading, commit_before, envelope);
     settle(world, r);
     return;
   }

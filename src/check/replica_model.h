@@ -138,6 +138,8 @@ class ReplicaModel {
   void send(World& world, const paxos::Envelope& envelope) const;
   void check_vouched(World& world, int replica, const paxos::Envelope& envelope) const;
   void check_learned(World& world, int replica, Slot slot, const paxos::Value& value) const;
+  void check_leader_learning(World& world, int replica, bool was_leading, Slot commit_before,
+                             const paxos::Envelope& envelope) const;
   void fail(World& world, std::string what) const;
 
   ReplicaModelConfig config_;

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <chrono>
 #include <deque>
+#include <filesystem>
 #include <random>
 #include <set>
 
@@ -949,6 +950,32 @@ kv::Reply Server::fault_command(const std::vector<std::string>& args) {
       "ERR usage: SYNOD.FAULT BLOCK id... | SYNOD.FAULT CLEAR | SYNOD.FAULT CLOCK ...");
 }
 
+namespace {
+
+struct DataDirUsage {
+  uint64_t wal_bytes = 0;       // the log's segments (preallocated: their full size)
+  uint64_t snapshot_bytes = 0;  // snapshot files kept
+};
+
+// What the data directory holds, by kind (storage/log.cc and snapshot_store.cc name the files),
+// for INFO and `synod status`: a directory listing, rare enough to do on the loop.
+DataDirUsage data_dir_usage(const std::string& dir) {
+  DataDirUsage usage;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const std::string name = it->path().filename().string();
+    const uint64_t size = it->file_size(ec);
+    if (ec) continue;
+    if (name.rfind("wal-", 0) == 0) usage.wal_bytes += size;
+    if (name.rfind("snap-", 0) == 0) usage.snapshot_bytes += size;
+  }
+  return usage;
+}
+
+}  // namespace
+
 std::string Server::info(const std::string& section) const {
   const auto& r = core_->replica();
   const bool all = section == "default" || section == "all" || section == "everything";
@@ -978,6 +1005,9 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("chosen_slot:{}", r.commit()));
     add(fmt::format("applied_slot:{}", core_->applied()));
     add(fmt::format("snapshot_slot:{}", r.snapshot_slot()));
+    const DataDirUsage usage = data_dir_usage(options_.data_dir);
+    add(fmt::format("wal_bytes:{}", usage.wal_bytes));
+    add(fmt::format("snapshot_bytes:{}", usage.snapshot_bytes));
     add(fmt::format("replicas:{}", options_.peers.size()));
     for (const auto& [id, endpoint] : options_.peers) {
       if (id == options_.id) continue;
@@ -1022,6 +1052,7 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("wal_syncs:{}", counters_.syncs));
     add(fmt::format("wal_sync_us_total:{}", counters_.sync_us));
     add(fmt::format("wal_sync_us_max:{}", counters_.sync_us_max));
+    add(fmt::format("wal_sync_us_last:{}", counters_.sync_us_last));
     add(fmt::format("requests_in_progress:{}", router_->requests_in_progress()));
     add("");
   }

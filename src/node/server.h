@@ -181,9 +181,11 @@ class Server {
     uint64_t syncs = 0;        // fdatasyncs of the log
     uint64_t sync_us = 0;      // time spent in them
     uint64_t sync_us_max = 0;  // the longest
+    uint64_t sync_us_last = 0;
   } counters_;
   void note_sync(uint64_t us) {
     ++counters_.syncs;
+    counters_.sync_us_last = us;
     counters_.sync_us += us;
     counters_.sync_us_max = std::max(counters_.sync_us_max, us);
   }

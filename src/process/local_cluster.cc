@@ -187,7 +187,32 @@ void LocalCluster::kill(int id, int signal) {
   }
 }
 
+namespace {
+
+// Gives a replica sent SIGTERM 5 s to stop cleanly, then SIGKILL; reaps it.
+void wait_or_kill(pid_t pid) {
+  int status = 0;
+  for (int t = 0; t < 500; ++t) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+}
+
+}  // namespace
+
+void LocalCluster::stop(int id) {
+  const pid_t pid = pids_[static_cast<size_t>(id)];
+  if (pid <= 0) return;
+  ::kill(pid, SIGCONT);
+  ::kill(pid, SIGTERM);
+  wait_or_kill(pid);
+  pids_[static_cast<size_t>(id)] = -1;
+}
+
 void LocalCluster::stop_all() {
+  // Every replica is told first, so that they stop together rather than one after another.
   for (int i = 1; i <= options_.replicas; ++i) {
     const pid_t pid = pids_[static_cast<size_t>(i)];
     if (pid > 0) {
@@ -198,17 +223,7 @@ void LocalCluster::stop_all() {
   for (int i = 1; i <= options_.replicas; ++i) {
     const pid_t pid = pids_[static_cast<size_t>(i)];
     if (pid <= 0) continue;
-    // Give each replica 5 s to stop cleanly, then SIGKILL.
-    int status = 0;
-    bool gone = false;
-    for (int t = 0; t < 500 && !gone; ++t) {
-      gone = ::waitpid(pid, &status, WNOHANG) == pid;
-      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (!gone) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-    }
+    wait_or_kill(pid);
     pids_[static_cast<size_t>(i)] = -1;
   }
 }

@@ -46,7 +46,8 @@ class LocalCluster {
   Status wait_until_serving(uint32_t timeout_ms) const;
   Status start(int id);
   void kill(int id, int signal);  // SIGKILL: the process is gone (reaped); SIGSTOP/SIGCONT: paused
-  void stop_all();                // SIGTERM, then wait
+  void stop(int id);              // SIGTERM, then wait (SIGKILL after 5 s); reaped
+  void stop_all();                // the same for every replica, together
   bool running(int id) const { return pids_[static_cast<size_t>(id)] > 0; }
   // Replica `id` was never started, or has exited (reaped or not).
   bool exited(int id) const;

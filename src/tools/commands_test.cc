@@ -2,6 +2,7 @@
 // refusals of unusable numbers, `synod --version`, `synod local` and `synod demo`. Every wait is
 // bounded and polls for what it needs; processes started here are stopped here.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -53,10 +54,17 @@ std::string slurp(const std::string& path) {
 // `synod ARGS...` in the background, its output in `log`.
 class Child {
  public:
-  Child(std::vector<std::string> args, std::string log) : log_(std::move(log)) {
+  // With `typed_input`, its stdin is a pipe that type() writes lines into.
+  Child(std::vector<std::string> args, std::string log, bool typed_input = false)
+      : log_(std::move(log)) {
     args.insert(args.begin(), SYNOD_BINARY);
+    int input[2] = {-1, -1};
+    if (typed_input) {
+      EXPECT_EQ(::pipe2(input, O_CLOEXEC), 0);
+    }
     pid_ = ::fork();
     if (pid_ == 0) {
+      if (typed_input) ::dup2(input[0], STDIN_FILENO);
       const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(fd, STDERR_FILENO);
@@ -66,9 +74,19 @@ class Child {
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
+    if (typed_input) {
+      ::close(input[0]);
+      input_ = input[1];
+    }
+  }
+  // A line on its stdin, as if typed.
+  void type(const std::string& line) const {
+    const std::string text = line + "\n";
+    EXPECT_EQ(::write(input_, text.data(), text.size()), static_cast<ssize_t>(text.size()));
   }
   // SIGTERM first: `synod local` then stops the replicas it started, which SIGKILL would orphan.
   ~Child() {
+    if (input_ >= 0) ::close(input_);
     if (pid_ <= 0 || wait_exit(0)) return;
     signal(SIGTERM);
     if (wait_exit(10000)) return;
@@ -93,6 +111,7 @@ class Child {
  private:
   std::string log_;
   pid_t pid_ = -1;
+  int input_ = -1;
   std::optional<int> exit_code_;
 };
 
@@ -280,6 +299,95 @@ TEST_F(Commands, LocalExitsWhenAReplicaCannotUseItsDirectory) {
   Child local(local_args(dir_ + "/data", client_port_, peer_port_), dir_ + "/local.log");
   EXPECT_EQ(local.wait_exit(20000), 1) << local.output();
   EXPECT_NE(local.output().find("n2 exited at start"), std::string::npos) << local.output();
+}
+
+std::string endpoints(uint16_t client_port, int replicas) {
+  std::string out;
+  for (int i = 0; i < replicas; ++i)
+    out += (i ? "," : "") + fmt::format("127.0.0.1:{}", client_port + i);
+  return out;
+}
+
+// `synod local` passes what follows -- to every server, and takes commands on stdin: a replica
+// killed and restarted there is seen by `synod status` as unreachable, then healthy again; quit
+// stops the cluster and exits 0.
+TEST_F(Commands, LocalPassesServerOptionsAndTakesCommandsOnStdin) {
+  std::vector<std::string> args = local_args(dir_ + "/data", client_port_, peer_port_);
+  for (const char* a : {"--", "--max-command-bytes", "4096"}) args.push_back(a);
+  Child local(args, dir_ + "/local.log", /*typed_input=*/true);
+  ASSERT_TRUE(eventually([&] { return local.output().find(" leads.") != std::string::npos; }))
+      << local.output();
+  auto client = client::RespClient::connect("127.0.0.1", client_port_, 1000);
+  ASSERT_TRUE(client.is_ok());
+  auto refused = client->call({"SET", "big", std::string(8000, 'x')});
+  ASSERT_TRUE(refused.is_ok());
+  EXPECT_NE(refused->text.find("max-command-bytes"), std::string::npos) << refused->text;
+  const std::string status = "status --endpoints " + endpoints(client_port_, 3);
+
+  local.type("kill n2");
+  ASSERT_TRUE(eventually([&] { return local.output().find("n2: kill done") != std::string::npos; }))
+      << local.output();
+  Ran down = run_synod(status);
+  EXPECT_EQ(down.exit_code, 1) << down.output;
+  EXPECT_NE(down.output.find(fmt::format("127.0.0.1:{}", client_port_ + 1)), std::string::npos);
+  EXPECT_NE(down.output.find("unreachable"), std::string::npos) << down.output;
+
+  local.type("restart 2");
+  Ran up;
+  EXPECT_TRUE(eventually([&] {
+    up = run_synod(status);
+    return up.exit_code == 0;
+  })) << up.output;
+  EXPECT_NE(up.output.find("cluster: healthy"), std::string::npos) << up.output;
+  local.type("frobnicate 2");
+  local.type("quit");
+  EXPECT_EQ(local.wait_exit(15000), 0) << local.output();
+  EXPECT_NE(local.output().find("unknown command: frobnicate 2"), std::string::npos);
+}
+
+// `synod status`: exit 0 and a row per member for a healthy cluster; 1 with a paused follower
+// (unreachable) and with no leader (two of three killed); 2 for an endpoint it cannot parse.
+TEST_F(Commands, StatusTellsHealthyFromPausedAndLeaderless) {
+  LocalCluster::Options o;
+  o.binary = SYNOD_BINARY;
+  o.dir = dir_ + "/cluster";
+  o.client_port = client_port_;
+  o.peer_port = peer_port_;
+  LocalCluster cluster(o);
+  ASSERT_TRUE(cluster.start_all().is_ok());
+  ASSERT_TRUE(cluster.wait_until_serving(15000).is_ok());
+  ASSERT_TRUE(eventually([&] { return cluster.leader() != 0; }));
+  const std::string status = "status --timeout-ms 500 --endpoints " + endpoints(client_port_, 3);
+  Ran healthy;
+  ASSERT_TRUE(eventually([&] {
+    healthy = run_synod(status);
+    return healthy.exit_code == 0;
+  })) << healthy.output;
+  const int leader = cluster.leader();
+  EXPECT_NE(healthy.output.find(fmt::format("n{} leads", leader)), std::string::npos)
+      << healthy.output;
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_NE(healthy.output.find(fmt::format("\nn{}  127.0.0.1:{}", i, cluster.client_port(i))),
+              std::string::npos)
+        << healthy.output;
+  }
+
+  const int follower = leader % 3 + 1;
+  cluster.kill(follower, SIGSTOP);
+  Ran paused = run_synod(status);
+  cluster.kill(follower, SIGCONT);
+  EXPECT_EQ(paused.exit_code, 1) << paused.output;
+  EXPECT_NE(paused.output.find("unreachable: "), std::string::npos) << paused.output;
+  EXPECT_NE(paused.output.find("cluster: UNHEALTHY: n"), std::string::npos) << paused.output;
+
+  cluster.kill(leader, SIGKILL);
+  cluster.kill(follower, SIGKILL);
+  Ran leaderless = run_synod(status);
+  EXPECT_EQ(leaderless.exit_code, 1) << leaderless.output;
+  EXPECT_NE(leaderless.output.find("cluster: UNHEALTHY: no leader"), std::string::npos)
+      << leaderless.output;
+
+  EXPECT_EQ(run_synod("status --endpoints 127.0.0.1:notaport").exit_code, 2);
 }
 
 // The demo says where its data goes and what becomes of it: a fresh directory (about 190 MB of

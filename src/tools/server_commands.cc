@@ -3,12 +3,14 @@
 
 #include <fmt/core.h>
 #include <fmt/format.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include "client/resp_client.h"
 #include "node/server.h"
 #include "process/local_cluster.h"
+#include "tools/status_command.h"
 
 namespace synod::tools {
 
@@ -240,6 +243,128 @@ void on_stop_signal(int) {
 }
 
 // Runs the cluster in the foreground until Ctrl-C (0) or until every replica has exited (1).
+bool none_running(const LocalCluster& cluster) {
+  for (int i = 1; i <= cluster.replicas(); ++i)
+    if (cluster.running(i)) return false;
+  return true;
+}
+
+// `synod local`'s interactive control: one command per line on stdin, to take replicas down and
+// bring them back while the cluster runs (the operator's guide uses it to rehearse failures).
+// Once a command has changed a replica, replicas being down is the operator's doing, and
+// `synod local` keeps running until Ctrl-C or `quit`.
+class LocalControl {
+ public:
+  explicit LocalControl(LocalCluster& cluster) : cluster_(cluster) {}
+  bool quit() const { return quit_; }
+  bool commanded() const { return commanded_; }
+
+  // Waits up to `timeout_ms` for input and runs each whole line that arrived.
+  void poll_stdin(int timeout_ms) {
+    if (eof_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+      return;
+    }
+    pollfd pfd{STDIN_FILENO, POLLIN, 0};
+    if (::poll(&pfd, 1, timeout_ms) <= 0) return;
+    char buf[4096];
+    const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (n <= 0) {
+      eof_ = true;  // no more commands (stdin closed or /dev/null): run until a signal
+      return;
+    }
+    pending_.append(buf, static_cast<size_t>(n));
+    if (pending_.size() > 4096 && pending_.find('\n') == std::string::npos) pending_.clear();
+    for (size_t nl; (nl = pending_.find('\n')) != std::string::npos;) {
+      const std::string line = pending_.substr(0, nl);
+      pending_.erase(0, nl + 1);
+      run(line);
+    }
+  }
+
+ private:
+  void run(const std::string& line) {
+    std::vector<std::string> words;
+    for (size_t i = 0; i < line.size();) {
+      const size_t start = line.find_first_not_of(" \t\r", i);
+      if (start == std::string::npos) break;
+      const size_t end = std::min(line.find_first_of(" \t\r", start), line.size());
+      words.push_back(line.substr(start, end - start));
+      i = end;
+    }
+    if (words.empty()) return;
+    const std::string& verb = words[0];
+    if (verb == "quit" || verb == "exit") {
+      quit_ = true;
+    } else if (verb == "help") {
+      fmt::print(
+          "kill N     SIGKILL replica N (a crash)\n"
+          "stop N     stop replica N cleanly (SIGTERM)\n"
+          "start N    start replica N again, from its data directory\n"
+          "restart N  stop, then start\n"
+          "pause N    SIGSTOP replica N (a hung process)\n"
+          "resume N   SIGCONT replica N\n"
+          "status     the table of `synod status`\n"
+          "quit       stop every replica and exit\n");
+    } else if (verb == "status") {
+      std::vector<net::Endpoint> endpoints;
+      for (int i = 1; i <= cluster_.replicas(); ++i)
+        endpoints.push_back({"127.0.0.1", cluster_.client_port(i)});
+      print_cluster_status(endpoints, 1000);
+    } else if (words.size() == 2 && (verb == "kill" || verb == "stop" || verb == "start" ||
+                                     verb == "restart" || verb == "pause" || verb == "resume")) {
+      if (replica_command(verb, words[1])) commanded_ = true;
+    } else {
+      fmt::print("unknown command: {} (help lists them)\n", line);
+    }
+    std::fflush(stdout);
+  }
+
+  // kill|stop|start|restart|pause|resume N (or nN); false (after saying why) if it did nothing.
+  bool replica_command(const std::string& verb, std::string which) {
+    if (!which.empty() && which[0] == 'n') which.erase(0, 1);
+    int id = 0;
+    const auto [end, ec] = std::from_chars(which.data(), which.data() + which.size(), id);
+    if (ec != std::errc() || end != which.data() + which.size() || id < 1 ||
+        id > cluster_.replicas()) {
+      fmt::print("no replica {} (1..{})\n", which, cluster_.replicas());
+      return false;
+    }
+    const bool running = cluster_.running(id);
+    if (verb == "kill" && running) {
+      cluster_.kill(id, SIGKILL);
+    } else if (verb == "stop" && running) {
+      cluster_.stop(id);
+    } else if (verb == "pause" && running) {
+      cluster_.kill(id, SIGSTOP);
+    } else if (verb == "resume" && running) {
+      cluster_.kill(id, SIGCONT);
+    } else if (verb == "start" || verb == "restart") {
+      if (verb == "restart") cluster_.stop(id);
+      if (cluster_.running(id)) {
+        fmt::print("n{} is already running\n", id);
+        return false;
+      }
+      const Status started = cluster_.start(id);
+      if (!started.is_ok()) {
+        fmt::print("n{} did not start: {}\n", id, started.to_string());
+        return false;
+      }
+    } else {
+      fmt::print("n{} is not running\n", id);
+      return false;
+    }
+    fmt::print("n{}: {} done\n", id, verb);
+    return true;
+  }
+
+  LocalCluster& cluster_;
+  std::string pending_;
+  bool eof_ = false;
+  bool quit_ = false;
+  bool commanded_ = false;
+};
+
 int run_local(const LocalCluster::Options& options) {
   LocalCluster cluster(options);
   Status started = cluster.start_all();
@@ -265,19 +390,19 @@ int run_local(const LocalCluster::Options& options) {
                leader);
   else
     fmt::print("no leader yet after 10 s; see the logs. Ctrl-C stops every replica.\n");
+  fmt::print("commands on stdin: kill|stop|start|restart|pause|resume N, status, help, quit\n");
   std::fflush(stdout);
-  int alive = options.replicas;
-  while (!g_stop && alive > 0) {
+  LocalControl control(cluster);
+  while (!g_stop && !control.quit()) {
     for (int id : cluster.reap()) {
-      --alive;
       fmt::print(stderr, "synod local: n{} exited: {} (log: {})\n", id,
                  last_line(cluster.log_path(id)), cluster.log_path(id));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (alive == 0) {
-    fmt::print(stderr, "synod local: every replica has exited\n");
-    return 1;
+    if (!control.commanded() && none_running(cluster)) {
+      fmt::print(stderr, "synod local: every replica has exited\n");
+      return 1;
+    }
+    control.poll_stdin(100);
   }
   fmt::print("synod local: stopping\n");
   cluster.stop_all();
@@ -300,6 +425,9 @@ void add_local(CLI::App& app, int& exit_code) {
   cmd->add_option("--peer-port", o->peer_port, "peer port of replica 1 (then +1, +2, ...)")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
+  cmd->add_option("server-options", o->extra_args,
+                  "after --, options passed to every `synod server` (e.g. -- --max-command-bytes "
+                  "1048576 --tick-ms 5)");
   cmd->callback([=, &exit_code] {
     LocalCluster::Options options = *o;
     options.binary = self_executable();

@@ -9,6 +9,7 @@
 #include "tools/lincheck_command.h"
 #include "tools/server_commands.h"
 #include "tools/sim_command.h"
+#include "tools/status_command.h"
 #include "tools/storage_commands.h"
 
 int main(int argc, char** argv) {
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   synod::tools::add_sim_command(app, exit_code);
   synod::tools::add_wal_dump_command(app, exit_code);
+  synod::tools::add_status_command(app, exit_code);
   synod::tools::add_bench_command(app, exit_code);
   synod::tools::add_check_command(app, exit_code);
   synod::tools::add_lincheck_command(app, exit_code);
