@@ -381,8 +381,12 @@ int run_local(const LocalCluster::Options& options) {
   ::signal(SIGTERM, on_stop_signal);
   fmt::print("synod local: {} replicas, data in {}\n", options.replicas, options.dir);
   for (int i = 1; i <= options.replicas; ++i)
-    fmt::print("  n{}  clients 127.0.0.1:{}  peers 127.0.0.1:{}  log {}\n", i,
-               cluster.client_port(i), cluster.peer_port(i), cluster.log_path(i));
+    fmt::print("  n{}  clients 127.0.0.1:{}{}  peers 127.0.0.1:{}  log {}\n", i,
+               cluster.client_port(i),
+               options.tls_client_port != 0
+                   ? fmt::format("  TLS clients 127.0.0.1:{}", cluster.tls_client_port(i))
+                   : "",
+               cluster.peer_port(i), cluster.log_path(i));
   fmt::print("connect with: redis-cli -p {}   (any replica; followers forward to the leader)\n",
              cluster.client_port(1));
   if (int leader = wait_for_leader(cluster, 10000))
@@ -425,9 +429,14 @@ void add_local(CLI::App& app, int& exit_code) {
   cmd->add_option("--peer-port", o->peer_port, "peer port of replica 1 (then +1, +2, ...)")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
+  cmd->add_option("--tls-port", o->tls_client_port,
+                  "TLS client port of replica 1 (then +1, +2, ...); give the certificates after "
+                  "--, e.g. -- --tls-cert-file DIR/n{id}.crt --tls-key-file DIR/n{id}.key "
+                  "--tls-ca-cert-file DIR/ca.crt (scripts/tls-certs DIR N makes them)")
+      ->check(CLI::Range(1, 65535));
   cmd->add_option("server-options", o->extra_args,
                   "after --, options passed to every `synod server` (e.g. -- --max-command-bytes "
-                  "1048576 --tick-ms 5)");
+                  "1048576 --tick-ms 5); {id} in one becomes each replica's id");
   cmd->callback([=, &exit_code] {
     LocalCluster::Options options = *o;
     options.binary = self_executable();

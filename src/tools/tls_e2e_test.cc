@@ -5,6 +5,7 @@
 // certificate, one with a certificate from another CA, and one with a valid certificate for
 // another node are each refused and logged while the cluster keeps serving.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "net/wire.h"
@@ -51,6 +53,50 @@ std::string slurp(const std::string& path) {
   text << in.rdbuf();
   return text.str();
 }
+
+// `synod ARGS...` in the background, its output in `log`; stopped with SIGTERM (then SIGKILL) when
+// destroyed.
+class Child {
+ public:
+  Child(std::vector<std::string> args, const std::string& log) {
+    args.insert(args.begin(), SYNOD_BINARY);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~Child() {
+    if (!stop(10000)) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // SIGTERM, then its exit code once it has exited within `timeout_ms` (nullopt if not).
+  std::optional<int> stop(int timeout_ms) {
+    if (exit_code_) return exit_code_;
+    ::kill(pid_, SIGTERM);
+    eventually(
+        [&] {
+          int status = 0;
+          if (::waitpid(pid_, &status, WNOHANG) == pid_)
+            exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+          return exit_code_.has_value();
+        },
+        timeout_ms);
+    return exit_code_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+};
 
 class TlsE2E : public ::testing::Test {
  protected:
@@ -330,6 +376,57 @@ TEST_F(TlsE2E, SighupReloadsCertificatesAndKeepsThemOnABadFile) {
   EXPECT_TRUE(logged(1, "--tls-cert-file " + certs_ + "/n1.crt"));
   EXPECT_EQ(served_fingerprint(1), new1);
   EXPECT_EQ(cli(1, "PING").output, "PONG");
+}
+
+// docs/operations.md's exposed replica: --listen none, clients on --tls-listen only. A single
+// replica (a cluster of one) answers over TLS and has no plaintext port.
+TEST_F(TlsE2E, AReplicaWithListenNoneServesOnlyTls) {
+  uint16_t client_ports = 0, peer_port = 0;
+  ASSERT_TRUE(LocalCluster::pick_free_ports(2, client_ports, peer_port).is_ok());
+  const uint16_t tls = static_cast<uint16_t>(client_ports + 1);
+  const std::string log = dir_ + "/n1.log";
+  Child server({"server", "--id", "1", "--peers", "1=127.0.0.1:" + std::to_string(peer_port),
+                "--listen", "none", "--tls-listen", "127.0.0.1:" + std::to_string(tls), "--data",
+                dir_ + "/n1", "--tls-cert-file", certs_ + "/n1.crt", "--tls-key-file",
+                certs_ + "/n1.key", "--tls-ca-cert-file", ca_, "--tls-auth-clients", "no"},
+               log);
+  const std::string cli = "timeout 20 redis-cli -h 127.0.0.1 -p " + std::to_string(tls) +
+                          " --tls --cacert " + ca_ + " ";
+  EXPECT_TRUE(eventually([&] { return run(cli + "SET tls:only yes").output == "OK"; }))
+      << slurp(log);
+  EXPECT_EQ(run(cli + "GET tls:only").output, "yes");
+  EXPECT_NE(slurp(log).find("serving clients on (no plaintext port) and TLS 127.0.0.1:" +
+                            std::to_string(tls)),
+            std::string::npos)
+      << slurp(log);
+  EXPECT_EQ(server.stop(10000), 0) << slurp(log);
+}
+
+// `synod local --tls-port P -- <TLS options with {id}>` runs a TLS cluster on one machine (the
+// recipe in docs/operations.md): every replica serves redis-cli over TLS.
+TEST_F(TlsE2E, LocalRunsATlsCluster) {
+  uint16_t client_ports = 0, peer_ports = 0;
+  ASSERT_TRUE(LocalCluster::pick_free_ports(6, client_ports, peer_ports).is_ok());
+  const uint16_t tls = static_cast<uint16_t>(client_ports + 3);
+  const std::string log = dir_ + "/local.log";
+  Child local({"local", "--data", dir_ + "/local", "--port", std::to_string(client_ports),
+               "--peer-port", std::to_string(peer_ports), "--tls-port", std::to_string(tls), "--",
+               "--tls-cert-file", certs_ + "/n{id}.crt", "--tls-key-file", certs_ + "/n{id}.key",
+               "--tls-ca-cert-file", ca_, "--tls-auth-clients", "no"},
+              log);
+  ASSERT_TRUE(eventually([&] { return slurp(log).find(" leads.") != std::string::npos; }))
+      << slurp(log);
+  EXPECT_NE(slurp(log).find("TLS clients 127.0.0.1:" + std::to_string(tls + 2)), std::string::npos)
+      << slurp(log);
+  const auto cli = [&](int id, const std::string& args) {
+    return run("timeout 20 redis-cli -h 127.0.0.1 -p " + std::to_string(tls + id - 1) +
+               " --tls --cacert " + ca_ + " " + args)
+        .output;
+  };
+  EXPECT_EQ(cli(2, "SET tls:local yes"), "OK");
+  for (int id = 1; id <= 3; ++id) EXPECT_EQ(cli(id, "GET tls:local"), "yes") << id;
+  EXPECT_NE(slurp(dir_ + "/local/n1.log").find("(mutual TLS)"), std::string::npos);
+  EXPECT_EQ(local.stop(15000), 0) << slurp(log);
 }
 
 }  // namespace
