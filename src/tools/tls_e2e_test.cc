@@ -429,5 +429,33 @@ TEST_F(TlsE2E, LocalRunsATlsCluster) {
   EXPECT_EQ(local.stop(15000), 0) << slurp(log);
 }
 
+// Unusable TLS options stop the server at start with exit status 2 and a reason naming the option
+// (never a replica that runs without the TLS it was asked for).
+TEST_F(TlsE2E, UnusableTlsOptionsAreRefusedAtStart) {
+  const std::string base = "timeout 20 " SYNOD_BINARY
+                           " server --id 1 --peers 1=127.0.0.1:1 --data " +
+                           dir_ + "/refused ";
+  const auto refused = [&](const std::string& args, const std::string& why) {
+    const Ran ran = run(base + args);
+    EXPECT_EQ(ran.exit_code, 2) << args << ": " << ran.output;
+    EXPECT_NE(ran.output.find(why), std::string::npos) << args << ": " << ran.output;
+  };
+  const std::string n1 = " --tls-cert-file " + certs_ + "/n1.crt --tls-key-file " + certs_ +
+                         "/n1.key --tls-ca-cert-file " + ca_;
+  refused("--listen 127.0.0.1:1 --tls-listen 127.0.0.1:2",
+          "--tls-listen needs --tls-cert-file and --tls-key-file");
+  refused("--tls-cert-file " + certs_ + "/n1.crt",
+          "--tls-cert-file and --tls-key-file go together");
+  refused("--tls-cert-file " + certs_ + "/n1.crt --tls-key-file " + certs_ + "/n2.key",
+          "--tls-key-file " + certs_ + "/n2.key: key values mismatch");
+  refused("--tls-cert-file " + certs_ + "/n1.crt --tls-key-file " + certs_ + "/n1.key",
+          "--tls-ca-cert-file is required");
+  refused(n1 + " --tls-auth-clients maybe", "--tls-auth-clients");
+  refused("--tls-cert-file " + certs_ + "/n1.crt --tls-key-file " + certs_ +
+              "/n1.key --tls-ca-cert-file " + dir_ + "/missing.crt",
+          "--tls-ca-cert-file " + dir_ + "/missing.crt");
+  refused("--listen none", "no client port: --listen none needs --tls-listen");
+}
+
 }  // namespace
 }  // namespace synod::tools
