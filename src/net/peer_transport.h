@@ -1,13 +1,12 @@
 // TCP between replicas, on one Asio event loop (the replica's; no threads of its own).
 //
-// With TLS (Options::tls) every connection is mutual TLS before its Hello, and a peer's
-// certificate must name the node id it claims (net/tls.h); plaintext is refused.
-//
 // Each replica dials every peer once and sends on that connection only; it receives on the
 // connections its peers dialled. Both sides open with a Hello (docs/wire-format.md): a peer of
 // another cluster, one that is not a member, one that claims another id than the one dialled, and
 // any malformed, oversized or corrupt frame end the connection with a logged reason — the replica
-// itself carries on. Frames to a peer wait in a bounded queue (dropped and counted beyond it:
+// itself carries on. With TLS (Options::tls) every connection is mutual TLS before its Hello,
+// and a peer's certificate must name the node id it claims (net/tls.h); plaintext is refused.
+// Frames to a peer wait in a bounded queue (dropped and counted beyond it:
 // Paxos retransmits) while the connection is (re)established with exponential backoff.
 //
 // A fault filter (`set_blocked`) drops every frame to and from chosen peers, for fault-injection
