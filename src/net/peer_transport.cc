@@ -98,32 +98,52 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
               [this, self, gen](const asio::error_code& ec2, const tcp::endpoint&) {
                 if (stale(gen)) return;
                 if (ec2) return fail("connect " + endpoint_.to_string() + ": " + ec2.message());
-                on_connected();
+                asio::error_code ignored;
+                socket_.set_option(tcp::no_delay(true), ignored);
+                if (!t_.tls_) {
+                  stream_ = std::make_shared<Stream>(std::move(socket_));
+                  return on_connected();
+                }
+                stream_ = std::make_shared<Stream>(std::move(socket_), t_.tls_);
+                handshake();
               });
         });
   }
 
+  // Mutual TLS: the server's certificate must chain to the CA (OpenSSL checks) and name the node
+  // we dialled (we check), before our Hello says who we are.
+  void handshake() {
+    auto self = shared_from_this();
+    const uint64_t gen = gen_;
+    stream_->async_handshake(
+        asio::ssl::stream_base::client, [this, self, gen, s = stream_](const asio::error_code& ec) {
+          if (stale(gen)) return;
+          if (ec) return fail("TLS handshake with " + endpoint_.to_string() + ": " + tls_error(ec));
+          if (auto refusal = certificate_refusal(stream_->peer_certificate(), peer_))
+            return fail("refused peer at " + endpoint_.to_string() + ": " + *refusal);
+          on_connected();
+        });
+  }
+
   void on_connected() {
-    asio::error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
     hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self});
     auto self = shared_from_this();
     const uint64_t gen = gen_;
-    asio::async_write(socket_, asio::buffer(hello_),
-                      [this, self, gen](const asio::error_code& ec, size_t) {
-                        if (stale(gen)) return;
-                        if (ec) return fail("write hello: " + ec.message());
-                        read_hello();
-                      });
+    stream_->async_write(asio::buffer(hello_),
+                         [this, self, gen, s = stream_](const asio::error_code& ec, size_t) {
+                           if (stale(gen)) return;
+                           if (ec) return fail("write hello: " + ec.message());
+                           read_hello();
+                         });
   }
 
   void read_hello() {
     auto self = shared_from_this();
     const uint64_t gen = gen_;
-    socket_.async_read_some(
-        asio::buffer(buf_), [this, self, gen](const asio::error_code& ec, size_t n) {
+    stream_->async_read_some(
+        asio::buffer(buf_), [this, self, gen, s = stream_](const asio::error_code& ec, size_t n) {
           if (stale(gen)) return;
-          if (ec) return fail("read hello: " + ec.message());
+          if (ec) return fail("read hello: " + tls_error(ec));
           reader_.feed(std::string_view(buf_, n));
           Frame frame;
           std::string error;
@@ -148,8 +168,8 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
   void watch() {
     auto self = shared_from_this();
     const uint64_t gen = gen_;
-    socket_.async_read_some(
-        asio::buffer(buf_), [this, self, gen](const asio::error_code& ec, size_t) {
+    stream_->async_read_some(
+        asio::buffer(buf_), [this, self, gen, s = stream_](const asio::error_code& ec, size_t) {
           if (stale(gen)) return;
           fail(ec ? "connection to n" + std::to_string(peer_.value) + " lost: " + ec.message()
                   : "n" + std::to_string(peer_.value) + " sent data on its inbound connection");
@@ -162,20 +182,28 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
     // Gather up to 256 frames into one write.
     const size_t n = std::min<size_t>(queue_.size(), 256);
     buffers_.clear();
-    for (size_t i = 0; i < n; ++i) buffers_.push_back(asio::buffer(queue_[i]));
+    if (stream_->tls()) {
+      // TLS writes one record per buffer: one buffer for the batch makes few large records.
+      batch_.clear();
+      for (size_t i = 0; i < n; ++i) batch_ += queue_[i];
+      buffers_.push_back(asio::buffer(batch_));
+    } else {
+      for (size_t i = 0; i < n; ++i) buffers_.push_back(asio::buffer(queue_[i]));
+    }
     auto self = shared_from_this();
     const uint64_t gen = gen_;
-    asio::async_write(socket_, buffers_, [this, self, gen, n](const asio::error_code& ec, size_t) {
-      if (stale(gen)) return;
-      writing_ = false;
-      if (ec) return fail("write to n" + std::to_string(peer_.value) + ": " + ec.message());
-      for (size_t i = 0; i < n; ++i) {
-        queued_bytes_ -= queue_.front().size();
-        queue_.pop_front();
-      }
-      stats_.frames_sent += n;
-      write();
-    });
+    stream_->async_write(
+        buffers_, [this, self, gen, n, s = stream_](const asio::error_code& ec, size_t) {
+          if (stale(gen)) return;
+          writing_ = false;
+          if (ec) return fail("write to n" + std::to_string(peer_.value) + ": " + ec.message());
+          for (size_t i = 0; i < n; ++i) {
+            queued_bytes_ -= queue_.front().size();
+            queue_.pop_front();
+          }
+          stats_.frames_sent += n;
+          write();
+        });
   }
 
   void fail(const std::string& why) {
@@ -198,6 +226,8 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
     ready_ = false;
     writing_ = false;
     asio::error_code ignored;
+    if (stream_) stream_->close();
+    stream_.reset();
     socket_.close(ignored);
     socket_ = tcp::socket(t_.io_);
     reader_ = FrameReader(t_.options_.max_frame_bytes);
@@ -206,7 +236,10 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
   PeerTransport& t_;
   NodeId peer_;
   Endpoint endpoint_;
-  tcp::socket socket_;
+  tcp::socket socket_;  // while connecting
+  // Once connected: the socket, or TLS over it. Each pending operation holds it too: a TLS
+  // stream must outlive its operations, which finish (aborted) after close() drops it.
+  std::shared_ptr<Stream> stream_;
   asio::steady_timer timer_;
   tcp::resolver resolver_;
   FrameReader reader_;
@@ -215,6 +248,7 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
   std::deque<std::string> queue_;
   size_t queued_bytes_ = 0;
   std::vector<asio::const_buffer> buffers_;
+  std::string batch_;  // TLS: the frames of one write, concatenated
   bool ready_ = false;
   bool writing_ = false;
   bool stopped_ = false;
@@ -228,27 +262,46 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
 class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
  public:
   Inbound(PeerTransport& t, tcp::socket socket)
-      : t_(t), socket_(std::move(socket)), reader_(t.options_.max_frame_bytes) {}
+      : t_(t),
+        stream_(t.tls_ ? Stream(std::move(socket), t.tls_) : Stream(std::move(socket))),
+        reader_(t.options_.max_frame_bytes) {}
 
   void start() {
     asio::error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
-    const auto remote = socket_.remote_endpoint(ignored);
+    stream_.socket().set_option(tcp::no_delay(true), ignored);
+    const auto remote = stream_.socket().remote_endpoint(ignored);
     where_ = remote.address().to_string() + ":" + std::to_string(remote.port());
-    read();
+    if (!stream_.tls()) return read();
+    // Plaintext on a TLS port gets a clear refusal rather than OpenSSL's "wrong version number".
+    auto self = shared_from_this();
+    peek_tls(stream_.socket(), std::make_shared<uint8_t>(0),
+             [this, self](const asio::error_code& ec, bool is_tls) {
+               if (ec) return void(end(ec == asio::error::eof ? "" : "read: " + ec.message()));
+               if (!is_tls) return void(end("plaintext on the TLS peer port (refused)"));
+               handshake();
+             });
   }
-  void stop() {
-    asio::error_code ignored;
-    socket_.close(ignored);
-  }
+  void stop() { stream_.close(); }
 
  private:
+  // The dialler's certificate must chain to the CA (OpenSSL checks); that it names the node its
+  // Hello claims is checked when the Hello comes.
+  void handshake() {
+    auto self = shared_from_this();
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [this, self](const asio::error_code& ec) {
+                              if (ec) return void(end("TLS handshake: " + tls_error(ec)));
+                              read();
+                            });
+  }
+
   void read() {
     auto self = shared_from_this();
-    socket_.async_read_some(asio::buffer(buf_), [this, self](const asio::error_code& ec, size_t n) {
+    stream_.async_read_some(asio::buffer(buf_), [this, self](const asio::error_code& ec, size_t n) {
       if (ec) {
-        if (ec != asio::error::operation_aborted)
-          end(ec == asio::error::eof ? "" : "read: " + ec.message());
+        // A peer that restarts ends its TLS connection without a close_notify: as quiet as EOF.
+        const bool ended = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+        if (ec != asio::error::operation_aborted) end(ended ? "" : "read: " + tls_error(ec));
         return;
       }
       reader_.feed(std::string_view(buf_, n));
@@ -271,12 +324,16 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
         if (!t_.options_.peers.count(frame.hello.node) || frame.hello.node == t_.options_.self)
           return end("node " + std::to_string(frame.hello.node.value) +
                      " is not a member of this cluster");
+        if (stream_.tls()) {
+          if (auto refusal = certificate_refusal(stream_.peer_certificate(), frame.hello.node))
+            return end(*refusal);
+        }
         peer_ = frame.hello.node;
         t_.log("accepted inbound connection from n" + std::to_string(peer_.value) + " at " +
                where_);
         hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self});
-        asio::async_write(socket_, asio::buffer(hello_),
-                          [self = shared_from_this()](const asio::error_code&, size_t) {});
+        stream_.async_write(asio::buffer(hello_),
+                            [self = shared_from_this()](const asio::error_code&, size_t) {});
         continue;
       }
       if (t_.blocked_.count(peer_)) continue;  // fault filter: as if lost on the way
@@ -320,7 +377,7 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
   }
 
   PeerTransport& t_;
-  tcp::socket socket_;
+  Stream stream_;
   FrameReader reader_;
   NodeId peer_;
   std::string where_;
@@ -329,7 +386,11 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
 };
 
 PeerTransport::PeerTransport(asio::io_context& io, Options options, Handlers handlers)
-    : io_(io), options_(std::move(options)), handlers_(std::move(handlers)), acceptor_(io) {
+    : io_(io),
+      options_(std::move(options)),
+      handlers_(std::move(handlers)),
+      tls_(options_.tls),
+      acceptor_(io) {
   // A queue that holds a few of the largest frames never drops one for its size alone: only a
   // peer that stops reading fills it.
   SYNOD_ASSERT(options_.max_queue_bytes >= 2 * (kFrameHeaderSize + options_.max_frame_bytes),

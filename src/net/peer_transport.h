@@ -4,7 +4,9 @@
 // connections its peers dialled. Both sides open with a Hello (docs/wire-format.md): a peer of
 // another cluster, one that is not a member, one that claims another id than the one dialled, and
 // any malformed, oversized or corrupt frame end the connection with a logged reason — the replica
-// itself carries on. Frames to a peer wait in a bounded queue (dropped and counted beyond it:
+// itself carries on. With TLS (Options::tls) every connection is mutual TLS before its Hello,
+// and a peer's certificate must name the node id it claims (net/tls.h); plaintext is refused.
+// Frames to a peer wait in a bounded queue (dropped and counted beyond it:
 // Paxos retransmits) while the connection is (re)established with exponential backoff.
 //
 // A fault filter (`set_blocked`) drops every frame to and from chosen peers, for fault-injection
@@ -22,6 +24,7 @@
 
 #include "base/status.h"
 #include "base/types.h"
+#include "net/tls.h"
 #include "net/wire.h"
 
 namespace synod::net {
@@ -51,6 +54,9 @@ class PeerTransport {
     size_t max_frame_bytes = 16 << 20;
     uint32_t reconnect_min_ms = 20;
     uint32_t reconnect_max_ms = 1000;
+    // Mutual TLS on both directions (net/tls.h; null: plaintext). Every connection must then
+    // present a certificate from the cluster's CA naming the node it speaks for.
+    std::shared_ptr<asio::ssl::context> tls;
   };
   struct Handlers {
     std::function<void(paxos::Envelope&)> message;
@@ -83,6 +89,9 @@ class PeerTransport {
   // Queues one encoded frame for `to` (dropped if the queue is full or `to` is blocked).
   void send(NodeId to, std::string frame);
 
+  // Certificates reloaded: connections made from now on use `tls` (established ones keep theirs).
+  void set_tls(std::shared_ptr<asio::ssl::context> tls) { tls_ = std::move(tls); }
+
   void set_blocked(std::set<NodeId> peers) { blocked_ = std::move(peers); }
   const std::set<NodeId>& blocked() const { return blocked_; }
   PeerStats stats(NodeId peer) const;
@@ -97,6 +106,7 @@ class PeerTransport {
   asio::io_context& io_;
   Options options_;
   Handlers handlers_;
+  std::shared_ptr<asio::ssl::context> tls_;
   asio::ip::tcp::acceptor acceptor_;
   std::map<NodeId, std::shared_ptr<Outbound>> outbound_;
   std::set<std::shared_ptr<Inbound>> inbound_;

@@ -68,9 +68,9 @@ std::pair<Status, uint64_t> timed(const std::function<Status()>& fdatasync) {
 // One client's connection: parses pipelined requests, answers them in order.
 class Server::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Server& server, tcp::socket socket, std::shared_ptr<Router::Session> session)
+  Connection(Server& server, net::Stream stream, std::shared_ptr<Router::Session> session)
       : server_(server),
-        socket_(std::move(socket)),
+        stream_(std::move(stream)),
         session_(std::move(session)),
         auth_(server.acl_->connect()),
         parser_(net::RespLimits{
@@ -92,9 +92,10 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
 
   void start() {
     asio::error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
-    const auto remote = socket_.remote_endpoint(ignored);
+    stream_.socket().set_option(tcp::no_delay(true), ignored);
+    const auto remote = stream_.socket().remote_endpoint(ignored);
     if (!ignored) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    if (stream_.tls()) return start_tls();
     read();
   }
 
@@ -102,8 +103,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     closed_ = true;
     session_->close();
-    asio::error_code ignored;
-    socket_.close(ignored);
+    stream_.close();
     server_.connection_closed(shared_from_this());
   }
 
@@ -138,10 +138,41 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     if (!paused_ && !closing_) read();
   }
 
+  // The TLS port: a client that speaks plaintext is told so in RESP (redis-cli shows it) and
+  // closed; otherwise the handshake, which checks the client's certificate per
+  // --tls-auth-clients, comes before the first request is read.
+  void start_tls() {
+    asio::error_code ignored;
+    const auto remote = stream_.socket().remote_endpoint(ignored);
+    const std::string where = remote.address().to_string() + ":" + std::to_string(remote.port());
+    auto self = shared_from_this();
+    net::peek_tls(
+        stream_.socket(), std::make_shared<uint8_t>(0),
+        [this, self, where](const asio::error_code& ec, bool is_tls) {
+          if (closed_) return;
+          if (ec) return close();
+          if (!is_tls) {
+            server_.log("refused a plaintext client from " + where + " on the TLS port");
+            sending_ = "-ERR this port speaks TLS only\r\n";
+            return asio::async_write(stream_.socket(), asio::buffer(sending_),
+                                     [this, self](const asio::error_code&, size_t) { close(); });
+          }
+          stream_.async_handshake(
+              asio::ssl::stream_base::server, [this, self, where](const asio::error_code& ec2) {
+                if (closed_) return;
+                if (ec2) {
+                  server_.log("refused a TLS client from " + where + ": " + net::tls_error(ec2));
+                  return close();
+                }
+                read();
+              });
+        });
+  }
+
   void read() {
     if (closed_ || closing_) return;
     auto self = shared_from_this();
-    socket_.async_read_some(asio::buffer(buf_), [this, self](const asio::error_code& ec, size_t n) {
+    stream_.async_read_some(asio::buffer(buf_), [this, self](const asio::error_code& ec, size_t n) {
       if (closed_) return;
       if (ec) return close();
       parser_.feed(std::string_view(buf_, n));
@@ -189,15 +220,14 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     sending_ = std::move(out_);
     out_.clear();
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(sending_),
-                      [this, self](const asio::error_code& ec, size_t) {
-                        writing_ = false;
-                        if (closed_) return;
-                        if (ec) return close();
-                        sending_.clear();
-                        write();
-                        resume();
-                      });
+    stream_.async_write(asio::buffer(sending_), [this, self](const asio::error_code& ec, size_t) {
+      writing_ = false;
+      if (closed_) return;
+      if (ec) return close();
+      sending_.clear();
+      write();
+      resume();
+    });
   }
 
   // Redis's MULTI/EXEC/WATCH state of this connection (kv/transaction.h).
@@ -235,7 +265,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   // every request after it wait here, in order.
   std::deque<Held> held_;
   Server& server_;
-  tcp::socket socket_;
+  net::Stream stream_;                        // the socket, or TLS over it (the TLS port)
   std::shared_ptr<Router::Session> session_;  // the router's: client id, seqs, command order
   AuthState auth_;                            // its user, and whether it authenticated
   std::string remote_;                        // the client's address, for the log
@@ -332,7 +362,7 @@ class Server::AsioClock : public RouterClock {
 };
 
 Server::Server(asio::io_context& io, Options options)
-    : io_(io), options_(std::move(options)), acceptor_(io) {}
+    : io_(io), options_(std::move(options)), acceptor_(io), tls_acceptor_(io) {}
 
 Server::~Server() {
   stop();
@@ -377,8 +407,19 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   }
   auto acl = Acl::create(users, options.requirepass);
   if (!acl.is_ok()) return acl.status();
+  if (options.tls_listen.port != 0 && !options.tls.enabled())
+    return Status::invalid_argument("--tls-listen needs --tls-cert-file and --tls-key-file");
+  if (options.listen.port == 0 && options.tls_listen.port == 0)
+    return Status::invalid_argument("no client port: --listen none needs --tls-listen");
+  std::unique_ptr<net::TlsContexts> tls;
+  if (options.tls.enabled()) {
+    auto loaded = net::TlsContexts::load(options.tls);
+    if (!loaded.is_ok()) return loaded.status();
+    tls = std::move(*loaded);
+  }
   std::unique_ptr<Server> s(new Server(io, std::move(options)));
   s->acl_ = std::move(*acl);
+  s->tls_ = std::move(tls);
   const Options& o = s->options_;
   s->fs_ = storage::make_posix_file_system();
   ServerCore::Options core;
@@ -419,6 +460,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   t.self = o.id;
   t.cluster_id = o.cluster_id;
   t.peers = o.peers;
+  if (s->tls_) t.tls = s->tls_->peers();
   // A frame carries one message body; the queue holds a few of the largest, so a retransmitted
   // Accept at the limit is never dropped for its size alone.
   t.max_frame_bytes = core.config.max_message_bytes;
@@ -495,7 +537,10 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
 
 Status Server::start() {
   started_ms_ = now_ms();
-  SYNOD_RETURN_IF_ERROR(net::listen(acceptor_, options_.listen, "clients"));
+  if (options_.listen.port != 0)
+    SYNOD_RETURN_IF_ERROR(net::listen(acceptor_, options_.listen, "clients"));
+  if (options_.tls_listen.port != 0)
+    SYNOD_RETURN_IF_ERROR(net::listen(tls_acceptor_, options_.tls_listen, "TLS clients"));
   SYNOD_RETURN_IF_ERROR(transport_->start());
   if (options_.metrics_listen) {
     http_ = std::make_unique<HttpEndpoint>(
@@ -503,15 +548,32 @@ Status Server::start() {
         [this](std::string_view path) { return monitor(path); });
     SYNOD_RETURN_IF_ERROR(http_->start());
   }
-  accept();
+  if (options_.listen.port != 0) accept(acceptor_, false);
+  if (options_.tls_listen.port != 0) accept(tls_acceptor_, true);
   router_->start();
+  const std::string clients =
+      options_.listen.port != 0 ? options_.listen.to_string() : "(no plaintext port)";
   logging::write(
       logging::Level::kInfo, "started",
-      fmt::format("serving clients on {}, peers on {}, metrics on {}, data in {}",
-                  options_.listen.to_string(), options_.peers.at(options_.id).to_string(),
-                  options_.metrics_listen ? options_.metrics_listen->to_string() : "(off)",
-                  options_.data_dir),
-      {{"listen", options_.listen.to_string()}, {"data_dir", options_.data_dir}});
+      fmt::format(
+          "serving clients on {}{}, peers on {}{}, metrics on {}, data in {}", clients,
+          options_.tls_listen.port != 0 ? " and TLS " + options_.tls_listen.to_string() : "",
+          options_.peers.at(options_.id).to_string(), tls_ ? " (mutual TLS)" : "",
+          options_.metrics_listen ? options_.metrics_listen->to_string() : "(off)",
+          options_.data_dir),
+      {{"listen", clients}, {"data_dir", options_.data_dir}});
+  if (tls_) log("TLS certificate " + net::describe_certificate_file(options_.tls.cert_file));
+  return Status::ok();
+}
+
+Status Server::reload_tls() {
+  if (!tls_) return Status::invalid_argument("TLS is not configured");
+  if (Status s = tls_->reload(); !s.is_ok()) {
+    log("TLS reload failed, still using the previous certificates: " + s.to_string());
+    return s;
+  }
+  transport_->set_tls(tls_->peers());
+  log("TLS reloaded: certificate " + net::describe_certificate_file(options_.tls.cert_file));
   return Status::ok();
 }
 
@@ -520,6 +582,7 @@ void Server::stop() {
   stopped_ = true;
   asio::error_code ignored;
   acceptor_.close(ignored);
+  tls_acceptor_.close(ignored);
   if (router_) router_->stop();
   if (clock_) clock_->cancel();
   if (transport_) transport_->stop();
@@ -527,8 +590,8 @@ void Server::stop() {
   for (const auto& c : std::set<std::shared_ptr<Connection>>(connections_)) c->close();
 }
 
-void Server::accept() {
-  acceptor_.async_accept([this](const asio::error_code& ec, tcp::socket socket) {
+void Server::accept(tcp::acceptor& acceptor, bool tls) {
+  acceptor.async_accept([this, &acceptor, tls](const asio::error_code& ec, tcp::socket socket) {
     if (stopped_) return;
     if (!ec) {
       if (connections_.size() >= options_.max_clients) {
@@ -538,12 +601,15 @@ void Server::accept() {
         asio::write(socket, asio::buffer(refusal), ignored);
       } else {
         ++counters_.connections;
-        auto conn = std::make_shared<Connection>(*this, std::move(socket), router_->open_session());
+        // A TLS connection takes the contexts current now: a reload affects only later ones.
+        net::Stream stream =
+            tls ? net::Stream(std::move(socket), tls_->clients()) : net::Stream(std::move(socket));
+        auto conn = std::make_shared<Connection>(*this, std::move(stream), router_->open_session());
         connections_.insert(conn);
         conn->start();
       }
     }
-    accept();
+    accept(acceptor, tls);
   });
 }
 

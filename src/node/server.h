@@ -29,6 +29,7 @@
 
 #include "base/rng.h"
 #include "net/peer_transport.h"
+#include "net/tls.h"
 #include "node/acl.h"
 #include "node/http_endpoint.h"
 #include "node/router.h"
@@ -48,7 +49,11 @@ class Server {
     NodeId id;
     uint64_t cluster_id = 1;
     std::map<NodeId, net::Endpoint> peers;  // every member's peer address, this one included
-    net::Endpoint listen;                   // for clients
+    net::Endpoint listen;                   // for clients (port 0: none, --listen none)
+    // TLS (net/tls.h): with cert and key files the peer port speaks only mutual TLS, and
+    // tls_listen (port 0: none), as Redis's tls-port, serves TLS clients only.
+    net::TlsFiles tls;
+    net::Endpoint tls_listen;
     // GET /metrics (Prometheus) and /health over HTTP (node/http_endpoint.h); none if unset.
     std::optional<net::Endpoint> metrics_listen;
     std::string data_dir;
@@ -112,6 +117,9 @@ class Server {
   Status start();
   // Stops accepting and closes every connection; io.run() then returns.
   void stop();
+  // Loads the TLS files again (SIGHUP): new connections use them; on failure the current ones
+  // stay and the log says why.
+  Status reload_tls();
   // A storage failure stops the replica: what it promised might not be on disk.
   const Status& fatal() const { return fatal_; }
 
@@ -126,7 +134,7 @@ class Server {
 
   class AsioPeers;
   class AsioClock;
-  void accept();
+  void accept(asio::ip::tcp::acceptor& acceptor, bool tls);
   void request_flush();
   void flush();
   // Formats `reply` into the pipeline slot of `conn` and sends what is ready.
@@ -191,6 +199,8 @@ class Server {
   } auth_log_;
   std::unique_ptr<HttpEndpoint> http_;
   asio::ip::tcp::acceptor acceptor_;
+  std::unique_ptr<net::TlsContexts> tls_;  // null without TLS
+  asio::ip::tcp::acceptor tls_acceptor_;
   std::set<std::shared_ptr<Connection>> connections_;
   // Backups taken and not yet read to the end: at most kBackupsKept, each dropped after
   // kBackupIdleMs without a read (a client that went away).

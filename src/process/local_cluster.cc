@@ -142,7 +142,16 @@ Status LocalCluster::start(int id) {
                                    "--peers",       peers(),
                                    "--listen",      "127.0.0.1:" + std::to_string(client_port(id)),
                                    "--data",        options_.dir + "/n" + std::to_string(id)};
-  for (const auto& a : options_.extra_args) args.push_back(a);
+  if (options_.tls_client_port != 0) {
+    args.push_back("--tls-listen");
+    args.push_back("127.0.0.1:" + std::to_string(tls_client_port(id)));
+  }
+  // "{id}" in an argument becomes the replica's id: each replica's own TLS certificate.
+  for (std::string a : options_.extra_args) {
+    for (size_t at; (at = a.find("{id}")) != std::string::npos;)
+      a.replace(at, 4, std::to_string(id));
+    args.push_back(std::move(a));
+  }
   const std::string log = log_path(id);
   const pid_t pid = ::fork();
   if (pid < 0) return Status::io_error(std::string("fork: ") + std::strerror(errno));

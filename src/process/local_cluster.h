@@ -20,9 +20,12 @@ class LocalCluster {
     std::string binary;  // the synod executable
     std::string dir;
     int replicas = 3;
-    uint16_t client_port = 7001;          // replica i serves clients on client_port + i - 1
-    uint16_t peer_port = 7101;            // and peers on peer_port + i - 1
-    std::vector<std::string> extra_args;  // passed to every `synod server`
+    uint16_t client_port = 7001;  // replica i serves clients on client_port + i - 1
+    uint16_t peer_port = 7101;    // and peers on peer_port + i - 1
+    // Passed to every `synod server`, "{id}" replaced by the replica's id (e.g. its certificate:
+    // --tls-cert-file certs/n{id}.crt).
+    std::vector<std::string> extra_args;
+    uint16_t tls_client_port = 0;  // non-zero: replica i also serves TLS clients on this + i - 1
     // Sent before INFO when the replicas require a password: {"AUTH", user, password}.
     std::vector<std::string> auth;
   };
@@ -63,6 +66,9 @@ class LocalCluster {
   int replicas() const { return options_.replicas; }
   uint16_t client_port(int id) const {
     return static_cast<uint16_t>(options_.client_port + id - 1);
+  }
+  uint16_t tls_client_port(int id) const {
+    return static_cast<uint16_t>(options_.tls_client_port + id - 1);
   }
   uint16_t peer_port(int id) const { return static_cast<uint16_t>(options_.peer_port + id - 1); }
   std::string peers() const;  // "1=127.0.0.1:P1,2=..."

@@ -55,6 +55,18 @@ int run_server(const node::Server::Options& options) {
     (*server)->stop();
     io.stop();
   });
+  // SIGHUP reloads the TLS files (rotated certificates); the server logs the outcome.
+  asio::signal_set hangup(io, SIGHUP);
+  std::function<void(const asio::error_code&, int)> on_hangup = [&](const asio::error_code& ec,
+                                                                    int) {
+    if (ec) return;
+    if (!options.tls.enabled())
+      fmt::print(stderr, "n{} SIGHUP: no TLS to reload\n", options.id.value);
+    else
+      (void)(*server)->reload_tls();  // logged either way
+    hangup.async_wait(on_hangup);
+  };
+  hangup.async_wait(on_hangup);
   ::signal(SIGPIPE, SIG_IGN);
   io.run();
   return (*server)->fatal().is_ok() ? 0 : 1;
@@ -89,7 +101,26 @@ void add_server(CLI::App& app, int& exit_code) {
   cmd->add_option("--peers", *peers,
                   "every replica's peer address: 1=HOST:PORT,2=HOST:PORT,... (this one included)")
       ->required();
-  cmd->add_option("--listen", *listen, "address for clients (RESP)")->capture_default_str();
+  cmd->add_option("--listen", *listen,
+                  "address for plaintext clients (RESP); none: no plaintext port")
+      ->capture_default_str();
+  auto tls_listen = std::make_shared<std::string>();
+  auto tls_auth_clients = std::make_shared<std::string>("yes");
+  cmd->add_option("--tls-listen", *tls_listen,
+                  "address for TLS clients, as Redis's tls-port (needs --tls-cert-file); "
+                  "plaintext there is refused");
+  cmd->add_option("--tls-cert-file", o->tls.cert_file,
+                  "PEM certificate (chain) of this replica; with it the peer port speaks only "
+                  "mutual TLS, and the certificate must name this node as a subjectAltName URI "
+                  "synod://node/<id>. SIGHUP reloads the TLS files");
+  cmd->add_option("--tls-key-file", o->tls.key_file, "PEM private key of --tls-cert-file");
+  cmd->add_option("--tls-ca-cert-file", o->tls.ca_cert_file,
+                  "PEM CA that peers' and clients' certificates must chain to");
+  cmd->add_option("--tls-auth-clients", *tls_auth_clients,
+                  "yes: TLS clients need a certificate from the CA; optional: checked if given; "
+                  "no: not asked for")
+      ->check(CLI::IsMember({"yes", "no", "optional"}))
+      ->capture_default_str();
   cmd->add_option("--data", o->data_dir, "data directory (write-ahead log and snapshots)")
       ->required();
   cmd->add_option("--cluster-id", o->cluster_id,
@@ -179,10 +210,23 @@ void add_server(CLI::App& app, int& exit_code) {
     node::Server::Options options = *o;
     options.id = NodeId{*id};
     auto parsed = node::parse_peers(*peers);
-    auto endpoint = net::parse_endpoint(*listen);
-    if (!parsed.is_ok() || !endpoint.is_ok()) {
-      fmt::print(stderr, "synod server: {}\n",
-                 (!parsed.is_ok() ? parsed.status() : endpoint.status()).to_string());
+    // "none": no plaintext client port (port 0), for a replica that serves only --tls-listen.
+    auto endpoint =
+        *listen == "none" ? Result<net::Endpoint>(net::Endpoint{}) : net::parse_endpoint(*listen);
+    auto tls_endpoint = tls_listen->empty() ? Result<net::Endpoint>(net::Endpoint{})
+                                            : net::parse_endpoint(*tls_listen);
+    auto auth = net::parse_client_auth(*tls_auth_clients);
+    for (const Status& s :
+         {parsed.status(), endpoint.status(), tls_endpoint.status(), auth.status()}) {
+      if (s.is_ok()) continue;
+      fmt::print(stderr, "synod server: {}\n", s.to_string());
+      exit_code = 2;
+      return;
+    }
+    options.tls_listen = *tls_endpoint;
+    options.tls.auth_clients = *auth;
+    if (options.tls.enabled() != !options.tls.key_file.empty()) {
+      fmt::print(stderr, "synod server: --tls-cert-file and --tls-key-file go together\n");
       exit_code = 2;
       return;
     }
@@ -369,8 +413,12 @@ int run_local(const LocalCluster::Options& options) {
   ::signal(SIGTERM, on_stop_signal);
   fmt::print("synod local: {} replicas, data in {}\n", options.replicas, options.dir);
   for (int i = 1; i <= options.replicas; ++i)
-    fmt::print("  n{}  clients 127.0.0.1:{}  peers 127.0.0.1:{}  log {}\n", i,
-               cluster.client_port(i), cluster.peer_port(i), cluster.log_path(i));
+    fmt::print("  n{}  clients 127.0.0.1:{}{}  peers 127.0.0.1:{}  log {}\n", i,
+               cluster.client_port(i),
+               options.tls_client_port != 0
+                   ? fmt::format("  TLS clients 127.0.0.1:{}", cluster.tls_client_port(i))
+                   : "",
+               cluster.peer_port(i), cluster.log_path(i));
   fmt::print("connect with: redis-cli -p {}   (any replica; followers forward to the leader)\n",
              cluster.client_port(1));
   if (int leader = wait_for_leader(cluster, 10000))
@@ -413,9 +461,14 @@ void add_local(CLI::App& app, int& exit_code) {
   cmd->add_option("--peer-port", o->peer_port, "peer port of replica 1 (then +1, +2, ...)")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
+  cmd->add_option("--tls-port", o->tls_client_port,
+                  "TLS client port of replica 1 (then +1, +2, ...); give the certificates after "
+                  "--, e.g. -- --tls-cert-file DIR/n{id}.crt --tls-key-file DIR/n{id}.key "
+                  "--tls-ca-cert-file DIR/ca.crt (scripts/tls-certs DIR N makes them)")
+      ->check(CLI::Range(1, 65535));
   cmd->add_option("server-options", o->extra_args,
                   "after --, options passed to every `synod server` (e.g. -- --max-command-bytes "
-                  "1048576 --tick-ms 5)");
+                  "1048576 --tick-ms 5); {id} in one becomes each replica's id");
   cmd->callback([=, &exit_code] {
     LocalCluster::Options options = *o;
     options.binary = self_executable();
