@@ -129,7 +129,7 @@ TEST(ScriptRules, AScriptRunsOnlyTheCommandsItsUserMayRun) {
 TEST(ScriptRules, SynodEvalIsRefusedInsideScriptsAndCarriesOnlyScripts) {
   Store s;
   EXPECT_EQ(apply(s, {"SYNOD.EVAL", "+@all", "GET", "a", "b", "c"}),
-            Reply::error("ERR SYNOD.EVAL carries EVAL or EVALSHA"));
+            Reply::error("ERR SYNOD.EVAL carries EVAL, EVALSHA, EVAL_RO or EVALSHA_RO"));
   EXPECT_TRUE(starts_with(apply(s, {"SYNOD.EVAL", "+@fast", "EVAL", "return 1", "0"}),
                           "ERR ACL rule '+@fast'"));
   const Reply nested =

@@ -158,14 +158,15 @@ class TlsE2E : public ::testing::Test {
   bool logged(int id, const std::string& text) const {
     return eventually([&] { return log(id).find(text) != std::string::npos; }, 10000);
   }
-  // A line of replica `id`'s log starts with `start` (after "nI ") and ends with `end`.
+  // A line of replica `id`'s log whose message starts with `start` and ends with `end`.
   bool logged_line(int id, const std::string& start, const std::string& end) const {
     return eventually(
         [&] {
           std::istringstream lines(log(id));
           for (std::string line; std::getline(lines, line);) {
-            const size_t at = line.find(' ');
-            if (at != std::string::npos && line.compare(at + 1, start.size(), start) == 0 &&
+            // "TIME LEVEL NODE EVENT: message" (base/log.h): the message starts with `start`.
+            const size_t at = line.find(": ");
+            if (at != std::string::npos && line.compare(at + 2, start.size(), start) == 0 &&
                 line.size() >= end.size() &&
                 line.compare(line.size() - end.size(), end.size(), end) == 0)
               return true;
