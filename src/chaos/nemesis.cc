@@ -278,6 +278,11 @@ void Nemesis::start_clocks() {
     event(fmt::format("clock n{}: wall clock {} off, monotonic clock {:+} ppm", id,
                       signed_ms(c.wall_offset_ms), c.drift_ppm));
     apply_clock(id);
+    // Each replica's clock set wrong is a clock fault injected, counted as one: a run whose
+    // nemesis then happens to pick only other faults (fewer turns on a slow machine) still ran
+    // with every clock off.
+    std::lock_guard lock(mu_);
+    ++counts_[FaultKind::kClock];
   }
 }
 
