@@ -285,11 +285,12 @@ TEST(CommandCategories, AreRedisCategoriesForEveryCommandSynodHas) {
     ++compared;
   });
   for (const char* name :
-       {"ping",         "echo",          "quit",           "hello",     "auth",
-        "select",       "info",          "multi",          "discard",   "unwatch",
-        "command|docs", "command|count", "client|setname", "client|id", "config|get",
-        "config|set",   "acl|whoami",    "acl|cat",        "acl|users", "acl|list",
-        "acl|setuser",  "acl|getuser",   "acl|log"}) {
+       {"ping",           "echo",          "quit",         "hello",          "auth",
+        "select",         "info",          "multi",        "discard",        "unwatch",
+        "command|docs",   "command|count", "command|list", "client|setname", "client|id",
+        "client|getname", "client|info",   "client|list",  "client|kill",    "config|get",
+        "config|set",     "acl|whoami",    "acl|cat",      "acl|users",      "acl|list",
+        "acl|setuser",    "acl|getuser",   "acl|log"}) {
     const std::string full = name;
     const size_t bar = full.find('|');
     const std::string command = full.substr(0, bar);
