@@ -111,7 +111,13 @@ TEST(Acl, ReadOnlyReadWriteAndAdminUsers) {
   EXPECT_EQ(refusal(*acl, reader, {"INFO"}), noperm("info"));
   // What no table knows is in no category: refused unless a rule names it or +@all.
   EXPECT_EQ(refusal(*acl, reader, {"NOSUCH"}), noperm("nosuch"));
-  EXPECT_EQ(refusal(*acl, reader, {"CLIENT", "LIST"}), noperm("client|list"));
+  EXPECT_EQ(refusal(*acl, reader, {"CLIENT", "PAUSE", "10"}), noperm("client|pause"));
+  // CLIENT LIST and KILL are @admin @dangerous @connection, as in Redis: a user with +@connection
+  // may run them (as in Redis), one without @admin may not.
+  EXPECT_EQ(refusal(*acl, reader, {"CLIENT", "LIST"}), "");
+  EXPECT_EQ(refusal(*acl, writer, {"CLIENT", "LIST"}), noperm("client|list"));
+  EXPECT_EQ(refusal(*acl, writer, {"CLIENT", "KILL", "ID", "1"}), noperm("client|kill"));
+  EXPECT_EQ(refusal(*acl, writer, {"CLIENT", "SETNAME", "x"}), "");
   EXPECT_EQ(refusal(*acl, writer, {"NOSUCH"}), "");
   // Read-write: data, not administration.
   EXPECT_EQ(refusal(*acl, writer, {"SET", "k", "v"}), "");

@@ -66,6 +66,15 @@ def hello(port):
     check('hello role', h['role'] in ('master', 'replica'), True)
     check('hello modules', h['modules'], [])
     check('hello setname', c.execute_command('CLIENT', 'GETNAME'), 'greeter')
+    # RESP3 through redis-cli -3 (its raw output, not to a terminal: a `key value` line per
+    # entry of the map, in the order sent).
+    rc, out = run(['redis-cli', '-3', '-h', '127.0.0.1', '-p', str(port), 'HELLO', '3'], 30)
+    check('redis-cli -3 exit', rc, 0)
+    lines = [line.split(' ', 1) + [''] for line in out.strip().split('\n')]
+    check('resp3 hello keys', [kv[0] for kv in lines],
+          ['server', 'version', 'proto', 'id', 'mode', 'role', 'leader', 'modules'])
+    check('resp3 hello mode', lines[4][1], 'standalone')
+    check('resp3 hello proto', lines[2][1], '3')
     try:
         c.execute_command('HELLO', '2', 'SETNAME', 'has space')
         check('hello bad name refused', False, True)
