@@ -1407,7 +1407,9 @@ Allocated allocated_bytes() {
     if (mallctl("epoch", &epoch, &epoch_len, &epoch, epoch_len) == 0 &&
         mallctl("stats.allocated", &bytes, &bytes_len, nullptr, 0) == 0) {
       const bool named = mallctl("version", &version, &version_len, nullptr, 0) == 0;
-      return {bytes, std::string("jemalloc-") + (named && version ? version : "unknown")};
+      // "5.3.0-0-g54eaed1d..." is shown as Redis shows it: jemalloc-5.3.0.
+      const std::string full = named && version != nullptr ? version : "unknown";
+      return {bytes, "jemalloc-" + full.substr(0, full.find('-'))};
     }
   }
   const struct mallinfo2 m = ::mallinfo2();
