@@ -1225,6 +1225,7 @@ std::string Server::client_line(const Connection& c) const {
   if (c.in_multi_) flags += 'x';
   if (c.closing_) flags += 'A';
   if (flags.empty()) flags = "N";
+  // Asio's native_handle() is not const, though reading it changes nothing.
   const int fd = static_cast<int>(const_cast<Connection&>(c).stream_.socket().native_handle());
   return fmt::format(
       "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 "
