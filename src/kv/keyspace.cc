@@ -149,6 +149,20 @@ size_t Keyspace::live_count(uint64_t now_ms) const {
   return data_.size() - expired;
 }
 
+Keyspace::ExpiryStats Keyspace::expiry_stats(uint64_t now_ms) const {
+  ExpiryStats stats;
+  stats.expires = expiries_.size();
+  // A running mean: the sum of millions of TTLs would not fit in 64 bits.
+  double mean = 0;
+  size_t n = 0;
+  for (const auto& [at_ms, key] : expiries_) {
+    const double ttl = at_ms > now_ms ? static_cast<double>(at_ms - now_ms) : 0.0;
+    mean += (ttl - mean) / static_cast<double>(++n);
+  }
+  stats.avg_ttl_ms = static_cast<uint64_t>(mean);
+  return stats;
+}
+
 std::optional<std::string> Keyspace::check_collection(size_t elements, size_t bytes) const {
   if (elements > limits_.max_elements)
     return "ERR the value would hold more than " + std::to_string(limits_.max_elements) +

@@ -144,6 +144,13 @@ class Keyspace {
   const Map& data() const { return data_; }
   size_t size() const { return data_.size(); }  // including expired keys not yet removed
   size_t live_count(uint64_t now_ms) const;
+  // INFO's keyspace line: how many keys have an expiry, and their mean time to live from
+  // `now_ms` (0 if none), over every such key: O(keys with an expiry), for INFO only.
+  struct ExpiryStats {
+    size_t expires = 0;
+    uint64_t avg_ttl_ms = 0;
+  };
+  ExpiryStats expiry_stats(uint64_t now_ms) const;
 
   // Whether a collection may grow to `elements` elements of `bytes` bytes: the error to answer
   // if not.

@@ -118,6 +118,7 @@ class Store {
 
   uint64_t clock_ms() const { return ks_.clock_ms(); }
   size_t size() const { return ks_.size(); }  // including expired keys not yet removed
+  Keyspace::ExpiryStats expiry_stats() const { return ks_.expiry_stats(ks_.clock_ms()); }
   // A digest of the whole state, for tests and the simulator.
   uint64_t digest() const;
 

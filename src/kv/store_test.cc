@@ -121,6 +121,29 @@ TEST(Store, ExpiryRunsOnLogTime) {
   });
 }
 
+// INFO's db0:keys=N,expires=M,avg_ttl=T: the keys with an expiry and their mean TTL from the log
+// clock, exactly.
+TEST(Store, ExpiryStatsCountKeysWithATtlAndTheirMeanTtl) {
+  Store store;
+  EXPECT_EQ(store.expiry_stats().expires, 0u);
+  EXPECT_EQ(store.expiry_stats().avg_ttl_ms, 0u);
+  uint64_t seq = 0;
+  auto apply = [&](uint64_t time_ms, Args args) {
+    return store.apply({0, ++seq, time_ms, std::move(args)});
+  };
+  EXPECT_EQ(apply(1000, {"SET", "plain", "v"}), ok());
+  EXPECT_EQ(apply(1000, {"SET", "a", "v", "PX", "1000"}), ok());
+  EXPECT_EQ(apply(1000, {"SET", "b", "v", "PX", "3000"}), ok());
+  EXPECT_EQ(store.expiry_stats().expires, 2u);
+  EXPECT_EQ(store.expiry_stats().avg_ttl_ms, 2000u);
+  EXPECT_EQ(apply(1500, {"PERSIST", "b"}), i(1));  // the clock moved on 500 ms
+  EXPECT_EQ(store.expiry_stats().expires, 1u);
+  EXPECT_EQ(store.expiry_stats().avg_ttl_ms, 500u);
+  EXPECT_EQ(apply(2500, {"SET", "c", "v"}), ok());  // "a" expired at 2000
+  EXPECT_EQ(store.expiry_stats().expires, 0u);
+  EXPECT_EQ(store.size(), 3u);
+}
+
 TEST(Store, EveryReplicaExpiresTheSameKeysAtTheSameSlot) {
   Store a, b2;
   Rng rng(5);

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <set>
 
 #include "base/assert.h"
 #include "kv/commands.h"
@@ -36,6 +37,10 @@ constexpr ServerCommand kServerCommands[] = {
     {"client", "setname", kv::kConnection},
     {"client", "setinfo", kv::kConnection},
     {"client", "id", kv::kConnection},
+    {"client", "getname", kv::kConnection},
+    {"client", "info", kv::kConnection},
+    {"client", "list", kAdminOnly | kv::kConnection},
+    {"client", "kill", kAdminOnly | kv::kConnection},
     {"config", "get", kAdminOnly},
     {"config", "set", kAdminOnly},
     {"config", "rewrite", kAdminOnly},
@@ -81,6 +86,15 @@ std::optional<uint32_t> command_categories(std::string_view name, std::string_vi
   for (const ServerCommand& c : kServerCommands)
     if (c.name == name && (c.sub == sub || (c.sub == "*" && !sub.empty()))) return c.categories;
   return std::nullopt;
+}
+
+std::vector<std::string> command_names() {
+  std::set<std::string> names;
+  kv::for_each_command([&](const kv::CommandSpec& spec) {
+    if (!is_internal(spec.name)) names.emplace(spec.name);
+  });
+  for (const ServerCommand& c : kServerCommands) names.emplace(c.name);
+  return {names.begin(), names.end()};
 }
 
 namespace {

@@ -50,6 +50,8 @@ struct User {
 // The ACL categories of command `name` (lower case) with subcommand `sub` ("" if none), from the
 // command table or the server's own commands; nullopt if neither has it (its handler refuses it).
 std::optional<uint32_t> command_categories(std::string_view name, std::string_view sub);
+// The name of every command a client may send, lower case, in name order (COMMAND LIST).
+std::vector<std::string> command_names();
 
 // One connection's state: whose rules apply, and whether it has authenticated.
 struct AuthState {

@@ -111,7 +111,13 @@ TEST(Acl, ReadOnlyReadWriteAndAdminUsers) {
   EXPECT_EQ(refusal(*acl, reader, {"INFO"}), noperm("info"));
   // What no table knows is in no category: refused unless a rule names it or +@all.
   EXPECT_EQ(refusal(*acl, reader, {"NOSUCH"}), noperm("nosuch"));
-  EXPECT_EQ(refusal(*acl, reader, {"CLIENT", "LIST"}), noperm("client|list"));
+  EXPECT_EQ(refusal(*acl, reader, {"CLIENT", "PAUSE", "10"}), noperm("client|pause"));
+  // CLIENT LIST and KILL are @admin @dangerous @connection, as in Redis: a user with +@connection
+  // may run them (as in Redis), one without @admin may not.
+  EXPECT_EQ(refusal(*acl, reader, {"CLIENT", "LIST"}), "");
+  EXPECT_EQ(refusal(*acl, writer, {"CLIENT", "LIST"}), noperm("client|list"));
+  EXPECT_EQ(refusal(*acl, writer, {"CLIENT", "KILL", "ID", "1"}), noperm("client|kill"));
+  EXPECT_EQ(refusal(*acl, writer, {"CLIENT", "SETNAME", "x"}), "");
   EXPECT_EQ(refusal(*acl, writer, {"NOSUCH"}), "");
   // Read-write: data, not administration.
   EXPECT_EQ(refusal(*acl, writer, {"SET", "k", "v"}), "");
@@ -285,11 +291,12 @@ TEST(CommandCategories, AreRedisCategoriesForEveryCommandSynodHas) {
     ++compared;
   });
   for (const char* name :
-       {"ping",         "echo",          "quit",           "hello",     "auth",
-        "select",       "info",          "multi",          "discard",   "unwatch",
-        "command|docs", "command|count", "client|setname", "client|id", "config|get",
-        "config|set",   "acl|whoami",    "acl|cat",        "acl|users", "acl|list",
-        "acl|setuser",  "acl|getuser",   "acl|log"}) {
+       {"ping",           "echo",          "quit",         "hello",          "auth",
+        "select",         "info",          "multi",        "discard",        "unwatch",
+        "command|docs",   "command|count", "command|list", "client|setname", "client|id",
+        "client|getname", "client|info",   "client|list",  "client|kill",    "config|get",
+        "config|set",     "acl|whoami",    "acl|cat",      "acl|users",      "acl|list",
+        "acl|setuser",    "acl|getuser",   "acl|log"}) {
     const std::string full = name;
     const size_t bar = full.find('|');
     const std::string command = full.substr(0, bar);

@@ -2,11 +2,14 @@
 
 #include <fmt/core.h>
 #include <fmt/format.h>
+#include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <random>
@@ -63,6 +66,22 @@ std::pair<Status, uint64_t> timed(const std::function<Status()>& fdatasync) {
   return {std::move(synced), static_cast<uint64_t>(us.count())};
 }
 
+// Commands whose first argument is a subcommand: Redis names them cmd|sub (CLIENT LIST cmd=).
+bool is_container_command(const std::string& name) {
+  return name == "client" || name == "config" || name == "command" || name == "acl" ||
+         name == "script";
+}
+
+// Redis's rule for client names: printable ASCII without spaces (CLIENT LIST stays parseable).
+bool valid_client_name(std::string_view name) {
+  return std::all_of(name.begin(), name.end(), [](char c) { return c >= '!' && c <= '~'; });
+}
+
+kv::Reply bad_client_name() {
+  return kv::Reply::error(
+      "ERR Client names cannot contain spaces, newlines or special characters.");
+}
+
 }  // namespace
 
 // One client's connection: parses pipelined requests, answers them in order.
@@ -73,6 +92,9 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
         stream_(std::move(stream)),
         session_(std::move(session)),
         auth_(server.acl_->connect()),
+        id_(++server.next_client_id_),
+        created_ms_(server.now_ms()),
+        last_ms_(created_ms_),
         parser_(net::RespLimits{
             .max_bulk_bytes =
                 std::max(net::RespLimits{}.max_bulk_bytes, server.options_.max_command_bytes),
@@ -95,6 +117,8 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
     stream_.socket().set_option(tcp::no_delay(true), ignored);
     const auto remote = stream_.socket().remote_endpoint(ignored);
     if (!ignored) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    const auto local = stream_.socket().local_endpoint(ignored);
+    if (!ignored) local_ = local.address().to_string() + ":" + std::to_string(local.port());
     if (stream_.tls()) return start_tls();
     read();
   }
@@ -269,6 +293,12 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Router::Session> session_;  // the router's: client id, seqs, command order
   AuthState auth_;                            // its user, and whether it authenticated
   std::string remote_;                        // the client's address, for the log
+  const uint64_t id_;                         // CLIENT ID
+  std::string name_;                          // CLIENT SETNAME, HELLO SETNAME
+  std::string local_;                         // the address it connected to (CLIENT LIST laddr=)
+  const uint64_t created_ms_;                 // on now_ms(): CLIENT LIST age=
+  uint64_t last_ms_;                          // its last command began: idle=
+  std::string last_command_;                  // cmd=, as Redis names it (client|list)
   net::RespParser parser_;
   int protocol_ = 2;
   std::deque<std::shared_ptr<std::string>> pipeline_;
@@ -671,6 +701,10 @@ void Server::serve(const std::shared_ptr<Connection>& conn, std::vector<std::str
                    const std::shared_ptr<std::string>& slot, int protocol) {
   if (args.empty()) return finish(conn, slot, protocol, kv::Reply::error("ERR empty command"));
   const std::string name = lower(args[0]);
+  conn->last_ms_ = now_ms();
+  conn->last_command_ = name.substr(0, 64);
+  if (is_container_command(name) && args.size() >= 2)
+    conn->last_command_ += "|" + lower(args[1]).substr(0, 64);
   if (!conn->held_.empty() || (name == "exec" && conn->watches_pending_ > 0)) {
     conn->held_.push_back({std::move(args), slot, protocol});
     return;
@@ -683,6 +717,7 @@ void Server::serve(const std::shared_ptr<Connection>& conn, std::vector<std::str
   if (name == "synod.backup") return backup(conn, args, slot, protocol);
   if (name == "auth") return auth(conn, args, slot, protocol);
   if (name == "acl") return finish(conn, slot, protocol, acl_->command(conn->auth_, args));
+  if (name == "client") return finish(conn, slot, protocol, client_command(conn, args));
   const uint64_t start_us = now_us();
   const kv::CommandClass command_class = kv::classify(name);
   const Telemetry::RequestClass kind = Telemetry::classify(name, command_class);
@@ -979,10 +1014,16 @@ void Server::hello(const std::shared_ptr<Connection>& conn,
                          "otherwise the HELLO AUTH <user> <pass> option can be used to "
                          "authenticate the client and select the RESP protocol version at the "
                          "same time"));
-  // SETNAME is accepted as CLIENT SETNAME is: Synod keeps no client names.
+  if (request.setname) {
+    if (!valid_client_name(*request.setname))
+      return finish(conn, slot, conn->protocol_, bad_client_name());
+    conn->name_ = *request.setname;
+  }
   if (request.protocol) conn->protocol_ = request.protocol;
   const auto& r = core_->replica();
   net::RespWriter w(conn->protocol_);
+  // As Redis 7.0's, with Synod's leader added: "standalone", since Synod is one keyspace on every
+  // replica (a cluster-aware client that read "cluster" would look for CLUSTER SLOTS).
   w.map(8);
   w.bulk("server");
   w.bulk("synod");
@@ -991,9 +1032,9 @@ void Server::hello(const std::shared_ptr<Connection>& conn,
   w.bulk("proto");
   w.integer(conn->protocol_);
   w.bulk("id");
-  w.integer(static_cast<int64_t>(conn->client() >> 1));
+  w.integer(static_cast<int64_t>(conn->id_));
   w.bulk("mode");
-  w.bulk("cluster");
+  w.bulk("standalone");
   w.bulk("role");
   w.bulk(r.role() == paxos::Role::kLeader ? "master" : "replica");
   w.bulk("leader");
@@ -1055,6 +1096,146 @@ void Server::log_auth_failure(const Connection& conn, std::string_view user, Acl
   log(line);
 }
 
+kv::Reply Server::client_command(const std::shared_ptr<Connection>& conn,
+                                 const std::vector<std::string>& args) {
+  using kv::Reply;
+  const size_t argc = args.size();
+  const std::string sub = argc >= 2 ? lower(args[1]) : "";
+  auto arity = [&] {
+    return Reply::error("ERR wrong number of arguments for 'client|" + sub + "' command");
+  };
+  if (argc < 2) return Reply::error("ERR wrong number of arguments for 'client' command");
+  if (sub == "id") return argc == 2 ? Reply::integer_of(int64_t(conn->id_)) : arity();
+  if (sub == "getname")
+    return argc != 2 ? arity() : conn->name_.empty() ? Reply::null() : Reply::bulk(conn->name_);
+  if (sub == "setname") {
+    if (argc != 3) return arity();
+    if (!valid_client_name(args[2])) return bad_client_name();
+    conn->name_ = args[2];
+    return Reply::ok();
+  }
+  // Redis 7.2's library name and version: accepted (redis-py sends them), not shown by 7.0.
+  if (sub == "setinfo") return argc == 4 ? Reply::ok() : arity();
+  if (sub == "info") return argc == 2 ? Reply::bulk(client_line(*conn)) : arity();
+  if (sub == "list") {
+    // CLIENT LIST [TYPE normal|master|replica|pubsub] [ID id...]: every connection here is a
+    // normal one (replicas talk on the peer port, Synod has no pub/sub).
+    std::set<uint64_t> ids;
+    bool any_id = false, none = false;
+    for (size_t i = 2; i < argc; ++i) {
+      const std::string option = lower(args[i]);
+      if (option == "type" && i + 1 < argc) {
+        const std::string type = lower(args[++i]);
+        if (type != "normal" && type != "master" && type != "replica" && type != "pubsub")
+          return Reply::error("ERR Unknown client type '" + args[i] + "'");
+        none = none || type != "normal";
+      } else if (option == "id" && i + 1 < argc) {
+        any_id = true;
+        for (++i; i < argc; ++i) {
+          uint64_t id = 0;
+          if (!parse_u64(args[i], id) || id == 0) return Reply::error("ERR Invalid client ID");
+          ids.insert(id);
+        }
+      } else {
+        return Reply::error("ERR syntax error");
+      }
+    }
+    std::vector<const Connection*> shown;
+    for (const auto& c : connections_)
+      if (!none && (!any_id || ids.count(c->id_))) shown.push_back(c.get());
+    std::sort(shown.begin(), shown.end(),
+              [](const Connection* a, const Connection* b) { return a->id_ < b->id_; });
+    std::string out;
+    for (const Connection* c : shown) out += client_line(*c);
+    return Reply::bulk(out);
+  }
+  if (sub == "kill") return client_kill(conn, args);
+  return Reply::error("ERR unknown subcommand '" + args[1].substr(0, 128) + "'. Try CLIENT HELP.");
+}
+
+// CLIENT KILL ip:port (answers OK or an error) | CLIENT KILL filter value ... (answers how many
+// were closed), with the filters ID, ADDR, LADDR, USER, TYPE and SKIPME, as in Redis 7.0.
+kv::Reply Server::client_kill(const std::shared_ptr<Connection>& conn,
+                              const std::vector<std::string>& args) {
+  using kv::Reply;
+  const size_t argc = args.size();
+  std::optional<uint64_t> id;
+  std::optional<std::string> addr, laddr, user;
+  bool skip_me = true, no_type = false;
+  if (argc == 3) {
+    addr = args[2];
+    skip_me = false;
+  } else if (argc > 3 && argc % 2 == 0) {
+    for (size_t i = 2; i < argc; i += 2) {
+      const std::string filter = lower(args[i]);
+      const std::string& value = args[i + 1];
+      if (filter == "id") {
+        uint64_t v = 0;
+        if (!parse_u64(value, v) || v == 0)
+          return Reply::error("ERR client-id should be greater than 0");
+        id = v;
+      } else if (filter == "addr") {
+        addr = value;
+      } else if (filter == "laddr") {
+        laddr = value;
+      } else if (filter == "user") {
+        user = value;
+      } else if (filter == "type") {
+        const std::string type = lower(value);
+        if (type != "normal" && type != "master" && type != "replica" && type != "pubsub")
+          return Reply::error("ERR Unknown client type '" + value + "'");
+        no_type = type != "normal";
+      } else if (filter == "skipme") {
+        const std::string yes_no = lower(value);
+        if (yes_no != "yes" && yes_no != "no") return Reply::error("ERR syntax error");
+        skip_me = yes_no == "yes";
+      } else {
+        return Reply::error("ERR syntax error");
+      }
+    }
+  } else {
+    return Reply::error("ERR syntax error");
+  }
+  std::vector<std::shared_ptr<Connection>> victims;
+  for (const auto& c : connections_) {
+    if (no_type || (id && c->id_ != *id) || (addr && c->remote_ != *addr) ||
+        (laddr && c->local_ != *laddr) ||
+        (user && (c->auth_.user == nullptr || c->auth_.user->name != *user)) ||
+        (skip_me && c == conn))
+      continue;
+    victims.push_back(c);
+  }
+  for (const auto& c : victims) {
+    log(fmt::format("CLIENT KILL: closing client id={} addr={}", c->id_, c->remote_));
+    if (c == conn) {
+      conn->closing_ = true;  // this reply first, as in Redis
+    } else {
+      c->close();
+    }
+  }
+  if (argc == 3) return victims.empty() ? Reply::error("ERR No such client") : Reply::ok();
+  return Reply::integer_of(static_cast<int64_t>(victims.size()));
+}
+
+// The fields of Redis 7.0's CLIENT LIST line that Synod can fill truthfully, in Redis's order;
+// those about buffers Synod does not have (qbuf, argv-mem, rbs, ...) are left out.
+std::string Server::client_line(const Connection& c) const {
+  const uint64_t now = now_ms();
+  std::string flags;
+  if (c.in_multi_) flags += 'x';
+  if (c.closing_) flags += 'A';
+  if (flags.empty()) flags = "N";
+  // Asio's native_handle() is not const, though reading it changes nothing.
+  const int fd = static_cast<int>(const_cast<Connection&>(c).stream_.socket().native_handle());
+  return fmt::format(
+      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 "
+      "multi={} omem={} cmd={} user={} redir=-1 resp={}\n",
+      c.id_, c.remote_, c.local_, fd, c.name_, (now - c.created_ms_) / 1000,
+      (now - c.last_ms_) / 1000, flags, c.in_multi_ ? int64_t(c.queued_.size()) : -1,
+      c.queued_bytes(), c.last_command_.empty() ? "NULL" : c.last_command_,
+      c.auth_.user != nullptr ? c.auth_.user->name : "default", c.protocol_);
+}
+
 kv::Reply Server::local_command(const std::vector<std::string>& args, bool& close) {
   using kv::Reply;
   const std::string name = lower(args[0]);
@@ -1073,18 +1254,23 @@ kv::Reply Server::local_command(const std::vector<std::string>& args, bool& clos
     return Reply::ok();
   }
   if (name == "command") {
-    if (argc >= 2 && lower(args[1]) == "count") return Reply::integer_of(0);
-    return Reply::array({});  // enough for redis-cli (COMMAND DOCS), which then works without hints
+    const std::string sub = argc >= 2 ? lower(args[1]) : "";
+    if (sub == "count")
+      return argc == 2 ? Reply::integer_of(static_cast<int64_t>(command_names().size()))
+                       : Reply::error("ERR wrong number of arguments for 'command|count' command");
+    if (sub == "list") {
+      if (argc != 2) return Reply::error("ERR COMMAND LIST FILTERBY is not supported");
+      std::vector<Reply> out;
+      for (const std::string& n : command_names()) out.push_back(Reply::bulk(n));
+      return Reply::array(std::move(out));
+    }
+    // COMMAND, COMMAND INFO and COMMAND DOCS: no key specs, flags or docs are described yet, and
+    // an empty array is what redis-cli (COMMAND DOCS) then works without hints from.
+    return Reply::array({});
   }
   if (name == "select") {
     if (argc != 2) return arity();
     return args[1] == "0" ? Reply::ok() : Reply::error("ERR DB index is out of range");
-  }
-  if (name == "client") {
-    if (argc >= 2 && (lower(args[1]) == "setname" || lower(args[1]) == "setinfo"))
-      return Reply::ok();
-    if (argc >= 2 && lower(args[1]) == "id") return Reply::integer_of(1);
-    return Reply::error("ERR unknown CLIENT subcommand");
   }
   if (name == "config") {
     // Clients such as redis-benchmark read settings at start; Synod has no runtime CONFIG.
@@ -1172,6 +1358,92 @@ DataDirUsage data_dir_usage(const std::string& dir) {
 
 }  // namespace
 
+namespace {
+
+// Redis's bytesToHuman: 1023B, 1.00K, 2.50M, ...
+std::string bytes_to_human(uint64_t bytes) {
+  const char* units = "KMGTP";
+  if (bytes < 1024) return fmt::format("{}B", bytes);
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < 5) {
+    value /= 1024;
+    ++unit;
+  }
+  return fmt::format("{:.2f}{}", value, units[unit]);
+}
+
+// The resident set size, from /proc/self/statm (its second field, in pages).
+uint64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size_pages = 0, resident_pages = 0;
+  const int read = std::fscanf(f, "%lu %lu", &size_pages, &resident_pages);
+  std::fclose(f);
+  if (read != 2) return 0;
+  return static_cast<uint64_t>(resident_pages) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// jemalloc's control interface, if the binary links jemalloc (the synod binary does, unless built
+// with the sanitizers); null otherwise.
+extern "C" int mallctl(const char* name, void* old_value, size_t* old_len, void* new_value,
+                       size_t new_len) __attribute__((weak));
+
+struct Allocated {
+  uint64_t bytes = 0;
+  std::string allocator;
+};
+
+// What the allocator has handed out and not taken back: jemalloc's stats.allocated (as Redis
+// built with jemalloc counts), else glibc malloc's mallinfo2 (blocks in use in its arenas, plus
+// its mmapped blocks).
+Allocated allocated_bytes() {
+  if (mallctl != nullptr) {
+    uint64_t epoch = 1;
+    size_t epoch_len = sizeof(epoch);
+    size_t bytes = 0, bytes_len = sizeof(bytes);
+    const char* version = nullptr;
+    size_t version_len = sizeof(version);
+    // Writing the epoch refreshes jemalloc's cached statistics.
+    if (mallctl("epoch", &epoch, &epoch_len, &epoch, epoch_len) == 0 &&
+        mallctl("stats.allocated", &bytes, &bytes_len, nullptr, 0) == 0) {
+      const bool named = mallctl("version", &version, &version_len, nullptr, 0) == 0;
+      // "5.3.0-0-g54eaed1d..." is shown as Redis shows it: jemalloc-5.3.0.
+      const std::string full = named && version != nullptr ? version : "unknown";
+      return {bytes, "jemalloc-" + full.substr(0, full.find('-'))};
+    }
+  }
+  const struct mallinfo2 m = ::mallinfo2();
+  return {m.uordblks + m.hblkhd, "libc"};
+}
+
+}  // namespace
+
+// Redis's used_memory is what its allocator handed out and not taken back.
+std::string Server::memory_info() const {
+  const Allocated allocated = allocated_bytes();
+  const uint64_t used = allocated.bytes;
+  const uint64_t rss = resident_bytes();
+  used_memory_peak_ = std::max(used_memory_peak_, used);
+  std::string out = "# Memory\r\n";
+  auto add = [&](const std::string& line) { out += line + "\r\n"; };
+  add(fmt::format("used_memory:{}", used));
+  add("used_memory_human:" + bytes_to_human(used));
+  add(fmt::format("used_memory_rss:{}", rss));
+  add("used_memory_rss_human:" + bytes_to_human(rss));
+  add(fmt::format("used_memory_peak:{}", used_memory_peak_));
+  add("used_memory_peak_human:" + bytes_to_human(used_memory_peak_));
+  // Synod evicts nothing: a write that would pass a per-key bound is refused instead.
+  add("maxmemory:0");
+  add("maxmemory_human:0B");
+  add("maxmemory_policy:noeviction");
+  add(fmt::format("mem_fragmentation_ratio:{:.2f}",
+                  used == 0 ? 0.0 : static_cast<double>(rss) / static_cast<double>(used)));
+  add("mem_allocator:" + allocated.allocator);
+  add("");
+  return out;
+}
+
 std::string Server::info(const std::string& section) const {
   const auto& r = core_->replica();
   const bool all = section == "default" || section == "all" || section == "everything";
@@ -1185,6 +1457,23 @@ std::string Server::info(const std::string& section) const {
     add("tcp_port:" + std::to_string(options_.listen.port));
     add(fmt::format("uptime_in_seconds:{}", (now_ms() - started_ms_) / 1000));
     add("data_dir:" + options_.data_dir);
+    add("");
+  }
+  if (all || section == "clients") {
+    add("# Clients");
+    add(fmt::format("connected_clients:{}", connections_.size()));
+    add("blocked_clients:0");  // Synod has no blocking commands
+    add("");
+  }
+  if (all || section == "memory") out += memory_info();
+  if (all || section == "persistence") {
+    // Every write is in the log, fsynced on a quorum, before it is acknowledged: no background
+    // save or rewrite exists to be in progress (redis-cli --stat reads these).
+    add("# Persistence");
+    add("loading:0");
+    add("rdb_bgsave_in_progress:0");
+    add("aof_enabled:1");
+    add("aof_rewrite_in_progress:0");
     add("");
   }
   if (all || section == "replication") {
@@ -1220,7 +1509,6 @@ std::string Server::info(const std::string& section) const {
   if (all || section == "stats") {
     add("# Stats");
     add(fmt::format("total_connections_received:{}", counters_.connections));
-    add(fmt::format("connected_clients:{}", connections_.size()));
     add(fmt::format("total_commands_processed:{}", counters_.commands));
     const Router::Counters& routed = router_->counters();
     add(fmt::format("writes:{}", routed.writes));
@@ -1254,7 +1542,9 @@ std::string Server::info(const std::string& section) const {
   }
   if (all || section == "keyspace") {
     add("# Keyspace");
-    add(fmt::format("db0:keys={}", core_->store().size()));
+    const kv::Keyspace::ExpiryStats expiry = core_->store().expiry_stats();
+    add(fmt::format("db0:keys={},expires={},avg_ttl={}", core_->store().size(), expiry.expires,
+                    expiry.avg_ttl_ms));
     add(fmt::format("state_digest:{:016x}", core_->store().digest()));
     add(fmt::format("log_clock_ms:{}", core_->store().clock_ms()));
     add(fmt::format("sessions:{}", core_->store().sessions()));

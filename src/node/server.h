@@ -163,6 +163,13 @@ class Server {
   // Serves the requests held behind an EXEC that waited for its WATCH reads.
   void release_held(const std::shared_ptr<Connection>& conn);
   kv::Reply local_command(const std::vector<std::string>& args, bool& close);
+  // CLIENT ID/SETNAME/GETNAME/INFO/LIST/KILL/SETINFO, about this replica's connections.
+  kv::Reply client_command(const std::shared_ptr<Connection>& conn,
+                           const std::vector<std::string>& args);
+  kv::Reply client_kill(const std::shared_ptr<Connection>& conn,
+                        const std::vector<std::string>& args);
+  std::string client_line(const Connection& c) const;  // CLIENT LIST's line, as Redis 7.0's
+  std::string memory_info() const;                     // INFO's # Memory section
   // SYNOD.BACKUP: an online backup (node/backup.h), taken at a linearizable point and handed
   // out in chunks.
   void backup(const std::shared_ptr<Connection>& conn, const std::vector<std::string>& args,
@@ -217,6 +224,8 @@ class Server {
   bool stopped_ = false;
   Status fatal_;
   uint64_t started_ms_ = 0;
+  uint64_t next_client_id_ = 0;            // CLIENT ID: 1, 2, ... on this replica, as Redis's
+  mutable uint64_t used_memory_peak_ = 0;  // the most INFO has seen allocated
 
   struct Counters {
     uint64_t connections = 0;
