@@ -12,10 +12,18 @@ endif()
 # brackets match a parenthesis in both grep and grep -E.)
 set(CHAOS_SUMMARY "^chaos: [0-9]* ops on [0-9]* keys, [0-9]* acknowledged, [0-9]* failed, [0-9]* unknown, faults: [1-9][0-9]* [(]kill=[0-9]*,pause=[0-9]*,partition=[0-9]*,restart-all=[0-9]*,clock=[0-9]*[)], lost=")
 
+# restart-all runs without transactions: killing every replica at once leaves hundreds of
+# outcomes unknown, and a key pair tied by transactions with many unknown operations can pass
+# the checker's 10M-state budget (UNDECIDED at seed 11 once); kill, pause and partition run the
+# register workload's transactions and scripts, and the bank runs under kills.
 foreach(fault kill pause partition restart-all)
   set(out out.chaos-${fault}.txt)
+  set(extra "")
+  if(fault STREQUAL "restart-all")
+    set(extra "--transactions 0")
+  endif()
   add_test(NAME chaos.${fault}
-           COMMAND sh -c "$<TARGET_FILE:synod> chaos --replicas 3 --clients ${CHAOS_CLIENTS} --duration 30 --faults ${fault} --seed 11 > ${out}; rc=$?; cat ${out}; test $rc -eq 0 && grep -q '${CHAOS_SUMMARY}0, verdict=LINEARIZABLE$' ${out}")
+           COMMAND sh -c "$<TARGET_FILE:synod> chaos --replicas 3 --clients ${CHAOS_CLIENTS} --duration 30 --faults ${fault} ${extra} --seed 11 > ${out}; rc=$?; cat ${out}; test $rc -eq 0 && grep -q '${CHAOS_SUMMARY}0, verdict=LINEARIZABLE$' ${out}")
   set_tests_properties(chaos.${fault} PROPERTIES TIMEOUT 300 LABELS chaos)
 endforeach()
 
