@@ -1388,6 +1388,9 @@ uint64_t resident_bytes() {
 // with the sanitizers); null otherwise.
 extern "C" int mallctl(const char* name, void* old_value, size_t* old_len, void* new_value,
                        size_t new_len) __attribute__((weak));
+// The sanitizers' allocator (AddressSanitizer replaces malloc, so mallinfo2 sees nothing), if the
+// binary is built with them; null otherwise.
+extern "C" size_t __sanitizer_get_current_allocated_bytes() __attribute__((weak));
 
 struct Allocated {
   uint64_t bytes = 0;
@@ -1395,8 +1398,8 @@ struct Allocated {
 };
 
 // What the allocator has handed out and not taken back: jemalloc's stats.allocated (as Redis
-// built with jemalloc counts), else glibc malloc's mallinfo2 (blocks in use in its arenas, plus
-// its mmapped blocks).
+// built with jemalloc counts), else the sanitizers' count, else glibc malloc's mallinfo2 (blocks in
+// use in its arenas, plus its mmapped blocks).
 Allocated allocated_bytes() {
   if (mallctl != nullptr) {
     uint64_t epoch = 1;
@@ -1413,6 +1416,8 @@ Allocated allocated_bytes() {
       return {bytes, "jemalloc-" + full.substr(0, full.find('-'))};
     }
   }
+  if (__sanitizer_get_current_allocated_bytes != nullptr)
+    return {__sanitizer_get_current_allocated_bytes(), "sanitizer"};
   const struct mallinfo2 m = ::mallinfo2();
   return {m.uordblks + m.hblkhd, "libc"};
 }

@@ -159,7 +159,7 @@ def info(port):
     peak = int(re.search(r'\r\nused_memory_peak:(\d+)\r\n', text).group(1))
     check('peak >= used', peak >= used, True)
     check('maxmemory', '\r\nmaxmemory:0\r\n' in text, True)
-    check('mem_allocator', re.search(r'\r\nmem_allocator:(jemalloc-\d+\.\d+\.\d+|libc)\r\n', text)
+    check('mem_allocator', re.search(r'\r\nmem_allocator:(jemalloc-\d+\.\d+\.\d+|libc|sanitizer)\r\n', text)
           is not None, True)
     ratio = float(re.search(r'\r\nmem_fragmentation_ratio:(\d+\.\d\d)\r\n', text).group(1))
     check('fragmentation ratio positive', ratio > 0, True)
