@@ -42,13 +42,6 @@ std::string sha256sum(const std::string& password) {
   return r.out.substr(0, 64);
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 class AuthE2E : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -49,13 +49,6 @@ Ran run_synod(const std::string& args, int timeout_s = 20) {
   return ran;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // `synod ARGS...` in the background, its output in `log`.
 class Child {
  public:

@@ -5,10 +5,21 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <set>
 
 namespace synod::tools {
+
+std::string slurp(const std::string& path) {
+  std::string out;
+  if (FILE* f = std::fopen(path.c_str(), "rb")) {
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof(buf), f)) out.append(buf, n);
+    std::fclose(f);
+  }
+  return out;
+}
 
 using process::LocalCluster;
 

@@ -14,6 +14,9 @@
 
 namespace synod::tools {
 
+// A file's whole contents ("" if it cannot be read): a replica's log, a history.
+std::string slurp(const std::string& path);
+
 // Polls `pred` every 20 ms until it holds or `timeout_ms` has passed; then its last answer.
 template <typename Pred>
 bool eventually(Pred pred, int timeout_ms = 15000) {

@@ -469,16 +469,6 @@ TEST_F(E2E, PipelinedCommandsTakeEffectInOrder) {
   }
 }
 
-std::string slurp(const std::string& path) {
-  std::string out;
-  if (FILE* f = std::fopen(path.c_str(), "r")) {
-    char buf[4096];
-    while (size_t n = std::fread(buf, 1, sizeof(buf), f)) out.append(buf, n);
-    std::fclose(f);
-  }
-  return out;
-}
-
 // A replica of another cluster that dials this one is refused at the handshake, with a reason
 // in the log, and changes nothing.
 TEST_F(E2E, AReplicaOfAnotherClusterIsRefused) {

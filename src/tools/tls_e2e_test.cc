@@ -47,13 +47,6 @@ Ran run(const std::string& cmd) {
   return ran;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // `synod ARGS...` in the background, its output in `log`; stopped with SIGTERM (then SIGKILL) when
 // destroyed.
 class Child {
