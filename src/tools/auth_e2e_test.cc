@@ -18,28 +18,11 @@
 namespace synod::tools {
 namespace {
 
-struct Ran {
-  int status = -1;
-  std::string out;  // stdout and stderr
-};
-
-Ran run(const std::string& command) {
-  Ran r;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  return r;
-}
-
 // The operator's guide: printf %s 'password' | sha256sum.
 std::string sha256sum(const std::string& password) {
-  const Ran r = run("printf %s '" + password + "' | sha256sum");
-  EXPECT_EQ(r.status, 0);
-  return r.out.substr(0, 64);
+  const Ran r = run_shell("printf %s '" + password + "' | sha256sum");
+  EXPECT_EQ(r.exit_code, 0);
+  return r.output.substr(0, 64);
 }
 
 class AuthE2E : public ::testing::Test {
@@ -70,7 +53,7 @@ class AuthE2E : public ::testing::Test {
 
 // What redis-cli prints, without the blank lines it adds after errors when not on a terminal.
 std::string cli(const std::string& port, const std::string& args) {
-  std::string out = run("redis-cli -p " + port + " --no-auth-warning " + args).out;
+  std::string out = run_shell("redis-cli -p " + port + " --no-auth-warning " + args).output;
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
 }
@@ -120,19 +103,19 @@ TEST_F(AuthE2E, UsersPasswordsAndPermissionsThroughRedisPyAndRedisCli) {
 TEST_F(AuthE2E, AConfigTheServerCannotHonourIsRefusedAtStart) {
   const std::string base = std::string(SYNOD_BINARY) + " server --id 1 --peers 1=127.0.0.1:1 " +
                            "--data " + dir_ + "/data ";
-  const Ran plaintext = run(base + "--user 'u on >hunter2 ~* +@all'");
-  EXPECT_EQ(plaintext.status, 2);
-  EXPECT_NE(plaintext.out.find("user 'u': a password in plain text"), std::string::npos)
-      << plaintext.out;
-  EXPECT_EQ(plaintext.out.find("hunter2"), std::string::npos) << plaintext.out;
-  const Ran keys = run(base + "--user 'u on nopass ~app:* +@all'");
-  EXPECT_EQ(keys.status, 2);
-  EXPECT_NE(keys.out.find("the only key pattern is ~*"), std::string::npos) << keys.out;
+  const Ran plaintext = run_shell(base + "--user 'u on >hunter2 ~* +@all'");
+  EXPECT_EQ(plaintext.exit_code, 2);
+  EXPECT_NE(plaintext.output.find("user 'u': a password in plain text"), std::string::npos)
+      << plaintext.output;
+  EXPECT_EQ(plaintext.output.find("hunter2"), std::string::npos) << plaintext.output;
+  const Ran keys = run_shell(base + "--user 'u on nopass ~app:* +@all'");
+  EXPECT_EQ(keys.exit_code, 2);
+  EXPECT_NE(keys.output.find("the only key pattern is ~*"), std::string::npos) << keys.output;
   std::ofstream(dir_ + "/bad.acl") << "# users\n\nuser ok on nopass ~* +@all\nreader on ~*\n";
-  const Ran file = run(base + "--aclfile " + dir_ + "/bad.acl");
-  EXPECT_EQ(file.status, 2);
-  EXPECT_NE(file.out.find("bad.acl:4: a line is 'user NAME RULE...'"), std::string::npos)
-      << file.out;
+  const Ran file = run_shell(base + "--aclfile " + dir_ + "/bad.acl");
+  EXPECT_EQ(file.exit_code, 2);
+  EXPECT_NE(file.output.find("bad.acl:4: a line is 'user NAME RULE...'"), std::string::npos)
+      << file.output;
 }
 
 }  // namespace

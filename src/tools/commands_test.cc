@@ -30,23 +30,9 @@ namespace synod::tools {
 using process::LocalCluster;
 namespace {
 
-struct Ran {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
 // Runs `synod ARGS` to completion (killed after `timeout_s`: exit code 124).
 Ran run_synod(const std::string& args, int timeout_s = 20) {
-  const std::string cmd =
-      "timeout " + std::to_string(timeout_s) + " " + SYNOD_BINARY + " " + args + " 2>&1";
-  Ran ran;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    while (size_t n = std::fread(buf, 1, sizeof(buf), p)) ran.output.append(buf, n);
-    const int status = ::pclose(p);
-    ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  return ran;
+  return run_shell("timeout " + std::to_string(timeout_s) + " " + SYNOD_BINARY + " " + args);
 }
 
 // `synod ARGS...` in the background, its output in `log`.

@@ -21,6 +21,17 @@ std::string slurp(const std::string& path) {
   return out;
 }
 
+Ran run_shell(const std::string& command) {
+  Ran ran;
+  if (FILE* p = ::popen((command + " 2>&1").c_str(), "r")) {
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof(buf), p)) ran.output.append(buf, n);
+    const int status = ::pclose(p);
+    ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  return ran;
+}
+
 using process::LocalCluster;
 
 namespace {

@@ -17,6 +17,14 @@ namespace synod::tools {
 // A file's whole contents ("" if it cannot be read): a replica's log, a history.
 std::string slurp(const std::string& path);
 
+// A shell command run to completion: its exit status (128 + the signal if one killed it) and its
+// standard output and error together.
+struct Ran {
+  int exit_code = -1;
+  std::string output;
+};
+Ran run_shell(const std::string& command);
+
 // Polls `pred` every 20 ms until it holds or `timeout_ms` has passed; then its last answer.
 template <typename Pred>
 bool eventually(Pred pred, int timeout_ms = 15000) {

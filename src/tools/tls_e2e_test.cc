@@ -30,19 +30,9 @@ namespace {
 
 using process::LocalCluster;
 
-struct Ran {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr, trailing newlines removed
-};
-
+// run_shell, trailing newlines removed.
 Ran run(const std::string& cmd) {
-  Ran ran;
-  if (FILE* p = ::popen((cmd + " 2>&1").c_str(), "r")) {
-    char buf[4096];
-    while (size_t n = std::fread(buf, 1, sizeof(buf), p)) ran.output.append(buf, n);
-    const int status = ::pclose(p);
-    ran.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
+  Ran ran = run_shell(cmd);
   while (!ran.output.empty() && ran.output.back() == '\n') ran.output.pop_back();
   return ran;
 }
