@@ -48,6 +48,19 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "acceptors take any round, however far above the rounds they know: one forged Prepare "
        "at the top round ends all elections (review)",
        "sim, sim --protocol (the hostile peer; a liveness violation)"},
+      {"reconfig-without-overlap", BugLayer::kProtocol,
+       "a leader proposes past a configuration change that is not chosen yet, under the new "
+       "configuration's quorums: a slot can be chosen by quorums of two configurations that miss "
+       "each other",
+       "sim --protocol --reconfig"},
+      {"learner-votes", BugLayer::kProtocol,
+       "a learner's answers count in quorums, though it was never asked in phase 1",
+       "sim --protocol --reconfig"},
+      {"wiped-replica-votes", BugLayer::kProtocol,
+       "a member's messages count whatever data directory (incarnation) sent them: a replica "
+       "restarted with an empty directory votes under its old identity, forgetting its promises "
+       "and acceptances",
+       "sim --protocol --reconfig (which wipes replicas)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

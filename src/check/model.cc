@@ -4,6 +4,7 @@
 
 #include "base/assert.h"
 #include "base/coding.h"
+#include "paxos/codec.h"
 
 namespace synod::check {
 
@@ -348,7 +349,7 @@ std::string Model::encode(const State& state) const {
     put_u8(out, uint8_t(state.ballots_used[p]));
     // Phase-1 bookkeeping matters only in phase 1: begin() resets it.
     if (proposer.phase() != paxos::Proposer::Phase::kPreparing) continue;
-    put_u32(out, uint32_t(proposer.promised_by().bits()));
+    paxos::encode_node_set(out, proposer.promised_by());
     const auto& reported = proposer.highest_reported();
     put_ballot(out, reported ? reported->ballot : Ballot{});
     put_u8(out, reported ? uint8_t(value_id(reported->value)) : 0xff);
@@ -362,7 +363,7 @@ std::string Model::encode(const State& state) const {
     for (const auto& [ballot, tally] : learner.tallies()) {
       put_ballot(out, ballot);
       put_u8(out, uint8_t(value_id(tally.value)));
-      put_u32(out, uint32_t(tally.voters.bits()));
+      paxos::encode_node_set(out, tally.voters);
     }
   }
   put_u32(out, uint32_t(state.network.size()));
@@ -378,7 +379,7 @@ std::string Model::encode(const State& state) const {
   for (const auto& [ballot, vote] : state.votes) {
     put_ballot(out, ballot);
     put_u8(out, uint8_t(vote.first));
-    put_u32(out, uint32_t(vote.second.bits()));
+    paxos::encode_node_set(out, vote.second);
   }
   put_u8(out, uint8_t(state.crashes_used));
   return out;

@@ -458,9 +458,10 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
       ++world.compactions;
       const Slot upto = box.replica->commit();
       auto data = std::make_shared<const std::string>(snapshot_of(world.learned, upto));
+      paxos::MembershipRef membership = box.replica->membership_at(upto);
       box.replica->compact(upto, data);
       // The driver makes its snapshot durable before telling the core (Replica::compact).
-      box.durable.snapshot = paxos::SnapshotRef{upto, data};
+      box.durable.snapshot = paxos::SnapshotRef{upto, data, std::move(membership)};
       box.durable.compact(box.durable.snapshot);
       break;
     }
@@ -495,7 +496,7 @@ std::string ReplicaModel::encode(const World& world) const {
     put_u64(out, key.first);
     paxos::encode_ballot(out, key.second);
     paxos::encode_value(out, vote.first);
-    put_u64(out, vote.second.bits());
+    paxos::encode_node_set(out, vote.second);
   }
   put_u32(out, uint32_t(world.learned.size()));
   for (const auto& [slot, value] : world.learned) {

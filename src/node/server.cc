@@ -320,9 +320,10 @@ Result<std::map<NodeId, net::Endpoint>> parse_peers(std::string_view text) {
     uint32_t id = 0;
     if (eq == std::string_view::npos ||
         std::from_chars(item.data(), item.data() + eq, id).ptr != item.data() + eq || id == 0 ||
-        id > paxos::NodeSet::kMaxNodeId)
+        id > kMaxNodeIdValue)
       return Status::invalid_argument("peer '" + std::string(item) +
-                                      "' is not ID=HOST:PORT with ID in 1..63");
+                                      "' is not ID=HOST:PORT with ID in 1.." +
+                                      std::to_string(kMaxNodeIdValue));
     auto endpoint = net::parse_endpoint(item.substr(eq + 1));
     if (!endpoint.is_ok()) return endpoint.status();
     if (!peers.emplace(NodeId{id}, *endpoint).second)

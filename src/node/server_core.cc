@@ -13,9 +13,10 @@ Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Op
   if (!storage.is_ok()) return storage.status();
   paxos::DurableState durable = std::move(recovered.state);
   if (recovered.snapshot) {
-    durable.snapshot = paxos::SnapshotRef{
-        recovered.snapshot->slot,
-        std::make_shared<const std::string>(std::move(recovered.snapshot->data))};
+    durable.snapshot =
+        paxos::SnapshotRef{recovered.snapshot->slot,
+                           std::make_shared<const std::string>(std::move(recovered.snapshot->data)),
+                           recovered.snapshot->membership};
   }
   std::unique_ptr<ServerCore> core(new ServerCore(std::move(options), std::move(*storage)));
   core->durable_horizon_ = durable.time_horizon;
@@ -58,7 +59,11 @@ uint64_t ServerCore::cluster_time_ms() {
   if (r.role() != paxos::Role::kLeader)
     return std::max({last_ms_, r.time_seen_ms(), store_.clock_ms()});
   const uint64_t now = monotonic_ms();
-  if (r.ballot() != clock_ballot_) start_clock(now);
+  if (r.ballot() != clock_ballot_) {
+    start_clock(now);
+  } else if (!(r.time_floor() == clock_floor_)) {
+    raise_clock(now);
+  }
   // (max: a monotonic clock that did step back would pause the cluster clock, not rewind it)
   if (now > base_monotonic_ms_)
     last_ms_ = std::max(last_ms_, base_ms_ + (now - base_monotonic_ms_));
@@ -74,6 +79,7 @@ uint64_t ServerCore::cluster_time_ms() {
 // was cut off ran its clock on, unconfirmed, while its successor's paused.
 void ServerCore::start_clock(uint64_t monotonic) {
   const paxos::Replica::TimeFloor& floor = replica_->time_floor();
+  clock_floor_ = floor;
   const uint64_t step = options_.config.time_horizon_step_ms;
   uint64_t base = floor.seen_ms;
   ready_at_ms_ = 0;
@@ -91,6 +97,19 @@ void ServerCore::start_clock(uint64_t monotonic) {
   base_ms_ = base;
   base_monotonic_ms_ = monotonic;
   last_ms_ = base;
+}
+
+void ServerCore::raise_clock(uint64_t monotonic) {
+  uint64_t current = last_ms_;
+  if (monotonic > base_monotonic_ms_)
+    current = std::max(current, base_ms_ + (monotonic - base_monotonic_ms_));
+  const uint64_t ready_at = ready_at_ms_;
+  start_clock(monotonic);
+  if (base_ms_ < current) {
+    base_ms_ = last_ms_ = current;
+    base_monotonic_ms_ = monotonic;
+  }
+  ready_at_ms_ = std::max(ready_at_ms_, ready_at);
 }
 
 // A leader that is still waiting out a horizon tells no time: its clock may start up to a step
@@ -294,7 +313,8 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   // 1. Persist and sync.
   if (ready.persist.snapshot) {
     SYNOD_RETURN_IF_ERROR(
-        storage_->save_snapshot({ready.persist.snapshot->slot, *ready.persist.snapshot->data}));
+        storage_->save_snapshot({ready.persist.snapshot->slot, *ready.persist.snapshot->data,
+                                 ready.persist.snapshot->membership}));
   }
   if (!ready.persist.empty()) {
     storage_->append(ready.persist);
@@ -383,7 +403,8 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   serve_reads();
   if (options_.snapshot_every > 0 && applied_ >= last_snapshot_ + options_.snapshot_every) {
     std::string data = store_.snapshot();
-    SYNOD_RETURN_IF_ERROR(storage_->save_snapshot({applied_, data}));
+    SYNOD_RETURN_IF_ERROR(
+        storage_->save_snapshot({applied_, data, replica_->membership_at(applied_)}));
     if (observer_) observer_->snapshot_saved(applied_, data.size());
     replica_->compact(applied_, std::make_shared<const std::string>(std::move(data)));
     last_snapshot_ = applied_;
@@ -392,6 +413,17 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
 }
 
 void ServerCore::apply(const paxos::SlotValue& entry) {
+  if (entry.value.membership) {
+    // A configuration change: the core adopted it; the state machine has nothing to apply, and the
+    // request that asked for it is answered with the new configuration's epoch.
+    for (const auto& command : entry.value.commands) {
+      reply(command.id,
+            kv::Reply::simple("OK epoch " + std::to_string(entry.value.membership->epoch)));
+    }
+    applied_ = entry.slot;
+    if (observer_) observer_->applied(entry);
+    return;
+  }
   for (const auto& command : entry.value.commands) {
     auto decoded = kv::decode_command(command.payload);
     const kv::Reply r = decoded.is_ok() ? store_.apply(*decoded)

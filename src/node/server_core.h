@@ -211,6 +211,9 @@ class ServerCore {
     return clock_faults_.wall_ms(options_.clock.wall_ms ? options_.clock.wall_ms() : 0);
   }
   void start_clock(uint64_t monotonic);
+  // The time floor rose while this replica leads (new voters' promises after a configuration
+  // change): the clock moves up to it, never down.
+  void raise_clock(uint64_t monotonic);
   // On a leader: false while its clock is still below a restarted acceptor's horizon.
   bool clock_ready() { return cluster_time_ms() >= ready_at_ms_; }
   // Tells the core the cluster time, if this replica leads (its Accepts carry it).
@@ -253,6 +256,7 @@ class ServerCore {
   // The cluster clock: the leadership (ballot) it was started for, its base and the monotonic
   // clock then, the time a new leader must reach before it serves, and the highest time used.
   Ballot clock_ballot_;
+  paxos::Replica::TimeFloor clock_floor_;  // the floor the clock was started or raised from
   uint64_t base_ms_ = 0;
   uint64_t base_monotonic_ms_ = 0;
   uint64_t ready_at_ms_ = 0;

@@ -24,6 +24,8 @@ const char* step_down_label(paxos::StepDownReason r) {
       return "peer_compacted";
     case paxos::StepDownReason::kTimedOut:
       return "timed_out";
+    case paxos::StepDownReason::kRemoved:
+      return "removed";
   }
   return "other";
 }

@@ -23,6 +23,9 @@ constexpr BugEntry kBugs[] = {
     {"time-of-any-ballot", &Bugs::time_of_any_ballot},
     {"time-carried-into-new-ballot", &Bugs::time_carried_into_new_ballot},
     {"absurd-rounds-taken", &Bugs::absurd_rounds_taken},
+    {"reconfig-without-overlap", &Bugs::reconfig_without_overlap},
+    {"learner-votes", &Bugs::learner_votes},
+    {"wiped-replica-votes", &Bugs::wiped_replica_votes},
 };
 }  // namespace
 

@@ -30,12 +30,19 @@ struct Bugs {
   bool time_carried_into_new_ballot = false;  // a new leader's first Accepts carry the time of
                                               // its previous leadership (or 0, which acceptors
                                               // then take as the new ballot's time)
+  bool reconfig_without_overlap = false;  // a leader proposes past a configuration change that is
+                                          // not chosen yet, counting the new configuration's
+                                          // quorums there (docs/core.md, "Membership")
+  bool learner_votes = false;             // a learner's answers count in quorums
+  bool wiped_replica_votes = false;       // a member's messages count whatever incarnation sent
+                                          // them, so a wiped replica votes under its old id
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
            leader_skip_phase1 || ack_before_sync || skip_fdatasync || promise_hides_snapshot ||
            read_without_quorum || leader_learns_from_catchup || time_of_any_ballot ||
-           time_carried_into_new_ballot || absurd_rounds_taken;
+           time_carried_into_new_ballot || absurd_rounds_taken || reconfig_without_overlap ||
+           learner_votes || wiped_replica_votes;
   }
 };
 

@@ -33,6 +33,22 @@ bool decode_slot_values(Reader& in, std::vector<SlotValue>& entries) {
 
 }  // namespace
 
+void encode_optional_membership(std::string& out, const MembershipRef& membership) {
+  put_u8(out, membership ? 1 : 0);
+  if (membership) encode_membership(out, *membership);
+}
+
+bool decode_optional_membership(Reader& in, MembershipRef& membership) {
+  uint8_t present = 0;
+  if (!in.u8(present) || present > 1) return false;
+  membership.reset();
+  if (present == 0) return true;
+  auto m = std::make_shared<Membership>();
+  if (!decode_membership(in, *m)) return false;
+  membership = std::move(m);
+  return true;
+}
+
 void encode_ballot(std::string& out, const Ballot& b) {
   put_u64(out, b.round);
   put_u32(out, b.node.value);
@@ -42,7 +58,45 @@ bool decode_ballot(Reader& in, Ballot& b) {
   return in.u64(b.round) && in.u32(b.node.value);
 }
 
+inline constexpr uint32_t kMembershipMarker = 0xFFFFFFFF;
+
+void encode_membership(std::string& out, const Membership& m) {
+  put_u64(out, m.epoch);
+  put_u32(out, m.next_id);
+  put_u64(out, m.phase1_weight);
+  put_u64(out, m.phase2_weight);
+  put_u32(out, static_cast<uint32_t>(m.members.size()));
+  for (const Member& member : m.members) {
+    put_u32(out, member.id.value);
+    put_u8(out, member.voter ? 1 : 0);
+    put_u32(out, member.weight);
+    put_u64(out, member.incarnation);
+    put_bytes(out, member.address);
+  }
+}
+
+bool decode_membership(Reader& in, Membership& m) {
+  uint32_t n = 0;
+  if (!in.u64(m.epoch) || !in.u32(m.next_id) || !in.u64(m.phase1_weight) ||
+      !in.u64(m.phase2_weight) || !in.u32(n) || n > kMaxMembers || n > in.remaining() / 21)
+    return false;
+  m.members.resize(n);
+  for (Member& member : m.members) {
+    uint8_t voter = 0;
+    if (!in.u32(member.id.value) || !in.u8(voter) || voter > 1 || !in.u32(member.weight) ||
+        !in.u64(member.incarnation) || !in.bytes(member.address) ||
+        member.address.size() > kMaxMemberAddressBytes)
+      return false;
+    member.voter = voter == 1;
+  }
+  return true;
+}
+
 void encode_value(std::string& out, const Value& value) {
+  if (value.membership) {
+    put_u32(out, kMembershipMarker);
+    encode_membership(out, *value.membership);
+  }
   put_u32(out, static_cast<uint32_t>(value.commands.size()));
   for (const auto& c : value.commands) {
     put_u64(out, c.id.client);
@@ -53,12 +107,25 @@ void encode_value(std::string& out, const Value& value) {
 
 bool decode_value(Reader& in, Value& value) {
   uint32_t n = 0;
-  if (!in.u32(n) || n > in.remaining() / 20) return false;  // each command takes >= 20 bytes
+  if (!in.u32(n)) return false;
+  value.membership.reset();
+  if (n == kMembershipMarker) {
+    auto membership = std::make_shared<Membership>();
+    if (!decode_membership(in, *membership) || !in.u32(n)) return false;
+    value.membership = std::move(membership);
+  }
+  if (n > in.remaining() / 20) return false;  // each command takes >= 20 bytes
   value.commands.resize(n);
   for (auto& c : value.commands) {
     if (!in.u64(c.id.client) || !in.u64(c.id.seq) || !in.bytes(c.payload)) return false;
   }
   return true;
+}
+
+void encode_node_set(std::string& out, const NodeSet& set) {
+  const std::vector<NodeId> ids = set.ids();
+  put_u32(out, static_cast<uint32_t>(ids.size()));
+  for (NodeId id : ids) put_u32(out, id.value);
 }
 
 uint8_t message_type(const Message& message) {
@@ -106,12 +173,15 @@ void encode_message(std::string& out, const Message& message) {
         } else if constexpr (std::is_same_v<T, CatchupReplyMsg>) {
           encode_slot_values(out, m.chosen);
           put_u64(out, m.commit);
+          put_u64(out, m.first_slot);
+          encode_optional_membership(out, m.membership);
         } else if constexpr (std::is_same_v<T, SnapshotChunkMsg>) {
           put_u64(out, m.slot);
           put_u64(out, m.total);
           put_u64(out, m.digest);
           put_u64(out, m.offset);
           put_bytes(out, m.data);
+          encode_optional_membership(out, m.membership);
         } else {
           static_assert(std::is_same_v<T, SnapshotRequestMsg>);
           put_u64(out, m.slot);
@@ -177,14 +247,16 @@ bool decode_message(uint8_t type, Reader& in, Message& message) {
     }
     case 7: {
       CatchupReplyMsg m;
-      if (!decode_slot_values(in, m.chosen) || !in.u64(m.commit)) return false;
+      if (!decode_slot_values(in, m.chosen) || !in.u64(m.commit) || !in.u64(m.first_slot) ||
+          !decode_optional_membership(in, m.membership))
+        return false;
       message = std::move(m);
       return true;
     }
     case 8: {
       SnapshotChunkMsg m;
       if (!in.u64(m.slot) || !in.u64(m.total) || !in.u64(m.digest) || !in.u64(m.offset) ||
-          !in.bytes(m.data))
+          !in.bytes(m.data) || !decode_optional_membership(in, m.membership))
         return false;
       message = std::move(m);
       return true;

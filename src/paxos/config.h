@@ -15,7 +15,17 @@ namespace synod::paxos {
 
 struct Config {
   NodeId self;
+  // The bootstrap configuration: every member a voter. The configuration is replicated state
+  // after that (paxos/membership.h): a replica that restarts takes it from its snapshot and log.
   QuorumSystem quorum = QuorumSystem::majority({NodeId{1}});
+  // A replica added to a running cluster: it has no configuration of its own until it learns one
+  // from a peer (a catch-up reply or a snapshot), and ignores `quorum`.
+  bool join = false;
+  // The incarnation of this replica's data directory, created with it (0: not known, as in tests
+  // that do not model it). A configuration binds each member's incarnation once the leader has
+  // seen it; from then on messages from that id with another incarnation are ignored: a replica
+  // whose directory was wiped or replaced never votes under its old identity.
+  uint64_t incarnation = 0;
 
   // These defaults are production's: `synod server` and both simulators start from them (one
   // source; the simulators vary some of them per seed around these values).

@@ -87,8 +87,12 @@ std::string to_string(const Message& message) {
 }
 
 std::string to_string(const Envelope& envelope) {
-  return to_string(envelope.from) + "->" + to_string(envelope.to) + " " +
-         to_string(envelope.message);
+  std::string out = to_string(envelope.from);
+  out += "->";
+  out += to_string(envelope.to);
+  out += ' ';
+  out += to_string(envelope.message);
+  return out;
 }
 
 void DurableState::apply(const PersistBatch& batch) {

@@ -90,21 +90,27 @@ struct CatchupRequestMsg {
   Slot first_slot = 0;
 };
 
-// Chosen values, in slot order, and the sender's chosen prefix.
+// Chosen values, in slot order from `first_slot` (the request's), and the sender's chosen
+// prefix. `membership`: the configuration that governs first_slot, if the sender knows it (a
+// replica that joined with no configuration of its own starts from it).
 struct CatchupReplyMsg {
   std::vector<SlotValue> chosen;
   Slot commit = 0;
+  Slot first_slot = 0;
+  MembershipRef membership = nullptr;
 };
 
 // Part of a snapshot, for a replica that needs slots the sender compacted away. `slot`: the
 // snapshot covers every slot up to it; `total` bytes in all, whose digest is `digest`; this chunk
-// holds the bytes from `offset`.
+// holds the bytes from `offset`. `membership`: the configuration after the snapshot's slot (the
+// one that governs slot + 1).
 struct SnapshotChunkMsg {
   Slot slot = 0;
   uint64_t total = 0;
   uint64_t digest = 0;
   uint64_t offset = 0;
   std::string data;
+  MembershipRef membership = nullptr;
 };
 
 // The receiver of a snapshot asks for the bytes from `offset` of the snapshot at `slot` (the
@@ -134,6 +140,10 @@ struct Envelope {
   NodeId from;
   NodeId to;
   Message message;
+  // The incarnation of the sender's data directory (Config::incarnation; 0: not known). It is not
+  // a field of any message: the receiving driver sets it from the connection's Hello, which the
+  // peer's certificate authenticates; the simulators carry it from the sender.
+  uint64_t incarnation = 0;
 };
 
 // One line describing a message, for traces: stable across runs and platforms.

@@ -18,7 +18,7 @@ QuorumSystem QuorumSystem::weighted(std::vector<NodeId> members, std::vector<uin
   SYNOD_ASSERT(members.size() == weights.size(), "one weight per member");
   SYNOD_ASSERT(phase1_weight > 0 && phase2_weight > 0, "an empty set cannot be a quorum");
   for (size_t i = 0; i < members.size(); ++i) {
-    SYNOD_ASSERT(members[i].valid() && members[i].value <= NodeSet::kMaxNodeId, "bad member id");
+    SYNOD_ASSERT(members[i].valid(), "bad member id");
     for (size_t j = 0; j < i; ++j) SYNOD_ASSERT(members[i] != members[j], "duplicate member");
   }
   QuorumSystem q;
@@ -47,21 +47,36 @@ uint64_t QuorumSystem::total_weight() const {
   return total;
 }
 
+std::vector<NodeId> NodeSet::ids() const {
+  std::vector<NodeId> out;
+  for (uint64_t bits = bits_; bits != 0; bits &= bits - 1) {
+    out.push_back(NodeId{static_cast<uint32_t>(std::countr_zero(bits))});
+  }
+  for (uint32_t id : more_) out.push_back(NodeId{id});
+  return out;
+}
+
+bool NodeSet::intersects(const NodeSet& other) const {
+  if ((bits_ & other.bits_) != 0) return true;
+  for (uint32_t id : more_) {
+    if (other.contains(NodeId{id})) return true;
+  }
+  return false;
+}
+
 std::string to_string(const NodeSet& set) {
   std::string out = "{";
-  for (uint32_t id = 1; id <= NodeSet::kMaxNodeId; ++id) {
-    if (!set.contains(NodeId{id})) continue;
+  for (NodeId id : set.ids()) {
     if (out.size() > 1) out += ",";
-    out += to_string(NodeId{id});
+    out += to_string(id);
   }
   return out + "}";
 }
 
 Result<QuorumSystem> make_quorum_system(int members, const QuorumConfig& config) {
-  if (members < 1 || uint32_t(members) > NodeSet::kMaxNodeId) {
-    return Status::invalid_argument("a quorum system needs 1 to " +
-                                    std::to_string(NodeSet::kMaxNodeId) + " members, not " +
-                                    std::to_string(members));
+  if (members < 1 || uint32_t(members) > kMaxMembers) {
+    return Status::invalid_argument("a quorum system needs 1 to " + std::to_string(kMaxMembers) +
+                                    " members, not " + std::to_string(members));
   }
   std::vector<uint32_t> weights = config.weights;
   if (weights.empty()) weights.assign(size_t(members), 1);

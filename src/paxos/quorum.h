@@ -3,6 +3,7 @@
 // the roles. Safety needs every phase-1 quorum to intersect every phase-2 quorum.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <string>
@@ -15,26 +16,48 @@
 
 namespace synod::paxos {
 
-// A set of node ids in 1..63, as a bit mask: cheap to copy, compare and hash.
+// A set of node ids. Ids up to 63 (every cluster's first members) live in a bit mask, cheap to
+// copy, compare and hash; larger ones (ids are never reused, so a long-lived cluster that replaced
+// many machines has them) in a sorted vector beside it.
 class NodeSet {
  public:
-  static constexpr uint32_t kMaxNodeId = 63;
+  static constexpr uint32_t kMaskIds = 63;
 
-  void insert(NodeId id) { bits_ |= bit(id); }
-  void erase(NodeId id) { bits_ &= ~bit(id); }
-  bool contains(NodeId id) const { return (bits_ & bit(id)) != 0; }
-  int size() const { return std::popcount(bits_); }
-  bool empty() const { return bits_ == 0; }
-  void clear() { bits_ = 0; }
-  uint64_t bits() const { return bits_; }
+  void insert(NodeId id) {
+    SYNOD_ASSERT(id.valid(), "node id out of range");
+    if (id.value <= kMaskIds) {
+      bits_ |= uint64_t{1} << id.value;
+    } else if (auto it = std::lower_bound(more_.begin(), more_.end(), id.value);
+               it == more_.end() || *it != id.value) {
+      more_.insert(it, id.value);
+    }
+  }
+  void erase(NodeId id) {
+    if (id.value <= kMaskIds) {
+      bits_ &= ~(uint64_t{1} << id.value);
+    } else if (auto it = std::lower_bound(more_.begin(), more_.end(), id.value);
+               it != more_.end() && *it == id.value) {
+      more_.erase(it);
+    }
+  }
+  bool contains(NodeId id) const {
+    if (id.value <= kMaskIds) return (bits_ & (uint64_t{1} << id.value)) != 0;
+    return std::binary_search(more_.begin(), more_.end(), id.value);
+  }
+  int size() const { return std::popcount(bits_) + static_cast<int>(more_.size()); }
+  bool empty() const { return bits_ == 0 && more_.empty(); }
+  void clear() {
+    bits_ = 0;
+    more_.clear();
+  }
+  // The ids, ascending.
+  std::vector<NodeId> ids() const;
+  bool intersects(const NodeSet& other) const;
   bool operator==(const NodeSet&) const = default;
 
  private:
-  static uint64_t bit(NodeId id) {
-    SYNOD_ASSERT(id.valid() && id.value <= kMaxNodeId, "node id out of range");
-    return uint64_t{1} << id.value;
-  }
   uint64_t bits_ = 0;
+  std::vector<uint32_t> more_;  // ids above kMaskIds, ascending
 };
 
 class QuorumSystem {
@@ -79,6 +102,10 @@ struct QuorumConfig {
 // malformed (a weight count that does not match, no members). It does not verify intersection:
 // callers run verify_quorum_system() and refuse what fails, unless they mean to plant the flaw.
 Result<QuorumSystem> make_quorum_system(int members, const QuorumConfig& config);
+
+// The most members (voters and learners) one configuration may have: every message and log
+// record that carries a configuration stays small (paxos/membership.h).
+inline constexpr uint32_t kMaxMembers = 255;
 
 // The largest total weight verify_quorum_system() can decide (it enumerates reachable sums).
 inline constexpr uint64_t kMaxVerifiableWeight = uint64_t{1} << 20;

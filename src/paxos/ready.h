@@ -34,9 +34,14 @@ namespace synod::paxos {
 struct SnapshotRef {
   Slot slot = 0;
   std::shared_ptr<const std::string> data;
+  // The configuration that governs slot + 1 (every change up to `slot` applied); null only in a
+  // snapshot from before configurations were replicated, which leaves the configuration as is.
+  MembershipRef membership = nullptr;
 
   bool operator==(const SnapshotRef& o) const {
-    return slot == o.slot && (data == o.data || (data && o.data && *data == *o.data));
+    return slot == o.slot && (data == o.data || (data && o.data && *data == *o.data)) &&
+           (membership == o.membership ||
+            (membership && o.membership && *membership == *o.membership));
   }
 };
 
@@ -118,6 +123,7 @@ enum class StepDownReason : uint8_t {
   kNoQuorum,       // a leader heard from no phase-2 quorum for an election timeout
   kPeerCompacted,  // a promiser compacted slots this candidate has not learned: catch up first
   kTimedOut,       // a candidate's election timed out: it starts a new one
+  kRemoved,        // a configuration without this replica as a voter was chosen
 };
 const char* to_string(StepDownReason reason);
 
@@ -149,12 +155,15 @@ struct Ready {
   std::vector<SlotValue> committed;  // contiguous, in slot order, each handed out once
   std::vector<ProposalOutcome> outcomes;
   std::vector<ReadResult> reads;
+  // The configuration changed (a change was committed, or a snapshot installed): the driver
+  // connects to new members and forgets removed ones. Also set by the first Ready.
+  MembershipRef membership = nullptr;
   // For the driver's logs and metrics only: not counted by empty(), as nothing needs doing.
   std::vector<Event> events;
 
   bool empty() const {
     return persist.empty() && messages.empty() && !install && committed.empty() &&
-           outcomes.empty() && reads.empty();
+           outcomes.empty() && reads.empty() && !membership;
   }
 };
 

@@ -24,7 +24,6 @@ const char* to_string(Role role) {
 
 Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
     : config_(std::move(config)), rng_(seed) {
-  SYNOD_ASSERT(config_.quorum.is_member(config_.self), "a replica must be a member");
   SYNOD_ASSERT(config_.election_timeout_min_ticks > config_.heartbeat_interval_ticks &&
                    config_.election_timeout_min_ticks <= config_.election_timeout_max_ticks,
                "election timeouts must exceed the heartbeat interval");
@@ -39,6 +38,9 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
   accepted_ = durable.accepted;
   chosen_ = durable.chosen;
   time_horizon_ = recovered_horizon_ = durable.time_horizon;
+  if (!config_.join) {
+    adopt_membership(std::make_shared<const Membership>(membership_of(config_.quorum)), 1);
+  }
   if (durable.snapshot.slot > 0) {
     // The state machine restarts from the snapshot; the log continues above it.
     SYNOD_ASSERT(durable.snapshot.data != nullptr, "a snapshot without data");
@@ -48,6 +50,7 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
     std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= snapshot_.slot; });
     std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= snapshot_.slot; });
     ready_.install = snapshot_;
+    if (snapshot_.membership) adopt_membership(snapshot_.membership, snapshot_.slot + 1);
   }
   // Accepting (b, v) promised b, even if the promise record itself did not survive.
   for (const auto& [slot, proposal] : accepted_) promised_ = std::max(promised_, proposal.ballot);
@@ -63,7 +66,13 @@ void Replica::tick() {
   if (role_ == Role::kLeader) {
     leader_tick();
   } else if (++election_elapsed_ >= election_timeout_) {
-    start_election();
+    // A learner (or a replica that has not learned its configuration) does not campaign, unless
+    // a change it accepted makes it a voter (docs/core.md, "Membership").
+    if (may_campaign()) {
+      start_election();
+    } else {
+      reset_election_timer();
+    }
   }
   if (catchup_outstanding_ && ++catchup_elapsed_ >= config_.retransmit_interval_ticks &&
       may_catch_up()) {
@@ -74,7 +83,20 @@ void Replica::tick() {
 void Replica::step(const Envelope& envelope) {
   SYNOD_ASSERT(envelope.to == config_.self, "message delivered to the wrong replica");
   const NodeId from = envelope.from;
-  if (!config_.quorum.is_member(from)) return;  // not one of ours: ignore
+  if (!knows(from)) return;  // not one of ours: ignore
+  // Ids are never reused, so a peer that spoke as one incarnation and now speaks as another lost
+  // its directory in between (until the configuration binds it, this replica's memory is all
+  // that tells; the server also pins first incarnations durably, node/server.cc).
+  if (envelope.incarnation != 0) {
+    auto [seen, first] = seen_incarnation_.try_emplace(from, envelope.incarnation);
+    if (!first && seen->second != envelope.incarnation && !config_.bugs.wiped_replica_votes) return;
+  }
+  // A member bound to another incarnation: its directory was wiped or replaced since, and what it
+  // says now does not vouch for what it promised and accepted then (the planted bug listens).
+  if (const Member* m = membership_ ? membership_->find(from) : nullptr;
+      m != nullptr && m->incarnation != 0 && m->incarnation != envelope.incarnation &&
+      !config_.bugs.wiped_replica_votes)
+    return;
   // A proposer prepares and proposes only its own ballots: a Prepare or Accept in another
   // node's name is not from an honest peer.
   if (const auto* prepare = std::get_if<PrepareMsg>(&envelope.message);
@@ -116,12 +138,34 @@ ProposeStatus Replica::propose(Command command) {
   return ProposeStatus::kQueued;
 }
 
+ProposeStatus Replica::propose_membership(Command request, Membership next) {
+  if (role_ != Role::kLeader) return ProposeStatus::kNotLeader;
+  if (pending_.count(request.id) != 0) return ProposeStatus::kQueued;  // a retry in progress
+  if (request.payload.size() > config_.max_command_bytes) return ProposeStatus::kTooLarge;
+  if (pending_config_slot_ != 0 || !phase1_ready_ || next.epoch != membership_->epoch + 1)
+    return ProposeStatus::kStale;
+  if (!verify_membership(next).is_ok()) return ProposeStatus::kInvalid;
+  // Commands queued before the change take the slots before it; those queued later wait for it.
+  flush_queue();
+  SlotValue entry{next_slot_++, {}};
+  entry.value.membership = std::make_shared<const Membership>(std::move(next));
+  pending_.emplace(request.id, entry.slot);
+  entry.value.commands.push_back(std::move(request));
+  for (const Member& m : entry.value.membership->members) also_known_.insert(m.id);
+  pending_config_slot_ = entry.slot;
+  std::vector<SlotValue> entries;
+  entries.push_back(std::move(entry));
+  propose_slots(std::move(entries));
+  return ProposeStatus::kQueued;
+}
+
 ReadStatus Replica::read_index(uint64_t read_id) {
   if (role_ != Role::kLeader) return ReadStatus::kNotLeader;
   if (reads_.size() >= config_.max_pending_reads) return ReadStatus::kBusy;
   // Every slot this leader assigned or re-proposed is below next_slot_, and everything at or
   // below commit_ is chosen: together they hold every write acknowledged so far (docs/core.md).
-  const Slot index = std::max(commit_, next_slot_ - 1);
+  // Not yet while it recovers past a configuration change: the read's index is fixed when it has.
+  const Slot index = recovering() ? kIndexPending : std::max(commit_, next_slot_ - 1);
   reads_.push_back(PendingRead{read_id, index, read_round_ + 1, leader_ticks_});
   return ReadStatus::kQueued;
 }
@@ -132,9 +176,8 @@ void Replica::set_time_ms(uint64_t time_ms) {
 }
 
 void Replica::share_commit(NodeId peer, Slot slot) {
-  if (role_ != Role::kLeader || peer == config_.self || !config_.quorum.is_member(peer) ||
-      commit_sent_[peer.value] >= slot)
-    return;
+  if (role_ != Role::kLeader || peer == config_.self || !knows(peer)) return;
+  if (auto it = commit_sent_.find(peer); it != commit_sent_.end() && it->second >= slot) return;
   send(peer, AcceptMsg{ballot_, {}, commit_, read_round_});
 }
 
@@ -160,6 +203,8 @@ const char* to_string(StepDownReason reason) {
       return "a promiser compacted slots this replica has not learned (catching up first)";
     case StepDownReason::kTimedOut:
       return "the election timed out";
+    case StepDownReason::kRemoved:
+      return "a configuration without this replica as a voter was chosen";
   }
   return "?";
 }
@@ -281,6 +326,9 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
       continue;
     }
     Proposal proposal{msg.ballot, entry.value};
+    if (entry.value.membership) {
+      for (const Member& m : entry.value.membership->members) also_known_.insert(m.id);
+    }
     ready_.persist.accepted.push_back(AcceptedEntry{entry.slot, proposal});
     accepted_[entry.slot] = std::move(proposal);
     reply.slots.push_back(entry.slot);
@@ -309,6 +357,9 @@ void Replica::start_election() {
   prepare_from_ = commit_ + 1;
   promised_by_.clear();
   recovered_.clear();
+  held_top_ = 0;
+  phase1_ready_ = false;
+  pending_config_slot_ = 0;
   time_floor_ = {};
   reset_election_timer();
   if (config_.bugs.leader_skip_phase1) {
@@ -325,17 +376,24 @@ void Replica::start_election() {
   broadcast(PrepareMsg{ballot_, prepare_from_});
 }
 
+// A leader keeps taking promises of its ballot: after a configuration change it needs a phase-1
+// quorum of the new voters before it proposes in the slots they govern (docs/core.md,
+// "Membership"), and a promise that comes late still reports what its sender accepted.
 void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
-  if (role_ != Role::kCandidate || msg.ballot != ballot_) return;
+  if (role_ == Role::kFollower || msg.ballot != ballot_) return;
   if (promised_by_.contains(from)) return;  // a duplicate
   if (promise_parts_ballot_ != ballot_) {
     promise_parts_.clear();
     promise_parts_ballot_ = ballot_;
   }
   const auto part = promise_parts_.find(from);
-  const Slot expected = part == promise_parts_.end() ? prepare_from_ : part->second;
-  // Only the part asked for next counts: anything else is a duplicate or from an earlier ask.
-  if (msg.first_slot != expected || msg.last_slot < msg.first_slot) return;
+  // Only the part asked for next counts: anything else is a duplicate or from an earlier ask. A
+  // first part may start lower than asked last (a leader asks again from a higher slot after a
+  // change): it covers more.
+  if (part != promise_parts_.end() ? msg.first_slot != part->second
+                                   : msg.first_slot > prepare_from_)
+    return;
+  if (msg.last_slot < msg.first_slot) return;
   if (msg.snapshot >= prepare_from_) {
     // The sender compacted chosen slots we have not learned, so it cannot report what it
     // accepted there: leading now could overwrite a chosen value. Catch up from it first.
@@ -346,23 +404,23 @@ void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
     send(from, CatchupRequestMsg{commit_ + 1});
     return;
   }
-  if (config_.bugs.time_of_any_ballot) {
-    time_floor_.ballot = std::max(time_floor_.ballot, msg.time_ballot);
-    time_floor_.seen_ms = std::max(time_floor_.seen_ms, msg.time_ms);
-  } else if (msg.time_ballot > time_floor_.ballot) {
-    time_floor_.ballot = msg.time_ballot;
-    time_floor_.seen_ms = msg.time_ms;
-  } else if (msg.time_ballot == time_floor_.ballot) {
-    time_floor_.seen_ms = std::max(time_floor_.seen_ms, msg.time_ms);
+  // The time floor is the promise quorum's: a leader adds to it only the promises it needs after
+  // a configuration change (a late promise of a quorum it has reports nothing it must wait for).
+  if (role_ == Role::kCandidate || !phase1_ready_) {
+    if (config_.bugs.time_of_any_ballot) {
+      time_floor_.ballot = std::max(time_floor_.ballot, msg.time_ballot);
+      time_floor_.seen_ms = std::max(time_floor_.seen_ms, msg.time_ms);
+    } else if (msg.time_ballot > time_floor_.ballot) {
+      time_floor_.ballot = msg.time_ballot;
+      time_floor_.seen_ms = msg.time_ms;
+    } else if (msg.time_ballot == time_floor_.ballot) {
+      time_floor_.seen_ms = std::max(time_floor_.seen_ms, msg.time_ms);
+    }
+    if (const TimeHorizon h{msg.time_horizon_ballot, msg.time_horizon_ms};
+        h.supersedes(time_floor_.horizon))
+      time_floor_.horizon = h;
   }
-  if (const TimeHorizon h{msg.time_horizon_ballot, msg.time_horizon_ms};
-      h.supersedes(time_floor_.horizon))
-    time_floor_.horizon = h;
-  for (const AcceptedEntry& entry : msg.accepted) {
-    if (entry.slot < msg.first_slot || entry.slot > msg.last_slot) continue;
-    auto [it, inserted] = recovered_.try_emplace(entry.slot, entry.proposal);
-    if (!inserted && entry.proposal.ballot > it->second.ballot) it->second = entry.proposal;
-  }
+  merge_promise(msg);
   if (msg.last_slot != kEverySlot) {
     // A promise too large for one message comes in parts. The sender promised this ballot, so
     // until it promises a higher one (and then refuses our next ask) it accepts nothing at all:
@@ -374,7 +432,28 @@ void Replica::on_promise(NodeId from, const PromiseMsg& msg) {
     return;
   }
   promised_by_.insert(from);
-  if (config_.quorum.is_phase1_quorum(promised_by_)) become_leader();
+  if (role_ == Role::kCandidate) {
+    if (quorum_->is_phase1_quorum(promised_by_)) become_leader();
+    return;
+  }
+  if (!phase1_ready_ && quorum_->is_phase1_quorum(promised_by_)) {
+    phase1_ready_ = true;
+    propose_held();
+  }
+}
+
+// The highest-ballot proposal reported for each slot that this replica has not proposed in its
+// ballot yet. Taken over more promisers than a quorum it is still safe: a proposal of a higher
+// ballot than every quorum member's was proposed as safe by its own leader, and no ballot between
+// it and ours can have chosen anything (the quorum promised ours, and accepted nothing there).
+void Replica::merge_promise(const PromiseMsg& msg) {
+  const Slot from = role_ == Role::kLeader ? next_slot_ : 0;
+  for (const AcceptedEntry& entry : msg.accepted) {
+    if (entry.slot < msg.first_slot || entry.slot > msg.last_slot || entry.slot < from) continue;
+    held_top_ = std::max(held_top_, entry.slot);
+    auto [it, inserted] = recovered_.try_emplace(entry.slot, entry.proposal);
+    if (!inserted && entry.proposal.ballot > it->second.ballot) it->second = entry.proposal;
+  }
 }
 
 void Replica::become_leader() {
@@ -401,25 +480,77 @@ void Replica::become_leader() {
   Slot top = commit_;
   if (!recovered_.empty()) top = std::max(top, recovered_.rbegin()->first);
   if (!chosen_.empty()) top = std::max(top, chosen_.rbegin()->first);
-  // P2c, slot by slot: the highest-ballot reported value, else a no-op (the leader's own value
-  // for a slot it has no command for).
-  std::vector<SlotValue> entries;
-  const Value own = noop();
+  held_top_ = top;
   // Slots up to commit_ are chosen and known (possibly only as a snapshot, if we caught up
   // during the election): nothing to propose there.
-  for (Slot slot = std::max(prepare_from_, commit_ + 1); slot <= top; ++slot) {
-    if (chosen_.count(slot) != 0) continue;
-    auto it = recovered_.find(slot);
-    std::optional<Proposal> highest;
-    if (it != recovered_.end()) highest = it->second;
-    entries.push_back(SlotValue{slot, choose_value(highest, own, config_.bugs)});
-  }
-  recovered_.clear();
-  next_slot_ = top + 1;
+  next_slot_ = std::max(prepare_from_, commit_ + 1);
+  pending_config_slot_ = 0;
+  recovery_fence_ = false;
   SYNOD_ASSERT(reads_.empty(), "reads left over from an earlier leadership");
   read_round_acked_.clear();
-  propose_slots(std::move(entries));
+  // Catching up during the election may have committed a configuration change: the promises
+  // must then be a phase-1 quorum of the configuration that governs the slots to propose.
+  // (The planted bug leader_skip_phase1 counts no promises at all.)
+  phase1_ready_ = quorum_->is_phase1_quorum(promised_by_) || config_.bugs.leader_skip_phase1;
+  if (phase1_ready_) {
+    propose_held();
+  } else {
+    ask_missing_promises();
+  }
   if (inflight_.empty()) broadcast(AcceptMsg{ballot_, {}, commit_, read_round_});  // announce
+}
+
+// P2c, slot by slot, from next_slot_ through the highest slot phase 1 reported: the highest-ballot
+// reported value, else a no-op (the leader's own value for a slot it has no command for). It stops
+// after a configuration change (reported, or known chosen): the slots above it are governed by
+// whatever that slot's chosen value says, so they wait until it is committed here, and then for a
+// phase-1 quorum of the new configuration (docs/core.md, "Membership").
+void Replica::propose_held() {
+  if (role_ != Role::kLeader || !phase1_ready_ || pending_config_slot_ != 0) return;
+  const bool bug = config_.bugs.reconfig_without_overlap;
+  std::vector<SlotValue> entries;
+  const Value own = noop();
+  next_slot_ = std::max(next_slot_, commit_ + 1);
+  while (next_slot_ <= held_top_) {
+    const Slot slot = next_slot_++;
+    if (auto c = chosen_.find(slot); c != chosen_.end()) {
+      if (c->second.membership && !bug) {
+        pending_config_slot_ = slot;
+        recovery_fence_ = true;
+        break;
+      }
+      continue;
+    }
+    auto it = recovered_.find(slot);
+    std::optional<Proposal> highest;
+    if (it != recovered_.end()) {
+      highest = std::move(it->second);
+      recovered_.erase(it);
+    }
+    entries.push_back(SlotValue{slot, choose_value(highest, own, config_.bugs)});
+    if (const MembershipRef& m = entries.back().value.membership) {
+      for (const Member& member : m->members) also_known_.insert(member.id);
+      if (!bug) {
+        pending_config_slot_ = slot;
+        recovery_fence_ = true;
+        break;
+      }
+    }
+  }
+  if (pending_config_slot_ == 0) recovered_.clear();  // everything reported is proposed
+  propose_slots(std::move(entries));
+  flush_queue();
+}
+
+// After a configuration change, a leader asks the voters of the new configuration that have not
+// promised its ballot yet (again at every heartbeat, until a phase-1 quorum has).
+void Replica::ask_missing_promises() {
+  prepare_from_ = commit_ + 1;
+  for (const Member& m : membership_->members) {
+    if (!m.voter || promised_by_.contains(m.id)) continue;
+    promise_parts_.erase(m.id);
+    send(m.id, PrepareMsg{ballot_, prepare_from_});
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,7 +560,13 @@ void Replica::propose_slots(std::vector<SlotValue> entries) {
   if (entries.empty()) return;
   for (const SlotValue& entry : entries) {
     SYNOD_ASSERT(inflight_.count(entry.slot) == 0, "a slot proposed twice in one ballot");
-    inflight_.emplace(entry.slot, InFlight{entry.value, {}, 0, encoded_bytes(entry.value)});
+    inflight_.emplace(entry.slot,
+                      InFlight{entry.value, {}, 0, encoded_bytes(entry.value), proposal_quorum_});
+    // The planted bug: the slots after a change are counted with the new configuration's quorums
+    // before the change is chosen.
+    if (entry.value.membership && config_.bugs.reconfig_without_overlap)
+      proposal_quorum_ =
+          std::make_shared<const QuorumSystem>(entry.value.membership->quorum(config_.bugs));
   }
   // As many slots per Accept as fit into one message, to every acceptor (ourselves included).
   for (size_t begin = 0; begin < entries.size();) {
@@ -461,7 +598,9 @@ bool Replica::fits_message(size_t count, size_t used_bytes, size_t entry_bytes) 
 }
 
 void Replica::flush_queue() {
-  if (role_ != Role::kLeader) return;
+  if (role_ != Role::kLeader || !phase1_ready_) return;
+  // Nothing goes above a configuration change until it is chosen (the planted bug goes on).
+  if (pending_config_slot_ != 0 && !config_.bugs.reconfig_without_overlap) return;
   std::vector<SlotValue> entries;
   // The window is bounded in slots and in bytes; with nothing in flight one slot always goes.
   size_t window_bytes = inflight_bytes();
@@ -502,7 +641,7 @@ void Replica::on_accepted(NodeId from, const AcceptedMsg& msg) {
     auto it = inflight_.find(slot);
     if (it == inflight_.end()) continue;  // already chosen, or a duplicate
     it->second.voters.insert(from);
-    if (config_.quorum.is_phase2_quorum(it->second.voters)) {
+    if (it->second.quorum->is_phase2_quorum(it->second.voters)) {
       const Value value = std::move(it->second.value);
       inflight_.erase(it);
       learn(slot, value);
@@ -528,15 +667,17 @@ void Replica::leader_tick() {
     heard_from_.clear();
     quorum_check_elapsed_ = 0;
     // (The planted bug read_without_quorum also keeps a leader that nobody answers leading.)
-    if (!config_.quorum.is_phase2_quorum(alive) && !config_.bugs.read_without_quorum) {
+    if (!quorum_->is_phase2_quorum(alive) && !config_.bugs.read_without_quorum) {
       step_down(StepDownReason::kNoQuorum);
       return;
     }
   }
   if (++heartbeat_elapsed_ < config_.heartbeat_interval_ticks) return;
   heartbeat_elapsed_ = 0;
+  if (!phase1_ready_) ask_missing_promises();
+  bind_incarnations();
   // The heartbeat carries the chosen prefix, and again every Accept a peer has not answered.
-  for (NodeId peer : config_.quorum.members()) {
+  for (NodeId peer : peers()) {
     if (peer == config_.self) continue;
     AcceptMsg msg{ballot_, {}, commit_, read_round_};
     size_t used_bytes = 0;
@@ -582,6 +723,9 @@ void Replica::step_down(StepDownReason why, const Ballot& seen) {
   queue_.clear();
   inflight_.clear();
   recovered_.clear();
+  pending_config_slot_ = 0;
+  recovery_fence_ = false;
+  phase1_ready_ = false;
   if (leader_ == config_.self) leader_ = kNoNode;
   if (role_ != Role::kFollower) reset_election_timer();
   role_ = Role::kFollower;
@@ -603,7 +747,7 @@ void Replica::start_read_round() {
   // those that answered the latest rounds first (a heartbeat costs each peer a wakeup). If one
   // of them does not answer, the next heartbeat carries the round to every peer.
   std::vector<std::pair<uint64_t, NodeId>> peers;  // (highest round answered, peer)
-  for (NodeId peer : config_.quorum.members()) {
+  for (NodeId peer : membership_->voters()) {
     if (peer == config_.self) continue;
     auto it = read_round_acked_.find(peer);
     peers.emplace_back(it == read_round_acked_.end() ? 0 : it->second, peer);
@@ -613,10 +757,18 @@ void Replica::start_read_round() {
   NodeSet asked;
   if (promised_ == ballot_) asked.insert(config_.self);
   for (const auto& [round, peer] : peers) {
-    if (config_.quorum.is_phase2_quorum(asked)) break;
+    if (quorum_->is_phase2_quorum(asked)) break;
     asked.insert(peer);
     send(peer, AcceptMsg{ballot_, {}, commit_, read_round_});
   }
+}
+
+// A leader stopped at a configuration change that phase 1 reported (or that it learned was
+// chosen) does not know yet what may have been chosen above it — by the new configuration's
+// quorums, which its promisers need not include — so no read index it could give yet covers every
+// acknowledged write. Nor does one still waiting for a phase-1 quorum of the current voters.
+bool Replica::recovering() const {
+  return !phase1_ready_ || recovery_fence_;
 }
 
 // The highest round that a phase-2 quorum answered in this ballot (0: none yet). Our own
@@ -632,7 +784,7 @@ uint64_t Replica::confirmed_read_round() const {
   for (const auto& [round, acceptor] : answers) {
     voters.insert(acceptor);
     // Everyone so far answered this round or a later one, so this round is confirmed.
-    if (config_.quorum.is_phase2_quorum(voters)) return round;
+    if (quorum_->is_phase2_quorum(voters)) return round;
   }
   return 0;
 }
@@ -644,10 +796,15 @@ void Replica::serve_reads() {
   // The planted bug read_without_quorum reports every read ok at once, at its index, without
   // asking anyone whether this replica still leads.
   const bool bug = config_.bugs.read_without_quorum;
+  if (!recovering()) {
+    for (PendingRead& read : reads_) {
+      if (read.index == kIndexPending) read.index = std::max(commit_, next_slot_ - 1);
+    }
+  }
   const uint64_t confirmed = bug ? UINT64_MAX : confirmed_read_round();
   while (!reads_.empty()) {
     const PendingRead& read = reads_.front();
-    if (read.round <= confirmed) {
+    if (read.round <= confirmed && (read.index != kIndexPending || bug)) {
       if (commit_ < read.index && !bug) break;  // confirmed; waits for the chosen prefix
       ready_.reads.push_back(ReadResult{read.id, true, read.index, leader_});
     } else if (leader_ticks_ - read.asked_tick >= config_.election_timeout_min_ticks) {
@@ -692,8 +849,13 @@ bool Replica::may_catch_up() const {
 void Replica::advance_commit() {
   while (chosen_.count(commit_ + 1) != 0) ++commit_;
   if (commit_ >= known_commit_) catchup_outstanding_ = false;
+  bool changed = false;
   for (auto it = chosen_.upper_bound(handed_out_); it != chosen_.end(); ++it) {
     if (it->first > commit_) break;
+    if (it->second.membership) {
+      adopt_membership(it->second.membership, it->first + 1);
+      changed = true;
+    }
     ready_.committed.push_back(SlotValue{it->first, it->second});
     for (const Command& command : it->second.commands) {
       auto p = pending_.find(command.id);
@@ -703,6 +865,108 @@ void Replica::advance_commit() {
     }
   }
   handed_out_ = commit_;
+  if (changed) on_new_membership();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Membership.
+
+void Replica::adopt_membership(MembershipRef membership, Slot first_slot) {
+  membership_ = std::move(membership);
+  quorum_ = std::make_shared<const QuorumSystem>(membership_->quorum(config_.bugs));
+  proposal_quorum_ = quorum_;
+  configs_[first_slot] = membership_;
+  ready_.membership = membership_;
+  // Members of changes accepted or learned above this one are still heard from.
+  also_known_.clear();
+  for (auto it = accepted_.lower_bound(first_slot); it != accepted_.end(); ++it) {
+    if (!it->second.value.membership) continue;
+    for (const Member& m : it->second.value.membership->members) also_known_.insert(m.id);
+  }
+  for (auto it = chosen_.lower_bound(first_slot); it != chosen_.end(); ++it) {
+    if (!it->second.membership) continue;
+    for (const Member& m : it->second.membership->members) also_known_.insert(m.id);
+  }
+}
+
+// A configuration change was committed here. A leader that is no longer a voter steps down; one
+// that still leads continues past the change once a phase-1 quorum of the new voters promised its
+// ballot (asking those that have not), and its reads are served again from then on.
+void Replica::on_new_membership() {
+  if (role_ != Role::kFollower && !membership_->is_voter(config_.self)) {
+    // Tell everyone the change is chosen before going: the new voters learn they are voters.
+    if (role_ == Role::kLeader) broadcast(AcceptMsg{ballot_, {}, commit_, read_round_});
+    step_down(StepDownReason::kRemoved);
+    return;
+  }
+  if (role_ != Role::kLeader) return;
+  if (pending_config_slot_ != 0 && commit_ >= pending_config_slot_) {
+    pending_config_slot_ = 0;
+    recovery_fence_ = false;
+  }
+  phase1_ready_ = quorum_->is_phase1_quorum(promised_by_);
+  if (!phase1_ready_) {
+    ask_missing_promises();
+    return;
+  }
+  propose_held();
+}
+
+// A leader binds every member whose incarnation it has seen and the configuration does not record
+// yet, in one change of its own (no client asked for it, so it carries no command).
+void Replica::bind_incarnations() {
+  if (role_ != Role::kLeader || pending_config_slot_ != 0 || recovering()) return;
+  Membership next = *membership_;
+  bool changed = false;
+  for (Member& m : next.members) {
+    if (m.incarnation != 0) continue;
+    const uint64_t seen = m.id == config_.self ? config_.incarnation : [&]() -> uint64_t {
+      auto it = seen_incarnation_.find(m.id);
+      return it == seen_incarnation_.end() ? 0 : it->second;
+    }();
+    if (seen == 0) continue;
+    m.incarnation = seen;
+    changed = true;
+  }
+  if (!changed) return;
+  ++next.epoch;
+  flush_queue();  // commands queued before it take the slots before it
+  SlotValue entry{next_slot_++, {}};
+  entry.value.membership = std::make_shared<const Membership>(std::move(next));
+  pending_config_slot_ = entry.slot;
+  std::vector<SlotValue> entries;
+  entries.push_back(std::move(entry));
+  propose_slots(std::move(entries));
+}
+
+// A voter campaigns; so does a replica that accepted or learned a change above its commit point
+// that makes it a voter: if that change is chosen it may be the only one who can lead (the last
+// voter of the old configuration, which proposed it, stepped down as soon as it was chosen).
+// Campaigning is always safe — any replica may propose — and it runs phase 1 with the
+// configuration of its first unchosen slot, whoever's voters those are.
+bool Replica::may_campaign() const {
+  if (membership_ == nullptr) return false;
+  if (membership_->is_voter(config_.self)) return true;
+  for (auto it = accepted_.upper_bound(commit_); it != accepted_.end(); ++it) {
+    if (it->second.value.membership && it->second.value.membership->is_voter(config_.self))
+      return true;
+  }
+  for (auto it = chosen_.upper_bound(commit_); it != chosen_.end(); ++it) {
+    if (it->second.membership && it->second.membership->is_voter(config_.self)) return true;
+  }
+  return false;
+}
+
+bool Replica::knows(NodeId peer) const {
+  return membership_ == nullptr || membership_->is_member(peer) || also_known_.contains(peer);
+}
+
+std::vector<NodeId> Replica::peers() const {
+  std::vector<NodeId> out = membership_ == nullptr ? std::vector<NodeId>{} : membership_->ids();
+  for (NodeId id : also_known_.ids()) {
+    if (membership_ == nullptr || !membership_->is_member(id)) out.push_back(id);
+  }
+  return out;
 }
 
 void Replica::request_catchup(bool retry) {
@@ -711,7 +975,8 @@ void Replica::request_catchup(bool retry) {
   NodeId source = leader_;
   if (!source.valid() || source == config_.self) {
     // No leader to ask: ask a peer at random.
-    const auto& members = config_.quorum.members();
+    const std::vector<NodeId> members = peers();
+    if (members.empty()) return;
     source = members[rng_.below(members.size())];
     if (source == config_.self) return;
   }
@@ -729,7 +994,8 @@ void Replica::request_catchup(bool retry) {
 
 void Replica::on_catchup_request(NodeId from, const CatchupRequestMsg& msg) {
   if (msg.first_slot <= snapshot_.slot) return send_snapshot_chunk(from, 0);
-  CatchupReplyMsg reply{{}, commit_};
+  CatchupReplyMsg reply{{}, commit_, msg.first_slot, {}};
+  if (msg.first_slot <= commit_ + 1) reply.membership = membership_at(msg.first_slot - 1);
   size_t used_bytes = 0;
   for (auto it = chosen_.lower_bound(msg.first_slot); it != chosen_.end(); ++it) {
     const size_t bytes = 8 + encoded_bytes(it->second);
@@ -742,6 +1008,10 @@ void Replica::on_catchup_request(NodeId from, const CatchupRequestMsg& msg) {
 
 void Replica::on_catchup_reply(const CatchupReplyMsg& msg) {
   if (!may_catch_up()) return;  // asked before this replica led: it needs nothing from it
+  // A replica that joined starts from the configuration that governs the slots it asked for (if
+  // the sender knows it; else from the first change among them).
+  if (membership_ == nullptr && msg.membership && msg.first_slot == commit_ + 1)
+    adopt_membership(msg.membership, msg.first_slot);
   known_commit_ = std::max(known_commit_, msg.commit);
   for (const SlotValue& entry : msg.chosen) learn(entry.slot, entry.value);
   const Slot before = commit_;
@@ -758,10 +1028,20 @@ void Replica::compact(Slot upto, std::shared_ptr<const std::string> data) {
   SYNOD_ASSERT(upto <= handed_out_, "a snapshot beyond what the state machine was handed");
   SYNOD_ASSERT(data != nullptr, "a snapshot without data");
   if (upto <= snapshot_.slot) return;
-  snapshot_ = SnapshotRef{upto, std::move(data)};
+  snapshot_ = SnapshotRef{upto, std::move(data), membership_at(upto)};
   snapshot_digest_ = snapshot_digest(*snapshot_.data);
   std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= upto; });
   std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= upto; });
+  // Only the configuration that governs upto + 1 and those above it can matter from here on.
+  auto governing = configs_.upper_bound(upto + 1);
+  if (governing != configs_.begin()) configs_.erase(configs_.begin(), std::prev(governing));
+}
+
+MembershipRef Replica::membership_at(Slot slot) const {
+  SYNOD_ASSERT(slot <= commit_, "the configuration after a slot not committed here");
+  auto it = configs_.upper_bound(slot + 1);
+  if (it == configs_.begin()) return nullptr;  // joined, and learned no configuration yet
+  return std::prev(it)->second;
 }
 
 void Replica::send_snapshot_chunk(NodeId to, uint64_t offset) {
@@ -770,7 +1050,7 @@ void Replica::send_snapshot_chunk(NodeId to, uint64_t offset) {
   offset = std::min<uint64_t>(offset, data.size());
   const size_t n = std::min<size_t>(config_.snapshot_chunk_bytes, data.size() - offset);
   send(to, SnapshotChunkMsg{snapshot_.slot, data.size(), snapshot_digest_, offset,
-                            data.substr(offset, n)});
+                            data.substr(offset, n), snapshot_.membership});
 }
 
 void Replica::on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg) {
@@ -823,7 +1103,8 @@ void Replica::on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg) {
     request_catchup(/*retry=*/false);
     return;
   }
-  SnapshotRef snapshot{in.slot, std::make_shared<const std::string>(std::move(in.data))};
+  SnapshotRef snapshot{in.slot, std::make_shared<const std::string>(std::move(in.data)),
+                       msg.membership};
   incoming_.reset();
   install_snapshot(std::move(snapshot));
 }
@@ -848,6 +1129,12 @@ void Replica::install_snapshot(SnapshotRef snapshot) {
   snapshot_digest_ = snapshot_digest(*snapshot_.data);
   std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= slot; });
   std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= slot; });
+  if (snapshot_.membership) {
+    configs_.clear();
+    adopt_membership(snapshot_.membership, slot + 1);
+  } else if (membership_ != nullptr) {
+    snapshot_.membership = membership_;  // a snapshot from an older peer: the configuration stays
+  }
   // Entries this Ready would hand out below the snapshot are subsumed by it.
   std::erase_if(ready_.committed, [&](const SlotValue& e) { return e.slot <= slot; });
   ready_.persist.snapshot = snapshot_;
@@ -866,19 +1153,19 @@ void Replica::install_snapshot(SnapshotRef snapshot) {
 void Replica::send(NodeId to, Message message) {
   if (auto* accept = std::get_if<AcceptMsg>(&message)) accept->time_ms = time_ms_;
   if (const auto* accept = std::get_if<AcceptMsg>(&message);
-      accept != nullptr && to != config_.self && to.value <= NodeSet::kMaxNodeId)
-    commit_sent_[to.value] = std::max(commit_sent_[to.value], accept->commit);
+      accept != nullptr && to != config_.self)
+    commit_sent_[to] = std::max(commit_sent_[to], accept->commit);
   if (to == config_.self) {
     // Our own acceptor answers at once; its answer comes back to us through the driver, after
     // the persist it depends on.
     if (auto* prepare = std::get_if<PrepareMsg>(&message)) return on_prepare(to, *prepare);
     if (auto* accept = std::get_if<AcceptMsg>(&message)) return on_accept(to, *accept);
   }
-  ready_.messages.push_back(Envelope{config_.self, to, std::move(message)});
+  ready_.messages.push_back(Envelope{config_.self, to, std::move(message), config_.incarnation});
 }
 
 void Replica::broadcast(const Message& message) {
-  for (NodeId member : config_.quorum.members()) send(member, message);
+  for (NodeId member : peers()) send(member, message);
 }
 
 void Replica::notice_ballot(const Ballot& ballot) {
@@ -944,10 +1231,6 @@ void Replica::fire_timer(Timer timer) {
 
 namespace {
 
-void encode_node_set(std::string& out, const NodeSet& set) {
-  put_u64(out, set.bits());
-}
-
 void encode_proposals(std::string& out, const std::map<Slot, Proposal>& proposals) {
   put_u32(out, static_cast<uint32_t>(proposals.size()));
   for (const auto& [slot, proposal] : proposals) {
@@ -962,7 +1245,14 @@ void encode_proposals(std::string& out, const std::map<Slot, Proposal>& proposal
 void Replica::encode_state(std::string& out) const {
   put_u8(out, static_cast<uint8_t>(role_));
   encode_ballot(out, promised_);
-  for (NodeId member : config_.quorum.members()) put_u64(out, commit_sent_[member.value]);
+  put_u32(out, static_cast<uint32_t>(commit_sent_.size()));
+  for (const auto& [peer, slot] : commit_sent_) {
+    put_u32(out, peer.value);
+    put_u64(out, slot);
+  }
+  put_u8(out, membership_ != nullptr);
+  if (membership_ != nullptr) encode_membership(out, *membership_);
+  encode_node_set(out, also_known_);
   encode_proposals(out, accepted_);
   encode_ballot(out, time_ballot_);
   put_u64(out, time_seen_ms_);

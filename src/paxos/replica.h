@@ -48,6 +48,9 @@ enum class ProposeStatus {
   kNotLeader,  // definitely not proposed; try leader() if known
   kBusy,       // definitely not proposed; the queue is full
   kTooLarge,   // definitely not proposed; the payload exceeds Config::max_command_bytes
+  kStale,      // definitely not proposed; a configuration change's epoch is not the next one,
+               // or another change is in progress (read membership() and ask again)
+  kInvalid,    // definitely not proposed; the configuration fails verify_membership()
 };
 
 enum class ReadStatus {
@@ -64,6 +67,11 @@ class Replica {
   void tick();
   void step(const Envelope& envelope);
   ProposeStatus propose(Command command);
+  // Proposes `next` as the configuration after the current one (docs/core.md, "Membership"):
+  // its epoch must be membership().epoch + 1, no other change may be in progress, and it must pass
+  // verify_membership(). `request` is the id (and record) of the client request that asked; its
+  // outcome comes like a command's. Slots after it are proposed only once it is chosen.
+  ProposeStatus propose_membership(Command request, Membership next);
   // A linearizable read, without writing to the log. On kQueued exactly one ReadResult with this
   // `read_id` (the caller's, not interpreted here) comes in a later Ready: ok with the slot the
   // state machine must have applied before serving the read, or not ok. Reads requested between
@@ -79,6 +87,8 @@ class Replica {
   // and made the snapshot durable: the core forgets chosen values and accepted entries up to
   // there, and serves the snapshot to peers that need those slots.
   void compact(Slot upto, std::shared_ptr<const std::string> data);
+  // The configuration after `slot` (at most commit()), which a snapshot through it records.
+  MembershipRef membership_at(Slot slot) const;
 
   // Time (docs/core.md, "Time"). The core has no clock: the driver keeps the cluster clock and
   // tells the core its time before tick() and take_ready(). A leader carries the time it was told
@@ -91,8 +101,10 @@ class Replica {
     Ballot ballot;         // the highest ballot whose time an acceptor of the quorum saw
     uint64_t seen_ms = 0;  // the highest time in that ballot one of them saw
     TimeHorizon horizon;   // the newest horizon one of them recovered from its disk
+    bool operator==(const TimeFloor&) const = default;
   };
-  // What the promise quorum of this replica's newest candidacy reported (final once it leads):
+  // What the promise quorum of this replica's newest candidacy reported. It rises while it leads
+  // when a configuration change brings promises from new voters (docs/core.md, "Membership"):
   // every time a read or write was served at before this ballot is at most seen_ms, or, if one
   // of them restarted since, below horizon.ms (when horizon.ballot is at least ballot).
   const TimeFloor& time_floor() const { return time_floor_; }
@@ -124,6 +136,11 @@ class Replica {
   bool catchup_outstanding() const { return catchup_outstanding_; }
 
   NodeId id() const { return config_.self; }
+  // The configuration that governs the first slot not chosen yet (null: a replica that joined
+  // has not learned one yet).
+  const MembershipRef& membership() const { return membership_; }
+  // Whether a configuration change is proposed and not chosen yet (on a leader).
+  bool membership_change_pending() const { return pending_config_slot_ != 0; }
   Role role() const { return role_; }
   const Ballot& ballot() const { return ballot_; }      // own ballot as candidate or leader
   const Ballot& promised() const { return promised_; }  // the acceptor's promise
@@ -147,6 +164,9 @@ class Replica {
     NodeSet voters;
     uint32_t ticks_since_sent = 0;
     size_t bytes = 0;  // encoded_bytes(value)
+    // The quorum system of the configuration that governs the slot (the current one, except
+    // under the planted bug reconfig_without_overlap).
+    std::shared_ptr<const QuorumSystem> quorum;
   };
 
   // Acceptor.
@@ -162,6 +182,17 @@ class Replica {
   void on_reject(const RejectMsg& msg);
   void leader_tick();
   void propose_slots(std::vector<SlotValue> entries);
+  // Membership.
+  void adopt_membership(MembershipRef membership, Slot first_slot);
+  void on_new_membership();
+  bool knows(NodeId peer) const;
+  bool may_campaign() const;
+  // Every member of the current configuration and of changes above it known here.
+  std::vector<NodeId> peers() const;
+  // A leader re-proposes what phase 1 reported (held_), up to the first configuration change.
+  void propose_held();
+  void ask_missing_promises();
+  void bind_incarnations();
   void flush_queue();
   size_t inflight_bytes() const;
   // Whether one more entry of `entry_bytes` goes into a message that holds `count` entries of
@@ -173,6 +204,8 @@ class Replica {
   // Reports an event of this replica's own ballot; the caller may fill in the rest.
   Event& note(Event::Kind kind, Slot slot);
   // Reads.
+  bool recovering() const;
+  static constexpr Slot kIndexPending = ~Slot{0};
   void start_read_round();
   void serve_reads();
   uint64_t confirmed_read_round() const;
@@ -189,6 +222,7 @@ class Replica {
   void on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg);
   void install_snapshot(SnapshotRef snapshot);
 
+  void merge_promise(const PromiseMsg& msg);
   void send(NodeId to, Message message);
   void broadcast(const Message& message);
   void notice_ballot(const Ballot& ballot);
@@ -198,11 +232,22 @@ class Replica {
   Rng rng_;
   Role role_ = Role::kFollower;
 
+  // Configuration: the one governing commit_ + 1, its quorum system, and every one that governs
+  // a slot above the snapshot, by the first slot it governs (compact() needs the one at its slot).
+  MembershipRef membership_;
+  std::shared_ptr<const QuorumSystem> quorum_;
+  std::shared_ptr<const QuorumSystem> proposal_quorum_;  // what new proposals are counted with
+  std::map<Slot, MembershipRef> configs_;
+  // Members of configurations this replica accepted or learned above commit_: their messages are
+  // heard before the change is committed here.
+  NodeSet also_known_;
+  std::map<NodeId, uint64_t> seen_incarnation_;  // per peer, the incarnation it last spoke as
+
   // Acceptor state (durable).
   Ballot promised_;
   // Per peer, the highest chosen prefix our Accepts to it carried (sent, not necessarily
   // received: a lost one only delays a follower's read until the next heartbeat).
-  std::array<Slot, NodeSet::kMaxNodeId + 1> commit_sent_{};
+  std::map<NodeId, Slot> commit_sent_;
   std::map<Slot, Proposal> accepted_;
   // Time, as the acceptor saw it: the highest time it accepted since it started, its newest
   // horizon (handed to persist), and the horizon it recovered from disk when it started.
@@ -247,6 +292,14 @@ class Replica {
   uint64_t time_ms_ = 0;  // the driver's time: what our Accepts carry
   // Leader.
   Slot next_slot_ = 1;
+  // The slot of a configuration change proposed (or known chosen) and not yet committed here: no
+  // slot above it is proposed until it is (0: none).
+  Slot pending_config_slot_ = 0;
+  bool recovery_fence_ = false;  // ... and phase 1 reported it (or it was known chosen)
+  // Whether the promises received form a phase-1 quorum of the current configuration; after a
+  // change a leader asks the new voters and proposes nothing new until they answer.
+  bool phase1_ready_ = false;
+  Slot held_top_ = 0;  // the highest slot phase 1 reported; recovered_ keeps what is not proposed
   std::map<Slot, InFlight> inflight_;
   std::deque<Command> queue_;
   size_t queued_bytes_ = 0;            // payload bytes in queue_ (0 whenever queue_ is empty)

@@ -1128,6 +1128,11 @@ TEST_F(ReplicaTest, RandomSchedulesFindEachPlantedBug) {
     if (name == "time-of-any-ballot" || name == "time-carried-into-new-ballot") continue;
     // absurd-rounds-taken needs a peer that sends absurd rounds: the simulator's hostile peer.
     if (name == "absurd-rounds-taken") continue;
+    // The configuration bugs need configuration changes, which these schedules do not make:
+    // `sim --protocol --reconfig` finds them (sim_test.cc, PlantedBug.IsCaught).
+    if (name == "reconfig-without-overlap" || name == "learner-votes" ||
+        name == "wiped-replica-votes")
+      continue;
     if (name == "ack-before-sync" || name == "skip-fdatasync" || name == "promise-hides-snapshot" ||
         name == "read-without-quorum")
       continue;

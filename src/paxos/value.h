@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "paxos/membership.h"
+
 namespace synod::paxos {
 
 // Identifies one client request across retries and forwarding: the state machine applies a
@@ -25,13 +27,20 @@ struct Command {
   bool operator==(const Command&) const = default;
 };
 
-// The value of one slot: a batch of commands. An empty batch is a no-op, which a new leader
-// proposes to fill a slot that no promise reported a value for.
+// The value of one slot: a batch of commands, or a configuration change. An empty batch is a
+// no-op, which a new leader proposes to fill a slot that no promise reported a value for. A
+// configuration change (`membership` set) holds the whole next configuration and one command:
+// the id of the request that asked for it (its payload is the request, for the driver's
+// records; the state machine applies nothing for it).
 struct Value {
   std::vector<Command> commands;
+  MembershipRef membership = nullptr;
 
-  bool is_noop() const { return commands.empty(); }
-  bool operator==(const Value&) const = default;
+  bool is_noop() const { return commands.empty() && !membership; }
+  bool operator==(const Value& o) const {
+    return commands == o.commands && (membership == o.membership ||
+                                      (membership && o.membership && *membership == *o.membership));
+  }
 };
 
 inline Value noop() {
@@ -43,8 +52,10 @@ inline constexpr size_t kCommandOverheadBytes = 20;  // client u64, seq u64, pay
 inline size_t encoded_bytes(const Command& command) {
   return kCommandOverheadBytes + command.payload.size();
 }
+size_t encoded_bytes(const Membership& membership);
 inline size_t encoded_bytes(const Value& value) {
-  size_t bytes = 4;  // command count u32
+  size_t bytes = 4;                                                     // command count u32
+  if (value.membership) bytes += 4 + encoded_bytes(*value.membership);  // and the marker
   for (const Command& command : value.commands) bytes += encoded_bytes(command);
   return bytes;
 }

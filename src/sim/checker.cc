@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/hash.h"
+#include "paxos/membership.h"
 
 namespace synod::sim {
 
@@ -40,14 +41,42 @@ void Checker::on_durable_accept(NodeId acceptor, Slot slot, const paxos::Proposa
     return;
   }
   votes.acceptors.insert(acceptor);
-  if (!quorum_.is_phase2_quorum(votes.acceptors)) return;
-  auto [chosen, fresh] = truth_.try_emplace(slot, votes.value);
-  if (fresh) {
-    check_valid(slot, votes.value);
-  } else if (chosen->second != votes.value) {
-    fail("agreement: two values chosen for slot " + std::to_string(slot) + ": " +
-         to_string(chosen->second) + " and " + to_string(votes.value) + " (ballot " +
-         to_string(proposal.ballot) + ")");
+  if (!quorum_of(slot).is_phase2_quorum(votes.acceptors)) return;
+  choose(slot, votes.value, proposal.ballot);
+}
+
+const paxos::QuorumSystem& Checker::quorum_of(Slot slot) const {
+  return std::prev(quorums_.upper_bound(slot))->second;
+}
+
+void Checker::choose(Slot slot, const Value& value, const Ballot& ballot) {
+  auto [chosen, fresh] = truth_.try_emplace(slot, value);
+  if (!fresh) {
+    if (chosen->second != value) {
+      fail("agreement: two values chosen for slot " + std::to_string(slot) + ": " +
+           to_string(chosen->second) + " and " + to_string(value) + " (ballot " +
+           to_string(ballot) + ")");
+    }
+    return;
+  }
+  check_valid(slot, value);
+  if (!value.membership) return;
+  if (Status s = paxos::verify_membership(*value.membership); !s.is_ok()) {
+    fail("configurations: slot " + std::to_string(slot) + " chose " + value.membership->describe() +
+         ", which fails verification: " + s.to_string());
+    return;
+  }
+  // Every slot above this one (up to the next change chosen) is governed by it: votes cast there
+  // are judged again with its quorums.
+  quorums_.insert_or_assign(slot + 1, value.membership->quorum());
+  const Slot next_change = [&] {
+    auto it = quorums_.upper_bound(slot + 1);
+    return it == quorums_.end() ? ~Slot{0} : it->first;
+  }();
+  for (auto it = votes_.upper_bound({slot, Ballot{~uint64_t{0}, NodeId{~uint32_t{0}}}});
+       it != votes_.end() && it->first.first < next_change; ++it) {
+    if (quorum_of(it->first.first).is_phase2_quorum(it->second.acceptors))
+      choose(it->first.first, it->second.value, it->first.second);
   }
 }
 

@@ -3,7 +3,12 @@
 //                 different values for one slot;
 //   truth       — a replica learns (and applies) only what is really chosen: a value a phase-2
 //                 quorum of acceptors durably accepted in one ballot. This is judged with the
-//                 true quorum system, whatever the replicas were configured with;
+//                 true quorum system, whatever the replicas were configured with: the bootstrap
+//                 one, and after a configuration change is chosen at slot j, the changed one
+//                 for every slot above j (docs/core.md, "Membership") — computed from what is
+//                 chosen, not from what any replica believes;
+//   configurations — every configuration chosen passes paxos::verify_membership(): its phase-1
+//                 and phase-2 quorums intersect, which is all the rule needs;
 //   validity    — only proposed commands or no-ops are chosen;
 //   durability  — once chosen, always chosen: truth is a history that crashes cannot undo, and
 //                 every replica, before or after restarts, must agree with it;
@@ -36,7 +41,7 @@ uint64_t chain_digest(uint64_t chain, Slot slot, const paxos::Value& value);
 
 class Checker {
  public:
-  explicit Checker(paxos::QuorumSystem true_quorum) : quorum_(std::move(true_quorum)) {}
+  explicit Checker(paxos::QuorumSystem true_quorum) { quorums_.emplace(1, std::move(true_quorum)); }
 
   void on_propose(const paxos::Command& command);
   // `acceptor` has made durable that it accepted `proposal` for `slot`.
@@ -72,8 +77,12 @@ class Checker {
   };
   void fail(std::string what);
   void check_valid(Slot slot, const paxos::Value& value);
+  // The true quorum system of `slot`: that of the newest configuration chosen below it.
+  const paxos::QuorumSystem& quorum_of(Slot slot) const;
+  // Records that `value` is chosen at `slot` (by a quorum of `ballot`), and what follows from it.
+  void choose(Slot slot, const paxos::Value& value, const Ballot& ballot);
 
-  paxos::QuorumSystem quorum_;
+  std::map<Slot, paxos::QuorumSystem> quorums_;  // by the first slot each governs
   std::map<paxos::CommandId, std::string> proposed_;
   std::map<std::pair<Slot, Ballot>, Votes> votes_;
   std::map<Slot, paxos::Value> truth_;    // chosen by the quorum rule, ever

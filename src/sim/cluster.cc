@@ -66,6 +66,9 @@ struct Simulation::Node {
   int index = 0;
   bool up = true;
   uint64_t incarnation = 0;
+  // The incarnation of its data directory (paxos::Config::incarnation), new when it is wiped.
+  uint64_t identity = 0;
+  bool wiped = false;
   std::unique_ptr<paxos::Replica> replica;
   storage::MemFileSystem fs;  // the node's disk
   Rng salts{0};  // its log's segment salts: seeded, so that a seed replays the same bytes
@@ -111,17 +114,19 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
       checker_(quorum_) {
   SYNOD_ASSERT(options_.replicas >= 1 && options_.replicas <= 63, "replica count out of range");
   result_.seed = options_.seed;
-  for (int i = 0; i < options_.replicas; ++i) {
+  const int spares = options_.reconfig > 0 ? options_.spare_replicas : 0;
+  for (int i = 0; i < options_.replicas + spares; ++i) {
     auto node = std::make_unique<Node>();
     node->id = NodeId{uint32_t(i + 1)};
     node->index = i;
     node->salts = Rng(options_.seed * 31 + uint64_t(i) + 1);
+    node->identity = rng_.next() | 1;
     auto wal = storage::ReplicaStorage::open(node->fs, log_options(*node), nullptr);
     SYNOD_ASSERT(wal.is_ok(), "opening an empty simulated log");
     node->wal = std::move(*wal);
-    node->replica =
-        std::make_unique<paxos::Replica>(replica_config(node->id), node->disk, rng_.next());
     nodes_.push_back(std::move(node));
+    Node& n = *nodes_.back();
+    n.replica = std::make_unique<paxos::Replica>(replica_config(n.id), n.disk, rng_.next());
     schedule(rng_.below(options_.tick_us) + 1, Event{EventKind::kTick, i});
   }
   for (int c = 0; c < options_.clients; ++c) {
@@ -163,6 +168,8 @@ storage::LogOptions Simulation::log_options(Node& node) const {
 paxos::Config Simulation::replica_config(NodeId id) const {
   paxos::Config config;
   config.self = id;
+  config.join = id.value > uint32_t(options_.replicas);  // a spare, added at run time if ever
+  config.incarnation = nodes_[id.value - 1]->identity;
   config.quorum = options_.bugs.minority_quorum
                       ? paxos::QuorumSystem::majority(quorum_.members(), options_.bugs)
                       : quorum_;
@@ -192,6 +199,7 @@ RunResult Simulation::run() {
   result_.slots_chosen = checker_.chosen().size();
   std::set<CommandId> chosen_commands;
   for (const auto& [slot, value] : checker_.chosen()) {
+    if (value.membership) ++result_.reconfigurations;
     for (const Command& command : value.commands) chosen_commands.insert(command.id);
   }
   result_.commands_chosen = chosen_commands.size();
@@ -333,10 +341,11 @@ void Simulation::process_ready(Node& node) {
     // Written now, durable only when the sync completes: a crash in between may lose or tear it.
     // A snapshot from a peer is written atomically at once (being durable early is harmless).
     if (ready.persist.snapshot) {
-      SYNOD_ASSERT(
-          node.wal->save_snapshot({ready.persist.snapshot->slot, *ready.persist.snapshot->data})
-              .is_ok(),
-          "simulated snapshot write failed");
+      SYNOD_ASSERT(node.wal
+                       ->save_snapshot({ready.persist.snapshot->slot, *ready.persist.snapshot->data,
+                                        ready.persist.snapshot->membership})
+                       .is_ok(),
+                   "simulated snapshot write failed");
       ++result_.snapshots_installed;
     }
     node.wal->append(ready.persist);
@@ -497,11 +506,12 @@ void Simulation::take_snapshot(Node& node) {
     put_u64(data, id.seq);
   }
   // Durable first, then the core and the log may forget what it covers.
-  SYNOD_ASSERT(node.wal->save_snapshot({node.applied_slot, data}).is_ok(),
+  paxos::MembershipRef membership = node.replica->membership_at(node.applied_slot);
+  SYNOD_ASSERT(node.wal->save_snapshot({node.applied_slot, data, membership}).is_ok(),
                "simulated snapshot write failed");
   auto shared = std::make_shared<const std::string>(std::move(data));
   node.replica->compact(node.applied_slot, shared);
-  node.disk.compact(paxos::SnapshotRef{node.applied_slot, shared});
+  node.disk.compact(paxos::SnapshotRef{node.applied_slot, shared, membership});
   node.last_snapshot = node.applied_slot;
   ++result_.snapshots_taken;
   log(to_string(node.id) + " snapshots through slot " + std::to_string(node.applied_slot));
@@ -570,9 +580,10 @@ void Simulation::restart(Node& node) {
   if (node.wal->log().log().torn_bytes_at_open() > 0) ++result_.torn_tails;
   paxos::DurableState recovered = std::move(from_disk.state);
   if (from_disk.snapshot) {
-    recovered.snapshot = paxos::SnapshotRef{
-        from_disk.snapshot->slot,
-        std::make_shared<const std::string>(std::move(from_disk.snapshot->data))};
+    recovered.snapshot =
+        paxos::SnapshotRef{from_disk.snapshot->slot,
+                           std::make_shared<const std::string>(std::move(from_disk.snapshot->data)),
+                           from_disk.snapshot->membership};
   }
   if (auto lost = storage_lost(node.disk, recovered)) {
     result_.violation = "storage: " + to_string(node.id) + " lost synced state: " + *lost;
@@ -729,6 +740,10 @@ void Simulation::nemesis() {
       now_us_ + rng_.between(options_.nemesis_interval_min_us, options_.nemesis_interval_max_us),
       Event{EventKind::kNemesis});
   if (options_.hostile > 0 && rng_.chance(options_.hostile)) send_hostile();
+  if (options_.reconfig > 0 && rng_.chance(options_.reconfig)) {
+    reconfigure();
+    return;
+  }
   const bool crash_now = options_.crashes && (!options_.partitions || rng_.chance(0.5));
   if (!crash_now) {
     if (cut_.empty()) {
@@ -780,7 +795,100 @@ void Simulation::send_hostile() {
   paxos::Message message = hostile_message(rng_, from, known);
   ++result_.hostile_messages;
   log("hostile " + to_string(from) + "->" + to_string(to) + " " + paxos::to_string(message));
-  send(Envelope{from, to, std::move(message)});
+  // Past authentication: it speaks as the node's current data directory.
+  send(Envelope{from, to, std::move(message), nodes_[from.value - 1]->identity});
+}
+
+// A voter's data directory is lost: it crashes and comes back with an empty one (a new
+// incarnation) and the same command line. It must never vote under its old identity; the operator
+// (reconfigure) removes it. One at a time, among at least three voters, and only once its old
+// incarnation is bound (docs/core.md, "Membership": the window before the first binding).
+void Simulation::wipe(Node& node) {
+  const bool was_up = node.up;  // a replica that is down has its restart scheduled already
+  if (was_up) crash(node);
+  auto names = node.fs.list("data");
+  if (names.is_ok()) {
+    for (const std::string& name : *names) (void)node.fs.remove("data/" + name);
+  }
+  node.disk = {};
+  node.identity = rng_.next() | 1;
+  node.wiped = true;
+  ++result_.wipes;
+  log("wipe " + to_string(node.id) + ": its data directory is empty now");
+  if (!was_up) return;
+  Event restart_event{EventKind::kRestart, node.index};
+  restart_event.tag = node.incarnation;
+  schedule(now_us_ + rng_.between(1'000, 100'000), restart_event);
+}
+
+// One configuration change, asked of the leader as an operator would: computed from the
+// configuration it reports, checked there, and proposed through the log.
+void Simulation::reconfigure() {
+  Node* leader = current_leader();
+  if (leader == nullptr || leader->replica->membership() == nullptr) return;
+  const paxos::Membership& now = *leader->replica->membership();
+  std::vector<NodeId> voters, learners;
+  NodeId wiped_member;
+  for (const paxos::Member& m : now.members) {
+    (m.voter ? voters : learners).push_back(m.id);
+    if (nodes_[m.id.value - 1]->wiped) wiped_member = m.id;
+  }
+  using Kind = paxos::MembershipChange::Kind;
+  paxos::MembershipChange change;
+  const uint32_t spare = now.next_id;
+  const bool spare_left = spare <= nodes_.size();
+  const uint64_t pick = rng_.below(7);
+  if (wiped_member.valid()) {
+    change.kind = Kind::kRemove;  // the safe procedure: remove it, add a new machine
+    change.id = wiped_member;
+  } else if (pick == 6) {
+    // Not while a change is in progress: it may shrink the voters to a pair that needs this one.
+    if (voters.size() < 3 || leader->replica->membership_change_pending()) return;
+    // Only once every member has committed the binding of the victim's incarnation: before, a
+    // member that has not would listen to the wiped replica (the server's durable pins close that
+    // window in production; docs/core.md, "Membership").
+    const NodeId victim = voters[rng_.below(voters.size())];
+    for (const paxos::Member& m : now.members) {
+      const Node& n = *nodes_[m.id.value - 1];
+      if (!n.up || n.replica->membership() == nullptr) return;
+      const paxos::Member* record = n.replica->membership()->find(victim);
+      if (record == nullptr || record->incarnation == 0) return;
+    }
+    wipe(*nodes_[victim.value - 1]);
+    return;
+  } else if ((pick == 0 || learners.empty()) && spare_left && learners.size() < 3) {
+    change.kind = Kind::kAddLearner;
+    change.id = NodeId{spare};
+    change.address = "sim:" + std::to_string(spare);
+  } else if (pick <= 2 && !learners.empty()) {
+    change.id = learners[rng_.below(learners.size())];
+    change.kind = voters.size() >= 7 || rng_.chance(0.5) ? Kind::kReplace : Kind::kPromote;
+    change.old_id = voters[rng_.below(voters.size())];  // the leader, sometimes
+  } else if (pick == 3 && !learners.empty()) {
+    change.kind = Kind::kRemove;
+    change.id = learners[rng_.below(learners.size())];
+  } else if (voters.size() > 1) {
+    change.kind = rng_.chance(0.3) ? Kind::kDemote : Kind::kRemove;
+    change.id = voters[rng_.below(voters.size())];
+  } else {
+    return;
+  }
+  auto next = paxos::apply_change(now, change);
+  if (!next.is_ok()) {
+    log("reconfigure: " + std::string(to_string(change.kind)) + " " + to_string(change.id) +
+        " refused: " + next.status().to_string());
+    return;
+  }
+  // The request is a command of a client of its own, so that validity covers it too.
+  Command request{CommandId{~uint64_t{0}, next_reconfig_seq_++},
+                  std::string(to_string(change.kind)) + " " + to_string(change.id)};
+  checker_.on_propose(request);
+  const std::string what = next->describe();
+  const paxos::ProposeStatus status =
+      leader->replica->propose_membership(std::move(request), std::move(*next));
+  log("reconfigure at " + to_string(leader->id) + ": " + what +
+      (status == paxos::ProposeStatus::kQueued ? "" : " (refused)"));
+  process_ready(*leader);
 }
 
 void Simulation::partition() {
@@ -834,12 +942,17 @@ bool Simulation::converged() const {
   }
   const Node* leader = nullptr;
   for (const auto& node : nodes_) {
-    if (node->replica->role() == paxos::Role::kLeader) leader = node.get();
+    if (node->replica->role() == paxos::Role::kLeader &&
+        (!leader || node->replica->ballot() > leader->replica->ballot()))
+      leader = node.get();
   }
   if (!leader) return false;
   const Slot chosen_top = checker_.chosen().empty() ? 0 : checker_.chosen().rbegin()->first;
   if (leader->replica->commit() < chosen_top) return false;
+  // Every member of the leader's configuration (removed replicas and unused spares aside).
+  const paxos::Membership& members = *leader->replica->membership();
   for (const auto& node : nodes_) {
+    if (!members.is_member(node->id) || node->wiped) continue;
     if (node->replica->promised() != leader->replica->ballot()) return false;
     if (node->replica->commit() != leader->replica->commit()) return false;
     if (!node->disk_queue.empty()) return false;

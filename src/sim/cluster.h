@@ -43,6 +43,8 @@ struct RunResult {
   uint64_t leaders = 0;       // distinct ballots that won phase 1
   uint64_t crashes = 0;
   uint64_t partitions = 0;
+  uint64_t reconfigurations = 0;  // configuration changes chosen
+  uint64_t wipes = 0;             // replicas restarted with an empty data directory
   uint64_t hostile_messages = 0;  // absurd messages sent (Options::hostile)
   uint64_t messages = 0;
   uint64_t syncs = 0;       // simulated fdatasyncs of the write-ahead logs
@@ -106,6 +108,8 @@ class Simulation {
   void nemesis();
   void partition();
   void send_hostile();
+  void reconfigure();
+  void wipe(Node& node);
   void heal();
   void start_liveness_phase();
   bool converged() const;
@@ -130,6 +134,7 @@ class Simulation {
   std::vector<paxos::Envelope> held_;  // what clogged links hold, delivered at the heal
   std::set<paxos::CommandId> acknowledged_;
   std::set<Ballot> leader_ballots_;
+  uint64_t next_reconfig_seq_ = 1;
   RunResult result_;
 };
 

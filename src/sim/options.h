@@ -126,6 +126,14 @@ struct Options : ReplicaClock {
   paxos::QuorumConfig quorum;
   bool allow_unsafe_quorum = false;
 
+  // Configuration changes (docs/core.md, "Membership"): with this chance a nemesis strike asks
+  // the leader for one — add a learner (a spare replica, which starts knowing no configuration),
+  // promote it, replace a voter with it (the leader too), demote or remove a member — so that
+  // the cluster grows and shrinks between 1 and 7 voters under every other fault. Spare replicas
+  // have ids above `replicas`; ids are never reused, so each is added at most once.
+  double reconfig = 0;
+  int spare_replicas = 8;
+
   paxos::Bugs bugs;
   bool trace = false;  // print every event
 

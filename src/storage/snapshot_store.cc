@@ -6,12 +6,14 @@
 
 #include "base/coding.h"
 #include "base/crc32c.h"
+#include "paxos/codec.h"
 
 namespace synod::storage {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'Y', 'N', 'O', 'D', 'S', 'N', 'P'};
-constexpr uint32_t kVersion = 1;
+// Version 2 adds the configuration after the data; version 1 files (none) are still read.
+constexpr uint32_t kVersion = 2;
 constexpr size_t kHeaderSize = 48;
 
 bool parse_name(const std::string& name, Slot& slot) {
@@ -36,7 +38,7 @@ Result<Snapshot> decode_snapshot_file(const std::string& name, std::string_view 
   s.slot = load_u64(bytes.data() + 24);
   const uint64_t size = load_u64(bytes.data() + 32);
   const uint32_t data_crc = load_u32(bytes.data() + 40);
-  if (version != kVersion)
+  if (version != kVersion && version != 1)
     return Status::corruption(
         fmt::format("{}: snapshot format version {} not supported", name, version));
   if ((expect_cluster_id != 0 && cluster != expect_cluster_id) ||
@@ -44,13 +46,26 @@ Result<Snapshot> decode_snapshot_file(const std::string& name, std::string_view 
     return Status::invalid_argument(
         fmt::format("{} belongs to cluster {} node {}, not cluster {} node {}", name, cluster, node,
                     expect_cluster_id, expect_node_id));
-  if (bytes.size() - kHeaderSize != size)
-    return Status::corruption(fmt::format("{}: snapshot holds {} bytes, header says {}", name,
-                                          bytes.size() - kHeaderSize, size));
-  s.data.assign(bytes.substr(kHeaderSize));
+  const size_t rest = bytes.size() - kHeaderSize;
+  if (version == 1 ? rest != size : rest < size)
+    return Status::corruption(
+        fmt::format("{}: snapshot holds {} bytes, header says {}", name, rest, size));
+  s.data.assign(bytes.substr(kHeaderSize, size));
   if (crc32c(s.data) != data_crc)
     return Status::corruption(
         fmt::format("{}: snapshot data fails its checksum (offset {})", name, kHeaderSize));
+  if (version == 1) return s;
+  // The configuration: length u32, an optional membership (paxos/codec.h), its CRC-32C u32.
+  const size_t at = kHeaderSize + size;
+  std::string_view tail = bytes.substr(at);
+  if (tail.size() < 8 || load_u32(tail.data()) != tail.size() - 8 ||
+      crc32c(tail.data() + 4, tail.size() - 8) != load_u32(tail.data() + tail.size() - 4))
+    return Status::corruption(
+        fmt::format("{}: snapshot configuration fails its checksum (offset {})", name, at));
+  Reader in(tail.substr(4, tail.size() - 8));
+  if (!paxos::decode_optional_membership(in, s.membership) || in.remaining() != 0)
+    return Status::corruption(
+        fmt::format("{}: snapshot configuration undecodable (offset {})", name, at + 4));
   return s;
 }
 
@@ -64,6 +79,11 @@ Status SnapshotStore::save(const Snapshot& snapshot) {
   put_u32(out, crc32c(snapshot.data));
   put_u32(out, crc32c(out));
   out += snapshot.data;
+  std::string membership;
+  paxos::encode_optional_membership(membership, snapshot.membership);
+  put_u32(out, static_cast<uint32_t>(membership.size()));
+  out += membership;
+  put_u32(out, crc32c(membership));
   SYNOD_RETURN_IF_ERROR(fs_.create_dir(dir_));
   const std::string name = snapshot_file_name(snapshot.slot);
   SYNOD_RETURN_IF_ERROR(write_file_atomically(fs_, dir_, name, out));

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "base/types.h"
+#include "paxos/membership.h"
 #include "storage/file_system.h"
 
 namespace synod::storage {
@@ -14,7 +15,13 @@ namespace synod::storage {
 struct Snapshot {
   Slot slot = 0;     // every slot up to here is reflected in `data`
   std::string data;  // the state machine's own encoding
-  bool operator==(const Snapshot&) const = default;
+  // The configuration after `slot` (paxos::SnapshotRef::membership); null in a version-1 file.
+  paxos::MembershipRef membership = nullptr;
+  bool operator==(const Snapshot& o) const {
+    return slot == o.slot && data == o.data &&
+           (membership == o.membership ||
+            (membership && o.membership && *membership == *o.membership));
+  }
 };
 
 std::string snapshot_file_name(Slot slot);

@@ -36,6 +36,7 @@ struct SimArgs {
   std::set<std::string> given;         // the options given on the command line
   QuorumFlags quorum;
   bool quorum_given = false;
+  bool reconfig = false;
   bool replicas_given = false;
   sim::Options options;
 };
@@ -154,10 +155,12 @@ int run_sim(SimArgs& args) {
     std::cerr << "sim: --protocol and --core exclude each other\n";
     return 2;
   }
-  if (!args.protocol && (args.quorum_given || args.story)) {
-    std::cerr << "sim: weighted quorums and --story are the protocol simulator's: add --protocol\n";
+  if (!args.protocol && (args.quorum_given || args.story || args.reconfig)) {
+    std::cerr << "sim: weighted quorums, --reconfig and --story are the protocol simulator's: add "
+                 "--protocol\n";
     return 2;
   }
+  if (args.reconfig) options.reconfig = 0.3;
   args.core = !args.protocol;
   if (options.replicas < 1 || options.replicas > 63) {
     std::cerr << "sim: --replicas must be between 1 and 63\n";
@@ -218,7 +221,8 @@ int run_sim(SimArgs& args) {
   }
   const auto started = std::chrono::steady_clock::now();
   uint64_t runs = 0, chosen = 0, acknowledged = 0, violations = 0, crashes = 0, partitions = 0,
-           leaders = 0, events = 0, syncs = 0, torn_tails = 0, snapshots = 0, installs = 0;
+           leaders = 0, events = 0, syncs = 0, torn_tails = 0, snapshots = 0, installs = 0,
+           reconfigurations = 0;
   uint64_t slowest_liveness_us = 0;
   for (uint64_t seed = range->first; seed <= range->second; ++seed) {
     std::ostringstream story;
@@ -236,13 +240,15 @@ int run_sim(SimArgs& args) {
     torn_tails += r.torn_tails;
     snapshots += r.snapshots_taken;
     installs += r.snapshots_installed;
+    reconfigurations += r.reconfigurations;
     slowest_liveness_us = std::max(slowest_liveness_us, r.liveness_us);
     if (args.verbose || args.trace || range->first == range->second) {
       fmt::print(
           "seed {}: {} slots, {} commands chosen ({} acknowledged), {} leaders, {} crashes, {} "
-          "partitions, converged {:.0f} ms after faults stopped, trace digest {:016x}\n",
+          "partitions, {} configuration changes, converged {:.0f} ms after faults stopped, trace "
+          "digest {:016x}\n",
           seed, r.slots_chosen, r.commands_chosen, r.commands_acknowledged, r.leaders, r.crashes,
-          r.partitions, r.liveness_us / 1000.0, r.digest);
+          r.partitions, r.reconfigurations, r.liveness_us / 1000.0, r.digest);
     }
     if (r.violation) {
       ++violations;
@@ -253,10 +259,11 @@ int run_sim(SimArgs& args) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   fmt::print(
       "sim: {} runs, {} commands chosen, {} violations ({} acknowledged, {} leader elections, "
-      "{} crashes, {} partitions, {} disk syncs, {} torn tails cut, {} snapshots taken, {} "
-      "installed from peers, {} events, slowest convergence {:.0f} ms, {:.1f} s)\n",
-      runs, chosen, violations, acknowledged, leaders, crashes, partitions, syncs, torn_tails,
-      snapshots, installs, events, slowest_liveness_us / 1000.0, wall_s);
+      "{} crashes, {} partitions, {} configuration changes, {} disk syncs, {} torn tails cut, {} "
+      "snapshots taken, {} installed from peers, {} events, slowest convergence {:.0f} ms, {:.1f} "
+      "s)\n",
+      runs, chosen, violations, acknowledged, leaders, crashes, partitions, reconfigurations, syncs,
+      torn_tails, snapshots, installs, events, slowest_liveness_us / 1000.0, wall_s);
   return violations == 0 ? 0 : 1;
 }
 
@@ -296,6 +303,10 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                 "Simulate the protocol core alone, with the real write-ahead log on simulated "
                 "disks, a hostile peer and weighted quorums: faster, and the only mode with "
                 "--story and --weights");
+  cmd->add_flag("--reconfig", args->reconfig,
+                "Change the configuration at random under every fault: add learners (spare "
+                "replicas), promote, replace (the leader too), demote and remove members "
+                "(--protocol)");
   cmd->add_flag("--trace", args->trace, "Print every event of the run");
   cmd->add_flag("--verbose", args->verbose, "One line per seed");
   cmd->add_flag("--story", args->story,

@@ -76,15 +76,20 @@ struct ClusterOptions {
   uint64_t seed = 1;
   // Applied to each replica's Config after the defaults (members 1..N, majority quorums).
   std::function<void(Config&)> configure;
+  // Replicas n<N+1>..n<N+spares>, started with Config::join: members only once a configuration
+  // change adds them.
+  size_t spares = 0;
 };
 
 class TestCluster {
  public:
   // Replicas n1..n<size>, all up, with empty disks.
   explicit TestCluster(size_t size, ClusterOptions options = {}) : options_(std::move(options)) {
-    SYNOD_ASSERT(size >= 1 && size <= NodeSet::kMaxNodeId, "cluster size out of range");
+    SYNOD_ASSERT(size >= 1 && size <= kMaxMembers, "cluster size out of range");
     for (uint32_t i = 1; i <= size; ++i) members_.push_back(NodeId{i});
-    for (NodeId id : members_) {
+    all_ = members_;
+    for (uint32_t i = 1; i <= options_.spares; ++i) all_.push_back(NodeId{uint32_t(size) + i});
+    for (NodeId id : all_) {
       nodes_[id].incarnation = 0;
       start(id);
     }
@@ -137,7 +142,7 @@ class TestCluster {
   // Ticks every up replica once per round, without delivering anything.
   void tick_all(int times = 1) {
     for (int i = 0; i < times; ++i) {
-      for (NodeId id : members_) tick(id);
+      for (NodeId id : all_) tick(id);
     }
   }
 
@@ -201,7 +206,7 @@ class TestCluster {
     auto data = std::make_shared<const std::string>(
         "snapshot " + std::to_string(++snapshots_taken_) + " of " + to_string(id));
     snapshots_.emplace(*data, n.applied);
-    const SnapshotRef snapshot{upto, data};
+    const SnapshotRef snapshot{upto, data, replica(id).membership_at(upto)};
     n.disk.compact(snapshot);
     replica(id).compact(upto, data);
     trace_.push_back(to_string(id) + " compacts through slot " + std::to_string(upto));
@@ -338,7 +343,7 @@ class TestCluster {
   // The up replicas that are leaders.
   std::vector<NodeId> leaders() const {
     std::vector<NodeId> out;
-    for (NodeId id : members_) {
+    for (NodeId id : all_) {
       if (is_up(id) && node(id).replica->role() == Role::kLeader) out.push_back(id);
     }
     return out;
@@ -348,6 +353,7 @@ class TestCluster {
     Config config;
     config.self = id;
     config.quorum = QuorumSystem::majority(members_, options_.bugs);
+    config.join = std::find(members_.begin(), members_.end(), id) == members_.end();
     config.bugs = options_.bugs;
     if (options_.configure) options_.configure(config);
     return config;
@@ -449,9 +455,10 @@ class TestCluster {
     }
   }
 
-  // Truth: a value is chosen once a true majority durably accepted it in one ballot.
+  // Truth: a value is chosen once a true majority of the slot's configuration (the bootstrap
+  // members, or those of the newest change chosen below the slot) durably accepted it in one
+  // ballot.
   void record_durable_accepts(NodeId id, const PersistBatch& persist) {
-    const size_t majority = members_.size() / 2 + 1;
     for (const AcceptedEntry& entry : persist.accepted) {
       Votes& votes = votes_[{entry.slot, entry.proposal.ballot}];
       if (votes.voters.empty()) votes.value = entry.proposal.value;
@@ -460,12 +467,7 @@ class TestCluster {
                           " at slot " + std::to_string(entry.slot));
       }
       votes.voters.insert(id);
-      if (static_cast<size_t>(votes.voters.size()) < majority) continue;
-      auto [it, inserted] = truth_.try_emplace(entry.slot, votes.value);
-      if (!inserted && it->second != votes.value) {
-        violation(id, "slot " + std::to_string(entry.slot) + " chosen twice: " +
-                          to_string(it->second) + " and " + to_string(votes.value));
-      }
+      judge(id, entry.slot, votes);
     }
   }
 
@@ -519,8 +521,27 @@ class TestCluster {
     Value value;
   };
 
+  void judge(NodeId id, Slot slot, const Votes& votes) {
+    std::vector<NodeId> voters = members_;
+    for (auto it = truth_.begin(); it != truth_.end() && it->first < slot; ++it) {
+      if (it->second.membership) voters = it->second.membership->voters();
+    }
+    if (!QuorumSystem::majority(voters).is_phase2_quorum(votes.voters)) return;
+    auto [it, inserted] = truth_.try_emplace(slot, votes.value);
+    if (!inserted && it->second != votes.value) {
+      violation(id, "slot " + std::to_string(slot) + " chosen twice: " + to_string(it->second) +
+                        " and " + to_string(votes.value));
+    }
+    if (!inserted || !votes.value.membership) return;
+    // The slots above are governed by the new configuration: judge their votes again.
+    for (const auto& [key, other] : votes_) {
+      if (key.first > slot && truth_.count(key.first) == 0) judge(id, key.first, other);
+    }
+  }
+
   ClusterOptions options_;
-  std::vector<NodeId> members_;
+  std::vector<NodeId> members_;  // the bootstrap configuration
+  std::vector<NodeId> all_;      // ... and the spares
   std::map<NodeId, Node> nodes_;
   std::deque<Envelope> network_;
   std::set<std::pair<NodeId, NodeId>> blocked_;
