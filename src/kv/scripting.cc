@@ -128,13 +128,13 @@ Reply ping(const Args& args) {
   return args.size() == 2 ? Reply::bulk(args[1]) : Reply::simple("PONG");
 }
 
-// Commands a script may not run (Redis's "noscript" flag): scripts within scripts, the script
-// cache and transactions.
-bool denied_in_scripts(std::string_view name) {
-  for (std::string_view denied : {"eval", "evalsha", "eval_ro", "evalsha_ro", "script", "multi",
-                                  "exec", "discard", "watch", "unwatch", "synod.eval"})
-    if (name == denied) return true;
-  return false;
+// The table's entry for a command a script calls, its subcommand's for a container (SCRIPT
+// LOAD); null for an unknown one.
+const CommandSpec* describe_call(const Args& args) {
+  const CommandSpec* spec = describe_command(lower(args[0]));
+  if (spec && !spec->subcommands.empty() && args.size() >= 2)
+    return find_subcommand(*spec, lower(args[1]));
+  return spec;
 }
 
 // redis.call's dispatch: the command table, with Redis's errors for what a script may not run.
@@ -146,7 +146,11 @@ Reply dispatch(Keyspace& ks, const CommandRules* rules, const Args& args, bool r
       return Reply::error(std::string(kScriptNoPerm));
     return ping(args);
   }
-  if (denied_in_scripts(name))
+  // What the table flags "noscript" (scripts within scripts, the script cache, transactions,
+  // connection commands) a script may not run, as in Redis.
+  const CommandSpec* described = describe_call(args);
+  if (!described) return Reply::error("ERR Unknown Redis command called from script");
+  if (described->has_flag("noscript"))
     return Reply::error("ERR This Redis command is not allowed from script");
   const CommandSpec* spec = find_command(name);
   if (!spec) return Reply::error("ERR Unknown Redis command called from script");
@@ -749,11 +753,28 @@ Reply run_script(Keyspace& ks, const std::string& sha, const std::string& body,
 }
 
 std::vector<CommandSpec> script_commands() {
+  constexpr std::string_view kEvalFlags =
+      "noscript stale skip_monitor no_mandatory_keys movablekeys";
+  constexpr std::string_view kEvalRoFlags =
+      "readonly noscript stale skip_monitor no_mandatory_keys movablekeys";
   return {
-      {"eval", -3, cmd_eval},       {"evalsha", -3, cmd_evalsha},
-      {"eval_ro", -3, cmd_eval_ro}, {"evalsha_ro", -3, cmd_evalsha_ro},
-      {"script", -2, cmd_script},
-      {"synod.eval", -5, cmd_synod_eval},  // SYNOD.EVAL rules EVAL script numkeys ...
+      {"eval", -3, kEvalFlags, {0, 0, 0, 2}, cmd_eval},
+      {"evalsha", -3, kEvalFlags, {0, 0, 0, 2}, cmd_evalsha},
+      {"eval_ro", -3, kEvalRoFlags, {0, 0, 0, 2}, cmd_eval_ro},
+      {"evalsha_ro", -3, kEvalRoFlags, {0, 0, 0, 2}, cmd_evalsha_ro},
+      {"script",
+       -2,
+       "",
+       {},
+       cmd_script,
+       nullptr,
+       0,
+       {{"exists", -3, "noscript", {}, nullptr, nullptr, kScripting},
+        {"flush", -2, "noscript", {}, nullptr, nullptr, kScripting},
+        {"kill", 2, "noscript allow_busy", {}, nullptr, nullptr, kScripting},
+        {"load", 3, "noscript stale", {}, nullptr, nullptr, kScripting}}},
+      // SYNOD.EVAL rules EVAL script numkeys ...: internal (kv/acl.h).
+      {"synod.eval", -5, kEvalFlags, {0, 0, 0, 4}, cmd_synod_eval},
   };
 }
 

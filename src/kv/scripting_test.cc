@@ -128,11 +128,18 @@ TEST(Scripting, AGreedyScriptStopsAtTheMemoryBoundEvenUnderPcall) {
 
 TEST(Scripting, CommandsThatCannotRunInAScriptAreRefused) {
   Store s;
-  for (const char* name : {"eval", "evalsha", "script", "multi", "exec", "watch"}) {
-    const Reply r =
-        apply(s, {"eval", std::string("return redis.call('") + name + "', 'x', 'y')", "0"});
+  // By the table's "noscript" flag, a container's by its subcommand's, as in Redis.
+  for (const char* name :
+       {"eval", "evalsha", "script", "multi", "exec", "watch", "blpop", "client"}) {
+    const std::string first = name == std::string("script")   ? "load"
+                              : name == std::string("client") ? "id"
+                                                              : "x";
+    const Reply r = apply(
+        s, {"eval", std::string("return redis.call('") + name + "', '" + first + "', 'y')", "0"});
     EXPECT_TRUE(starts_with(r, "ERR This Redis command is not allowed from script")) << r.text;
   }
+  EXPECT_TRUE(starts_with(apply(s, {"eval", "return redis.call('script', 'x', 'y')", "0"}),
+                          "ERR Unknown Redis command called from script"));
 }
 
 TEST(Scripting, TheScriptCacheIsInSnapshots) {
