@@ -145,6 +145,9 @@ std::string lower(std::string_view s) {
 bool parse_i64(std::string_view s, int64_t& v) {
   if (s.empty() || s.size() > 20) return false;
   if (s[0] == '+') return false;  // Redis's string2ll takes no sign but '-'
+  // Nor leading zeros ("01", "-0"): only "0" itself starts with one.
+  const size_t digits = s[0] == '-' ? 1 : 0;
+  if (s.size() > digits && s[digits] == '0' && s.size() > 1) return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   return ec == std::errc() && end == s.data() + s.size();
 }
