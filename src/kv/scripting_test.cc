@@ -189,3 +189,40 @@ TEST(Scripting, AFullCacheRefusesLoadsAndRunsEvalUncached) {
 
 }  // namespace
 }  // namespace synod::kv
+
+namespace synod::kv {
+namespace {
+
+TEST(Scripting, ACachedReadOnlyScriptIsServedAsAReadThatChangesNothing) {
+  Store s;
+  s.apply({0, 0, 1000, {"set", "k", "v"}});
+  s.apply({0, 0, 1000, {"set", "gone", "x", "px", "500"}});  // expires at 1500
+  const std::string body = "return {redis.call('get', KEYS[1]), redis.call('exists', KEYS[2])}";
+  const std::string sha = sha1_hex(body);
+  const Args by_sha = {"EVALSHA_RO", sha, "2", "k", "gone"};
+  const Args by_body = {"EVAL_RO", body, "2", "k", "gone"};
+  // Not cached: through the log (EVAL_RO caches it there).
+  EXPECT_FALSE(s.serves_as_read(by_sha));
+  EXPECT_FALSE(s.serves_as_read(by_body));
+  EXPECT_FALSE(s.serves_as_read({"EVAL", body, "0"}));
+  s.apply({0, 0, 1000, {"script", "load", body}});
+  EXPECT_TRUE(s.serves_as_read(by_sha));
+  EXPECT_TRUE(s.serves_as_read(by_body));
+  EXPECT_FALSE(s.serves_as_read({"EVALSHA", sha, "2", "k", "gone"}));  // may write: the log
+  const uint64_t before = s.digest();
+  // Served at a read's time: past `gone`'s expiry, as a GET served then would see it.
+  EXPECT_EQ(s.read(by_sha, 1200), Reply::array({Reply::bulk("v"), Reply::integer_of(1)}));
+  EXPECT_EQ(s.read(by_body, 2000), Reply::array({Reply::bulk("v"), Reply::integer_of(0)}));
+  // A write inside is refused, and nothing changes.
+  const Reply refused = s.read({"EVAL_RO", "return redis.call('set', 'k', 'w')", "0"}, 2000);
+  EXPECT_NE(refused.text.find("Write commands are not allowed from read-only scripts"),
+            std::string::npos)
+      << refused.text;
+  EXPECT_EQ(s.digest(), before);
+  // Flushed since the router chose the read path: NOSCRIPT, as the script was gone at that point.
+  s.apply({0, 0, 1000, {"script", "flush"}});
+  EXPECT_EQ(s.read(by_sha, 2000).text, "NOSCRIPT No matching script. Please use EVAL.");
+}
+
+}  // namespace
+}  // namespace synod::kv

@@ -372,7 +372,11 @@ def app(seed, redis_port, ports):
 
     def scripts(c):
         add = c.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
-        return add(keys=['sc'], args=[5]), add(keys=['sc'], args=[2]), c.script_exists(add.sha)
+        read = c.script_load("return redis.call('get', KEYS[1])")
+        # A cached read-only script: a read on Synod (no log entry), the same reply.
+        return (add(keys=['sc'], args=[5]), add(keys=['sc'], args=[2]), c.script_exists(add.sha),
+                c.execute_command('EVALSHA_RO', read, 1, 'sc'),
+                c.execute_command('EVAL_RO', "return redis.call('get', KEYS[1])", 1, 'sc'))
     both('register_script', scripts)
 
     for i in range(60):
