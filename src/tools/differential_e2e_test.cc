@@ -16,8 +16,8 @@ TEST(DifferentialE2E, SeededCommandsAndRedisPyAnswerAsRedisDoes) {
   RedisPyCluster c("differential_e2e.py");
   const Status started = c.start();
   ASSERT_TRUE(started.is_ok()) << started.to_string();
-  EXPECT_EQ(c.python("random 1 1500 " + c.all_ports()), 0);
-  EXPECT_EQ(c.python("random 2 1500 " + c.all_ports()), 0);
+  EXPECT_EQ(c.python("random 1 3000 " + c.all_ports()), 0);
+  EXPECT_EQ(c.python("random 2 3000 " + c.all_ports()), 0);
   EXPECT_EQ(c.python("app 3 " + c.all_ports()), 0);
   EXPECT_TRUE(c.digests_agree());
 }
