@@ -41,7 +41,7 @@ Reply parse_recorded(std::string_view bytes) {
 
 bool parse_resp(std::string_view& in, Reply& out, int depth) {
   const size_t eol = in.find("\r\n");
-  if (eol == std::string_view::npos || eol == 0 || depth > 8) return false;
+  if (eol == std::string_view::npos || eol == 0 || depth > 32) return false;
   const char type = in[0];
   const std::string_view line = in.substr(1, eol - 1);
   in.remove_prefix(eol + 2);
