@@ -18,6 +18,42 @@ namespace {
 
 using Table = std::map<std::string_view, CommandSpec, std::less<>>;
 
+// Redis 7.0's command flags (COMMAND INFO names them in this order).
+constexpr std::string_view kFlagNames[] = {"write",
+                                           "readonly",
+                                           "denyoom",
+                                           "admin",
+                                           "pubsub",
+                                           "noscript",
+                                           "blocking",
+                                           "loading",
+                                           "stale",
+                                           "skip_monitor",
+                                           "skip_slowlog",
+                                           "asking",
+                                           "fast",
+                                           "no_auth",
+                                           "may_replicate",
+                                           "no_mandatory_keys",
+                                           "no_async_loading",
+                                           "no_multi",
+                                           "allow_busy",
+                                           "movablekeys"};
+
+void check_flags(const CommandSpec& spec) {
+  std::string_view rest = spec.flags;
+  while (!rest.empty()) {
+    const size_t space = rest.find(' ');
+    const std::string_view flag = rest.substr(0, space);
+    rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+    SYNOD_ASSERT(
+        std::find(std::begin(kFlagNames), std::end(kFlagNames), flag) != std::end(kFlagNames),
+        "a command flag Redis does not have");
+  }
+  SYNOD_ASSERT(spec.has_flag("movablekeys") == (spec.keys.numkeys != 0),
+               "movable keys are counted by an argument");
+}
+
 Table build_table() {
   Table table;
   struct Family {
@@ -26,19 +62,21 @@ Table build_table() {
     bool read_or_write;   // and in @read or @write by its handler
   };
   const Family families[] = {
-      {string_commands, kString, true},
-      {keyspace_commands, kKeyspace, true},
-      {hash_commands, kHash, true},
-      {list_commands, kList, true},
-      {set_commands, kSet, true},
-      {zset_commands, kSortedSet, true},
-      {transaction_commands, kTransaction, false},
-      {script_commands, kScripting, false},
+      {string_commands, kString, true},     {keyspace_commands, kKeyspace, true},
+      {hash_commands, kHash, true},         {list_commands, kList, true},
+      {blocking_commands, 0, false},        {set_commands, kSet, true},
+      {zset_commands, kSortedSet, true},    {transaction_commands, kTransaction, false},
+      {script_commands, kScripting, false}, {server_commands, 0, false},
   };
   for (const Family& family : families)
     for (CommandSpec spec : family.specs()) {
-      SYNOD_ASSERT((spec.write == nullptr) != (spec.read == nullptr), "one handler per command");
-      spec.categories |= family.categories;
+      SYNOD_ASSERT(spec.write == nullptr || spec.read == nullptr, "one handler per command");
+      SYNOD_ASSERT((spec.write || spec.read) == (family.specs != server_commands),
+                   "the server's commands have no handler here, the state machine's have one");
+      check_flags(spec);
+      for (const CommandSpec& sub : spec.subcommands) check_flags(sub);
+      // A container is in no category, as in Redis: its subcommands are.
+      if (spec.subcommands.empty()) spec.categories |= family.categories;
       // An entry that names @read or @write itself (a refused blocking command) keeps it.
       if (family.read_or_write && !(spec.categories & (kRead | kWrite)))
         spec.categories |= spec.write ? kWrite : kRead;
@@ -54,9 +92,39 @@ const Table& table() {
 
 }  // namespace
 
-const CommandSpec* find_command(std::string_view lower_name) {
+bool CommandSpec::has_flag(std::string_view flag) const {
+  std::string_view rest = flags;
+  while (!rest.empty()) {
+    const size_t space = rest.find(' ');
+    if (rest.substr(0, space) == flag) return true;
+    rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+  }
+  return false;
+}
+
+const std::vector<std::string_view>& command_flag_names() {
+  static const std::vector<std::string_view> names(std::begin(kFlagNames), std::end(kFlagNames));
+  return names;
+}
+
+const CommandSpec* describe_command(std::string_view lower_name) {
   auto it = table().find(lower_name);
   return it == table().end() ? nullptr : &it->second;
+}
+
+const CommandSpec* find_command(std::string_view lower_name) {
+  const CommandSpec* spec = describe_command(lower_name);
+  return spec && (spec->write || spec->read) ? spec : nullptr;
+}
+
+const CommandSpec* find_subcommand(const CommandSpec& container, std::string_view lower_sub) {
+  for (const CommandSpec& sub : container.subcommands)
+    if (sub.name == lower_sub) return &sub;
+  return nullptr;
+}
+
+bool is_internal_command(std::string_view lower_name) {
+  return lower_name == "synod.eval";
 }
 
 void for_each_command(const std::function<void(const CommandSpec&)>& visit) {
@@ -77,6 +145,9 @@ std::string lower(std::string_view s) {
 bool parse_i64(std::string_view s, int64_t& v) {
   if (s.empty() || s.size() > 20) return false;
   if (s[0] == '+') return false;  // Redis's string2ll takes no sign but '-'
+  // Nor leading zeros ("01", "-0"): only "0" itself starts with one.
+  const size_t digits = s[0] == '-' ? 1 : 0;
+  if (s.size() > digits && s[digits] == '0' && s.size() > 1) return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   return ec == std::errc() && end == s.data() + s.size();
 }

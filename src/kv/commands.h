@@ -27,22 +27,54 @@ using Args = std::vector<std::string>;
 using WriteFn = Reply (*)(Keyspace& ks, const Args& args);
 using ReadFn = Reply (*)(const Keyspace& ks, const Args& args, uint64_t now_ms);
 
+// Where a command's keys are, as Redis 7.0's COMMAND INFO gives them: arguments first, first +
+// step, ... up to last (negative: counted from the end, -1 the last argument); 0 0 0 for none.
+// A command with movable keys (EVAL, SINTERCARD) has numkeys: the index of the argument that
+// counts the keys right after it. COMMAND GETKEYS reads them (kv/command_info.h).
+struct KeyPositions {
+  int first = 0;
+  int last = 0;
+  int step = 0;
+  int numkeys = 0;
+};
+
+// One command of the table. Entries with a handler are the state machine's; entries without one
+// (PING, CLIENT, CONFIG, ... in command_info.cc) are answered by the server's connections
+// (node/server.cc) and are here so that COMMAND, ACL rules and arity checks see every command.
 struct CommandSpec {
   std::string_view name;  // lower case
   int arity;  // as Redis counts it: N means exactly N words with the name, -N at least N
-  WriteFn write = nullptr;  // exactly one of write and read is set
+  // Redis 7.0's command flags, as COMMAND INFO names them, separated by spaces ("write denyoom
+  // fast"); "noscript" keeps a command out of scripts, "fast" puts it in @fast.
+  std::string_view flags;
+  KeyPositions keys = {};
+  WriteFn write = nullptr;  // at most one of write and read is set
   ReadFn read = nullptr;
   // ACL categories (kv/acl.h). An entry gives only those its family and handler do not imply;
   // find_command() answers with the whole set: the family's type (@string, @hash, ...; the
   // keyspace family's @keyspace) and @write or @read by handler (not for transactions and
   // scripts, which are @transaction and @scripting alone, as in Redis).
   uint32_t categories = 0;
+  // A container's subcommands (SCRIPT LOAD, CLIENT LIST), named without the container; the
+  // container's handler (or the server) serves them.
+  std::vector<CommandSpec> subcommands = {};
+
+  bool has_flag(std::string_view flag) const;
 };
 
-// The spec of a command by its lower-case name, or null.
+// The spec of a state-machine command (one with a handler) by its lower-case name, or null.
 const CommandSpec* find_command(std::string_view lower_name);
+// The spec of any command of the table, the server's included, or null.
+const CommandSpec* describe_command(std::string_view lower_name);
+// A container's subcommand by its lower-case name, or null.
+const CommandSpec* find_subcommand(const CommandSpec& container, std::string_view lower_sub);
+// Commands only the server writes into the log (SYNOD.EVAL): no client may send them, and
+// COMMAND does not list them.
+bool is_internal_command(std::string_view lower_name);
 bool arity_ok(const CommandSpec& spec, size_t argc);
-// Every command of the table, in name order (ACL CAT, the categories test).
+// Every flag name a spec may give, in the order COMMAND INFO lists them.
+const std::vector<std::string_view>& command_flag_names();
+// Every command of the table, the server's included, in name order (ACL CAT, COMMAND).
 void for_each_command(const std::function<void(const CommandSpec&)>& visit);
 
 // Each family's part of the table (string_commands.cc, hash_commands.cc, ...).
@@ -50,10 +82,12 @@ std::vector<CommandSpec> string_commands();
 std::vector<CommandSpec> keyspace_commands();  // string_commands.cc: DEL, EXPIRE, SCAN, ...
 std::vector<CommandSpec> hash_commands();
 std::vector<CommandSpec> list_commands();
+std::vector<CommandSpec> blocking_commands();  // list_commands.cc: refused, BLPOP, BZPOPMIN, ...
 std::vector<CommandSpec> set_commands();
 std::vector<CommandSpec> zset_commands();
 std::vector<CommandSpec> transaction_commands();  // EXEC and WATCH (kv/transaction.h)
 std::vector<CommandSpec> script_commands();       // scripting.cc
+std::vector<CommandSpec> server_commands();       // command_info.cc: answered by the server
 
 // --- Shared by the handlers ---
 

@@ -235,22 +235,22 @@ Reply read_hscan(const Keyspace& ks, const Args& args, uint64_t now_ms) {
 
 std::vector<CommandSpec> hash_commands() {
   return {
-      {"hset", -4, cmd_hset},
-      {"hmset", -4, cmd_hmset},
-      {"hsetnx", 4, cmd_hsetnx},
-      {"hdel", -3, cmd_hdel},
-      {"hincrby", 4, cmd_hincrby},
-      {"hincrbyfloat", 4, cmd_hincrbyfloat},
-      {"hget", 3, nullptr, read_hget},
-      {"hmget", -3, nullptr, read_hmget},
-      {"hgetall", 2, nullptr, read_hgetall},
-      {"hkeys", 2, nullptr, read_hgetall},
-      {"hvals", 2, nullptr, read_hgetall},
-      {"hlen", 2, nullptr, read_hlen},
-      {"hexists", 3, nullptr, read_hexists},
-      {"hstrlen", 3, nullptr, read_hstrlen},
-      {"hrandfield", -2, nullptr, read_hrandfield},
-      {"hscan", -3, nullptr, read_hscan},
+      {"hset", -4, "write denyoom fast", {1, 1, 1}, cmd_hset},
+      {"hmset", -4, "write denyoom fast", {1, 1, 1}, cmd_hmset},
+      {"hsetnx", 4, "write denyoom fast", {1, 1, 1}, cmd_hsetnx},
+      {"hdel", -3, "write fast", {1, 1, 1}, cmd_hdel},
+      {"hincrby", 4, "write denyoom fast", {1, 1, 1}, cmd_hincrby},
+      {"hincrbyfloat", 4, "write denyoom fast", {1, 1, 1}, cmd_hincrbyfloat},
+      {"hget", 3, "readonly fast", {1, 1, 1}, nullptr, read_hget},
+      {"hmget", -3, "readonly fast", {1, 1, 1}, nullptr, read_hmget},
+      {"hgetall", 2, "readonly", {1, 1, 1}, nullptr, read_hgetall},
+      {"hkeys", 2, "readonly", {1, 1, 1}, nullptr, read_hgetall},
+      {"hvals", 2, "readonly", {1, 1, 1}, nullptr, read_hgetall},
+      {"hlen", 2, "readonly fast", {1, 1, 1}, nullptr, read_hlen},
+      {"hexists", 3, "readonly fast", {1, 1, 1}, nullptr, read_hexists},
+      {"hstrlen", 3, "readonly fast", {1, 1, 1}, nullptr, read_hstrlen},
+      {"hrandfield", -2, "readonly", {1, 1, 1}, nullptr, read_hrandfield},
+      {"hscan", -3, "readonly", {1, 1, 1}, nullptr, read_hscan},
   };
 }
 

@@ -295,26 +295,43 @@ Reply refuse_blocking(const Keyspace&, const Args& args, uint64_t) {
 
 std::vector<CommandSpec> list_commands() {
   std::vector<CommandSpec> specs = {
-      {"lpush", -3, cmd_push},
-      {"rpush", -3, cmd_push},
-      {"lpushx", -3, cmd_push},
-      {"rpushx", -3, cmd_push},
-      {"lpop", -2, cmd_pop},
-      {"rpop", -2, cmd_pop},
-      {"lset", 4, cmd_lset},
-      {"lrem", 4, cmd_lrem},
-      {"ltrim", 4, cmd_ltrim},
-      {"linsert", 5, cmd_linsert},
-      {"lmove", 5, cmd_lmove},
-      {"rpoplpush", 3, cmd_rpoplpush},
-      {"lrange", 4, nullptr, read_lrange},
-      {"llen", 2, nullptr, read_llen},
-      {"lindex", 3, nullptr, read_lindex},
-      {"lpos", -3, nullptr, read_lpos},
+      {"lpush", -3, "write denyoom fast", {1, 1, 1}, cmd_push},
+      {"rpush", -3, "write denyoom fast", {1, 1, 1}, cmd_push},
+      {"lpushx", -3, "write denyoom fast", {1, 1, 1}, cmd_push},
+      {"rpushx", -3, "write denyoom fast", {1, 1, 1}, cmd_push},
+      {"lpop", -2, "write fast", {1, 1, 1}, cmd_pop},
+      {"rpop", -2, "write fast", {1, 1, 1}, cmd_pop},
+      {"lset", 4, "write denyoom", {1, 1, 1}, cmd_lset},
+      {"lrem", 4, "write", {1, 1, 1}, cmd_lrem},
+      {"ltrim", 4, "write", {1, 1, 1}, cmd_ltrim},
+      {"linsert", 5, "write denyoom", {1, 1, 1}, cmd_linsert},
+      {"lmove", 5, "write denyoom", {1, 2, 1}, cmd_lmove},
+      {"rpoplpush", 3, "write denyoom", {1, 2, 1}, cmd_rpoplpush},
+      {"lrange", 4, "readonly", {1, 1, 1}, nullptr, read_lrange},
+      {"llen", 2, "readonly fast", {1, 1, 1}, nullptr, read_llen},
+      {"lindex", 3, "readonly", {1, 1, 1}, nullptr, read_lindex},
+      {"lpos", -3, "readonly", {1, 1, 1}, nullptr, read_lpos},
   };
-  for (std::string_view name :
-       {"blpop", "brpop", "blmove", "brpoplpush", "blmpop", "bzpopmin", "bzpopmax", "bzmpop"})
-    specs.push_back({name, -1, nullptr, refuse_blocking, kWrite | kBlocking});  // as in Redis
+  return specs;
+}
+
+// Refused (refuse_blocking says why), but described as Redis describes them, in @write as in
+// Redis rather than in @read by their handler.
+std::vector<CommandSpec> blocking_commands() {
+  std::vector<CommandSpec> specs = {
+      {"blpop", -3, "write noscript blocking", {1, -2, 1}},
+      {"brpop", -3, "write noscript blocking", {1, -2, 1}},
+      {"blmove", 6, "write denyoom noscript blocking", {1, 2, 1}},
+      {"brpoplpush", 4, "write denyoom noscript blocking", {1, 2, 1}},
+      {"blmpop", -5, "write blocking movablekeys", {0, 0, 0, 2}},
+      {"bzpopmin", -3, "write noscript blocking fast", {1, -2, 1}},
+      {"bzpopmax", -3, "write noscript blocking fast", {1, -2, 1}},
+      {"bzmpop", -5, "write blocking movablekeys", {0, 0, 0, 2}},
+  };
+  for (CommandSpec& spec : specs) {
+    spec.read = refuse_blocking;
+    spec.categories = kWrite | kBlocking | (spec.name[1] == 'z' ? kSortedSet : kList);
+  }
   return specs;
 }
 

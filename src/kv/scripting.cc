@@ -66,6 +66,7 @@ struct Run {
   uint64_t rand48 = 0;
   uint64_t next_object_id = 0;
   bool read_only = false;         // EVAL_RO, EVALSHA_RO: redis.call of a write is refused
+  uint64_t now_ms = 0;            // redis.call's reads are served at this time
   int script_status = 0;          // lua_pcall's status for the script itself
   std::vector<std::string> args;  // redis.call's arguments
   Reply reply;                    // redis.call's reply
@@ -128,17 +129,18 @@ Reply ping(const Args& args) {
   return args.size() == 2 ? Reply::bulk(args[1]) : Reply::simple("PONG");
 }
 
-// Commands a script may not run (Redis's "noscript" flag): scripts within scripts, the script
-// cache and transactions.
-bool denied_in_scripts(std::string_view name) {
-  for (std::string_view denied : {"eval", "evalsha", "eval_ro", "evalsha_ro", "script", "multi",
-                                  "exec", "discard", "watch", "unwatch", "synod.eval"})
-    if (name == denied) return true;
-  return false;
+// The table's entry for a command a script calls, its subcommand's for a container (SCRIPT
+// LOAD); null for an unknown one.
+const CommandSpec* describe_call(const Args& args) {
+  const CommandSpec* spec = describe_command(lower(args[0]));
+  if (spec && !spec->subcommands.empty() && args.size() >= 2)
+    return find_subcommand(*spec, lower(args[1]));
+  return spec;
 }
 
 // redis.call's dispatch: the command table, with Redis's errors for what a script may not run.
-Reply dispatch(Keyspace& ks, const CommandRules* rules, const Args& args, bool read_only) {
+Reply dispatch(Keyspace& ks, const CommandRules* rules, const Args& args, bool read_only,
+               uint64_t now_ms) {
   const std::string name = lower(args[0]);
   if (name == "ping") {
     // PING is the server's command, not the table's: @connection, as in Redis.
@@ -146,7 +148,11 @@ Reply dispatch(Keyspace& ks, const CommandRules* rules, const Args& args, bool r
       return Reply::error(std::string(kScriptNoPerm));
     return ping(args);
   }
-  if (denied_in_scripts(name))
+  // What the table flags "noscript" (scripts within scripts, the script cache, transactions,
+  // connection commands) a script may not run, as in Redis.
+  const CommandSpec* described = describe_call(args);
+  if (!described) return Reply::error("ERR Unknown Redis command called from script");
+  if (described->has_flag("noscript"))
     return Reply::error("ERR This Redis command is not allowed from script");
   const CommandSpec* spec = find_command(name);
   if (!spec) return Reply::error("ERR Unknown Redis command called from script");
@@ -157,8 +163,9 @@ Reply dispatch(Keyspace& ks, const CommandRules* rules, const Args& args, bool r
   // The user's rules, as Redis checks redis.call (after the command is known to exist).
   if (rules && !rules->allows(name, "", spec->categories))
     return Reply::error(std::string(kScriptNoPerm));
-  // A read in a script is applied from the log, like the script: at the log clock.
-  return spec->write ? spec->write(ks, args) : spec->read(ks, args, ks.clock_ms());
+  // A read in a script applied from the log is served at the log clock; in a read-only script
+  // served as a read, at that read's time.
+  return spec->write ? spec->write(ks, args) : spec->read(ks, args, now_ms);
 }
 
 void push_table_with(lua_State* L, const char* field, const std::string& text) {
@@ -215,7 +222,7 @@ int call(lua_State* L, bool raise) {
   } else if (!ok) {
     run.reply = Reply::error("ERR Lua redis lib command arguments must be strings or integers");
   } else {
-    run.reply = dispatch(*run.ks, run.rules, run.args, run.read_only);
+    run.reply = dispatch(*run.ks, run.rules, run.args, run.read_only, run.now_ms);
   }
   push_reply(L, run.reply);
   if (raise && run.reply.kind == Reply::Kind::kError) return lua_error(L);
@@ -575,11 +582,12 @@ std::optional<Reply> parse_numkeys(const Args& args, size_t& numkeys) {
 }
 
 Reply run_with_args(Keyspace& ks, const std::string& sha, const std::string& body, const Args& args,
-                    size_t numkeys, const CommandRules* rules, bool read_only) {
+                    size_t numkeys, const CommandRules* rules, bool read_only,
+                    uint64_t read_now_ms = 0) {
   const auto first_key = args.begin() + 3;
   const std::vector<std::string> keys(first_key, first_key + static_cast<ptrdiff_t>(numkeys));
   const std::vector<std::string> argv(first_key + static_cast<ptrdiff_t>(numkeys), args.end());
-  return run_script(ks, sha, body, keys, argv, rules, read_only);
+  return run_script(ks, sha, body, keys, argv, rules, read_only, read_now_ms);
 }
 
 // EVAL and EVAL_RO (which caches the script too, as in Redis).
@@ -611,6 +619,37 @@ Reply evalsha(Keyspace& ks, const Args& args, const CommandRules* rules, bool re
   // A script cannot change the cache (SCRIPT is refused in scripts): `body` stays put.
   return run_with_args(ks, sha, *body, args, numkeys, rules, read_only);
 }
+
+}  // namespace
+
+bool is_cached_read_only_script(const Keyspace& ks, const Args& args) {
+  if (args.size() < 3) return false;
+  const std::string name = lower(args[0]);
+  if (name == "evalsha_ro") return args[1].size() == 40 && ks.scripts().find(lower(args[1]));
+  return name == "eval_ro" && ks.scripts().find(sha1_hex(args[1]));
+}
+
+Reply read_only_script(const Keyspace& ks, const Args& args, uint64_t now_ms) {
+  if (args.size() < 3) return arity_error(args[0]);
+  size_t numkeys = 0;
+  if (auto error = parse_numkeys(args, numkeys)) return *error;
+  std::string sha, body;
+  if (lower(args[0]) == "eval_ro") {
+    body = args[1];
+    sha = sha1_hex(body);
+    if (auto error = compile_error(body)) return *error;
+  } else {
+    sha = lower(args[1]);
+    const std::string* cached = args[1].size() == 40 ? ks.scripts().find(sha) : nullptr;
+    if (!cached) return noscript();
+    body = *cached;
+  }
+  // A read-only run changes nothing: dispatch refuses every write before it reaches a handler,
+  // and only reads' const handlers run (the cache is not touched here).
+  return run_with_args(const_cast<Keyspace&>(ks), sha, body, args, numkeys, nullptr, true, now_ms);
+}
+
+namespace {
 
 Reply cmd_eval(Keyspace& ks, const Args& args) {
   return eval(ks, args, nullptr, false);
@@ -715,9 +754,10 @@ Reply script_exists(const Keyspace& ks, const std::vector<std::string>& args) {
 
 Reply run_script(Keyspace& ks, const std::string& sha, const std::string& body,
                  const std::vector<std::string>& keys, const std::vector<std::string>& argv,
-                 const CommandRules* rules, bool read_only) {
+                 const CommandRules* rules, bool read_only, uint64_t read_now_ms) {
   Run run;
   run.read_only = read_only;
+  run.now_ms = std::max(ks.clock_ms(), read_now_ms);
   run.ks = &ks;
   run.rules = rules;
   run.body = &body;
@@ -749,11 +789,28 @@ Reply run_script(Keyspace& ks, const std::string& sha, const std::string& body,
 }
 
 std::vector<CommandSpec> script_commands() {
+  constexpr std::string_view kEvalFlags =
+      "noscript stale skip_monitor no_mandatory_keys movablekeys";
+  constexpr std::string_view kEvalRoFlags =
+      "readonly noscript stale skip_monitor no_mandatory_keys movablekeys";
   return {
-      {"eval", -3, cmd_eval},       {"evalsha", -3, cmd_evalsha},
-      {"eval_ro", -3, cmd_eval_ro}, {"evalsha_ro", -3, cmd_evalsha_ro},
-      {"script", -2, cmd_script},
-      {"synod.eval", -5, cmd_synod_eval},  // SYNOD.EVAL rules EVAL script numkeys ...
+      {"eval", -3, kEvalFlags, {0, 0, 0, 2}, cmd_eval},
+      {"evalsha", -3, kEvalFlags, {0, 0, 0, 2}, cmd_evalsha},
+      {"eval_ro", -3, kEvalRoFlags, {0, 0, 0, 2}, cmd_eval_ro},
+      {"evalsha_ro", -3, kEvalRoFlags, {0, 0, 0, 2}, cmd_evalsha_ro},
+      {"script",
+       -2,
+       "",
+       {},
+       cmd_script,
+       nullptr,
+       0,
+       {{"exists", -3, "noscript", {}, nullptr, nullptr, kScripting},
+        {"flush", -2, "noscript", {}, nullptr, nullptr, kScripting},
+        {"kill", 2, "noscript allow_busy", {}, nullptr, nullptr, kScripting},
+        {"load", 3, "noscript stale", {}, nullptr, nullptr, kScripting}}},
+      // SYNOD.EVAL rules EVAL script numkeys ...: internal (kv/acl.h).
+      {"synod.eval", -5, kEvalFlags, {0, 0, 0, 4}, cmd_synod_eval},
   };
 }
 

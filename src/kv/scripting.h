@@ -37,8 +37,15 @@ inline constexpr size_t kMaxMemoryBytes = 64u << 20;
 
 // script_commands() (commands.h) has EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT and SYNOD.EVAL:
 // writes, through the log. EVAL_RO and EVALSHA_RO refuse redis.call of a write command (Redis's
-// "Write commands are not allowed from read-only scripts."); they still go through the log
-// because EVAL_RO caches its script, as in Redis, and the cache is replicated state.
+// "Write commands are not allowed from read-only scripts."). One whose script is already cached
+// changes nothing, so the router serves it as a linearizable read (a read index, no log entry);
+// one whose script is not cached goes through the log, because EVAL_RO caches its script, as in
+// Redis, and the cache is replicated state.
+bool is_cached_read_only_script(const Keyspace& ks, const std::vector<std::string>& args);
+// EVAL_RO or EVALSHA_RO served as a read at `now_ms` (at least the log clock): its reads see the
+// state as a GET served then would. A script flushed since the router chose the read path runs
+// uncached (EVAL_RO) or answers NOSCRIPT (EVALSHA_RO), as it would have at that point.
+Reply read_only_script(const Keyspace& ks, const std::vector<std::string>& args, uint64_t now_ms);
 
 // SCRIPT EXISTS changes nothing, so it is served as a read (kv::classify of the whole command).
 bool is_script_read(const std::vector<std::string>& args);
@@ -49,7 +56,8 @@ Reply script_exists(const Keyspace& ks, const std::vector<std::string>& args);
 // `read_only`, writes through redis.call are refused.
 Reply run_script(Keyspace& ks, const std::string& sha, const std::string& body,
                  const std::vector<std::string>& keys, const std::vector<std::string>& argv,
-                 const CommandRules* rules = nullptr, bool read_only = false);
+                 const CommandRules* rules = nullptr, bool read_only = false,
+                 uint64_t read_now_ms = 0);
 
 // SYNOD.EVAL: EVAL, EVALSHA, EVAL_RO or EVALSHA_RO run under a user's command rules (kv/acl.h),
 // as the server sends the script of a user who may not run every command. The user's rules

@@ -128,11 +128,18 @@ TEST(Scripting, AGreedyScriptStopsAtTheMemoryBoundEvenUnderPcall) {
 
 TEST(Scripting, CommandsThatCannotRunInAScriptAreRefused) {
   Store s;
-  for (const char* name : {"eval", "evalsha", "script", "multi", "exec", "watch"}) {
-    const Reply r =
-        apply(s, {"eval", std::string("return redis.call('") + name + "', 'x', 'y')", "0"});
+  // By the table's "noscript" flag, a container's by its subcommand's, as in Redis.
+  for (const char* name :
+       {"eval", "evalsha", "script", "multi", "exec", "watch", "blpop", "client"}) {
+    const std::string first = name == std::string("script")   ? "load"
+                              : name == std::string("client") ? "id"
+                                                              : "x";
+    const Reply r = apply(
+        s, {"eval", std::string("return redis.call('") + name + "', '" + first + "', 'y')", "0"});
     EXPECT_TRUE(starts_with(r, "ERR This Redis command is not allowed from script")) << r.text;
   }
+  EXPECT_TRUE(starts_with(apply(s, {"eval", "return redis.call('script', 'x', 'y')", "0"}),
+                          "ERR Unknown Redis command called from script"));
 }
 
 TEST(Scripting, TheScriptCacheIsInSnapshots) {
@@ -178,6 +185,43 @@ TEST(Scripting, AFullCacheRefusesLoadsAndRunsEvalUncached) {
   EXPECT_EQ(apply(s, {"evalsha", sha1_hex("return 'one more'"), "0"}).text,
             "NOSCRIPT No matching script. Please use EVAL.");
   EXPECT_EQ(apply(s, {"evalsha", sha1_hex("return 7"), "0"}), Reply::integer_of(7));
+}
+
+}  // namespace
+}  // namespace synod::kv
+
+namespace synod::kv {
+namespace {
+
+TEST(Scripting, ACachedReadOnlyScriptIsServedAsAReadThatChangesNothing) {
+  Store s;
+  s.apply({0, 0, 1000, {"set", "k", "v"}});
+  s.apply({0, 0, 1000, {"set", "gone", "x", "px", "500"}});  // expires at 1500
+  const std::string body = "return {redis.call('get', KEYS[1]), redis.call('exists', KEYS[2])}";
+  const std::string sha = sha1_hex(body);
+  const Args by_sha = {"EVALSHA_RO", sha, "2", "k", "gone"};
+  const Args by_body = {"EVAL_RO", body, "2", "k", "gone"};
+  // Not cached: through the log (EVAL_RO caches it there).
+  EXPECT_FALSE(s.serves_as_read(by_sha));
+  EXPECT_FALSE(s.serves_as_read(by_body));
+  EXPECT_FALSE(s.serves_as_read({"EVAL", body, "0"}));
+  s.apply({0, 0, 1000, {"script", "load", body}});
+  EXPECT_TRUE(s.serves_as_read(by_sha));
+  EXPECT_TRUE(s.serves_as_read(by_body));
+  EXPECT_FALSE(s.serves_as_read({"EVALSHA", sha, "2", "k", "gone"}));  // may write: the log
+  const uint64_t before = s.digest();
+  // Served at a read's time: past `gone`'s expiry, as a GET served then would see it.
+  EXPECT_EQ(s.read(by_sha, 1200), Reply::array({Reply::bulk("v"), Reply::integer_of(1)}));
+  EXPECT_EQ(s.read(by_body, 2000), Reply::array({Reply::bulk("v"), Reply::integer_of(0)}));
+  // A write inside is refused, and nothing changes.
+  const Reply refused = s.read({"EVAL_RO", "return redis.call('set', 'k', 'w')", "0"}, 2000);
+  EXPECT_NE(refused.text.find("Write commands are not allowed from read-only scripts"),
+            std::string::npos)
+      << refused.text;
+  EXPECT_EQ(s.digest(), before);
+  // Flushed since the router chose the read path: NOSCRIPT, as the script was gone at that point.
+  s.apply({0, 0, 1000, {"script", "flush"}});
+  EXPECT_EQ(s.read(by_sha, 2000).text, "NOSCRIPT No matching script. Please use EVAL.");
 }
 
 }  // namespace

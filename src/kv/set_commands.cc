@@ -76,9 +76,11 @@ Reply cmd_smove(Keyspace& ks, const Args& args) {
   bool wrong = false;
   Set* src = ks.write_as<Set>(args[1], wrong);
   if (wrong) return wrong_type();
+  // As Redis: a missing source answers 0 whatever the destination holds.
+  if (!src) return Reply::integer_of(0);
   Set* dst = ks.write_as<Set>(args[2], wrong);
   if (wrong) return wrong_type();
-  if (!src || !src->members.count(args[3])) return Reply::integer_of(0);
+  if (!src->members.count(args[3])) return Reply::integer_of(0);
   if (src == dst) return Reply::integer_of(1);
   const bool present = dst && dst->members.count(args[3]);
   if (!present) {
@@ -265,23 +267,23 @@ Reply read_sscan(const Keyspace& ks, const Args& args, uint64_t now_ms) {
 
 std::vector<CommandSpec> set_commands() {
   return {
-      {"sadd", -3, cmd_sadd},
-      {"srem", -3, cmd_srem},
-      {"spop", -2, cmd_spop},
-      {"smove", 4, cmd_smove},
-      {"sinterstore", -3, cmd_store},
-      {"sunionstore", -3, cmd_store},
-      {"sdiffstore", -3, cmd_store},
-      {"sinter", -2, nullptr, read_combine},
-      {"sunion", -2, nullptr, read_combine},
-      {"sdiff", -2, nullptr, read_combine},
-      {"sintercard", -3, nullptr, read_sintercard},
-      {"smembers", 2, nullptr, read_smembers},
-      {"sismember", 3, nullptr, read_sismember},
-      {"smismember", -3, nullptr, read_smismember},
-      {"scard", 2, nullptr, read_scard},
-      {"srandmember", -2, nullptr, read_srandmember},
-      {"sscan", -3, nullptr, read_sscan},
+      {"sadd", -3, "write denyoom fast", {1, 1, 1}, cmd_sadd},
+      {"srem", -3, "write fast", {1, 1, 1}, cmd_srem},
+      {"spop", -2, "write fast", {1, 1, 1}, cmd_spop},
+      {"smove", 4, "write fast", {1, 2, 1}, cmd_smove},
+      {"sinterstore", -3, "write denyoom", {1, -1, 1}, cmd_store},
+      {"sunionstore", -3, "write denyoom", {1, -1, 1}, cmd_store},
+      {"sdiffstore", -3, "write denyoom", {1, -1, 1}, cmd_store},
+      {"sinter", -2, "readonly", {1, -1, 1}, nullptr, read_combine},
+      {"sunion", -2, "readonly", {1, -1, 1}, nullptr, read_combine},
+      {"sdiff", -2, "readonly", {1, -1, 1}, nullptr, read_combine},
+      {"sintercard", -3, "readonly movablekeys", {0, 0, 0, 1}, nullptr, read_sintercard},
+      {"smembers", 2, "readonly", {1, 1, 1}, nullptr, read_smembers},
+      {"sismember", 3, "readonly fast", {1, 1, 1}, nullptr, read_sismember},
+      {"smismember", -3, "readonly fast", {1, 1, 1}, nullptr, read_smismember},
+      {"scard", 2, "readonly fast", {1, 1, 1}, nullptr, read_scard},
+      {"srandmember", -2, "readonly", {1, 1, 1}, nullptr, read_srandmember},
+      {"sscan", -3, "readonly", {1, 1, 1}, nullptr, read_sscan},
   };
 }
 

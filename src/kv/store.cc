@@ -249,10 +249,17 @@ Reply Store::execute(const std::vector<std::string>& args) {
 Reply Store::read(const std::vector<std::string>& args, uint64_t now_ms) const {
   if (args.empty()) return Reply::error("ERR empty command");
   if (is_script_read(args)) return script_exists(ks_, args);
+  const std::string name = lower(args[0]);
+  if (name == "eval_ro" || name == "evalsha_ro")
+    return read_only_script(ks_, args, std::max(now_ms, ks_.clock_ms()));
   const CommandSpec* spec = find_command(lower(args[0]));
   if (!spec || !spec->read) return Reply::error("ERR '" + lower(args[0]) + "' is not a read");
   if (!arity_ok(*spec, args.size())) return arity_error(args[0]);
   return spec->read(ks_, args, std::max(now_ms, ks_.clock_ms()));
+}
+
+bool Store::serves_as_read(const std::vector<std::string>& args) const {
+  return classify_command(args) == CommandClass::kRead || is_cached_read_only_script(ks_, args);
 }
 
 namespace {

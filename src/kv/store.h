@@ -111,6 +111,9 @@ class Store {
   // Serves a read at the store's current state, as of `now_ms` for expiry (at least the log
   // clock). Reads never change the state.
   Reply read(const std::vector<std::string>& args, uint64_t now_ms) const;
+  // Whether `args` may be served by read() rather than the log: a read (classify_command), or
+  // EVAL_RO / EVALSHA_RO whose script this store has cached (kv/scripting.h).
+  bool serves_as_read(const std::vector<std::string>& args) const;
 
   // The reply remembered for a client's command, if it was applied and is still remembered: for
   // a command applied as part of a snapshot rather than one by one.

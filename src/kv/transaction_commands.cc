@@ -87,8 +87,8 @@ std::optional<Reply> check_queued(const std::vector<std::string>& args) {
 
 std::vector<CommandSpec> transaction_commands() {
   return {
-      {"exec", -2, exec, nullptr},
-      {"watch", -2, nullptr, watch},
+      {"exec", -2, "noscript loading stale skip_slowlog", {0, 0, 0}, exec, nullptr},
+      {"watch", -2, "noscript loading stale fast allow_busy", {1, -1, 1}, nullptr, watch},
   };
 }
 

@@ -283,9 +283,18 @@ TEST(Types, CollectionScansReturnEveryElementThatStays) {
 
 TEST(Types, BlockingCommandsAreRefusedWithAReason) {
   Store s;
-  for (const std::string cmd : {"BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BZPOPMIN", "BZPOPMAX"}) {
-    ASSERT_EQ(classify(cmd), CommandClass::kRead);  // answered at once, never proposed
-    const Reply r = run(s, 0, {cmd, "k", "0"});
+  const std::vector<std::vector<std::string>> commands = {
+      {"BLPOP", "k", "0"},
+      {"BRPOP", "k", "0"},
+      {"BLMOVE", "k", "d", "LEFT", "RIGHT", "0"},
+      {"BRPOPLPUSH", "k", "d", "0"},
+      {"BZPOPMIN", "k", "0"},
+      {"BZPOPMAX", "k", "0"},
+      {"BLMPOP", "0", "1", "k", "LEFT"},
+      {"BZMPOP", "0", "1", "k", "MIN"}};
+  for (const auto& command : commands) {
+    ASSERT_EQ(classify(command[0]), CommandClass::kRead);  // answered at once, never proposed
+    const Reply r = run(s, 0, command);
     EXPECT_EQ(r.kind, Reply::Kind::kError);
     EXPECT_NE(r.text.find("is not supported: a blocked client"), std::string::npos) << r.text;
   }

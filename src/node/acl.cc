@@ -17,84 +17,21 @@ namespace {
 
 using kv::Reply;
 
-// The commands the server answers itself (node/server.cc), with Redis 7.0's categories (less
-// @fast and @slow). `sub` "" is the command itself, "*" any subcommand.
-struct ServerCommand {
-  std::string_view name;
-  std::string_view sub;
-  uint32_t categories;
-};
-constexpr uint32_t kAdminOnly = kv::kAdmin | kv::kDangerous;
-constexpr ServerCommand kServerCommands[] = {
-    {"ping", "", kv::kConnection},
-    {"echo", "", kv::kConnection},
-    {"quit", "", kv::kConnection},
-    {"hello", "", kv::kConnection},
-    {"auth", "", kv::kConnection},
-    {"select", "", kv::kConnection},
-    {"command", "", kv::kConnection},
-    {"command", "*", kv::kConnection},
-    {"client", "setname", kv::kConnection},
-    {"client", "setinfo", kv::kConnection},
-    {"client", "id", kv::kConnection},
-    {"client", "getname", kv::kConnection},
-    {"client", "info", kv::kConnection},
-    {"client", "list", kAdminOnly | kv::kConnection},
-    {"client", "kill", kAdminOnly | kv::kConnection},
-    {"config", "get", kAdminOnly},
-    {"config", "set", kAdminOnly},
-    {"config", "rewrite", kAdminOnly},
-    {"config", "resetstat", kAdminOnly},
-    {"info", "", kv::kDangerous},
-    {"synod.fault", "", kAdminOnly},
-    {"multi", "", kv::kTransaction},
-    {"discard", "", kv::kTransaction},
-    {"unwatch", "", kv::kTransaction},
-    {"acl", "whoami", 0},
-    {"acl", "cat", 0},
-    {"acl", "users", kAdminOnly},
-    {"acl", "list", kAdminOnly},
-    {"acl", "getuser", kAdminOnly},
-    {"acl", "setuser", kAdminOnly},
-    {"acl", "deluser", kAdminOnly},
-    {"acl", "load", kAdminOnly},
-    {"acl", "save", kAdminOnly},
-    {"acl", "log", kAdminOnly},
-    {"acl", "dryrun", kAdminOnly},
-};
-
 // Commands whose first argument names a subcommand, which rules and refusals name as cmd|sub.
 bool is_container(std::string_view name) {
-  return name == "acl" || name == "client" || name == "config" || name == "command" ||
-         name == "script";
-}
-
-// What clients may never send: entries only the server writes into the log.
-bool is_internal(std::string_view name) {
-  return name == "synod.eval";
+  const kv::CommandSpec* spec = kv::describe_command(name);
+  return spec && !spec->subcommands.empty();
 }
 
 }  // namespace
 
 std::optional<uint32_t> command_categories(std::string_view name, std::string_view sub) {
-  if (is_internal(name)) return std::nullopt;
-  if (const kv::CommandSpec* spec = kv::find_command(name)) {
-    if (name == "script" && sub != "load" && sub != "exists" && sub != "flush" && sub != "kill")
-      return std::nullopt;
-    return spec->categories;
-  }
-  for (const ServerCommand& c : kServerCommands)
-    if (c.name == name && (c.sub == sub || (c.sub == "*" && !sub.empty()))) return c.categories;
-  return std::nullopt;
-}
-
-std::vector<std::string> command_names() {
-  std::set<std::string> names;
-  kv::for_each_command([&](const kv::CommandSpec& spec) {
-    if (!is_internal(spec.name)) names.emplace(spec.name);
-  });
-  for (const ServerCommand& c : kServerCommands) names.emplace(c.name);
-  return {names.begin(), names.end()};
+  const kv::CommandSpec* spec = kv::describe_command(name);
+  if (spec == nullptr || kv::is_internal_command(name)) return std::nullopt;
+  if (sub.empty() || spec->subcommands.empty()) return spec->categories;
+  const kv::CommandSpec* found = kv::find_subcommand(*spec, sub);
+  if (found == nullptr) return std::nullopt;
+  return found->categories;
 }
 
 namespace {
@@ -133,8 +70,7 @@ Status check_command_rule(const User& u, std::string_view rule) {
   const std::string sub = bar == std::string::npos ? "" : what.substr(bar + 1);
   bool known = false;
   if (bar == std::string::npos) {
-    known = !is_internal(name) && kv::find_command(name) != nullptr;
-    for (const ServerCommand& c : kServerCommands) known = known || c.name == name;
+    known = !kv::is_internal_command(name) && kv::describe_command(name) != nullptr;
   } else {
     known = is_container(name) && command_categories(name, sub).has_value();
   }
@@ -367,9 +303,9 @@ std::optional<Reply> Acl::check(const AuthState& state,
                                 const std::vector<std::string>& args) const {
   if (args.empty()) return std::nullopt;
   const std::string name = lower(args[0]);
-  if (is_internal(name)) return kv::unknown_command(args);
+  if (kv::is_internal_command(name)) return kv::unknown_command(args);
   // The connection answers EXEC and WATCH itself (the table's are their log forms).
-  const kv::CommandSpec* spec = kv::find_command(name);
+  const kv::CommandSpec* spec = kv::describe_command(name);
   if (spec && name != "exec" && name != "watch" && !kv::arity_ok(*spec, args.size()))
     return kv::arity_error(name);
   if (name == "auth" || name == "hello" || name == "quit") return std::nullopt;
@@ -415,12 +351,11 @@ Reply Acl::command(const AuthState& state, const std::vector<std::string>& args)
       if (category == lower(args[2])) bit = b;
     if (bit == 0) return Reply::error("ERR Unknown category '" + args[2] + "'");
     kv::for_each_command([&](const kv::CommandSpec& spec) {
-      if ((spec.categories & bit) && !is_internal(spec.name)) out.emplace_back(spec.name);
+      if (kv::is_internal_command(spec.name)) return;
+      if (spec.categories & bit) out.emplace_back(spec.name);
+      for (const kv::CommandSpec& s : spec.subcommands)
+        if (s.categories & bit) out.push_back(std::string(spec.name) + "|" + std::string(s.name));
     });
-    for (const ServerCommand& c : kServerCommands)
-      if (c.categories & bit)
-        out.push_back(std::string(c.name) +
-                      (c.sub.empty() || c.sub == "*" ? "" : "|" + std::string(c.sub)));
     return kv::bulks(out);
   }
   std::string shown = sub;

@@ -14,8 +14,8 @@
 // command the table knows with the wrong arity is refused first, then NOAUTH before AUTH (only
 // AUTH, HELLO and QUIT are let through), then NOPERM if the user's rules (kv/acl.h) do not allow
 // the command's categories, name or subcommand. Categories come from the command table
-// (kv/commands.h) and, for the commands the server answers itself, from acl.cc's table; a command
-// neither knows is in no category, so only +@all or a rule naming it lets it through.
+// (kv/commands.h), which holds the commands the server answers itself too; a command it does not
+// know is in no category, so only +@all or a rule naming it lets it through.
 #pragma once
 
 #include <array>
@@ -48,10 +48,8 @@ struct User {
 };
 
 // The ACL categories of command `name` (lower case) with subcommand `sub` ("" if none), from the
-// command table or the server's own commands; nullopt if neither has it (its handler refuses it).
+// command table; nullopt if it has no such command (its handler refuses it).
 std::optional<uint32_t> command_categories(std::string_view name, std::string_view sub);
-// The name of every command a client may send, lower case, in name order (COMMAND LIST).
-std::vector<std::string> command_names();
 
 // One connection's state: whose rules apply, and whether it has authenticated.
 struct AuthState {

@@ -168,7 +168,8 @@ void Router::execute(const std::shared_ptr<Session>& session, std::vector<std::s
   op->number = next_op_++;
   op->session = session;
   op->done = std::move(done);
-  op->read = kv::classify_command(args) == kv::CommandClass::kRead;
+  // EVAL_RO / EVALSHA_RO of a script this replica has cached is a read too (kv/scripting.h).
+  op->read = core_.store().serves_as_read(args);
   (op->read ? counters_.reads : counters_.writes)++;
   op->args = std::move(args);
   op->client = session->client();

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/planted_bugs.h"
 #include "base/rng.h"
+#include "kv/command_info.h"
 #include "kv/commands.h"
 #include "kv/transaction.h"
 #include "net/resp.h"
@@ -68,8 +69,8 @@ std::pair<Status, uint64_t> timed(const std::function<Status()>& fdatasync) {
 
 // Commands whose first argument is a subcommand: Redis names them cmd|sub (CLIENT LIST cmd=).
 bool is_container_command(const std::string& name) {
-  return name == "client" || name == "config" || name == "command" || name == "acl" ||
-         name == "script";
+  const kv::CommandSpec* spec = kv::describe_command(name);
+  return spec && !spec->subcommands.empty();
 }
 
 // Redis's rule for client names: printable ASCII without spaces (CLIENT LIST stays parseable).
@@ -1254,21 +1255,7 @@ kv::Reply Server::local_command(const std::vector<std::string>& args, bool& clos
     close = true;
     return Reply::ok();
   }
-  if (name == "command") {
-    const std::string sub = argc >= 2 ? lower(args[1]) : "";
-    if (sub == "count")
-      return argc == 2 ? Reply::integer_of(static_cast<int64_t>(command_names().size()))
-                       : Reply::error("ERR wrong number of arguments for 'command|count' command");
-    if (sub == "list") {
-      if (argc != 2) return Reply::error("ERR COMMAND LIST FILTERBY is not supported");
-      std::vector<Reply> out;
-      for (const std::string& n : command_names()) out.push_back(Reply::bulk(n));
-      return Reply::array(std::move(out));
-    }
-    // COMMAND, COMMAND INFO and COMMAND DOCS: no key specs, flags or docs are described yet, and
-    // an empty array is what redis-cli (COMMAND DOCS) then works without hints from.
-    return Reply::array({});
-  }
+  if (name == "command") return kv::command_command(args);
   if (name == "select") {
     if (argc != 2) return arity();
     return args[1] == "0" ? Reply::ok() : Reply::error("ERR DB index is out of range");
