@@ -434,10 +434,10 @@ Result<kv::Reply> RespClient::read_reply() {
       close();
       return Status::io_error("connection closed by the server");
     }
-    if (Status s = wait_for_io(fd_, wait, error, deadline, "timed out waiting for a reply");
-        !s.is_ok()) {
+    if (Status waited = wait_for_io(fd_, wait, error, deadline, "timed out waiting for a reply");
+        !waited.is_ok()) {
       close();
-      return s;
+      return waited;
     }
   }
 }
