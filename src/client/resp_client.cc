@@ -5,6 +5,9 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstring>
 
 namespace synod::client {
@@ -145,12 +149,61 @@ std::string encode_command(const std::vector<std::string>& args) {
   return out;
 }
 
+struct RespClient::Tls {
+  ~Tls() {
+    if (ssl != nullptr) SSL_free(ssl);
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+  }
+  SSL_CTX* ctx = nullptr;
+  SSL* ssl = nullptr;
+};
+
+namespace {
+
+// OpenSSL's queued errors, most recent last, as one line ("" if none); clears the queue.
+std::string openssl_errors() {
+  std::string out;
+  while (const unsigned long e = ERR_get_error()) {
+    char text[256];
+    ERR_error_string_n(e, text, sizeof(text));
+    out += (out.empty() ? "" : "; ") + std::string(text);
+  }
+  return out;
+}
+
+// After a read or write that moved nothing: `wait` 0 is a failure (`error`); otherwise waits until
+// `fd` is ready for `wait`, or fails with `timed_out` once `deadline` has passed. On failure the
+// caller closes the connection.
+Status wait_for_io(int fd, short wait, const std::string& error, uint64_t deadline,
+                   const char* timed_out) {
+  if (wait == 0) return Status::io_error(error);
+  const uint64_t now = now_ms();
+  if (now >= deadline) return Status::io_error(timed_out);
+  pollfd p{fd, wait, 0};
+  ::poll(&p, 1, static_cast<int>(deadline - now));
+  return Status::ok();
+}
+
+bool is_ip_address(const std::string& host) {
+  in6_addr a6;
+  in_addr a4;
+  return ::inet_pton(AF_INET, host.c_str(), &a4) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+}
+
+}  // namespace
+
+RespClient::RespClient() = default;
+
 RespClient::~RespClient() {
   close();
 }
 
 RespClient::RespClient(RespClient&& other) noexcept
-    : fd_(other.fd_), timeout_ms_(other.timeout_ms_), parser_(std::move(other.parser_)) {
+    : fd_(other.fd_),
+      tls_(std::move(other.tls_)),
+      timeout_ms_(other.timeout_ms_),
+      parser_(std::move(other.parser_)) {
   other.fd_ = -1;
 }
 
@@ -158,6 +211,7 @@ RespClient& RespClient::operator=(RespClient&& other) noexcept {
   if (this != &other) {
     close();
     fd_ = other.fd_;
+    tls_ = std::move(other.tls_);
     timeout_ms_ = other.timeout_ms_;
     parser_ = std::move(other.parser_);
     other.fd_ = -1;
@@ -166,6 +220,7 @@ RespClient& RespClient::operator=(RespClient&& other) noexcept {
 }
 
 void RespClient::close() {
+  tls_.reset();  // no close_notify: the connection is dropped, as the server's side does
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   parser_ = ReplyParser();
@@ -213,28 +268,144 @@ Result<RespClient> RespClient::connect(const std::string& host, uint16_t port,
                           last_error);
 }
 
+Result<RespClient> RespClient::connect(const std::string& host, uint16_t port,
+                                       const ClientOptions& options) {
+  auto c = connect(host, port, options.timeout_ms);
+  if (!c.is_ok() || (!options.tls.enabled && !options.password)) return c;
+  const std::string where = host + ":" + std::to_string(port);
+  if (options.tls.enabled) {
+    if (Status s = c->handshake(host, options.tls); !s.is_ok())
+      return Status::io_error("TLS handshake with " + where + ": " + s.message());
+  }
+  if (options.password) {
+    std::vector<std::string> auth = {"AUTH"};
+    if (!options.user.empty()) auth.push_back(options.user);
+    auth.push_back(*options.password);
+    auto reply = c->call(auth);
+    if (!reply.is_ok())
+      return Status::io_error("AUTH at " + where + ": " + reply.status().message());
+    if (reply->kind == kv::Reply::Kind::kError)
+      return Status::invalid_argument("AUTH at " + where + " refused: " + reply->text);
+  }
+  return c;
+}
+
+Status RespClient::handshake(const std::string& host, const TlsOptions& options) {
+  ERR_clear_error();
+  tls_ = std::make_unique<Tls>();
+  tls_->ctx = SSL_CTX_new(TLS_client_method());
+  if (tls_->ctx == nullptr) return Status::io_error("SSL_CTX_new: " + openssl_errors());
+  SSL_CTX_set_min_proto_version(tls_->ctx, TLS1_2_VERSION);
+  // A server that drops the connection without close_notify has ended it, as plaintext's EOF.
+  SSL_CTX_set_options(tls_->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (!options.insecure) {
+    const int loaded =
+        options.ca_cert_file.empty()
+            ? SSL_CTX_set_default_verify_paths(tls_->ctx)
+            : SSL_CTX_load_verify_locations(tls_->ctx, options.ca_cert_file.c_str(), nullptr);
+    if (loaded != 1)
+      return Status::invalid_argument("--cacert " + options.ca_cert_file + ": " + openssl_errors());
+    SSL_CTX_set_verify(tls_->ctx, SSL_VERIFY_PEER, nullptr);
+  }
+  if (!options.cert_file.empty() &&
+      (SSL_CTX_use_certificate_chain_file(tls_->ctx, options.cert_file.c_str()) != 1 ||
+       SSL_CTX_use_PrivateKey_file(tls_->ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+       SSL_CTX_check_private_key(tls_->ctx) != 1))
+    return Status::invalid_argument("--cert " + options.cert_file + " / --key " + options.key_file +
+                                    ": " + openssl_errors());
+  tls_->ssl = SSL_new(tls_->ctx);
+  if (tls_->ssl == nullptr || SSL_set_fd(tls_->ssl, fd_) != 1)
+    return Status::io_error("SSL_new: " + openssl_errors());
+  const std::string name = options.sni.empty() ? host : options.sni;
+  // SSL_set_tlsext_host_name, without the macro's C cast.
+  if (!is_ip_address(name))
+    SSL_ctrl(tls_->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(name.c_str()));
+  if (!options.insecure) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(tls_->ssl);
+    const int named = is_ip_address(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                                          : X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+    if (named != 1) return Status::invalid_argument("cannot check the server's name " + name);
+  }
+  const uint64_t deadline = now_ms() + timeout_ms_;
+  for (;;) {
+    const int rc = SSL_connect(tls_->ssl);
+    if (rc == 1) return Status::ok();
+    const int error = SSL_get_error(tls_->ssl, rc);
+    const uint64_t now = now_ms();
+    if ((error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) && now < deadline) {
+      pollfd p{fd_, static_cast<short>(error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT), 0};
+      ::poll(&p, 1, static_cast<int>(deadline - now));
+      continue;
+    }
+    std::string why = error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE
+                          ? "timed out"
+                          : openssl_errors();
+    if (const long verify = SSL_get_verify_result(tls_->ssl); verify != X509_V_OK)
+      why = std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
+    if (why.empty()) why = "the server closed the connection (does this port speak TLS?)";
+    close();
+    return Status::io_error(why);
+  }
+}
+
+ssize_t RespClient::recv_some(char* buf, size_t n, short& wait, std::string& error) {
+  wait = 0;
+  if (!tls_) {
+    const ssize_t got = ::recv(fd_, buf, n, 0);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+      wait = POLLIN;
+    else if (got < 0)
+      error = std::string("recv: ") + std::strerror(errno);
+    return got;
+  }
+  ERR_clear_error();
+  const int got = SSL_read(tls_->ssl, buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+  if (got > 0) return got;
+  const int e = SSL_get_error(tls_->ssl, got);
+  if (e == SSL_ERROR_ZERO_RETURN) return 0;
+  if (e == SSL_ERROR_WANT_READ) wait = POLLIN;
+  if (e == SSL_ERROR_WANT_WRITE) wait = POLLOUT;
+  if (wait == 0) error = "TLS read: " + openssl_errors();
+  return -1;
+}
+
+ssize_t RespClient::send_some(std::string_view bytes, short& wait, std::string& error) {
+  wait = 0;
+  if (!tls_) {
+    const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+      wait = POLLOUT;
+    else if (sent <= 0)
+      error = std::string("send: ") + std::strerror(errno);
+    return sent;
+  }
+  ERR_clear_error();
+  const int sent = SSL_write(tls_->ssl, bytes.data(),
+                             static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX)));
+  if (sent > 0) return sent;
+  const int e = SSL_get_error(tls_->ssl, sent);
+  if (e == SSL_ERROR_WANT_READ) wait = POLLIN;
+  if (e == SSL_ERROR_WANT_WRITE) wait = POLLOUT;
+  if (wait == 0) error = "TLS write: " + openssl_errors();
+  return -1;
+}
+
 Status RespClient::send_raw(std::string_view bytes) {
   if (fd_ < 0) return Status::io_error("not connected");
   const uint64_t deadline = now_ms() + timeout_ms_;
   while (!bytes.empty()) {
-    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    short wait = 0;
+    std::string error;
+    const ssize_t n = send_some(bytes, wait, error);
     if (n > 0) {
       bytes.remove_prefix(static_cast<size_t>(n));
       continue;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      const uint64_t now = now_ms();
-      if (now >= deadline) {
-        close();
-        return Status::io_error("send timed out");
-      }
-      pollfd p{fd_, POLLOUT, 0};
-      ::poll(&p, 1, static_cast<int>(deadline - now));
-      continue;
+    if (Status s = wait_for_io(fd_, wait, error, deadline, "send timed out"); !s.is_ok()) {
+      close();
+      return s;
     }
-    const std::string why = std::strerror(errno);
-    close();
-    return Status::io_error("send: " + why);
   }
   return Status::ok();
 }
@@ -252,24 +423,21 @@ Result<kv::Reply> RespClient::read_reply() {
       close();
       return Status::corruption("bad reply: " + error);
     }
-    const uint64_t now = now_ms();
-    if (now >= deadline) {
-      close();
-      return Status::io_error("timed out waiting for a reply");
-    }
-    pollfd p{fd_, POLLIN, 0};
-    const int rc = ::poll(&p, 1, static_cast<int>(deadline - now));
-    if (rc <= 0) continue;
-    const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+    // Read first, poll only when told to: TLS may hold decrypted bytes the socket no longer has.
+    short wait = 0;
+    const ssize_t n = recv_some(buf, sizeof(buf), wait, error);
     if (n > 0) {
       parser_.feed(std::string_view(buf, static_cast<size_t>(n)));
-    } else if (n == 0) {
+      continue;
+    }
+    if (n == 0) {
       close();
       return Status::io_error("connection closed by the server");
-    } else if (errno != EAGAIN && errno != EINTR) {
-      const std::string why = std::strerror(errno);
+    }
+    if (Status waited = wait_for_io(fd_, wait, error, deadline, "timed out waiting for a reply");
+        !waited.is_ok()) {
       close();
-      return Status::io_error("recv: " + why);
+      return waited;
     }
   }
 }

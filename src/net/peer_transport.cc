@@ -100,6 +100,7 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
                 if (ec2) return fail("connect " + endpoint_.to_string() + ": " + ec2.message());
                 asio::error_code ignored;
                 socket_.set_option(tcp::no_delay(true), ignored);
+                arm_deadline(gen);
                 if (!t_.tls_) {
                   stream_ = std::make_shared<Stream>(std::move(socket_));
                   return on_connected();
@@ -108,6 +109,20 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
                 handshake();
               });
         });
+  }
+
+  // A peer that accepts but never finishes the TLS handshake and Hello would otherwise hold this
+  // connection, and every frame queued for it, forever. (The timer is free until fail() uses it
+  // for the backoff; a connection that became ready finds the handler doing nothing.)
+  void arm_deadline(uint64_t gen) {
+    const uint32_t bound = t_.options_.handshake_timeout_ms;
+    if (bound == 0) return;
+    timer_.expires_after(std::chrono::milliseconds(bound));
+    timer_.async_wait([this, self = shared_from_this(), gen, bound](const asio::error_code& ec) {
+      if (ec || stale(gen) || ready_) return;
+      fail("peer at " + endpoint_.to_string() + " did not finish the " +
+           (t_.tls_ ? "TLS handshake and " : "") + "Hello within " + std::to_string(bound) + " ms");
+    });
   }
 
   // Mutual TLS: the server's certificate must chain to the CA (OpenSSL checks) and name the node
@@ -264,13 +279,16 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
   Inbound(PeerTransport& t, tcp::socket socket)
       : t_(t),
         stream_(t.tls_ ? Stream(std::move(socket), t.tls_) : Stream(std::move(socket))),
-        reader_(t.options_.max_frame_bytes) {}
+        reader_(t.options_.max_frame_bytes),
+        deadline_(t.io_) {}
 
   void start() {
     asio::error_code ignored;
     stream_.socket().set_option(tcp::no_delay(true), ignored);
     const auto remote = stream_.socket().remote_endpoint(ignored);
-    where_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    address_ = remote.address().to_string();
+    where_ = address_ + ":" + std::to_string(remote.port());
+    arm_deadline();
     if (!stream_.tls()) return read();
     // Plaintext on a TLS port gets a clear refusal rather than OpenSSL's "wrong version number".
     auto self = shared_from_this();
@@ -281,9 +299,27 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
                handshake();
              });
   }
-  void stop() { stream_.close(); }
+  void stop() {
+    stream_.close();
+    deadline_.cancel();
+  }
 
  private:
+  // A connection that has not said who it is within the bound is closed, logged once. The
+  // handler holds no reference: a connection that ended first is simply gone.
+  void arm_deadline() {
+    const uint32_t bound = t_.options_.handshake_timeout_ms;
+    if (bound == 0) return;
+    deadline_.expires_after(std::chrono::milliseconds(bound));
+    deadline_.async_wait([weak = weak_from_this(), bound](const asio::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->peer_.valid() || self->ended_) return;
+      self->end(self->stream_.tls() && !self->handshaken_
+                    ? "TLS handshake not finished within " + std::to_string(bound) + " ms"
+                    : "no Hello within " + std::to_string(bound) + " ms");
+    });
+  }
+
   // The dialler's certificate must chain to the CA (OpenSSL checks); that it names the node its
   // Hello claims is checked when the Hello comes.
   void handshake() {
@@ -291,6 +327,7 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
     stream_.async_handshake(asio::ssl::stream_base::server,
                             [this, self](const asio::error_code& ec) {
                               if (ec) return void(end("TLS handshake: " + tls_error(ec)));
+                              handshaken_ = true;
                               read();
                             });
   }
@@ -367,10 +404,19 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
   }
 
   bool end(const std::string& why) {
-    if (!why.empty())
-      t_.log("closed inbound connection from " +
-             (peer_.valid() ? "n" + std::to_string(peer_.value) + " " : std::string()) + where_ +
-             ": " + why);
+    if (ended_) return false;
+    ended_ = true;
+    if (!why.empty()) {
+      const std::string line =
+          "closed inbound connection from " +
+          (peer_.valid() ? "n" + std::to_string(peer_.value) + " " : std::string()) + where_ +
+          ": " + why;
+      // Before its Hello is accepted a connection is anyone's: refusals are rate-limited.
+      if (peer_.valid())
+        t_.log(line);
+      else
+        t_.refused(address_, why, line);
+    }
     stop();
     t_.inbound_.erase(shared_from_this());
     return false;
@@ -380,8 +426,12 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
   Stream stream_;
   FrameReader reader_;
   NodeId peer_;
+  std::string address_;  // the remote address, without its port: the refusal log's key
   std::string where_;
   std::string hello_;
+  asio::steady_timer deadline_;
+  bool handshaken_ = false;
+  bool ended_ = false;
   char buf_[64 << 10];
 };
 
@@ -390,7 +440,8 @@ PeerTransport::PeerTransport(asio::io_context& io, Options options, Handlers han
       options_(std::move(options)),
       handlers_(std::move(handlers)),
       tls_(options_.tls),
-      acceptor_(io) {
+      acceptor_(io),
+      refusals_(options_.refusal_log, [this](const std::string& line) { log(line); }) {
   // A queue that holds a few of the largest frames never drops one for its size alone: only a
   // peer that stops reading fills it.
   SYNOD_ASSERT(options_.max_queue_bytes >= 2 * (kFrameHeaderSize + options_.max_frame_bytes),
@@ -455,6 +506,12 @@ PeerTransport::PeerStats PeerTransport::stats(NodeId peer) const {
 
 void PeerTransport::log(const std::string& line) const {
   if (handlers_.log) handlers_.log(line);
+}
+
+void PeerTransport::refused(const std::string& address, const std::string& reason,
+                            const std::string& line) {
+  refusals_.refused(address, reason, line,
+                    options_.now ? options_.now() : RefusalLog::Clock::now());
 }
 
 }  // namespace synod::net

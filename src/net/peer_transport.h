@@ -6,6 +6,10 @@
 // any malformed, oversized or corrupt frame end the connection with a logged reason — the replica
 // itself carries on. With TLS (Options::tls) every connection is mutual TLS before its Hello,
 // and a peer's certificate must name the node id it claims (net/tls.h); plaintext is refused.
+// A connection that has not finished its TLS handshake and Hello within handshake_timeout_ms is
+// closed (both directions), and refusals of inbound connections are logged at most once per
+// address and reason per interval (net/refusal_log.h), so a flood of garbage connections can
+// neither hold sockets open nor flood the log.
 // Frames to a peer wait in a bounded queue (dropped and counted beyond it:
 // Paxos retransmits) while the connection is (re)established with exponential backoff.
 //
@@ -24,6 +28,7 @@
 
 #include "base/status.h"
 #include "base/types.h"
+#include "net/refusal_log.h"
 #include "net/tls.h"
 #include "net/wire.h"
 
@@ -57,6 +62,11 @@ class PeerTransport {
     // Mutual TLS on both directions (net/tls.h; null: plaintext). Every connection must then
     // present a certificate from the cluster's CA naming the node it speaks for.
     std::shared_ptr<asio::ssl::context> tls;
+    // A connection's TLS handshake and Hello, together, must finish within this (0: no bound).
+    uint32_t handshake_timeout_ms = 10000;
+    RefusalLog::Options refusal_log;
+    // The refusal log's clock (null: the steady clock); tests drive it by hand.
+    std::function<RefusalLog::Clock::time_point()> now;
   };
   struct Handlers {
     std::function<void(paxos::Envelope&)> message;
@@ -95,6 +105,8 @@ class PeerTransport {
   void set_blocked(std::set<NodeId> peers) { blocked_ = std::move(peers); }
   const std::set<NodeId>& blocked() const { return blocked_; }
   PeerStats stats(NodeId peer) const;
+  // Refused inbound connections whose log line was left out (rate limit).
+  uint64_t refusals_not_logged() const { return refusals_.suppressed(); }
 
  private:
   class Outbound;
@@ -102,6 +114,8 @@ class PeerTransport {
 
   void accept();
   void log(const std::string& line) const;
+  // An inbound connection from `address` (no port) refused for `reason`: `line`, rate-limited.
+  void refused(const std::string& address, const std::string& reason, const std::string& line);
 
   asio::io_context& io_;
   Options options_;
@@ -112,6 +126,7 @@ class PeerTransport {
   std::set<std::shared_ptr<Inbound>> inbound_;
   std::map<NodeId, uint64_t> received_;
   std::set<NodeId> blocked_;
+  RefusalLog refusals_;
   bool stopped_ = false;
 };
 

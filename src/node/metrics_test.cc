@@ -93,6 +93,49 @@ TEST(Telemetry, CountsErrorsByTheirFirstWord) {
   EXPECT_NE(text.find("synod_error_replies_total{class=\"other\"} 1\n"), std::string::npos);
 }
 
+// The leader sends n3 a snapshot in chunks while n2 sends this replica one: each transfer's
+// progress, size and slot per peer and direction; other messages count for nothing.
+TEST(Telemetry, SnapshotTransferProgressPerPeerAndDirection) {
+  Telemetry t(NodeId{1});
+  const auto chunk = [](NodeId from, NodeId to, uint64_t offset, size_t bytes) {
+    return paxos::Envelope{from, to,
+                           paxos::SnapshotChunkMsg{.slot = 900,
+                                                   .total = 10000,
+                                                   .digest = 0,
+                                                   .offset = offset,
+                                                   .data = std::string(bytes, 'x')}};
+  };
+  t.peer_message(chunk(NodeId{1}, NodeId{3}, 0, 4096), Telemetry::Direction::kSent);
+  t.peer_message(chunk(NodeId{1}, NodeId{3}, 4096, 4096), Telemetry::Direction::kSent);
+  t.peer_message(chunk(NodeId{2}, NodeId{1}, 0, 4096), Telemetry::Direction::kReceived);
+  t.peer_message(paxos::Envelope{NodeId{1}, NodeId{2}, paxos::PrepareMsg{}},
+                 Telemetry::Direction::kSent);
+  MetricsText out;
+  t.render(out);
+  std::string text = out.take();
+  EXPECT_NE(text.find("synod_snapshot_transfer_bytes{peer=\"3\",direction=\"sent\"} 8192\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("synod_snapshot_transfer_bytes{peer=\"2\",direction=\"received\"} 4096\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("synod_snapshot_transfer_size_bytes{peer=\"3\",direction=\"sent\"} "
+                      "10000\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("synod_snapshot_transfer_slot{peer=\"2\",direction=\"received\"} 900\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("peer=\"2\",direction=\"sent\""), std::string::npos);  // no transfer
+  // The last chunk: complete, progress equals size. A resent chunk counts in the total only.
+  t.peer_message(chunk(NodeId{1}, NodeId{3}, 8192, 1808), Telemetry::Direction::kSent);
+  t.peer_message(chunk(NodeId{1}, NodeId{3}, 8192, 1808), Telemetry::Direction::kSent);
+  MetricsText again;
+  t.render(again);
+  text = again.take();
+  EXPECT_NE(text.find("synod_snapshot_transfer_bytes{peer=\"3\",direction=\"sent\"} 10000\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("synod_snapshot_chunk_bytes_total{peer=\"3\",direction=\"sent\"} 11808\n"),
+            std::string::npos);
+}
+
 TEST(Log, JsonLinesParseAndCarryTheirFields) {
   logging::configure(logging::Format::kJson, logging::Level::kInfo, 3);
   testing::internal::CaptureStderr();

@@ -127,6 +127,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   void close() {
     if (closed_) return;
     closed_ = true;
+    handshake_deadline_.reset();
     session_->close();
     stream_.close();
     server_.connection_closed(shared_from_this());
@@ -166,31 +167,50 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   // The TLS port: a client that speaks plaintext is told so in RESP (redis-cli shows it) and
   // closed; otherwise the handshake, which checks the client's certificate per
   // --tls-auth-clients, comes before the first request is read.
+  // A client that never finishes its handshake is closed after --handshake-timeout-ms. Every
+  // refusal is logged through the server's rate limit (a flood is not a flood of lines).
   void start_tls() {
     asio::error_code ignored;
     const auto remote = stream_.socket().remote_endpoint(ignored);
-    const std::string where = remote.address().to_string() + ":" + std::to_string(remote.port());
+    const std::string address = remote.address().to_string();
+    const std::string where = address + ":" + std::to_string(remote.port());
+    const auto refuse = [this, address, where](const std::string& reason) {
+      server_.refused_client(address, reason, "refused a TLS client from " + where + ": " + reason);
+    };
     auto self = shared_from_this();
+    if (const uint32_t bound = server_.options_.handshake_timeout_ms; bound != 0) {
+      handshake_deadline_ = std::make_unique<asio::steady_timer>(stream_.socket().get_executor());
+      handshake_deadline_->expires_after(std::chrono::milliseconds(bound));
+      handshake_deadline_->async_wait(
+          [weak = weak_from_this(), refuse, bound](const asio::error_code& ec) {
+            const auto conn = weak.lock();
+            if (ec || !conn || conn->closed_) return;
+            refuse("TLS handshake not finished within " + std::to_string(bound) + " ms");
+            conn->close();
+          });
+    }
     net::peek_tls(
         stream_.socket(), std::make_shared<uint8_t>(0),
-        [this, self, where](const asio::error_code& ec, bool is_tls) {
+        [this, self, address, where, refuse](const asio::error_code& ec, bool is_tls) {
           if (closed_) return;
           if (ec) return close();
           if (!is_tls) {
-            server_.log("refused a plaintext client from " + where + " on the TLS port");
+            server_.refused_client(address, "plaintext",
+                                   "refused a plaintext client from " + where + " on the TLS port");
             sending_ = "-ERR this port speaks TLS only\r\n";
             return asio::async_write(stream_.socket(), asio::buffer(sending_),
                                      [this, self](const asio::error_code&, size_t) { close(); });
           }
-          stream_.async_handshake(
-              asio::ssl::stream_base::server, [this, self, where](const asio::error_code& ec2) {
-                if (closed_) return;
-                if (ec2) {
-                  server_.log("refused a TLS client from " + where + ": " + net::tls_error(ec2));
-                  return close();
-                }
-                read();
-              });
+          stream_.async_handshake(asio::ssl::stream_base::server,
+                                  [this, self, refuse](const asio::error_code& ec2) {
+                                    if (closed_) return;
+                                    if (ec2) {
+                                      refuse(net::tls_error(ec2));
+                                      return close();
+                                    }
+                                    handshake_deadline_.reset();  // cancels it
+                                    read();
+                                  });
         });
   }
 
@@ -308,6 +328,7 @@ class Server::Connection : public std::enable_shared_from_this<Connection> {
   bool paused_ = false;
   bool closing_ = false;  // answer what is queued, then close (QUIT, protocol error)
   bool closed_ = false;
+  std::unique_ptr<asio::steady_timer> handshake_deadline_;  // TLS port, until the handshake ends
   char buf_[16 << 10];
 };
 
@@ -493,6 +514,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   t.cluster_id = o.cluster_id;
   t.peers = o.peers;
   if (s->tls_) t.tls = s->tls_->peers();
+  t.handshake_timeout_ms = o.handshake_timeout_ms;
   // A frame carries one message body; the queue holds a few of the largest, so a retransmitted
   // Accept at the limit is never dropped for its size alone.
   t.max_frame_bytes = core.config.max_message_bytes;
@@ -501,6 +523,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   Server* raw = s.get();
   net::PeerTransport::Handlers h;
   h.message = [raw](paxos::Envelope& e) {
+    raw->telemetry_->peer_message(e, Telemetry::Direction::kReceived);
     raw->core_->receive(e);
     raw->request_flush();
   };
@@ -532,8 +555,10 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   r.wake = [raw] { raw->request_flush(); };
   r.log = [raw](const std::string& line) { raw->log(line); };
   s->router_ = std::make_unique<Router>(*s->core_, *s->peers_, *s->clock_, std::move(r));
-  s->core_->set_early_send(
-      [raw](const paxos::Envelope& e) { raw->transport_->send(e.to, net::encode_frame(e)); });
+  s->core_->set_early_send([raw](const paxos::Envelope& e) {
+    raw->telemetry_->peer_message(e, Telemetry::Direction::kSent);
+    raw->transport_->send(e.to, net::encode_frame(e));
+  });
   if (o.sync_thread) {
     s->sync_thread_ = std::make_unique<asio::thread_pool>(1);
     s->core_->set_sync_runner(
@@ -688,7 +713,10 @@ void Server::flush() {
     io_.stop();
     return;
   }
-  for (const auto& e : *out) transport_->send(e.to, net::encode_frame(e));
+  for (const auto& e : *out) {
+    telemetry_->peer_message(e, Telemetry::Direction::kSent);
+    transport_->send(e.to, net::encode_frame(e));
+  }
   telemetry_->after_flush(core_->replica(), now_ms());
   router_->after_flush();
 }

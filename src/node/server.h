@@ -54,6 +54,9 @@ class Server {
     // tls_listen (port 0: none), as Redis's tls-port, serves TLS clients only.
     net::TlsFiles tls;
     net::Endpoint tls_listen;
+    // A TLS client's handshake, and a peer connection's TLS handshake and Hello, must finish
+    // within this; the connection is closed otherwise (0: no bound).
+    uint32_t handshake_timeout_ms = 10000;
     // GET /metrics (Prometheus) and /health over HTTP (node/http_endpoint.h); none if unset.
     std::optional<net::Endpoint> metrics_listen;
     std::string data_dir;
@@ -180,6 +183,12 @@ class Server {
   std::string metrics_text() const;
   HttpEndpoint::Response monitor(std::string_view path) const;
   void log(const std::string& line) const;
+  // A client refused at the TLS port (plaintext, a failed or unfinished handshake): `line`,
+  // logged at most once per address and kind of refusal per interval (net/refusal_log.h).
+  void refused_client(const std::string& address, const std::string& reason,
+                      const std::string& line) {
+    client_refusals_.refused(address, reason, line, net::RefusalLog::Clock::now());
+  }
   uint64_t now_ms() const;   // monotonic, for deadlines
   static uint64_t now_us();  // monotonic, for latency metrics
   // A peer transport's note (connected, lost, refused ...), as an operator's log line.
@@ -207,6 +216,7 @@ class Server {
   std::unique_ptr<HttpEndpoint> http_;
   asio::ip::tcp::acceptor acceptor_;
   std::unique_ptr<net::TlsContexts> tls_;  // null without TLS
+  net::RefusalLog client_refusals_{{}, [this](const std::string& line) { log(line); }};
   asio::ip::tcp::acceptor tls_acceptor_;
   std::set<std::shared_ptr<Connection>> connections_;
   // Backups taken and not yet read to the end: at most kBackupsKept, each dropped after

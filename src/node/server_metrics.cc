@@ -75,6 +75,10 @@ std::string Server::metrics_text() const {
       out.sample(c.name, transport_->stats(id).*c.field, {{"peer", node_label(id)}});
     }
   }
+  out.counter("synod_refusal_log_lines_left_out_total",
+              "Refused connections (peer port, TLS client port) whose log line the rate limit "
+              "left out: at most one line per address and reason per 10 s.",
+              transport_->refusals_not_logged() + client_refusals_.suppressed());
   out.family("synod_peer_send_queue_bytes", "gauge", "Bytes queued to send to the peer.");
   for (const auto& [id, endpoint] : options_.peers) {
     if (id == options_.id) continue;

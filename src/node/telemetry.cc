@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/log.h"
 
 namespace synod::node {
@@ -141,6 +143,15 @@ void Telemetry::snapshot_installed(Slot slot, size_t bytes) {
                  {{"slot", slot}, {"bytes", uint64_t{bytes}}});
 }
 
+void Telemetry::snapshot_chunk(NodeId peer, Direction direction,
+                               const paxos::SnapshotChunkMsg& chunk) {
+  Transfer& t = transfers_[{peer, direction}];
+  t.slot = chunk.slot;
+  t.total = chunk.total;
+  t.bytes = std::min<uint64_t>(chunk.offset + chunk.data.size(), chunk.total);
+  t.chunk_bytes += chunk.data.size();
+}
+
 void Telemetry::after_flush(const paxos::Replica& r, uint64_t now_ms) {
   const NodeId leader = r.leader();
   if (leader.valid() && r.role() != paxos::Role::kCandidate) campaigns_without_leader_ = 0;
@@ -185,6 +196,28 @@ void Telemetry::render(MetricsText& out) const {
   out.family("synod_wal_sync_batches", "histogram",
              "Batches of log records made durable by one fdatasync (group commit).");
   out.histogram("synod_wal_sync_batches", batches_);
+  // Snapshot transfers: progress of the one in flight (or the last) with each peer, each way.
+  const auto per_transfer = [&](const char* name, const char* type, const char* help, auto field) {
+    out.family(name, type, help);
+    for (const auto& [key, t] : transfers_)
+      out.sample(name, t.*field,
+                 {{"peer", std::to_string(key.first.value)},
+                  {"direction", key.second == Direction::kSent ? "sent" : "received"}});
+  };
+  per_transfer("synod_snapshot_transfer_bytes", "gauge",
+               "Bytes of the snapshot in transfer (or the last one) sent to or received from the "
+               "peer so far; equal to synod_snapshot_transfer_size_bytes once it is complete.",
+               &Transfer::bytes);
+  per_transfer("synod_snapshot_transfer_size_bytes", "gauge",
+               "Size of the snapshot in transfer (or the last one) with the peer.",
+               &Transfer::total);
+  per_transfer("synod_snapshot_transfer_slot", "gauge",
+               "The slot the snapshot in transfer (or the last one) with the peer covers.",
+               &Transfer::slot);
+  per_transfer("synod_snapshot_chunk_bytes_total", "counter",
+               "Snapshot bytes sent to or received from the peer, over every transfer (resent "
+               "chunks included).",
+               &Transfer::chunk_bytes);
   out.family("synod_error_replies_total", "counter",
              "Error replies to clients, by the error's first word.");
   for (size_t i = 0; i < kErrorClasses.size(); ++i) {

@@ -10,12 +10,15 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string_view>
+#include <utility>
 
 #include "base/log.h"
 #include "kv/store.h"
 #include "node/metrics.h"
 #include "node/server_core.h"
+#include "paxos/messages.h"
 
 namespace synod::node {
 
@@ -51,6 +54,16 @@ class Telemetry : public ServerCore::Observer {
   void snapshot_installed(Slot slot, size_t bytes) override;
   void sync_started(uint64_t batches) override { batches_.observe(batches); }
 
+  // A snapshot chunk handed to the transport for `peer` (sent) or received from it: the
+  // transfer's progress is the chunk's end (its offset plus its bytes) of the snapshot's total.
+  enum class Direction : uint8_t { kSent, kReceived };
+  void snapshot_chunk(NodeId peer, Direction direction, const paxos::SnapshotChunkMsg& chunk);
+  // Every message to or from a peer passes here; snapshot chunks are counted.
+  void peer_message(const paxos::Envelope& e, Direction direction) {
+    if (const auto* chunk = std::get_if<paxos::SnapshotChunkMsg>(&e.message))
+      snapshot_chunk(direction == Direction::kSent ? e.to : e.from, direction, *chunk);
+  }
+
   // After each flush: logs and counts a new leader, and catch-up starting or ending.
   void after_flush(const paxos::Replica& replica, uint64_t now_ms);
 
@@ -80,6 +93,14 @@ class Telemetry : public ServerCore::Observer {
   uint64_t snapshots_saved_ = 0;
   uint64_t snapshots_installed_ = 0;
   uint64_t last_snapshot_bytes_ = 0;
+  // The latest snapshot transfer with each peer, each way (finished when bytes == total).
+  struct Transfer {
+    Slot slot = 0;
+    uint64_t bytes = 0;  // of the snapshot, moved so far
+    uint64_t total = 0;
+    uint64_t chunk_bytes = 0;  // over every transfer, resent chunks included
+  };
+  std::map<std::pair<NodeId, Direction>, Transfer> transfers_;
   uint64_t catchups_ = 0;
   uint64_t campaigns_without_leader_ = 0;  // elections started since a leader was last seen
   logging::Level campaign_level() const;

@@ -137,14 +137,25 @@ std::string last_line(const std::string& path) {
 
 Status LocalCluster::start(int id) {
   if (running(id)) return Status::ok();
-  std::vector<std::string> args = {options_.binary, "server",
-                                   "--id",          std::to_string(id),
-                                   "--peers",       peers(),
-                                   "--listen",      "127.0.0.1:" + std::to_string(client_port(id)),
-                                   "--data",        options_.dir + "/n" + std::to_string(id)};
+  std::vector<std::string> args = {options_.binary,
+                                   "server",
+                                   "--id",
+                                   std::to_string(id),
+                                   "--peers",
+                                   peers(),
+                                   "--listen",
+                                   options_.client_port == 0
+                                       ? std::string("none")
+                                       : "127.0.0.1:" + std::to_string(client_port(id)),
+                                   "--data",
+                                   options_.dir + "/n" + std::to_string(id)};
   if (options_.tls_client_port != 0) {
     args.push_back("--tls-listen");
     args.push_back("127.0.0.1:" + std::to_string(tls_client_port(id)));
+  }
+  if (options_.metrics_port != 0) {
+    args.push_back("--metrics-listen");
+    args.push_back("127.0.0.1:" + std::to_string(metrics_port(id)));
   }
   // "{id}" in an argument becomes the replica's id: each replica's own TLS certificate.
   for (std::string a : options_.extra_args) {
@@ -231,7 +242,12 @@ void LocalCluster::stop_all() {
 std::map<std::string, std::string> LocalCluster::info(int id, const std::string& section) const {
   const pid_t pid = pids_[static_cast<size_t>(id)];
   if (pid <= 0) return {};
-  auto c = client::RespClient::connect("127.0.0.1", client_port(id), 1000);
+  const bool tls = options_.client_tls.enabled;
+  client::ClientOptions options;
+  options.timeout_ms = 1000;
+  options.tls = options_.client_tls;
+  auto c = client::RespClient::connect("127.0.0.1", tls ? tls_client_port(id) : client_port(id),
+                                       options);
   if (!c.is_ok()) return {};
   c->set_timeout_ms(1000);
   // The server section names the process that answers; pipelined with the one asked for.

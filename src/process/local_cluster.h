@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "client/resp_client.h"
 
 namespace synod::process {
 
@@ -20,14 +21,18 @@ class LocalCluster {
     std::string binary;  // the synod executable
     std::string dir;
     int replicas = 3;
-    uint16_t client_port = 7001;  // replica i serves clients on client_port + i - 1
+    uint16_t client_port = 7001;  // replica i serves clients on client_port + i - 1 (0: none)
     uint16_t peer_port = 7101;    // and peers on peer_port + i - 1
     // Passed to every `synod server`, "{id}" replaced by the replica's id (e.g. its certificate:
     // --tls-cert-file certs/n{id}.crt).
     std::vector<std::string> extra_args;
     uint16_t tls_client_port = 0;  // non-zero: replica i also serves TLS clients on this + i - 1
+    uint16_t metrics_port = 0;     // non-zero: replica i serves /metrics on this + i - 1
     // Sent before INFO when the replicas require a password: {"AUTH", user, password}.
     std::vector<std::string> auth;
+    // Enabled: INFO goes to the TLS client port with these (for clusters whose clients speak
+    // only TLS: client_port 0 starts each replica with --listen none).
+    client::TlsOptions client_tls;
   };
 
   explicit LocalCluster(Options options) : options_(std::move(options)) {
@@ -71,6 +76,9 @@ class LocalCluster {
     return static_cast<uint16_t>(options_.tls_client_port + id - 1);
   }
   uint16_t peer_port(int id) const { return static_cast<uint16_t>(options_.peer_port + id - 1); }
+  uint16_t metrics_port(int id) const {
+    return static_cast<uint16_t>(options_.metrics_port + id - 1);
+  }
   std::string peers() const;  // "1=127.0.0.1:P1,2=..."
   std::string log_path(int id) const;
   const Options& options() const { return options_; }

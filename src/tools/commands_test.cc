@@ -335,6 +335,38 @@ TEST_F(Commands, LocalPassesServerOptionsAndTakesCommandsOnStdin) {
   EXPECT_NE(local.output().find("unknown command: frobnicate 2"), std::string::npos);
 }
 
+// `synod local --metrics-port P`: each replica serves its own /metrics (P, P+1, P+2), each
+// naming itself; one --metrics-listen for every replica after -- is refused as bad usage.
+TEST_F(Commands, LocalGivesEachReplicaItsOwnMetricsPort) {
+  uint16_t ports = 0, peers = 0;
+  ASSERT_TRUE(LocalCluster::pick_free_ports(6, ports, peers).is_ok());
+  const uint16_t metrics = static_cast<uint16_t>(ports + 3);
+  std::vector<std::string> args = local_args(dir_ + "/data", ports, peers);
+  for (const std::string& a : {std::string("--metrics-port"), std::to_string(metrics)})
+    args.push_back(a);
+  Child local(args, dir_ + "/local.log");
+  ASSERT_TRUE(eventually([&] { return local.output().find(" leads.") != std::string::npos; }))
+      << local.output();
+  EXPECT_NE(local.output().find(fmt::format("metrics: http://127.0.0.1:{}/metrics", metrics)),
+            std::string::npos)
+      << local.output();
+  for (int id = 1; id <= 3; ++id) {
+    const Ran scraped = run_shell(
+        fmt::format("curl -sf http://127.0.0.1:{}/metrics | grep '^synod_info'", metrics + id - 1));
+    EXPECT_EQ(scraped.exit_code, 0) << id << ": " << scraped.output;
+    EXPECT_NE(scraped.output.find(fmt::format("node=\"{}\"", id)), std::string::npos)
+        << scraped.output;
+  }
+  local.signal(SIGTERM);
+  EXPECT_EQ(local.wait_exit(15000), 0) << local.output();
+
+  std::vector<std::string> clash = local_args(dir_ + "/clash", client_port_, peer_port_);
+  for (const char* a : {"--", "--metrics-listen", "127.0.0.1:9100"}) clash.push_back(a);
+  Child refused(clash, dir_ + "/clash.log");
+  EXPECT_EQ(refused.wait_exit(15000), 2) << refused.output();
+  EXPECT_NE(refused.output().find("use --metrics-port P"), std::string::npos) << refused.output();
+}
+
 // `synod status`: exit 0 and a row per member for a healthy cluster; 1 with a paused follower
 // (unreachable) and with no leader (two of three killed); 2 for an endpoint it cannot parse.
 TEST_F(Commands, StatusTellsHealthyFromPausedAndLeaderless) {

@@ -121,6 +121,10 @@ void add_server(CLI::App& app, int& exit_code) {
                   "no: not asked for")
       ->check(CLI::IsMember({"yes", "no", "optional"}))
       ->capture_default_str();
+  cmd->add_option("--handshake-timeout-ms", o->handshake_timeout_ms,
+                  "a TLS client's handshake, and a peer connection's TLS handshake and Hello, "
+                  "must finish within this or the connection is closed (0: no bound)")
+      ->capture_default_str();
   cmd->add_option("--data", o->data_dir, "data directory (write-ahead log and snapshots)")
       ->required();
   cmd->add_option("--cluster-id", o->cluster_id,
@@ -342,7 +346,9 @@ class LocalControl {
       std::vector<net::Endpoint> endpoints;
       for (int i = 1; i <= cluster_.replicas(); ++i)
         endpoints.push_back({"127.0.0.1", cluster_.client_port(i)});
-      print_cluster_status(endpoints, 1000);
+      client::ClientOptions options;
+      options.timeout_ms = 1000;
+      print_cluster_status(endpoints, options);
     } else if (words.size() == 2 && (verb == "kill" || verb == "stop" || verb == "start" ||
                                      verb == "restart" || verb == "pause" || verb == "resume")) {
       if (replica_command(verb, words[1])) commanded_ = true;
@@ -419,6 +425,9 @@ int run_local(const LocalCluster::Options& options) {
                    ? fmt::format("  TLS clients 127.0.0.1:{}", cluster.tls_client_port(i))
                    : "",
                cluster.peer_port(i), cluster.log_path(i));
+  if (options.metrics_port != 0)
+    fmt::print("metrics: http://127.0.0.1:{}/metrics ... http://127.0.0.1:{}/metrics\n",
+               cluster.metrics_port(1), cluster.metrics_port(options.replicas));
   fmt::print("connect with: redis-cli -p {}   (any replica; followers forward to the leader)\n",
              cluster.client_port(1));
   if (int leader = wait_for_leader(cluster, 10000))
@@ -466,6 +475,9 @@ void add_local(CLI::App& app, int& exit_code) {
                   "--, e.g. -- --tls-cert-file DIR/n{id}.crt --tls-key-file DIR/n{id}.key "
                   "--tls-ca-cert-file DIR/ca.crt (scripts/tls-certs DIR N makes them)")
       ->check(CLI::Range(1, 65535));
+  cmd->add_option("--metrics-port", o->metrics_port,
+                  "port of replica 1's GET /metrics and /health (then +1, +2, ...)")
+      ->check(CLI::Range(1, 65535));
   cmd->add_option("server-options", o->extra_args,
                   "after --, options passed to every `synod server` (e.g. -- --max-command-bytes "
                   "1048576 --tick-ms 5); {id} in one becomes each replica's id");
@@ -483,6 +495,18 @@ void add_local(CLI::App& app, int& exit_code) {
                  peers_end - 1);
       exit_code = 2;
       return;
+    }
+    // One address for every replica's metrics would let only the first bind it.
+    for (size_t i = 0; i + 1 < options.extra_args.size(); ++i) {
+      if (options.extra_args[i] == "--metrics-listen" && options.replicas > 1 &&
+          options.extra_args[i + 1].find("{id}") == std::string::npos) {
+        fmt::print(stderr,
+                   "synod local: --metrics-listen {} after -- would be every replica's address; "
+                   "use --metrics-port P (replica i serves on P+i-1)\n",
+                   options.extra_args[i + 1]);
+        exit_code = 2;
+        return;
+      }
     }
     exit_code = run_local(options);
   });

@@ -20,6 +20,7 @@
 #include "node/backup.h"
 #include "storage/file_system.h"
 #include "storage/snapshot_store.h"
+#include "tools/client_flags.h"
 
 namespace synod::tools {
 namespace {
@@ -28,6 +29,7 @@ struct SaveArgs {
   std::string file;
   std::string endpoint;
   uint32_t timeout_ms = 30000;
+  ClientFlags client;
 };
 
 struct RestoreArgs {
@@ -78,7 +80,12 @@ int run_save(const SaveArgs& args) {
     fmt::print(stderr, "synod snapshot save: --endpoint: {}\n", endpoint.status().to_string());
     return 2;
   }
-  auto client = client::RespClient::connect(endpoint->host, endpoint->port, 2000);
+  auto options = args.client.options(2000);
+  if (!options.is_ok()) {
+    fmt::print(stderr, "synod snapshot save: {}\n", options.status().message());
+    return 2;
+  }
+  auto client = client::RespClient::connect(endpoint->host, endpoint->port, *options);
   if (!client.is_ok()) {
     fmt::print(stderr, "synod snapshot save: {}\n", client.status().to_string());
     return 1;
@@ -196,6 +203,7 @@ void add_snapshot_command(CLI::App& app, int& exit_code) {
   s->add_option("--timeout-ms", save->timeout_ms, "per request")
       ->check(CLI::Range(100u, 600000u))
       ->capture_default_str();
+  add_client_flags(*s, save->client);
   s->callback([save, &exit_code] { exit_code = run_save(*save); });
 
   auto restore = std::make_shared<RestoreArgs>();

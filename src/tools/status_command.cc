@@ -19,6 +19,7 @@
 
 #include "client/resp_client.h"
 #include "net/peer_transport.h"
+#include "tools/client_flags.h"
 
 namespace synod::tools {
 namespace {
@@ -27,6 +28,7 @@ struct StatusArgs {
   std::string endpoints;
   double watch_s = 0;
   uint32_t timeout_ms = 1000;
+  ClientFlags client;
 };
 
 struct Member {
@@ -57,20 +59,22 @@ std::string bytes(uint64_t n) {
   return fmt::format("{:.2f} GiB", double(n) / (1 << 30));
 }
 
-Member query(const net::Endpoint& endpoint, uint32_t timeout_ms) {
+Member query(const net::Endpoint& endpoint, const client::ClientOptions& options) {
   Member m;
   m.endpoint = endpoint;
-  auto client = client::RespClient::connect(endpoint.host, endpoint.port, timeout_ms);
+  auto client = client::RespClient::connect(endpoint.host, endpoint.port, options);
   if (!client.is_ok()) {
     m.error = client.status().to_string();
     return m;
   }
-  client->set_timeout_ms(timeout_ms);
+  client->set_timeout_ms(options.timeout_ms);
   auto reply = client->call({"INFO", "everything"});
   if (!reply.is_ok()) {
     m.error = reply.status().to_string();
   } else if (reply->kind != kv::Reply::Kind::kBulk) {
     m.error = "INFO answered " + client::to_string(*reply);
+    if (reply->text.starts_with("NOAUTH") || reply->text.starts_with("NOPERM"))
+      m.error += fmt::format(" (--user, and --pass or {})", kAuthEnvironmentVariable);
   } else {
     m.info = client::parse_info(reply->text);
     if (m.info.count("node_id") == 0) {
@@ -160,14 +164,19 @@ int run_status(const StatusArgs& args) {
     endpoints.push_back(*e);
     start = comma + 1;
   }
-  if (args.watch_s <= 0) return print_cluster_status(endpoints, args.timeout_ms) ? 0 : 1;
+  auto options = args.client.options(args.timeout_ms);
+  if (!options.is_ok()) {
+    fmt::print(stderr, "synod status: {}\n", options.status().message());
+    return 2;
+  }
+  if (args.watch_s <= 0) return print_cluster_status(endpoints, *options) ? 0 : 1;
   ::signal(SIGINT, on_watch_signal);
   ::signal(SIGTERM, on_watch_signal);
   const bool tty = ::isatty(STDOUT_FILENO) != 0;
   bool healthy = false;
   while (!g_stop_watch) {
     if (tty) fmt::print("\033[H\033[2J");
-    healthy = print_cluster_status(endpoints, args.timeout_ms);
+    healthy = print_cluster_status(endpoints, *options);
     const auto until = std::chrono::steady_clock::now() +
                        std::chrono::milliseconds(static_cast<int64_t>(args.watch_s * 1000));
     while (!g_stop_watch && std::chrono::steady_clock::now() < until) {
@@ -180,9 +189,10 @@ int run_status(const StatusArgs& args) {
 
 }  // namespace
 
-bool print_cluster_status(const std::vector<net::Endpoint>& endpoints, uint32_t timeout_ms) {
+bool print_cluster_status(const std::vector<net::Endpoint>& endpoints,
+                          const client::ClientOptions& options) {
   std::vector<Member> members;
-  for (const net::Endpoint& e : endpoints) members.push_back(query(e, timeout_ms));
+  for (const net::Endpoint& e : endpoints) members.push_back(query(e, options));
   const Member* leader = nullptr;
   const Verdict verdict = judge(members, leader);
   const uint64_t top = leader != nullptr ? number(*leader, "chosen_slot") : 0;
@@ -238,6 +248,7 @@ void add_status_command(CLI::App& app, int& exit_code) {
                   "a member that has not answered INFO within this is unreachable")
       ->check(CLI::Range(10u, 60000u))
       ->capture_default_str();
+  add_client_flags(*cmd, args->client);
   cmd->callback([args, &exit_code] { exit_code = run_status(*args); });
 }
 

@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 
@@ -105,8 +107,10 @@ class TlsE2E : public ::testing::Test {
   // The options of docs/operations.md, each replica with its own certificate (n{id}), from
   // `certs` (the test's by default).
   // `auth_clients` "": left to `extra` (a --config file).
+  // `adjust`: changes to the cluster's options (a TLS-only client side, users).
   void start(const std::string& auth_clients, std::string certs = "",
-             std::vector<std::string> extra = {}) {
+             std::vector<std::string> extra = {},
+             const std::function<void(LocalCluster::Options&)>& adjust = {}) {
     if (certs.empty()) certs = certs_;
     LocalCluster::Options o;
     o.binary = SYNOD_BINARY;
@@ -125,6 +129,7 @@ class TlsE2E : public ::testing::Test {
         o.extra_args.push_back(a);
     }
     o.extra_args.insert(o.extra_args.end(), extra.begin(), extra.end());
+    if (adjust) adjust(o);
     cluster_ = std::make_unique<LocalCluster>(o);
     ASSERT_TRUE(cluster_->start_all().is_ok());
     ASSERT_TRUE(cluster_->wait_until_serving(15000).is_ok());
@@ -140,6 +145,23 @@ class TlsE2E : public ::testing::Test {
   std::string log(int id) const { return slurp(cluster_->log_path(id)); }
   bool logged(int id, const std::string& text) const {
     return eventually([&] { return log(id).find(text) != std::string::npos; }, 10000);
+  }
+  // Lines of replica `id`'s log containing `text`.
+  size_t count_in_log(int id, const std::string& text) const {
+    std::istringstream in(log(id));
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) n += line.find(text) != std::string::npos;
+    return n;
+  }
+  // The log at `path` has exactly `count` lines containing `text` (waited for, then held).
+  static bool logged_in(const std::string& path, const std::string& text, size_t count) {
+    const auto lines = [&] {
+      std::istringstream in(slurp(path));
+      size_t n = 0;
+      for (std::string line; std::getline(in, line);) n += line.find(text) != std::string::npos;
+      return n;
+    };
+    return eventually([&] { return lines() >= count; }, 10000) && lines() == count;
   }
   // A line of replica `id`'s log whose message starts with `start` and ends with `end`.
   bool logged_line(int id, const std::string& start, const std::string& end) const {
@@ -362,6 +384,93 @@ TEST_F(TlsE2E, SighupReloadsCertificatesAndKeepsThemOnABadFile) {
   EXPECT_EQ(cli(1, "PING").output, "PONG");
 }
 
+// docs/operations.md, "Moving to a new CA", step by step: a 3-replica mutual-TLS cluster moves
+// from CA1 to CA2 through a CA bundle and SIGHUPs, never losing its majority: after every step a
+// write through the leader is acknowledged and read back from every replica, and replicas
+// restarted midway (new peer connections, certificates from both CAs) and at the end (CA2 only)
+// rejoin. Afterwards a certificate from CA1 is refused.
+TEST_F(TlsE2E, TheClusterMovesToANewCaWithoutDowntime) {
+  const std::string live = dir_ + "/live", ca2 = dir_ + "/ca2";
+  ASSERT_EQ(
+      run("mkdir -p " + live + " && cp " + certs_ + "/ca.crt " + certs_ + "/n* " + live).exit_code,
+      0);
+  start("no", live);
+  int step = 0;
+  // A write acknowledged, then read back from every replica over TLS (a client that trusts both
+  // CAs, as clients do during the move).
+  const auto serving = [&](const std::string& what) {
+    const std::string key = "ca:step" + std::to_string(++step);
+    const int leader = wait_for_leader();
+    ASSERT_NE(leader, 0) << what;
+    EXPECT_TRUE(eventually([&] {
+      return cli(leader, "--cacert " + dir_ + "/clients-ca.crt SET " + key + " ok").output == "OK";
+    })) << what;
+    for (int id = 1; id <= 3; ++id) {
+      if (!cluster_->running(id)) continue;
+      EXPECT_TRUE(eventually([&] {
+        return cli(id, "--cacert " + dir_ + "/clients-ca.crt GET " + key).output == "ok";
+      })) << what
+          << ": n" << id;
+    }
+  };
+  const auto reload = [&](int id) {
+    const size_t before = count_in_log(id, "TLS reloaded: ");
+    cluster_->kill(id, SIGHUP);
+    EXPECT_TRUE(eventually([&] { return count_in_log(id, "TLS reloaded: ") > before; }, 10000))
+        << "n" << id << " did not reload";
+  };
+  const auto restart = [&](int id) {
+    cluster_->kill(id, SIGKILL);
+    ASSERT_TRUE(cluster_->start(id).is_ok());
+    ASSERT_TRUE(cluster_->wait_until_serving(15000).is_ok());
+  };
+  ASSERT_EQ(run("cp " + live + "/ca.crt " + dir_ + "/clients-ca.crt").exit_code, 0);
+  serving("before");
+
+  // 1. The new CA and every replica's certificate from it, in a directory of their own.
+  ASSERT_EQ(run(SYNOD_SOURCE_DIR "/scripts/tls-certs " + ca2 + " 3").exit_code, 0);
+  // 2. Both CAs in the bundle every replica (and client) trusts; reload every replica.
+  ASSERT_EQ(
+      run("cat " + certs_ + "/ca.crt " + ca2 + "/ca.crt > " + live + "/ca.crt.new && mv " + live +
+          "/ca.crt.new " + live + "/ca.crt && cp " + live + "/ca.crt " + dir_ + "/clients-ca.crt")
+          .exit_code,
+      0);
+  for (int id = 1; id <= 3; ++id) reload(id);
+  serving("bundle");
+  // 3. Each replica's certificate from the new CA, one replica at a time.
+  for (int id = 1; id <= 3; ++id) {
+    ASSERT_EQ(run("cp " + ca2 + "/n" + std::to_string(id) + ".crt " + ca2 + "/n" +
+                  std::to_string(id) + ".key " + live)
+                  .exit_code,
+              0);
+    reload(id);
+    EXPECT_EQ(served_fingerprint(id), file_fingerprint(ca2 + "/n" + std::to_string(id) + ".crt"));
+    serving("n" + std::to_string(id) + " reissued");
+    // Midway (n1 and n2 on CA2, n3 on CA1): n1 restarts and dials both kinds of peer.
+    if (id == 2) {
+      restart(1);
+      serving("n1 restarted with certificates from both CAs in the cluster");
+    }
+  }
+  // 4. The old CA out of the bundle; reload every replica. Each restarted in turn rejoins
+  // through connections checked against the new CA alone.
+  ASSERT_EQ(run("cp " + ca2 + "/ca.crt " + live + "/ca.crt && cp " + ca2 + "/ca.crt " + dir_ +
+                "/clients-ca.crt")
+                .exit_code,
+            0);
+  for (int id = 1; id <= 3; ++id) reload(id);
+  serving("old CA dropped");
+  for (int id = 1; id <= 3; ++id) {
+    restart(id);
+    serving("n" + std::to_string(id) + " restarted on CA2 only");
+  }
+  // A certificate from the old CA is refused now.
+  EXPECT_NE(
+      rogue_peer(1, NodeId{2}, "-cert " + certs_ + "/n2.crt -key " + certs_ + "/n2.key").exit_code,
+      124);
+  EXPECT_TRUE(logged(1, "TLS handshake: certificate verify failed"));
+}
+
 // docs/operations.md's exposed replica: --listen none, clients on --tls-listen only. A single
 // replica (a cluster of one) answers over TLS and has no plaintext port.
 TEST_F(TlsE2E, AReplicaWithListenNoneServesOnlyTls) {
@@ -383,6 +492,83 @@ TEST_F(TlsE2E, AReplicaWithListenNoneServesOnlyTls) {
                             std::to_string(tls)),
             std::string::npos)
       << slurp(log);
+  EXPECT_EQ(server.stop(10000), 0) << slurp(log);
+}
+
+// A connection that starts a TLS handshake and never finishes it is closed after
+// --handshake-timeout-ms, on the client port and the peer port alike, with one log line; a flood
+// of plaintext clients at the TLS port is refused every time but logged once.
+TEST_F(TlsE2E, UnfinishedHandshakesAreClosedAndRefusalFloodsLoggedOnce) {
+  uint16_t client_ports = 0, peer_port = 0;
+  ASSERT_TRUE(LocalCluster::pick_free_ports(2, client_ports, peer_port).is_ok());
+  const uint16_t tls = static_cast<uint16_t>(client_ports + 1);
+  const std::string log = dir_ + "/n1.log";
+  Child server({"server",
+                "--id",
+                "1",
+                "--peers",
+                "1=127.0.0.1:" + std::to_string(peer_port),
+                "--listen",
+                "none",
+                "--tls-listen",
+                "127.0.0.1:" + std::to_string(tls),
+                "--data",
+                dir_ + "/n1",
+                "--tls-cert-file",
+                certs_ + "/n1.crt",
+                "--tls-key-file",
+                certs_ + "/n1.key",
+                "--tls-ca-cert-file",
+                ca_,
+                "--tls-auth-clients",
+                "no",
+                "--handshake-timeout-ms",
+                "300"},
+               log);
+  const std::string cli = "timeout 20 redis-cli -h 127.0.0.1 -p " + std::to_string(tls) +
+                          " --tls --cacert " + ca_ + " ";
+  ASSERT_TRUE(eventually([&] { return run(cli + "PING").output == "PONG"; })) << slurp(log);
+
+  // Opens a connection, sends `bytes` and nothing more; how long until the replica closes it (-1:
+  // not within 10 s).
+  const auto until_closed = [](uint16_t port, const std::string& bytes) -> int64_t {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const auto start = std::chrono::steady_clock::now();
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
+    EXPECT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[64];
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    const bool closed = n == 0 || (n < 0 && errno == ECONNRESET);
+    ::close(fd);
+    if (!closed) return -1;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start)
+        .count();
+  };
+  const std::string hello_start(1, '\x16');  // a TLS record's first byte, and no more
+  const int64_t client_ms = until_closed(tls, hello_start);
+  EXPECT_GE(client_ms, 300);
+  EXPECT_TRUE(logged_in(log, ": TLS handshake not finished within 300 ms", 1)) << slurp(log);
+  const int64_t peer_ms = until_closed(peer_port, hello_start);
+  EXPECT_GE(peer_ms, 300);
+  EXPECT_TRUE(logged_in(log, ": TLS handshake not finished within 300 ms", 2)) << slurp(log);
+
+  // 20 plaintext clients at the TLS port (well within 10 s): each told so, one line in the log.
+  for (int i = 0; i < 20; ++i) {
+    const Ran plain = run("timeout 10 redis-cli -h 127.0.0.1 -p " + std::to_string(tls) + " PING");
+    EXPECT_NE(plain.output.find("this port speaks TLS only"), std::string::npos) << plain.output;
+  }
+  EXPECT_TRUE(logged_in(log, "refused a plaintext client from 127.0.0.1:", 1)) << slurp(log);
+  // 40 plaintext peers with garbage: one line too.
+  for (int i = 0; i < 40; ++i) EXPECT_GE(until_closed(peer_port, "garbage garbage"), 0);
+  EXPECT_TRUE(logged_in(log, "plaintext on the TLS peer port (refused)", 1)) << slurp(log);
+  EXPECT_EQ(run(cli + "PING").output, "PONG");
   EXPECT_EQ(server.stop(10000), 0) << slurp(log);
 }
 
@@ -411,6 +597,95 @@ TEST_F(TlsE2E, LocalRunsATlsCluster) {
   for (int id = 1; id <= 3; ++id) EXPECT_EQ(cli(id, "GET tls:local"), "yes") << id;
   EXPECT_NE(slurp(dir_ + "/local/n1.log").find("(mutual TLS)"), std::string::npos);
   EXPECT_EQ(local.stop(15000), 0) << slurp(log);
+}
+
+// docs/operations.md's exposed cluster: clients on TLS only (--listen none), requirepass and ACL
+// users. `synod status` and `synod snapshot save` reach it with --tls --cacert and --user, the
+// password from SYNOD_AUTH (or --pass); without them each fails with the server's reason and exit
+// status 1. redis-cli and redis-py work over TLS with AUTH, and the ACL holds over TLS.
+TEST_F(TlsE2E, StatusAndSnapshotSaveReachATlsOnlyClusterWithUsers) {
+  const auto sha256sum = [&](const std::string& password) {
+    return run("printf %s '" + password + "' | sha256sum").output.substr(0, 64);
+  };
+  const std::string users = dir_ + "/users.acl", config = dir_ + "/users.toml";
+  std::ofstream(users) << "user reader on #" << sha256sum("r-pw")
+                       << " ~* &* -@all +@read +@connection\n"
+                       << "user writer on #" << sha256sum("w-pw")
+                       << " ~* &* +@all -@admin -@dangerous\n"
+                       << "user admin on #" << sha256sum("a-pw") << " ~* &* +@all\n";
+  std::ofstream(config) << "[server]\nrequirepass = \"default-pw\"\naclfile = \"" << users
+                        << "\"\n";
+  start("no", "", {"--config", config}, [&](LocalCluster::Options& o) {
+    o.client_port = 0;  // --listen none: no plaintext client port at all
+    o.client_tls.enabled = true;
+    o.client_tls.ca_cert_file = ca_;
+    o.auth = {"AUTH", "admin", "a-pw"};
+  });
+  const int leader = wait_for_leader();
+  ASSERT_NE(leader, 0);
+  std::string endpoints;
+  for (int id = 1; id <= 3; ++id)
+    endpoints += (id > 1 ? "," : "") + std::string("127.0.0.1:") + std::to_string(tls_port(id));
+  const std::string status = "timeout 30 " SYNOD_BINARY " status --endpoints " + endpoints;
+  const std::string tls = " --tls --cacert " + ca_;
+
+  // Each missing piece is named, and the cluster is not called healthy.
+  const Ran plaintext = run(status);
+  EXPECT_EQ(plaintext.exit_code, 1) << plaintext.output;
+  EXPECT_NE(plaintext.output.find("this port speaks TLS only"), std::string::npos)
+      << plaintext.output;
+  const Ran no_ca = run(status + " --tls");  // the system's CAs do not know the cluster's
+  EXPECT_EQ(no_ca.exit_code, 1) << no_ca.output;
+  EXPECT_NE(no_ca.output.find("certificate verify failed"), std::string::npos) << no_ca.output;
+  const Ran other_name = run(status + tls + " --sni db9.example --user admin --pass a-pw");
+  EXPECT_EQ(other_name.exit_code, 1) << other_name.output;
+  EXPECT_NE(other_name.output.find("hostname mismatch"), std::string::npos) << other_name.output;
+  const Ran no_password = run(status + tls);
+  EXPECT_EQ(no_password.exit_code, 1) << no_password.output;
+  EXPECT_NE(no_password.output.find("NOAUTH"), std::string::npos) << no_password.output;
+  const Ran wrong = run(status + tls + " --user admin --pass guess");
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
+  EXPECT_NE(wrong.output.find("WRONGPASS"), std::string::npos) << wrong.output;
+  const Ran user_only = run("env -u SYNOD_AUTH " + status + tls + " --user admin");
+  EXPECT_EQ(user_only.exit_code, 2) << user_only.output;
+  EXPECT_NE(user_only.output.find("--user needs a password"), std::string::npos)
+      << user_only.output;
+
+  // With them: the table, healthy; the password from the environment or from --pass.
+  const Ran healthy = run("SYNOD_AUTH=a-pw " + status + tls + " --user admin");
+  EXPECT_EQ(healthy.exit_code, 0) << healthy.output;
+  EXPECT_NE(healthy.output.find("cluster: healthy: n" + std::to_string(leader) + " leads"),
+            std::string::npos)
+      << healthy.output;
+  EXPECT_EQ(run(status + tls + " -a default-pw").exit_code, 0);  // requirepass's default user
+
+  // redis-cli over TLS with AUTH: the users' rights hold.
+  const auto cli_as = [&](int id, const std::string& user, const std::string& pass,
+                          const std::string& args) {
+    return cli(id, "--no-auth-warning --user " + user + " --pass " + pass + " " + args).output;
+  };
+  EXPECT_EQ(cli(leader, "GET tls:k").output, "NOAUTH Authentication required.");
+  EXPECT_EQ(cli_as(leader % 3 + 1, "writer", "w-pw", "SET tls:users before-backup"), "OK");
+  EXPECT_EQ(cli_as(leader, "reader", "r-pw", "GET tls:users"), "before-backup");
+  EXPECT_EQ(cli_as(leader, "reader", "r-pw", "SET tls:users x"),
+            "NOPERM this user has no permissions to run the 'set' command");
+  // redis-py over TLS with a user and its password (and refused without, or with a wrong one).
+  const Ran py = run("/usr/bin/python3 " SYNOD_SOURCE_DIR "/src/tools/tls_e2e.py " +
+                     std::to_string(tls_port(leader % 3 + 1)) + " " + ca_ + " --auth writer w-pw");
+  EXPECT_EQ(py.exit_code, 0) << py.output;
+
+  // An online backup through a follower, over TLS, as admin: it holds the write made before.
+  const std::string save =
+      "timeout 60 " SYNOD_BINARY " snapshot save " + dir_ +
+      "/backup.synod --endpoint 127.0.0.1:" + std::to_string(tls_port(leader % 3 + 1)) + tls;
+  const Ran refused = run(save + " --user reader --pass r-pw");
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("NOPERM"), std::string::npos) << refused.output;
+  const Ran saved = run("SYNOD_AUTH=a-pw " + save + " --user admin");
+  ASSERT_EQ(saved.exit_code, 0) << saved.output;
+  EXPECT_NE(saved.output.find("checksums verified"), std::string::npos) << saved.output;
+  const Ran dumped = run("strings " + dir_ + "/backup.synod | grep -c before-backup");
+  EXPECT_EQ(dumped.output, "1") << "the backup lacks the write acknowledged before it";
 }
 
 // Unusable TLS options stop the server at start with exit status 2 and a reason naming the option
