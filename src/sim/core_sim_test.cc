@@ -331,7 +331,9 @@ TEST(CoreSim, APromiseThatIsNotDurableIsCaught) {
 
 TEST(CoreSim, QuorumsThatNeedNotIntersectAreCaughtByEveryCheck) {
   expect_caught("minority-quorum", "agreement", 20);
-  expect_caught("minority-quorum", "linearizable", 300, without_apply_checks());
+  // (Since leaders bind incarnations in the log the first linearizability violation moved past
+  // seed 300; the search stays about a second.)
+  expect_caught("minority-quorum", "linearizable", 1000, without_apply_checks());
   expect_caught("minority-quorum", "agreement", 300, without_apply_checks());  // end states
 }
 
