@@ -168,7 +168,12 @@ storage::LogOptions Simulation::log_options(Node& node) const {
 paxos::Config Simulation::replica_config(NodeId id) const {
   paxos::Config config;
   config.self = id;
-  config.join = id.value > uint32_t(options_.replicas);  // a spare, added at run time if ever
+  // A spare, added at run time if ever; or a wiped replica, which comes back as a machine for a
+  // new member would (`--initial-cluster-state existing --join`): with no configuration of its
+  // own, so it never campaigns. (Restarted as a founding member, several wiped replicas would
+  // make a second cluster of their own out of the bootstrap configuration: the identity checks of
+  // `existing` refuse that start.)
+  config.join = id.value > uint32_t(options_.replicas) || nodes_[id.value - 1]->wiped;
   config.incarnation = nodes_[id.value - 1]->identity;
   config.quorum = options_.bugs.minority_quorum
                       ? paxos::QuorumSystem::majority(quorum_.members(), options_.bugs)
