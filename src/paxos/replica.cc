@@ -145,18 +145,24 @@ ProposeStatus Replica::propose_membership(Command request, Membership next) {
   if (pending_config_slot_ != 0 || !phase1_ready_ || next.epoch != membership_->epoch + 1)
     return ProposeStatus::kStale;
   if (!verify_membership(next).is_ok()) return ProposeStatus::kInvalid;
-  // Commands queued before the change take the slots before it; those queued later wait for it.
+  Value value;
+  value.membership = std::make_shared<const Membership>(std::move(next));
+  const CommandId id = request.id;
+  value.commands.push_back(std::move(request));
+  pending_.emplace(id, propose_change(std::move(value)));
+  return ProposeStatus::kQueued;
+}
+
+// Commands queued before a change take the slots before it; those queued later wait for it.
+Slot Replica::propose_change(Value value) {
   flush_queue();
-  SlotValue entry{next_slot_++, {}};
-  entry.value.membership = std::make_shared<const Membership>(std::move(next));
-  pending_.emplace(request.id, entry.slot);
-  entry.value.commands.push_back(std::move(request));
-  for (const Member& m : entry.value.membership->members) also_known_.insert(m.id);
+  SlotValue entry{next_slot_++, std::move(value)};
+  note_members(*entry.value.membership);
   pending_config_slot_ = entry.slot;
   std::vector<SlotValue> entries;
   entries.push_back(std::move(entry));
   propose_slots(std::move(entries));
-  return ProposeStatus::kQueued;
+  return pending_config_slot_;
 }
 
 ReadStatus Replica::read_index(uint64_t read_id) {
@@ -326,9 +332,7 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
       continue;
     }
     Proposal proposal{msg.ballot, entry.value};
-    if (entry.value.membership) {
-      for (const Member& m : entry.value.membership->members) also_known_.insert(m.id);
-    }
+    if (entry.value.membership) note_members(*entry.value.membership);
     ready_.persist.accepted.push_back(AcceptedEntry{entry.slot, proposal});
     accepted_[entry.slot] = std::move(proposal);
     reply.slots.push_back(entry.slot);
@@ -529,7 +533,7 @@ void Replica::propose_held() {
     }
     entries.push_back(SlotValue{slot, choose_value(highest, own, config_.bugs)});
     if (const MembershipRef& m = entries.back().value.membership) {
-      for (const Member& member : m->members) also_known_.insert(member.id);
+      note_members(*m);
       if (!bug) {
         pending_config_slot_ = slot;
         recovery_fence_ = true;
@@ -677,7 +681,7 @@ void Replica::leader_tick() {
   if (!phase1_ready_) ask_missing_promises();
   bind_incarnations();
   // The heartbeat carries the chosen prefix, and again every Accept a peer has not answered.
-  for (NodeId peer : peers()) {
+  for (NodeId peer : peers_) {
     if (peer == config_.self) continue;
     AcceptMsg msg{ballot_, {}, commit_, read_round_};
     size_t used_bytes = 0;
@@ -879,13 +883,23 @@ void Replica::adopt_membership(MembershipRef membership, Slot first_slot) {
   ready_.membership = membership_;
   // Members of changes accepted or learned above this one are still heard from.
   also_known_.clear();
+  peers_.clear();
+  note_members(*membership_);
   for (auto it = accepted_.lower_bound(first_slot); it != accepted_.end(); ++it) {
-    if (!it->second.value.membership) continue;
-    for (const Member& m : it->second.value.membership->members) also_known_.insert(m.id);
+    if (it->second.value.membership) note_members(*it->second.value.membership);
   }
   for (auto it = chosen_.lower_bound(first_slot); it != chosen_.end(); ++it) {
-    if (!it->second.membership) continue;
-    for (const Member& m : it->second.membership->members) also_known_.insert(m.id);
+    if (it->second.membership) note_members(*it->second.membership);
+  }
+}
+
+// also_known_ and peers_ hold every member of the current configuration and of the changes
+// above it known here; peers_ is what broadcasts and heartbeats walk, so it is kept, not rebuilt.
+void Replica::note_members(const Membership& m) {
+  for (const Member& member : m.members) {
+    if (also_known_.contains(member.id)) continue;
+    also_known_.insert(member.id);
+    peers_.insert(std::lower_bound(peers_.begin(), peers_.end(), member.id), member.id);
   }
 }
 
@@ -930,13 +944,9 @@ void Replica::bind_incarnations() {
   }
   if (!changed) return;
   ++next.epoch;
-  flush_queue();  // commands queued before it take the slots before it
-  SlotValue entry{next_slot_++, {}};
-  entry.value.membership = std::make_shared<const Membership>(std::move(next));
-  pending_config_slot_ = entry.slot;
-  std::vector<SlotValue> entries;
-  entries.push_back(std::move(entry));
-  propose_slots(std::move(entries));
+  Value value;
+  value.membership = std::make_shared<const Membership>(std::move(next));
+  propose_change(std::move(value));
 }
 
 // A voter campaigns; so does a replica that accepted or learned a change above its commit point
@@ -958,15 +968,7 @@ bool Replica::may_campaign() const {
 }
 
 bool Replica::knows(NodeId peer) const {
-  return membership_ == nullptr || membership_->is_member(peer) || also_known_.contains(peer);
-}
-
-std::vector<NodeId> Replica::peers() const {
-  std::vector<NodeId> out = membership_ == nullptr ? std::vector<NodeId>{} : membership_->ids();
-  for (NodeId id : also_known_.ids()) {
-    if (membership_ == nullptr || !membership_->is_member(id)) out.push_back(id);
-  }
-  return out;
+  return membership_ == nullptr || also_known_.contains(peer);
 }
 
 void Replica::request_catchup(bool retry) {
@@ -975,7 +977,7 @@ void Replica::request_catchup(bool retry) {
   NodeId source = leader_;
   if (!source.valid() || source == config_.self) {
     // No leader to ask: ask a peer at random.
-    const std::vector<NodeId> members = peers();
+    const std::vector<NodeId>& members = peers_;
     if (members.empty()) return;
     source = members[rng_.below(members.size())];
     if (source == config_.self) return;
@@ -1165,7 +1167,7 @@ void Replica::send(NodeId to, Message message) {
 }
 
 void Replica::broadcast(const Message& message) {
-  for (NodeId member : peers()) send(member, message);
+  for (NodeId member : peers_) send(member, message);
 }
 
 void Replica::notice_ballot(const Ballot& ballot) {

@@ -187,8 +187,9 @@ class Replica {
   void on_new_membership();
   bool knows(NodeId peer) const;
   bool may_campaign() const;
-  // Every member of the current configuration and of changes above it known here.
-  std::vector<NodeId> peers() const;
+  void note_members(const Membership& m);
+  // Proposes a configuration change at the next slot (after the queued commands); its slot.
+  Slot propose_change(Value value);
   // A leader re-proposes what phase 1 reported (held_), up to the first configuration change.
   void propose_held();
   void ask_missing_promises();
@@ -238,9 +239,10 @@ class Replica {
   std::shared_ptr<const QuorumSystem> quorum_;
   std::shared_ptr<const QuorumSystem> proposal_quorum_;  // what new proposals are counted with
   std::map<Slot, MembershipRef> configs_;
-  // Members of configurations this replica accepted or learned above commit_: their messages are
-  // heard before the change is committed here.
+  // Members of the current configuration and of changes this replica accepted or learned above
+  // commit_: their messages are heard before the change is committed here.
   NodeSet also_known_;
+  std::vector<NodeId> peers_;  // also_known_'s ids, ascending: whom broadcasts go to
   std::map<NodeId, uint64_t> seen_incarnation_;  // per peer, the incarnation it last spoke as
 
   // Acceptor state (durable).
