@@ -1222,7 +1222,8 @@ void CoreSimulation::start_liveness_phase() {
 // leaves the leader one when cut off.
 bool CoreSimulation::start_disruption_probe() {
   Node* l = leader();
-  if (!l || nodes_.size() < 3) return false;
+  // (Under minority-quorum the cut-off follower is a quorum by itself: the probe's premise fails.)
+  if (!l || nodes_.size() < 3 || options_.bugs.minority_quorum) return false;
   std::vector<int> followers;
   for (const auto& node : nodes_)
     if (node.get() != l) followers.push_back(node->index);
