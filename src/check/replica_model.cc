@@ -162,6 +162,10 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
            "replica is ever told a time, so no time can be carried or lifted; run it with "
            "synod sim --core";
   }
+  if (name == "removed-member-disrupts") {
+    return "it deposes healthy leaders (no PreVote, no stickiness) but breaks no safety property, "
+           "and the model abstracts time away; run it with synod sim (the disruption check)";
+  }
   if (name == "absurd-rounds-taken") {
     return "it breaks liveness (a forged Prepare ends all elections), not safety, and the model "
            "has no hostile peer; run it with synod sim";
