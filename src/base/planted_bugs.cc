@@ -61,6 +61,12 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "restarted with an empty directory votes under its old identity, forgetting its promises "
        "and acceptances",
        "sim --protocol --reconfig (which wipes replicas)"},
+      {"removed-member-disrupts", BugLayer::kProtocol,
+       "a replica whose election timer fires starts phase 1 without a PreVote round, and followers "
+       "answer Prepares while they still hear a healthy leader: a replica cut off (or removed) "
+       "deposes the leader when it comes back",
+       "the disruption check of sim and sim --protocol (a follower isolated from a stable leader, "
+       "then healed)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

@@ -50,6 +50,20 @@ uint64_t seed_picking(uint64_t n, uint64_t pick) {
 // generator is not part of the state.
 constexpr uint64_t kStepSeed = 1;
 
+// WorldAction::arg of a kDeliver: the receiver's stickiness runs out first (no Accept from its
+// leader for the minimum election timeout, Replica::forget_leader), then the message arrives.
+constexpr uint8_t kAfterLeaderSilence = 1;
+
+// Whether `encoded` is a PreVote or a Prepare to a follower that still hears its leader: it may
+// arrive before its stickiness runs out, or after. (Only these two messages read it.)
+bool reaches_sticky_follower(const World& world, const std::string& encoded) {
+  const uint8_t to = uint8_t(encoded[1]);
+  const uint8_t type = uint8_t(encoded[2]);
+  const bool asks = type == paxos::message_type(paxos::Message{paxos::PreVoteMsg{}}) ||
+                    type == paxos::message_type(paxos::Message{paxos::PrepareMsg{}});
+  return asks && world.boxes[size_t(to) - 1].replica->hears_leader();
+}
+
 std::string encode_envelope(const Envelope& envelope) {
   std::string out;
   put_u8(out, uint8_t(envelope.from.value));
@@ -148,6 +162,10 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
            "replica is ever told a time, so no time can be carried or lifted; run it with "
            "synod sim --core";
   }
+  if (name == "removed-member-disrupts") {
+    return "it deposes healthy leaders (no PreVote, no stickiness) but breaks no safety property, "
+           "and the model abstracts time away; run it with synod sim (the disruption check)";
+  }
   if (name == "absurd-rounds-taken") {
     return "it breaks liveness (a forged Prepare ends all elections), not safety, and the model "
            "has no hostile peer; run it with synod sim";
@@ -210,6 +228,9 @@ std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
   const bool full = world.network.size() >= size_t(b.max_in_flight);
   for (auto it = world.network.begin(); it != world.network.end(); ++it, ++index) {
     out.push_back({K::kDeliver, 0, 0, -1, index});
+    if (reaches_sticky_follower(world, it->first)) {
+      out.push_back({K::kDeliver, 0, kAfterLeaderSilence, -1, index});
+    }
     if (full) out.push_back({K::kDrop, 0, 0, -1, index});
     if (world.duplicates < b.duplicates) out.push_back({K::kDuplicate, 0, 0, -1, index});
   }
@@ -411,6 +432,7 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
     const Envelope envelope = decode_envelope(encoded);
     const int r = int(envelope.to.value) - 1;
     Replica& replica = *world.boxes[size_t(r)].replica;
+    if (action.arg == kAfterLeaderSilence) replica.forget_leader();
     const bool leading = replica.role() == paxos::Role::kLeader;
     const Slot commit_before = replica.commit();
     replica.reseed(kStepSeed);
@@ -550,7 +572,9 @@ std::string ReplicaModel::describe(const World& world, const WorldAction& action
                          : action.kind == K::kDrop  ? "drop"
                                                     : "deliver and keep";
       auto it = std::next(world.network.begin(), action.index);
-      return std::string(verb) + " " + describe_envelope(it->first);
+      const char* when =
+          action.arg == kAfterLeaderSilence ? " (its leader silent for an election timeout)" : "";
+      return std::string(verb) + " " + describe_envelope(it->first) + when;
     }
     case K::kTimer: {
       std::string out = who + ": " + timer_name(Timer(action.arg));

@@ -77,7 +77,8 @@ struct WorldAction {
   };
   Kind kind = Kind::kDeliver;
   uint8_t replica = 0;  // index (node id - 1)
-  uint8_t arg = 0;      // kTimer: the timer; kPropose: the value
+  uint8_t arg = 0;      // kTimer: the timer; kPropose: the value; kDeliver: 1 if the receiver
+                        // first stops hearing its leader (Replica::forget_leader)
   int8_t peer = -1;     // kTimer kCatchup: the peer a random choice picks (-1: no choice)
   uint16_t index = 0;   // kDeliver, kDrop, kDuplicate: the envelope's rank in the network
 };

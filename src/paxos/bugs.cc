@@ -26,6 +26,7 @@ constexpr BugEntry kBugs[] = {
     {"reconfig-without-overlap", &Bugs::reconfig_without_overlap},
     {"learner-votes", &Bugs::learner_votes},
     {"wiped-replica-votes", &Bugs::wiped_replica_votes},
+    {"removed-member-disrupts", &Bugs::removed_member_disrupts},
 };
 }  // namespace
 

@@ -36,13 +36,15 @@ struct Bugs {
   bool learner_votes = false;             // a learner's answers count in quorums
   bool wiped_replica_votes = false;       // a member's messages count whatever incarnation sent
                                           // them, so a wiped replica votes under its old id
+  bool removed_member_disrupts = false;   // no PreVote and no leader stickiness: a replica back
+                                          // from a partition (or removed) deposes a healthy leader
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
            leader_skip_phase1 || ack_before_sync || skip_fdatasync || promise_hides_snapshot ||
            read_without_quorum || leader_learns_from_catchup || time_of_any_ballot ||
            time_carried_into_new_ballot || absurd_rounds_taken || reconfig_without_overlap ||
-           learner_votes || wiped_replica_votes;
+           learner_votes || wiped_replica_votes || removed_member_disrupts;
   }
 };
 

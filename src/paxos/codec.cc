@@ -3,6 +3,8 @@
 namespace synod::paxos {
 namespace {
 
+constexpr uint8_t kPrepareTransfer = 1;  // PrepareMsg flags, bit 0
+
 void encode_slots(std::string& out, const std::vector<Slot>& slots) {
   put_u32(out, static_cast<uint32_t>(slots.size()));
   for (Slot s : slots) put_u64(out, s);
@@ -139,6 +141,7 @@ void encode_message(std::string& out, const Message& message) {
         if constexpr (std::is_same_v<T, PrepareMsg>) {
           encode_ballot(out, m.ballot);
           put_u64(out, m.first_slot);
+          put_u8(out, m.transfer ? kPrepareTransfer : 0);
         } else if constexpr (std::is_same_v<T, PromiseMsg>) {
           encode_ballot(out, m.ballot);
           put_u64(out, m.first_slot);
@@ -182,10 +185,18 @@ void encode_message(std::string& out, const Message& message) {
           put_u64(out, m.offset);
           put_bytes(out, m.data);
           encode_optional_membership(out, m.membership);
-        } else {
-          static_assert(std::is_same_v<T, SnapshotRequestMsg>);
+        } else if constexpr (std::is_same_v<T, SnapshotRequestMsg>) {
           put_u64(out, m.slot);
           put_u64(out, m.offset);
+        } else if constexpr (std::is_same_v<T, PreVoteMsg>) {
+          encode_ballot(out, m.ballot);
+          put_u64(out, m.commit);
+        } else {
+          static_assert(std::is_same_v<T, PreVoteReplyMsg>);
+          encode_ballot(out, m.ballot);
+          put_u8(out, m.granted ? 1 : 0);
+          encode_ballot(out, m.promised);
+          put_u64(out, m.commit);
         }
       },
       message);
@@ -195,7 +206,12 @@ bool decode_message(uint8_t type, Reader& in, Message& message) {
   switch (type) {
     case 1: {
       PrepareMsg m;
-      if (!decode_ballot(in, m.ballot) || !in.u64(m.first_slot)) return false;
+      uint8_t flags = 0;
+      // Unknown flag bits are refused: a sender that sets one means something we cannot honour.
+      if (!decode_ballot(in, m.ballot) || !in.u64(m.first_slot) || !in.u8(flags) ||
+          (flags & ~kPrepareTransfer) != 0)
+        return false;
+      m.transfer = (flags & kPrepareTransfer) != 0;
       message = m;
       return true;
     }
@@ -264,6 +280,22 @@ bool decode_message(uint8_t type, Reader& in, Message& message) {
     case 9: {
       SnapshotRequestMsg m;
       if (!in.u64(m.slot) || !in.u64(m.offset)) return false;
+      message = m;
+      return true;
+    }
+    case 10: {
+      PreVoteMsg m;
+      if (!decode_ballot(in, m.ballot) || !in.u64(m.commit)) return false;
+      message = m;
+      return true;
+    }
+    case 11: {
+      PreVoteReplyMsg m;
+      uint8_t granted = 0;
+      if (!decode_ballot(in, m.ballot) || !in.u8(granted) || granted > 1 ||
+          !decode_ballot(in, m.promised) || !in.u64(m.commit))
+        return false;
+      m.granted = granted == 1;
       message = m;
       return true;
     }

@@ -58,5 +58,42 @@ TEST(Codec, AcceptAndPromiseCarryTheClusterTime) {
   EXPECT_EQ(p.time_horizon_ballot, promise.time_horizon_ballot);
 }
 
+// PreVote (type 10), PreVoteReply (type 11) and the Prepare's transfer flag survive the codec; a
+// short body, an unknown flag bit or a granted byte other than 0 or 1 is refused.
+TEST(Codec, PreVoteMessagesAndTheTransferFlag) {
+  const Ballot b{7, NodeId{3}};
+  const Message prevote{PreVoteMsg{b, 41}};
+  const Message reply{PreVoteReplyMsg{b, true, Ballot{6, NodeId{1}}, 41}};
+  const Message prepare{PrepareMsg{b, 42, true}};
+  EXPECT_EQ(message_type(prevote), 10);
+  EXPECT_EQ(message_type(reply), 11);
+  for (const Message& m : {prevote, reply, prepare, Message{PrepareMsg{b, 42, false}}}) {
+    std::string bytes;
+    encode_message(bytes, m);
+    Reader in(bytes);
+    Message back;
+    ASSERT_TRUE(decode_message(message_type(m), in, back)) << to_string(m);
+    EXPECT_TRUE(in.done());
+    EXPECT_EQ(to_string(back), to_string(m));
+    Reader cut(std::string_view(bytes).substr(0, bytes.size() - 1));
+    EXPECT_FALSE(decode_message(message_type(m), cut, back)) << to_string(m);
+  }
+  EXPECT_EQ(to_string(prepare), "Prepare b=7.3 from=42 transfer");
+  std::string bytes;
+  encode_message(bytes, prepare);
+  Message back;
+  Reader in(bytes);
+  ASSERT_TRUE(decode_message(1, in, back));
+  EXPECT_TRUE(std::get<PrepareMsg>(back).transfer);
+  bytes.back() = 3;  // an unknown flag bit
+  Reader unknown(bytes);
+  EXPECT_FALSE(decode_message(1, unknown, back));
+  bytes.clear();
+  encode_message(bytes, reply);
+  bytes[12] = 2;  // granted is neither 0 nor 1
+  Reader bad(bytes);
+  EXPECT_FALSE(decode_message(11, bad, back));
+}
+
 }  // namespace
 }  // namespace synod::paxos

@@ -44,7 +44,8 @@ std::string to_string(const Message& message) {
       [](const auto& m) -> std::string {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, PrepareMsg>) {
-          return "Prepare b=" + to_string(m.ballot) + " from=" + std::to_string(m.first_slot);
+          return "Prepare b=" + to_string(m.ballot) + " from=" + std::to_string(m.first_slot) +
+                 (m.transfer ? " transfer" : "");
         } else if constexpr (std::is_same_v<T, PromiseMsg>) {
           std::string out = "Promise b=" + to_string(m.ballot) + " {";
           for (size_t i = 0; i < m.accepted.size(); ++i) {
@@ -78,7 +79,13 @@ std::string to_string(const Message& message) {
           return "SnapshotChunk slot=" + std::to_string(m.slot) + " bytes " +
                  std::to_string(m.offset) + ".." + std::to_string(m.offset + m.data.size()) +
                  " of " + std::to_string(m.total);
+        } else if constexpr (std::is_same_v<T, PreVoteMsg>) {
+          return "PreVote b=" + to_string(m.ballot) + " commit=" + std::to_string(m.commit);
+        } else if constexpr (std::is_same_v<T, PreVoteReplyMsg>) {
+          return "PreVoteReply b=" + to_string(m.ballot) + (m.granted ? " granted" : " refused") +
+                 " promised=" + to_string(m.promised) + " commit=" + std::to_string(m.commit);
         } else {
+          static_assert(std::is_same_v<T, SnapshotRequestMsg>);
           return "SnapshotRequest slot=" + std::to_string(m.slot) +
                  " offset=" + std::to_string(m.offset);
         }

@@ -26,9 +26,12 @@ struct AcceptedEntry {
 };
 
 // Phase 1a: "promise me ballot, and tell me what you accepted at first_slot and above".
+// `transfer`: the sender was asked to take over by a leader handing over on purpose, so a
+// follower answers it even while it still hears that leader (leader stickiness, see PreVoteMsg).
 struct PrepareMsg {
   Ballot ballot;
   Slot first_slot = 0;
+  bool transfer = false;
 };
 
 // Phase 1b: the promise, with every accepted proposal from first_slot through last_slot.
@@ -85,6 +88,28 @@ struct RejectMsg {
   Ballot promised;
 };
 
+// Before its phase 1, a replica whose election timer fired asks every member: "would you promise
+// `ballot` (the one I would use) if I asked, knowing my chosen prefix is `commit`?" Nothing about
+// the answerer changes (no promise, nothing persisted): see Replica::on_prevote and docs/core.md,
+// "PreVote and leader stickiness".
+struct PreVoteMsg {
+  Ballot ballot;
+  Slot commit = 0;
+};
+
+// The answer: `granted` if the sender heard from no leader for the minimum election timeout,
+// would promise `ballot`, and the asker's commit is at most a pipeline window (max_inflight_slots)
+// behind its own. `promised`: the sender's promise, so that an asker refused for a low ballot
+// picks a higher one next time. `commit`: the sender's chosen prefix, so that an asker behind it
+// catches up (and learns a configuration change that removed or demoted it) instead of
+// campaigning under an old configuration.
+struct PreVoteReplyMsg {
+  Ballot ballot;
+  bool granted = false;
+  Ballot promised;
+  Slot commit = 0;
+};
+
 // A lagging replica asks for chosen values from `first_slot` onward.
 struct CatchupRequestMsg {
   Slot first_slot = 0;
@@ -132,9 +157,10 @@ inline size_t encoded_bytes(const AcceptedEntry& entry) {
   return kEntryOverheadBytes + encoded_bytes(entry.proposal.value);
 }
 
-using Message =
-    std::variant<PrepareMsg, PromiseMsg, AcceptMsg, AcceptedMsg, RejectMsg, CatchupRequestMsg,
-                 CatchupReplyMsg, SnapshotChunkMsg, SnapshotRequestMsg>;
+// The wire type of each is its index here plus one (docs/wire-format.md): append only.
+using Message = std::variant<PrepareMsg, PromiseMsg, AcceptMsg, AcceptedMsg, RejectMsg,
+                             CatchupRequestMsg, CatchupReplyMsg, SnapshotChunkMsg,
+                             SnapshotRequestMsg, PreVoteMsg, PreVoteReplyMsg>;
 
 struct Envelope {
   NodeId from;

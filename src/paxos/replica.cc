@@ -55,6 +55,7 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
   // Accepting (b, v) promised b, even if the promise record itself did not survive.
   for (const auto& [slot, proposal] : accepted_) promised_ = std::max(promised_, proposal.ballot);
   highest_round_seen_ = promised_.round;
+  leader_silence_ticks_ = config_.election_timeout_min_ticks;  // it has heard no leader yet
   advance_commit();
   reset_election_timer();
 }
@@ -65,13 +66,16 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
 void Replica::tick() {
   if (role_ == Role::kLeader) {
     leader_tick();
-  } else if (++election_elapsed_ >= election_timeout_) {
-    // A learner (or a replica that has not learned its configuration) does not campaign, unless
-    // a change it accepted makes it a voter (docs/core.md, "Membership").
-    if (may_campaign()) {
-      start_election();
-    } else {
-      reset_election_timer();
+  } else {
+    if (hears_leader()) ++leader_silence_ticks_;
+    if (++election_elapsed_ >= election_timeout_) {
+      // A learner (or a replica that has not learned its configuration) does not campaign,
+      // unless a change it accepted makes it a voter (docs/core.md, "Membership").
+      if (may_campaign()) {
+        start_prevote();
+      } else {
+        reset_election_timer();
+      }
     }
   }
   if (catchup_outstanding_ && ++catchup_elapsed_ >= config_.retransmit_interval_ticks &&
@@ -117,6 +121,8 @@ void Replica::step(const Envelope& envelope) {
         if constexpr (std::is_same_v<T, CatchupReplyMsg>) on_catchup_reply(msg);
         if constexpr (std::is_same_v<T, SnapshotChunkMsg>) on_snapshot_chunk(from, msg);
         if constexpr (std::is_same_v<T, SnapshotRequestMsg>) on_snapshot_request(from, msg);
+        if constexpr (std::is_same_v<T, PreVoteMsg>) on_prevote(from, msg);
+        if constexpr (std::is_same_v<T, PreVoteReplyMsg>) on_prevote_reply(from, msg);
       },
       envelope.message);
 }
@@ -260,6 +266,11 @@ void Replica::see_time(const Ballot& ballot, uint64_t time_ms) {
 }
 
 void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
+  // Leader stickiness: while a follower hears its leader, a higher ballot from anyone else is
+  // ignored, as if lost (docs/core.md, "PreVote and leader stickiness"): not even its round is
+  // taken in. The leader itself, a Prepare the follower promised already (the next part of a
+  // promise) and a handover on purpose pass.
+  if (hears_leader() && from != leader_ && msg.ballot > promised_ && !msg.transfer) return;
   notice_ballot(msg.ballot);
   const bool may = config_.bugs.absurd_rounds_taken
                        ? msg.ballot >= promised_  // the planted bug: no plausibility check
@@ -274,6 +285,7 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
       step_down(StepDownReason::kHigherBallot, msg.ballot);
     if (msg.ballot > leader_ballot_) leader_ = kNoNode;  // a new leader may be coming
     reset_election_timer();  // give the candidate time to finish before competing with it
+    prevote_.reset();        // ... and do not start a rival candidacy meanwhile
   }
   PromiseMsg promise{
       msg.ballot, msg.first_slot, {}, config_.bugs.promise_hides_snapshot ? 0 : snapshot_.slot};
@@ -311,7 +323,11 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
     }
     if (role_ != Role::kFollower && msg.ballot > ballot_)
       step_down(StepDownReason::kHigherBallot, msg.ballot);
-    if (role_ == Role::kFollower) election_elapsed_ = 0;
+    if (role_ == Role::kFollower) {
+      election_elapsed_ = 0;
+      leader_silence_ticks_ = 0;
+      prevote_.reset();  // the leader is alive: no need to campaign
+    }
   }
   AcceptedMsg reply{msg.ballot, {}, 0, msg.read_round};
   reply.slots.reserve(msg.entries.size());
@@ -343,6 +359,72 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Proposer: PreVote (docs/core.md, "PreVote and leader stickiness").
+
+bool Replica::hears_leader() const {
+  // (The planted bug removed_member_disrupts has no stickiness: a follower answers any Prepare.)
+  return role_ != Role::kLeader && leader_silence_ticks_ < config_.election_timeout_min_ticks &&
+         !config_.bugs.removed_member_disrupts;
+}
+
+void Replica::forget_leader() {
+  leader_silence_ticks_ = config_.election_timeout_min_ticks;
+}
+
+// The election timer fired: before a real phase 1, which would raise promises and so depose a
+// leader that is alive, ask whether a phase-1 quorum has stopped hearing it too. A refused round
+// is asked again when the (randomized) election timer fires next.
+void Replica::start_prevote() {
+  if (config_.bugs.removed_member_disrupts) return start_election();  // the planted bug
+  step_down(StepDownReason::kTimedOut);  // report anything held from an earlier leadership
+  forget_leader();                       // we gave up on it ourselves
+  reset_election_timer();
+  const uint64_t top_round = std::max(highest_round_seen_, promised_.round);
+  if (top_round >= kMaxBallotRound) return;  // no ballot left to ask about (see start_election)
+  prevote_ = PreVoteRound{Ballot{top_round + 1, config_.self}, {}};
+  prevote_->granted.insert(config_.self);
+  // Asked of the voters phase 1 would ask: those of the configuration of the first unchosen slot.
+  if (quorum_->is_phase1_quorum(prevote_->granted)) return start_election();
+  for (NodeId member : quorum_->members()) {
+    if (member != config_.self) send(member, PreVoteMsg{prevote_->ballot, commit_});
+  }
+}
+
+// Answers without changing anything here: no promise, nothing persisted, no timer reset, not even
+// the round seen. Granted only if (1) no leader is heard (stickiness; a leader hears itself), (2)
+// a Prepare of that ballot would be promised now, and (3) the asker is at most a pipeline window
+// (max_inflight_slots) behind our chosen prefix: a badly lagging replica would have to catch up
+// before it could serve, so it should not lead (a nearly current one is as good as any).
+void Replica::on_prevote(NodeId from, const PreVoteMsg& msg) {
+  if (msg.ballot.node != from || from == config_.self) return;  // not an honest asker
+  const bool granted = role_ != Role::kLeader && !hears_leader() &&
+                       may_promise(promised_, msg.ballot, highest_round_seen_) &&
+                       msg.commit + config_.max_inflight_slots >= commit_;
+  send(from, PreVoteReplyMsg{msg.ballot, granted, promised_, commit_});
+}
+
+void Replica::on_prevote_reply(NodeId from, const PreVoteReplyMsg& msg) {
+  if (msg.commit > known_commit_) {
+    // Behind the answerer: what it has chosen may have changed the configuration (removed or
+    // demoted this replica, or the voters to ask), so catch up rather than campaign on old news.
+    known_commit_ = msg.commit;
+    if (may_catch_up()) request_catchup(/*retry=*/false);
+  }
+  if (!msg.granted) {
+    notice_ballot(msg.promised);  // refused, maybe for a low ballot: ask above it next time
+    return;
+  }
+  if (!prevote_ || role_ != Role::kFollower || msg.ballot != prevote_->ballot) return;
+  if (!may_campaign()) {
+    // A change learned since the round began removed or demoted this replica.
+    prevote_.reset();
+    return;
+  }
+  prevote_->granted.insert(from);
+  if (quorum_->is_phase1_quorum(prevote_->granted)) start_election();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Proposer: phase 1.
 
 void Replica::start_election() {
@@ -355,6 +437,7 @@ void Replica::start_election() {
     return;
   }
   role_ = Role::kCandidate;
+  prevote_.reset();
   ballot_ = Ballot{top_round + 1, config_.self};
   highest_round_seen_ = ballot_.round;
   leader_ = kNoNode;
@@ -731,6 +814,7 @@ void Replica::step_down(StepDownReason why, const Ballot& seen) {
   recovery_fence_ = false;
   phase1_ready_ = false;
   if (leader_ == config_.self) leader_ = kNoNode;
+  if (role_ == Role::kLeader) forget_leader();  // it heard no other leader while it led
   if (role_ != Role::kFollower) reset_election_timer();
   role_ = Role::kFollower;
 }
@@ -877,6 +961,7 @@ void Replica::advance_commit() {
 
 void Replica::adopt_membership(MembershipRef membership, Slot first_slot) {
   membership_ = std::move(membership);
+  prevote_.reset();  // its grants were counted against the voters of another configuration
   quorum_ = std::make_shared<const QuorumSystem>(membership_->quorum(config_.bugs));
   proposal_quorum_ = quorum_;
   configs_[first_slot] = membership_;
@@ -1205,6 +1290,7 @@ bool Replica::timer_armed(Timer timer) const {
 
 void Replica::fire_timer(Timer timer) {
   election_elapsed_ = catchup_elapsed_ = heartbeat_elapsed_ = quorum_check_elapsed_ = 0;
+  if (hears_leader()) leader_silence_ticks_ = 0;  // (stickiness ends only by forget_leader())
   for (auto& [slot, flight] : inflight_) flight.ticks_since_sent = 0;
   switch (timer) {
     case Timer::kElection:
@@ -1287,6 +1373,12 @@ void Replica::encode_state(std::string& out) const {
   put_u64(out, time_ms_);
   put_u8(out, catchup_outstanding_);
   put_u64(out, read_round_);  // only grows, across leaderships
+  put_u8(out, hears_leader());
+  put_u8(out, prevote_.has_value());
+  if (prevote_) {
+    encode_ballot(out, prevote_->ballot);
+    encode_node_set(out, prevote_->granted);
+  }
   if (role_ == Role::kCandidate) {
     // Phase-1 tallies: start_election() resets them, and nothing outside candidacy reads them.
     put_u64(out, prepare_from_);

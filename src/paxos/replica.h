@@ -6,7 +6,8 @@
 // ready.h for the order the driver must keep). The same object runs in production, in the
 // simulator and under the model checker.
 //
-// Leadership. A follower that hears no leader for a randomized number of ticks becomes a
+// Leadership. A follower that hears no leader for a randomized number of ticks first asks every
+// member whether it would promise (PreVote); with grants from a phase-1 quorum it becomes a
 // candidate: it picks a ballot above every one it has seen and runs phase 1 once for all slots
 // from its first unchosen one. With promises from a phase-1 quorum it becomes leader,
 // re-proposes in its own ballot the highest-ballot value reported for each slot (P2c), fills the
@@ -129,6 +130,12 @@ class Replica {
   // Makes `timer` due and every other timer not, then ticks once.
   void fire_timer(Timer timer);
   void reseed(uint64_t seed) { rng_ = Rng(seed); }
+  // Leader stickiness (docs/core.md, "PreVote and leader stickiness"): whether this follower
+  // accepted a leader's Accept within the last election_timeout_min_ticks, and so refuses
+  // pre-votes and ignores Prepares of higher ballots (not marked transfer) from other nodes.
+  bool hears_leader() const;
+  // For the model checker: the minimum election timeout passes with no Accept from a leader.
+  void forget_leader();
   // Appends every field that can influence a future step, except the timers' counters and the
   // random generator (which fire_timer() and reseed() override): two replicas with equal
   // encodings (and equal configurations) behave the same from here on.
@@ -175,6 +182,9 @@ class Replica {
   void raise_promise(const Ballot& ballot);
   void see_time(const Ballot& ballot, uint64_t time_ms);
   // Proposer / leader.
+  void start_prevote();
+  void on_prevote(NodeId from, const PreVoteMsg& msg);
+  void on_prevote_reply(NodeId from, const PreVoteReplyMsg& msg);
   void start_election();
   void on_promise(NodeId from, const PromiseMsg& msg);
   void become_leader();
@@ -282,6 +292,13 @@ class Replica {
   uint64_t highest_round_seen_ = 0;
   NodeId leader_;
   Ballot leader_ballot_;
+  // A pre-vote round in progress (a follower whose election timer fired): the ballot it asked
+  // about and the members that granted it, itself included. Volatile, like every proposer field.
+  struct PreVoteRound {
+    Ballot ballot;
+    NodeSet granted;
+  };
+  std::optional<PreVoteRound> prevote_;
   // Candidate.
   Slot prepare_from_ = 0;
   NodeSet promised_by_;
@@ -327,6 +344,9 @@ class Replica {
   // Timers, in ticks.
   uint32_t election_elapsed_ = 0;
   uint32_t election_timeout_ = 0;
+  // Ticks since this replica last accepted an Accept from another node's leadership, up to
+  // election_timeout_min_ticks (at which it no longer hears a leader: see hears_leader()).
+  uint32_t leader_silence_ticks_ = 0;
   bool catchup_outstanding_ = false;
   uint32_t catchup_elapsed_ = 0;
 

@@ -169,11 +169,10 @@ std::vector<Event> events_of(TestCluster& c, NodeId id) {
 
 TEST_F(ReplicaTest, ElectionsAndStepDownsAreReportedAsEvents) {
   TestCluster& c = make(3);
-  c.isolate(N1);
   c.campaign(N1);
+  c.drop(MessageFilter{N1, {}, "Prepare"});  // its Prepares are lost
   c.stabilize();
   c.campaign(N1);  // times out as a candidate: lost, and a new election at round 2
-  c.heal();
   c.stabilize();
   ASSERT_EQ(c.replica(N1).role(), Role::kLeader);
   auto events = events_of(c, N1);
@@ -228,16 +227,17 @@ TEST_F(ReplicaTest, SingleReplicaElectsItselfAndCommits) {
   EXPECT_EQ(c.replica(N1).commit(), 2u);
 }
 
+// (A replica cut off from everyone does not get this far: its pre-votes are lost, and it never
+// starts phase 1 — see prevote_test.cc.)
 TEST_F(ReplicaTest, CandidateWithoutQuorumRetriesWithAHigherBallot) {
   TestCluster& c = make(3);
-  c.isolate(N1);
   c.campaign(N1);
+  c.drop(MessageFilter{N1, {}, "Prepare"});  // lost: no quorum of promises
   c.stabilize();
   EXPECT_EQ(c.replica(N1).role(), Role::kCandidate);
   EXPECT_EQ(c.replica(N1).ballot(), B(1, 1));
   c.campaign(N1);
   EXPECT_EQ(c.replica(N1).ballot(), B(2, 1));
-  c.heal();
   c.stabilize();
   EXPECT_EQ(c.replica(N1).role(), Role::kLeader);
 }
@@ -248,10 +248,12 @@ TEST_F(ReplicaTest, DuellingCandidatesConvergeOnOneLeader) {
     ClusterOptions options;
     options.seed = seed;
     TestCluster c(3, options);
-    // Tick in lockstep, delivering nothing, until at least two replicas campaign at once.
+    // Tick in lockstep, delivering nothing but pre-votes and their answers, until at least two
+    // replicas campaign at once.
     int candidates = 0;
     for (int i = 0; i < 200 && candidates < 2; ++i) {
       c.tick_all();
+      for (NodeId id : c.members()) c.deliver_prevotes(id);
       candidates = 0;
       for (NodeId id : c.members()) candidates += c.replica(id).role() == Role::kCandidate;
     }
@@ -592,9 +594,8 @@ TEST_F(ReplicaTest, RestartTakesThePromiseFromTheAcceptedBallotWhenThePromiseWas
   const auto* reject = std::get_if<RejectMsg>(&ready.messages[0].message);
   ASSERT_NE(reject, nullptr);
   EXPECT_EQ(reject->promised, B(3, 2));
-  // A later candidate picks a round above it.
-  replica.tick();
-  for (int i = 0; i < 30 && replica.role() == Role::kFollower; ++i) replica.tick();
+  // A later candidate picks a round above it (and asks its pre-vote for that ballot).
+  EXPECT_EQ(testing::campaign_alone(replica, N2), B(4, 1));
   EXPECT_EQ(replica.ballot(), B(4, 1));
 }
 
@@ -1018,6 +1019,7 @@ TEST_F(ReplicaTest, AFarButPlausibleRoundIsTakenAndElectionsContinueAboveIt) {
   TestCluster& c = make(3);
   elect(N1);
   const uint64_t far = c.replica(N2).promised().round + kMaxRoundStep;
+  c.replica(N2).forget_leader();  // else it would ignore the Prepare (leader stickiness)
   c.replica(N2).step(Envelope{N3, N2, PrepareMsg{Ballot{far, N3}, 1}});
   c.process(N2);
   EXPECT_EQ(c.replica(N2).promised(), (Ballot{far, N3}));
@@ -1054,6 +1056,9 @@ FuzzStats fuzz(uint64_t seed, const Bugs& bugs, int steps) {
   for (int step = 0; step < steps && c.violations().empty(); ++step) {
     const NodeId id{static_cast<uint32_t>(rng.between(1, size))};
     const size_t queued = c.in_flight().size();
+    // Now and then a replica's leader falls silent for it (its heartbeats lost for an election
+    // timeout), so that its stickiness runs out while others' does not.
+    if (rng.chance(0.02) && c.is_up(id)) c.replica(id).forget_leader();
     const uint64_t dice = rng.below(100);
     if (dice < 25) {
       if (c.is_up(id)) c.tick(id);
@@ -1133,6 +1138,14 @@ TEST_F(ReplicaTest, RandomSchedulesFindEachPlantedBug) {
     if (name == "reconfig-without-overlap" || name == "learner-votes" ||
         name == "wiped-replica-votes")
       continue;
+    // removed-member-disrupts breaks no safety property, only leader stability: prevote_test.cc
+    // and the simulators' disruption check catch it.
+    if (name == "removed-member-disrupts") continue;
+    // accept-lower-ballot needs an acceptor that promised a higher ballot to take a lower one's
+    // Accept. Since followers that hear a leader ignore other Prepares (leader stickiness), these
+    // schedules no longer reach it (0 of 1,000 seeds; 0 of 300 with a leader falling silent at 5%
+    // or 20% of the steps instead of 2%); sim --protocol (PlantedBug.IsCaught) and check do.
+    if (name == "accept-lower-ballot") continue;
     if (name == "ack-before-sync" || name == "skip-fdatasync" || name == "promise-hides-snapshot" ||
         name == "read-without-quorum")
       continue;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "paxos/replica.h"
+#include "paxos/testing/test_cluster.h"
 
 namespace synod::paxos {
 namespace {
@@ -197,7 +198,7 @@ TEST(Snapshot, AResumeFromAPeerWithOnlyAnOlderSnapshotFallsBackToItsLog) {
 
 TEST(Snapshot, ACandidateBehindACompactedPromiseCatchesUpInsteadOfLeading) {
   Replica candidate(config(1), DurableState{}, 3);
-  for (int i = 0; i < 100 && candidate.role() != Role::kCandidate; ++i) candidate.tick();
+  testing::campaign_alone(candidate, NodeId{2});
   ASSERT_EQ(candidate.role(), Role::kCandidate);
   Ready ready = candidate.take_ready();
   Ballot ballot = candidate.ballot();

@@ -41,6 +41,8 @@ enum class EventKind {
   kHeal,
   kLivenessStart,
   kLivenessDeadline,
+  kProbeHeal,  // the disruption probe lets its isolated follower back
+  kProbeEnd,
 };
 
 struct Simulation::Event {
@@ -198,7 +200,12 @@ RunResult Simulation::run() {
     ++result_.events;
     dispatch(handle.mapped());
     if (!checker_.ok()) result_.violation = checker_.violation();
-    if (liveness_phase_ && !result_.violation && converged()) break;
+    if (liveness_phase_ && !result_.violation) {
+      if (probe_.stage() == DisruptionProbe::Stage::kDone) break;
+      if (probe_.stage() == DisruptionProbe::Stage::kNone && converged() &&
+          !start_disruption_probe())
+        break;
+    }
   }
   if (result_.violation) result_.last_events = events_.recent();
   result_.slots_chosen = checker_.chosen().size();
@@ -309,11 +316,20 @@ void Simulation::dispatch(Event& event) {
       }
       return;
     case EventKind::kHeal:
-      if (event.tag == result_.partitions) heal();
+      // (Not the disruption probe's cut: a fault-phase heal still pending must leave it.)
+      if (event.tag == result_.partitions && probe_.stage() == DisruptionProbe::Stage::kNone)
+        heal();
       return;
     case EventKind::kLivenessStart:
       return start_liveness_phase();
+    case EventKind::kProbeHeal:
+      cut_ = {};
+      log(probe_.rejoin(node_names(nodes_)));
+      return;
+    case EventKind::kProbeEnd:
+      return end_disruption_probe();
     case EventKind::kLivenessDeadline:
+      if (probe_.stage() != DisruptionProbe::Stage::kNone) return;  // it converged in time
       result_.violation = "liveness: no convergence within " +
                           std::to_string(options_.liveness_bound_us / 1000) +
                           " ms of calm: " + describe_stall();
@@ -332,6 +348,9 @@ void Simulation::process_ready(Node& node) {
     log(to_string(node.id) + " is now " + paxos::to_string(role) + " at ballot " +
         to_string(node.replica->ballot()));
     if (role == paxos::Role::kLeader) leader_ballots_.insert(node.replica->ballot());
+    probe_.note_role(node.index, role == paxos::Role::kLeader,
+                     to_string(node.id) + " became " + paxos::to_string(role) + " at ballot " +
+                         to_string(node.replica->ballot()));
   }
   for (const paxos::SlotValue& entry : ready.persist.chosen) {
     checker_.on_learn(node.id, entry.slot, entry.value);
@@ -898,9 +917,8 @@ void Simulation::reconfigure() {
 
 void Simulation::partition() {
   Node* leader = current_leader();
-  std::vector<std::string> names;
-  for (const auto& node : nodes_) names.push_back(to_string(node->id));
-  NetworkCut cut = choose_cut(rng_, int(nodes_.size()), leader ? leader->index : -1, names);
+  NetworkCut cut =
+      choose_cut(rng_, int(nodes_.size()), leader ? leader->index : -1, node_names(nodes_));
   if (cut.empty()) return;  // the random split put everyone on one side
   cut_ = std::move(cut);
   ++result_.partitions;
@@ -939,6 +957,48 @@ void Simulation::start_liveness_phase() {
     if (!client->current) client_start_command(*client);
   }
   schedule(now_us_ + options_.liveness_bound_us, Event{EventKind::kLivenessDeadline});
+}
+
+// Once calm, the disruption probe: a member of the leader's configuration whose absence leaves
+// the leader a quorum of it (false if none does: one voter, or weights that make every follower
+// necessary). The configuration is the leader's current one, not the bootstrap one: under
+// --reconfig the voters may have shrunk to two, and cutting either would cost the leader its
+// quorum, a leader change that is needed, not needless.
+bool Simulation::start_disruption_probe() {
+  Node* leader = current_leader();
+  if (!leader || nodes_.size() < 3 || !leader->replica->membership()) return false;
+  const paxos::Membership& config = *leader->replica->membership();
+  const paxos::QuorumSystem quorum = config.quorum(options_.bugs);
+  std::vector<int> followers;
+  // A wiped member waiting to be removed answers nothing that counts, so it is no part of the
+  // quorum the leader keeps (nor worth cutting off).
+  auto counts = [&](const Node& node) { return config.is_member(node.id) && !node.wiped; };
+  for (const auto& node : nodes_) {
+    if (node.get() == leader || !counts(*node)) continue;
+    paxos::NodeSet rest;
+    for (const auto& other : nodes_)
+      if (other.get() != node.get() && counts(*other)) rest.insert(other->id);
+    if (quorum.is_phase2_quorum(rest) && quorum.is_phase1_quorum(rest))
+      followers.push_back(node->index);
+  }
+  if (followers.empty()) return false;
+  result_.disruption_probed = true;
+  cut_ = probe_.start(node_names(nodes_), leader->index, leader->replica->ballot(),
+                      followers[rng_.below(followers.size())]);
+  log(cut_.description);
+  const uint64_t span_us = DisruptionProbe::span_us(options_);
+  schedule(now_us_ + span_us, Event{EventKind::kProbeHeal});
+  schedule(now_us_ + 2 * span_us, Event{EventKind::kProbeEnd});
+  return true;
+}
+
+void Simulation::end_disruption_probe() {
+  const paxos::Replica& leader = *nodes_[size_t(probe_.leader())]->replica;
+  const bool still_leads =
+      leader.role() == paxos::Role::kLeader && leader.ballot() == probe_.ballot();
+  if (auto violation = probe_.finish(node_names(nodes_), still_leads))
+    result_.violation = violation;
+  result_.needless_leader_changes = probe_.changes();
 }
 
 bool Simulation::converged() const {

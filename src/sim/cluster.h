@@ -9,6 +9,9 @@
 // the network while clients propose. In the liveness phase faults stop; within a bound, a leader
 // must hold every replica's promise, every replica must learn every chosen slot, and each client
 // must get fresh commands chosen. The Checker's invariants are checked after every event.
+//
+// Then the disruption probe (sim/disruption_probe.h): a follower cut off from a leader that keeps
+// its quorum, and let back, must not change the leadership.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +28,7 @@
 #include "base/rng.h"
 #include "paxos/replica.h"
 #include "sim/checker.h"
+#include "sim/disruption_probe.h"
 #include "sim/event_log.h"
 #include "sim/network_cut.h"
 #include "sim/options.h"
@@ -53,6 +57,10 @@ struct RunResult {
   uint64_t snapshots_installed = 0;  // received from a peer
   uint64_t events = 0;
   uint64_t liveness_us = 0;  // how long the calm phase took to converge
+  // The disruption probe, once calm (Simulation::start_disruption_probe): whether it ran, and
+  // the leadership changes it saw (each one needless: the leader kept a quorum throughout).
+  bool disruption_probed = false;
+  uint64_t needless_leader_changes = 0;
   uint64_t digest = 0;
 };
 
@@ -112,6 +120,8 @@ class Simulation {
   void wipe(Node& node);
   void heal();
   void start_liveness_phase();
+  bool start_disruption_probe();
+  void end_disruption_probe();
   bool converged() const;
   std::string describe_stall() const;
   Node* current_leader();
@@ -130,6 +140,7 @@ class Simulation {
   bool faults_on_ = true;
   bool liveness_phase_ = false;
   uint64_t liveness_start_us_ = 0;
+  DisruptionProbe probe_;              // once converged (sim/disruption_probe.h)
   NetworkCut cut_;                     // the links cut now (sim/network_cut.h)
   std::vector<paxos::Envelope> held_;  // what clogged links hold, delivered at the heal
   std::set<paxos::CommandId> acknowledged_;

@@ -14,6 +14,7 @@
 #include "lincheck/checker.h"
 #include "node/router.h"
 #include "node/server_core.h"
+#include "sim/disruption_probe.h"
 #include "sim/event_log.h"
 #include "sim/hostile.h"
 #include "sim/network_cut.h"
@@ -168,6 +169,8 @@ class CoreSimulation {
   bool converged();
   std::string describe_stall() const;
   Node* leader();
+  bool start_disruption_probe();
+  static const Ballot& r_ballot(const Node& node) { return node.core->replica().ballot(); }
 
   CoreOptions options_;
   EventLog events_;
@@ -197,6 +200,7 @@ class CoreSimulation {
   std::map<paxos::CommandId, Slot> applied_commands_;  // where each command was applied
   Slot max_applied_ = 0;                               // the highest slot any replica applied
   std::set<Ballot> leader_ballots_;
+  DisruptionProbe probe_;  // once converged
   // What the clients' forged markers are made of. Not rng_, so that runs without disk faults
   // (where values stay plain) keep their schedules.
   Rng forgery_;
@@ -368,7 +372,12 @@ CoreResult CoreSimulation::run() {
     now_us_ = handle.key().first;
     ++result_.events;
     handle.mapped()();
-    if (liveness_phase_ && !done_ && converged()) break;
+    if (liveness_phase_ && !done_) {
+      if (probe_.stage() == DisruptionProbe::Stage::kDone) break;
+      if (probe_.stage() == DisruptionProbe::Stage::kNone && converged() &&
+          !start_disruption_probe())
+        break;
+    }
   }
   if (!result_.violation) {
     // Every replica applied the same prefix, so any one's state answers the final reads: a GET
@@ -591,8 +600,12 @@ void CoreSimulation::drive(Node& node) {
   node.router->after_flush();
   if (done_ || !node.up) return;
   const paxos::Role role = node.core->replica().role();
-  if (role == paxos::Role::kLeader && leader_ballots_.insert(node.core->replica().ballot()).second)
-    log(to_string(node.id) + " leads at " + to_string(node.core->replica().ballot()));
+  if (role == paxos::Role::kLeader &&
+      leader_ballots_.insert(node.core->replica().ballot()).second) {
+    const std::string leads = to_string(node.id) + " leads at " + to_string(r_ballot(node));
+    log(leads);
+    probe_.note_role(node.index, true, leads);
+  }
   // Since the last drive (a tick or a message may have raised the promise before this flush).
   const paxos::Replica& r = node.core->replica();
   const bool snapshotted = r.snapshot_slot() > node.last_snapshot;
@@ -1155,9 +1168,7 @@ void CoreSimulation::send_hostile() {
 
 void CoreSimulation::partition() {
   Node* l = leader();
-  std::vector<std::string> names;
-  for (const auto& node : nodes_) names.push_back(to_string(node->id));
-  NetworkCut cut = choose_cut(rng_, int(nodes_.size()), l ? l->index : -1, names);
+  NetworkCut cut = choose_cut(rng_, int(nodes_.size()), l ? l->index : -1, node_names(nodes_));
   if (cut.empty()) return;  // the random split put everyone on one side
   cut_ = std::move(cut);
   ++result_.partitions;
@@ -1201,9 +1212,38 @@ void CoreSimulation::start_liveness_phase() {
     if (!client->op) client_start(*client);
   }
   schedule(now_us_ + options_.liveness_bound_us, [this] {
+    if (probe_.stage() != DisruptionProbe::Stage::kNone) return;  // it converged in time
     fail("liveness: no convergence within " + std::to_string(options_.liveness_bound_us / 1000) +
          " ms of calm: " + describe_stall());
   });
+}
+
+// Once calm, the disruption probe (sim/disruption_probe.h): any follower of a majority quorum
+// leaves the leader one when cut off.
+bool CoreSimulation::start_disruption_probe() {
+  Node* l = leader();
+  // (Under minority-quorum the cut-off follower is a quorum by itself: the probe's premise fails.)
+  if (!l || nodes_.size() < 3 || options_.bugs.minority_quorum) return false;
+  std::vector<int> followers;
+  for (const auto& node : nodes_)
+    if (node.get() != l) followers.push_back(node->index);
+  result_.disruption_probed = true;
+  cut_ = probe_.start(node_names(nodes_), l->index, r_ballot(*l),
+                      followers[rng_.below(followers.size())]);
+  log(cut_.description);
+  const uint64_t span_us = DisruptionProbe::span_us(options_);
+  schedule(now_us_ + span_us, [this] {
+    cut_ = {};
+    log(probe_.rejoin(node_names(nodes_)));
+  });
+  schedule(now_us_ + 2 * span_us, [this] {
+    const Node& was = *nodes_[size_t(probe_.leader())];
+    const bool still_leads = was.up && was.core->replica().role() == paxos::Role::kLeader &&
+                             r_ballot(was) == probe_.ballot();
+    if (auto violation = probe_.finish(node_names(nodes_), still_leads)) fail(*violation);
+    result_.needless_leader_changes = probe_.changes();
+  });
+  return true;
 }
 
 bool CoreSimulation::converged() {

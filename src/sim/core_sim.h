@@ -37,6 +37,8 @@
 //                   acknowledged and those acknowledged or left open;
 //   liveness      — once calm, within a bound, every client completes fresh operations and the
 //                   replicas converge;
+//   disruption    — then a follower cut off from the leader, which keeps its quorum, and let
+//                   back changes no leadership (sim/disruption_probe.h);
 //   ttl           — each replica has its own clocks: a wall clock off by seconds to hours (either
 //                   sign) that the nemesis steps (an NTP jump), and a monotonic clock whose rate
 //                   is off by up to node::kClockDriftBound. Clients also SET fresh keys with PX
@@ -188,7 +190,9 @@ struct CoreResult {
   uint64_t messages = 0;
   uint64_t events = 0;
   uint64_t liveness_us = 0;
-  uint64_t digest = 0;  // of the trace: the same seed gives the same digest
+  bool disruption_probed = false;        // the disruption probe ran once calm (see cluster.h)
+  uint64_t needless_leader_changes = 0;  // ... and saw this many leadership changes
+  uint64_t digest = 0;                   // of the trace: the same seed gives the same digest
 };
 
 // Runs one seed (replacing options.seed).

@@ -71,6 +71,23 @@ struct MessageFilter {
   }
 };
 
+// Ticks a lone `replica` (no TestCluster around it) until its election timer fires, then grants
+// its pre-vote in the name of `granter`, a peer that hears no leader: with a quorum of two it
+// starts phase 1. Returns the ballot it asked about (zero if it never asked). Its Ready up to
+// the grant, the PreVotes included, is discarded.
+inline Ballot campaign_alone(Replica& replica, NodeId granter, int max_ticks = 1000) {
+  for (int i = 0; i < max_ticks; ++i) {
+    replica.tick();
+    for (const Envelope& e : replica.take_ready().messages) {
+      if (const auto* prevote = std::get_if<PreVoteMsg>(&e.message)) {
+        replica.step(Envelope{granter, replica.id(), PreVoteReplyMsg{prevote->ballot, true, {}}});
+        return prevote->ballot;
+      }
+    }
+  }
+  return Ballot{};
+}
+
 struct ClusterOptions {
   Bugs bugs;
   uint64_t seed = 1;
@@ -147,10 +164,22 @@ class TestCluster {
   }
 
   // Ticks `id` until it starts phase 1 (or becomes leader on its own). Returns the ticks used.
+  // Its pre-vote rounds (Replica::start_prevote) are played out at once: every PreVote it sends
+  // and every answer is delivered before the next tick (or lost, across a partition). The other
+  // replicas' leader first fell silent, long enough that they no longer hear it (a follower that
+  // still does refuses: see prevote_refused_while_leader_heard in replica_test.cc).
   int campaign(NodeId id, int max_ticks = 1000) {
+    for (NodeId other : members_) {
+      if (other != id && is_up(other)) replica(other).forget_leader();
+    }
+    return campaign_as_is(id, max_ticks);
+  }
+  // The same, but the other replicas keep hearing their leader if they do.
+  int campaign_as_is(NodeId id, int max_ticks = 1000) {
     const Ballot before = replica(id).ballot();
     for (int ticks = 1; ticks <= max_ticks; ++ticks) {
       tick(id);
+      deliver_prevotes(id);
       const Replica& r = replica(id);
       if (r.role() != Role::kFollower && r.ballot() != before) return ticks;
     }
@@ -237,6 +266,19 @@ class TestCluster {
     return delivered;
   }
 
+  // Delivers `id`'s PreVotes and the answers to them, until none is queued. Returns how many.
+  size_t deliver_prevotes(NodeId id) {
+    size_t delivered = 0;
+    for (;;) {
+      const size_t n = deliver_if([&](const Envelope& e) {
+        return (e.from == id && std::holds_alternative<PreVoteMsg>(e.message)) ||
+               (e.to == id && std::holds_alternative<PreVoteReplyMsg>(e.message));
+      });
+      if (n == 0) return delivered;
+      delivered += n;
+    }
+  }
+
   // Delivers the queued message at `index` alone, out of order.
   void deliver_nth(size_t index) {
     SYNOD_ASSERT(index < network_.size(), "no such message");
@@ -311,6 +353,11 @@ class TestCluster {
       if (other != id) rest.push_back(other);
     }
     partition({{id}, rest});
+  }
+  // Cuts the link from `from` to `to` only (the other direction keeps working).
+  void block(NodeId from, NodeId to) {
+    blocked_.insert({from, to});
+    trace_.push_back("block " + to_string(from) + "->" + to_string(to));
   }
   void heal() {
     blocked_.clear();
