@@ -67,6 +67,15 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "deposes the leader when it comes back",
        "the disruption check of sim and sim --protocol (a follower isolated from a stable leader, "
        "then healed)"},
+      {"silent-learner", BugLayer::kProtocol,
+       "a replica that may not campaign and hears no leader waits instead of asking a peer what "
+       "is chosen: when the leader that removed itself announced a change that made another "
+       "replica the only voter, and the announcement was lost, nobody ever leads",
+       "sim --protocol --reconfig (liveness)"},
+      {"catchup-from-members-only", BugLayer::kProtocol,
+       "catch-up answers from a sender that this replica's configuration does not list are "
+       "dropped: a learner behind the change that added its leader never catches up",
+       "sim --protocol --reconfig (liveness)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

@@ -166,6 +166,10 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
     return "it deposes healthy leaders (no PreVote, no stickiness) but breaks no safety property, "
            "and the model abstracts time away; run it with synod sim (the disruption check)";
   }
+  if (name == "silent-learner" || name == "catchup-from-members-only") {
+    return "it stalls a cluster after configuration changes (liveness, not safety), and the model "
+           "explores one configuration; run it with synod sim --protocol --reconfig";
+  }
   if (name == "absurd-rounds-taken") {
     return "it breaks liveness (a forged Prepare ends all elections), not safety, and the model "
            "has no hostile peer; run it with synod sim";

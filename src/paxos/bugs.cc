@@ -27,6 +27,8 @@ constexpr BugEntry kBugs[] = {
     {"learner-votes", &Bugs::learner_votes},
     {"wiped-replica-votes", &Bugs::wiped_replica_votes},
     {"removed-member-disrupts", &Bugs::removed_member_disrupts},
+    {"silent-learner", &Bugs::silent_learner},
+    {"catchup-from-members-only", &Bugs::catchup_from_members_only},
 };
 }  // namespace
 

@@ -38,13 +38,19 @@ struct Bugs {
                                           // them, so a wiped replica votes under its old id
   bool removed_member_disrupts = false;   // no PreVote and no leader stickiness: a replica back
                                           // from a partition (or removed) deposes a healthy leader
+  bool silent_learner = false;  // a replica that may not campaign and hears no leader waits
+                                // instead of asking what is chosen, though a change it missed
+                                // may have made it the only voter
+  bool catchup_from_members_only = false;  // catch-up answers from a sender this replica's
+                                           // configuration does not list are dropped
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
            leader_skip_phase1 || ack_before_sync || skip_fdatasync || promise_hides_snapshot ||
            read_without_quorum || leader_learns_from_catchup || time_of_any_ballot ||
            time_carried_into_new_ballot || absurd_rounds_taken || reconfig_without_overlap ||
-           learner_votes || wiped_replica_votes || removed_member_disrupts;
+           learner_votes || wiped_replica_votes || removed_member_disrupts || silent_learner ||
+           catchup_from_members_only;
   }
 };
 

@@ -74,7 +74,11 @@ void Replica::tick() {
       if (may_campaign()) {
         start_prevote();
       } else {
+        // It hears no leader, though: ask a peer what is chosen. A change this replica missed
+        // may have made it a voter, perhaps the only one (the leader that removed itself
+        // announced the commit, and the announcement was lost): otherwise nobody would lead.
         reset_election_timer();
+        if (may_catch_up() && !config_.bugs.silent_learner) request_catchup(/*retry=*/true);
       }
     }
   }
@@ -87,7 +91,13 @@ void Replica::tick() {
 void Replica::step(const Envelope& envelope) {
   SYNOD_ASSERT(envelope.to == config_.self, "message delivered to the wrong replica");
   const NodeId from = envelope.from;
-  if (!knows(from)) return;  // not one of ours: ignore
+  // Not one of ours: ignore it, unless it answers a catch-up. Chosen values are the same whoever
+  // tells them, and a replica behind a change that added members learns of them only from what
+  // they send it: a learner whose configuration predated the leader's membership dropped every
+  // answer of that leader and never caught up (sim --protocol --reconfig, seed 1155).
+  const bool catchup_answer = std::holds_alternative<CatchupReplyMsg>(envelope.message) ||
+                              std::holds_alternative<SnapshotChunkMsg>(envelope.message);
+  if (!knows(from) && (!catchup_answer || config_.bugs.catchup_from_members_only)) return;
   // Ids are never reused, so a peer that spoke as one incarnation and now speaks as another lost
   // its directory in between (until the configuration binds it, this replica's memory is all
   // that tells; the server also pins first incarnations durably, node/server.cc).

@@ -406,8 +406,13 @@ void Simulation::on_disk_done(Node& node, uint64_t incarnation) {
     ++result_.syncs;
   }
   node.disk.apply(persist);
+  // A wiped replica is a new acceptor under an old id: the member of that id, whose promises and
+  // votes it forgot, is gone, and it is no member of any configuration itself (ids are never
+  // reused; the nemesis removes it). What it accepts is no vote of the member: the truth leaves
+  // it out, so a replica that counts it (the planted wiped-replica-votes) learns a value no true
+  // quorum accepted.
   for (const paxos::AcceptedEntry& entry : persist.accepted) {
-    checker_.on_durable_accept(node.id, entry.slot, entry.proposal);
+    if (!node.wiped) checker_.on_durable_accept(node.id, entry.slot, entry.proposal);
   }
   if (!persist.empty()) {
     log(to_string(node.id) + " synced" +
@@ -616,7 +621,7 @@ void Simulation::restart(Node& node) {
   for (const auto& [slot, proposal] : recovered.accepted) {
     // Unsynced records that happened to survive are durable now: they count as votes.
     auto it = node.disk.accepted.find(slot);
-    if (it == node.disk.accepted.end() || !(it->second == proposal))
+    if ((it == node.disk.accepted.end() || !(it->second == proposal)) && !node.wiped)
       checker_.on_durable_accept(node.id, slot, proposal);
   }
   node.disk = recovered;

@@ -257,8 +257,13 @@ TEST_P(PlantedBug, IsCaught) {
   ASSERT_TRUE(paxos::enable_bug(GetParam(), options.bugs));
   // The configuration bugs need configuration changes and wiped replicas (--reconfig); with three
   // replicas a change or a wipe more often decides a quorum (first caught at seeds 21, 1 and 145).
+  if (GetParam() == "catchup-from-members-only")
+    GTEST_SKIP()
+        << "too rare for a search here: "
+           "Simulation.ALearnerBehindTheChangeThatAddedItsLeaderCatchesUp replays its seed";
+  const bool liveness_bug = GetParam() == "absurd-rounds-taken" || GetParam() == "silent-learner";
   if (GetParam() == "reconfig-without-overlap" || GetParam() == "learner-votes" ||
-      GetParam() == "wiped-replica-votes") {
+      GetParam() == "wiped-replica-votes" || GetParam() == "silent-learner") {
     options.reconfig = 0.3;
     options.replicas = 3;
   }
@@ -266,13 +271,9 @@ TEST_P(PlantedBug, IsCaught) {
     const RunResult r = run_seed(options, seed);
     if (r.violation) {
       // absurd-rounds-taken is a liveness bug: the hostile peer's Prepare at the top round
-      // leaves no ballot for any candidate.
+      // leaves no ballot for any candidate; so is silent-learner: nobody knows it must lead.
       const bool liveness = r.violation->rfind("liveness", 0) == 0;
-      // Known: with wipes, three replicas sometimes fail to converge in the calm phase (7 of
-      // 2,000 clean seeds, `synod sim --protocol --reconfig --seeds 1000-3000`); a planted
-      // configuration bug must show as a safety violation, so such a seed is passed over.
-      if (liveness && options.reconfig > 0) continue;
-      EXPECT_EQ(liveness, GetParam() == "absurd-rounds-taken") << *r.violation;
+      EXPECT_EQ(liveness, liveness_bug) << *r.violation;
       return;
     }
   }
@@ -306,6 +307,23 @@ TEST(Simulation, ALeaderThatLearnsFromCatchupIsCaught) {
 
 // Configuration changes at random under every fault — add, promote, replace (the leader too),
 // demote, remove, between 1 and 7 voters — keep every invariant, and the cluster converges after.
+// Found by `synod sim --protocol --reconfig --seeds 1-3000` (seed 1155, 3 replicas, the only
+// failure): a learner that had caught up to a configuration listing members n1-n4 dropped every
+// answer of leader n5, added after it, and never caught up. Catch-up answers now count from any
+// sender. The planted bug restores the old filter; too rare for a search here (1 of 3,000 seeds),
+// the seed replays exactly and must be found again with that command, with
+// --bug catchup-from-members-only --keep-going, whenever the simulator's schedule changes.
+TEST(Simulation, ALearnerBehindTheChangeThatAddedItsLeaderCatchesUp) {
+  Options options;
+  options.reconfig = 0.3;
+  const RunResult clean = run_seed(options, 1155);
+  EXPECT_FALSE(clean.violation) << *clean.violation;
+  ASSERT_TRUE(paxos::enable_bug("catchup-from-members-only", options.bugs));
+  const RunResult planted = run_seed(options, 1155);
+  ASSERT_TRUE(planted.violation) << "seed 1155: the planted bug was not reproduced";
+  EXPECT_EQ(planted.violation->rfind("liveness: ", 0), 0u) << *planted.violation;
+}
+
 TEST(Simulation, ReconfigurationUnderFaultsKeepsEveryInvariant) {
   uint64_t changes = 0;
   for (int replicas : {3, 5}) {

@@ -51,6 +51,13 @@ class E2E : public ::testing::Test {
     o.dir = tmpl;
     o.replicas = 3;
     o.extra_args = std::move(extra);
+#if defined(__SANITIZE_ADDRESS__)
+    // Unoptimized and instrumented, a leader that copies megabytes of values through checksums
+    // and replies can go longer than the default election timeout (150 ms) between two ticks on
+    // a loaded machine, and its followers, rightly, elect another: these tests are about what
+    // the servers do, not about failure detection at that speed, so their clocks tick slower.
+    o.extra_args.insert(o.extra_args.begin(), {"--tick-ms", "40"});
+#endif
     ASSERT_TRUE(LocalCluster::pick_free_ports(3, o.client_port, o.peer_port).is_ok());
     cluster_ = std::make_unique<LocalCluster>(o);
     ASSERT_TRUE(cluster_->start_all().is_ok());
@@ -66,7 +73,9 @@ class E2E : public ::testing::Test {
     if (!HasFailure()) std::system(("rm -rf " + cluster_->options().dir).c_str());
   }
 
-  uint16_t port(int id) const { return cluster_->client_port(id); }
+  uint16_t port(int id) const {
+    return cluster_->client_port(id);
+  }
 
   Result<Reply> call(int id, const std::vector<std::string>& args, uint32_t timeout_ms = 8000) {
     auto c = client::RespClient::connect("127.0.0.1", port(id), 1000);
@@ -79,7 +88,9 @@ class E2E : public ::testing::Test {
     return cluster_->info(id, section);
   }
 
-  int leader() { return cluster_->leader(); }
+  int leader() {
+    return cluster_->leader();
+  }
   // Whichever of `a` and `b` leads now (`a` if neither says so yet).
   int leader_of_two(int a, int b) {
     const int l = leader();
