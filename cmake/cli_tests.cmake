@@ -13,11 +13,14 @@ add_test(NAME cli.sim_protocol_options_need_protocol
          COMMAND sh -c "$<TARGET_FILE:synod> sim --seed 1 --story 2> err.txt; test $? -eq 2 && grep -q -- '--protocol' err.txt")
 add_test(NAME cli.sim_rejects_unknown_bug
          COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --bug no-such-bug; test $? -eq 2")
-foreach(bug minority-quorum ignore-promised-value no-persist-promise accept-lower-ballot leader-skip-phase1
+foreach(bug minority-quorum ignore-promised-value accept-lower-ballot leader-skip-phase1
             skip-fdatasync promise-hides-snapshot read-without-quorum)
   add_test(NAME cli.sim_finds_${bug}
            COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --seeds 1-300 --replicas 5 --bug ${bug} > out.${bug}.txt; rc=$?; grep -q '^VIOLATION seed' out.${bug}.txt && test $rc -eq 1")
 endforeach()
+# Since PreVote (fewer elections) a forgotten promise matters more rarely: first at seed 472.
+add_test(NAME cli.sim_finds_no-persist-promise
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --protocol --seeds 1-1000 --replicas 5 --bug no-persist-promise > out.no-persist-promise.txt; rc=$?; grep -q '^VIOLATION seed' out.no-persist-promise.txt && test $rc -eq 1")
 
 # The real write-ahead log on the simulated disk: torn and bit-flipped unsynced writes at every
 # crash never cost a synced record, and answering before the sync is caught.
