@@ -76,6 +76,12 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "catch-up answers from a sender that this replica's configuration does not list are "
        "dropped: a learner behind the change that added its leader never catches up",
        "sim --protocol --reconfig (liveness)"},
+      {"catchup-retry-storm", BugLayer::kProtocol,
+       "a laggard re-sends an unanswered catch-up request every retransmit interval however long "
+       "the answer takes: over a slow link each large reply is asked for again and again, the "
+       "copies queue ahead of everything else, and the laggard never catches up (on two cores, "
+       "two replicas sat at 100% CPU building 4 MiB replies)",
+       "sim --protocol --link-bytes-per-ms (liveness)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

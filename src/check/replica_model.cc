@@ -170,6 +170,11 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
     return "it stalls a cluster after configuration changes (liveness, not safety), and the model "
            "explores one configuration; run it with synod sim --protocol --reconfig";
   }
+  if (name == "catchup-retry-storm") {
+    return "it costs peers CPU and bandwidth when answers arrive late (liveness), and the model "
+           "abstracts time and bandwidth away; run it with synod sim --protocol "
+           "--link-bytes-per-ms 1000 --large-values 0.2";
+  }
   if (name == "absurd-rounds-taken") {
     return "it breaks liveness (a forged Prepare ends all elections), not safety, and the model "
            "has no hostile peer; run it with synod sim";

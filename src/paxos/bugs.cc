@@ -29,6 +29,7 @@ constexpr BugEntry kBugs[] = {
     {"removed-member-disrupts", &Bugs::removed_member_disrupts},
     {"silent-learner", &Bugs::silent_learner},
     {"catchup-from-members-only", &Bugs::catchup_from_members_only},
+    {"catchup-retry-storm", &Bugs::catchup_retry_storm},
 };
 }  // namespace
 
