@@ -113,6 +113,11 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "WATCH/MULTI/EXEC retry loops lose updates",
        "the transactions e2e test (concurrent WATCH incrementers end short); "
        "Transaction.PlantedBugExecIgnoresWatchLosesAnUpdate; chaos --workload bank (bad sums)"},
+      {"wiped-replica-votes", BugLayer::kReplica,
+       "a replica restarted on a wiped data directory is taken by its peers under its old node "
+       "id (the incarnation check takes any), so it votes having forgotten its promises",
+       "the wiped-replica e2e test (IdentityE2E: the wiped replica rejoins instead of being "
+       "refused)"},
       // The request router.
       {"stale-follower-reads", BugLayer::kServer,
        "a follower answers reads from its own state machine",

@@ -46,6 +46,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case Kind::kReadIndexReply:
       again = synod::net::encode_read_index_reply(frame.read_index_reply);
       break;
+    case Kind::kRefusal:
+      again = synod::net::encode_refusal(frame.refusal);
+      break;
   }
   SYNOD_ASSERT(again == input.substr(0, again.size()), "a decoded frame re-encodes differently");
   while (reader.next(frame, error) == FrameReader::Status::kFrame) {

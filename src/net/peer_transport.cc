@@ -141,7 +141,7 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
   }
 
   void on_connected() {
-    hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self});
+    hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self, t_.options_.incarnation});
     auto self = shared_from_this();
     const uint64_t gen = gen_;
     stream_->async_write(asio::buffer(hello_),
@@ -166,10 +166,17 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
           if (status == FrameReader::Status::kNeedMore) return read_hello();
           if (status == FrameReader::Status::kError)
             return fail("from " + endpoint_.to_string() + ": " + error);
+          if (frame.kind == Frame::Kind::kRefusal) {
+            t_.refused_by(peer_, frame.refusal);
+            return fail("refused by n" + std::to_string(peer_.value) + " at " +
+                        endpoint_.to_string() + ": " + frame.refusal.reason);
+          }
           if (frame.kind != Frame::Kind::kHello)
             return fail("peer at " + endpoint_.to_string() + " did not start with a hello");
           if (auto refusal = check_hello(frame.hello, t_.options_.cluster_id, peer_))
             return fail("refused peer at " + endpoint_.to_string() + ": " + *refusal);
+          if (auto refusal = t_.identity_refusal(frame.hello)) return refuse(*refusal);
+          t_.presented_[peer_] = frame.hello.incarnation;
           ready_ = true;
           ++stats_.connects;
           backoff_ms_ = t_.options_.reconnect_min_ms;
@@ -177,6 +184,20 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
           watch();
           write();
         });
+  }
+
+  // Tells the peer why its Hello was refused (a Refusal frame on our connection, which it reads
+  // as the first frame after its Hello), then closes and retries as after any failure.
+  void refuse(const Refusal& refusal) {
+    const std::string why = "refused n" + std::to_string(peer_.value) + " at " +
+                            endpoint_.to_string() + ": " + refusal.reason;
+    refusal_ = encode_refusal(refusal);
+    auto self = shared_from_this();
+    const uint64_t gen = gen_;
+    stream_->async_write(asio::buffer(refusal_),
+                         [this, self, gen, why, s = stream_](const asio::error_code&, size_t) {
+                           if (!stale(gen)) fail(why);
+                         });
   }
 
   // The peer sends nothing after its Hello; a read completes only when the connection ends.
@@ -259,6 +280,7 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
   tcp::resolver resolver_;
   FrameReader reader_;
   std::string hello_;
+  std::string refusal_;
   char buf_[4096];
   std::deque<std::string> queue_;
   size_t queued_bytes_ = 0;
@@ -357,18 +379,23 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
       if (!peer_.valid()) {
         if (frame.kind != Frame::Kind::kHello) return end("the first frame was not a hello");
         if (auto refusal = check_hello(frame.hello, t_.options_.cluster_id, std::nullopt))
-          return end(*refusal);
+          return refuse({Refusal::Code::kPeer, *refusal});
         if (!t_.options_.peers.count(frame.hello.node) || frame.hello.node == t_.options_.self)
-          return end("node " + std::to_string(frame.hello.node.value) +
-                     " is not a member of this cluster");
+          return refuse({Refusal::Code::kPeer, "node " + std::to_string(frame.hello.node.value) +
+                                                   " is not a member of this cluster"});
         if (stream_.tls()) {
           if (auto refusal = certificate_refusal(stream_.peer_certificate(), frame.hello.node))
-            return end(*refusal);
+            return end(*refusal);  // (nothing said to a peer whose certificate is wrong)
+        }
+        if (auto refusal = t_.identity_refusal(frame.hello)) {
+          peer_ = frame.hello.node;
+          return refuse(*refusal);
         }
         peer_ = frame.hello.node;
+        t_.presented_[peer_] = frame.hello.incarnation;
         t_.log("accepted inbound connection from n" + std::to_string(peer_.value) + " at " +
                where_);
-        hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self});
+        hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self, t_.options_.incarnation});
         stream_.async_write(asio::buffer(hello_),
                             [self = shared_from_this()](const asio::error_code&, size_t) {});
         continue;
@@ -378,6 +405,10 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
       switch (frame.kind) {
         case Frame::Kind::kHello:
           return end("a second hello");
+        case Frame::Kind::kRefusal:
+          // The dialler refused the Hello we answered with.
+          t_.refused_by(peer_, frame.refusal);
+          return end("refused by n" + std::to_string(peer_.value) + ": " + frame.refusal.reason);
         case Frame::Kind::kMessage:
           if (frame.envelope.from != peer_ || frame.envelope.to != t_.options_.self)
             return end("a message from n" + std::to_string(frame.envelope.from.value) + " to n" +
@@ -403,23 +434,42 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
     }
   }
 
+  // Tells the dialler why its Hello was refused (a Refusal frame in place of our Hello), then
+  // closes; false, as end(). The line is logged as end() logs its own.
+  bool refuse(const Refusal& refusal) {
+    if (ended_) return false;
+    ended_ = true;
+    note("refused inbound connection from ", refusal.reason);
+    deadline_.cancel();
+    refusal_ = encode_refusal(refusal);
+    auto self = shared_from_this();
+    stream_.async_write(asio::buffer(refusal_), [this, self](const asio::error_code& ec, size_t) {
+      if (ec == asio::error::operation_aborted) return;  // the transport stopped it
+      stop();
+      t_.inbound_.erase(self);
+    });
+    return false;
+  }
+
   bool end(const std::string& why) {
     if (ended_) return false;
     ended_ = true;
-    if (!why.empty()) {
-      const std::string line =
-          "closed inbound connection from " +
-          (peer_.valid() ? "n" + std::to_string(peer_.value) + " " : std::string()) + where_ +
-          ": " + why;
-      // Before its Hello is accepted a connection is anyone's: refusals are rate-limited.
-      if (peer_.valid())
-        t_.log(line);
-      else
-        t_.refused(address_, why, line);
-    }
+    if (!why.empty()) note("closed inbound connection from ", why);
     stop();
     t_.inbound_.erase(shared_from_this());
     return false;
+  }
+
+  // Logs `what` this connection, for `why`. Before its Hello is accepted a connection is
+  // anyone's: those lines are rate-limited.
+  void note(const std::string& what, const std::string& why) {
+    const std::string line =
+        what + (peer_.valid() ? "n" + std::to_string(peer_.value) + " " : std::string()) +
+        where_ + ": " + why;
+    if (peer_.valid())
+      t_.log(line);
+    else
+      t_.refused(address_, why, line);
   }
 
   PeerTransport& t_;
@@ -432,6 +482,7 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
   asio::steady_timer deadline_;
   bool handshaken_ = false;
   bool ended_ = false;
+  std::string refusal_;
   char buf_[64 << 10];
 };
 
@@ -501,7 +552,18 @@ PeerTransport::PeerStats PeerTransport::stats(NodeId peer) const {
   PeerStats s;
   if (auto it = outbound_.find(peer); it != outbound_.end()) s = it->second->stats();
   if (auto it = received_.find(peer); it != received_.end()) s.frames_received = it->second;
+  if (auto it = presented_.find(peer); it != presented_.end()) s.incarnation = it->second;
   return s;
+}
+
+std::optional<Refusal> PeerTransport::identity_refusal(const Hello& hello) const {
+  if (!options_.check_identity) return std::nullopt;
+  return options_.check_identity(hello.node, hello.incarnation);
+}
+
+void PeerTransport::refused_by(NodeId peer, const Refusal& refusal) {
+  if (refusal.code == Refusal::Code::kIdentity && handlers_.refused)
+    handlers_.refused(peer, refusal);
 }
 
 void PeerTransport::log(const std::string& line) const {

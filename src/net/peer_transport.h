@@ -1,11 +1,15 @@
 // TCP between replicas, on one Asio event loop (the replica's; no threads of its own).
 //
 // Each replica dials every peer once and sends on that connection only; it receives on the
-// connections its peers dialled. Both sides open with a Hello (docs/wire-format.md): a peer of
-// another cluster, one that is not a member, one that claims another id than the one dialled, and
-// any malformed, oversized or corrupt frame end the connection with a logged reason — the replica
-// itself carries on. With TLS (Options::tls) every connection is mutual TLS before its Hello,
-// and a peer's certificate must name the node id it claims (net/tls.h); plaintext is refused.
+// connections its peers dialled. Both sides open with a Hello (docs/wire-format.md) naming the
+// cluster, the node and its data directory's incarnation: a peer of another cluster, one that is
+// not a member, one that claims another id than the one dialled, and any malformed, oversized or
+// corrupt frame end the connection with a logged reason — the replica itself carries on. A Hello
+// the replica refuses (and one whose incarnation the identity check refuses) is answered with a
+// Refusal frame before the connection closes, so the refused side logs why; an identity refusal
+// is handed to Handlers::refused, and the server stops on it. With TLS (Options::tls) every
+// connection is mutual TLS before its Hello, and a peer's certificate must name the node id it
+// claims (net/tls.h); plaintext is refused.
 // A connection that has not finished its TLS handshake and Hello within handshake_timeout_ms is
 // closed (both directions), and refusals of inbound connections are logged at most once per
 // address and reason per interval (net/refusal_log.h), so a flood of garbage connections can
@@ -23,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -67,6 +72,13 @@ class PeerTransport {
     RefusalLog::Options refusal_log;
     // The refusal log's clock (null: the steady clock); tests drive it by hand.
     std::function<RefusalLog::Clock::time_point()> now;
+    // This replica's incarnation (storage/identity.h), sent in every Hello.
+    Incarnation incarnation;
+    // Asked about every peer's Hello that passed the other checks, in both directions, before
+    // anything else is read from or sent to that peer on the connection: the refusal to send
+    // (Refusal::Code::kIdentity if `peer` must not be taken under this incarnation, kPeer for a
+    // passing trouble of this replica's), or nullopt to take it. Unset: every one is taken.
+    std::function<std::optional<Refusal>(NodeId peer, const Incarnation&)> check_identity;
   };
   struct Handlers {
     std::function<void(paxos::Envelope&)> message;
@@ -75,6 +87,9 @@ class PeerTransport {
     std::function<void(NodeId from, const ReadIndexRequest&)> read_index_request;
     std::function<void(NodeId from, const ReadIndexReply&)> read_index_reply;
     std::function<void(const std::string&)> log;  // one line per connection event
+    // `peer` refused this replica's own Hello for its identity (Refusal::Code::kIdentity; other
+    // refusals are only logged): this replica's data directory is not the one its peers know.
+    std::function<void(NodeId peer, const Refusal&)> refused;
   };
   struct PeerStats {
     bool connected = false;  // our outbound connection has exchanged Hellos
@@ -84,6 +99,7 @@ class PeerTransport {
     uint64_t connects = 0;
     size_t queued_bytes = 0;
     std::string last_error;
+    Incarnation incarnation;  // the one the peer presented in its last Hello taken (zero: none)
   };
 
   // `io` must outlive the transport; handlers run on its thread.
@@ -116,6 +132,9 @@ class PeerTransport {
   void log(const std::string& line) const;
   // An inbound connection from `address` (no port) refused for `reason`: `line`, rate-limited.
   void refused(const std::string& address, const std::string& reason, const std::string& line);
+  // Runs the identity check on a peer's Hello that passed the others.
+  std::optional<Refusal> identity_refusal(const Hello& hello) const;
+  void refused_by(NodeId peer, const Refusal& refusal);
 
   asio::io_context& io_;
   Options options_;
@@ -125,6 +144,7 @@ class PeerTransport {
   std::map<NodeId, std::shared_ptr<Outbound>> outbound_;
   std::set<std::shared_ptr<Inbound>> inbound_;
   std::map<NodeId, uint64_t> received_;
+  std::map<NodeId, Incarnation> presented_;  // per peer, the incarnation of its last Hello taken
   std::set<NodeId> blocked_;
   RefusalLog refusals_;
   bool stopped_ = false;

@@ -1,6 +1,9 @@
 // What a peer port does with connections that are not peers (net/peer_transport.h): one that never
 // says Hello is closed after the handshake bound, logged once; a flood of garbage connections is
-// refused every time but logged once per address and interval (on a clock driven by hand).
+// refused every time but logged once per address and interval (on a clock driven by hand). And the
+// identity handshake over real loopback sockets: each side learns the incarnation its peer
+// presents, and a Hello whose incarnation the check refuses is answered with a Refusal that reaches
+// the refused side's handler, with its reason, before any message.
 #include "net/peer_transport.h"
 
 #include <gtest/gtest.h>
@@ -85,6 +88,93 @@ TEST(PeerTransport, AFloodOfGarbageConnectionsIsLoggedOncePerAddressAndInterval)
   h.until_closed(garbage);
   EXPECT_EQ(h.count("closed inbound connection from 127.0.0.1:"), 2u);
   EXPECT_EQ(h.count("(and 49 more like it from 127.0.0.1 in the last 10 s, not logged)"), 1u);
+}
+
+uint16_t free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+struct Pair {
+  asio::io_context io;
+  std::map<NodeId, Endpoint> peers;
+  std::unique_ptr<PeerTransport> t[3];  // [1] and [2]
+  std::vector<std::pair<NodeId, Refusal>> refused[3];
+  std::vector<std::string> log[3];
+  int checks[3] = {0, 0, 0};
+
+  // `refuse_at[i]`: node i refuses the other's incarnation (kIdentity).
+  explicit Pair(bool refuse_at_2) {
+    peers[NodeId{1}] = {"127.0.0.1", free_port()};
+    peers[NodeId{2}] = {"127.0.0.1", free_port()};
+    for (uint32_t i : {1u, 2u}) {
+      PeerTransport::Options o;
+      o.self = NodeId{i};
+      o.cluster_id = 5;
+      o.peers = peers;
+      o.reconnect_max_ms = 50;
+      o.incarnation = Incarnation{i, 100 + i};
+      const bool refuse = refuse_at_2 && i == 2;
+      o.check_identity = [this, i, refuse](NodeId peer,
+                                           const Incarnation& inc) -> std::optional<Refusal> {
+        ++checks[i];
+        EXPECT_EQ(inc, (Incarnation{peer.value, 100 + peer.value}));
+        if (refuse) return Refusal{Refusal::Code::kIdentity, "n2 knows n1 as another incarnation"};
+        return std::nullopt;
+      };
+      PeerTransport::Handlers h;
+      h.message = [](paxos::Envelope&) { ADD_FAILURE() << "a message got through"; };
+      h.forward = [](NodeId, Forward&) {};
+      h.forward_reply = [](NodeId, ForwardReply&) {};
+      h.log = [this, i](const std::string& line) { log[i].push_back(line); };
+      h.refused = [this, i](NodeId peer, const Refusal& r) { refused[i].emplace_back(peer, r); };
+      t[i] = std::make_unique<PeerTransport>(io, std::move(o), std::move(h));
+    }
+  }
+
+  // Runs the loop until `done` holds (checked every few ms), for at most 10 s.
+  bool run_until(const std::function<bool()>& done) {
+    EXPECT_TRUE(t[1]->start().is_ok());
+    EXPECT_TRUE(t[2]->start().is_ok());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      io.run_for(std::chrono::milliseconds(5));
+    return done();
+  }
+};
+
+TEST(PeerTransport, EachSideLearnsTheIncarnationItsPeerPresents) {
+  Pair p(false);
+  ASSERT_TRUE(p.run_until(
+      [&] { return p.t[1]->stats(NodeId{2}).connected && p.t[2]->stats(NodeId{1}).connected; }));
+  EXPECT_EQ(p.t[1]->stats(NodeId{2}).incarnation, (Incarnation{2, 102}));
+  EXPECT_EQ(p.t[2]->stats(NodeId{1}).incarnation, (Incarnation{1, 101}));
+  EXPECT_GE(p.checks[1], 2);  // both directions: its outbound and its inbound connection
+  EXPECT_GE(p.checks[2], 2);
+  EXPECT_TRUE(p.refused[1].empty());
+  EXPECT_TRUE(p.refused[2].empty());
+}
+
+// n2 refuses n1's incarnation: on n1's connection (a Refusal instead of n2's Hello) and on n2's
+// own (a Refusal after n1's Hello). n1 is told why, both ways; no message crosses; n2 never
+// counts n1 as connected.
+TEST(PeerTransport, ARefusedIncarnationIsToldWhyBothWays) {
+  Pair p(true);
+  ASSERT_TRUE(p.run_until([&] { return p.refused[1].size() >= 2; }));
+  for (const auto& [peer, refusal] : p.refused[1]) {
+    EXPECT_EQ(peer, NodeId{2});
+    EXPECT_EQ(refusal.code, Refusal::Code::kIdentity);
+    EXPECT_EQ(refusal.reason, "n2 knows n1 as another incarnation");
+  }
+  EXPECT_TRUE(p.refused[2].empty());
+  EXPECT_FALSE(p.t[1]->stats(NodeId{2}).connected);
+  EXPECT_FALSE(p.t[2]->stats(NodeId{1}).connected);
+  bool logged = false;
+  for (const auto& line : p.log[1])
+    logged |= line.find("refused by n2") != std::string::npos &&
+              line.find("another incarnation") != std::string::npos;
+  EXPECT_TRUE(logged);
 }
 
 }  // namespace

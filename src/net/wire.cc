@@ -23,6 +23,8 @@ std::string encode_hello(const Hello& hello) {
   put_u8(body, kHelloType);
   put_u64(body, hello.cluster_id);
   put_u32(body, hello.node.value);
+  put_u64(body, hello.incarnation.hi);
+  put_u64(body, hello.incarnation.lo);
   return frame(std::move(body));
 }
 
@@ -77,7 +79,30 @@ std::string encode_read_index_reply(const ReadIndexReply& reply) {
   return frame(std::move(body));
 }
 
+std::string encode_refusal(const Refusal& refusal) {
+  std::string body;
+  put_u8(body, kWireVersion);
+  put_u8(body, kRefusalType);
+  put_u8(body, static_cast<uint8_t>(refusal.code));
+  put_bytes(body, std::string_view(refusal.reason).substr(0, kMaxRefusalReasonBytes));
+  return frame(std::move(body));
+}
+
 namespace {
+
+bool decode_hello(Reader& in, Hello& h) {
+  return in.u64(h.cluster_id) && in.u32(h.node.value) && in.u64(h.incarnation.hi) &&
+         in.u64(h.incarnation.lo);
+}
+
+bool decode_refusal(Reader& in, Refusal& r) {
+  uint8_t code = 0;
+  if (!in.u8(code) || code < 1 || code > 2 || !in.bytes(r.reason) ||
+      r.reason.size() > kMaxRefusalReasonBytes)
+    return false;
+  r.code = static_cast<Refusal::Code>(code);
+  return true;
+}
 
 bool decode_read_index_reply(Reader& in, ReadIndexReply& r) {
   uint8_t ok = 0;
@@ -104,7 +129,7 @@ bool decode_body(uint8_t type, Reader& in, Frame& frame) {
   switch (type) {
     case kHelloType:
       frame.kind = Frame::Kind::kHello;
-      return in.u64(frame.hello.cluster_id) && in.u32(frame.hello.node.value);
+      return decode_hello(in, frame.hello);
     case kForwardType:
       frame.kind = Frame::Kind::kForward;
       return decode_forward(in, frame.forward);
@@ -117,6 +142,9 @@ bool decode_body(uint8_t type, Reader& in, Frame& frame) {
     case kReadIndexReplyType:
       frame.kind = Frame::Kind::kReadIndexReply;
       return decode_read_index_reply(in, frame.read_index_reply);
+    case kRefusalType:
+      frame.kind = Frame::Kind::kRefusal;
+      return decode_refusal(in, frame.refusal);
     default:
       frame.kind = Frame::Kind::kMessage;
       return in.u32(frame.envelope.from.value) && in.u32(frame.envelope.to.value) &&
@@ -178,6 +206,7 @@ std::optional<std::string> check_hello(const Hello& hello, uint64_t cluster_id,
   if (expected_node && hello.node != *expected_node)
     return "peer says it is node " + std::to_string(hello.node.value) + ", expected " +
            std::to_string(expected_node->value);
+  if (!hello.incarnation.valid()) return "peer presents no incarnation";
   return std::nullopt;
 }
 

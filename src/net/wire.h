@@ -10,23 +10,41 @@
 #include <string_view>
 #include <vector>
 
+#include "base/incarnation.h"
 #include "paxos/messages.h"
 
 namespace synod::net {
 
-inline constexpr uint8_t kWireVersion = 1;
+// Version 2: the Hello carries the sender's incarnation, and a Refusal may answer it.
+inline constexpr uint8_t kWireVersion = 2;
 inline constexpr uint8_t kHelloType = 64;
 inline constexpr uint8_t kForwardType = 65;
 inline constexpr uint8_t kForwardReplyType = 66;
 inline constexpr uint8_t kReadIndexRequestType = 67;
 inline constexpr uint8_t kReadIndexReplyType = 68;
+inline constexpr uint8_t kRefusalType = 69;
 inline constexpr size_t kFrameHeaderSize = 8;  // body length u32, CRC-32C of the body u32
 
 struct Hello {
   uint64_t cluster_id = 0;
   NodeId node;
+  Incarnation incarnation;  // of the sender's data directory (storage/identity.h)
   bool operator==(const Hello&) const = default;
 };
+
+// Why a replica would not take a peer's Hello, sent to that peer before the connection closes
+// (instead of the answering Hello, or as the first frame after its own), so that the refused
+// side can log the reason — and, for an identity refusal, stop instead of retrying forever.
+struct Refusal {
+  enum class Code : uint8_t {
+    kIdentity = 1,  // the sender's incarnation is not the one this replica knows for its id
+    kPeer = 2,      // another cluster, not a member, a wrong certificate, ... (may change)
+  };
+  Code code = Code::kPeer;
+  std::string reason;  // for the refused replica's log; at most kMaxRefusalReasonBytes
+  bool operator==(const Refusal&) const = default;
+};
+inline constexpr size_t kMaxRefusalReasonBytes = 2048;
 
 // A client's command, forwarded by the replica that received it to the one it believes leads.
 // The command id (client, seq) was assigned by the receiving replica; the leader proposes it as
@@ -66,7 +84,15 @@ struct ReadIndexReply {
 
 // One decoded frame.
 struct Frame {
-  enum class Kind { kHello, kMessage, kForward, kForwardReply, kReadIndexRequest, kReadIndexReply };
+  enum class Kind {
+    kHello,
+    kMessage,
+    kForward,
+    kForwardReply,
+    kReadIndexRequest,
+    kReadIndexReply,
+    kRefusal
+  };
   Kind kind = Kind::kHello;
   Hello hello;
   paxos::Envelope envelope;
@@ -74,6 +100,7 @@ struct Frame {
   ForwardReply forward_reply;
   ReadIndexRequest read_index_request;
   ReadIndexReply read_index_reply;
+  Refusal refusal;
 };
 
 std::string encode_hello(const Hello& hello);
@@ -82,6 +109,8 @@ std::string encode_forward(const Forward& forward);
 std::string encode_forward_reply(const ForwardReply& reply);
 std::string encode_read_index_request(const ReadIndexRequest& request);
 std::string encode_read_index_reply(const ReadIndexReply& reply);
+// The reason is cut to kMaxRefusalReasonBytes.
+std::string encode_refusal(const Refusal& refusal);
 
 // Reassembles frames from a byte stream.
 class FrameReader {

@@ -38,7 +38,8 @@ std::vector<Envelope> every_message() {
 }
 
 TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
-  std::string stream = encode_hello({77, NodeId{2}});
+  const Hello sent_hello{77, NodeId{2}, Incarnation{0x1122334455667788, 0x99aabbccddeeff00}};
+  std::string stream = encode_hello(sent_hello);
   for (const auto& e : every_message()) stream += encode_frame(e);
   const Forward forward{41, true, 1234, 5678, {"SET", "k", std::string(3, '\0')}};
   const Forward empty_forward{42, false, 1, 2, {}};
@@ -48,8 +49,9 @@ TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
   const ReadIndexReply refusal{44, false, 0, 0};
   stream +=
       encode_forward(forward) + encode_forward(empty_forward) + encode_forward_reply(forward_reply);
+  const Refusal identity_refusal{Refusal::Code::kIdentity, "n1 knows n2 as another incarnation"};
   stream += encode_read_index_request(index_request) + encode_read_index_reply(index_reply) +
-            encode_read_index_reply(refusal);
+            encode_read_index_reply(refusal) + encode_refusal(identity_refusal);
   for (size_t split = 0; split <= stream.size(); split += 7) {
     FrameReader r;
     r.feed(stream.substr(0, split));
@@ -60,6 +62,7 @@ TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
     std::vector<ForwardReply> replies;
     std::vector<ReadIndexRequest> index_requests;
     std::vector<ReadIndexReply> index_replies;
+    std::vector<Refusal> refusals;
     auto drain = [&] {
       Frame f;
       std::string error;
@@ -89,6 +92,9 @@ TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
           case Frame::Kind::kReadIndexReply:
             index_replies.push_back(f.read_index_reply);
             break;
+          case Frame::Kind::kRefusal:
+            refusals.push_back(f.refusal);
+            break;
         }
       }
     };
@@ -96,7 +102,7 @@ TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
     r.feed(stream.substr(split));
     drain();
     EXPECT_EQ(hellos, 1);
-    EXPECT_EQ(hello, (Hello{77, NodeId{2}}));
+    EXPECT_EQ(hello, sent_hello);
     ASSERT_EQ(got.size(), every_message().size());
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_EQ(to_string(got[i]), to_string(every_message()[i]));
@@ -106,6 +112,7 @@ TEST(Wire, EveryMessageRoundTripsAtEverySplit) {
     EXPECT_EQ(replies, (std::vector<ForwardReply>{forward_reply}));
     EXPECT_EQ(index_requests, (std::vector<ReadIndexRequest>{index_request}));
     EXPECT_EQ(index_replies, (std::vector<ReadIndexReply>{index_reply, refusal}));
+    EXPECT_EQ(refusals, (std::vector<Refusal>{identity_refusal}));
   }
 }
 
@@ -141,9 +148,89 @@ TEST(Wire, BadFramesAreRefusedWithAReason) {
     EXPECT_EQ(r.next(f, error), FrameReader::Status::kError);
     EXPECT_EQ(error, c.error);
   }
-  EXPECT_EQ(check_hello({5, NodeId{1}}, 6, std::nullopt), "peer belongs to cluster 5, not 6");
-  EXPECT_EQ(check_hello({6, NodeId{1}}, 6, NodeId{2}), "peer says it is node 1, expected 2");
-  EXPECT_FALSE(check_hello({6, NodeId{2}}, 6, NodeId{2}).has_value());
+  const Incarnation inc{1, 2};
+  EXPECT_EQ(check_hello({5, NodeId{1}, inc}, 6, std::nullopt), "peer belongs to cluster 5, not 6");
+  EXPECT_EQ(check_hello({6, NodeId{1}, inc}, 6, NodeId{2}), "peer says it is node 1, expected 2");
+  EXPECT_EQ(check_hello({6, NodeId{2}, {}}, 6, NodeId{2}), "peer presents no incarnation");
+  EXPECT_FALSE(check_hello({6, NodeId{2}, inc}, 6, NodeId{2}).has_value());
+}
+
+// Body bytes (version, type, fields) in a valid frame.
+std::string framed(const std::string& body) {
+  std::string out;
+  put_u32(out, static_cast<uint32_t>(body.size()));
+  put_u32(out, crc32c(body));
+  return out + body;
+}
+
+FrameReader::Status read_one(const std::string& bytes, Frame& f, std::string& error) {
+  FrameReader r;
+  r.feed(bytes);
+  return r.next(f, error);
+}
+
+TEST(Wire, HelloCarriesTheIncarnationAndOlderHellosAreRefused) {
+  const Hello hello{9, NodeId{3}, Incarnation{0xa, 0xb}};
+  const std::string bytes = encode_hello(hello);
+  // version 2, type 64, cluster u64, node u32, incarnation hi u64, lo u64
+  ASSERT_EQ(bytes.size(), 8u + 2 + 8 + 4 + 16);
+  EXPECT_EQ(bytes[8], 2);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[9]), 64);
+  Frame f;
+  std::string error;
+  ASSERT_EQ(read_one(bytes, f, error), FrameReader::Status::kFrame) << error;
+  EXPECT_EQ(f.kind, Frame::Kind::kHello);
+  EXPECT_EQ(f.hello, hello);
+  // Every shorter body (a version-1 Hello had no incarnation) and a longer one is malformed.
+  const std::string body = bytes.substr(8);
+  for (size_t n = 2; n < body.size(); ++n) {
+    EXPECT_EQ(read_one(framed(body.substr(0, n)), f, error), FrameReader::Status::kError) << n;
+    EXPECT_EQ(error, "malformed frame of type 64");
+  }
+  EXPECT_EQ(read_one(framed(body + "x"), f, error), FrameReader::Status::kError);
+  // A version-1 peer: refused by its version before anything is decoded.
+  std::string v1 = body.substr(0, 2 + 8 + 4);
+  v1[0] = 1;
+  EXPECT_EQ(read_one(framed(v1), f, error), FrameReader::Status::kError);
+  EXPECT_EQ(error, "wire version 1 is not supported (this build speaks 2)");
+}
+
+TEST(Wire, RefusalRoundTripsWithinItsBounds) {
+  for (const Refusal& refusal :
+       {Refusal{Refusal::Code::kIdentity, "n1 knows n3 as incarnation ..."},
+        Refusal{Refusal::Code::kPeer, ""},
+        Refusal{Refusal::Code::kPeer, std::string(kMaxRefusalReasonBytes, 'r')}}) {
+    Frame f;
+    std::string error;
+    ASSERT_EQ(read_one(encode_refusal(refusal), f, error), FrameReader::Status::kFrame) << error;
+    EXPECT_EQ(f.kind, Frame::Kind::kRefusal);
+    EXPECT_EQ(f.refusal, refusal);
+  }
+  // A longer reason is cut on the way out.
+  Frame f;
+  std::string error;
+  ASSERT_EQ(read_one(encode_refusal({Refusal::Code::kPeer, std::string(5000, 'x')}), f, error),
+            FrameReader::Status::kFrame);
+  EXPECT_EQ(f.refusal.reason.size(), kMaxRefusalReasonBytes);
+  // On the way in, a reason above the bound, an unknown code, a length past the end, or a
+  // truncated body is malformed (never allocated past the frame).
+  auto body = [](uint8_t code, uint32_t length, const std::string& reason) {
+    std::string b;
+    put_u8(b, kWireVersion);
+    put_u8(b, kRefusalType);
+    put_u8(b, code);
+    put_u32(b, length);
+    return b + reason;
+  };
+  const std::string ok = body(1, 3, "why");
+  EXPECT_EQ(read_one(framed(ok), f, error), FrameReader::Status::kFrame);
+  for (const std::string& bad :
+       {body(0, 3, "why"), body(3, 3, "why"), body(1, 4, "why"), body(1, 0xffffffff, "why"),
+        body(1, kMaxRefusalReasonBytes + 1, std::string(kMaxRefusalReasonBytes + 1, 'x')),
+        ok.substr(0, 4), ok + "!"}) {
+    EXPECT_EQ(read_one(framed(bad), f, error), FrameReader::Status::kError);
+    EXPECT_EQ(error, "malformed frame of type 69");
+  }
 }
 
 TEST(Wire, FuzzedFramesNeverCrash) {
@@ -152,6 +239,8 @@ TEST(Wire, FuzzedFramesNeverCrash) {
   for (const auto& m : every_message()) frames.push_back(encode_frame(m));
   frames.push_back(encode_forward({7, false, 3, 4, {"SET", "key", "value"}}));
   frames.push_back(encode_forward_reply({7, "reply bytes"}));
+  frames.push_back(encode_hello({1, NodeId{2}, Incarnation{3, 4}}));
+  frames.push_back(encode_refusal({Refusal::Code::kIdentity, "a reason"}));
   for (int i = 0; i < 20000; ++i) {
     std::string bytes = frames[rng.below(frames.size())];
     // Corrupt the body and fix the checksum, so the decoders (not just the CRC) see garbage.

@@ -487,6 +487,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   core.log.dir = o.data_dir;
   core.log.cluster_id = o.cluster_id;
   core.log.node_id = o.id.value;
+  core.log.identity.initial_state = o.initial_cluster_state;
   core.snapshot_every = o.snapshot_every_slots;
   core.store.max_sessions = o.max_sessions;
   if (!o.planted_bug.empty() && bug == PlantedBug::kNone &&
@@ -507,12 +508,25 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
     return opened.status();
   }
   s->core_ = std::move(*opened);
+  const storage::Identity& identity = s->core_->identity();
+  if (s->core_->identity_created())
+    s->log(fmt::format("data directory {} {} with incarnation {}", o.data_dir,
+                       identity.origin == storage::Identity::Origin::kAdopted
+                           ? "(from before identities) given an identity"
+                           : fmt::format("initialized (--initial-cluster-state {})",
+                                         storage::to_string(o.initial_cluster_state)),
+                       to_string(identity.incarnation)));
+  auto pins = storage::PeerPins::open(*s->fs_, o.data_dir, o.cluster_id, o.id.value);
+  if (!pins.is_ok()) return pins.status();
+  s->pins_ = std::make_unique<storage::PeerPins>(std::move(*pins));
+  s->bug_wiped_replica_votes_ = core.bug_wiped_replica_votes;
   s->telemetry_ = std::make_unique<Telemetry>(o.id);
   s->core_->set_observer(s->telemetry_.get());
   net::PeerTransport::Options t;
   t.self = o.id;
   t.cluster_id = o.cluster_id;
   t.peers = o.peers;
+  t.incarnation = identity.incarnation;
   if (s->tls_) t.tls = s->tls_->peers();
   t.handshake_timeout_ms = o.handshake_timeout_ms;
   // A frame carries one message body; the queue holds a few of the largest, so a retransmitted
@@ -538,6 +552,12 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
     raw->router_->on_read_index_reply(from, r);
   };
   h.log = [](const std::string& line) { log_peer_event(line); };
+  h.refused = [raw](NodeId peer, const net::Refusal& refusal) {
+    raw->identity_refused(peer, refusal);
+  };
+  t.check_identity = [raw](NodeId peer, const Incarnation& incarnation) {
+    return raw->check_identity(peer, incarnation);
+  };
   s->transport_ = std::make_unique<net::PeerTransport>(io, std::move(t), std::move(h));
   s->peers_ = std::make_unique<AsioPeers>(*s->transport_);
   Router::Options r;
@@ -690,6 +710,52 @@ uint64_t Server::wall_ms() const {
 
 void Server::log(const std::string& line) const {
   logging::write(logging::Level::kInfo, "note", line);
+}
+
+std::optional<net::Refusal> Server::check_identity(NodeId peer, const Incarnation& incarnation) {
+  if (bug_wiped_replica_votes_) return std::nullopt;
+  auto checked = pins_->check(peer, incarnation, wall_ms());
+  if (!checked.is_ok()) {
+    // Not the peer's fault: it is told to try again, and this replica's disk is in trouble.
+    log("cannot record n" + std::to_string(peer.value) +
+        "'s incarnation: " + checked.status().to_string());
+    return net::Refusal{net::Refusal::Code::kPeer,
+                        "n" + std::to_string(options_.id.value) +
+                            " cannot record incarnations now: " + checked.status().to_string()};
+  }
+  if (checked->pinned_now)
+    log(fmt::format("pinned n{}'s incarnation {} (the first this replica has seen)", peer.value,
+                    to_string(incarnation)));
+  if (!checked->refused) return std::nullopt;
+  const std::string p = std::to_string(peer.value);
+  return net::Refusal{
+      net::Refusal::Code::kIdentity,
+      fmt::format("n{} knows n{} as incarnation {} (first seen {}), but n{} now presents "
+                  "incarnation {}: its data directory was wiped or replaced, and a replica that "
+                  "lost its data must not vote under its old identity. Safe procedure: remove n{} "
+                  "from the cluster and add the machine as a new member, or `synod member "
+                  "replace {} ...` (docs/operations.md, \"Replacing a failed machine\"); if its "
+                  "data was not lost, see \"Clearing a pinned incarnation\" there",
+                  options_.id.value, p, to_string(checked->refused->incarnation),
+                  storage::format_unix_ms(checked->refused->first_seen_ms), p,
+                  to_string(incarnation), p, p)};
+}
+
+void Server::identity_refused(NodeId peer, const net::Refusal& refusal) {
+  if (stopped_ || !fatal_.is_ok()) return;
+  fatal_ = Status::invalid_argument(
+      fmt::format("n{} refused this replica's identity (incarnation {} of {}): {}", peer.value,
+                  to_string(core_->identity().incarnation), options_.data_dir, refusal.reason));
+  logging::write(logging::Level::kError, "identity_refused",
+                 "stopping: " + fatal_.to_string() +
+                     ". This replica must not rejoin under its old node id; retrying cannot help",
+                 {{"peer", std::to_string(peer.value)}});
+  // Out of the transport's handler: it goes on touching its connection after this returns.
+  asio::post(io_, [this, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.expired()) return;
+    stop();
+    io_.stop();
+  });
 }
 
 void Server::request_flush() {
@@ -1505,6 +1571,7 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("role:{}", role));
     add(fmt::format("node_id:{}", options_.id.value));
     add(fmt::format("cluster_id:{}", options_.cluster_id));
+    add("incarnation:" + to_string(core_->identity().incarnation));
     add(fmt::format("leader_id:{}", r.leader().valid() ? r.leader().value : 0));
     add(fmt::format("ballot:{}.{}", r.ballot().round, r.ballot().node.value));
     add(fmt::format("promised:{}.{}", r.promised().round, r.promised().node.value));
@@ -1520,10 +1587,11 @@ std::string Server::info(const std::string& section) const {
       const auto s = transport_->stats(id);
       add(
           fmt::format("peer_{}:addr={},connected={},blocked={},frames_sent={},frames_received={},"
-                      "frames_dropped={},queued_bytes={},connects={}",
+                      "frames_dropped={},queued_bytes={},connects={},incarnation={}",
                       id.value, endpoint.to_string(), s.connected ? 1 : 0,
                       transport_->blocked().count(id) ? 1 : 0, s.frames_sent, s.frames_received,
-                      s.frames_dropped, s.queued_bytes, s.connects));
+                      s.frames_dropped, s.queued_bytes, s.connects,
+                      s.incarnation.valid() ? to_string(s.incarnation) : "none"));
     }
     add("");
   }

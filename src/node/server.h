@@ -37,6 +37,7 @@
 #include "node/telemetry.h"
 #include "paxos/config.h"
 #include "storage/file_system.h"
+#include "storage/identity.h"
 
 namespace synod::node {
 
@@ -60,6 +61,9 @@ class Server {
     // GET /metrics (Prometheus) and /health over HTTP (node/http_endpoint.h); none if unset.
     std::optional<net::Endpoint> metrics_listen;
     std::string data_dir;
+    // Whether an empty data_dir may be initialized (storage/identity.h): kNew as a founding
+    // member, kJoin as a member just added at run time; kExisting refuses it (the data is lost).
+    storage::InitialClusterState initial_cluster_state = storage::InitialClusterState::kNew;
     uint32_t tick_ms = 10;
     // (paxos::Config's defaults, production's, which the simulators start from too)
     uint32_t election_timeout_min_ticks = paxos::Config{}.election_timeout_min_ticks;
@@ -189,6 +193,11 @@ class Server {
                       const std::string& line) {
     client_refusals_.refused(address, reason, line, net::RefusalLog::Clock::now());
   }
+  // The identity check of the peer transport: a peer must present the incarnation this replica
+  // pinned for it when it first took it (storage::PeerPins; the first one is pinned).
+  std::optional<net::Refusal> check_identity(NodeId peer, const Incarnation& incarnation);
+  // A peer refused this replica's incarnation: it stops (exit code 1), naming the procedure.
+  void identity_refused(NodeId peer, const net::Refusal& refusal);
   uint64_t now_ms() const;   // monotonic, for deadlines
   static uint64_t now_us();  // monotonic, for latency metrics
   // A peer transport's note (connected, lost, refused ...), as an operator's log line.
@@ -202,6 +211,8 @@ class Server {
   std::unique_ptr<storage::FileSystem> fs_;
   std::unique_ptr<Telemetry> telemetry_;  // the core's observer: outlives it
   std::unique_ptr<ServerCore> core_;
+  std::unique_ptr<storage::PeerPins> pins_;  // in the data directory
+  bool bug_wiped_replica_votes_ = false;     // planted: check_identity takes any incarnation
   std::unique_ptr<net::PeerTransport> transport_;
   std::unique_ptr<asio::thread_pool> sync_thread_;  // runs the log's fdatasync (one thread)
   std::unique_ptr<AsioPeers> peers_;

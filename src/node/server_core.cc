@@ -51,6 +51,7 @@ bool ServerCore::plant_bug(std::string_view name, Options& o) {
   if (name == "marker-in-payload") return o.log.bug_marker_in_payload = true;
   if (name == "sessions-evicted-by-clock") return o.store.bug_sessions_evicted_by_clock = true;
   if (name == "exec-ignores-watch") return o.store.bug_exec_ignores_watch = true;
+  if (name == "wiped-replica-votes") return o.bug_wiped_replica_votes = true;
   return false;
 }
 

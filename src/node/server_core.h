@@ -86,6 +86,10 @@ class ServerCore {
     // The leader tells the core its clock while it is still waiting out a recovered horizon, so
     // its Accepts give acceptors a time for its ballot below times served in lower ballots.
     bool bug_time_told_before_ready = false;
+    // Planted bug: a peer whose data directory was wiped is taken under its old node id (the
+    // identity check takes any incarnation), so it votes having forgotten its promises. The
+    // server's pinned-incarnation check reads it; so may a simulator's.
+    bool bug_wiped_replica_votes = false;
   };
   // Turns on the planted bug `name` (src/base/planted_bugs.h) of the protocol core or of what
   // the replica adds around it (log, store, this class), wherever its switch lives in `options`;
@@ -182,6 +186,9 @@ class ServerCore {
   const ClockFaults& clock_faults() const { return clock_faults_; }
 
   const kv::Store& store() const { return store_; }
+  // The data directory's identity (storage/identity.h), and whether this start created it.
+  const storage::Identity& identity() const { return storage_->identity(); }
+  bool identity_created() const { return storage_->identity_created(); }
   Slot applied() const { return applied_; }  // the state machine reflects every slot up to here
   const paxos::Replica& replica() const { return *replica_; }
 

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -149,6 +150,14 @@ Status LocalCluster::start(int id) {
                                        : "127.0.0.1:" + std::to_string(client_port(id)),
                                    "--data",
                                    options_.dir + "/n" + std::to_string(id)};
+  const bool stated =
+      std::any_of(options_.extra_args.begin(), options_.extra_args.end(), [](const std::string& a) {
+        return a.starts_with("--initial-cluster-state") || a == "--join";
+      });
+  if (!stated) {
+    args.push_back("--initial-cluster-state");
+    args.push_back(started_[static_cast<size_t>(id)] ? "existing" : "new");
+  }
   if (options_.tls_client_port != 0) {
     args.push_back("--tls-listen");
     args.push_back("127.0.0.1:" + std::to_string(tls_client_port(id)));
@@ -184,6 +193,7 @@ Status LocalCluster::start(int id) {
     ::_exit(127);
   }
   pids_[static_cast<size_t>(id)] = pid;
+  started_[static_cast<size_t>(id)] = true;
   return Status::ok();
 }
 
@@ -281,6 +291,8 @@ std::vector<int> LocalCluster::reap() {
     int status = 0;
     if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) {
       pids_[static_cast<size_t>(i)] = -1;
+      exit_codes_[static_cast<size_t>(i)] =
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       exited.push_back(i);
     }
   }

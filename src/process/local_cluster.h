@@ -37,6 +37,8 @@ class LocalCluster {
 
   explicit LocalCluster(Options options) : options_(std::move(options)) {
     pids_.assign(static_cast<size_t>(options_.replicas) + 1, -1);
+    started_.assign(static_cast<size_t>(options_.replicas) + 1, false);
+    exit_codes_.assign(static_cast<size_t>(options_.replicas) + 1, -1);
   }
   ~LocalCluster();
   LocalCluster(const LocalCluster&) = delete;
@@ -51,6 +53,9 @@ class LocalCluster {
   // (naming it and the last line of its log: a port in use, a data directory it cannot use) or
   // when `timeout_ms` passes first.
   Status wait_until_serving(uint32_t timeout_ms) const;
+  // A replica's first start here says --initial-cluster-state new (it founds the cluster, or
+  // finds its data from an earlier run); every later one says existing, so a replica whose data
+  // directory was lost in between refuses to start. extra_args may say otherwise.
   Status start(int id);
   void kill(int id, int signal);  // SIGKILL: the process is gone (reaped); SIGSTOP/SIGCONT: paused
   void stop(int id);              // SIGTERM, then wait (SIGKILL after 5 s); reaped
@@ -60,6 +65,9 @@ class LocalCluster {
   bool exited(int id) const;
   // Reaps replicas that exited on their own; returns their ids.
   std::vector<int> reap();
+  // How replica `id` exited when reap() last collected it: its exit status, or 128 + the signal
+  // (-1: never reaped).
+  int exit_code(int id) const { return exit_codes_[static_cast<size_t>(id)]; }
 
   // INFO `section` of replica `id`, as fields; empty if it does not answer within 1 s, or if what
   // answers on its port is not the process this cluster started as `id` (its INFO process_id
@@ -86,6 +94,8 @@ class LocalCluster {
  private:
   Options options_;
   std::vector<pid_t> pids_;
+  std::vector<bool> started_;  // per id: started before by this object
+  std::vector<int> exit_codes_;
 };
 
 // The last non-empty line of the file at `path` ("" if none), to say why a replica exited.

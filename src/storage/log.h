@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "storage/file_system.h"
+#include "storage/identity.h"
 
 namespace synod::storage {
 
@@ -60,6 +61,9 @@ struct LogOptions {
   // Draws each new segment's salt. Unset: the operating system's random source. The simulator
   // sets a seeded one so that a seed replays the same bytes.
   std::function<uint64_t()> salt_source;
+  // The data directory's identity (storage/identity.h), which ReplicaStorage::open checks or
+  // creates before anything else.
+  IdentityOptions identity;
 };
 
 struct LogRecord {

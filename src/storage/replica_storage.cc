@@ -5,7 +5,10 @@ namespace synod::storage {
 Result<std::unique_ptr<ReplicaStorage>> ReplicaStorage::open(FileSystem& fs,
                                                              const LogOptions& options,
                                                              Recovered* recovered) {
-  SYNOD_RETURN_IF_ERROR(fs.create_dir(options.dir));
+  bool created = false;
+  auto identity = open_identity(fs, options.dir, options.cluster_id, options.node_id,
+                                options.identity, &created);
+  if (!identity.is_ok()) return identity.status();
   auto snapshots =
       std::make_unique<SnapshotStore>(fs, options.dir, options.cluster_id, options.node_id);
   auto snapshot = snapshots->load_newest();
@@ -15,6 +18,8 @@ Result<std::unique_ptr<ReplicaStorage>> ReplicaStorage::open(FileSystem& fs,
   if (!log.is_ok()) return log.status();
   std::unique_ptr<ReplicaStorage> storage(
       new ReplicaStorage(std::move(*log), std::move(snapshots)));
+  storage->identity_ = *identity;
+  storage->identity_created_ = created;
   if (*snapshot) {
     // The snapshot stands for every slot up to its own; entries there may linger in segments not
     // yet compacted and are dropped here.

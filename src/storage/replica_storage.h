@@ -1,7 +1,8 @@
 // Everything one replica keeps on disk, behind one object: the write-ahead log of acceptor state
 // (paxos_log.h) and the newest snapshot of the state machine (snapshot_store.h), in one data
-// directory. A driver persists each Ready's batch here, syncs, and — when it has snapshotted its
-// state machine, or installed a peer's snapshot — saves the snapshot, which compacts the log.
+// directory, under the directory's identity (identity.h), checked or created first. A driver
+// persists each Ready's batch here, syncs, and — when it has snapshotted its state machine, or
+// installed a peer's snapshot — saves the snapshot, which compacts the log.
 #pragma once
 
 #include <memory>
@@ -20,7 +21,9 @@ struct Recovered {
 
 class ReplicaStorage {
  public:
-  // Opens or creates `options.dir`; recovery refuses on corruption (see docs/wal-format.md).
+  // Opens or creates `options.dir`: first its identity (options.identity: an empty directory
+  // with InitialClusterState::kExisting, another cluster's or node's, or a damaged IDENTITY is
+  // refused), then the log and snapshot; recovery refuses on corruption (docs/wal-format.md).
   static Result<std::unique_ptr<ReplicaStorage>> open(FileSystem& fs, const LogOptions& options,
                                                       Recovered* recovered);
 
@@ -39,6 +42,9 @@ class ReplicaStorage {
   Slot snapshot_slot() const { return snapshot_slot_; }
 
   PaxosLog& log() { return *log_; }
+  const Identity& identity() const { return identity_; }
+  // This open wrote the identity (the directory was empty, or from before identities).
+  bool identity_created() const { return identity_created_; }
 
  private:
   ReplicaStorage(std::unique_ptr<PaxosLog> log, std::unique_ptr<SnapshotStore> snapshots)
@@ -47,6 +53,8 @@ class ReplicaStorage {
   std::unique_ptr<PaxosLog> log_;
   std::unique_ptr<SnapshotStore> snapshots_;
   Slot snapshot_slot_ = 0;
+  Identity identity_;
+  bool identity_created_ = false;
 };
 
 }  // namespace synod::storage

@@ -54,22 +54,29 @@ RedisPyCluster::~RedisPyCluster() {
   if (!::testing::Test::HasFailure()) std::system(("rm -rf " + cluster_->options().dir).c_str());
 }
 
+Result<LocalCluster::Options> three_replicas(const std::string& name,
+                                             std::vector<std::string> extra_args) {
+  std::string dir = "/tmp/synod-" + name + "-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) return Status::io_error("no temporary directory");
+  LocalCluster::Options o;
+  o.binary = SYNOD_BINARY;
+  o.dir = dir;
+  o.replicas = 3;
+  o.extra_args = std::move(extra_args);
+  if (Status s = LocalCluster::pick_free_ports(3, o.client_port, o.peer_port); !s.is_ok()) return s;
+  return o;
+}
+
 Status RedisPyCluster::start() {
   if (!has_redis_py())
     return Status::io_error("redis-py is missing: scripts/setup installs python3-redis");
   // "tx_e2e.py": /tmp/synod-tx-e2e-XXXXXX
   std::string stem = script_.substr(0, script_.rfind('.'));
   std::replace(stem.begin(), stem.end(), '_', '-');
-  std::string dir = "/tmp/synod-" + stem + "-XXXXXX";
-  if (::mkdtemp(dir.data()) == nullptr) return Status::io_error("no temporary directory");
-  LocalCluster::Options o;
-  o.binary = SYNOD_BINARY;
-  o.dir = dir;
-  o.replicas = 3;
-  o.extra_args = extra_args_;
-  o.auth = auth_;
-  if (Status s = LocalCluster::pick_free_ports(3, o.client_port, o.peer_port); !s.is_ok()) return s;
-  cluster_ = std::make_unique<LocalCluster>(o);
+  auto o = three_replicas(stem, extra_args_);
+  if (!o.is_ok()) return o.status();
+  o->auth = auth_;
+  cluster_ = std::make_unique<LocalCluster>(*o);
   if (Status s = cluster_->start_all(); !s.is_ok()) return s;
   if (Status s = cluster_->wait_until_serving(15000); !s.is_ok()) return s;
   if (!eventually([&] { return (leader_ = cluster_->leader()) != 0; }))

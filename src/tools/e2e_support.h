@@ -37,6 +37,11 @@ bool eventually(Pred pred, int timeout_ms = 15000) {
   return pred();
 }
 
+// A 3-replica cluster of the synod binary in a fresh /tmp/synod-<name>-XXXXXX, on free loopback
+// ports, `extra_args` passed to every replica (not started).
+Result<process::LocalCluster::Options> three_replicas(const std::string& name,
+                                                      std::vector<std::string> extra_args);
+
 // A 3-replica cluster of the synod binary, for one test that checks it with a redis-py script
 // (src/tools/<script>, run by /usr/bin/python3), in a fresh /tmp/synod-<script's stem>-XXXXXX.
 // When it is destroyed, a replica that exited on its own is a test failure, every replica is

@@ -127,6 +127,21 @@ void add_server(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--data", o->data_dir, "data directory (write-ahead log and snapshots)")
       ->required();
+  auto initial_state = std::make_shared<std::string>("new");
+  auto initial_state_option =
+      cmd->add_option("--initial-cluster-state", *initial_state,
+                      "new: this replica founds a new cluster and may initialize an empty --data "
+                      "directory; existing: it is a member of a running cluster, and an empty or "
+                      "missing --data means its data is lost, so it refuses to start (remove the "
+                      "member and add the machine as a new one, or synod member replace). A "
+                      "directory that holds data starts as before either way")
+          ->check(CLI::IsMember({"new", "existing"}))
+          ->capture_default_str();
+  auto join = std::make_shared<bool>(false);
+  cmd->add_flag("--join", *join,
+                "this replica is a member just added to a running cluster (synod member add): "
+                "it may initialize an empty --data directory (implies --initial-cluster-state "
+                "existing)");
   cmd->add_option("--cluster-id", o->cluster_id,
                   "cluster id: peers and data of another cluster are refused")
       ->capture_default_str();
@@ -227,6 +242,17 @@ void add_server(CLI::App& app, int& exit_code) {
       exit_code = 2;
       return;
     }
+    if (*join && initial_state_option->count() > 0 && *initial_state == "new") {
+      fmt::print(stderr,
+                 "synod server: --join is for a member added to an existing cluster, not with "
+                 "--initial-cluster-state new\n");
+      exit_code = 2;
+      return;
+    }
+    options.initial_cluster_state = *join ? storage::InitialClusterState::kJoin
+                                    : *initial_state == "new"
+                                        ? storage::InitialClusterState::kNew
+                                        : storage::InitialClusterState::kExisting;
     options.tls_listen = *tls_endpoint;
     options.tls.auth_clients = *auth;
     if (options.tls.enabled() != !options.tls.key_file.empty()) {

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   synod::tools::add_sim_command(app, exit_code);
   synod::tools::add_wal_dump_command(app, exit_code);
+  synod::tools::add_identity_command(app, exit_code);
   synod::tools::add_status_command(app, exit_code);
   synod::tools::add_snapshot_command(app, exit_code);
   synod::tools::add_bench_command(app, exit_code);

@@ -194,7 +194,7 @@ class TlsE2E : public ::testing::Test {
   // `claim` and waits until the replica closes the connection (exit 124 if it never does).
   Ran rogue_peer(int id, NodeId claim, const std::string& cert_args) {
     const std::string hello = dir_ + "/hello-" + std::to_string(claim.value);
-    std::ofstream(hello, std::ios::binary) << net::encode_hello({1, claim});
+    std::ofstream(hello, std::ios::binary) << net::encode_hello({1, claim, Incarnation{1, 1}});
     return run("timeout 10 openssl s_client -quiet -connect 127.0.0.1:" +
                std::to_string(cluster_->peer_port(id)) + " -CAfile " + ca_ + " " + cert_args +
                " < " + hello);
@@ -260,7 +260,7 @@ TEST_F(TlsE2E, ClusterServesOverTlsAndRefusesRoguePeers) {
     addr.sin_port = htons(cluster_->peer_port(1));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    const std::string hello = net::encode_hello({1, NodeId{2}});
+    const std::string hello = net::encode_hello({1, NodeId{2}, Incarnation{1, 1}});
     ASSERT_EQ(::write(fd, hello.data(), hello.size()), static_cast<ssize_t>(hello.size()));
     timeval tv{10, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "kv/store.h"
+#include "storage/identity.h"
 #include "storage/log.h"
 #include "storage/paxos_log.h"
 #include "storage/snapshot_store.h"
@@ -57,6 +58,12 @@ int run_wal_dump(const WalDumpArgs& args) {
     fmt::print(stderr, "wal-dump: no directory {}\n", args.dir);
     return 2;
   }
+  if (auto identity = storage::read_identity(*fs, args.dir); identity.is_ok())
+    fmt::print("identity: cluster {} node {} incarnation {} created {}\n", identity->cluster_id,
+               identity->node_id, to_string(identity->incarnation),
+               storage::format_unix_ms(identity->created_ms));
+  else
+    fmt::print("identity: {}\n", identity.status().to_string());
   storage::LogScan scan = storage::scan_log(*fs, args.dir);
   size_t next = 0;
   for (const auto& seg : scan.segments) {
