@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "client/resp_client.h"
@@ -161,16 +162,33 @@ TEST_F(IdentityE2E, PlantedWipedReplicaVotesLetsTheWipedReplicaRejoin) {
 TEST_F(IdentityE2E, ExistingWithAnEmptyDirectoryRefusesToStart) {
   start({});
   const std::string empty = cluster_->options().dir + "/empty";
-  const Ran ran =
-      run_shell(std::string(SYNOD_BINARY) + " server --id 2 --peers " + cluster_->peers() +
-                " --listen 127.0.0.1:" + std::to_string(cluster_->client_port(2)) + " --data " +
-                empty + " --initial-cluster-state existing");
+  uint16_t client_port = 0, peer_port = 0;
+  ASSERT_TRUE(LocalCluster::pick_free_ports(1, client_port, peer_port).is_ok());
+  const Ran ran = run_shell(std::string(SYNOD_BINARY) +
+                            " server --id 2 --peers 2=127.0.0.1:" + std::to_string(peer_port) +
+                            " --listen 127.0.0.1:" + std::to_string(client_port) + " --data " +
+                            empty + " --initial-cluster-state existing");
   EXPECT_EQ(ran.exit_code, 2) << ran.output;
   EXPECT_NE(ran.output.find("is empty or missing, and --initial-cluster-state is existing"),
             std::string::npos)
       << ran.output;
   EXPECT_NE(ran.output.find("synod member replace 2"), std::string::npos) << ran.output;
   EXPECT_FALSE(std::filesystem::exists(empty));
+  // --join contradicts new; alone it lets a member just added initialize the directory (its
+  // start then fails here only because the client port is taken).
+  const std::string server = std::string(SYNOD_BINARY) +
+                             " server --id 2 --peers 2=127.0.0.1:" + std::to_string(peer_port) +
+                             " --data " + empty;
+  const Ran both = run_shell(server + " --initial-cluster-state new --join");
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_NE(both.output.find("--join is for a member added"), std::string::npos) << both.output;
+  const Ran joined =
+      run_shell(server + " --join --listen 127.0.0.1:" + std::to_string(cluster_->client_port(1)));
+  EXPECT_EQ(joined.exit_code, 2) << joined.output;
+  const Ran shown = run_shell(std::string(SYNOD_BINARY) + " identity --data " + empty);
+  EXPECT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_NE(shown.output.find("node_id: 2\n"), std::string::npos) << shown.output;
+  EXPECT_NE(shown.output.find("origin: join\n"), std::string::npos) << shown.output;
 
   const int leader = cluster_->leader();
   const int victim = leader % 3 + 1;
@@ -187,6 +205,56 @@ TEST_F(IdentityE2E, ExistingWithAnEmptyDirectoryRefusesToStart) {
             std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(data_dir(victim) + "/IDENTITY"));
   EXPECT_TRUE(set(leader, "still", "serving"));
+}
+
+// `synod identity` shows a directory's identity and pins, and --forget-peer drops one (the
+// documented procedure); the replica then pins the peer's incarnation again when it meets it.
+TEST_F(IdentityE2E, IdentityCommandShowsAndForgetsPins) {
+  start({});
+  ASSERT_TRUE(eventually([&] { return all_connected({1, 2, 3}); }));
+  const std::string incarnation = cluster_->info(3)["incarnation"];
+  const std::string n1 = cluster_->info(1)["incarnation"];
+  cluster_->stop(3);
+  const std::string identity = std::string(SYNOD_BINARY) + " identity --data " + data_dir(3);
+  Ran shown = run_shell(identity);
+  EXPECT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_NE(shown.output.find("incarnation: " + incarnation + "\n"), std::string::npos)
+      << shown.output;
+  EXPECT_NE(shown.output.find("origin: new\n"), std::string::npos) << shown.output;
+  EXPECT_NE(shown.output.find("pinned peers: 2\n  n1 incarnation " + n1), std::string::npos)
+      << shown.output;
+  Ran forgot = run_shell(identity + " --forget-peer 1");
+  EXPECT_NE(forgot.output.find("forgot n1's pinned incarnation"), std::string::npos)
+      << forgot.output;
+  EXPECT_NE(forgot.output.find("pinned peers: 1\n  n2 "), std::string::npos) << forgot.output;
+  const Ran dumped = run_shell(std::string(SYNOD_BINARY) + " wal-dump --summary " + data_dir(3));
+  EXPECT_NE(dumped.output.find("identity: cluster 1 node 3 incarnation " + incarnation),
+            std::string::npos)
+      << dumped.output;
+  ASSERT_TRUE(cluster_->start(3).is_ok());  // existing: its directory holds its data
+  EXPECT_TRUE(eventually([&] { return all_connected({1, 2, 3}); }));
+  EXPECT_NE(run_shell(identity).output.find("pinned peers: 2\n  n1 incarnation " + n1),
+            std::string::npos);
+  // A damaged identity is refused by the command as by the server.
+  cluster_->stop(3);
+  {
+    std::fstream f(data_dir(3) + "/IDENTITY", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(30);
+    const char c = static_cast<char>(f.get());
+    f.seekp(30);
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+  const Ran damaged = run_shell(identity);
+  EXPECT_EQ(damaged.exit_code, 1);
+  EXPECT_NE(damaged.output.find("identity file fails its checksum"), std::string::npos)
+      << damaged.output;
+  ASSERT_TRUE(cluster_->start(3).is_ok());
+  bool exited = false;
+  ASSERT_TRUE(eventually([&] {
+    for (int id : cluster_->reap()) exited |= id == 3;
+    return exited;
+  }));
+  EXPECT_EQ(cluster_->exit_code(3), 2);
 }
 
 }  // namespace
