@@ -502,6 +502,9 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   const uint64_t seed = (uint64_t{device()} << 32) ^ device();
   auto opened = ServerCore::open(*s->fs_, core, seed);
   if (!opened.is_ok()) {
+    // A directory of another node, or an empty one with --initial-cluster-state existing, is a
+    // refusal to start (start_failed, by the caller), not a failed recovery.
+    if (opened.status().code() == Status::Code::kInvalidArgument) return opened.status();
     logging::write(logging::Level::kError, "recovery_failed",
                    "cannot recover " + o.data_dir + ": " + opened.status().to_string(),
                    {{"data_dir", o.data_dir}});
