@@ -57,10 +57,12 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "a learner's answers count in quorums, though it was never asked in phase 1",
        "sim --protocol --reconfig"},
       {"wiped-replica-votes", BugLayer::kProtocol,
-       "a member's messages count whatever data directory (incarnation) sent them: a replica "
-       "restarted with an empty directory votes under its old identity, forgetting its promises "
-       "and acceptances",
-       "sim --protocol --reconfig (which wipes replicas)"},
+       "a replica restarted on a wiped data directory votes under its old node id, forgetting its "
+       "promises and acceptances: its peers' servers take any incarnation in its Hello (no PEERS "
+       "pin), and their cores count a member's messages whatever incarnation sent them (no "
+       "binding)",
+       "sim --protocol --reconfig (which wipes replicas); the identity e2e tests (IdentityE2E: the "
+       "wiped replica rejoins instead of being refused, and counts in a quorum)"},
       {"removed-member-disrupts", BugLayer::kProtocol,
        "a replica whose election timer fires starts phase 1 without a PreVote round, and followers "
        "answer Prepares while they still hear a healthy leader: a replica cut off (or removed) "
@@ -113,11 +115,6 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "WATCH/MULTI/EXEC retry loops lose updates",
        "the transactions e2e test (concurrent WATCH incrementers end short); "
        "Transaction.PlantedBugExecIgnoresWatchLosesAnUpdate; chaos --workload bank (bad sums)"},
-      {"wiped-replica-votes", BugLayer::kReplica,
-       "a replica restarted on a wiped data directory is taken by its peers under its old node "
-       "id (the incarnation check takes any), so it votes having forgotten its promises",
-       "the wiped-replica e2e test (IdentityE2E: the wiped replica rejoins instead of being "
-       "refused)"},
       // The request router.
       {"stale-follower-reads", BugLayer::kServer,
        "a follower answers reads from its own state machine",

@@ -29,7 +29,8 @@ bool ServerCore::plant_bug(std::string_view name, Options& o) {
   if (info == nullptr) return false;
   if (info->layer == BugLayer::kProtocol) {
     if (!paxos::enable_bug(name, o.config.bugs)) return false;
-    o.log.bug_skip_fdatasync = o.config.bugs.skip_fdatasync;  // the log's, not the core's
+    o.log.bug_skip_fdatasync = o.config.bugs.skip_fdatasync;        // the log's, not the core's
+    o.bug_wiped_replica_votes = o.config.bugs.wiped_replica_votes;  // the server's pins, too
     return true;
   }
   if (info->layer != BugLayer::kReplica) return false;
@@ -51,7 +52,6 @@ bool ServerCore::plant_bug(std::string_view name, Options& o) {
   if (name == "marker-in-payload") return o.log.bug_marker_in_payload = true;
   if (name == "sessions-evicted-by-clock") return o.store.bug_sessions_evicted_by_clock = true;
   if (name == "exec-ignores-watch") return o.store.bug_exec_ignores_watch = true;
-  if (name == "wiped-replica-votes") return o.bug_wiped_replica_votes = true;
   return false;
 }
 
