@@ -22,6 +22,16 @@ struct Incarnation {
   constexpr auto operator<=>(const Incarnation&) const = default;
 };
 
+// The 64 bits the protocol core compares (paxos::Config::incarnation, Envelope::incarnation,
+// Member::incarnation, where 0 means "not known"): hi ^ lo, and 1 for a valid incarnation whose
+// fold is 0, so that a known incarnation never reads as unknown; 0 for the zero incarnation. Two
+// incarnations that fold alike are told apart only by the server's pins (a chance of 2^-64).
+constexpr uint64_t fold64(const Incarnation& incarnation) {
+  if (!incarnation.valid()) return 0;
+  const uint64_t folded = incarnation.hi ^ incarnation.lo;
+  return folded == 0 ? 1 : folded;
+}
+
 // 32 lowercase hexadecimal digits, hi first.
 std::string to_string(const Incarnation& incarnation);
 // The inverse of to_string (exactly 32 hex digits, either case).

@@ -392,6 +392,7 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
           return refuse(*refusal);
         }
         peer_ = frame.hello.node;
+        incarnation_ = fold64(frame.hello.incarnation);
         t_.presented_[peer_] = frame.hello.incarnation;
         t_.log("accepted inbound connection from n" + std::to_string(peer_.value) + " at " +
                where_);
@@ -414,6 +415,9 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
             return end("a message from n" + std::to_string(frame.envelope.from.value) + " to n" +
                        std::to_string(frame.envelope.to.value) + " on n" +
                        std::to_string(peer_.value) + "'s connection");
+          // The sender's incarnation is the one its Hello presented on this connection (the
+          // core ignores a member bound to another, paxos::Replica::step).
+          frame.envelope.incarnation = incarnation_;
           t_.handlers_.message(frame.envelope);
           break;
         case Frame::Kind::kForward:
@@ -464,8 +468,8 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
   // anyone's: those lines are rate-limited.
   void note(const std::string& what, const std::string& why) {
     const std::string line =
-        what + (peer_.valid() ? "n" + std::to_string(peer_.value) + " " : std::string()) +
-        where_ + ": " + why;
+        what + (peer_.valid() ? "n" + std::to_string(peer_.value) + " " : std::string()) + where_ +
+        ": " + why;
     if (peer_.valid())
       t_.log(line);
     else
@@ -476,7 +480,8 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
   Stream stream_;
   FrameReader reader_;
   NodeId peer_;
-  std::string address_;  // the remote address, without its port: the refusal log's key
+  uint64_t incarnation_ = 0;  // fold64 of the incarnation in peer_'s Hello
+  std::string address_;       // the remote address, without its port: the refusal log's key
   std::string where_;
   std::string hello_;
   asio::steady_timer deadline_;

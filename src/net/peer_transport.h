@@ -81,6 +81,8 @@ class PeerTransport {
     std::function<std::optional<Refusal>(NodeId peer, const Incarnation&)> check_identity;
   };
   struct Handlers {
+    // A peer's message, its Envelope::incarnation set to fold64 of the incarnation in the Hello
+    // of the connection it came on.
     std::function<void(paxos::Envelope&)> message;
     std::function<void(NodeId from, Forward&)> forward;
     std::function<void(NodeId from, ForwardReply&)> forward_reply;

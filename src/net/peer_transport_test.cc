@@ -103,6 +103,9 @@ struct Pair {
   std::vector<std::pair<NodeId, Refusal>> refused[3];
   std::vector<std::string> log[3];
   int checks[3] = {0, 0, 0};
+  bool started = false;
+  bool messages_expected = false;
+  std::vector<paxos::Envelope> received[3];
 
   // `refuse_at[i]`: node i refuses the other's incarnation (kIdentity).
   explicit Pair(bool refuse_at_2) {
@@ -124,7 +127,10 @@ struct Pair {
         return std::nullopt;
       };
       PeerTransport::Handlers h;
-      h.message = [](paxos::Envelope&) { ADD_FAILURE() << "a message got through"; };
+      h.message = [this, i](paxos::Envelope& e) {
+        if (!messages_expected) ADD_FAILURE() << "a message got through";
+        received[i].push_back(e);
+      };
       h.forward = [](NodeId, Forward&) {};
       h.forward_reply = [](NodeId, ForwardReply&) {};
       h.log = [this, i](const std::string& line) { log[i].push_back(line); };
@@ -133,10 +139,14 @@ struct Pair {
     }
   }
 
-  // Runs the loop until `done` holds (checked every few ms), for at most 10 s.
+  // Starts both (the first time), then runs the loop until `done` holds (checked every few ms),
+  // for at most 10 s.
   bool run_until(const std::function<bool()>& done) {
-    EXPECT_TRUE(t[1]->start().is_ok());
-    EXPECT_TRUE(t[2]->start().is_ok());
+    if (!started) {
+      EXPECT_TRUE(t[1]->start().is_ok());
+      EXPECT_TRUE(t[2]->start().is_ok());
+      started = true;
+    }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!done() && std::chrono::steady_clock::now() < deadline)
       io.run_for(std::chrono::milliseconds(5));
@@ -154,6 +164,21 @@ TEST(PeerTransport, EachSideLearnsTheIncarnationItsPeerPresents) {
   EXPECT_GE(p.checks[2], 2);
   EXPECT_TRUE(p.refused[1].empty());
   EXPECT_TRUE(p.refused[2].empty());
+}
+
+// The core tells incarnations apart by Envelope::incarnation (paxos::Replica::step), which no
+// message carries: the receiving side sets it from the Hello of the connection the message came
+// on, folded to 64 bits — whatever the sender put there.
+TEST(PeerTransport, AMessageCarriesTheIncarnationItsConnectionsHelloPresented) {
+  Pair p(false);
+  p.messages_expected = true;
+  ASSERT_TRUE(p.run_until([&] { return p.t[1]->stats(NodeId{2}).connected; }));
+  paxos::Envelope e{NodeId{1}, NodeId{2}, paxos::PrepareMsg{}, /*incarnation=*/42};
+  p.t[1]->send(NodeId{2}, encode_frame(e));
+  ASSERT_TRUE(p.run_until([&] { return !p.received[2].empty(); }));
+  EXPECT_EQ(p.received[2][0].from, NodeId{1});
+  EXPECT_EQ(p.received[2][0].incarnation, fold64(Incarnation{1, 101}));
+  EXPECT_EQ(p.received[2][0].incarnation, uint64_t{1 ^ 101});
 }
 
 // n2 refuses n1's incarnation: on n1's connection (a Refusal instead of n2's Hello) and on n2's

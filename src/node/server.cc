@@ -488,6 +488,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   core.log.cluster_id = o.cluster_id;
   core.log.node_id = o.id.value;
   core.log.identity.initial_state = o.initial_cluster_state;
+  core.incarnation_from_identity = true;
   core.snapshot_every = o.snapshot_every_slots;
   core.store.max_sessions = o.max_sessions;
   if (!o.planted_bug.empty() && bug == PlantedBug::kNone &&
@@ -1575,6 +1576,7 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("node_id:{}", options_.id.value));
     add(fmt::format("cluster_id:{}", options_.cluster_id));
     add("incarnation:" + to_string(core_->identity().incarnation));
+    add(fmt::format("incarnation64:{:016x}", fold64(core_->identity().incarnation)));
     add(fmt::format("leader_id:{}", r.leader().valid() ? r.leader().value : 0));
     add(fmt::format("ballot:{}.{}", r.ballot().round, r.ballot().node.value));
     add(fmt::format("promised:{}.{}", r.promised().round, r.promised().node.value));
@@ -1585,6 +1587,15 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("wal_bytes:{}", usage.wal_bytes));
     add(fmt::format("snapshot_bytes:{}", usage.snapshot_bytes));
     add(fmt::format("replicas:{}", options_.peers.size()));
+    // The configuration governing the first unchosen slot, with each member's bound incarnation.
+    if (const paxos::MembershipRef& m = r.membership()) {
+      add(fmt::format("config_epoch:{}", m->epoch));
+      for (const paxos::Member& member : m->members)
+        add(fmt::format("member_{}:voter={},weight={},incarnation={}", member.id.value,
+                        member.voter ? 1 : 0, member.weight,
+                        member.incarnation == 0 ? std::string("none")
+                                                : fmt::format("{:016x}", member.incarnation)));
+    }
     for (const auto& [id, endpoint] : options_.peers) {
       if (id == options_.id) continue;
       const auto s = transport_->stats(id);

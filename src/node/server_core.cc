@@ -18,6 +18,10 @@ Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Op
                            std::make_shared<const std::string>(std::move(recovered.snapshot->data)),
                            recovered.snapshot->membership};
   }
+  // The core compares incarnations as 64 bits; its peers' come from their Hellos, folded alike
+  // (net/peer_transport.h).
+  if (options.incarnation_from_identity)
+    options.config.incarnation = fold64((*storage)->identity().incarnation);
   std::unique_ptr<ServerCore> core(new ServerCore(std::move(options), std::move(*storage)));
   core->durable_horizon_ = durable.time_horizon;
   core->replica_ = std::make_unique<paxos::Replica>(core->options_.config, durable, seed);

@@ -86,9 +86,15 @@ class ServerCore {
     // The leader tells the core its clock while it is still waiting out a recovered horizon, so
     // its Accepts give acceptors a time for its ballot below times served in lower ballots.
     bool bug_time_told_before_ready = false;
-    // Planted bug: a peer whose data directory was wiped is taken under its old node id (the
-    // identity check takes any incarnation), so it votes having forgotten its promises. The
-    // server's pinned-incarnation check reads it; so may a simulator's.
+    // config.incarnation becomes the data directory's incarnation, folded to 64 bits (fold64),
+    // so that leaders bind it in the configuration. The server's; a driver that sets it must set
+    // every delivered Envelope's incarnation from the sender's directory alike (the server's
+    // peer transport does, from the connection's Hello), or bound members are not heard.
+    bool incarnation_from_identity = false;
+    // Planted bug wiped-replica-votes, the server's half (set with config.bugs'): a peer whose
+    // data directory was wiped is taken under its old node id (the identity check takes any
+    // incarnation), so it votes having forgotten its promises. The server's pinned-incarnation
+    // check reads it; so may a simulator's.
     bool bug_wiped_replica_votes = false;
   };
   // Turns on the planted bug `name` (src/base/planted_bugs.h) of the protocol core or of what
