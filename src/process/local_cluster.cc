@@ -136,7 +136,7 @@ std::string last_line(const std::string& path) {
   return last;
 }
 
-Status LocalCluster::start(int id) {
+Status LocalCluster::start(int id, const std::vector<std::string>& extra_args) {
   if (running(id)) return Status::ok();
   std::vector<std::string> args = {options_.binary,
                                    "server",
@@ -150,10 +150,11 @@ Status LocalCluster::start(int id) {
                                        : "127.0.0.1:" + std::to_string(client_port(id)),
                                    "--data",
                                    options_.dir + "/n" + std::to_string(id)};
-  const bool stated =
-      std::any_of(options_.extra_args.begin(), options_.extra_args.end(), [](const std::string& a) {
-        return a.starts_with("--initial-cluster-state") || a == "--join";
-      });
+  std::vector<std::string> extra = options_.extra_args;
+  extra.insert(extra.end(), extra_args.begin(), extra_args.end());
+  const bool stated = std::any_of(extra.begin(), extra.end(), [](const std::string& a) {
+    return a.starts_with("--initial-cluster-state") || a == "--join";
+  });
   if (!stated) {
     args.push_back("--initial-cluster-state");
     args.push_back(started_[static_cast<size_t>(id)] ? "existing" : "new");
@@ -167,7 +168,7 @@ Status LocalCluster::start(int id) {
     args.push_back("127.0.0.1:" + std::to_string(metrics_port(id)));
   }
   // "{id}" in an argument becomes the replica's id: each replica's own TLS certificate.
-  for (std::string a : options_.extra_args) {
+  for (std::string a : extra) {
     for (size_t at; (at = a.find("{id}")) != std::string::npos;)
       a.replace(at, 4, std::to_string(id));
     args.push_back(std::move(a));

@@ -55,8 +55,9 @@ class LocalCluster {
   Status wait_until_serving(uint32_t timeout_ms) const;
   // A replica's first start here says --initial-cluster-state new (it founds the cluster, or
   // finds its data from an earlier run); every later one says existing, so a replica whose data
-  // directory was lost in between refuses to start. extra_args may say otherwise.
-  Status start(int id);
+  // directory was lost in between refuses to start. Options::extra_args, and `extra_args` of
+  // this start only (after them), may say otherwise.
+  Status start(int id, const std::vector<std::string>& extra_args = {});
   void kill(int id, int signal);  // SIGKILL: the process is gone (reaped); SIGSTOP/SIGCONT: paused
   void stop(int id);              // SIGTERM, then wait (SIGKILL after 5 s); reaped
   void stop_all();                // the same for every replica, together

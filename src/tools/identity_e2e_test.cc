@@ -8,9 +8,11 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "client/resp_client.h"
 #include "process/local_cluster.h"
@@ -42,9 +44,12 @@ class IdentityE2E : public ::testing::Test {
   std::string data_dir(int id) const { return cluster_->options().dir + "/n" + std::to_string(id); }
 
   bool set(int id, const std::string& key, const std::string& value) {
+    return set_within(id, key, value, 8000);
+  }
+  bool set_within(int id, const std::string& key, const std::string& value, int timeout_ms) {
     auto c = client::RespClient::connect("127.0.0.1", cluster_->client_port(id), 1000);
     if (!c.is_ok()) return false;
-    c->set_timeout_ms(8000);
+    c->set_timeout_ms(timeout_ms);
     auto r = c->call({"SET", key, value});
     return r.is_ok() && r->kind == Reply::Kind::kSimple && r->text == "OK";
   }
@@ -89,6 +94,89 @@ class IdentityE2E : public ::testing::Test {
     std::filesystem::remove_all(data_dir(victim));
     EXPECT_TRUE(cluster_->start(victim).is_ok());
     return victim;
+  }
+
+  // Every replica of `ids` runs under a configuration that binds every member of `ids` to the
+  // incarnation it runs under (INFO member_N against each one's incarnation64): the leader heard
+  // each, and the binding was chosen and learned everywhere.
+  bool all_bound(const std::set<int>& ids) {
+    std::map<int, std::string> own;
+    for (int j : ids) {
+      own[j] = cluster_->info(j)["incarnation64"];
+      if (own[j].size() != 16) return false;
+    }
+    for (int i : ids) {
+      auto fields = cluster_->info(i);
+      for (int j : ids)
+        if (fields["member_" + std::to_string(j)].find("incarnation=" + own[j]) ==
+            std::string::npos)
+          return false;
+    }
+    return true;
+  }
+
+  // Defence in depth (the binding in the log, paxos::Replica::step, behind the pins): once the
+  // configuration binds every member, a follower's directory is wiped and its peers' pins of it
+  // are cleared — an operator's mistake, "Clearing a pinned incarnation" when its data was in
+  // fact lost — so that the wiped replica, restarted with --join, is taken by both transports
+  // under its old id with a new incarnation. Then the other follower stops: the wiped replica
+  // and the leader are a majority by count. Whether a write still commits through them
+  // (`within_ms` for it) — it must not, the wiped replica's Accepted carrying an incarnation
+  // its bound one is not — is returned; the stopped follower then comes back, and the cluster
+  // must serve again.
+  bool a_write_commits_with_a_wiped_replica(const std::vector<std::string>& extra, int within_ms) {
+    start(extra);
+    if (HasFatalFailure()) return false;
+    for (int i = 0; i < 5; ++i) EXPECT_TRUE(set(cluster_->leader(), "k" + std::to_string(i), "v"));
+    EXPECT_TRUE(eventually([&] {
+      return all_connected({1, 2, 3}) && all_bound({1, 2, 3});
+    })) << "the configuration never bound every member's incarnation";
+    const int leader = cluster_->leader();
+    const int victim = leader % 3 + 1;
+    const int other = victim % 3 + 1;
+    const std::string v = std::to_string(victim);
+    const std::string bound = cluster_->info(victim)["incarnation64"];
+    cluster_->kill(victim, SIGKILL);
+    std::filesystem::remove_all(data_dir(victim));
+    for (int id : {leader, other}) {
+      cluster_->stop(id);
+      const Ran forgot = run_shell(std::string(SYNOD_BINARY) + " identity --data " + data_dir(id) +
+                                   " --forget-peer " + v);
+      // (With the planted bug nothing was pinned; without it, the transports taking the wiped
+      // replica below shows that the pins are gone.)
+      EXPECT_EQ(forgot.exit_code, 0) << forgot.output;
+    }
+    for (int id : {leader, other}) EXPECT_TRUE(cluster_->start(id).is_ok());
+    EXPECT_TRUE(cluster_->start(victim, {"--join"}).is_ok());
+    // Both transports take it (pinned anew), under a new incarnation; the configuration still
+    // binds its old one.
+    EXPECT_TRUE(eventually(
+        [&] {
+          return all_connected({1, 2, 3});
+        },
+        20000))
+        << "the wiped replica was not taken; see " << cluster_->log_path(victim);
+    const std::string fresh = cluster_->info(victim)["incarnation64"];
+    EXPECT_EQ(fresh.size(), 16u);
+    EXPECT_NE(fresh, bound);
+    EXPECT_TRUE(
+        eventually([&] { return cluster_->leader() != 0 && cluster_->leader() != victim; }));
+    const int serving = cluster_->leader();
+    const int stopped = serving == leader ? other : leader;
+    EXPECT_NE(cluster_->info(serving)["member_" + v].find("incarnation=" + bound),
+              std::string::npos);
+    cluster_->stop(stopped);
+    // A write at the survivor, retried until `within_ms` passes (a retry after a lost
+    // leadership is a new chance for the wiped replica's vote to count).
+    bool committed = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(within_ms);
+    while (!committed && std::chrono::steady_clock::now() < deadline)
+      committed = set_within(serving, "during", "x", 1000);
+    EXPECT_TRUE(cluster_->running(victim)) << "see " << cluster_->log_path(victim);
+    // Back to a quorum of bound members: the cluster serves.
+    EXPECT_TRUE(cluster_->start(stopped).is_ok());
+    EXPECT_TRUE(eventually([&] { return set_within(serving, "after", "y", 1000); }, 20000));
+    return committed;
   }
 
   std::unique_ptr<LocalCluster> cluster_;
@@ -255,6 +343,22 @@ TEST_F(IdentityE2E, IdentityCommandShowsAndForgetsPins) {
     return exited;
   }));
   EXPECT_EQ(cluster_->exit_code(3), 2);
+}
+
+// The wiped replica votes for nothing even where the pins let it in: the leader ignores its
+// Accepted (another incarnation than the bound one), so the leader and it are no quorum. (With the
+// Envelope's incarnation unset by the transport every bound member would be ignored, and the
+// binding itself, or the writes after it, would not get through.)
+TEST_F(IdentityE2E, AWipedReplicaThatThePinsLetInStillCountsInNoQuorum) {
+  EXPECT_FALSE(a_write_commits_with_a_wiped_replica({}, 5000))
+      << "a write committed with only the leader and the wiped replica up";
+}
+
+// The planted bug switches both checks off (the pins and the core's binding): the same write
+// commits, through the wiped replica's vote.
+TEST_F(IdentityE2E, PlantedWipedReplicaVotesCountsTheWipedReplicaInAQuorum) {
+  EXPECT_TRUE(a_write_commits_with_a_wiped_replica({"--planted-bug", "wiped-replica-votes"}, 20000))
+      << "with the checks off the wiped replica's vote did not count";
 }
 
 }  // namespace
