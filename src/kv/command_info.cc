@@ -171,6 +171,9 @@ Reply synod_docs(const CommandSpec& spec) {
   if (spec.name == "delifeq") {
     summary = "Deletes a key if its value equals the given one (Valkey's DELIFEQ)";
     group = "string";
+  } else if (spec.name == "member") {
+    summary =
+        "Lists the cluster's members or changes them (add a learner, promote, remove, replace)";
   } else if (spec.name == "synod.fault") {
     summary = "Injects faults into this replica (only with --fault-injection)";
   } else {
@@ -324,6 +327,20 @@ std::vector<CommandSpec> server_commands() {
       {"echo", 2, "loading stale fast", {}, nullptr, nullptr, kConnection},
       {"hello", -1, kAlways, {}, nullptr, nullptr, kConnection},
       {"info", -1, kLocal, {}, nullptr, nullptr, kDangerous},
+      // Synod's own: configuration changes (node/server.cc, docs/operations.md).
+      {"member",
+       -2,
+       "",
+       {},
+       nullptr,
+       nullptr,
+       0,
+       {{"add-learner", -3, "admin noscript loading stale", {}, nullptr, nullptr, kAdminOnly},
+        {"list", 2, "admin noscript loading stale", {}, nullptr, nullptr, kAdminOnly},
+        {"promote", 3, "admin noscript loading stale", {}, nullptr, nullptr, kAdminOnly},
+        {"remove", 3, "admin noscript loading stale", {}, nullptr, nullptr, kAdminOnly},
+        {"replace", -4, "admin noscript loading stale", {}, nullptr, nullptr, kAdminOnly},
+        {"swap", 4, "admin noscript loading stale", {}, nullptr, nullptr, kAdminOnly}}},
       {"multi", 1, kTx, {}, nullptr, nullptr, kTransaction},
       {"ping", -1, "fast", {}, nullptr, nullptr, kConnection},
       {"quit", -1, kAlways, {}, nullptr, nullptr, kConnection},

@@ -325,6 +325,7 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
     stream_.close();
     deadline_.cancel();
   }
+  NodeId peer() const { return peer_; }
 
  private:
   // A connection that has not said who it is within the bound is closed, logged once. The
@@ -546,9 +547,43 @@ void PeerTransport::accept() {
   });
 }
 
+void PeerTransport::set_peers(std::map<NodeId, Endpoint> peers) {
+  if (auto me = options_.peers.find(options_.self); me != options_.peers.end())
+    peers[options_.self] = me->second;
+  for (auto it = outbound_.begin(); it != outbound_.end();) {
+    auto now = peers.find(it->first);
+    if (now != peers.end() && now->second.to_string() == options_.peers.at(it->first).to_string()) {
+      ++it;
+      continue;
+    }
+    log("peer n" + std::to_string(it->first.value) + " at " +
+        options_.peers.at(it->first).to_string() + " is no longer dialled");
+    it->second->stop();
+    it = outbound_.erase(it);
+  }
+  for (const auto& in : std::set<std::shared_ptr<Inbound>>(inbound_)) {
+    if (in->peer().valid() && !peers.count(in->peer())) {
+      in->stop();
+      inbound_.erase(in);
+    }
+  }
+  options_.peers = std::move(peers);
+  if (stopped_ || !acceptor_.is_open()) return;  // start() dials them
+  for (const auto& [id, endpoint] : options_.peers) {
+    if (id == options_.self || outbound_.count(id)) continue;
+    log("dialling peer n" + std::to_string(id.value) + " at " + endpoint.to_string());
+    auto out = std::make_shared<Outbound>(*this, id, endpoint);
+    outbound_[id] = out;
+    out->start();
+  }
+}
+
 void PeerTransport::send(NodeId to, std::string frame) {
   auto it = outbound_.find(to);
-  SYNOD_ASSERT(it != outbound_.end(), "send to a node that is not a peer");
+  if (it == outbound_.end()) {
+    ++frames_to_strangers_;
+    return;
+  }
   if (blocked_.count(to)) return;
   it->second->send(std::move(frame));
 }

@@ -114,7 +114,15 @@ class PeerTransport {
   Status start();
   void stop();
 
-  // Queues one encoded frame for `to` (dropped if the queue is full or `to` is blocked).
+  // The members changed (a configuration change chosen at run time): dials the peers that are
+  // new (or whose address changed), stops dialling those that are gone and closes their
+  // connections, and from now on takes Hellos only from `peers` (this replica's own entry is
+  // kept as it was: the listening socket does not move).
+  void set_peers(std::map<NodeId, Endpoint> peers);
+  const std::map<NodeId, Endpoint>& peers() const { return options_.peers; }
+
+  // Queues one encoded frame for `to` (dropped if the queue is full or `to` is blocked; dropped
+  // and counted if `to` is not a peer: a member whose address is not known yet).
   void send(NodeId to, std::string frame);
 
   // Certificates reloaded: connections made from now on use `tls` (established ones keep theirs).
@@ -125,6 +133,7 @@ class PeerTransport {
   PeerStats stats(NodeId peer) const;
   // Refused inbound connections whose log line was left out (rate limit).
   uint64_t refusals_not_logged() const { return refusals_.suppressed(); }
+  uint64_t frames_to_strangers() const { return frames_to_strangers_; }
 
  private:
   class Outbound;
@@ -148,6 +157,7 @@ class PeerTransport {
   std::map<NodeId, uint64_t> received_;
   std::map<NodeId, Incarnation> presented_;  // per peer, the incarnation of its last Hello taken
   std::set<NodeId> blocked_;
+  uint64_t frames_to_strangers_ = 0;  // sent to an id that is not a peer: dropped
   RefusalLog refusals_;
   bool stopped_ = false;
 };

@@ -377,7 +377,8 @@ void Router::on_forward(NodeId from, net::Forward& f) {
     }
     if (!stopped_) peers_.send_forward_reply(from, {id, std::move(bytes)});
   };
-  if (f.args.empty() || kv::classify(f.args[0]) == kv::CommandClass::kUnknown)
+  if (f.args.empty() || (kv::classify(f.args[0]) == kv::CommandClass::kUnknown &&
+                         !ServerCore::is_member_change(f.args)))
     return done(kv::Reply::error("ERR not a replicated command"));
   // Never forwarded again: on a replica that is not the leader the core refuses at once
   // (TRYAGAIN, naming the leader it believes in), and the sender looks for the leader itself.

@@ -789,6 +789,44 @@ void Server::flush() {
   }
   telemetry_->after_flush(core_->replica(), now_ms());
   router_->after_flush();
+  sync_peers();
+}
+
+std::string Server::peer_address(NodeId id) const {
+  if (const paxos::MembershipRef& m = core_->replica().membership()) {
+    if (const paxos::Member* member = m->find(id); member && !member->address.empty())
+      return member->address;
+  }
+  if (auto it = transport_->peers().find(id); it != transport_->peers().end())
+    return it->second.to_string();
+  if (auto it = options_.peers.find(id); it != options_.peers.end()) return it->second.to_string();
+  return "";
+}
+
+void Server::sync_peers() {
+  const paxos::MembershipRef& m = core_->replica().membership();
+  if (m == nullptr || m == dialled_) return;  // a replica that joined dials its --peers
+  dialled_ = m;
+  std::map<NodeId, net::Endpoint> peers;
+  for (const paxos::Member& member : m->members) {
+    if (member.id == options_.id) continue;
+    const std::string address = peer_address(member.id);
+    auto endpoint = net::parse_endpoint(address);
+    if (!endpoint.is_ok()) {
+      log(fmt::format("member n{} has no usable peer address ('{}'): not dialled", member.id.value,
+                      address));
+      continue;
+    }
+    peers[member.id] = *endpoint;
+  }
+  peers[options_.id] = options_.peers.at(options_.id);  // where this replica listens
+  if (std::equal(peers.begin(), peers.end(), transport_->peers().begin(), transport_->peers().end(),
+                 [](const auto& a, const auto& b) {
+                   return a.first == b.first && a.second.to_string() == b.second.to_string();
+                 }))
+    return;
+  log("configuration " + m->describe() + ": updating the peers dialled");
+  transport_->set_peers(std::move(peers));
 }
 
 void Server::on_request(const std::shared_ptr<Connection>& conn, std::vector<std::string> args,
@@ -818,6 +856,7 @@ void Server::serve(const std::shared_ptr<Connection>& conn, std::vector<std::str
   if (name == "auth") return auth(conn, args, slot, protocol);
   if (name == "acl") return finish(conn, slot, protocol, acl_->command(conn->auth_, args));
   if (name == "client") return finish(conn, slot, protocol, client_command(conn, args));
+  if (name == "member") return member(conn, args, slot, protocol);
   const uint64_t start_us = now_us();
   const kv::CommandClass command_class = kv::classify(name);
   const Telemetry::RequestClass kind = Telemetry::classify(name, command_class);
@@ -902,6 +941,123 @@ void Server::backup(const std::shared_ptr<Connection>& conn, const std::vector<s
                                  kv::Reply::integer_of(int64_t(p.bytes.size())),
                                  kv::Reply::integer_of(int64_t(b.slot)),
                                  kv::Reply::integer_of(int64_t(b.cluster_id))}));
+      });
+}
+
+// MEMBER LIST: this replica's view of the configuration, one line per member (lag only on
+// the leader, which alone hears every member's chosen prefix).
+kv::Reply Server::member_list() const {
+  const paxos::Replica& r = core_->replica();
+  const paxos::MembershipRef& m = r.membership();
+  if (m == nullptr)
+    return kv::Reply::error(
+        "TRYAGAIN this replica joined and has not learned its configuration "
+        "yet; ask another member");
+  const bool leads = r.role() == paxos::Role::kLeader;
+  std::vector<kv::Reply> lines;
+  lines.push_back(kv::Reply::bulk(fmt::format(
+      "epoch={} next_id={} leader={} self={} change_pending={}", m->epoch, m->next_id,
+      r.leader().valid() ? "n" + std::to_string(r.leader().value) : std::string("none"),
+      "n" + std::to_string(options_.id.value), r.membership_change_pending() ? "yes" : "no")));
+  for (const paxos::Member& member : m->members) {
+    std::string lag = "?";
+    if (leads) {
+      const Slot reported = member.id == options_.id ? r.commit() : r.peer_commit(member.id);
+      lag = reported == 0 ? "unknown" : std::to_string(r.commit() - std::min(reported, r.commit()));
+    }
+    std::string address = peer_address(member.id);
+    lines.push_back(kv::Reply::bulk(fmt::format(
+        "id={} peer={} client={} role={} incarnation={} lag={} leader={}", member.id.value,
+        address.empty() ? "?" : address,
+        member.id == options_.id && options_.listen.port != 0 ? options_.listen.to_string() : "?",
+        member.voter ? "voter" : "learner",
+        member.incarnation == 0 ? std::string("unbound")
+                                : fmt::format("{:016x}", member.incarnation),
+        lag, member.id == r.leader() ? "yes" : "no")));
+  }
+  return kv::Reply::array(std::move(lines));
+}
+
+void Server::member(const std::shared_ptr<Connection>& conn, const std::vector<std::string>& args,
+                    const std::shared_ptr<std::string>& slot, int protocol) {
+  const std::string sub = args.size() >= 2 ? lower(args[1]) : "";
+  auto weak = std::weak_ptr<Connection>(conn);
+  auto answer = [this, weak, slot, protocol](const kv::Reply& reply) {
+    finish(weak, slot, protocol, reply);
+  };
+  if (sub == "list" && args.size() == 2) return answer(member_list());
+  if (sub == "add-learner" && (args.size() == 3 || args.size() == 4)) {
+    if (auto endpoint = net::parse_endpoint(args[2]); !endpoint.is_ok())
+      return answer(kv::Reply::error("ERR bad peer address '" + args[2].substr(0, 128) +
+                                     "': " + endpoint.status().message()));
+  }
+  if (ServerCore::is_member_change(args)) return router_->execute(conn->session(), args, answer);
+  if (sub == "replace" && (args.size() == 4 || args.size() == 5)) {
+    uint64_t old = 0, timeout_ms = 60'000;
+    if (!parse_u64(args[2], old) || old == 0 || old > kMaxNodeIdValue ||
+        (args.size() == 5 && !parse_u64(args[4], timeout_ms)))
+      return answer(kv::Reply::error("ERR usage: MEMBER REPLACE old-id host:port [timeout-ms]"));
+    if (auto endpoint = net::parse_endpoint(args[3]); !endpoint.is_ok())
+      return answer(kv::Reply::error("ERR bad peer address '" + args[3].substr(0, 128) +
+                                     "': " + endpoint.status().message()));
+    // A session of its own: its two changes go in order, whatever else the connection sends.
+    auto session = router_->open_session();
+    const std::string address = args[3];
+    const uint64_t deadline_ms = now_ms() + timeout_ms;
+    log(fmt::format("replacing n{} with a new member at {}", old, address));
+    return router_->execute(
+        session, {"MEMBER", "ADD-LEARNER", address},
+        [this, session, old, address, deadline_ms, timeout_ms, answer,
+         alive = std::weak_ptr<int>(alive_)](const kv::Reply& added) {
+          if (alive.expired()) return;
+          if (added.kind != kv::Reply::Kind::kInteger)
+            return answer(kv::Reply::error(added.text + " (MEMBER REPLACE: adding " + address +
+                                           " as a learner)"));
+          const NodeId learner{static_cast<uint32_t>(added.integer)};
+          log(fmt::format("replace: n{} added as a learner at {}; waiting until it caught up",
+                          learner.value, address));
+          swap_when_caught_up(session, learner, NodeId{static_cast<uint32_t>(old)}, address,
+                              deadline_ms, timeout_ms, answer);
+        });
+  }
+  answer(kv::Reply::error(
+      "ERR usage: MEMBER LIST | MEMBER ADD-LEARNER host:port [id] | MEMBER PROMOTE id | "
+      "MEMBER REMOVE id | MEMBER SWAP learner-id old-id | MEMBER REPLACE old-id host:port "
+      "[timeout-ms]"));
+}
+
+void Server::swap_when_caught_up(const std::shared_ptr<Router::Session>& session, NodeId learner,
+                                 NodeId old, std::string address, uint64_t deadline_ms,
+                                 uint64_t timeout_ms, std::function<void(const kv::Reply&)> done) {
+  const std::string l = std::to_string(learner.value), o = std::to_string(old.value);
+  router_->execute(
+      session, {"MEMBER", "SWAP", l, o},
+      [this, session, learner, old, address, deadline_ms, timeout_ms, done, l, o,
+       alive = std::weak_ptr<int>(alive_)](const kv::Reply& reply) {
+        if (alive.expired()) return;
+        if (reply.kind != kv::Reply::Kind::kError) {
+          log(fmt::format("replace: n{} replaced n{} ({})", l, o, reply.text));
+          return done(kv::Reply::simple(reply.text + " id " + l));
+        }
+        const bool retry = reply.text.rfind("TRYAGAIN", 0) == 0;
+        if (retry && now_ms() < deadline_ms) {
+          clock_->after(100, [this, session, learner, old, address, deadline_ms, timeout_ms, done,
+                              alive] {
+            if (!alive.expired() && !stopped_)
+              swap_when_caught_up(session, learner, old, address, deadline_ms, timeout_ms, done);
+          });
+          return;
+        }
+        std::string why = reply.text;
+        if (retry) {
+          why = fmt::format(
+              "ERR n{} at {} did not catch up within {} ms ({}); it stays a learner: start it "
+              "(synod server --id {} --join ...) and run MEMBER SWAP {} {}, or drop it with "
+              "MEMBER REMOVE {}",
+              l, address, timeout_ms, reply.text, l, l, o, l);
+        }
+        log("replace: " + why);
+        done(kv::Reply::error(why));
       });
 }
 
@@ -1404,7 +1560,7 @@ kv::Reply Server::fault_command(const std::vector<std::string>& args) {
     for (size_t i = 2; i < args.size(); ++i) {
       uint32_t id = 0;
       auto [end, ec] = std::from_chars(args[i].data(), args[i].data() + args[i].size(), id);
-      if (ec != std::errc() || !options_.peers.count(NodeId{id}) || NodeId{id} == options_.id)
+      if (ec != std::errc() || !transport_->peers().count(NodeId{id}) || NodeId{id} == options_.id)
         return kv::Reply::error("ERR '" + args[i] + "' is not a peer's id");
       blocked.insert(NodeId{id});
     }
@@ -1586,7 +1742,7 @@ std::string Server::info(const std::string& section) const {
     const DataDirUsage usage = data_dir_usage(options_.data_dir);
     add(fmt::format("wal_bytes:{}", usage.wal_bytes));
     add(fmt::format("snapshot_bytes:{}", usage.snapshot_bytes));
-    add(fmt::format("replicas:{}", options_.peers.size()));
+    add(fmt::format("replicas:{}", transport_->peers().size()));
     // The configuration governing the first unchosen slot, with each member's bound incarnation.
     if (const paxos::MembershipRef& m = r.membership()) {
       add(fmt::format("config_epoch:{}", m->epoch));
@@ -1596,7 +1752,7 @@ std::string Server::info(const std::string& section) const {
                         member.incarnation == 0 ? std::string("none")
                                                 : fmt::format("{:016x}", member.incarnation)));
     }
-    for (const auto& [id, endpoint] : options_.peers) {
+    for (const auto& [id, endpoint] : transport_->peers()) {
       if (id == options_.id) continue;
       const auto s = transport_->stats(id);
       add(

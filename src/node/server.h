@@ -182,6 +182,20 @@ class Server {
   void backup(const std::shared_ptr<Connection>& conn, const std::vector<std::string>& args,
               const std::shared_ptr<std::string>& slot, int protocol);
   kv::Reply fault_command(const std::vector<std::string>& args);
+  // MEMBER LIST | ADD-LEARNER | PROMOTE | REMOVE | SWAP | REPLACE (docs/operations.md): changes
+  // go through the router to the leader, as writes do; LIST is this replica's view.
+  void member(const std::shared_ptr<Connection>& conn, const std::vector<std::string>& args,
+              const std::shared_ptr<std::string>& slot, int protocol);
+  kv::Reply member_list() const;
+  // MEMBER REPLACE's second step: swaps learner `learner` in for voter `old` once it caught up,
+  // asking again until `deadline_ms`.
+  void swap_when_caught_up(const std::shared_ptr<Router::Session>& session, NodeId learner,
+                           NodeId old, std::string address, uint64_t deadline_ms,
+                           uint64_t timeout_ms, std::function<void(const kv::Reply&)> done);
+  // The peer address of member `id` (its configuration's, else --peers'), empty if unknown.
+  std::string peer_address(NodeId id) const;
+  // Dials the members of the current configuration and no one else (after each flush).
+  void sync_peers();
   std::string info(const std::string& section) const;
   // The Prometheus text of every metric, and the HTTP endpoint's answers (server_metrics.cc).
   std::string metrics_text() const;
@@ -214,6 +228,7 @@ class Server {
   std::unique_ptr<storage::PeerPins> pins_;  // in the data directory
   bool bug_wiped_replica_votes_ = false;     // planted: check_identity takes any incarnation
   std::unique_ptr<net::PeerTransport> transport_;
+  paxos::MembershipRef dialled_;  // the configuration the transport's peers were taken from
   std::unique_ptr<asio::thread_pool> sync_thread_;  // runs the log's fdatasync (one thread)
   std::unique_ptr<AsioPeers> peers_;
   std::unique_ptr<AsioClock> clock_;

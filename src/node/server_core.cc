@@ -1,6 +1,8 @@
 #include "node/server_core.h"
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 
 #include "base/planted_bugs.h"
 
@@ -20,8 +22,14 @@ Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Op
   }
   // The core compares incarnations as 64 bits; its peers' come from their Hellos, folded alike
   // (net/peer_transport.h).
-  if (options.incarnation_from_identity)
+  if (options.incarnation_from_identity) {
     options.config.incarnation = fold64((*storage)->identity().incarnation);
+    // A directory initialized for a member added at run time (--join) has no bootstrap
+    // configuration: the replica learns its configuration from its peers, on every start
+    // (--peers names whom to ask, not who votes).
+    if ((*storage)->identity().origin == storage::Identity::Origin::kJoin)
+      options.config.join = true;
+  }
   std::unique_ptr<ServerCore> core(new ServerCore(std::move(options), std::move(*storage)));
   core->durable_horizon_ = durable.time_horizon;
   core->replica_ = std::make_unique<paxos::Replica>(core->options_.config, durable, seed);
@@ -151,6 +159,7 @@ void ServerCore::submit(uint64_t client, uint64_t seq, std::vector<std::string> 
                          "predecessors'; the command was not applied"));
   }
   const uint64_t time_ms = options_.bug_wall_clock_expiry ? wall_ms() : cluster_time_ms();
+  if (is_member_change(args)) return submit_member_change(id, time_ms, std::move(args), done);
   kv::KvCommand command{client, seq, time_ms, std::move(args)};
   const auto status = replica_->propose(paxos::Command{id, kv::encode_command(command)});
   if (status == paxos::ProposeStatus::kQueued) {
@@ -196,6 +205,134 @@ void ServerCore::read_index(IndexDone done) {
   w.now_ms = now_ms;
   w.index_done = std::move(done);
   reads_.emplace(id, std::move(w));
+}
+
+namespace {
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool parse_node_id(const std::string& text, NodeId& id) {
+  uint32_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v == 0) return false;
+  id = NodeId{v};
+  return true;
+}
+
+}  // namespace
+
+bool ServerCore::is_member_change(const std::vector<std::string>& args) {
+  if (args.size() < 2 || lower_ascii(args[0]) != "member") return false;
+  const std::string sub = lower_ascii(args[1]);
+  return sub == "add-learner" || sub == "promote" || sub == "remove" || sub == "swap";
+}
+
+void ServerCore::submit_member_change(const paxos::CommandId& id, uint64_t time_ms,
+                                      std::vector<std::string> args, Done done) {
+  using Kind = paxos::MembershipChange::Kind;
+  using kv::Reply;
+  const paxos::MembershipRef& current = replica_->membership();
+  if (replica_->role() != paxos::Role::kLeader || current == nullptr)
+    return done(not_leader("the change was not made"));
+  const std::string sub = lower_ascii(args[1]);
+  const std::string epoch = "OK epoch " + std::to_string(current->epoch);
+  paxos::MembershipChange change;
+  auto usage = [&] {
+    return done(Reply::error(
+        "ERR usage: MEMBER ADD-LEARNER host:port [id] | MEMBER PROMOTE id | MEMBER REMOVE id | "
+        "MEMBER SWAP learner-id old-id"));
+  };
+  // Whether learner `learner` has caught up (see kCaughtUpSlots); answers TRYAGAIN if not.
+  auto caught_up = [&](NodeId learner) {
+    const Slot commit = replica_->commit();
+    const Slot reported = replica_->peer_commit(learner);
+    if (reported > 0 && reported + kCaughtUpSlots >= commit) return true;
+    done(Reply::error("TRYAGAIN learner " + to_string(learner) +
+                      " has not caught up yet (it reported slot " + std::to_string(reported) +
+                      " of the leader's " + std::to_string(commit) +
+                      "; is it running, started with --join?); the change was not made"));
+    return false;
+  };
+  if (sub == "add-learner") {
+    if (args.size() != 3 && args.size() != 4) return usage();
+    change.kind = Kind::kAddLearner;
+    change.address = args[2];
+    if (args.size() == 4 && !parse_node_id(args[3], change.id)) return usage();
+    for (const paxos::Member& m : current->members) {
+      if (m.address != change.address) continue;
+      // A retry of a request that added it (or the same request twice): the same answer.
+      if (!m.voter && (!change.id.valid() || change.id == m.id))
+        return done(Reply::integer_of(int64_t(m.id.value)));
+      return done(Reply::error("ERR " + change.address + " is the peer address of " +
+                               to_string(m.id) + " already"));
+    }
+  } else if (sub == "promote" || sub == "remove") {
+    if (args.size() != 3 || !parse_node_id(args[2], change.id)) return usage();
+    change.kind = sub == "promote" ? Kind::kPromote : Kind::kRemove;
+    const paxos::Member* m = current->find(change.id);
+    if (m == nullptr && change.id.value < current->next_id) {
+      if (change.kind == Kind::kRemove) return done(Reply::simple(epoch));  // removed already
+      return done(Reply::error("ERR " + to_string(change.id) + " is not a member (" +
+                               current->describe() + ")"));
+    }
+    if (m != nullptr && m->voter && change.kind == Kind::kPromote)
+      return done(Reply::simple(epoch));  // promoted already
+    if (change.kind == Kind::kPromote && m != nullptr && !caught_up(change.id)) return;
+    if (change.kind == Kind::kRemove && change.id == replica_->id()) {
+      return done(Reply::error(
+          "ERR " + to_string(change.id) +
+          " leads: transfer leadership first (removing the leader is not supported yet); the "
+          "change was not made"));
+    }
+  } else if (sub == "swap") {
+    if (args.size() != 4 || !parse_node_id(args[2], change.id) ||
+        !parse_node_id(args[3], change.old_id))
+      return usage();
+    change.kind = Kind::kReplace;
+    const paxos::Member* m = current->find(change.id);
+    if (m != nullptr && m->voter && !current->is_member(change.old_id))
+      return done(Reply::simple(epoch));  // swapped already
+    if (change.old_id == replica_->id()) {
+      return done(Reply::error("ERR " + to_string(change.old_id) +
+                               " leads: transfer leadership first (replacing the leader is not "
+                               "supported yet); the change was not made"));
+    }
+    if (m != nullptr && !m->voter && !caught_up(change.id)) return;
+  } else {
+    return usage();
+  }
+  auto next = paxos::apply_change(*current, change);
+  if (!next.is_ok()) return done(Reply::error("ERR " + next.status().message()));
+  const NodeId added = change.kind == Kind::kAddLearner ? NodeId{next->next_id - 1} : NodeId{};
+  kv::KvCommand command{id.client, id.seq, time_ms, std::move(args)};
+  const auto status =
+      replica_->propose_membership(paxos::Command{id, kv::encode_command(command)}, *next);
+  switch (status) {
+    case paxos::ProposeStatus::kQueued:
+      waiting_[id].push_back([added, done = std::move(done)](const Reply& r) {
+        // ADD-LEARNER answers the new member's id once the change is chosen.
+        if (added.valid() && r.kind == Reply::Kind::kSimple)
+          return done(Reply::integer_of(int64_t(added.value)));
+        done(r);
+      });
+      return;
+    case paxos::ProposeStatus::kStale:
+      return done(Reply::error(
+          "TRYAGAIN another configuration change is in progress; the change was not made"));
+    case paxos::ProposeStatus::kInvalid:
+      return done(Reply::error("ERR the configuration after the change would be unsafe (" +
+                               next->describe() + "); the change was not made"));
+    case paxos::ProposeStatus::kBusy:
+      return done(Reply::error("TRYAGAIN the leader is overloaded; the change was not made"));
+    case paxos::ProposeStatus::kTooLarge:
+      return done(Reply::error("ERR the configuration is too large; the change was not made"));
+    case paxos::ProposeStatus::kNotLeader:
+      return done(not_leader("the change was not made"));
+  }
 }
 
 kv::Reply too_large(size_t max_command_bytes, size_t bytes) {

@@ -117,6 +117,16 @@ class ServerCore {
   // the state machine's reply once applied, or with an error.
   void submit(uint64_t client, uint64_t seq, std::vector<std::string> args, Done done);
 
+  // A configuration change asked for by an operator (MEMBER ADD-LEARNER | PROMOTE | REMOVE |
+  // SWAP, docs/operations.md), which submit() hands here: on the leader it is checked with
+  // paxos::apply_change and proposed (paxos::Replica::propose_membership); `done` runs with
+  // "OK epoch N" once chosen (ADD-LEARNER: the new member's id), or with an error. PROMOTE and
+  // SWAP wait for the learner to have caught up: refused with TRYAGAIN until it reported a
+  // chosen prefix within kCaughtUpSlots of the leader's. A change already made answers OK again
+  // (a retry of the same request), so the router may retry it like any write.
+  static constexpr Slot kCaughtUpSlots = 64;
+  static bool is_member_change(const std::vector<std::string>& args);
+
   // A linearizable read (GET, MGET, ...; see kv::Store::read) at the cluster time when it
   // arrived, for expiry. `done` runs exactly once: with the store's reply once the read is
   // confirmed and applied, or with a TRYAGAIN error (not the leader, overloaded, or leadership
@@ -210,6 +220,8 @@ class ServerCore {
   // more durable at once (nothing was left to sync), so held messages may be released now.
   Result<bool> start_sync();
   void apply(const paxos::SlotValue& entry);
+  void submit_member_change(const paxos::CommandId& id, uint64_t time_ms,
+                            std::vector<std::string> args, Done done);
   void reply(const paxos::CommandId& id, const kv::Reply& reply);
   // The TRYAGAIN answer of a replica that does not lead; `consequence` ends it ("the command
   // was not applied").

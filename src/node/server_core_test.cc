@@ -611,3 +611,46 @@ TEST(ServerCoreTime, AKeyAReadSawExpiredStaysExpiredWhenALeaderFailsWhileItWaits
 
 }  // namespace
 }  // namespace synod::node
+
+namespace synod::node {
+namespace {
+
+// MEMBER changes on the leader (ServerCore::submit_member_change): a learner's id is answered
+// once the change is chosen, and asking again answers the same; a learner that never answered is
+// not promoted (TRYAGAIN: it has not caught up); the leader is not removed; a removal asked for
+// again answers OK without a change; a follower refuses definitely, naming the leader.
+TEST(ServerCoreMembers, ChangesAreCheckedOnTheLeaderAndRetriesAnswerTheSame) {
+  Cluster c;
+  c.run(60);
+  const uint32_t leader = c.leader();
+  ASSERT_NE(leader, 0u);
+  std::vector<kv::Reply> replies;
+  auto submit = [&](uint32_t node, uint64_t seq, std::vector<std::string> args) {
+    c.node(node).submit(7, seq, std::move(args), [&](const kv::Reply& r) { replies.push_back(r); });
+    c.run(5);
+    return replies.empty() ? kv::Reply::error("no answer") : replies.back();
+  };
+  EXPECT_EQ(submit(leader, 1, {"MEMBER", "ADD-LEARNER", "127.0.0.1:9"}), kv::Reply::integer_of(4));
+  EXPECT_EQ(c.node(leader).replica().membership()->epoch, 1u);
+  EXPECT_EQ(submit(leader, 2, {"member", "add-learner", "127.0.0.1:9"}), kv::Reply::integer_of(4));
+  EXPECT_EQ(c.node(leader).replica().membership()->epoch, 1u);
+  const kv::Reply early = submit(leader, 3, {"MEMBER", "PROMOTE", "4"});
+  EXPECT_EQ(early.text.rfind("TRYAGAIN learner n4 has not caught up", 0), 0u) << early.text;
+  const kv::Reply self = submit(leader, 4, {"MEMBER", "REMOVE", std::to_string(leader)});
+  EXPECT_NE(self.text.find("transfer leadership first"), std::string::npos) << self.text;
+  const uint32_t follower = leader % 3 + 1;
+  const kv::Reply there = submit(follower, 5, {"MEMBER", "REMOVE", "4"});
+  EXPECT_EQ(there.text.rfind("TRYAGAIN not the leader; n" + std::to_string(leader), 0), 0u)
+      << there.text;
+  EXPECT_EQ(submit(leader, 6, {"MEMBER", "REMOVE", "4"}), kv::Reply::simple("OK epoch 2"));
+  EXPECT_EQ(submit(leader, 7, {"MEMBER", "REMOVE", "4"}), kv::Reply::simple("OK epoch 2"));
+  EXPECT_EQ(c.node(follower).replica().membership()->describe(),
+            c.node(leader).replica().membership()->describe());
+  const kv::Reply reused = submit(leader, 8, {"MEMBER", "ADD-LEARNER", "127.0.0.1:10", "4"});
+  EXPECT_NE(reused.text.find("ids are never reused"), std::string::npos) << reused.text;
+  const kv::Reply usage = submit(leader, 9, {"MEMBER", "PROMOTE"});
+  EXPECT_EQ(usage.text.rfind("ERR usage: MEMBER", 0), 0u) << usage.text;
+}
+
+}  // namespace
+}  // namespace synod::node

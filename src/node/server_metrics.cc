@@ -42,11 +42,11 @@ std::string Server::metrics_text() const {
             core_->applied());
   out.gauge("synod_snapshot_slot", "The newest snapshot covers slots up to here.",
             r.snapshot_slot());
-  out.gauge("synod_cluster_size", "Members of the cluster.", options_.peers.size());
+  out.gauge("synod_cluster_size", "Members of the cluster.", transport_->peers().size());
   // Peers.
   out.family("synod_peer_connected", "gauge",
              "1 if the outbound connection to the peer has exchanged hellos.");
-  for (const auto& [id, endpoint] : options_.peers) {
+  for (const auto& [id, endpoint] : transport_->peers()) {
     if (id == options_.id) continue;
     const std::string peer = node_label(id);
     out.sample("synod_peer_connected", transport_->stats(id).connected ? 1 : 0, {{"peer", peer}});
@@ -70,7 +70,7 @@ std::string Server::metrics_text() const {
   };
   for (const PeerCounter& c : kPeerCounters) {
     out.family(c.name, c.type, c.help);
-    for (const auto& [id, endpoint] : options_.peers) {
+    for (const auto& [id, endpoint] : transport_->peers()) {
       if (id == options_.id) continue;
       out.sample(c.name, transport_->stats(id).*c.field, {{"peer", node_label(id)}});
     }
@@ -80,7 +80,7 @@ std::string Server::metrics_text() const {
               "left out: at most one line per address and reason per 10 s.",
               transport_->refusals_not_logged() + client_refusals_.suppressed());
   out.family("synod_peer_send_queue_bytes", "gauge", "Bytes queued to send to the peer.");
-  for (const auto& [id, endpoint] : options_.peers) {
+  for (const auto& [id, endpoint] : transport_->peers()) {
     if (id == options_.id) continue;
     out.sample("synod_peer_send_queue_bytes", transport_->stats(id).queued_bytes,
                {{"peer", node_label(id)}});
@@ -88,7 +88,7 @@ std::string Server::metrics_text() const {
   if (r.role() == paxos::Role::kLeader) {
     out.family("synod_peer_lag_slots", "gauge",
                "On the leader: chosen slots the peer has not yet reported as chosen.");
-    for (const auto& [id, endpoint] : options_.peers) {
+    for (const auto& [id, endpoint] : transport_->peers()) {
       if (id == options_.id) continue;
       const Slot peer_commit = r.peer_commit(id);
       out.sample("synod_peer_lag_slots", r.commit() - std::min(r.commit(), peer_commit),

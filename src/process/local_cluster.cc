@@ -70,11 +70,16 @@ LocalCluster::~LocalCluster() {
 
 std::string LocalCluster::peers() const {
   std::string out;
-  for (int i = 1; i <= options_.replicas; ++i) {
+  for (int i = 1; i <= founders(); ++i) {
     if (i > 1) out += ",";
     out += std::to_string(i) + "=127.0.0.1:" + std::to_string(peer_port(i));
   }
   return out;
+}
+
+std::string LocalCluster::peers_for(int id) const {
+  if (id <= founders()) return peers();
+  return peers() + "," + std::to_string(id) + "=127.0.0.1:" + std::to_string(peer_port(id));
 }
 
 std::string LocalCluster::log_path(int id) const {
@@ -85,7 +90,7 @@ Status LocalCluster::start_all() {
   std::error_code ec;
   std::filesystem::create_directories(options_.dir, ec);
   if (ec) return Status::io_error("cannot create " + options_.dir + ": " + ec.message());
-  for (int i = 1; i <= options_.replicas; ++i) SYNOD_RETURN_IF_ERROR(start(i));
+  for (int i = 1; i <= founders(); ++i) SYNOD_RETURN_IF_ERROR(start(i));
   return Status::ok();
 }
 
@@ -95,7 +100,7 @@ Status LocalCluster::wait_until_serving(uint32_t timeout_ms) const {
   for (;;) {
     int waiting = 0;
     for (int i = 1; i <= options_.replicas; ++i) {
-      if (serving[static_cast<size_t>(i)]) continue;
+      if (serving[static_cast<size_t>(i)] || !started_[static_cast<size_t>(i)]) continue;
       if (exited(i)) {
         const std::string why = last_line(log_path(i));
         return Status::io_error("n" + std::to_string(i) + " exited at start" +
@@ -109,7 +114,7 @@ Status LocalCluster::wait_until_serving(uint32_t timeout_ms) const {
     if (waiting == 0) return Status::ok();
     if (std::chrono::steady_clock::now() >= deadline) {
       for (int i = 1; i <= options_.replicas; ++i)
-        if (!serving[static_cast<size_t>(i)])
+        if (!serving[static_cast<size_t>(i)] && started_[static_cast<size_t>(i)])
           return Status::io_error("n" + std::to_string(i) +
                                   " did not answer on 127.0.0.1:" + std::to_string(client_port(i)) +
                                   " within " + std::to_string(timeout_ms / 1000) +
@@ -143,7 +148,7 @@ Status LocalCluster::start(int id, const std::vector<std::string>& extra_args) {
                                    "--id",
                                    std::to_string(id),
                                    "--peers",
-                                   peers(),
+                                   peers_for(id),
                                    "--listen",
                                    options_.client_port == 0
                                        ? std::string("none")

@@ -21,6 +21,10 @@ class LocalCluster {
     std::string binary;  // the synod executable
     std::string dir;
     int replicas = 3;
+    // The replicas that found the cluster (start_all starts them, and their --peers lists
+    // them); 0: all. Those above it are machines added at run time (synod member add): each
+    // starts with --join, its --peers the founders' and its own.
+    int founders = 0;
     uint16_t client_port = 7001;  // replica i serves clients on client_port + i - 1 (0: none)
     uint16_t peer_port = 7101;    // and peers on peer_port + i - 1
     // Passed to every `synod server`, "{id}" replaced by the replica's id (e.g. its certificate:
@@ -88,7 +92,10 @@ class LocalCluster {
   uint16_t metrics_port(int id) const {
     return static_cast<uint16_t>(options_.metrics_port + id - 1);
   }
-  std::string peers() const;  // "1=127.0.0.1:P1,2=..."
+  std::string peers() const;  // the founders': "1=127.0.0.1:P1,2=..."
+  // What replica `id` is started with: the founders', and its own if it is not one.
+  std::string peers_for(int id) const;
+  int founders() const { return options_.founders == 0 ? options_.replicas : options_.founders; }
   std::string log_path(int id) const;
   const Options& options() const { return options_; }
 

@@ -151,19 +151,12 @@ void on_watch_signal(int) {
 }
 
 int run_status(const StatusArgs& args) {
-  std::vector<net::Endpoint> endpoints;
-  size_t start = 0;
-  const std::string& list = args.endpoints;
-  while (start <= list.size()) {
-    const size_t comma = std::min(list.find(',', start), list.size());
-    auto e = net::parse_endpoint(list.substr(start, comma - start));
-    if (!e.is_ok()) {
-      fmt::print(stderr, "synod status: --endpoints: {}\n", e.status().to_string());
-      return 2;
-    }
-    endpoints.push_back(*e);
-    start = comma + 1;
+  auto parsed = parse_endpoint_list(args.endpoints);
+  if (!parsed.is_ok()) {
+    fmt::print(stderr, "synod status: --endpoints: {}\n", parsed.status().to_string());
+    return 2;
   }
+  const std::vector<net::Endpoint>& endpoints = *parsed;
   auto options = args.client.options(args.timeout_ms);
   if (!options.is_ok()) {
     fmt::print(stderr, "synod status: {}\n", options.status().message());
@@ -188,6 +181,19 @@ int run_status(const StatusArgs& args) {
 }
 
 }  // namespace
+
+Result<std::vector<net::Endpoint>> parse_endpoint_list(std::string_view list) {
+  std::vector<net::Endpoint> endpoints;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    auto e = net::parse_endpoint(list.substr(start, comma - start));
+    if (!e.is_ok()) return e.status();
+    endpoints.push_back(*e);
+    start = comma + 1;
+  }
+  return endpoints;
+}
 
 bool print_cluster_status(const std::vector<net::Endpoint>& endpoints,
                           const client::ClientOptions& options) {

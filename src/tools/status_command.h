@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "client/resp_client.h"
@@ -13,6 +14,9 @@
 namespace synod::tools {
 
 void add_status_command(CLI::App& app, int& exit_code);
+
+// "HOST:PORT,HOST:PORT,..." (--endpoints of synod status and synod member).
+Result<std::vector<net::Endpoint>> parse_endpoint_list(std::string_view list);
 
 // One round of `synod status`: the table and the cluster's verdict on stdout; true when healthy
 // (a leader the members agree on, every member answered within `options.timeout_ms`, one

@@ -7,6 +7,7 @@
 #include "tools/chaos_command.h"
 #include "tools/check_command.h"
 #include "tools/lincheck_command.h"
+#include "tools/member_command.h"
 #include "tools/server_commands.h"
 #include "tools/sim_command.h"
 #include "tools/snapshot_command.h"
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   synod::tools::add_wal_dump_command(app, exit_code);
   synod::tools::add_identity_command(app, exit_code);
   synod::tools::add_status_command(app, exit_code);
+  synod::tools::add_member_command(app, exit_code);
   synod::tools::add_snapshot_command(app, exit_code);
   synod::tools::add_bench_command(app, exit_code);
   synod::tools::add_check_command(app, exit_code);

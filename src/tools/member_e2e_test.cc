@@ -1,0 +1,265 @@
+// Membership changes with real processes (issue 17, "Operations"): the procedures of
+// docs/operations.md — grow, shrink, replace a machine — run with `synod member` against a
+// cluster of `synod server` processes, and the cluster is checked afterwards by what it does:
+// acknowledged writes read back (from the new member too), MEMBER LIST shows the roles and the
+// epoch, and the changed cluster tolerates the failure its new size allows.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/resp_client.h"
+#include "process/local_cluster.h"
+#include "tools/e2e_support.h"
+
+namespace synod::tools {
+namespace {
+
+using kv::Reply;
+using process::LocalCluster;
+
+class MemberE2E : public ::testing::Test {
+ protected:
+  // Three founders, and room for machines added at run time (ids 4 and 5).
+  void start() {
+    auto o = three_replicas("member", {});
+    ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+    o->replicas = 5;
+    o->founders = 3;
+    ASSERT_TRUE(LocalCluster::pick_free_ports(5, o->client_port, o->peer_port).is_ok());
+    cluster_ = std::make_unique<LocalCluster>(*o);
+    ASSERT_TRUE(cluster_->start_all().is_ok());
+    ASSERT_TRUE(cluster_->wait_until_serving(15000).is_ok());
+    ASSERT_TRUE(eventually([&] { return cluster_->leader() != 0; })) << "no leader";
+  }
+
+  void TearDown() override {
+    if (!cluster_) return;
+    cluster_->stop_all();
+    if (!HasFailure()) std::filesystem::remove_all(cluster_->options().dir);
+  }
+
+  std::string endpoints(const std::set<int>& ids) const {
+    std::string out;
+    for (int id : ids)
+      out += (out.empty() ? "" : ",") + std::string("127.0.0.1:") +
+             std::to_string(cluster_->client_port(id));
+    return out;
+  }
+  std::string peer_addr(int id) const {
+    return "127.0.0.1:" + std::to_string(cluster_->peer_port(id));
+  }
+  Ran member(const std::string& args) const {
+    return run_shell(std::string(SYNOD_BINARY) + " member " + args + " 2>&1");
+  }
+
+  Result<Reply> call(int id, const std::vector<std::string>& args, int timeout_ms = 8000) {
+    auto c = client::RespClient::connect("127.0.0.1", cluster_->client_port(id), 1000);
+    if (!c.is_ok()) return c.status();
+    c->set_timeout_ms(timeout_ms);
+    return c->call(args);
+  }
+  bool set(int id, const std::string& key, const std::string& value) {
+    auto r = call(id, {"SET", key, value});
+    return r.is_ok() && r->kind == Reply::Kind::kSimple && r->text == "OK";
+  }
+  std::string get(int id, const std::string& key) {
+    auto r = call(id, {"GET", key});
+    return r.is_ok() ? r->text : r.status().to_string();
+  }
+  // MEMBER LIST of replica `id`, its lines joined by newlines ("" if it did not answer).
+  std::string list(int id) {
+    auto r = call(id, {"MEMBER", "LIST"}, 2000);
+    if (!r.is_ok() || r->kind != Reply::Kind::kArray) return "";
+    std::string out;
+    for (const Reply& line : r->elements) out += line.text + "\n";
+    return out;
+  }
+  static bool has(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+  }
+  // The leader's MEMBER LIST has exactly `voters` as voters, and no learner. (Epochs are not
+  // predictable: the leader binds each member's incarnation in a change of its own.)
+  bool configuration_is(const std::set<int>& voters) {
+    const int leader = cluster_->leader();
+    if (leader == 0) return false;
+    const std::string l = list(leader);
+    if (has(l, "role=learner")) return false;
+    size_t lines = 0;
+    for (size_t at = 0; (at = l.find("\nid=", at)) != std::string::npos; ++at) ++lines;
+    if (lines != voters.size()) return false;
+    for (int v : voters)
+      if (!has(l, "id=" + std::to_string(v) + " ") ||
+          !has(l, "id=" + std::to_string(v) + " peer=" + peer_addr(v)))
+        return false;
+    return true;
+  }
+
+  std::unique_ptr<LocalCluster> cluster_;
+};
+
+// Grow 3 -> 4 (add a learner, start it with --join, promote it once caught up), then shrink
+// 4 -> 3 (remove a founder), with writes before, between and after; the new member serves reads
+// of every acknowledged write, and the shrunk cluster still tolerates one failure.
+TEST_F(MemberE2E, GrowToFourThenShrinkToThree) {
+  start();
+  if (HasFatalFailure()) return;
+  const int leader = cluster_->leader();
+  std::map<std::string, std::string> acked;
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = "grow:" + std::to_string(i);
+    ASSERT_TRUE(set(leader, key, "v" + std::to_string(i)));
+    acked[key] = "v" + std::to_string(i);
+  }
+  // Refusals, with clear texts: the leader may not be removed yet; a learner that never started
+  // is never promoted; a change needs the admin right.
+  auto refused = call(leader, {"MEMBER", "REMOVE", std::to_string(leader)});
+  ASSERT_TRUE(refused.is_ok());
+  EXPECT_TRUE(has(refused->text, "transfer leadership first")) << refused->text;
+
+  const int follower = leader % 3 + 1;
+  Ran added = member("add --endpoints " + endpoints({follower}) + " --peer-addr " + peer_addr(4));
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  EXPECT_TRUE(has(added.output, "added n4 ")) << added.output;
+  // Asking again (a retry) gives the same id and changes nothing.
+  auto again = call(leader, {"MEMBER", "ADD-LEARNER", peer_addr(4)});
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_EQ(again->kind, Reply::Kind::kInteger);
+  EXPECT_EQ(again->integer, 4);
+  EXPECT_TRUE(eventually([&] { return has(list(leader), "id=4 peer=" + peer_addr(4)); }));
+  EXPECT_TRUE(has(list(leader), "role=learner")) << list(leader);
+  // Not started: promoting it is refused until it has caught up.
+  Ran early = member("promote 4 --timeout-ms 7000 --endpoints " + endpoints({1, 2, 3}));
+  EXPECT_EQ(early.exit_code, 1) << early.output;
+  EXPECT_TRUE(has(early.output, "has not caught up")) << early.output;
+
+  ASSERT_TRUE(cluster_->start(4, {"--join"}).is_ok());
+  ASSERT_TRUE(cluster_->wait_until_serving(15000).is_ok());
+  Ran promoted = member("promote 4 --timeout-ms 30000 --endpoints " + endpoints({1, 2, 3}));
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.output;
+  EXPECT_TRUE(has(promoted.output, "OK epoch ")) << promoted.output;
+  EXPECT_TRUE(eventually([&] { return configuration_is({1, 2, 3, 4}); })) << list(leader);
+  Ran listed = member("list --endpoints " + endpoints({1, 2, 3, 4}));
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_TRUE(has(listed.output, "id=4 peer=" + peer_addr(4))) << listed.output;
+  EXPECT_TRUE(has(listed.output, "role=voter")) << listed.output;
+
+  for (int i = 20; i < 40; ++i) {
+    const std::string key = "grow:" + std::to_string(i);
+    ASSERT_TRUE(set(4, key, "v" + std::to_string(i)));  // forwarded by the new member
+    acked[key] = "v" + std::to_string(i);
+  }
+  for (const auto& [key, value] : acked) EXPECT_EQ(get(4, key), value) << key;
+
+  // Shrink: the other founder that does not lead leaves; its process is then stopped.
+  const int leaving = cluster_->leader() == follower ? leader : follower;
+  ASSERT_NE(leaving, cluster_->leader());
+  Ran removed = member("remove " + std::to_string(leaving) + " --endpoints " + endpoints({4}));
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
+  std::set<int> voters = {1, 2, 3, 4};
+  voters.erase(leaving);
+  EXPECT_TRUE(eventually([&] { return configuration_is(voters); })) << list(leader);
+  cluster_->stop(leaving);
+  // Three voters: one more failure (a non-leader) is tolerated.
+  const int now_leading = cluster_->leader();
+  ASSERT_NE(now_leading, 0);
+  int victim = 0;
+  for (int v : voters)
+    if (v != now_leading) victim = v;
+  cluster_->kill(victim, SIGKILL);
+  for (int i = 0; i < 10; ++i) {
+    const std::string key = "shrunk:" + std::to_string(i);
+    EXPECT_TRUE(set(now_leading, key, "s")) << key;
+    acked[key] = "s";
+  }
+  int survivor = 0;
+  for (int v : voters)
+    if (v != now_leading && v != victim) survivor = v;
+  for (const auto& [key, value] : acked) EXPECT_EQ(get(survivor, key), value) << key;
+}
+
+// Replace a killed member's machine with a fresh one (a new data directory, a new id) while a
+// client writes: one `synod member replace`, the new machine started with --join meanwhile.
+// Afterwards the configuration has three voters again, the new one among them, and the cluster
+// tolerates another failure: every acknowledged write reads back from the new member.
+TEST_F(MemberE2E, ReplaceAKilledMachineWhileAClientWrites) {
+  start();
+  if (HasFatalFailure()) return;
+  const int leader = cluster_->leader();
+  const int dead = leader % 3 + 1;
+  const int other = dead % 3 + 1;
+  std::mutex mu;
+  std::map<std::string, std::string> acked;
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      const std::string key = "w:" + std::to_string(i), value = "x" + std::to_string(i);
+      for (int id : {leader, other}) {
+        if (set(id, key, value)) {
+          std::lock_guard<std::mutex> lock(mu);
+          acked[key] = value;
+          ++writes;
+          break;
+        }
+      }
+    }
+  });
+  EXPECT_TRUE(eventually([&] { return writes > 20; }));
+  cluster_->kill(dead, SIGKILL);
+  std::filesystem::remove_all(cluster_->options().dir + "/n" + std::to_string(dead));
+  const int before = writes;
+  EXPECT_TRUE(eventually([&] { return writes > before + 20; })) << "writes stopped";
+
+  // docs/operations.md, "Replace a failed machine": add, start with --join, replace.
+  Ran added = member("add --peer-addr " + peer_addr(4) + " --endpoints " + endpoints({1, 2, 3}));
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  EXPECT_TRUE(has(added.output, "added n4 ")) << added.output;
+  ASSERT_TRUE(cluster_->start(4, {"--join"}).is_ok());
+  Ran replaced = member("replace " + std::to_string(dead) + " " + peer_addr(4) +
+                        " --catchup-ms 30000 --endpoints " + endpoints({1, 2, 3}));
+  ASSERT_EQ(replaced.exit_code, 0) << replaced.output;
+  EXPECT_TRUE(has(replaced.output, "OK epoch ") && has(replaced.output, " id 4"))
+      << replaced.output;
+  EXPECT_TRUE(eventually([&] { return configuration_is({leader, other, 4}); })) << list(leader);
+  const int after = writes;
+  EXPECT_TRUE(eventually([&] { return writes > after + 20; })) << "writes stopped";
+
+  // Another failure: the founder that neither leads nor was replaced.
+  cluster_->kill(other, SIGKILL);
+  stop = true;
+  writer.join();
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(set(leader, "after:" + std::to_string(i), "a"));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_GT(acked.size(), 60u);
+  for (const auto& [key, value] : acked) EXPECT_EQ(get(4, key), value) << key;
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(get(4, "after:" + std::to_string(i)), "a");
+}
+
+// A replace whose new machine never starts ends with a clear error within its bound, and leaves
+// the cluster as it was but for the learner (which MEMBER REMOVE then drops).
+TEST_F(MemberE2E, AReplaceWhoseMachineNeverStartsFailsClearly) {
+  start();
+  if (HasFatalFailure()) return;
+  const int leader = cluster_->leader();
+  const int old = leader % 3 + 1;
+  Ran replaced = member("replace " + std::to_string(old) + " " + peer_addr(5) +
+                        " --catchup-ms 2000 --endpoints " + endpoints({1, 2, 3}));
+  EXPECT_EQ(replaced.exit_code, 1) << replaced.output;
+  EXPECT_TRUE(has(replaced.output, "did not catch up within 2000 ms")) << replaced.output;
+  EXPECT_TRUE(has(replaced.output, "MEMBER REMOVE 4")) << replaced.output;
+  Ran removed = member("remove 4 --endpoints " + endpoints({1, 2, 3}));
+  EXPECT_EQ(removed.exit_code, 0) << removed.output;
+  EXPECT_TRUE(eventually([&] { return configuration_is({1, 2, 3}); })) << list(leader);
+  EXPECT_TRUE(set(leader, "k", "v"));
+}
+
+}  // namespace
+}  // namespace synod::tools
