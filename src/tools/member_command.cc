@@ -58,7 +58,11 @@ Result<kv::Reply> call_any(const std::vector<net::Endpoint>& endpoints,
       auto reply = c->call(command);
       if (reply.is_ok() && !retryable(*reply)) return reply;
       if (reply.is_ok()) {
-        answered = *reply;
+        // A refusal says why (a learner not caught up, no leader); UNKNOWN (a forward that
+        // timed out) says less: it does not replace one.
+        if (!answered || !reply->text.starts_with("UNKNOWN") ||
+            answered->text.starts_with("UNKNOWN"))
+          answered = *reply;
       } else {
         failed = Status::io_error(e.to_string() + ": " + reply.status().to_string());
       }
