@@ -1039,8 +1039,11 @@ void Server::swap_when_caught_up(const std::shared_ptr<Router::Session>& session
           log(fmt::format("replace: n{} replaced n{} ({})", l, o, reply.text));
           return done(kv::Reply::simple(reply.text + " id " + l));
         }
-        const bool retry = reply.text.rfind("TRYAGAIN", 0) == 0;
-        if (retry && now_ms() < deadline_ms) {
+        // TRYAGAIN: not caught up yet (or no leader); UNKNOWN: a forward the leader kept
+        // refusing. Asking again is safe either way (a swap made already answers OK).
+        const bool refused = reply.text.rfind("TRYAGAIN", 0) == 0;
+        const bool unknown = reply.text.rfind("UNKNOWN", 0) == 0;
+        if ((refused || unknown) && now_ms() < deadline_ms) {
           clock_->after(100, [this, session, learner, old, address, deadline_ms, timeout_ms, done,
                               alive] {
             if (!alive.expired() && !stopped_)
@@ -1049,12 +1052,14 @@ void Server::swap_when_caught_up(const std::shared_ptr<Router::Session>& session
           return;
         }
         std::string why = reply.text;
-        if (retry) {
+        if (refused || unknown) {
           why = fmt::format(
-              "ERR n{} at {} did not catch up within {} ms ({}); it stays a learner: start it "
+              "ERR n{} at {} did not catch up within {} ms (last answer: {}); {}: start it "
               "(synod server --id {} --join ...) and run MEMBER SWAP {} {}, or drop it with "
               "MEMBER REMOVE {}",
-              l, address, timeout_ms, reply.text, l, l, o, l);
+              l, address, timeout_ms, reply.text,
+              refused ? "it stays a learner" : "if MEMBER LIST shows it a learner still", l, l, o,
+              l);
         }
         log("replace: " + why);
         done(kv::Reply::error(why));
