@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -200,6 +203,8 @@ TEST_F(MemberE2E, ReplaceAKilledMachineWhileAClientWrites) {
   std::map<std::string, std::string> acked;
   std::atomic<bool> stop{false};
   std::atomic<int> writes{0};
+  using Clock = std::chrono::steady_clock;
+  std::vector<Clock::time_point> acked_at;  // when each write was acknowledged, in order
   std::thread writer([&] {
     for (int i = 0; !stop; ++i) {
       const std::string key = "w:" + std::to_string(i), value = "x" + std::to_string(i);
@@ -207,6 +212,7 @@ TEST_F(MemberE2E, ReplaceAKilledMachineWhileAClientWrites) {
         if (set(id, key, value)) {
           std::lock_guard<std::mutex> lock(mu);
           acked[key] = value;
+          acked_at.push_back(Clock::now());
           ++writes;
           break;
         }
@@ -220,6 +226,7 @@ TEST_F(MemberE2E, ReplaceAKilledMachineWhileAClientWrites) {
   EXPECT_TRUE(eventually([&] { return writes > before + 20; })) << "writes stopped";
 
   // docs/operations.md, "Replace a failed machine": add, start with --join, replace.
+  const Clock::time_point changes_from = Clock::now();
   Ran added = member("add --peer-addr " + peer_addr(4) + " --endpoints " + endpoints({1, 2, 3}));
   ASSERT_EQ(added.exit_code, 0) << added.output;
   EXPECT_TRUE(has(added.output, "added n4 ")) << added.output;
@@ -230,8 +237,30 @@ TEST_F(MemberE2E, ReplaceAKilledMachineWhileAClientWrites) {
   EXPECT_TRUE(has(replaced.output, "OK epoch ") && has(replaced.output, " id 4"))
       << replaced.output;
   EXPECT_TRUE(eventually([&] { return configuration_is({leader, other, 4}); })) << list(leader);
+  const Clock::time_point changes_to = Clock::now();
   const int after = writes;
   EXPECT_TRUE(eventually([&] { return writes > after + 20; })) << "writes stopped";
+  {
+    // The longest the client waited between two acknowledged writes while the machine was
+    // added, started and swapped in (measured, not asserted: the machine is shared).
+    std::lock_guard<std::mutex> lock(mu);
+    Clock::duration longest{};
+    size_t during = 0;
+    for (size_t i = 1; i < acked_at.size(); ++i) {
+      if (acked_at[i] < changes_from || acked_at[i - 1] > changes_to) continue;
+      longest = std::max(longest, acked_at[i] - acked_at[i - 1]);
+      ++during;
+    }
+    std::printf(
+        "[measure] replace (add + start --join + swap) took %lld ms; %zu writes "
+        "acknowledged meanwhile; longest gap between them %lld ms\n",
+        static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(changes_to - changes_from)
+                .count()),
+        during,
+        static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(longest).count()));
+  }
 
   // Another failure: the founder that neither leads nor was replaced.
   cluster_->kill(other, SIGKILL);
