@@ -165,23 +165,38 @@ Reply info_reply(const CommandSpec* container, const CommandSpec& spec) {
   });
 }
 
-// What Synod says of its own commands in COMMAND DOCS.
-Reply synod_docs(const CommandSpec& spec) {
+// What Synod says of its own commands in COMMAND DOCS (with its subcommands', for a container
+// of Synod's own: MEMBER).
+Reply synod_docs(const CommandSpec& spec, const std::string& container = "") {
   std::string summary, group = "server";
+  const std::string name =
+      container.empty() ? std::string(spec.name) : container + "|" + std::string(spec.name);
   if (spec.name == "delifeq") {
     summary = "Deletes a key if its value equals the given one (Valkey's DELIFEQ)";
     group = "string";
-  } else if (spec.name == "member") {
-    summary =
-        "Lists the cluster's members or changes them (add a learner, promote, remove, replace)";
   } else if (spec.name == "synod.fault") {
     summary = "Injects faults into this replica (only with --fault-injection)";
+  } else if (name == "member") {
+    summary =
+        "Lists the cluster's members or changes them (add a learner, promote, remove, replace)";
+  } else if (container == "member") {
+    summary = "Membership: see docs/operations.md, \"Changing the members\"";
   } else {
     summary = "A Synod command";
   }
-  return Reply::array({Reply::bulk("summary"), Reply::bulk(summary), Reply::bulk("since"),
-                       Reply::bulk("1.0.0"), Reply::bulk("group"), Reply::bulk(group),
-                       Reply::bulk("complexity"), Reply::bulk("O(1)")});
+  std::vector<Reply> fields = {
+      Reply::bulk("summary"), Reply::bulk(summary), Reply::bulk("since"),      Reply::bulk("1.0.0"),
+      Reply::bulk("group"),   Reply::bulk(group),   Reply::bulk("complexity"), Reply::bulk("O(1)")};
+  if (container.empty() && !spec.subcommands.empty()) {
+    std::vector<Reply> subs;
+    for (const CommandSpec& sub : spec.subcommands) {
+      subs.push_back(Reply::bulk(name + "|" + std::string(sub.name)));
+      subs.push_back(synod_docs(sub, name));
+    }
+    fields.push_back(Reply::bulk("subcommands"));
+    fields.push_back(Reply::array(std::move(subs)));
+  }
+  return Reply::array(std::move(fields));
 }
 
 // Redis's docs of a command, its subcommands kept to those Synod has.

@@ -109,6 +109,7 @@ TEST(Acl, ReadOnlyReadWriteAndAdminUsers) {
   EXPECT_EQ(refusal(*acl, reader, {"SET", "k", "v"}), noperm("set"));
   EXPECT_EQ(refusal(*acl, reader, {"del", "k"}), noperm("del"));
   EXPECT_EQ(refusal(*acl, reader, {"INFO"}), noperm("info"));
+  EXPECT_EQ(refusal(*acl, reader, {"MEMBER", "PROMOTE", "4"}), noperm("member|promote"));
   // What no table knows is in no category: refused unless a rule names it or +@all.
   EXPECT_EQ(refusal(*acl, reader, {"NOSUCH"}), noperm("nosuch"));
   EXPECT_EQ(refusal(*acl, reader, {"CLIENT", "PAUSE", "10"}), noperm("client|pause"));
@@ -128,13 +129,18 @@ TEST(Acl, ReadOnlyReadWriteAndAdminUsers) {
            {{"INFO"}, "info"},
            {{"CONFIG", "GET", "save"}, "config|get"},
            {{"SYNOD.FAULT", "BLOCK", "2"}, "synod.fault"},
+           {{"MEMBER", "LIST"}, "member|list"},
+           {{"MEMBER", "ADD-LEARNER", "h:1"}, "member|add-learner"},
+           {{"member", "remove", "2"}, "member|remove"},
+           {{"MEMBER", "REPLACE", "2", "h:1"}, "member|replace"},
            {{"ACL", "LIST"}, "acl|list"},
            {{"acl", "users"}, "acl|users"},
            {{"ACL", "WHOAMI"}, "acl|whoami"}})  // @slow alone in Redis: not in @all minus these
     EXPECT_EQ(refusal(*acl, writer, args), what == "acl|whoami" ? "" : noperm(what)) << what;
   // Admin: everything.
   for (const Args& args : {Args{"FLUSHALL"}, Args{"SYNOD.FAULT", "CLEAR"}, Args{"ACL", "LIST"},
-                           Args{"CONFIG", "GET", "x"}, Args{"INFO"}})
+                           Args{"CONFIG", "GET", "x"}, Args{"INFO"}, Args{"MEMBER", "LIST"},
+                           Args{"MEMBER", "PROMOTE", "4"}, Args{"MEMBER", "SWAP", "4", "2"}})
     EXPECT_EQ(refusal(*acl, admin, args), "") << args[0];
   // No client sends the log's own form of a script.
   EXPECT_EQ(refusal(*acl, admin, {"SYNOD.EVAL", "+@all", "EVAL", "return 1", "0"}),
