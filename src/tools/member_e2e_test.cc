@@ -161,6 +161,14 @@ TEST_F(MemberE2E, GrowToFourThenShrinkToThree) {
     acked[key] = "v" + std::to_string(i);
   }
   for (const auto& [key, value] : acked) EXPECT_EQ(get(4, key), value) << key;
+  // A founder restarted with its original command line (--peers without n4) dials n4: it
+  // takes the address from the configuration in its log.
+  const int restarted = cluster_->leader() == follower ? leader : follower;
+  cluster_->stop(restarted);
+  ASSERT_TRUE(cluster_->start(restarted).is_ok());
+  EXPECT_TRUE(eventually([&] {
+    return has(cluster_->info(restarted)["peer_4"], "addr=" + peer_addr(4) + ",connected=1");
+  })) << cluster_->info(restarted)["peer_4"];
 
   // Shrink: the other founder that does not lead leaves; its process is then stopped.
   const int leaving = cluster_->leader() == follower ? leader : follower;
