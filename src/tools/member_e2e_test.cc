@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -27,6 +28,76 @@ namespace {
 
 using kv::Reply;
 using process::LocalCluster;
+
+// One client writing distinct keys in a loop (to the first of `ids` that acknowledges), keeping
+// what was acknowledged and when, for the longest gap between acknowledged writes during a
+// change: what an operator's clients see of it.
+class Writer {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Set = std::function<bool(int id, const std::string& key, const std::string& value)>;
+  Writer(std::vector<int> ids, Set set) : ids_(std::move(ids)), set_(std::move(set)) {
+    thread_ = std::thread([this] {
+      for (int i = 0; !stop_; ++i) {
+        const std::string key = "w:" + std::to_string(i), value = "x" + std::to_string(i);
+        for (int id : ids_) {
+          if (!set_(id, key, value)) continue;
+          std::lock_guard<std::mutex> lock(mu_);
+          acked_[key] = value;
+          acked_at_.push_back(Clock::now());
+          break;
+        }
+      }
+    });
+  }
+  ~Writer() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  size_t writes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_at_.size();
+  }
+  // Waits until `n` more writes are acknowledged (false if they are not within 15 s).
+  bool progresses(size_t n = 20) {
+    const size_t before = writes();
+    return eventually([&] { return writes() >= before + n; });
+  }
+  std::map<std::string, std::string> acked() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_;
+  }
+  // Prints how long [from, to] took, the writes acknowledged in it and the longest gap between
+  // two of them (measured, not asserted: the machine is shared).
+  void report(const std::string& what, Clock::time_point from, Clock::time_point to) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Clock::duration longest{};
+    size_t during = 0;
+    for (size_t i = 1; i < acked_at_.size(); ++i) {
+      if (acked_at_[i] < from || acked_at_[i - 1] > to) continue;
+      longest = std::max(longest, acked_at_[i] - acked_at_[i - 1]);
+      ++during;
+    }
+    auto ms = [](Clock::duration d) {
+      return static_cast<long long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    };
+    std::printf(
+        "[measure] %s took %lld ms; %zu writes acknowledged meanwhile; longest gap "
+        "between them %lld ms\n",
+        what.c_str(), ms(to - from), during, ms(longest));
+  }
+
+ private:
+  const std::vector<int> ids_;
+  const Set set_;
+  std::mutex mu_;
+  std::map<std::string, std::string> acked_;
+  std::vector<Clock::time_point> acked_at_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 class MemberE2E : public ::testing::Test {
  protected:
@@ -121,14 +192,21 @@ TEST_F(MemberE2E, GrowToFourThenShrinkToThree) {
     ASSERT_TRUE(set(leader, key, "v" + std::to_string(i)));
     acked[key] = "v" + std::to_string(i);
   }
+  // A client writes throughout (through any founder); what it sees of each change is printed.
+  Writer writer({1, 2, 3}, [this](int id, const std::string& k, const std::string& v) {
+    return set(id, k, v);
+  });
+  using Clock = Writer::Clock;
   // Refusals, with clear texts: the leader may not be removed yet; a learner that never started
-  // is never promoted; a change needs the admin right.
+  // is never promoted.
   auto refused = call(leader, {"MEMBER", "REMOVE", std::to_string(leader)});
   ASSERT_TRUE(refused.is_ok());
   EXPECT_TRUE(has(refused->text, "transfer leadership first")) << refused->text;
 
   const int follower = leader % 3 + 1;
+  Clock::time_point from = Clock::now();
   Ran added = member("add --endpoints " + endpoints({follower}) + " --peer-addr " + peer_addr(4));
+  writer.report("add-learner", from, Clock::now());
   ASSERT_EQ(added.exit_code, 0) << added.output;
   EXPECT_TRUE(has(added.output, "added n4 ")) << added.output;
   // Asking again (a retry) gives the same id and changes nothing.
@@ -146,7 +224,9 @@ TEST_F(MemberE2E, GrowToFourThenShrinkToThree) {
 
   ASSERT_TRUE(cluster_->start(4, {"--join"}).is_ok());
   ASSERT_TRUE(cluster_->wait_until_serving(15000).is_ok());
+  from = Clock::now();
   Ran promoted = member("promote 4 --timeout-ms 30000 --endpoints " + endpoints({1, 2, 3}));
+  writer.report("promote (once caught up)", from, Clock::now());
   ASSERT_EQ(promoted.exit_code, 0) << promoted.output;
   EXPECT_TRUE(has(promoted.output, "OK epoch ")) << promoted.output;
   EXPECT_TRUE(eventually([&] { return configuration_is({1, 2, 3, 4}); })) << list(leader);
@@ -173,11 +253,16 @@ TEST_F(MemberE2E, GrowToFourThenShrinkToThree) {
   // Shrink: the other founder that does not lead leaves; its process is then stopped.
   const int leaving = cluster_->leader() == follower ? leader : follower;
   ASSERT_NE(leaving, cluster_->leader());
+  from = Clock::now();
   Ran removed = member("remove " + std::to_string(leaving) + " --endpoints " + endpoints({4}));
+  writer.report("remove", from, Clock::now());
   ASSERT_EQ(removed.exit_code, 0) << removed.output;
   std::set<int> voters = {1, 2, 3, 4};
   voters.erase(leaving);
   EXPECT_TRUE(eventually([&] { return configuration_is(voters); })) << list(leader);
+  EXPECT_TRUE(writer.progresses()) << "writes stopped";
+  writer.stop();
+  acked.merge(writer.acked());
   cluster_->stop(leaving);
   // Three voters: one more failure (a non-leader) is tolerated.
   const int now_leading = cluster_->leader();
@@ -207,34 +292,16 @@ TEST_F(MemberE2E, ReplaceAKilledMachineWhileAClientWrites) {
   const int leader = cluster_->leader();
   const int dead = leader % 3 + 1;
   const int other = dead % 3 + 1;
-  std::mutex mu;
-  std::map<std::string, std::string> acked;
-  std::atomic<bool> stop{false};
-  std::atomic<int> writes{0};
-  using Clock = std::chrono::steady_clock;
-  std::vector<Clock::time_point> acked_at;  // when each write was acknowledged, in order
-  std::thread writer([&] {
-    for (int i = 0; !stop; ++i) {
-      const std::string key = "w:" + std::to_string(i), value = "x" + std::to_string(i);
-      for (int id : {leader, other}) {
-        if (set(id, key, value)) {
-          std::lock_guard<std::mutex> lock(mu);
-          acked[key] = value;
-          acked_at.push_back(Clock::now());
-          ++writes;
-          break;
-        }
-      }
-    }
+  Writer writer({leader, other}, [this](int id, const std::string& k, const std::string& v) {
+    return set(id, k, v);
   });
-  EXPECT_TRUE(eventually([&] { return writes > 20; }));
+  EXPECT_TRUE(writer.progresses());
   cluster_->kill(dead, SIGKILL);
   std::filesystem::remove_all(cluster_->options().dir + "/n" + std::to_string(dead));
-  const int before = writes;
-  EXPECT_TRUE(eventually([&] { return writes > before + 20; })) << "writes stopped";
+  EXPECT_TRUE(writer.progresses()) << "writes stopped";
 
   // docs/operations.md, "Replace a failed machine": add, start with --join, replace.
-  const Clock::time_point changes_from = Clock::now();
+  const Writer::Clock::time_point changes_from = Writer::Clock::now();
   Ran added = member("add --peer-addr " + peer_addr(4) + " --endpoints " + endpoints({1, 2, 3}));
   ASSERT_EQ(added.exit_code, 0) << added.output;
   EXPECT_TRUE(has(added.output, "added n4 ")) << added.output;
@@ -245,37 +312,14 @@ TEST_F(MemberE2E, ReplaceAKilledMachineWhileAClientWrites) {
   EXPECT_TRUE(has(replaced.output, "OK epoch ") && has(replaced.output, " id 4"))
       << replaced.output;
   EXPECT_TRUE(eventually([&] { return configuration_is({leader, other, 4}); })) << list(leader);
-  const Clock::time_point changes_to = Clock::now();
-  const int after = writes;
-  EXPECT_TRUE(eventually([&] { return writes > after + 20; })) << "writes stopped";
-  {
-    // The longest the client waited between two acknowledged writes while the machine was
-    // added, started and swapped in (measured, not asserted: the machine is shared).
-    std::lock_guard<std::mutex> lock(mu);
-    Clock::duration longest{};
-    size_t during = 0;
-    for (size_t i = 1; i < acked_at.size(); ++i) {
-      if (acked_at[i] < changes_from || acked_at[i - 1] > changes_to) continue;
-      longest = std::max(longest, acked_at[i] - acked_at[i - 1]);
-      ++during;
-    }
-    std::printf(
-        "[measure] replace (add + start --join + swap) took %lld ms; %zu writes "
-        "acknowledged meanwhile; longest gap between them %lld ms\n",
-        static_cast<long long>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(changes_to - changes_from)
-                .count()),
-        during,
-        static_cast<long long>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(longest).count()));
-  }
+  writer.report("replace (add + start --join + swap)", changes_from, Writer::Clock::now());
+  EXPECT_TRUE(writer.progresses()) << "writes stopped";
 
   // Another failure: the founder that neither leads nor was replaced.
   cluster_->kill(other, SIGKILL);
-  stop = true;
-  writer.join();
+  writer.stop();
   for (int i = 0; i < 10; ++i) EXPECT_TRUE(set(leader, "after:" + std::to_string(i), "a"));
-  std::lock_guard<std::mutex> lock(mu);
+  const auto acked = writer.acked();
   EXPECT_GT(acked.size(), 60u);
   for (const auto& [key, value] : acked) EXPECT_EQ(get(4, key), value) << key;
   for (int i = 0; i < 10; ++i) EXPECT_EQ(get(4, "after:" + std::to_string(i)), "a");
