@@ -202,5 +202,34 @@ TEST(PeerTransport, ARefusedIncarnationIsToldWhyBothWays) {
   EXPECT_TRUE(logged);
 }
 
+// The members change at run time (a configuration change, node/server.cc's sync_peers): once n2
+// is no longer one of n1's peers, n1 closes its connections, drops (and counts) a frame for it
+// and refuses its Hellos as a non-member's; once it is one again, n1 dials it and messages flow.
+TEST(PeerTransport, PeersChangeAtRunTime) {
+  Pair p(false);
+  p.messages_expected = true;
+  ASSERT_TRUE(p.run_until(
+      [&] { return p.t[1]->stats(NodeId{2}).connected && p.t[2]->stats(NodeId{1}).connected; }));
+  p.t[1]->set_peers({});
+  EXPECT_EQ(p.t[1]->peers().size(), 1u);  // itself
+  EXPECT_FALSE(p.t[1]->stats(NodeId{2}).connected);
+  const paxos::Envelope e{NodeId{1}, NodeId{2}, paxos::PrepareMsg{}, 0};
+  p.t[1]->send(NodeId{2}, encode_frame(e));
+  EXPECT_EQ(p.t[1]->frames_to_strangers(), 1u);
+  auto said = [&](const std::string& text) {
+    for (int i : {1, 2})
+      for (const auto& line : p.log[i])
+        if (line.find(text) != std::string::npos) return true;
+    return false;
+  };
+  ASSERT_TRUE(p.run_until([&] { return said("is not a member of this cluster"); }));
+  EXPECT_TRUE(p.received[2].empty());
+  p.t[1]->set_peers({{NodeId{2}, p.peers[NodeId{2}]}});
+  ASSERT_TRUE(p.run_until([&] { return p.t[1]->stats(NodeId{2}).connected; }));
+  p.t[1]->send(NodeId{2}, encode_frame(e));
+  ASSERT_TRUE(p.run_until([&] { return !p.received[2].empty(); }));
+  EXPECT_EQ(p.received[2][0].from, NodeId{1});
+}
+
 }  // namespace
 }  // namespace synod::net
