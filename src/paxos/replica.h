@@ -141,6 +141,9 @@ class Replica {
   // encodings (and equal configurations) behave the same from here on.
   void encode_state(std::string& out) const;
   bool catchup_outstanding() const { return catchup_outstanding_; }
+  // Whom broadcasts go to, ascending (itself included): a catch-up retry with no leader to ask
+  // picks one of them at random, which the model checker enumerates.
+  const std::vector<NodeId>& peers() const { return peers_; }
 
   NodeId id() const { return config_.self; }
   // The configuration that governs the first slot not chosen yet (null: a replica that joined
