@@ -155,6 +155,12 @@ int run_replica_check(CheckArgs& args) {
       std::cerr << "check: bug '" << name << "' does not apply to the replica: " << *reason << '\n';
       return 2;
     }
+    if ((name == "reconfig-without-overlap" || name == "learner-votes") &&
+        b.reconfig == check::Reconfig::kNone) {
+      std::cerr << "check: bug '" << name << "' needs a configuration change: add --reconfig "
+                << "replace (or promote)\n";
+      return 2;
+    }
   }
   const std::optional<CheckQuorums> q = check_quorums(args, b.replicas, bugs);
   if (!q) return 2;
