@@ -57,8 +57,8 @@ constexpr uint8_t kAfterLeaderSilence = 1;
 // Whether `encoded` is a PreVote or a Prepare to a follower that still hears its leader: it may
 // arrive before its stickiness runs out, or after. (Only these two messages read it.)
 bool reaches_sticky_follower(const World& world, const std::string& encoded) {
-  const uint8_t to = uint8_t(encoded[1]);
-  const uint8_t type = uint8_t(encoded[2]);
+  const uint8_t to = uint8_t(encoded[9]);  // after the incarnation and the sender
+  const uint8_t type = uint8_t(encoded[10]);
   const bool asks = type == paxos::message_type(paxos::Message{paxos::PreVoteMsg{}}) ||
                     type == paxos::message_type(paxos::Message{paxos::PrepareMsg{}});
   return asks && world.boxes[size_t(to) - 1].replica->hears_leader();
@@ -66,6 +66,7 @@ bool reaches_sticky_follower(const World& world, const std::string& encoded) {
 
 std::string encode_envelope(const Envelope& envelope) {
   std::string out;
+  put_u64(out, envelope.incarnation);
   put_u8(out, uint8_t(envelope.from.value));
   put_u8(out, uint8_t(envelope.to.value));
   put_u8(out, paxos::message_type(envelope.message));
@@ -77,7 +78,7 @@ Envelope decode_envelope(const std::string& encoded) {
   Reader in(encoded);
   uint8_t from = 0, to = 0, type = 0;
   Envelope envelope;
-  const bool ok = in.u8(from) && in.u8(to) && in.u8(type) &&
+  const bool ok = in.u64(envelope.incarnation) && in.u8(from) && in.u8(to) && in.u8(type) &&
                   paxos::decode_message(type, in, envelope.message) && in.done();
   SYNOD_ASSERT(ok, "an envelope the model encoded does not decode");
   envelope.from = NodeId{from};
@@ -211,14 +212,15 @@ int ReplicaModel::replica_count() const {
   return config_.bounds.replicas + (config_.bounds.reconfig == Reconfig::kNone ? 0 : 1);
 }
 
-paxos::Config ReplicaModel::config_for(int replica) const {
+paxos::Config ReplicaModel::config_for(int replica, const ReplicaBox& box) const {
   paxos::Config config;  // production defaults
   config.self = node_of(replica);
   config.quorum = config_.quorum;
   config.bugs = config_.bugs;
   // The learner-to-be starts as a replica added to a running cluster: it learns its
   // configuration from a peer.
-  config.join = replica >= config_.bounds.replicas;
+  config.join = replica >= config_.bounds.replicas || box.wiped;
+  config.incarnation = box.incarnation;
   return config;
 }
 
@@ -290,7 +292,8 @@ World ReplicaModel::initial() const {
   World world;
   for (int r = 0; r < replica_count(); ++r) {
     ReplicaBox box;
-    box.replica.emplace(config_for(r), paxos::DurableState{}, kStepSeed);
+    if (config_.bounds.wipes > 0) box.incarnation = uint64_t(r + 1);
+    box.replica.emplace(config_for(r, box), paxos::DurableState{}, kStepSeed);
     world.boxes.push_back(std::move(box));
   }
   for (int r = 0; r < replica_count(); ++r) settle(world, r);
@@ -330,6 +333,24 @@ World ReplicaModel::initial() const {
       SYNOD_ASSERT(world.network.empty() && joined.membership() != nullptr &&
                        joined.membership()->is_member(node_of(learner)),
                    "the warm start did not add the learner");
+    }
+    if (config_.bounds.wipes > 0) {
+      // n1 binds every member's incarnation in the configuration (at a heartbeat, as it would),
+      // and two more heartbeats tell everyone the binding is chosen.
+      warming_ = true;
+      for (int beat = 0; beat < 3; ++beat) {
+        take({K::kTimer, 0, uint8_t(Timer::kHeartbeat), -1, 0});
+        for (int i = 0; i < 256 && !world.network.empty(); ++i) take({K::kDeliver, 0, 0, -1, 0});
+      }
+      warming_ = false;
+      world.timers = 0;
+      for (const ReplicaBox& box : world.boxes) {
+        const paxos::MembershipRef& m = box.replica->membership();
+        SYNOD_ASSERT(m != nullptr, "the warm start left a replica without a configuration");
+        for (const paxos::Member& member : m->members) {
+          SYNOD_ASSERT(member.incarnation != 0, "the warm start did not bind every incarnation");
+        }
+      }
     }
   }
   return world;
@@ -386,6 +407,8 @@ std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
     // A crash that restarts the replica exactly as it was changes only the budget, but the
     // in-memory state always differs in some way worth exploring (role, unsynced batches).
     if (world.crashes < b.crashes) out.push_back({K::kCrash, u, 0, -1, 0});
+    if (world.wipes < b.wipes && r < b.replicas && !box.wiped)
+      out.push_back({K::kWipe, u, 0, -1, 0});
     if (!box.unsynced.empty()) out.push_back({K::kSync, u, 0, -1, 0});
     if (world.compactions < b.compactions && replica.commit() > replica.snapshot_slot()) {
       out.push_back({K::kCompact, u, 0, -1, 0});
@@ -623,7 +646,15 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
     case K::kCrash:
       ++world.crashes;
       box.unsynced.clear();
-      box.replica.emplace(config_for(r), box.durable, kStepSeed);
+      box.replica.emplace(config_for(r, box), box.durable, kStepSeed);
+      break;
+    case K::kWipe:
+      ++world.wipes;
+      box.unsynced.clear();
+      box.durable = paxos::DurableState{};
+      box.incarnation = uint64_t(100 + r);
+      box.wiped = true;
+      box.replica.emplace(config_for(r, box), box.durable, kStepSeed);
       break;
     case K::kSync:
       for (const paxos::PersistBatch& batch : box.unsynced) make_durable(world, r, batch);
@@ -653,6 +684,8 @@ std::string ReplicaModel::encode(const World& world) const {
     encode_durable(out, box.durable);
     put_u32(out, uint32_t(box.unsynced.size()));
     for (const paxos::PersistBatch& batch : box.unsynced) encode_batch(out, batch);
+    put_u64(out, box.incarnation);
+    put_u8(out, box.wiped);
   }
   put_u32(out, uint32_t(world.network.size()));
   for (const auto& [encoded, copies] : world.network) {
@@ -666,6 +699,7 @@ std::string ReplicaModel::encode(const World& world) const {
   put_u8(out, uint8_t(world.compactions));
   put_u8(out, uint8_t(world.reads));
   put_u8(out, uint8_t(world.changes));
+  put_u8(out, uint8_t(world.wipes));
   put_u32(out, world.proposed);
   put_u32(out, uint32_t(world.votes.size()));
   for (const auto& [key, vote] : world.votes) {
@@ -746,6 +780,8 @@ std::string ReplicaModel::describe(const World& world, const WorldAction& action
       return "client proposes " + std::string(1, char('A' + action.arg)) + " to " + who;
     case K::kCrash:
       return who + " crashes and restarts from its durable state";
+    case K::kWipe:
+      return who + " loses its directory and restarts empty, as a new incarnation";
     case K::kSync:
       return who + " syncs what it already answered for";
     case K::kCompact:

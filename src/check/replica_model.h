@@ -66,6 +66,10 @@ struct ReplicaBounds {
   bool vouching = true;  // also check that every answer is backed by durable state
   Reconfig reconfig = Reconfig::kNone;
   int changes = 1;  // with `reconfig`: configuration changes proposed, in all
+  // Voters whose data directory is lost: each restarts empty, as a joiner with a fresh
+  // incarnation (paxos::Config::incarnation). With wipes, every replica has an incarnation, and
+  // the warm start ends once n1 has bound them all in the configuration.
+  int wipes = 0;
 };
 
 struct ReplicaModelConfig {
@@ -89,7 +93,8 @@ struct WorldAction {
     kSync,
     kCompact,
     kRead,
-    kChange  // a leader proposes the configuration change of ReplicaBounds::reconfig
+    kChange,  // a leader proposes the configuration change of ReplicaBounds::reconfig
+    kWipe     // a voter restarts with an empty directory and a fresh incarnation
   };
   Kind kind = Kind::kDeliver;
   uint8_t replica = 0;  // index (node id - 1)
@@ -103,6 +108,8 @@ struct ReplicaBox {
   std::optional<paxos::Replica> replica;  // always set; optional only to be rebuilt on restart
   paxos::DurableState durable;
   std::vector<paxos::PersistBatch> unsynced;  // ack-before-sync: answered for, not yet durable
+  uint64_t incarnation = 0;                   // its directory's (0 unless wipes are explored)
+  bool wiped = false;                         // restarted with an empty directory
 };
 
 struct World {
@@ -116,6 +123,7 @@ struct World {
   int compactions = 0;
   int reads = 0;
   int changes = 0;
+  int wipes = 0;
   uint32_t proposed = 0;  // bit v: value v was proposed
   // Ghosts the replicas never read. Per (slot, ballot): the value and the replicas that made
   // accepting it durable, ever — which defines "chosen". Per slot, the first value any replica
@@ -151,7 +159,7 @@ class ReplicaModel {
  private:
   // Replicas in the world: the bootstrap voters, and the learner a reconfiguration adds.
   int replica_count() const;
-  paxos::Config config_for(int replica) const;
+  paxos::Config config_for(int replica, const ReplicaBox& box) const;
   // The configuration that governs `slot` by the values learned below it (docs/core.md,
   // "Membership"), and its quorum system without planted bugs: what "chosen" means there.
   paxos::MembershipRef governing(const World& world, Slot slot) const;

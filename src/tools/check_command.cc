@@ -125,7 +125,7 @@ bool replica_bounds_ok(const check::ReplicaBounds& b) {
          in_range(b.max_in_flight, 1, 64, "--max-in-flight") &&
          in_range(b.compactions, 0, 4, "--compactions") && in_range(b.reads, 0, 4, "--reads") &&
          in_range(b.timers, 0, 16, "--timers") && in_range(b.duplicates, 0, 8, "--duplicates") &&
-         in_range(b.changes, 0, 4, "--changes") &&
+         in_range(b.changes, 0, 4, "--changes") && in_range(b.wipes, 0, 2, "--wipes") &&
          (b.reconfig == check::Reconfig::kNone || in_range(b.replicas, 2, 6, "--replicas"));
 }
 
@@ -153,6 +153,11 @@ int run_replica_check(CheckArgs& args) {
     }
     if (auto reason = check::replica_bug_not_applicable(name)) {
       std::cerr << "check: bug '" << name << "' does not apply to the replica: " << *reason << '\n';
+      return 2;
+    }
+    if (name == "wiped-replica-votes" && b.wipes == 0) {
+      std::cerr << "check: bug '" << name << "' needs a replica that loses its directory: add "
+                << "--wipes 1\n";
       return 2;
     }
     if ((name == "reconfig-without-overlap" || name == "learner-votes") &&
@@ -273,6 +278,10 @@ void add_check_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--changes", rb.changes,
                   "--replica --reconfig: configuration changes proposed, in all (a lost one may "
                   "be asked for again)")
+      ->capture_default_str();
+  cmd->add_option("--wipes", rb.wipes,
+                  "--replica: voters that lose their directory and restart empty with a fresh "
+                  "incarnation, in all (the warm start then binds every incarnation)")
       ->capture_default_str();
   cmd->add_flag("--no-vouching", args->no_vouching,
                 "--replica: do not check that answers are backed by durable state (to see what "
