@@ -21,7 +21,9 @@
 //   - with `reconfig`, one more replica (n4 of three) joins as a learner during the warm start,
 //     and a leader may be asked to propose one configuration change (promote the learner, or
 //     replace the highest voter by it), at most `changes` times in all (a change that is lost
-//     or overwritten by a new leader may be asked for again).
+//     or overwritten by a new leader may be asked for again);
+//   - with `wipes`, a voter may lose its directory and restart empty as a new incarnation (after
+//     the warm start has bound every incarnation in the configuration).
 #pragma once
 
 #include <cstdint>
