@@ -1,7 +1,8 @@
 // `synod check --replica --reconfig`: the production replica explored across one configuration
 // change (a learner joins during the warm start; a leader may promote it, or swap it for a voter)
-// under crashes, lost, duplicated and reordered messages. Clean bounds have no violation, and the
-// planted configuration bugs are found with a shortest trace.
+// under crashes, lost, duplicated and reordered messages, and a voter that loses its directory
+// (--wipes). Clean bounds have no violation, and the planted configuration and identity bugs are
+// found with a shortest trace.
 #include <gtest/gtest.h>
 
 #include <string>
