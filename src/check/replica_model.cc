@@ -57,8 +57,8 @@ constexpr uint8_t kAfterLeaderSilence = 1;
 // Whether `encoded` is a PreVote or a Prepare to a follower that still hears its leader: it may
 // arrive before its stickiness runs out, or after. (Only these two messages read it.)
 bool reaches_sticky_follower(const World& world, const std::string& encoded) {
-  const uint8_t to = uint8_t(encoded[1]);
-  const uint8_t type = uint8_t(encoded[2]);
+  const uint8_t to = uint8_t(encoded[9]);  // after the incarnation and the sender
+  const uint8_t type = uint8_t(encoded[10]);
   const bool asks = type == paxos::message_type(paxos::Message{paxos::PreVoteMsg{}}) ||
                     type == paxos::message_type(paxos::Message{paxos::PrepareMsg{}});
   return asks && world.boxes[size_t(to) - 1].replica->hears_leader();
@@ -66,6 +66,7 @@ bool reaches_sticky_follower(const World& world, const std::string& encoded) {
 
 std::string encode_envelope(const Envelope& envelope) {
   std::string out;
+  put_u64(out, envelope.incarnation);
   put_u8(out, uint8_t(envelope.from.value));
   put_u8(out, uint8_t(envelope.to.value));
   put_u8(out, paxos::message_type(envelope.message));
@@ -77,7 +78,7 @@ Envelope decode_envelope(const std::string& encoded) {
   Reader in(encoded);
   uint8_t from = 0, to = 0, type = 0;
   Envelope envelope;
-  const bool ok = in.u8(from) && in.u8(to) && in.u8(type) &&
+  const bool ok = in.u64(envelope.incarnation) && in.u8(from) && in.u8(to) && in.u8(type) &&
                   paxos::decode_message(type, in, envelope.message) && in.done();
   SYNOD_ASSERT(ok, "an envelope the model encoded does not decode");
   envelope.from = NodeId{from};
@@ -150,7 +151,23 @@ std::string ballot_name(const Ballot& b) {
   return std::to_string(b.round) + "." + std::to_string(b.node.value);
 }
 
+// The client id of configuration-change requests (client values use 1..8): its sequence numbers
+// count the changes asked for, the warm start's adding of the learner as 0.
+constexpr uint64_t kChangeClient = 1000;
+
 }  // namespace
+
+const char* to_string(Reconfig reconfig) {
+  switch (reconfig) {
+    case Reconfig::kNone:
+      return "none";
+    case Reconfig::kPromote:
+      return "promote";
+    case Reconfig::kReplace:
+      return "replace";
+  }
+  return "?";
+}
 
 std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
   if (name == "skip-fdatasync") {
@@ -167,8 +184,9 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
            "and the model abstracts time away; run it with synod sim (the disruption check)";
   }
   if (name == "silent-learner" || name == "catchup-from-members-only") {
-    return "it stalls a cluster after configuration changes (liveness, not safety), and the model "
-           "explores one configuration; run it with synod sim --protocol --reconfig";
+    return "it stalls a cluster after configuration changes (liveness, not safety), which the "
+           "model, exploring one change and no time, does not check; run it with "
+           "synod sim --protocol --reconfig";
   }
   if (name == "catchup-retry-storm") {
     return "it costs peers CPU and bandwidth when answers arrive late (liveness), and the model "
@@ -187,15 +205,87 @@ ReplicaModel::ReplicaModel(ReplicaModelConfig config) : config_(std::move(config
   SYNOD_ASSERT(b.replicas >= 1 && b.replicas <= 7, "replica count out of range");
   SYNOD_ASSERT(b.values >= 0 && b.values <= 8, "value count out of range");
   SYNOD_ASSERT(config_.quorum.members().size() == size_t(b.replicas), "quorum over replicas");
-  for (int r = 0; r < b.replicas; ++r) peer_seeds_.push_back(seed_picking(b.replicas, r));
+  SYNOD_ASSERT(b.reconfig == Reconfig::kNone || b.replicas >= 2, "a change needs two voters");
+  peer_seeds_.resize(size_t(replica_count()) + 1);
+  for (int k = 1; k <= replica_count(); ++k) {
+    for (int p = 0; p < k; ++p) peer_seeds_[size_t(k)].push_back(seed_picking(uint64_t(k), p));
+  }
+  bootstrap_ = std::make_shared<const paxos::Membership>(paxos::membership_of(config_.quorum));
 }
 
-paxos::Config ReplicaModel::config_for(int replica) const {
+int ReplicaModel::replica_count() const {
+  return config_.bounds.replicas + (config_.bounds.reconfig == Reconfig::kNone ? 0 : 1);
+}
+
+paxos::Config ReplicaModel::config_for(int replica, const ReplicaBox& box) const {
   paxos::Config config;  // production defaults
   config.self = node_of(replica);
   config.quorum = config_.quorum;
   config.bugs = config_.bugs;
+  // The learner-to-be starts as a replica added to a running cluster: it learns its
+  // configuration from a peer.
+  config.join = replica >= config_.bounds.replicas || box.wiped;
+  config.incarnation = box.incarnation;
   return config;
+}
+
+paxos::MembershipRef ReplicaModel::governing(const World& world, Slot slot) const {
+  for (auto it = world.learned.lower_bound(slot); it != world.learned.begin();) {
+    --it;
+    if (it->second.membership) return it->second.membership;
+  }
+  return bootstrap_;
+}
+
+const paxos::QuorumSystem& ReplicaModel::true_quorum_at(const World& world, Slot slot) const {
+  const paxos::MembershipRef m = governing(world, slot);
+  if (m == bootstrap_) return config_.true_quorum;
+  for (const auto& [membership, quorum] : true_quorums_) {
+    if (membership == *m) return quorum;
+  }
+  true_quorums_.emplace_back(*m, m->quorum());
+  return true_quorums_.back().second;
+}
+
+// The change ReplicaBounds::reconfig asks for, from the configuration `now` (the learner added by
+// the warm start is the highest id), or nothing once it is made (or if `now` refuses it).
+std::optional<paxos::Membership> ReplicaModel::next_membership(const paxos::Membership& now) const {
+  const NodeId learner = node_of(config_.bounds.replicas);
+  const paxos::Member* m = now.find(learner);
+  if (m == nullptr || m->voter) return std::nullopt;
+  paxos::MembershipChange change;
+  change.id = learner;
+  if (config_.bounds.reconfig == Reconfig::kPromote) {
+    change.kind = paxos::MembershipChange::Kind::kPromote;
+  } else {
+    change.kind = paxos::MembershipChange::Kind::kReplace;
+    change.old_id = node_of(config_.bounds.replicas - 1);
+  }
+  auto next = paxos::apply_change(now, change);
+  if (!next.is_ok()) return std::nullopt;
+  return std::move(*next);
+}
+
+void ReplicaModel::propose_change(World& world, int r, const paxos::Membership& next,
+                                  uint64_t seq) const {
+  paxos::Command request{{kChangeClient, seq}, next.describe()};
+  const paxos::ProposeStatus status =
+      world.boxes[size_t(r)].replica->propose_membership(std::move(request), next);
+  SYNOD_ASSERT(status == paxos::ProposeStatus::kQueued, "a leader refused a configuration change");
+}
+
+// Every replica that knows its configuration computes the one the learned values say governs its
+// first unchosen slot: each slot has one configuration, whoever learned it.
+void ReplicaModel::check_membership(World& world, int r) const {
+  const Replica& replica = *world.boxes[size_t(r)].replica;
+  if (config_.bounds.reconfig == Reconfig::kNone || replica.membership() == nullptr) return;
+  const paxos::MembershipRef expected = governing(world, replica.commit() + 1);
+  if (*replica.membership() != *expected) {
+    fail(world, "configuration: n" + std::to_string(r + 1) + " counts slot " +
+                    std::to_string(replica.commit() + 1) + " in " +
+                    replica.membership()->describe() + ", but the values chosen below it say " +
+                    expected->describe());
+  }
 }
 
 paxos::Value ReplicaModel::value_of(int value) const {
@@ -205,12 +295,13 @@ paxos::Value ReplicaModel::value_of(int value) const {
 
 World ReplicaModel::initial() const {
   World world;
-  for (int r = 0; r < config_.bounds.replicas; ++r) {
+  for (int r = 0; r < replica_count(); ++r) {
     ReplicaBox box;
-    box.replica.emplace(config_for(r), paxos::DurableState{}, kStepSeed);
+    if (config_.bounds.wipes > 0) box.incarnation = uint64_t(r + 1);
+    box.replica.emplace(config_for(r, box), paxos::DurableState{}, kStepSeed);
     world.boxes.push_back(std::move(box));
   }
-  for (int r = 0; r < config_.bounds.replicas; ++r) settle(world, r);
+  for (int r = 0; r < replica_count(); ++r) settle(world, r);
   initial_steps_.clear();
   if (config_.bounds.warm_start && config_.bounds.elections > 0 && config_.bounds.replicas > 1) {
     using K = WorldAction::Kind;
@@ -222,6 +313,50 @@ World ReplicaModel::initial() const {
     for (int i = 0; i < 64 && !world.network.empty(); ++i) take({K::kDeliver, 0, 0, -1, 0});
     SYNOD_ASSERT(world.boxes[0].replica->role() == paxos::Role::kLeader && world.network.empty(),
                  "the warm start did not elect n1");
+    if (config_.bounds.reconfig != Reconfig::kNone) {
+      // n1 adds the new replica as a learner, and every message is delivered (none lost to the
+      // in-flight bound) until the learner knows the configuration that made it one.
+      const int learner = config_.bounds.replicas;
+      paxos::MembershipChange change;
+      change.kind = paxos::MembershipChange::Kind::kAddLearner;
+      change.id = node_of(learner);
+      change.address = "n" + std::to_string(learner + 1);
+      auto next = paxos::apply_change(*world.boxes[0].replica->membership(), change);
+      SYNOD_ASSERT(next.is_ok(), "the warm start cannot add a learner");
+      initial_steps_.push_back("n1 proposes " + next->describe());
+      warming_ = true;
+      propose_change(world, 0, *next, 0);
+      settle(world, 0);
+      for (int i = 0; i < 256 && !world.network.empty(); ++i) take({K::kDeliver, 0, 0, -1, 0});
+      if (world.boxes[size_t(learner)].replica->commit() == 0) {
+        take({K::kTimer, 0, uint8_t(Timer::kHeartbeat), -1, 0});
+        for (int i = 0; i < 256 && !world.network.empty(); ++i) take({K::kDeliver, 0, 0, -1, 0});
+      }
+      warming_ = false;
+      world.timers = 0;
+      const Replica& joined = *world.boxes[size_t(learner)].replica;
+      SYNOD_ASSERT(world.network.empty() && joined.membership() != nullptr &&
+                       joined.membership()->is_member(node_of(learner)),
+                   "the warm start did not add the learner");
+    }
+    if (config_.bounds.wipes > 0) {
+      // n1 binds every member's incarnation in the configuration (at a heartbeat, as it would),
+      // and two more heartbeats tell everyone the binding is chosen.
+      warming_ = true;
+      for (int beat = 0; beat < 3; ++beat) {
+        take({K::kTimer, 0, uint8_t(Timer::kHeartbeat), -1, 0});
+        for (int i = 0; i < 256 && !world.network.empty(); ++i) take({K::kDeliver, 0, 0, -1, 0});
+      }
+      warming_ = false;
+      world.timers = 0;
+      for (const ReplicaBox& box : world.boxes) {
+        const paxos::MembershipRef& m = box.replica->membership();
+        SYNOD_ASSERT(m != nullptr, "the warm start left a replica without a configuration");
+        for (const paxos::Member& member : m->members) {
+          SYNOD_ASSERT(member.incarnation != 0, "the warm start did not bind every incarnation");
+        }
+      }
+    }
   }
   return world;
 }
@@ -243,7 +378,7 @@ std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
     if (full) out.push_back({K::kDrop, 0, 0, -1, index});
     if (world.duplicates < b.duplicates) out.push_back({K::kDuplicate, 0, 0, -1, index});
   }
-  for (int r = 0; r < b.replicas; ++r) {
+  for (int r = 0; r < replica_count(); ++r) {
     const ReplicaBox& box = world.boxes[size_t(r)];
     const Replica& replica = *box.replica;
     const uint8_t u = uint8_t(r);
@@ -254,8 +389,11 @@ std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
       const bool random_peer = !replica.leader().valid() || replica.leader() == replica.id();
       if (timer == Timer::kCatchup && random_peer) {
         // The retry asks a peer picked at random: every pick is a behaviour.
-        for (int peer = 0; peer < b.replicas; ++peer) {
-          if (peer != r) out.push_back({K::kTimer, u, uint8_t(timer), int8_t(peer), 0});
+        const std::vector<NodeId>& peers = replica.peers();
+        for (size_t peer = 0; peer < peers.size(); ++peer) {
+          if (peers[peer] != replica.id()) {
+            out.push_back({K::kTimer, u, uint8_t(timer), int8_t(peer), 0});
+          }
         }
         continue;
       }
@@ -266,10 +404,16 @@ std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
         if ((world.proposed & (1u << v)) == 0) out.push_back({K::kPropose, u, uint8_t(v), -1, 0});
       }
       if (world.reads < b.reads) out.push_back({K::kRead, u, 0, -1, 0});
+      if (b.reconfig != Reconfig::kNone && world.changes < b.changes &&
+          !replica.membership_change_pending() && next_membership(*replica.membership())) {
+        out.push_back({K::kChange, u, 0, -1, 0});
+      }
     }
     // A crash that restarts the replica exactly as it was changes only the budget, but the
     // in-memory state always differs in some way worth exploring (role, unsynced batches).
     if (world.crashes < b.crashes) out.push_back({K::kCrash, u, 0, -1, 0});
+    if (world.wipes < b.wipes && r < b.replicas && !box.wiped)
+      out.push_back({K::kWipe, u, 0, -1, 0});
     if (!box.unsynced.empty()) out.push_back({K::kSync, u, 0, -1, 0});
     if (world.compactions < b.compactions && replica.commit() > replica.snapshot_slot()) {
       out.push_back({K::kCompact, u, 0, -1, 0});
@@ -325,20 +469,39 @@ void ReplicaModel::check_learned(World& world, int replica, Slot slot,
   const std::string where = "n" + std::to_string(replica + 1) + " slot " + std::to_string(slot) +
                             " = " + to_string(value);
   for (const paxos::Command& command : value.commands) {
+    if (command.id.client == kChangeClient) {
+      if (!value.membership || command.id.seq > uint64_t(world.changes)) {
+        fail(world, "validity: " + where + " holds a change no operator asked for");
+      }
+      continue;
+    }
     const uint64_t v = command.id.client - 1;
     if (v >= 32 || (world.proposed & (1u << v)) == 0 ||
         !(command == value_of(int(v)).commands[0])) {
       fail(world, "validity: " + where + " holds a command no client proposed");
     }
   }
+  // Chosen by a quorum of the configuration that governs the slot (the values learned below it:
+  // every learner learns the slots below first).
+  const paxos::QuorumSystem& quorum = true_quorum_at(world, slot);
   bool chosen = false;
   for (auto it = world.votes.lower_bound({slot, Ballot{}});
        it != world.votes.end() && it->first.first == slot; ++it) {
-    if (it->second.first == value && config_.true_quorum.is_phase2_quorum(it->second.second)) {
-      chosen = true;
-    }
+    if (it->second.first == value && quorum.is_phase2_quorum(it->second.second)) chosen = true;
   }
-  if (!chosen) fail(world, "truth: " + where + " was learned, but no quorum accepted it durably");
+  if (!chosen) {
+    // Under a reconfiguration, say whose quorums were meant (a slot below that is not learned yet
+    // may still be a change: learning above it is then already against the rule).
+    std::string whose;
+    if (config_.bounds.reconfig != Reconfig::kNone) {
+      whose = " of " + governing(world, slot)->describe();
+      const auto below =
+          size_t(std::distance(world.learned.begin(), world.learned.lower_bound(slot)));
+      if (below + 1 < slot)
+        whose += ", the newest configuration learned below it, some slot below unlearned";
+    }
+    fail(world, "truth: " + where + " was learned, but no quorum" + whose + " accepted it durably");
+  }
   auto [it, fresh] = world.learned.try_emplace(slot, value);
   if (!fresh && it->second != value) {
     fail(world, "agreement: " + where + ", but " + to_string(it->second) + " was learned there");
@@ -369,7 +532,7 @@ void ReplicaModel::send(World& world, const Envelope& envelope) const {
   auto it = world.network.find(encoded);
   if (it != world.network.end()) {
     it->second = uint8_t(std::min(2, it->second + 1));
-  } else if (world.network.size() < size_t(config_.bounds.max_in_flight)) {
+  } else if (warming_ || world.network.size() < size_t(config_.bounds.max_in_flight)) {
     world.network.emplace(std::move(encoded), 1);
   }  // else: lost, as any message may be
 }
@@ -425,6 +588,7 @@ void ReplicaModel::settle(World& world, int r) const {
     for (const Envelope& envelope : own) replica.step(envelope);
   }
   for (const auto& [slot, value] : replica.chosen()) check_learned(world, r, slot, value);
+  check_membership(world, r);
 }
 
 void ReplicaModel::step(World& world, const WorldAction& action) const {
@@ -460,7 +624,10 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
         ++world.elections;
       else
         ++world.timers;
-      if (action.peer >= 0) box.replica->reseed(peer_seeds_[size_t(action.peer)]);
+      if (action.peer >= 0) {
+        const size_t k = box.replica->peers().size();
+        box.replica->reseed(peer_seeds_[k][size_t(action.peer)]);
+      }
       box.replica->fire_timer(timer);
       break;
     }
@@ -468,6 +635,11 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
       world.proposed |= 1u << action.arg;
       const paxos::ProposeStatus status = box.replica->propose(value_of(action.arg).commands[0]);
       SYNOD_ASSERT(status == paxos::ProposeStatus::kQueued, "a leader refused a proposal");
+      break;
+    }
+    case K::kChange: {
+      const uint64_t seq = uint64_t(++world.changes);
+      propose_change(world, r, *next_membership(*box.replica->membership()), seq);
       break;
     }
     case K::kRead: {
@@ -479,7 +651,15 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
     case K::kCrash:
       ++world.crashes;
       box.unsynced.clear();
-      box.replica.emplace(config_for(r), box.durable, kStepSeed);
+      box.replica.emplace(config_for(r, box), box.durable, kStepSeed);
+      break;
+    case K::kWipe:
+      ++world.wipes;
+      box.unsynced.clear();
+      box.durable = paxos::DurableState{};
+      box.incarnation = uint64_t(100 + r);
+      box.wiped = true;
+      box.replica.emplace(config_for(r, box), box.durable, kStepSeed);
       break;
     case K::kSync:
       for (const paxos::PersistBatch& batch : box.unsynced) make_durable(world, r, batch);
@@ -509,6 +689,8 @@ std::string ReplicaModel::encode(const World& world) const {
     encode_durable(out, box.durable);
     put_u32(out, uint32_t(box.unsynced.size()));
     for (const paxos::PersistBatch& batch : box.unsynced) encode_batch(out, batch);
+    put_u64(out, box.incarnation);
+    put_u8(out, box.wiped);
   }
   put_u32(out, uint32_t(world.network.size()));
   for (const auto& [encoded, copies] : world.network) {
@@ -521,6 +703,8 @@ std::string ReplicaModel::encode(const World& world) const {
   put_u8(out, uint8_t(world.crashes));
   put_u8(out, uint8_t(world.compactions));
   put_u8(out, uint8_t(world.reads));
+  put_u8(out, uint8_t(world.changes));
+  put_u8(out, uint8_t(world.wipes));
   put_u32(out, world.proposed);
   put_u32(out, uint32_t(world.votes.size()));
   for (const auto& [key, vote] : world.votes) {
@@ -559,6 +743,10 @@ std::vector<std::string> ReplicaModel::describe(const World& world) const {
       line += " " + std::to_string(slot) + "=" + to_string(v);
     line += " }";
     if (rep.snapshot_slot() > 0) line += " snapshot " + std::to_string(rep.snapshot_slot());
+    if (config_.bounds.reconfig != Reconfig::kNone) {
+      line += rep.membership() ? " config " + std::to_string(rep.membership()->epoch)
+                               : " no config yet";
+    }
     if (rep.catchup_outstanding()) line += " catching-up";
     if (!box.unsynced.empty()) line += " unsynced " + std::to_string(box.unsynced.size());
     lines.push_back(std::move(line));
@@ -587,13 +775,18 @@ std::string ReplicaModel::describe(const World& world, const WorldAction& action
     }
     case K::kTimer: {
       std::string out = who + ": " + timer_name(Timer(action.arg));
-      if (action.peer >= 0) out += " (asks n" + std::to_string(action.peer + 1) + ")";
+      if (action.peer >= 0) {
+        const NodeId peer = world.boxes[action.replica].replica->peers()[size_t(action.peer)];
+        out += " (asks n" + std::to_string(peer.value) + ")";
+      }
       return out;
     }
     case K::kPropose:
       return "client proposes " + std::string(1, char('A' + action.arg)) + " to " + who;
     case K::kCrash:
       return who + " crashes and restarts from its durable state";
+    case K::kWipe:
+      return who + " loses its directory and restarts empty, as a new incarnation";
     case K::kSync:
       return who + " syncs what it already answered for";
     case K::kCompact:
@@ -601,6 +794,9 @@ std::string ReplicaModel::describe(const World& world, const WorldAction& action
              std::to_string(world.boxes[action.replica].replica->commit());
     case K::kRead:
       return "client reads at " + who;
+    case K::kChange:
+      return "operator asks " + who + " for " +
+             next_membership(*world.boxes[action.replica].replica->membership())->describe();
   }
   return "?";
 }

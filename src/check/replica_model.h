@@ -17,7 +17,13 @@
 //     Persisting and sending are one step (the driver's contract, ready.h) except under the
 //     planted ack-before-sync, where messages leave first and the sync is a step of its own;
 //   - a leader may be asked to propose each client value once, to take a snapshot, or to serve a
-//     read.
+//     read;
+//   - with `reconfig`, one more replica (n4 of three) joins as a learner during the warm start,
+//     and a leader may be asked to propose one configuration change (promote the learner, or
+//     replace the highest voter by it), at most `changes` times in all (a change that is lost
+//     or overwritten by a new leader may be asked for again);
+//   - with `wipes`, a voter may lose its directory and restart empty as a new incarnation (after
+//     the warm start has bound every incarnation in the configuration).
 #pragma once
 
 #include <cstdint>
@@ -29,10 +35,19 @@
 
 #include "paxos/bugs.h"
 #include "paxos/config.h"
+#include "paxos/membership.h"
 #include "paxos/quorum.h"
 #include "paxos/replica.h"
 
 namespace synod::check {
+
+// The configuration change a leader may be asked to propose (`synod check --replica --reconfig`).
+enum class Reconfig : uint8_t {
+  kNone,
+  kPromote,  // the learner becomes a voter: 3 voters -> 4
+  kReplace,  // the learner becomes a voter and the highest voter leaves, in one change
+};
+const char* to_string(Reconfig reconfig);
 
 struct ReplicaBounds {
   int replicas = 3;
@@ -51,6 +66,12 @@ struct ReplicaBounds {
   int compactions = 0;   // snapshots taken, in all
   int reads = 0;         // read_index() calls, in all
   bool vouching = true;  // also check that every answer is backed by durable state
+  Reconfig reconfig = Reconfig::kNone;
+  int changes = 1;  // with `reconfig`: configuration changes proposed, in all
+  // Voters whose data directory is lost: each restarts empty, as a joiner with a fresh
+  // incarnation (paxos::Config::incarnation). With wipes, every replica has an incarnation, and
+  // the warm start ends once n1 has bound them all in the configuration.
+  int wipes = 0;
 };
 
 struct ReplicaModelConfig {
@@ -73,7 +94,9 @@ struct WorldAction {
     kCrash,
     kSync,
     kCompact,
-    kRead
+    kRead,
+    kChange,  // a leader proposes the configuration change of ReplicaBounds::reconfig
+    kWipe     // a voter restarts with an empty directory and a fresh incarnation
   };
   Kind kind = Kind::kDeliver;
   uint8_t replica = 0;  // index (node id - 1)
@@ -87,6 +110,8 @@ struct ReplicaBox {
   std::optional<paxos::Replica> replica;  // always set; optional only to be rebuilt on restart
   paxos::DurableState durable;
   std::vector<paxos::PersistBatch> unsynced;  // ack-before-sync: answered for, not yet durable
+  uint64_t incarnation = 0;                   // its directory's (0 unless wipes are explored)
+  bool wiped = false;                         // restarted with an empty directory
 };
 
 struct World {
@@ -99,6 +124,8 @@ struct World {
   int crashes = 0;
   int compactions = 0;
   int reads = 0;
+  int changes = 0;
+  int wipes = 0;
   uint32_t proposed = 0;  // bit v: value v was proposed
   // Ghosts the replicas never read. Per (slot, ballot): the value and the replicas that made
   // accepting it durable, ever — which defines "chosen". Per slot, the first value any replica
@@ -132,7 +159,16 @@ class ReplicaModel {
   static std::string describe_envelope(const std::string& encoded);
 
  private:
-  paxos::Config config_for(int replica) const;
+  // Replicas in the world: the bootstrap voters, and the learner a reconfiguration adds.
+  int replica_count() const;
+  paxos::Config config_for(int replica, const ReplicaBox& box) const;
+  // The configuration that governs `slot` by the values learned below it (docs/core.md,
+  // "Membership"), and its quorum system without planted bugs: what "chosen" means there.
+  paxos::MembershipRef governing(const World& world, Slot slot) const;
+  const paxos::QuorumSystem& true_quorum_at(const World& world, Slot slot) const;
+  std::optional<paxos::Membership> next_membership(const paxos::Membership& now) const;
+  void propose_change(World& world, int replica, const paxos::Membership& next, uint64_t seq) const;
+  void check_membership(World& world, int replica) const;
   paxos::Value value_of(int value) const;
   void settle(World& world, int replica) const;
   void make_durable(World& world, int replica, const paxos::PersistBatch& batch) const;
@@ -145,7 +181,13 @@ class ReplicaModel {
 
   ReplicaModelConfig config_;
   mutable std::vector<std::string> initial_steps_;
-  std::vector<uint64_t> peer_seeds_;  // per replica index: a seed whose first pick is that peer
+  // Per number of peers k, per index p < k: a seed whose first pick among k is the p-th.
+  std::vector<std::vector<uint64_t>> peer_seeds_;
+  paxos::MembershipRef bootstrap_;
+  // The quorum systems of the configurations met so far (few: one per change).
+  mutable std::vector<std::pair<paxos::Membership, paxos::QuorumSystem>> true_quorums_;
+  // While the warm start runs, no send is lost to the in-flight bound.
+  mutable bool warming_ = false;
 };
 
 }  // namespace synod::check

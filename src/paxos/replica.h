@@ -130,6 +130,9 @@ class Replica {
   // Makes `timer` due and every other timer not, then ticks once.
   void fire_timer(Timer timer);
   void reseed(uint64_t seed) { rng_ = Rng(seed); }
+  // Whom broadcasts go to, ascending (itself included): a catch-up retry with no leader to ask
+  // picks one of them at random, which the model checker enumerates.
+  const std::vector<NodeId>& peers() const { return peers_; }
   // Leader stickiness (docs/core.md, "PreVote and leader stickiness"): whether this follower
   // accepted a leader's Accept within the last election_timeout_min_ticks, and so refuses
   // pre-votes and ignores Prepares of higher ballots (not marked transfer) from other nodes.

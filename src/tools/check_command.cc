@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "base/planted_bugs.h"
@@ -123,7 +124,9 @@ bool replica_bounds_ok(const check::ReplicaBounds& b) {
          in_range(b.elections, 0, 8, "--elections") && in_range(b.crashes, 0, 9, "--crashes") &&
          in_range(b.max_in_flight, 1, 64, "--max-in-flight") &&
          in_range(b.compactions, 0, 4, "--compactions") && in_range(b.reads, 0, 4, "--reads") &&
-         in_range(b.timers, 0, 16, "--timers") && in_range(b.duplicates, 0, 8, "--duplicates");
+         in_range(b.timers, 0, 16, "--timers") && in_range(b.duplicates, 0, 8, "--duplicates") &&
+         in_range(b.changes, 0, 4, "--changes") && in_range(b.wipes, 0, 2, "--wipes") &&
+         (b.reconfig == check::Reconfig::kNone || in_range(b.replicas, 2, 6, "--replicas"));
 }
 
 int run_replica_check(CheckArgs& args) {
@@ -152,6 +155,17 @@ int run_replica_check(CheckArgs& args) {
       std::cerr << "check: bug '" << name << "' does not apply to the replica: " << *reason << '\n';
       return 2;
     }
+    if (name == "wiped-replica-votes" && b.wipes == 0) {
+      std::cerr << "check: bug '" << name << "' needs a replica that loses its directory: add "
+                << "--wipes 1\n";
+      return 2;
+    }
+    if ((name == "reconfig-without-overlap" || name == "learner-votes") &&
+        b.reconfig == check::Reconfig::kNone) {
+      std::cerr << "check: bug '" << name << "' needs a configuration change: add --reconfig "
+                << "replace (or promote)\n";
+      return 2;
+    }
   }
   const std::optional<CheckQuorums> q = check_quorums(args, b.replicas, bugs);
   if (!q) return 2;
@@ -159,16 +173,24 @@ int run_replica_check(CheckArgs& args) {
   fmt::print(
       "check: the production replica, {} replicas ({}), {} client values, {} elections, {} other "
       "timer firings, {} crash-restarts, {} snapshots, {} reads, at most {} messages in flight "
-      "(each may be lost or reordered; {} duplicate deliveries){}{}\n",
+      "(each may be lost or reordered; {} duplicate deliveries){}{}{}\n",
       b.replicas, q->true_quorum.describe(), b.values, b.elections, b.timers, b.crashes,
       b.compactions, b.reads, b.max_in_flight, b.duplicates,
+      b.reconfig == check::Reconfig::kNone
+          ? ""
+          : fmt::format(", n{} added as a learner, then {} change{} asked for ({})", b.replicas + 1,
+                        b.changes, b.changes == 1 ? "" : "s",
+                        b.reconfig == check::Reconfig::kPromote
+                            ? fmt::format("promote n{}", b.replicas + 1)
+                            : fmt::format("replace n{} by n{}", b.replicas, b.replicas + 1)),
       b.vouching ? "" : ", vouching not checked",
       args.bugs.empty() ? "" : ", planted bug " + fmt::format("{}", fmt::join(args.bugs, " + ")));
   const check::ReplicaModel model(config);
   const check::ReplicaExploreResult r =
       check::explore_replicas(model, args.max_states, args.progress ? &std::cerr : nullptr);
   if (!model.initial_steps().empty()) {
-    fmt::print("start: n1 wins the first election ({} steps, not counted below):",
+    fmt::print("start: n1 wins the first election{} ({} steps, not counted below):",
+               b.reconfig == check::Reconfig::kNone ? "" : " and adds the learner",
                model.initial_steps().size());
     for (const std::string& step : model.initial_steps()) fmt::print(" {};", step);
     fmt::print("\n");
@@ -245,6 +267,21 @@ void add_check_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--compactions", rb.compactions, "--replica: snapshots taken, in all")
       ->capture_default_str();
   cmd->add_option("--reads", rb.reads, "--replica: linearizable reads, in all")
+      ->capture_default_str();
+  const std::map<std::string, check::Reconfig> reconfigs{{"none", check::Reconfig::kNone},
+                                                         {"promote", check::Reconfig::kPromote},
+                                                         {"replace", check::Reconfig::kReplace}};
+  cmd->add_option("--reconfig", rb.reconfig,
+                  "--replica: a replica joins as a learner at the start, and a leader may propose "
+                  "one change: promote it (3 voters -> 4), or replace the highest voter by it")
+      ->transform(CLI::CheckedTransformer(reconfigs, CLI::ignore_case));
+  cmd->add_option("--changes", rb.changes,
+                  "--replica --reconfig: configuration changes proposed, in all (a lost one may "
+                  "be asked for again)")
+      ->capture_default_str();
+  cmd->add_option("--wipes", rb.wipes,
+                  "--replica: voters that lose their directory and restart empty with a fresh "
+                  "incarnation, in all (the warm start then binds every incarnation)")
       ->capture_default_str();
   cmd->add_flag("--no-vouching", args->no_vouching,
                 "--replica: do not check that answers are backed by durable state (to see what "
