@@ -76,6 +76,12 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "catch-up answers from a sender that this replica's configuration does not list are "
        "dropped: a learner behind the change that added its leader never catches up",
        "sim --protocol --reconfig (liveness)"},
+      {"transfer-skips-phase1", BugLayer::kProtocol,
+       "the target of a leader transfer takes over in a new ballot without phase 1, trusting "
+       "that it accepted everything the old leader proposed: a TimeoutNow that arrives late, "
+       "after the old leader gave up the transfer and went on, or after another leader, "
+       "overwrites chosen slots",
+       "sim --protocol --transfer"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

@@ -29,6 +29,7 @@ constexpr BugEntry kBugs[] = {
     {"removed-member-disrupts", &Bugs::removed_member_disrupts},
     {"silent-learner", &Bugs::silent_learner},
     {"catchup-from-members-only", &Bugs::catchup_from_members_only},
+    {"transfer-skips-phase1", &Bugs::transfer_skips_phase1},
 };
 }  // namespace
 
