@@ -82,6 +82,12 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "after the old leader gave up the transfer and went on, or after another leader, "
        "overwrites chosen slots",
        "sim --protocol --transfer"},
+      {"transfer-unmarked", BugLayer::kProtocol,
+       "the target of a leader transfer does not mark its Prepares as a transfer: followers that "
+       "still hear the old leader ignore them, the old leader steps down, and nobody leads until "
+       "an election timeout passes",
+       "the transfer probe of sim --protocol --transfer (a handover to a healthy voter, once "
+       "calm)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

@@ -170,7 +170,7 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
     return "it stalls a cluster after configuration changes (liveness, not safety), and the model "
            "explores one configuration; run it with synod sim --protocol --reconfig";
   }
-  if (name == "transfer-skips-phase1") {
+  if (name == "transfer-skips-phase1" || name == "transfer-unmarked") {
     return "it needs leader transfers, which the model's replicas are never asked for; run it "
            "with synod sim --protocol --transfer";
   }

@@ -30,6 +30,7 @@ constexpr BugEntry kBugs[] = {
     {"silent-learner", &Bugs::silent_learner},
     {"catchup-from-members-only", &Bugs::catchup_from_members_only},
     {"transfer-skips-phase1", &Bugs::transfer_skips_phase1},
+    {"transfer-unmarked", &Bugs::transfer_unmarked},
 };
 }  // namespace
 

@@ -536,7 +536,8 @@ void Replica::start_election(bool transfer) {
     return;
   }
   note(Event::Kind::kElectionStarted, prepare_from_);
-  broadcast(PrepareMsg{ballot_, prepare_from_, transfer});
+  // (The planted bug transfer_unmarked forgets to say so.)
+  broadcast(PrepareMsg{ballot_, prepare_from_, transfer && !config_.bugs.transfer_unmarked});
 }
 
 // A leader keeps taking promises of its ballot: after a configuration change it needs a phase-1
