@@ -6,6 +6,7 @@
 // leader leading; the planted bug transfer-skips-phase1 is caught by the harness's checks.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -209,8 +210,7 @@ std::vector<std::string> late_timeout_now(bool bug) {
     return true;
   });
   EXPECT_TRUE(held.has_value());
-  c.block(N1, N2);
-  c.block(N1, N2);
+  c.block(N1, N2);  // and N1's Accepts to N2 are lost from now on
   const int timeout = static_cast<int>(c.config_for(N1).election_timeout_min_ticks);
   for (int i = 0; i < timeout; ++i) {
     c.tick(N1);
