@@ -88,6 +88,12 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "an election timeout passes",
        "the transfer probe of sim --protocol --transfer (a handover to a healthy voter, once "
        "calm)"},
+      {"catchup-retry-storm", BugLayer::kProtocol,
+       "a laggard re-sends an unanswered catch-up request every retransmit interval however long "
+       "the answer takes: over a slow link each large reply is asked for again and again, the "
+       "copies queue ahead of everything else, and the laggard never catches up (on two cores, "
+       "two replicas sat at 100% CPU building 4 MiB replies)",
+       "sim --protocol --link-bytes-per-ms (liveness)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

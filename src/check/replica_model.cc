@@ -174,6 +174,11 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
     return "it needs leader transfers, which the model's replicas are never asked for; run it "
            "with synod sim --protocol --transfer";
   }
+  if (name == "catchup-retry-storm") {
+    return "it costs peers CPU and bandwidth when answers arrive late (liveness), and the model "
+           "abstracts time and bandwidth away; run it with synod sim --protocol "
+           "--link-bytes-per-ms 1000 --large-values 0.2";
+  }
   if (name == "absurd-rounds-taken") {
     return "it breaks liveness (a forged Prepare ends all elections), not safety, and the model "
            "has no hostile peer; run it with synod sim";

@@ -31,6 +31,7 @@ constexpr BugEntry kBugs[] = {
     {"catchup-from-members-only", &Bugs::catchup_from_members_only},
     {"transfer-skips-phase1", &Bugs::transfer_skips_phase1},
     {"transfer-unmarked", &Bugs::transfer_unmarked},
+    {"catchup-retry-storm", &Bugs::catchup_retry_storm},
 };
 }  // namespace
 

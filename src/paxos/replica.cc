@@ -82,8 +82,14 @@ void Replica::tick() {
       }
     }
   }
-  if (catchup_outstanding_ && ++catchup_elapsed_ >= config_.retransmit_interval_ticks &&
-      may_catch_up()) {
+  if (catchup_outstanding_ && ++catchup_elapsed_ >= catchup_interval() && may_catch_up()) {
+    // Asked and not answered in time: perhaps lost, perhaps a large reply still on its way. Ask
+    // again, and wait twice as long before the next time unless an answer moves us on: a laggard
+    // that re-asked every retransmit interval had two peers building multi-MiB replies nonstop
+    // for answers it already had coming (E2E.ValuesAtTheSizeLimit, 100% CPU in
+    // on_catchup_request).
+    if (!config_.bugs.catchup_retry_storm) ++catchup_misses_;
+    ++catchup_retries_;
     request_catchup(/*retry=*/true);
   }
 }
@@ -1151,6 +1157,10 @@ bool Replica::knows(NodeId peer) const {
   return membership_ == nullptr || also_known_.contains(peer);
 }
 
+uint32_t Replica::catchup_interval() const {
+  return config_.retransmit_interval_ticks << std::min(catchup_misses_, kMaxCatchupBackoff);
+}
+
 void Replica::request_catchup(bool retry) {
   if (incoming_ && incoming_->slot <= commit_) incoming_.reset();  // overtaken by the log
   if (catchup_outstanding_ && !retry) return;
@@ -1198,6 +1208,8 @@ void Replica::on_catchup_reply(const CatchupReplyMsg& msg) {
   for (const SlotValue& entry : msg.chosen) learn(entry.slot, entry.value);
   const Slot before = commit_;
   advance_commit();
+  if (commit_ == before && msg.first_slot <= commit_) return;  // a late copy of an older answer
+  if (commit_ > before) catchup_misses_ = 0;
   catchup_outstanding_ = false;
   // Keep pulling while the reply moved us forward and we are still behind.
   if (commit_ < known_commit_ && commit_ > before) request_catchup(/*retry=*/false);
@@ -1275,6 +1287,7 @@ void Replica::on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg) {
   in.source = from;
   catchup_outstanding_ = true;
   catchup_elapsed_ = 0;
+  catchup_misses_ = 0;
   if (in.data.size() < in.total) {
     send(from, SnapshotRequestMsg{in.slot, in.data.size()});
     return;
@@ -1406,7 +1419,7 @@ void Replica::fire_timer(Timer timer) {
       if (transfer_target_.valid()) transfer_elapsed_ = config_.election_timeout_min_ticks - 1;
       break;
     case Timer::kCatchup:
-      catchup_elapsed_ = config_.retransmit_interval_ticks - 1;
+      catchup_elapsed_ = catchup_interval() - 1;
       break;
   }
   tick();

@@ -162,6 +162,9 @@ class Replica {
   // encodings (and equal configurations) behave the same from here on.
   void encode_state(std::string& out) const;
   bool catchup_outstanding() const { return catchup_outstanding_; }
+  // How many times the retry timer has sent an unanswered catch-up request again (for the
+  // simulator's catch-up storm check; nothing in the protocol reads it).
+  uint64_t catchup_retries() const { return catchup_retries_; }
 
   NodeId id() const { return config_.self; }
   // The configuration that governs the first slot not chosen yet (null: a replica that joined
@@ -256,6 +259,7 @@ class Replica {
   void on_catchup_request(NodeId from, const CatchupRequestMsg& msg);
   void on_catchup_reply(const CatchupReplyMsg& msg);
   void request_catchup(bool retry);
+  uint32_t catchup_interval() const;  // ticks before an unanswered catch-up request is re-sent
   bool may_catch_up() const;
   void send_snapshot_chunk(NodeId to, uint64_t offset);
   void on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg);
@@ -387,6 +391,11 @@ class Replica {
   uint32_t leader_silence_ticks_ = 0;
   bool catchup_outstanding_ = false;
   uint32_t catchup_elapsed_ = 0;
+  // Catch-up requests sent again with no progress since: each doubles the wait before the next,
+  // up to 2^kMaxCatchupBackoff retransmit intervals (640 ms at production's defaults).
+  uint32_t catchup_misses_ = 0;
+  uint64_t catchup_retries_ = 0;
+  static constexpr uint32_t kMaxCatchupBackoff = 4;
 
   Ready ready_;
 };

@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "base/coding.h"
+#include "paxos/codec.h"
 #include "sim/hostile.h"
 #include "storage/mem_file_system.h"
 #include "storage/paxos_log.h"
@@ -72,6 +73,10 @@ struct Simulation::Node {
   // The incarnation of its data directory (paxos::Config::incarnation), new when it is wiped.
   uint64_t identity = 0;
   bool wiped = false;
+  // Its catch-up and snapshot requests once calm since its chosen prefix last moved (times).
+  std::deque<uint64_t> catchup_requests;
+  Slot catchup_watch_commit = 0;
+  uint64_t catchup_retries_seen = 0;  // of this incarnation's replica
   std::unique_ptr<paxos::Replica> replica;
   storage::MemFileSystem fs;  // the node's disk
   Rng salts{0};  // its log's segment salts: seeded, so that a seed replays the same bytes
@@ -267,6 +272,16 @@ void Simulation::dispatch(Event& event) {
       const bool leading = node.replica->role() == paxos::Role::kLeader;
       const Slot commit_before = node.replica->commit();
       node.replica->step(event.envelope);
+      if (const auto* reply = std::get_if<paxos::CatchupReplyMsg>(&event.envelope.message);
+          reply != nullptr && !faults_on_) {
+        // What catch-up costs once calm: answers that taught the asker nothing were asked for
+        // again before the first answer arrived (see check_catchup_amplification).
+        std::string bytes_sent;
+        paxos::encode_message(bytes_sent, event.envelope.message);
+        const uint64_t bytes = bytes_sent.size();
+        (node.replica->commit() > commit_before ? result_.catchup_bytes_useful
+                                                : result_.catchup_bytes_redundant) += bytes;
+      }
       if (leading && node.replica->role() == paxos::Role::kLeader &&
           node.replica->commit() > commit_before &&
           !std::holds_alternative<paxos::AcceptedMsg>(event.envelope.message)) {
@@ -514,6 +529,10 @@ uint64_t Simulation::network_delay() {
 
 void Simulation::send(const Envelope& envelope) {
   ++result_.messages;
+  if (!faults_on_ && (std::holds_alternative<paxos::CatchupRequestMsg>(envelope.message) ||
+                      std::holds_alternative<paxos::SnapshotRequestMsg>(envelope.message))) {
+    watch_catchup_requests(*nodes_[envelope.from.value - 1]);
+  }
   const int from = int(envelope.from.value - 1);
   const int to = int(envelope.to.value - 1);
   if (cut_.stops(rng_, from, to)) {
@@ -523,10 +542,60 @@ void Simulation::send(const Envelope& envelope) {
   if (faults_on_ && rng_.chance(options_.loss)) return;
   const int copies = faults_on_ && rng_.chance(options_.duplicate) ? 2 : 1;
   for (int i = 0; i < copies; ++i) {
+    const std::optional<uint64_t> departure = link_departure(from, to, envelope);
+    if (!departure) return;
     Event event{EventKind::kDeliver};
     event.envelope = envelope;
-    schedule(now_us_ + network_delay(), std::move(event));
+    schedule(*departure + network_delay(), std::move(event));
   }
+}
+
+// Once calm nothing is lost, so a request the retry timer sent again was answered late, not lost:
+// asking again and again without learning anything is a storm that keeps a peer building the same
+// large replies (planted bug catchup-retry-storm). A replica that backs off asks at most about
+// log2(1 s / its retransmit interval) times a second, plus once an election timeout when it hears
+// no leader.
+void Simulation::watch_catchup_requests(Node& node) {
+  static constexpr size_t kMaxRequestsPerSecond = 16;
+  auto& watch = node.catchup_requests;
+  if (node.replica->commit() != node.catchup_watch_commit) {
+    node.catchup_watch_commit = node.replica->commit();
+    watch.clear();
+  }
+  // Only requests sent again by the retry timer: a snapshot transfer asks for each next chunk as
+  // the last one arrives, which is progress, not a storm.
+  const uint64_t retries = node.replica->catchup_retries();
+  if (retries == node.catchup_retries_seen) return;
+  node.catchup_retries_seen = retries;
+  watch.push_back(now_us_);
+  while (watch.front() + 1'000'000 < now_us_) watch.pop_front();
+  if (watch.size() > kMaxRequestsPerSecond && !result_.violation) {
+    result_.violation = "catch-up storm: " + to_string(node.id) + " asked for chosen slots " +
+                        std::to_string(watch.size()) + " times within 1 s once calm, learning " +
+                        "nothing (commit " + std::to_string(node.catchup_watch_commit) + ")";
+  }
+}
+
+// With a link bandwidth, a message leaves once the link has carried every message sent on it
+// before, taking its encoded size's worth of time: a large message holds up everything behind it
+// (a heartbeat behind a redundant 128 KiB catch-up reply is late), as on a real connection. Like
+// the server's peer queue (4 of the largest frames), a link holds at most four of the largest
+// messages waiting; beyond that a message is dropped.
+std::optional<uint64_t> Simulation::link_departure(int from, int to, const Envelope& envelope) {
+  if (options_.link_bytes_per_ms == 0) return now_us_;
+  std::string bytes;
+  paxos::encode_message(bytes, envelope.message);
+  uint64_t& free_at = link_free_us_[{from, to}];
+  free_at = std::max(free_at, now_us_);
+  const uint64_t waiting_bytes = (free_at - now_us_) * options_.link_bytes_per_ms / 1000;
+  if (link_queue_bytes_ == 0)
+    link_queue_bytes_ = 4 * replica_config(envelope.from).max_message_bytes;
+  if (waiting_bytes + bytes.size() > link_queue_bytes_) {
+    ++result_.link_drops;
+    return std::nullopt;
+  }
+  free_at += bytes.size() * 1000 / options_.link_bytes_per_ms;
+  return free_at;
 }
 
 void Simulation::crash(Node& node) {
@@ -654,6 +723,8 @@ void Simulation::restart(Node& node) {
   node.disk = recovered;
   node.up = true;
   node.replica = std::make_unique<paxos::Replica>(replica_config(node.id), node.disk, rng_.next());
+  node.catchup_retries_seen = 0;
+  node.catchup_requests.clear();
   log("restart " + to_string(node.id) + " from durable state: promise " +
       to_string(node.disk.promised) + ", " + std::to_string(node.disk.accepted.size()) +
       " accepted, " + std::to_string(node.disk.chosen.size()) + " chosen");

@@ -50,6 +50,11 @@ struct RunResult {
   uint64_t reconfigurations = 0;  // configuration changes chosen
   uint64_t wipes = 0;             // replicas restarted with an empty data directory
   uint64_t hostile_messages = 0;  // absurd messages sent (Options::hostile)
+  uint64_t link_drops = 0;        // messages dropped by a full link (Options::link_bytes_per_ms)
+  // Catch-up reply bytes delivered once calm that moved the asker's chosen prefix, and that did
+  // not (copies of answers asked for again while the first was on its way).
+  uint64_t catchup_bytes_useful = 0;
+  uint64_t catchup_bytes_redundant = 0;
   uint64_t messages = 0;
   uint64_t syncs = 0;       // simulated fdatasyncs of the write-ahead logs
   uint64_t torn_tails = 0;  // recoveries that cut off a torn tail
@@ -94,7 +99,9 @@ class Simulation {
   void on_disk_done(Node& node, uint64_t incarnation);
   void release(Node& node, paxos::Ready& ready);
   void send(const paxos::Envelope& envelope);
+  void watch_catchup_requests(Node& node);
   uint64_t network_delay();
+  std::optional<uint64_t> link_departure(int from, int to, const paxos::Envelope& envelope);
   void deliver(const paxos::Envelope& envelope);
   void crash(Node& node);
   void crash_and_schedule_restart(Node& node);
@@ -154,6 +161,8 @@ class Simulation {
   DisruptionProbe probe_;              // once converged (sim/disruption_probe.h)
   NetworkCut cut_;                     // the links cut now (sim/network_cut.h)
   std::vector<paxos::Envelope> held_;  // what clogged links hold, delivered at the heal
+  std::map<std::pair<int, int>, uint64_t> link_free_us_;  // (from, to): when it has sent all
+  size_t link_queue_bytes_ = 0;  // what one link holds waiting, at most (set at the first send)
   std::set<paxos::CommandId> acknowledged_;
   std::set<Ballot> leader_ballots_;
   uint64_t next_reconfig_seq_ = 1;

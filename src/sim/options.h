@@ -68,6 +68,10 @@ struct Options : ReplicaClock {
   double duplicate = 0.03;   // a message arrives twice
   double long_delay = 0.03;  // a message is held back, so later ones overtake it
   uint64_t long_delay_max_us = 150'000;
+  // Each directed link carries this many bytes per simulated ms, one message after another
+  // (0: unlimited, every message takes only the delay above). With large values, answers that
+  // take longer to arrive than the retransmit interval.
+  uint64_t link_bytes_per_ms = 0;
 
   // The nemesis: how often it strikes, and what it may do.
   uint64_t nemesis_interval_min_us = 50'000;

@@ -163,6 +163,10 @@ int run_sim(SimArgs& args) {
   }
   if (args.reconfig) options.reconfig = 0.3;
   if (args.transfer) options.transfer = 0.2;
+  if (!args.protocol && options.link_bytes_per_ms != 0) {
+    std::cerr << "sim: --link-bytes-per-ms is the protocol simulator's: add --protocol\n";
+    return 2;
+  }
   args.core = !args.protocol;
   if (options.replicas < 1 || options.replicas > 63) {
     std::cerr << "sim: --replicas must be between 1 and 63\n";
@@ -251,10 +255,12 @@ int run_sim(SimArgs& args) {
     if (args.verbose || args.trace || range->first == range->second) {
       fmt::print(
           "seed {}: {} slots, {} commands chosen ({} acknowledged), {} leaders, {} crashes, {} "
-          "partitions, {} configuration changes, converged {:.0f} ms after faults stopped, trace "
-          "digest {:016x}\n",
+          "partitions, {} configuration changes, converged {:.0f} ms after faults stopped, "
+          "catch-up once calm {} bytes useful / {} redundant, {} link drops, trace digest "
+          "{:016x}\n",
           seed, r.slots_chosen, r.commands_chosen, r.commands_acknowledged, r.leaders, r.crashes,
-          r.partitions, r.reconfigurations, r.liveness_us / 1000.0, r.digest);
+          r.partitions, r.reconfigurations, r.liveness_us / 1000.0, r.catchup_bytes_useful,
+          r.catchup_bytes_redundant, r.link_drops, r.digest);
     }
     if (r.violation) {
       ++violations;
@@ -298,6 +304,13 @@ void add_sim_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--reorder", args->options.long_delay,
                   "Probability a message is held back and overtaken")
+      ->capture_default_str();
+  cmd->add_option("--link-bytes-per-ms", args->options.link_bytes_per_ms,
+                  "Each link carries this many bytes per simulated ms, one message after another "
+                  "(0: unlimited; --protocol)")
+      ->capture_default_str();
+  cmd->add_option("--large-values", args->options.large_values,
+                  "Chance that a command's value is large (up to the value limit)")
       ->capture_default_str();
   cmd->add_option("--bug", args->bugs,
                   "Plant a bug: " + planted_bug_list(BugLayer::kProtocol) +
