@@ -78,6 +78,18 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "catch-up answers from a sender that this replica's configuration does not list are "
        "dropped: a learner behind the change that added its leader never catches up",
        "sim --protocol --reconfig (liveness)"},
+      {"transfer-skips-phase1", BugLayer::kProtocol,
+       "the target of a leader transfer takes over in a new ballot without phase 1, trusting "
+       "that it accepted everything the old leader proposed: a TimeoutNow that arrives late, "
+       "after the old leader gave up the transfer and went on, or after another leader, "
+       "overwrites chosen slots",
+       "sim --protocol --transfer"},
+      {"transfer-unmarked", BugLayer::kProtocol,
+       "the target of a leader transfer does not mark its Prepares as a transfer: followers that "
+       "still hear the old leader ignore them, the old leader steps down, and nobody leads until "
+       "an election timeout passes",
+       "the transfer probe of sim --protocol --transfer (a handover to a healthy voter, once "
+       "calm)"},
       {"catchup-retry-storm", BugLayer::kProtocol,
        "a laggard re-sends an unanswered catch-up request every retransmit interval however long "
        "the answer takes: over a slow link each large reply is asked for again and again, the "

@@ -188,6 +188,10 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
            "model, exploring one change and no time, does not check; run it with "
            "synod sim --protocol --reconfig";
   }
+  if (name == "transfer-skips-phase1" || name == "transfer-unmarked") {
+    return "it needs leader transfers, which the model's replicas are never asked for; run it "
+           "with synod sim --protocol --transfer";
+  }
   if (name == "catchup-retry-storm") {
     return "it costs peers CPU and bandwidth when answers arrive late (liveness), and the model "
            "abstracts time and bandwidth away; run it with synod sim --protocol "

@@ -31,6 +31,7 @@ std::vector<Envelope> every_message() {
       CatchupReplyMsg{{{11, value(11)}}, 12},
       SnapshotChunkMsg{40, 1000, 0xfeedface, 300, std::string(300, '\x07')},
       SnapshotRequestMsg{40, 600},
+      TimeoutNowMsg{b},
   };
   std::vector<Envelope> out;
   for (auto& m : messages) out.push_back(Envelope{NodeId{2}, NodeId{1}, m});

@@ -671,6 +671,45 @@ void Server::stop() {
   for (const auto& c : std::set<std::shared_ptr<Connection>>(connections_)) c->close();
 }
 
+void Server::stop_after_handover(std::function<void()> stopped) {
+  auto stop_now = [this, stopped] {
+    stop();
+    stopped();
+  };
+  if (stopped_) return stop_now();
+  const NodeId target = core_->most_caught_up_voter();
+  if (!target.valid()) return stop_now();  // not a leader, or the only voter
+  const paxos::ProposeStatus status = core_->transfer_leadership(target);
+  if (status != paxos::ProposeStatus::kQueued) {
+    log(fmt::format("stopping without a handover: n{} refused it ({})", target.value,
+                    status == paxos::ProposeStatus::kStale ? "a configuration change is in progress"
+                                                           : "not a voter"));
+    return stop_now();
+  }
+  log(fmt::format("handing leadership over to n{} before stopping", target.value));
+  flush();
+  const uint64_t deadline_ms =
+      now_ms() + uint64_t(options_.election_timeout_min_ticks) * options_.tick_ms;
+  handover_timer_ = std::make_unique<asio::steady_timer>(io_);
+  auto poll = std::make_shared<std::function<void()>>();
+  *poll = [this, stop_now, deadline_ms, target, poll] {
+    const paxos::Replica& r = core_->replica();
+    if (stopped_ || r.role() != paxos::Role::kLeader || now_ms() >= deadline_ms) {
+      if (!stopped_)
+        log(r.role() == paxos::Role::kLeader
+                ? "the handover did not happen within the election timeout: stopping anyway"
+                : fmt::format("handed over to n{}: stopping", target.value));
+      *poll = nullptr;  // breaks the cycle
+      return stop_now();
+    }
+    handover_timer_->expires_after(std::chrono::milliseconds(2));
+    handover_timer_->async_wait([poll](const asio::error_code& ec) {
+      if (!ec && *poll) (*poll)();
+    });
+  };
+  (*poll)();
+}
+
 void Server::accept(tcp::acceptor& acceptor, bool tls) {
   acceptor.async_accept([this, &acceptor, tls](const asio::error_code& ec, tcp::socket socket) {
     if (stopped_) return;

@@ -124,6 +124,11 @@ class Server {
   Status start();
   // Stops accepting and closes every connection; io.run() then returns.
   void stop();
+  // SIGTERM: a leader first hands leadership over to the most caught-up voter
+  // (ServerCore::transfer_leadership) and keeps serving until it no longer leads or the minimum
+  // election timeout has passed, so that a rolling restart costs no election timeout; then it
+  // stops. Elsewhere it stops at once. `stopped` runs after stop(), on the loop's thread.
+  void stop_after_handover(std::function<void()> stopped);
   // Loads the TLS files again (SIGHUP): new connections use them; on failure the current ones
   // stay and the log says why.
   Status reload_tls();
@@ -258,6 +263,7 @@ class Server {
   uint64_t next_backup_id_ = 1;
   bool flush_posted_ = false;
   bool stopped_ = false;
+  std::unique_ptr<asio::steady_timer> handover_timer_;  // stop_after_handover's polling
   Status fatal_;
   uint64_t started_ms_ = 0;
   uint64_t next_client_id_ = 0;            // CLIENT ID: 1, 2, ... on this replica, as Redis's

@@ -614,4 +614,20 @@ void ServerCore::reply(const paxos::CommandId& id, const kv::Reply& r) {
   for (auto& done : callbacks) done(r);
 }
 
+NodeId ServerCore::most_caught_up_voter() const {
+  const paxos::Replica& r = *replica_;
+  if (r.role() != paxos::Role::kLeader || r.membership() == nullptr) return kNoNode;
+  NodeId best = kNoNode;
+  Slot best_commit = 0;
+  for (NodeId voter : r.membership()->voters()) {
+    if (voter == r.id()) continue;
+    const Slot commit = r.peer_commit(voter);
+    if (!best.valid() || commit > best_commit) {
+      best = voter;
+      best_commit = commit;
+    }
+  }
+  return best;
+}
+
 }  // namespace synod::node

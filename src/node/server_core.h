@@ -147,6 +147,20 @@ class ServerCore {
     replica_->share_commit(peer, slot);
   }
 
+  // Leader transfer (paxos::Replica::transfer_leadership, docs/core.md "Leader transfer"): on a
+  // leader, hands leadership to `target`, a voter of the current configuration; writes asked for
+  // meanwhile wait, and are answered TRYAGAIN (not applied) if the handover happens. kQueued:
+  // started (watch replica().role()); kNotLeader, kInvalid (not another voter) or kStale (a
+  // configuration change in progress: ask again) otherwise. The caller flushes, as after any
+  // input. For the admin command and the server's SIGTERM.
+  paxos::ProposeStatus transfer_leadership(NodeId target) {
+    tell_time();
+    return replica_->transfer_leadership(target);
+  }
+  // On a leader, the voter other than itself that reported the highest chosen prefix in its
+  // ballot (the lowest id among equals): the best target for a handover. kNoNode elsewhere, or
+  // if it is the only voter.
+  NodeId most_caught_up_voter() const;
   // The cluster time (see the top of this file): on a leader its clock; elsewhere the highest
   // cluster time this replica knows of (its own as an earlier leader, what its acceptor saw, the
   // log clock). Never decreases.

@@ -29,6 +29,8 @@ constexpr BugEntry kBugs[] = {
     {"removed-member-disrupts", &Bugs::removed_member_disrupts},
     {"silent-learner", &Bugs::silent_learner},
     {"catchup-from-members-only", &Bugs::catchup_from_members_only},
+    {"transfer-skips-phase1", &Bugs::transfer_skips_phase1},
+    {"transfer-unmarked", &Bugs::transfer_unmarked},
     {"catchup-retry-storm", &Bugs::catchup_retry_storm},
 };
 }  // namespace

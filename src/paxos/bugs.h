@@ -43,6 +43,11 @@ struct Bugs {
                                 // may have made it the only voter
   bool catchup_from_members_only = false;  // catch-up answers from a sender this replica's
                                            // configuration does not list are dropped
+  bool transfer_skips_phase1 = false;      // the target of a leader transfer leads in a new ballot
+                                           // without phase 1, trusting that it is caught up
+  bool transfer_unmarked = false;    // the target of a leader transfer does not mark its Prepares
+                                     // `transfer`: followers still hearing the old leader ignore
+                                     // them, and the handover waits for an election timeout
   bool catchup_retry_storm = false;  // an unanswered catch-up request is re-sent every retransmit
                                      // interval however long the answer takes to arrive
 
@@ -52,7 +57,8 @@ struct Bugs {
            read_without_quorum || leader_learns_from_catchup || time_of_any_ballot ||
            time_carried_into_new_ballot || absurd_rounds_taken || reconfig_without_overlap ||
            learner_votes || wiped_replica_votes || removed_member_disrupts || silent_learner ||
-           catchup_from_members_only || catchup_retry_storm;
+           catchup_from_members_only || transfer_skips_phase1 || transfer_unmarked ||
+           catchup_retry_storm;
   }
 };
 

@@ -191,12 +191,14 @@ void encode_message(std::string& out, const Message& message) {
         } else if constexpr (std::is_same_v<T, PreVoteMsg>) {
           encode_ballot(out, m.ballot);
           put_u64(out, m.commit);
-        } else {
-          static_assert(std::is_same_v<T, PreVoteReplyMsg>);
+        } else if constexpr (std::is_same_v<T, PreVoteReplyMsg>) {
           encode_ballot(out, m.ballot);
           put_u8(out, m.granted ? 1 : 0);
           encode_ballot(out, m.promised);
           put_u64(out, m.commit);
+        } else {
+          static_assert(std::is_same_v<T, TimeoutNowMsg>);
+          encode_ballot(out, m.ballot);
         }
       },
       message);
@@ -296,6 +298,12 @@ bool decode_message(uint8_t type, Reader& in, Message& message) {
           !decode_ballot(in, m.promised) || !in.u64(m.commit))
         return false;
       m.granted = granted == 1;
+      message = m;
+      return true;
+    }
+    case 12: {
+      TimeoutNowMsg m;
+      if (!decode_ballot(in, m.ballot)) return false;
       message = m;
       return true;
     }

@@ -60,6 +60,25 @@ TEST(Codec, AcceptAndPromiseCarryTheClusterTime) {
 
 // PreVote (type 10), PreVoteReply (type 11) and the Prepare's transfer flag survive the codec; a
 // short body, an unknown flag bit or a granted byte other than 0 or 1 is refused.
+// TimeoutNow (leader transfer): type 12, the leader's ballot alone, byte by byte as
+// docs/wire-format.md gives it.
+TEST(Codec, TimeoutNow) {
+  const Message m{TimeoutNowMsg{Ballot{0x0102030405060708, NodeId{0x0a0b0c0d}}}};
+  EXPECT_EQ(message_type(m), 12);
+  std::string bytes;
+  encode_message(bytes, m);
+  EXPECT_EQ(bytes, std::string("\x08\x07\x06\x05\x04\x03\x02\x01\x0d\x0c\x0b\x0a", 12));
+  Reader in(bytes);
+  Message back;
+  ASSERT_TRUE(decode_message(12, in, back));
+  EXPECT_TRUE(in.done());
+  EXPECT_EQ(to_string(back), "TimeoutNow b=72623859790382856.168496141");
+  Reader cut(std::string_view(bytes).substr(0, bytes.size() - 1));
+  EXPECT_FALSE(decode_message(12, cut, back));
+  Reader unknown(bytes);
+  EXPECT_FALSE(decode_message(13, unknown, back));
+}
+
 TEST(Codec, PreVoteMessagesAndTheTransferFlag) {
   const Ballot b{7, NodeId{3}};
   const Message prevote{PreVoteMsg{b, 41}};

@@ -84,6 +84,8 @@ std::string to_string(const Message& message) {
         } else if constexpr (std::is_same_v<T, PreVoteReplyMsg>) {
           return "PreVoteReply b=" + to_string(m.ballot) + (m.granted ? " granted" : " refused") +
                  " promised=" + to_string(m.promised) + " commit=" + std::to_string(m.commit);
+        } else if constexpr (std::is_same_v<T, TimeoutNowMsg>) {
+          return "TimeoutNow b=" + to_string(m.ballot);
         } else {
           static_assert(std::is_same_v<T, SnapshotRequestMsg>);
           return "SnapshotRequest slot=" + std::to_string(m.slot) +

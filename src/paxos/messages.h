@@ -110,6 +110,15 @@ struct PreVoteReplyMsg {
   Slot commit = 0;
 };
 
+// Leader transfer (docs/core.md, "Leader transfer"): the leader of `ballot` hands over to the
+// receiver, which it saw accept every slot it proposed: "start phase 1 now". The receiver skips
+// its election timer and PreVote and marks its Prepares `transfer`, so that followers still
+// hearing the old leader answer them; it still runs all of phase 1. Ignored unless the receiver
+// is a follower that may campaign and has promised no ballot above `ballot`.
+struct TimeoutNowMsg {
+  Ballot ballot;
+};
+
 // A lagging replica asks for chosen values from `first_slot` onward.
 struct CatchupRequestMsg {
   Slot first_slot = 0;
@@ -160,7 +169,7 @@ inline size_t encoded_bytes(const AcceptedEntry& entry) {
 // The wire type of each is its index here plus one (docs/wire-format.md): append only.
 using Message = std::variant<PrepareMsg, PromiseMsg, AcceptMsg, AcceptedMsg, RejectMsg,
                              CatchupRequestMsg, CatchupReplyMsg, SnapshotChunkMsg,
-                             SnapshotRequestMsg, PreVoteMsg, PreVoteReplyMsg>;
+                             SnapshotRequestMsg, PreVoteMsg, PreVoteReplyMsg, TimeoutNowMsg>;
 
 struct Envelope {
   NodeId from;

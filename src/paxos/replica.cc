@@ -139,6 +139,7 @@ void Replica::step(const Envelope& envelope) {
         if constexpr (std::is_same_v<T, SnapshotRequestMsg>) on_snapshot_request(from, msg);
         if constexpr (std::is_same_v<T, PreVoteMsg>) on_prevote(from, msg);
         if constexpr (std::is_same_v<T, PreVoteReplyMsg>) on_prevote_reply(from, msg);
+        if constexpr (std::is_same_v<T, TimeoutNowMsg>) on_timeout_now(from, msg);
       },
       envelope.message);
 }
@@ -164,7 +165,8 @@ ProposeStatus Replica::propose_membership(Command request, Membership next) {
   if (role_ != Role::kLeader) return ProposeStatus::kNotLeader;
   if (pending_.count(request.id) != 0) return ProposeStatus::kQueued;  // a retry in progress
   if (request.payload.size() > config_.max_command_bytes) return ProposeStatus::kTooLarge;
-  if (pending_config_slot_ != 0 || !phase1_ready_ || next.epoch != membership_->epoch + 1)
+  if (pending_config_slot_ != 0 || !phase1_ready_ || next.epoch != membership_->epoch + 1 ||
+      transfer_target_.valid())
     return ProposeStatus::kStale;
   if (!verify_membership(next).is_ok()) return ProposeStatus::kInvalid;
   Value value;
@@ -185,6 +187,69 @@ Slot Replica::propose_change(Value value) {
   entries.push_back(std::move(entry));
   propose_slots(std::move(entries));
   return pending_config_slot_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leader transfer (docs/core.md, "Leader transfer").
+
+ProposeStatus Replica::transfer_leadership(NodeId target) {
+  if (role_ != Role::kLeader) return ProposeStatus::kNotLeader;
+  if (target == config_.self || !membership_->is_voter(target)) return ProposeStatus::kInvalid;
+  if (recovering() || pending_config_slot_ != 0) return ProposeStatus::kStale;
+  if (transfer_target_ == target) return ProposeStatus::kQueued;
+  end_transfer();
+  transfer_target_ = target;
+  // What the target reported in this ballot so far: its chosen prefix, and the slots in flight
+  // it accepted.
+  note_transfer_progress(peer_commit(target), {});
+  for (const auto& [slot, flight] : inflight_) {
+    if (flight.voters.contains(target)) transfer_acked_.insert(slot);
+  }
+  note_transfer_progress(transfer_covered_, {});
+  // A heartbeat now, so that the target reports its chosen prefix at once.
+  send(target, AcceptMsg{ballot_, {}, commit_, read_round_});
+  maybe_hand_over();
+  return ProposeStatus::kQueued;
+}
+
+void Replica::note_transfer_progress(Slot commit, const std::vector<Slot>& slots) {
+  transfer_covered_ = std::max(transfer_covered_, commit);
+  for (Slot slot : slots) {
+    if (slot > transfer_covered_) transfer_acked_.insert(slot);
+  }
+  while (!transfer_acked_.empty() && *transfer_acked_.begin() <= transfer_covered_ + 1) {
+    transfer_covered_ = std::max(transfer_covered_, *transfer_acked_.begin());
+    transfer_acked_.erase(transfer_acked_.begin());
+  }
+}
+
+// No slot is cut while a transfer is in progress, so once the target covers every slot proposed
+// it holds (accepted in this ballot, or knows chosen) everything this leader may have had chosen:
+// its phase 1 then needs nothing from the others to catch up, and it wins at once.
+void Replica::maybe_hand_over() {
+  if (role_ != Role::kLeader || !transfer_target_.valid() || transfer_sent_) return;
+  if (transfer_covered_ + 1 < next_slot_) return;
+  transfer_sent_ = true;
+  send(transfer_target_, TimeoutNowMsg{ballot_});
+}
+
+void Replica::end_transfer() {
+  transfer_target_ = kNoNode;
+  transfer_elapsed_ = 0;
+  transfer_sent_ = false;
+  transfer_covered_ = 0;
+  transfer_acked_.clear();
+}
+
+// A follower told by its leader to take over campaigns at once: no election timer, no PreVote
+// (the leader is handing over, so a quorum still hearing it would refuse), and Prepares marked
+// `transfer` (so that followers still hearing that leader answer). Only from the leader of a
+// ballot this replica has not promised beyond: a late TimeoutNow from an earlier leadership, after
+// another leader took over, is dropped. Phase 1 runs in full whatever the leader thought it knew.
+void Replica::on_timeout_now(NodeId from, const TimeoutNowMsg& msg) {
+  if (msg.ballot.node != from || from == config_.self) return;  // not an honest leader
+  if (role_ != Role::kFollower || !may_campaign() || msg.ballot < promised_) return;
+  start_election(/*transfer=*/true);
 }
 
 ReadStatus Replica::read_index(uint64_t read_id) {
@@ -443,7 +508,7 @@ void Replica::on_prevote_reply(NodeId from, const PreVoteReplyMsg& msg) {
 // ---------------------------------------------------------------------------------------------
 // Proposer: phase 1.
 
-void Replica::start_election() {
+void Replica::start_election(bool transfer) {
   step_down(StepDownReason::kTimedOut);  // report anything held from an earlier leadership
   const uint64_t top_round = std::max(highest_round_seen_, promised_.round);
   if (top_round >= kMaxBallotRound) {
@@ -465,18 +530,20 @@ void Replica::start_election() {
   pending_config_slot_ = 0;
   time_floor_ = {};
   reset_election_timer();
-  if (config_.bugs.leader_skip_phase1) {
-    // The planted bug: promise to ourselves and treat our own acceptor as a quorum.
+  // The planted bugs: promise to ourselves and treat our own acceptor as a quorum (the target of a
+  // transfer, trusting that it is caught up: the old leader waited for it, after all).
+  if (config_.bugs.leader_skip_phase1 || (transfer && config_.bugs.transfer_skips_phase1)) {
     raise_promise(ballot_);
     time_floor_ = {time_ballot_, time_seen_ms_, recovered_horizon_};
     for (auto it = accepted_.lower_bound(prepare_from_); it != accepted_.end(); ++it) {
       recovered_.emplace(it->first, it->second);
     }
-    become_leader();
+    become_leader(/*skipped_phase1=*/true);
     return;
   }
   note(Event::Kind::kElectionStarted, prepare_from_);
-  broadcast(PrepareMsg{ballot_, prepare_from_});
+  // (The planted bug transfer_unmarked forgets to say so.)
+  broadcast(PrepareMsg{ballot_, prepare_from_, transfer && !config_.bugs.transfer_unmarked});
 }
 
 // A leader keeps taking promises of its ballot: after a configuration change it needs a phase-1
@@ -559,8 +626,9 @@ void Replica::merge_promise(const PromiseMsg& msg) {
   }
 }
 
-void Replica::become_leader() {
+void Replica::become_leader(bool skipped_phase1) {
   role_ = Role::kLeader;
+  end_transfer();
   // The time the driver gave us is of an earlier ballot, or none: a time of this ballot comes
   // from the driver's clock once it sees us lead (ServerCore::start_clock). Until then our
   // Accepts carry no time, which acceptors ignore. Carrying the old one would tell the next
@@ -593,8 +661,8 @@ void Replica::become_leader() {
   read_round_acked_.clear();
   // Catching up during the election may have committed a configuration change: the promises
   // must then be a phase-1 quorum of the configuration that governs the slots to propose.
-  // (The planted bug leader_skip_phase1 counts no promises at all.)
-  phase1_ready_ = quorum_->is_phase1_quorum(promised_by_) || config_.bugs.leader_skip_phase1;
+  // (The planted bugs that skip phase 1 count no promises at all.)
+  phase1_ready_ = quorum_->is_phase1_quorum(promised_by_) || skipped_phase1;
   if (phase1_ready_) {
     propose_held();
   } else {
@@ -702,6 +770,7 @@ bool Replica::fits_message(size_t count, size_t used_bytes, size_t entry_bytes) 
 
 void Replica::flush_queue() {
   if (role_ != Role::kLeader || !phase1_ready_) return;
+  if (transfer_target_.valid()) return;  // handing over: no new slots (transfer_leadership)
   // Nothing goes above a configuration change until it is chosen (the planted bug goes on).
   if (pending_config_slot_ != 0 && !config_.bugs.reconfig_without_overlap) return;
   std::vector<SlotValue> entries;
@@ -740,6 +809,7 @@ void Replica::on_accepted(NodeId from, const AcceptedMsg& msg) {
   peer_commit = std::max(peer_commit, msg.commit);
   uint64_t& acked = read_round_acked_[from];
   acked = std::max(acked, msg.read_round);
+  if (from == transfer_target_) note_transfer_progress(msg.commit, msg.slots);
   for (Slot slot : msg.slots) {
     auto it = inflight_.find(slot);
     if (it == inflight_.end()) continue;  // already chosen, or a duplicate
@@ -751,6 +821,7 @@ void Replica::on_accepted(NodeId from, const AcceptedMsg& msg) {
     }
   }
   advance_commit();
+  if (from == transfer_target_) maybe_hand_over();
 }
 
 void Replica::on_reject(const RejectMsg& msg) {
@@ -775,9 +846,17 @@ void Replica::leader_tick() {
       return;
     }
   }
+  if (transfer_target_.valid() && ++transfer_elapsed_ >= config_.election_timeout_min_ticks) {
+    // The handover did not happen (the target is slow, cut off or down, or the TimeoutNow was
+    // lost): lead on, and cut the commands that waited meanwhile into slots.
+    end_transfer();
+    flush_queue();
+  }
   if (++heartbeat_elapsed_ < config_.heartbeat_interval_ticks) return;
   heartbeat_elapsed_ = 0;
   if (!phase1_ready_) ask_missing_promises();
+  // A TimeoutNow goes again with every heartbeat until the target takes over (it may be lost).
+  if (transfer_sent_) send(transfer_target_, TimeoutNowMsg{ballot_});
   bind_incarnations();
   // The heartbeat carries the chosen prefix, and again every Accept a peer has not answered.
   for (NodeId peer : peers_) {
@@ -806,7 +885,10 @@ void Replica::step_down(StepDownReason why, const Ballot& seen) {
     event.reason = why;
     event.seen = seen;
   }
-  const NodeId hint = leader_ == config_.self ? kNoNode : leader_;
+  NodeId hint = leader_ == config_.self ? kNoNode : leader_;
+  // Deposed by the target of our own transfer: the clients should try it.
+  if (transfer_target_.valid() && seen.node == transfer_target_) hint = transfer_target_;
+  end_transfer();
   for (auto it = pending_.begin(); it != pending_.end();) {
     const auto [id, slot] = *it;
     if (slot != 0 && chosen_.count(slot) != 0) {
@@ -1015,6 +1097,7 @@ void Replica::on_new_membership() {
     return;
   }
   if (role_ != Role::kLeader) return;
+  if (transfer_target_.valid() && !membership_->is_voter(transfer_target_)) end_transfer();
   if (pending_config_slot_ != 0 && commit_ >= pending_config_slot_) {
     pending_config_slot_ = 0;
     recovery_fence_ = false;
@@ -1030,7 +1113,9 @@ void Replica::on_new_membership() {
 // A leader binds every member whose incarnation it has seen and the configuration does not record
 // yet, in one change of its own (no client asked for it, so it carries no command).
 void Replica::bind_incarnations() {
-  if (role_ != Role::kLeader || pending_config_slot_ != 0 || recovering()) return;
+  if (role_ != Role::kLeader || pending_config_slot_ != 0 || recovering() ||
+      transfer_target_.valid())
+    return;
   Membership next = *membership_;
   bool changed = false;
   for (Member& m : next.members) {
@@ -1313,6 +1398,7 @@ bool Replica::timer_armed(Timer timer) const {
 
 void Replica::fire_timer(Timer timer) {
   election_elapsed_ = catchup_elapsed_ = heartbeat_elapsed_ = quorum_check_elapsed_ = 0;
+  transfer_elapsed_ = 0;
   if (hears_leader()) leader_silence_ticks_ = 0;  // (stickiness ends only by forget_leader())
   for (auto& [slot, flight] : inflight_) flight.ticks_since_sent = 0;
   switch (timer) {
@@ -1330,6 +1416,7 @@ void Replica::fire_timer(Timer timer) {
       break;
     case Timer::kQuorumCheck:
       quorum_check_elapsed_ = config_.election_timeout_min_ticks - 1;
+      if (transfer_target_.valid()) transfer_elapsed_ = config_.election_timeout_min_ticks - 1;
       break;
     case Timer::kCatchup:
       catchup_elapsed_ = catchup_interval() - 1;
@@ -1428,6 +1515,11 @@ void Replica::encode_state(std::string& out) const {
       encode_node_set(out, flight.voters);
     }
     encode_node_set(out, heard_from_);
+    put_u32(out, transfer_target_.value);
+    put_u8(out, transfer_sent_);
+    put_u64(out, transfer_covered_);
+    put_u32(out, static_cast<uint32_t>(transfer_acked_.size()));
+    for (Slot slot : transfer_acked_) put_u64(out, slot);
     put_u32(out, static_cast<uint32_t>(read_round_acked_.size()));
     for (const auto& [node, round] : read_round_acked_) {
       put_u32(out, node.value);

@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "base/rng.h"
@@ -84,6 +85,25 @@ class Replica {
   // heartbeat or proposal. Elsewhere, nothing.
   void share_commit(NodeId peer, Slot slot);
 
+  // Leader transfer (docs/core.md, "Leader transfer"): on a leader, hands leadership to `target`,
+  // a voter of the current configuration. From now on the leader cuts no new slots (commands it
+  // is asked for wait in its queue: stepping down reports them kFailed, definitely not proposed,
+  // with the target as the hint; if the transfer is given up they are proposed as usual). Once
+  // `target` reported that it accepted (or has chosen) every slot this leader proposed, the leader
+  // sends it a TimeoutNow: the target starts phase 1 at once, without PreVote, and its Prepares
+  // say `transfer` so that followers still hearing this leader answer. If no higher ballot has
+  // deposed this leader within election_timeout_min_ticks it gives the transfer up and goes on
+  // leading. Safety never depends on any of it: the target runs all of phase 1.
+  // kQueued: started (a second call for the same target is a no-op; another target restarts
+  // it). kNotLeader: not a leader. kInvalid: `target` is this replica or not a voter of the
+  // current configuration. kStale: the leader is still recovering (phase 1 after a change) or a
+  // configuration change is in progress: ask again once membership_change_pending() is false.
+  ProposeStatus transfer_leadership(NodeId target);
+  // The target of the transfer in progress (kNoNode: none).
+  NodeId transfer_target() const { return transfer_target_; }
+  // Whether the TimeoutNow of the transfer in progress has been sent (the target caught up).
+  bool transfer_handed_over() const { return transfer_sent_; }
+
   // The driver snapshotted its state machine through slot `upto` (at most what it was handed)
   // and made the snapshot durable: the core forgets chosen values and accepted entries up to
   // there, and serves the snapshot to peers that need those slots.
@@ -122,7 +142,8 @@ class Replica {
     kElection,     // a follower or candidate starts phase 1
     kHeartbeat,    // a leader sends its chosen prefix, and retransmits nothing
     kRetransmit,   // ... and every unanswered Accept
-    kQuorumCheck,  // a leader that no phase-2 quorum answered steps down
+    kQuorumCheck,  // a leader that no phase-2 quorum answered steps down (and one that is
+                   // handing over gives the transfer up)
     kCatchup,      // a catch-up or snapshot request is sent again
   };
   // Whether fire_timer(timer) can do anything in this role.
@@ -191,9 +212,17 @@ class Replica {
   void start_prevote();
   void on_prevote(NodeId from, const PreVoteMsg& msg);
   void on_prevote_reply(NodeId from, const PreVoteReplyMsg& msg);
-  void start_election();
+  // `transfer`: asked by the leader's TimeoutNow; the Prepares say so (see PrepareMsg).
+  void start_election(bool transfer = false);
+  void on_timeout_now(NodeId from, const TimeoutNowMsg& msg);
+  // On a leader handing over: sends the TimeoutNow once the target has every slot proposed.
+  void maybe_hand_over();
+  // Notes that the target accepted `slots` and has chosen every slot up to `commit`.
+  void note_transfer_progress(Slot commit, const std::vector<Slot>& slots);
+  void end_transfer();
   void on_promise(NodeId from, const PromiseMsg& msg);
-  void become_leader();
+  // `skipped_phase1`: only under the planted bugs that skip phase 1.
+  void become_leader(bool skipped_phase1 = false);
   void on_accepted(NodeId from, const AcceptedMsg& msg);
   void on_reject(const RejectMsg& msg);
   void leader_tick();
@@ -347,6 +376,15 @@ class Replica {
   std::map<NodeId, uint64_t> read_round_acked_;  // per peer: the highest round it answered
   std::map<NodeId, Slot> peer_commit_;           // for metrics: see peer_commit()
   uint64_t leader_ticks_ = 0;                    // ticks as leader, for read timeouts
+  // Leader transfer in progress (transfer_leadership): its target, the ticks since it began, and
+  // whether the TimeoutNow went out (it goes again with every heartbeat, in case it was lost).
+  // transfer_covered_: every slot up to it the target reported accepted (in this ballot) or
+  // chosen; transfer_acked_: the slots above it that it reported accepted.
+  NodeId transfer_target_;
+  uint32_t transfer_elapsed_ = 0;
+  bool transfer_sent_ = false;
+  Slot transfer_covered_ = 0;
+  std::set<Slot> transfer_acked_;
 
   // Timers, in ticks.
   uint32_t election_elapsed_ = 0;

@@ -44,6 +44,7 @@ enum class EventKind {
   kLivenessDeadline,
   kProbeHeal,  // the disruption probe lets its isolated follower back
   kProbeEnd,
+  kTransferProbeEnd,  // the transfer probe's deadline: the target must lead by now
 };
 
 struct Simulation::Event {
@@ -206,7 +207,12 @@ RunResult Simulation::run() {
     dispatch(handle.mapped());
     if (!checker_.ok()) result_.violation = checker_.violation();
     if (liveness_phase_ && !result_.violation) {
-      if (probe_.stage() == DisruptionProbe::Stage::kDone) break;
+      if (probe_.stage() == DisruptionProbe::Stage::kDone) {
+        // Then, with transfers on, the transfer probe.
+        if (options_.transfer <= 0 || transfer_probe_ == TransferProbe::kDone) break;
+        if (transfer_probe_ == TransferProbe::kNone && !start_transfer_probe()) break;
+        continue;
+      }
       if (probe_.stage() == DisruptionProbe::Stage::kNone && converged() &&
           !start_disruption_probe())
         break;
@@ -343,6 +349,8 @@ void Simulation::dispatch(Event& event) {
       return;
     case EventKind::kProbeEnd:
       return end_disruption_probe();
+    case EventKind::kTransferProbeEnd:
+      return end_transfer_probe();
     case EventKind::kLivenessDeadline:
       if (probe_.stage() != DisruptionProbe::Stage::kNone) return;  // it converged in time
       result_.violation = "liveness: no convergence within " +
@@ -362,7 +370,26 @@ void Simulation::process_ready(Node& node) {
     node.last_role = role;
     log(to_string(node.id) + " is now " + paxos::to_string(role) + " at ballot " +
         to_string(node.replica->ballot()));
-    if (role == paxos::Role::kLeader) leader_ballots_.insert(node.replica->ballot());
+    if (role == paxos::Role::kLeader) {
+      leader_ballots_.insert(node.replica->ballot());
+      // A transfer completes when its target leads next (in a higher ballot than the one it
+      // was asked in); any other new leader ends every transfer in progress.
+      if (auto it = transfers_.find(node.id);
+          it != transfers_.end() && node.replica->ballot() > it->second)
+        ++result_.transfers_completed;
+      transfers_.clear();
+    }
+    if (transfer_probe_ == TransferProbe::kRunning &&
+        (role == paxos::Role::kLeader || node.index == transfer_probe_leader_)) {
+      const bool expected =
+          (role == paxos::Role::kLeader && node.id == transfer_probe_target_) ||
+          (node.index == transfer_probe_leader_ && role == paxos::Role::kFollower);
+      if (role == paxos::Role::kLeader && node.id == transfer_probe_target_)
+        result_.transfer_probe_us = now_us_ - transfer_probe_start_us_;
+      if (!expected)
+        transfer_probe_changes_.push_back(to_string(node.id) + " became " + paxos::to_string(role) +
+                                          " at ballot " + to_string(node.replica->ballot()));
+    }
     probe_.note_role(node.index, role == paxos::Role::kLeader,
                      to_string(node.id) + " became " + paxos::to_string(role) + " at ballot " +
                          to_string(node.replica->ballot()));
@@ -840,6 +867,10 @@ void Simulation::nemesis() {
       now_us_ + rng_.between(options_.nemesis_interval_min_us, options_.nemesis_interval_max_us),
       Event{EventKind::kNemesis});
   if (options_.hostile > 0 && rng_.chance(options_.hostile)) send_hostile();
+  if (options_.transfer > 0 && rng_.chance(options_.transfer)) {
+    if (Node* leader = current_leader()) transfer(*leader);
+    return;
+  }
   if (options_.reconfig > 0 && rng_.chance(options_.reconfig)) {
     reconfigure();
     return;
@@ -941,6 +972,9 @@ void Simulation::reconfigure() {
   if (wiped_member.valid()) {
     change.kind = Kind::kRemove;  // the safe procedure: remove it, add a new machine
     change.id = wiped_member;
+  } else if (after_transfer_ && after_transfer_->id != leader->id &&
+             after_transfer_->old_id != leader->id) {
+    change = *std::exchange(after_transfer_, std::nullopt);  // the leader handed over: ask again
   } else if (pick == 6) {
     // Not while a change is in progress: it may shrink the voters to a pair that needs this one.
     if (voters.size() < 3 || leader->replica->membership_change_pending()) return;
@@ -973,6 +1007,17 @@ void Simulation::reconfigure() {
   } else {
     return;
   }
+  // With transfers on, a change that takes the leader out of the voters is asked of the next
+  // leader, after this one handed over to another voter (as an operator's `member remove` does).
+  if (options_.transfer > 0) {
+    const bool takes_leader = ((change.kind == Kind::kRemove || change.kind == Kind::kDemote) &&
+                               change.id == leader->id) ||
+                              (change.kind == Kind::kReplace && change.old_id == leader->id);
+    if (takes_leader) {
+      if (transfer(*leader)) after_transfer_ = change;
+      return;
+    }
+  }
   auto next = paxos::apply_change(now, change);
   if (!next.is_ok()) {
     log("reconfigure: " + std::string(to_string(change.kind)) + " " + to_string(change.id) +
@@ -989,6 +1034,27 @@ void Simulation::reconfigure() {
   log("reconfigure at " + to_string(leader->id) + ": " + what +
       (status == paxos::ProposeStatus::kQueued ? "" : " (refused)"));
   process_ready(*leader);
+}
+
+bool Simulation::transfer(Node& leader, NodeId except) {
+  const paxos::MembershipRef& membership = leader.replica->membership();
+  if (membership == nullptr || leader.replica->role() != paxos::Role::kLeader) return false;
+  std::vector<NodeId> targets;
+  for (NodeId voter : membership->voters()) {
+    if (voter != leader.id && voter != except) targets.push_back(voter);
+  }
+  if (targets.empty()) return false;
+  const NodeId target = targets[rng_.below(targets.size())];
+  const paxos::ProposeStatus status = leader.replica->transfer_leadership(target);
+  const bool started = status == paxos::ProposeStatus::kQueued;
+  log("transfer at " + to_string(leader.id) + " to " + to_string(target) +
+      (started ? "" : " (refused)"));
+  if (started) {
+    ++result_.transfers_asked;
+    transfers_[target] = leader.replica->ballot();
+  }
+  process_ready(leader);
+  return started;
 }
 
 void Simulation::partition() {
@@ -1075,6 +1141,62 @@ void Simulation::end_disruption_probe() {
   if (auto violation = probe_.finish(node_names(nodes_), still_leads))
     result_.violation = violation;
   result_.needless_leader_changes = probe_.changes();
+}
+
+// Once calm, after the disruption probe: the leader hands over to a voter that is up, caught up
+// and connected. Within the minimum election timeout the target must lead, and nobody else may
+// have led meanwhile (the old leader only steps down). A transfer that falls back on an election
+// would take longer; one that disrupts would show another leader.
+bool Simulation::start_transfer_probe() {
+  transfer_probe_ = TransferProbe::kDone;
+  Node* leader = current_leader();
+  if (!leader || !leader->replica->membership()) return false;
+  std::vector<NodeId> targets;
+  for (NodeId voter : leader->replica->membership()->voters()) {
+    const Node& node = *nodes_[voter.value - 1];
+    if (voter != leader->id && node.up && !node.wiped) targets.push_back(voter);
+  }
+  if (targets.empty()) return false;
+  const NodeId target = targets[rng_.below(targets.size())];
+  transfer_probe_ = TransferProbe::kRunning;
+  transfer_probe_leader_ = leader->index;
+  transfer_probe_ballot_ = leader->replica->ballot();
+  transfer_probe_target_ = target;
+  transfer_probe_start_us_ = now_us_;
+  result_.transfer_probed = true;
+  const paxos::ProposeStatus status = leader->replica->transfer_leadership(target);
+  log("transfer probe: " + to_string(leader->id) + " (leader at " +
+      to_string(transfer_probe_ballot_) + ") hands over to " + to_string(target));
+  if (status != paxos::ProposeStatus::kQueued) {
+    result_.violation = "transfer: " + to_string(leader->id) + " refused to hand over to " +
+                        to_string(target) + " once calm";
+    return false;
+  }
+  ++result_.transfers_asked;
+  transfers_[target] = transfer_probe_ballot_;
+  process_ready(*leader);
+  schedule(now_us_ + uint64_t(options_.election_timeout_min_ticks) * options_.tick_us,
+           Event{EventKind::kTransferProbeEnd});
+  return true;
+}
+
+void Simulation::end_transfer_probe() {
+  transfer_probe_ = TransferProbe::kDone;
+  const Node& target = *nodes_[transfer_probe_target_.value - 1];
+  const bool leads = target.replica->role() == paxos::Role::kLeader &&
+                     target.replica->ballot() > transfer_probe_ballot_;
+  if (!leads)
+    transfer_probe_changes_.push_back(to_string(transfer_probe_target_) + " does not lead");
+  if (transfer_probe_changes_.empty()) return;
+  std::string what;
+  for (const std::string& change : transfer_probe_changes_)
+    what += (what.empty() ? "" : "; ") + change;
+  result_.violation =
+      "transfer: " + to_string(nodes_[size_t(transfer_probe_leader_)]->id) + " (leader at " +
+      to_string(transfer_probe_ballot_) + ") handing over to " + to_string(transfer_probe_target_) +
+      ", calm and connected, did not within " +
+      std::to_string(options_.election_timeout_min_ticks * options_.tick_us / 1000) +
+      " ms (the minimum election timeout) without other leader changes: " + what;
 }
 
 bool Simulation::converged() const {

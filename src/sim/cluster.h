@@ -66,6 +66,12 @@ struct RunResult {
   // the leadership changes it saw (each one needless: the leader kept a quorum throughout).
   bool disruption_probed = false;
   uint64_t needless_leader_changes = 0;
+  // Leader transfers (Options::transfer): asked of a leader, and completed (the target led
+  // next). The transfer probe, once calm: whether it ran, and how long the handover took.
+  uint64_t transfers_asked = 0;
+  uint64_t transfers_completed = 0;
+  bool transfer_probed = false;
+  uint64_t transfer_probe_us = 0;
   uint64_t digest = 0;
 };
 
@@ -124,11 +130,16 @@ class Simulation {
   void partition();
   void send_hostile();
   void reconfigure();
+  // Asks `leader` to hand over to a voter other than itself (and than `except`); false if it
+  // did not start one.
+  bool transfer(Node& leader, NodeId except = kNoNode);
   void wipe(Node& node);
   void heal();
   void start_liveness_phase();
   bool start_disruption_probe();
   void end_disruption_probe();
+  bool start_transfer_probe();
+  void end_transfer_probe();
   bool converged() const;
   std::string describe_stall() const;
   Node* current_leader();
@@ -155,6 +166,19 @@ class Simulation {
   std::set<paxos::CommandId> acknowledged_;
   std::set<Ballot> leader_ballots_;
   uint64_t next_reconfig_seq_ = 1;
+  // Transfers asked for and not yet ended: per target, the old leader's ballot (a transfer
+  // completes when its target leads next, in a higher ballot).
+  std::map<NodeId, Ballot> transfers_;
+  // A change that removes, demotes or replaces the leader, asked after it handed over.
+  std::optional<paxos::MembershipChange> after_transfer_;
+  // The transfer probe (start_transfer_probe): its stage, the old leader, its ballot, the target,
+  // when it started, and the leadership changes seen meanwhile.
+  enum class TransferProbe { kNone, kRunning, kDone } transfer_probe_ = TransferProbe::kNone;
+  int transfer_probe_leader_ = -1;
+  Ballot transfer_probe_ballot_;
+  NodeId transfer_probe_target_;
+  uint64_t transfer_probe_start_us_ = 0;
+  std::vector<std::string> transfer_probe_changes_;
   RunResult result_;
 };
 

@@ -138,6 +138,13 @@ struct Options : ReplicaClock {
   double reconfig = 0;
   int spare_replicas = 8;
 
+  // Leader transfer (docs/core.md, "Leader transfer"): with this chance a nemesis strike asks the
+  // leader to hand over to another voter, at random; with --reconfig, a change that removes,
+  // demotes or replaces the leader is preceded by a transfer (and asked of the new leader). Once
+  // calm, after the disruption probe, the transfer probe: a handover to a healthy, connected
+  // voter must complete within the minimum election timeout with no other leader change.
+  double transfer = 0;
+
   paxos::Bugs bugs;
   bool trace = false;  // print every event
 

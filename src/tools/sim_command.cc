@@ -37,6 +37,7 @@ struct SimArgs {
   QuorumFlags quorum;
   bool quorum_given = false;
   bool reconfig = false;
+  bool transfer = false;
   bool replicas_given = false;
   sim::Options options;
 };
@@ -155,12 +156,13 @@ int run_sim(SimArgs& args) {
     std::cerr << "sim: --protocol and --core exclude each other\n";
     return 2;
   }
-  if (!args.protocol && (args.quorum_given || args.story || args.reconfig)) {
-    std::cerr << "sim: weighted quorums, --reconfig and --story are the protocol simulator's: add "
-                 "--protocol\n";
+  if (!args.protocol && (args.quorum_given || args.story || args.reconfig || args.transfer)) {
+    std::cerr << "sim: weighted quorums, --reconfig, --transfer and --story are the protocol "
+                 "simulator's: add --protocol\n";
     return 2;
   }
   if (args.reconfig) options.reconfig = 0.3;
+  if (args.transfer) options.transfer = 0.2;
   if (!args.protocol && options.link_bytes_per_ms != 0) {
     std::cerr << "sim: --link-bytes-per-ms is the protocol simulator's: add --protocol\n";
     return 2;
@@ -226,8 +228,8 @@ int run_sim(SimArgs& args) {
   const auto started = std::chrono::steady_clock::now();
   uint64_t runs = 0, chosen = 0, acknowledged = 0, violations = 0, crashes = 0, partitions = 0,
            leaders = 0, events = 0, syncs = 0, torn_tails = 0, snapshots = 0, installs = 0,
-           reconfigurations = 0;
-  uint64_t slowest_liveness_us = 0;
+           reconfigurations = 0, transfers = 0, handovers = 0, probed = 0;
+  uint64_t slowest_liveness_us = 0, slowest_transfer_us = 0;
   for (uint64_t seed = range->first; seed <= range->second; ++seed) {
     std::ostringstream story;
     std::ostream* trace = args.trace ? &std::cout : args.story ? &story : nullptr;
@@ -245,6 +247,10 @@ int run_sim(SimArgs& args) {
     snapshots += r.snapshots_taken;
     installs += r.snapshots_installed;
     reconfigurations += r.reconfigurations;
+    transfers += r.transfers_asked;
+    handovers += r.transfers_completed;
+    probed += r.transfer_probed ? 1 : 0;
+    slowest_transfer_us = std::max(slowest_transfer_us, r.transfer_probe_us);
     slowest_liveness_us = std::max(slowest_liveness_us, r.liveness_us);
     if (args.verbose || args.trace || range->first == range->second) {
       fmt::print(
@@ -270,6 +276,11 @@ int run_sim(SimArgs& args) {
       "s)\n",
       runs, chosen, violations, acknowledged, leaders, crashes, partitions, reconfigurations, syncs,
       torn_tails, snapshots, installs, events, slowest_liveness_us / 1000.0, wall_s);
+  if (options.transfer > 0)
+    fmt::print(
+        "sim: {} leader transfers asked, {} completed; the transfer probe ran in {} runs, slowest "
+        "handover {:.1f} ms\n",
+        transfers, handovers, probed, slowest_transfer_us / 1000.0);
   return violations == 0 ? 0 : 1;
 }
 
@@ -320,6 +331,10 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                 "Change the configuration at random under every fault: add learners (spare "
                 "replicas), promote, replace (the leader too), demote and remove members "
                 "(--protocol)");
+  cmd->add_flag("--transfer", args->transfer,
+                "Ask the leader to hand over to another voter at random (with --reconfig, "
+                "before any change that removes it), and once calm check that a handover to a "
+                "healthy voter completes within the minimum election timeout (--protocol)");
   cmd->add_flag("--trace", args->trace, "Print every event of the run");
   cmd->add_flag("--verbose", args->verbose, "One line per seed");
   cmd->add_flag("--story", args->story,
