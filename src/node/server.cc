@@ -1062,7 +1062,7 @@ void Server::member(const std::shared_ptr<Connection>& conn, const std::vector<s
   answer(kv::Reply::error(
       "ERR usage: MEMBER LIST | MEMBER ADD-LEARNER host:port [id] | MEMBER PROMOTE id | "
       "MEMBER REMOVE id | MEMBER SWAP learner-id old-id | MEMBER REPLACE old-id host:port "
-      "[timeout-ms]"));
+      "[timeout-ms] | MEMBER TRANSFER [id]"));
 }
 
 void Server::swap_when_caught_up(const std::shared_ptr<Router::Session>& session, NodeId learner,

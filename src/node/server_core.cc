@@ -228,7 +228,40 @@ bool parse_node_id(const std::string& text, NodeId& id) {
 bool ServerCore::is_member_change(const std::vector<std::string>& args) {
   if (args.size() < 2 || lower_ascii(args[0]) != "member") return false;
   const std::string sub = lower_ascii(args[1]);
-  return sub == "add-learner" || sub == "promote" || sub == "remove" || sub == "swap";
+  return sub == "add-learner" || sub == "promote" || sub == "remove" || sub == "swap" ||
+         sub == "transfer";
+}
+
+kv::Reply ServerCore::transfer_reply(NodeId target, paxos::ProposeStatus status) const {
+  using kv::Reply;
+  switch (status) {
+    case paxos::ProposeStatus::kQueued:
+      return Reply::simple("OK handing leadership over to " + to_string(target));
+    case paxos::ProposeStatus::kNotLeader:
+      return not_leader("no transfer was started");
+    case paxos::ProposeStatus::kInvalid:
+      return Reply::error("ERR " + to_string(target) + " is not a voter of " +
+                          replica_->membership()->describe() + " other than the leader");
+    default:
+      return Reply::error(
+          "TRYAGAIN the leader is recovering or a configuration change is in progress; no "
+          "transfer was started");
+  }
+}
+
+// The leader itself is to leave: it hands leadership to the most caught-up voter first, and the
+// operator's retry (synod member retries TRYAGAIN) reaches the new leader, which makes the change.
+void ServerCore::hand_over_first(NodeId self, const Done& done) {
+  const NodeId target = most_caught_up_voter();
+  if (!target.valid()) {
+    return done(kv::Reply::error("ERR " + to_string(self) +
+                                 " is the only voter: add and promote another member first; the "
+                                 "change was not made"));
+  }
+  const paxos::ProposeStatus status = replica_->transfer_leadership(target);
+  if (status != paxos::ProposeStatus::kQueued) return done(transfer_reply(target, status));
+  done(kv::Reply::error("TRYAGAIN " + to_string(self) + " leads: handing leadership over to " +
+                        to_string(target) + " first; ask again (the change was not made)"));
 }
 
 void ServerCore::submit_member_change(const paxos::CommandId& id, uint64_t time_ms,
@@ -244,7 +277,7 @@ void ServerCore::submit_member_change(const paxos::CommandId& id, uint64_t time_
   auto usage = [&] {
     return done(Reply::error(
         "ERR usage: MEMBER ADD-LEARNER host:port [id] | MEMBER PROMOTE id | MEMBER REMOVE id | "
-        "MEMBER SWAP learner-id old-id"));
+        "MEMBER SWAP learner-id old-id | MEMBER TRANSFER [id]"));
   };
   // Whether learner `learner` has caught up (see kCaughtUpSlots); answers TRYAGAIN if not.
   auto caught_up = [&](NodeId learner) {
@@ -282,12 +315,15 @@ void ServerCore::submit_member_change(const paxos::CommandId& id, uint64_t time_
     if (m != nullptr && m->voter && change.kind == Kind::kPromote)
       return done(Reply::simple(epoch));  // promoted already
     if (change.kind == Kind::kPromote && m != nullptr && !caught_up(change.id)) return;
-    if (change.kind == Kind::kRemove && change.id == replica_->id()) {
-      return done(Reply::error(
-          "ERR " + to_string(change.id) +
-          " leads: transfer leadership first (removing the leader is not supported yet); the "
-          "change was not made"));
-    }
+    if (change.kind == Kind::kRemove && change.id == replica_->id())
+      return hand_over_first(change.id, done);
+  } else if (sub == "transfer") {
+    // MEMBER TRANSFER [id]: hand leadership to voter `id` (the most caught-up voter if none).
+    NodeId target;
+    if (args.size() > 3 || (args.size() == 3 && !parse_node_id(args[2], target))) return usage();
+    if (!target.valid()) target = most_caught_up_voter();
+    if (target == replica_->id()) return done(Reply::simple("OK " + to_string(target) + " leads"));
+    return done(transfer_reply(target, replica_->transfer_leadership(target)));
   } else if (sub == "swap") {
     if (args.size() != 4 || !parse_node_id(args[2], change.id) ||
         !parse_node_id(args[3], change.old_id))
@@ -296,11 +332,7 @@ void ServerCore::submit_member_change(const paxos::CommandId& id, uint64_t time_
     const paxos::Member* m = current->find(change.id);
     if (m != nullptr && m->voter && !current->is_member(change.old_id))
       return done(Reply::simple(epoch));  // swapped already
-    if (change.old_id == replica_->id()) {
-      return done(Reply::error("ERR " + to_string(change.old_id) +
-                               " leads: transfer leadership first (replacing the leader is not "
-                               "supported yet); the change was not made"));
-    }
+    if (change.old_id == replica_->id()) return hand_over_first(change.old_id, done);
     if (m != nullptr && !m->voter && !caught_up(change.id)) return;
   } else {
     return usage();

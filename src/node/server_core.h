@@ -161,6 +161,8 @@ class ServerCore {
   // ballot (the lowest id among equals): the best target for a handover. kNoNode elsewhere, or
   // if it is the only voter.
   NodeId most_caught_up_voter() const;
+  kv::Reply transfer_reply(NodeId target, paxos::ProposeStatus status) const;
+  void hand_over_first(NodeId self, const Done& done);
   // The cluster time (see the top of this file): on a leader its clock; elsewhere the highest
   // cluster time this replica knows of (its own as an earlier leader, what its acceptor saw, the
   // log clock). Never decreases.

@@ -126,6 +126,9 @@ int run(const std::string& verb, const MemberArgs& args) {
   } else if (verb == "promote" || verb == "remove") {
     command.insert(command.end(),
                    {verb == "promote" ? "PROMOTE" : "REMOVE", std::to_string(args.id)});
+  } else if (verb == "transfer") {
+    command.push_back("TRANSFER");
+    if (args.id != 0) command.push_back(std::to_string(args.id));
   } else {  // replace
     command.insert(command.end(), {"REPLACE", std::to_string(args.old_id), args.peer,
                                    std::to_string(args.catchup_ms)});
@@ -177,6 +180,8 @@ void add_member_command(CLI::App& app, int& exit_code) {
       cmd->add_option("--id", args->id, "the id to give it (default: the next free id)");
     } else if (verb == "promote" || verb == "remove") {
       cmd->add_option("id", args->id, "the member's id")->required();
+    } else if (verb == "transfer") {
+      cmd->add_option("id", args->id, "the voter to lead (default: the most caught-up one)");
     } else if (verb == "replace") {
       cmd->add_option("old-id", args->old_id, "the member whose machine is replaced")->required();
       cmd->add_option("peer-addr", args->peer, "the new machine's peer address, HOST:PORT")
@@ -190,7 +195,9 @@ void add_member_command(CLI::App& app, int& exit_code) {
   add_verb("list", "Every member: id, peer address, role, incarnation, lag, leader");
   add_verb("add", "Add a machine as a learner (it counts in no quorum); answers its new id");
   add_verb("promote", "Make a learner that has caught up a voter");
-  add_verb("remove", "Remove a member (not the leader)");
+  add_verb("remove",
+           "Remove a member; the leader hands leadership over first (the command waits for it)");
+  add_verb("transfer", "Hand leadership over to a voter without waiting for an election timeout");
   add_verb("replace",
            "Add a new machine as a learner, wait until it has caught up, and swap it for the "
            "old member in one change; start the new machine with --join meanwhile");
