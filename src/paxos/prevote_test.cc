@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "paxos/replica.h"
+#include "paxos/testing/leader_steps.h"
 #include "paxos/testing/test_cluster.h"
 
 namespace synod::paxos {
@@ -16,6 +17,9 @@ namespace {
 
 using testing::ClusterOptions;
 using testing::command;
+using testing::count_sent;
+using testing::elect_and_commit;
+using testing::expect_clean;
 using testing::TestCluster;
 
 constexpr NodeId N1{1};
@@ -34,34 +38,6 @@ ClusterOptions options_with(bool disrupts) {
 
 int max_timeout(TestCluster& c) {
   return static_cast<int>(c.config_for(N1).election_timeout_max_ticks);
-}
-
-// Elects `id` (everyone else forgot any earlier leader), commits `commands` commands through it
-// one by one, and sends a heartbeat, so that every follower knows the chosen prefix.
-void elect_and_commit(TestCluster& c, NodeId id, uint64_t commands = 1) {
-  c.campaign(id);
-  c.stabilize();
-  ASSERT_EQ(c.replica(id).role(), Role::kLeader) << c.recent_trace(40);
-  for (uint64_t seq = 1; seq <= commands; ++seq) {
-    ASSERT_EQ(c.propose(id, command(1, seq)), ProposeStatus::kQueued);
-    c.stabilize();
-  }
-  c.tick(id, static_cast<int>(c.config_for(id).heartbeat_interval_ticks));
-  c.stabilize();
-  for (NodeId other : c.members()) ASSERT_EQ(c.replica(other).commit(), commands);
-}
-
-template <typename T>
-size_t count_sent(TestCluster& c, NodeId id) {
-  size_t n = 0;
-  for (const Ready& ready : c.readies(id)) {
-    for (const Envelope& e : ready.messages) n += std::holds_alternative<T>(e.message) ? 1 : 0;
-  }
-  return n;
-}
-
-void expect_clean(TestCluster& c) {
-  EXPECT_TRUE(c.violations().empty()) << c.recent_trace(60);
 }
 
 // A follower whose timer fires while the others still hear the leader asks, is refused by the

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "paxos/replica.h"
+#include "paxos/testing/leader_steps.h"
 #include "paxos/testing/test_cluster.h"
 
 namespace synod::paxos {
@@ -18,38 +19,14 @@ namespace {
 
 using testing::ClusterOptions;
 using testing::command;
+using testing::count_sent;
+using testing::elect_and_commit;
+using testing::expect_clean;
 using testing::TestCluster;
 
 constexpr NodeId N1{1};
 constexpr NodeId N2{2};
 constexpr NodeId N3{3};
-
-// Elects `id`, commits `commands` commands through it and sends a heartbeat, so that every
-// follower knows the chosen prefix (and hears the leader: they are sticky).
-void elect_and_commit(TestCluster& c, NodeId id, uint64_t commands = 1) {
-  c.campaign(id);
-  c.stabilize();
-  ASSERT_EQ(c.replica(id).role(), Role::kLeader) << c.recent_trace(40);
-  for (uint64_t seq = 1; seq <= commands; ++seq) {
-    ASSERT_EQ(c.propose(id, command(1, seq)), ProposeStatus::kQueued);
-    c.stabilize();
-  }
-  c.tick(id, static_cast<int>(c.config_for(id).heartbeat_interval_ticks));
-  c.stabilize();
-}
-
-template <typename T>
-size_t count_sent(TestCluster& c, NodeId id) {
-  size_t n = 0;
-  for (const Ready& ready : c.readies(id)) {
-    for (const Envelope& e : ready.messages) n += std::holds_alternative<T>(e.message) ? 1 : 0;
-  }
-  return n;
-}
-
-void expect_clean(TestCluster& c) {
-  EXPECT_TRUE(c.violations().empty()) << c.recent_trace(60);
-}
 
 // The whole handover happens in message rounds alone, with no tick at all: no election timer
 // fires anywhere. The target wins in a higher ballot, every replica promised it (the sticky

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 
 namespace synod::tools {
@@ -106,6 +107,19 @@ bool RedisPyCluster::digests_agree() const {
     applied.insert(cluster_->info(id, "replication")["applied_slot"]);
   }
   return digests.size() == 1 && applied.size() == 1 && !digests.begin()->empty();
+}
+
+void LocalClusterTest::launch(const process::LocalCluster::Options& options) {
+  cluster_ = std::make_unique<process::LocalCluster>(options);
+  ASSERT_TRUE(cluster_->start_all().is_ok());
+  ASSERT_TRUE(cluster_->wait_until_serving(15000).is_ok());
+  ASSERT_TRUE(eventually([&] { return cluster_->leader() != 0; })) << "no leader";
+}
+
+void LocalClusterTest::TearDown() {
+  if (!cluster_) return;
+  cluster_->stop_all();
+  if (!HasFailure()) std::filesystem::remove_all(cluster_->options().dir);
 }
 
 }  // namespace synod::tools

@@ -3,6 +3,8 @@
 // e2e_tests only: it reports through gtest and uses SYNOD_BINARY and SYNOD_SOURCE_DIR.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -46,6 +48,17 @@ Result<process::LocalCluster::Options> three_replicas(const std::string& name,
 // (src/tools/<script>, run by /usr/bin/python3), in a fresh /tmp/synod-<script's stem>-XXXXXX.
 // When it is destroyed, a replica that exited on its own is a test failure, every replica is
 // stopped, and the directory is removed if the test passed.
+// A fixture that owns one real cluster: launch() starts every replica and waits until they serve
+// and one leads; TearDown stops them and removes the cluster's directory unless the test failed
+// (left for a look).
+class LocalClusterTest : public ::testing::Test {
+ protected:
+  void launch(const process::LocalCluster::Options& options);
+  void TearDown() override;
+
+  std::unique_ptr<process::LocalCluster> cluster_;
+};
+
 class RedisPyCluster {
  public:
   // `script`: a file name in src/tools ("types_e2e.py"); `extra_args` go to every replica.

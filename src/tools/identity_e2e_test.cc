@@ -24,21 +24,12 @@ namespace {
 using kv::Reply;
 using process::LocalCluster;
 
-class IdentityE2E : public ::testing::Test {
+class IdentityE2E : public LocalClusterTest {
  protected:
   void start(std::vector<std::string> extra) {
     auto o = three_replicas("identity", std::move(extra));
     ASSERT_TRUE(o.is_ok()) << o.status().to_string();
-    cluster_ = std::make_unique<LocalCluster>(*o);
-    ASSERT_TRUE(cluster_->start_all().is_ok());
-    ASSERT_TRUE(cluster_->wait_until_serving(15000).is_ok());
-    ASSERT_TRUE(eventually([&] { return cluster_->leader() != 0; })) << "no leader";
-  }
-
-  void TearDown() override {
-    if (!cluster_) return;
-    cluster_->stop_all();
-    if (!HasFailure()) std::filesystem::remove_all(cluster_->options().dir);
+    launch(*o);
   }
 
   std::string data_dir(int id) const { return cluster_->options().dir + "/n" + std::to_string(id); }
@@ -179,7 +170,6 @@ class IdentityE2E : public ::testing::Test {
     return committed;
   }
 
-  std::unique_ptr<LocalCluster> cluster_;
   std::string old_incarnation_;
 };
 

@@ -99,7 +99,7 @@ class Writer {
   std::thread thread_;
 };
 
-class MemberE2E : public ::testing::Test {
+class MemberE2E : public LocalClusterTest {
  protected:
   // Three founders, and room for machines added at run time (ids 4 and 5).
   void start() {
@@ -108,16 +108,7 @@ class MemberE2E : public ::testing::Test {
     o->replicas = 5;
     o->founders = 3;
     ASSERT_TRUE(LocalCluster::pick_free_ports(5, o->client_port, o->peer_port).is_ok());
-    cluster_ = std::make_unique<LocalCluster>(*o);
-    ASSERT_TRUE(cluster_->start_all().is_ok());
-    ASSERT_TRUE(cluster_->wait_until_serving(15000).is_ok());
-    ASSERT_TRUE(eventually([&] { return cluster_->leader() != 0; })) << "no leader";
-  }
-
-  void TearDown() override {
-    if (!cluster_) return;
-    cluster_->stop_all();
-    if (!HasFailure()) std::filesystem::remove_all(cluster_->options().dir);
+    launch(*o);
   }
 
   std::string endpoints(const std::set<int>& ids) const {
@@ -175,8 +166,6 @@ class MemberE2E : public ::testing::Test {
         return false;
     return true;
   }
-
-  std::unique_ptr<LocalCluster> cluster_;
 };
 
 // Grow 3 -> 4 (add a learner, start it with --join, promote it once caught up), then shrink
