@@ -272,16 +272,6 @@ void Simulation::dispatch(Event& event) {
       const bool leading = node.replica->role() == paxos::Role::kLeader;
       const Slot commit_before = node.replica->commit();
       node.replica->step(event.envelope);
-      if (const auto* reply = std::get_if<paxos::CatchupReplyMsg>(&event.envelope.message);
-          reply != nullptr && !faults_on_) {
-        // What catch-up costs once calm: answers that taught the asker nothing were asked for
-        // again before the first answer arrived (see check_catchup_amplification).
-        std::string bytes_sent;
-        paxos::encode_message(bytes_sent, event.envelope.message);
-        const uint64_t bytes = bytes_sent.size();
-        (node.replica->commit() > commit_before ? result_.catchup_bytes_useful
-                                                : result_.catchup_bytes_redundant) += bytes;
-      }
       if (leading && node.replica->role() == paxos::Role::kLeader &&
           node.replica->commit() > commit_before &&
           !std::holds_alternative<paxos::AcceptedMsg>(event.envelope.message)) {

@@ -51,10 +51,6 @@ struct RunResult {
   uint64_t wipes = 0;             // replicas restarted with an empty data directory
   uint64_t hostile_messages = 0;  // absurd messages sent (Options::hostile)
   uint64_t link_drops = 0;        // messages dropped by a full link (Options::link_bytes_per_ms)
-  // Catch-up reply bytes delivered once calm that moved the asker's chosen prefix, and that did
-  // not (copies of answers asked for again while the first was on its way).
-  uint64_t catchup_bytes_useful = 0;
-  uint64_t catchup_bytes_redundant = 0;
   uint64_t messages = 0;
   uint64_t syncs = 0;       // simulated fdatasyncs of the write-ahead logs
   uint64_t torn_tails = 0;  // recoveries that cut off a torn tail

@@ -255,12 +255,10 @@ int run_sim(SimArgs& args) {
     if (args.verbose || args.trace || range->first == range->second) {
       fmt::print(
           "seed {}: {} slots, {} commands chosen ({} acknowledged), {} leaders, {} crashes, {} "
-          "partitions, {} configuration changes, converged {:.0f} ms after faults stopped, "
-          "catch-up once calm {} bytes useful / {} redundant, {} link drops, trace digest "
-          "{:016x}\n",
+          "partitions, {} configuration changes, converged {:.0f} ms after faults stopped, {} "
+          "link drops, trace digest {:016x}\n",
           seed, r.slots_chosen, r.commands_chosen, r.commands_acknowledged, r.leaders, r.crashes,
-          r.partitions, r.reconfigurations, r.liveness_us / 1000.0, r.catchup_bytes_useful,
-          r.catchup_bytes_redundant, r.link_drops, r.digest);
+          r.partitions, r.reconfigurations, r.liveness_us / 1000.0, r.link_drops, r.digest);
     }
     if (r.violation) {
       ++violations;
