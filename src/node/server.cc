@@ -1033,9 +1033,13 @@ void Server::member(const std::shared_ptr<Connection>& conn, const std::vector<s
   if (ServerCore::is_member_change(args)) return router_->execute(conn->session(), args, answer);
   if (sub == "replace" && (args.size() == 4 || args.size() == 5)) {
     uint64_t old = 0, timeout_ms = 60'000;
+    // A day at most: a replace holds a session until then, and a deadline must not overflow.
+    constexpr uint64_t kMaxReplaceTimeoutMs = 24ull * 3600 * 1000;
     if (!parse_u64(args[2], old) || old == 0 || old > kMaxNodeIdValue ||
-        (args.size() == 5 && !parse_u64(args[4], timeout_ms)))
-      return answer(kv::Reply::error("ERR usage: MEMBER REPLACE old-id host:port [timeout-ms]"));
+        (args.size() == 5 &&
+         (!parse_u64(args[4], timeout_ms) || timeout_ms == 0 || timeout_ms > kMaxReplaceTimeoutMs)))
+      return answer(kv::Reply::error(
+          "ERR usage: MEMBER REPLACE old-id host:port [timeout-ms, 1 to 86400000]"));
     if (auto endpoint = net::parse_endpoint(args[3]); !endpoint.is_ok())
       return answer(kv::Reply::error("ERR bad peer address '" + args[3].substr(0, 128) +
                                      "': " + endpoint.status().message()));

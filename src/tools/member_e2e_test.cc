@@ -186,7 +186,12 @@ TEST_F(MemberE2E, GrowToFourThenShrinkToThree) {
     return set(id, k, v);
   });
   using Clock = Writer::Clock;
-  // Refusals, with clear texts: a learner that never started is never promoted.
+  // Refusals, with clear texts: a replace that would wait past a day (or overflow its deadline)
+  // is bad usage; a learner that never started is never promoted.
+  auto forever =
+      call(leader, {"MEMBER", "REPLACE", "2", peer_addr(4), "18446744073709551615"}, 2000);
+  ASSERT_TRUE(forever.is_ok());
+  EXPECT_TRUE(has(forever->text, "ERR usage: MEMBER REPLACE")) << forever->text;
   const int follower = leader % 3 + 1;
   Clock::time_point from = Clock::now();
   Ran added = member("add --endpoints " + endpoints({follower}) + " --peer-addr " + peer_addr(4));
