@@ -58,4 +58,46 @@ Result<Backup> decode_backup(std::string_view bytes) {
   return b;
 }
 
+Result<SurvivorBackup> backup_from_survivor(uint64_t cluster_id,
+                                            const storage::Recovered& recovered,
+                                            bool include_accepted,
+                                            const kv::StoreOptions& store_options,
+                                            uint64_t now_unix_ms) {
+  SurvivorBackup out;
+  Slot slot = 0;
+  auto store = recovered.snapshot ? kv::Store::restore(recovered.snapshot->data, store_options)
+                                  : Result<kv::Store>(kv::Store(store_options));
+  if (!store.is_ok()) return store.status();
+  if (recovered.snapshot) slot = recovered.snapshot->slot;
+  const paxos::DurableState& state = recovered.state;
+  for (;; ++slot) {
+    const paxos::Value* value = nullptr;
+    if (auto c = state.chosen.find(slot + 1); c != state.chosen.end()) {
+      value = &c->second;
+      ++out.chosen_applied;
+    } else if (auto a = state.accepted.find(slot + 1);
+               include_accepted && a != state.accepted.end()) {
+      value = &a->second.value;
+      ++out.accepted_applied;
+    } else {
+      break;
+    }
+    if (value->membership) continue;
+    for (const auto& command : value->commands) {
+      auto decoded = kv::decode_command(command.payload);
+      if (!decoded.is_ok())
+        return Status::corruption(fmt::format("slot {}: an undecodable command ({})", slot + 1,
+                                              decoded.status().to_string()));
+      store->apply(*decoded);
+    }
+  }
+  for (const auto& [s, v] : state.chosen) out.left_out += s > slot;
+  for (const auto& [s, p] : state.accepted) out.left_out += s > slot && !state.chosen.count(s);
+  out.backup.cluster_id = cluster_id;
+  out.backup.slot = slot;
+  out.backup.taken_unix_ms = now_unix_ms;
+  out.backup.state = store->snapshot();
+  return out;
+}
+
 }  // namespace synod::node

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -127,6 +128,35 @@ class Commands : public ::testing::Test {
     return o;
   }
 
+  // Seeds a new 3-replica cluster (cluster id 9, in `fresh`, on new ports) from the backup
+  // `file`, as docs/operations.md says, and starts it; null (and a test failure) if a restore or
+  // the start fails.
+  std::unique_ptr<LocalCluster> restore_new_cluster(const std::string& file,
+                                                    LocalCluster::Options o,
+                                                    const std::string& fresh) {
+    for (int id = 1; id <= 3; ++id) {
+      Ran restored = run_synod(fmt::format(
+          "snapshot restore {} --data {}/n{} --id {} --cluster-id 9", file, fresh, id, id));
+      if (restored.exit_code != 0) {
+        ADD_FAILURE() << restored.output;
+        return nullptr;
+      }
+    }
+    o.dir = fresh;
+    o.extra_args = {"--cluster-id", "9"};
+    if (!LocalCluster::pick_free_ports(3, o.client_port, o.peer_port).is_ok()) {
+      ADD_FAILURE() << "no free ports";
+      return nullptr;
+    }
+    auto cluster = std::make_unique<LocalCluster>(o);
+    if (!cluster->start_all().is_ok() || !cluster->wait_until_serving(15000).is_ok() ||
+        !eventually([&] { return cluster->leader() != 0; })) {
+      ADD_FAILURE() << "the restored cluster did not start: see " << fresh;
+      return nullptr;
+    }
+    return cluster;
+  }
+
   std::map<std::string, std::string> info(uint16_t port, const std::string& section) const {
     auto c = client::RespClient::connect("127.0.0.1", port, 500);
     if (!c.is_ok()) return {};
@@ -229,7 +259,7 @@ TEST_F(Commands, UnusableNumbersAreRefusedAsBadUsage) {
   const std::string base = "server --peers 1=127.0.0.1:" + std::to_string(peer_port_) + " --data " +
                            dir_ + "/d --listen 127.0.0.1:" + std::to_string(client_port_);
   for (const std::string flags :
-       {"--id 0", "--id 64", "--id 1 --tick-ms 0", "--id 1 --election-min-ticks 0",
+       {"--id 0", "--id 1073741825", "--id 1 --tick-ms 0", "--id 1 --election-min-ticks 0",
         "--id 1 --election-min-ticks 40 --election-max-ticks 20", "--id 1 --heartbeat-ticks 0",
         "--id 1 --heartbeat-ticks 15", "--id 1 --request-timeout-ms 0", "--id 1 --max-clients 0",
         "--id 1 --tick-ms -5"}) {
@@ -471,24 +501,10 @@ TEST_F(Commands, ABackupTakenUnderWritesRestoresEveryEarlierWriteIntoANewCluster
       "snapshot restore {}/damaged.snap --data {}/n1 --id 1 --cluster-id 9", dir_, fresh));
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_NE(refused.output.find("checksum"), std::string::npos) << refused.output;
-  for (int id = 1; id <= 3; ++id) {
-    Ran restored = run_synod(fmt::format("snapshot restore {} --data {}/n{} --id {} --cluster-id 9",
-                                         file, fresh, id, id));
-    ASSERT_EQ(restored.exit_code, 0) << restored.output;
-  }
-
-  uint16_t new_client_port = 0, new_peer_port = 0;
-  ASSERT_TRUE(LocalCluster::pick_free_ports(3, new_client_port, new_peer_port).is_ok());
-  o.dir = fresh;
-  o.client_port = new_client_port;
-  o.peer_port = new_peer_port;
-  o.extra_args = {"--cluster-id", "9"};
-  LocalCluster new_cluster(o);
-  ASSERT_TRUE(new_cluster.start_all().is_ok());
-  ASSERT_TRUE(new_cluster.wait_until_serving(15000).is_ok());
-  ASSERT_TRUE(eventually([&] { return new_cluster.leader() != 0; }));
-  EXPECT_EQ(new_cluster.info(1)["cluster_id"], "9");
-  auto c = client::RespClient::connect("127.0.0.1", new_cluster.client_port(3), 1000);
+  auto new_cluster = restore_new_cluster(file, o, fresh);
+  ASSERT_NE(new_cluster, nullptr);
+  EXPECT_EQ(new_cluster->info(1)["cluster_id"], "9");
+  auto c = client::RespClient::connect("127.0.0.1", new_cluster->client_port(3), 1000);
   ASSERT_TRUE(c.is_ok());
   c->set_timeout_ms(6000);
   int missing = 0;
@@ -501,7 +517,88 @@ TEST_F(Commands, ABackupTakenUnderWritesRestoresEveryEarlierWriteIntoANewCluster
   auto after = c->call({"SET", "after-restore", "1"});
   ASSERT_TRUE(after.is_ok());
   EXPECT_EQ(after->text, "OK");
-  new_cluster.stop_all();
+  new_cluster->stop_all();
+}
+
+// docs/operations.md, "After losing a majority": two of three replicas are lost for good, and the
+// cluster can acknowledge nothing. The survivor (a follower, which learns of commits last) is
+// stopped; `snapshot save --data` makes a backup of what its directory knows was chosen, and the
+// backup seeds a new cluster that holds every write the survivor had applied and takes new ones.
+TEST_F(Commands, AfterLosingAMajorityOneSurvivorsStateSeedsANewCluster) {
+  LocalCluster::Options o = cluster_options("lost");
+  LocalCluster old_cluster(o);
+  ASSERT_TRUE(old_cluster.start_all().is_ok());
+  ASSERT_TRUE(old_cluster.wait_until_serving(15000).is_ok());
+  int leader = 0;
+  ASSERT_TRUE(eventually([&] { return (leader = old_cluster.leader()) != 0; }));
+  const int survivor = leader % 3 + 1;
+  {
+    auto c = client::RespClient::connect("127.0.0.1", old_cluster.client_port(leader), 1000);
+    ASSERT_TRUE(c.is_ok());
+    c->set_timeout_ms(6000);
+    for (int i = 0; i < 300; ++i) {
+      auto r = c->call({"SET", fmt::format("w{}", i), fmt::format("v{}", i)});
+      ASSERT_TRUE(r.is_ok() && r->text == "OK") << i;
+    }
+  }
+  const std::string leader_applied = old_cluster.info(leader)["applied_slot"];
+  ASSERT_TRUE(
+      eventually([&] { return old_cluster.info(survivor)["applied_slot"] == leader_applied; }));
+  for (int id = 1; id <= 3; ++id)
+    if (id != survivor) old_cluster.kill(id, SIGKILL);
+  {
+    auto c = client::RespClient::connect("127.0.0.1", old_cluster.client_port(survivor), 1000);
+    ASSERT_TRUE(c.is_ok());
+    c->set_timeout_ms(1500);
+    auto r = c->call({"SET", "without-a-majority", "1"});
+    EXPECT_FALSE(r.is_ok() && r->text == "OK") << "acknowledged by one replica of three";
+  }
+  old_cluster.stop(survivor);
+
+  const std::string file = dir_ + "/survivor.snap";
+  const std::string survivor_dir = o.dir + "/n" + std::to_string(survivor);
+  Ran refused = run_synod(fmt::format("snapshot save {} --data {}", file, dir_), 30);
+  EXPECT_EQ(refused.exit_code, 1) << "not a data directory: " << refused.output;
+  // What it knows was chosen: it may have applied more than its disk says was chosen (a follower
+  // learns a commit after it accepted, and need not sync that it learned it). With its accepted
+  // values too: every write it had applied, whose values it accepted and synced before answering.
+  Ran chosen = run_synod(fmt::format("snapshot save {}.chosen --data {}", file, survivor_dir), 60);
+  ASSERT_EQ(chosen.exit_code, 0) << chosen.output;
+  Ran saved = run_synod(
+      fmt::format("snapshot save {} --data {} --include-accepted", file, survivor_dir), 60);
+  ASSERT_EQ(saved.exit_code, 0) << saved.output;
+  EXPECT_NE(saved.output.find("checksums verified"), std::string::npos) << saved.output;
+  EXPECT_NE(saved.output.find(fmt::format("from n{}'s data directory", survivor)),
+            std::string::npos)
+      << saved.output;
+  auto through = [](const std::string& out) {
+    const size_t at = out.find("through slot ");
+    return at == std::string::npos ? 0 : std::stoull(out.substr(at + 13));
+  };
+  EXPECT_GE(through(saved.output), through(chosen.output)) << chosen.output << saved.output;
+  EXPECT_GE(through(chosen.output), 290u) << chosen.output;
+
+  auto new_cluster = restore_new_cluster(file, o, dir_ + "/recovered");
+  ASSERT_NE(new_cluster, nullptr);
+  auto c = client::RespClient::connect("127.0.0.1", new_cluster->client_port(1), 1000);
+  ASSERT_TRUE(c.is_ok());
+  c->set_timeout_ms(6000);
+  std::vector<int> missing;
+  for (int i = 0; i < 300; ++i) {
+    auto r = c->call({"GET", fmt::format("w{}", i)});
+    if (!r.is_ok() || r->kind != kv::Reply::Kind::kBulk || r->text != fmt::format("v{}", i))
+      missing.push_back(i);
+  }
+  EXPECT_TRUE(missing.empty()) << missing.size()
+                               << " of 300 writes the survivor had applied, first w"
+                               << missing.front() << "; " << saved.output;
+  auto none = c->call({"EXISTS", "without-a-majority"});
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_EQ(none->integer, 0) << "a write no quorum accepted was applied";
+  auto after = c->call({"SET", "after-recovery", "1"});
+  ASSERT_TRUE(after.is_ok());
+  EXPECT_EQ(after->text, "OK");
+  new_cluster->stop_all();
 }
 
 // The demo says where its data goes and what becomes of it: a fresh directory (about 190 MB of

@@ -21,6 +21,7 @@
 #include <set>
 #include <thread>
 
+#include "base/types.h"
 #include "client/resp_client.h"
 #include "process/local_cluster.h"
 #include "tools/e2e_support.h"
@@ -942,6 +943,61 @@ TEST_F(E2E, ValuesAtTheSizeLimitSurvivePausesAndFailoverWithBoundedLogs) {
   EXPECT_LT(peak_round, 20) << "an election storm";
   // Between snapshots (every 200 slots) the log holds at most a few segments of values.
   EXPECT_LT(peak_dir_bytes, uint64_t{1} << 30) << "a data directory grew without bound";
+}
+
+// Node ids are not capped at 63 (the bit mask of a quorum's first members): a machine added after
+// many replacements gets a large id, and one an operator picks may be anything in
+// 1..kMaxNodeIdValue. Three replicas whose ids are 64, 1000 and the largest elect a leader, agree
+// on a write and serve it from every replica.
+TEST(E2EIds, ReplicasWithLargeIdsElectAndAgree) {
+  char tmpl[] = "/tmp/synod-ids-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  uint16_t client_port = 0, peer_port = 0;
+  ASSERT_TRUE(LocalCluster::pick_free_ports(3, client_port, peer_port).is_ok());
+  const uint32_t ids[3] = {64, 1000, kMaxNodeIdValue};
+  std::string peers;
+  for (int i = 0; i < 3; ++i)
+    peers +=
+        (i ? "," : "") + std::to_string(ids[i]) + "=127.0.0.1:" + std::to_string(peer_port + i);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 3; ++i) {
+    const std::string n = dir + "/n" + std::to_string(ids[i]);
+    const Ran ran =
+        run_shell(std::string(SYNOD_BINARY) + " server --id " + std::to_string(ids[i]) +
+                  " --peers " + peers + " --listen 127.0.0.1:" + std::to_string(client_port + i) +
+                  " --data " + n + " --initial-cluster-state new > " + n + ".log 2>&1 & echo $!");
+    ASSERT_EQ(ran.exit_code, 0) << ran.output;
+    pids.push_back(static_cast<pid_t>(std::stol(ran.output)));
+  }
+  auto call = [&](int i, const std::vector<std::string>& args) -> Result<Reply> {
+    auto c = client::RespClient::connect("127.0.0.1", static_cast<uint16_t>(client_port + i), 1000);
+    if (!c.is_ok()) return c.status();
+    c->set_timeout_ms(3000);
+    return c->call(args);
+  };
+  EXPECT_TRUE(eventually(
+      [&] {
+        return is_ok(call(0, {"SET", "k", "large ids"}));
+      },
+      30000))
+      << slurp(dir + "/n64.log");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(eventually([&] {
+      auto r = call(i, {"GET", "k"});
+      return r.is_ok() && r->kind == Reply::Kind::kBulk && r->text == "large ids";
+    })) << "replica "
+        << ids[i];
+  }
+  auto info = call(0, {"INFO", "replication"});
+  ASSERT_TRUE(info.is_ok());
+  EXPECT_NE(info->text.find("node_id:64"), std::string::npos) << info->text;
+  for (pid_t pid : pids) {
+    EXPECT_EQ(::kill(pid, 0), 0) << "a replica exited; see " << dir;
+    ::kill(pid, SIGTERM);
+  }
+  for (pid_t pid : pids) eventually([&] { return ::kill(pid, 0) != 0; }, 10000);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -96,9 +96,11 @@ void add_server(CLI::App& app, int& exit_code) {
   auto id = std::make_shared<uint32_t>(0);
   auto peers = std::make_shared<std::string>();
   auto listen = std::make_shared<std::string>("127.0.0.1:6379");
-  cmd->add_option("--id", *id, "this replica's id (1..63), as in --peers")
+  cmd->add_option("--id", *id,
+                  "this replica's id (1.." + std::to_string(kMaxNodeIdValue) +
+                      "), as in --peers; never reused after its machine leaves the cluster")
       ->required()
-      ->check(CLI::Range(1, 63));
+      ->check(CLI::Range(uint32_t{1}, kMaxNodeIdValue));
   cmd->add_option("--peers", *peers,
                   "every replica's peer address: 1=HOST:PORT,2=HOST:PORT,... (this one included)")
       ->required();

@@ -1,5 +1,7 @@
 // `synod snapshot save FILE --endpoint HOST:PORT`: an online backup of a running cluster, through
 // any member (SYNOD.BACKUP: taken at a linearizable point), verified and written atomically.
+// `synod snapshot save FILE --data DIR`: the same file made from a stopped replica's data
+// directory, the way back after a majority is lost.
 // `synod snapshot restore FILE --data DIR --id N --cluster-id C`: seeds replica N of a new cluster
 // from it. docs/operations.md, "Backup and restore"; the file: docs/backup-format.md.
 #include "tools/snapshot_command.h"
@@ -8,6 +10,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +22,8 @@
 #include "net/peer_transport.h"
 #include "node/backup.h"
 #include "storage/file_system.h"
+#include "storage/identity.h"
+#include "storage/replica_storage.h"
 #include "storage/snapshot_store.h"
 #include "tools/client_flags.h"
 
@@ -28,6 +33,9 @@ namespace {
 struct SaveArgs {
   std::string file;
   std::string endpoint;
+  std::string data;  // instead of endpoint: a stopped replica's data directory
+  bool include_accepted = false;
+  size_t max_sessions = kv::kDefaultMaxSessions;
   uint32_t timeout_ms = 30000;
   ClientFlags client;
 };
@@ -132,6 +140,59 @@ int run_save(const SaveArgs& args) {
   return 0;
 }
 
+// The backup of what one stopped replica's directory holds: the way back after a majority of
+// the replicas is lost (docs/operations.md, "After losing a majority").
+int run_save_from_data(const SaveArgs& args) {
+  std::unique_ptr<storage::FileSystem> fs = storage::make_posix_file_system();
+  auto identity = storage::read_identity(*fs, args.data);
+  if (!identity.is_ok()) {
+    fmt::print(stderr, "synod snapshot save: {}: {}\n", args.data, identity.status().to_string());
+    return 1;
+  }
+  // Opened as the replica's own start opens it (which is why the replica must be stopped): a
+  // torn record at the end of its log is cut off, exactly as its next start would.
+  storage::LogOptions log;
+  log.dir = args.data;
+  log.cluster_id = identity->cluster_id;
+  log.node_id = identity->node_id;
+  log.identity.initial_state = storage::InitialClusterState::kExisting;
+  storage::Recovered recovered;
+  auto opened = storage::ReplicaStorage::open(*fs, log, &recovered);
+  if (!opened.is_ok()) {
+    fmt::print(stderr, "synod snapshot save: {}: {}\n", args.data, opened.status().to_string());
+    return 1;
+  }
+  kv::StoreOptions store_options;
+  store_options.max_sessions = args.max_sessions;
+  const uint64_t now_ms = uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+  auto made = node::backup_from_survivor(identity->cluster_id, recovered, args.include_accepted,
+                                         store_options, now_ms);
+  if (!made.is_ok()) {
+    fmt::print(stderr, "synod snapshot save: {}: {}\n", args.data, made.status().to_string());
+    return 1;
+  }
+  const std::string bytes = node::encode_backup(made->backup);
+  if (!node::decode_backup(bytes).is_ok()) {
+    fmt::print(stderr, "synod snapshot save: the backup made does not verify\n");
+    return 1;
+  }
+  if (Status s = write_durably(args.file, bytes); !s.is_ok()) {
+    fmt::print(stderr, "synod snapshot save: {}\n", s.to_string());
+    return 1;
+  }
+  fmt::print(
+      "saved {}: {} bytes, cluster {}, through slot {}, from n{}'s data directory {} ({} values "
+      "known chosen{} applied above its snapshot at slot {}; {} later values left out), checksums "
+      "verified\n",
+      args.file, bytes.size(), made->backup.cluster_id, made->backup.slot, identity->node_id,
+      args.data, made->chosen_applied,
+      args.include_accepted ? fmt::format(" and {} only accepted", made->accepted_applied) : "",
+      recovered.snapshot ? recovered.snapshot->slot : 0, made->left_out);
+  return 0;
+}
+
 int run_restore(const RestoreArgs& args) {
   std::ifstream in(args.file, std::ios::binary);
   if (!in) {
@@ -199,12 +260,34 @@ void add_snapshot_command(CLI::App& app, int& exit_code) {
       "Take a consistent backup of a running cluster through any member: it holds every write "
       "acknowledged before the command started (exit 0 saved and verified, 1 failed)");
   s->add_option("FILE", save->file, "where to write the backup")->required();
-  s->add_option("--endpoint", save->endpoint, "a member's client address, HOST:PORT")->required();
+  auto* endpoint =
+      s->add_option("--endpoint", save->endpoint, "a member's client address, HOST:PORT");
+  auto* data = s->add_option(
+      "--data", save->data,
+      "instead of --endpoint, after a majority is lost: the data directory of a STOPPED replica; "
+      "the backup holds what it knows was chosen (docs/operations.md, After losing a majority)");
+  endpoint->excludes(data);
+  data->excludes(endpoint);
+  s->add_flag("--include-accepted", save->include_accepted,
+              "with --data: where it knows no chosen value, apply the value it accepted (more "
+              "acknowledged writes kept; may apply some that were never acknowledged)")
+      ->needs(data);
+  s->add_option("--max-sessions", save->max_sessions,
+                "with --data: the cluster's --max-sessions, as its replicas load their state")
+      ->needs(data)
+      ->capture_default_str();
   s->add_option("--timeout-ms", save->timeout_ms, "per request")
       ->check(CLI::Range(100u, 600000u))
       ->capture_default_str();
   add_client_flags(*s, save->client);
-  s->callback([save, &exit_code] { exit_code = run_save(*save); });
+  s->callback([save, &exit_code] {
+    if (save->endpoint.empty() && save->data.empty()) {
+      fmt::print(stderr, "synod snapshot save: --endpoint or --data is required\n");
+      exit_code = 2;
+      return;
+    }
+    exit_code = save->data.empty() ? run_save(*save) : run_save_from_data(*save);
+  });
 
   auto restore = std::make_shared<RestoreArgs>();
   CLI::App* r = cmd->add_subcommand(
@@ -216,7 +299,7 @@ void add_snapshot_command(CLI::App& app, int& exit_code) {
       ->required();
   r->add_option("--id", restore->id, "the new replica's node id")
       ->required()
-      ->check(CLI::Range(1u, 63u));
+      ->check(CLI::Range(uint32_t{1}, kMaxNodeIdValue));
   r->add_option("--cluster-id", restore->cluster_id,
                 "the new cluster's id: must differ from the backup's")
       ->required()
