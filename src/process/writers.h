@@ -38,7 +38,8 @@ class Writers {
   std::map<std::string, std::string> acked() const;
 
   // What the clients saw of [from, to]: its length, the writes acknowledged in it and the
-  // longest gap between two acknowledged writes that touches it.
+  // longest gap between two acknowledged writes that touches it. Ask once writes were
+  // acknowledged after `to` (progresses()): a gap still open at `to` is not counted.
   struct Window {
     uint64_t took_ms = 0;
     size_t writes = 0;

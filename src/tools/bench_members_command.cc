@@ -59,29 +59,43 @@ class MembersBench {
     if (!writers_->progresses(100)) return fail("the write load made no progress");
     const std::string p4 = peer(4), p5 = peer(5);
     const Clock::time_point grow_from = Clock::now();
-    if (!change("add-learner (MEMBER ADD-LEARNER, then its machine started with --join)", [&] {
-          return member({"MEMBER", "ADD-LEARNER", p4, "4"}) && start_joined(4);
-        }))
+    if (!change("add-learner (MEMBER ADD-LEARNER, then its machine started with --join)",
+                [&] {
+                  return member({"MEMBER", "ADD-LEARNER", p4, "4"}) && start_joined(4);
+                },
+                {1, 2, 3}, {4}))
       return false;
-    if (!change("promote (once caught up)", [&] { return member({"MEMBER", "PROMOTE", "4"}); }))
+    if (!change("promote (once caught up)",
+                [&] {
+                  return member({"MEMBER", "PROMOTE", "4"});
+                },
+                {1, 2, 3, 4}))
       return false;
     rows_.push_back({"grow 3 -> 4 (from add-learner to promote done, pauses between included)",
                      writers_->measure(grow_from, Clock::now())});
     voters_.insert(4);
     const int follower = a_founder_that_follows();
-    if (!change("remove (a follower)", [&] {
-          drop(follower);
-          return member({"MEMBER", "REMOVE", std::to_string(follower)});
-        }))
+    std::set<int> expected = {1, 2, 3, 4};
+    expected.erase(follower);
+    if (!change(
+            "remove (a follower)",
+            [&] {
+              drop(follower);
+              return member({"MEMBER", "REMOVE", std::to_string(follower)});
+            },
+            expected))
       return false;
     c_.stop(follower);
-    if (!change("leader transfer (MEMBER TRANSFER)", [&] {
-          const int before = c_.leader();
-          return member({"MEMBER", "TRANSFER"}) && wait([&] {
-                   const int now = c_.leader();
-                   return now != 0 && now != before;
-                 });
-        }))
+    if (!change(
+            "leader transfer (MEMBER TRANSFER)",
+            [&] {
+              const int before = c_.leader();
+              return member({"MEMBER", "TRANSFER"}) && wait([&] {
+                       const int now = c_.leader();
+                       return now != 0 && now != before;
+                     });
+            },
+            expected))
       return false;
     // The replace of docs/operations.md: a member's machine is lost; a new one is added as a
     // learner, started with --join, and swapped for it in one change.
@@ -89,17 +103,26 @@ class MembersBench {
     drop(dead);
     c_.kill(dead, SIGKILL);
     settle();
-    if (!change("replace (a killed member's machine: add, start --join, swap)", [&] {
-          return member({"MEMBER", "ADD-LEARNER", p5, "5"}) && start_joined(5) &&
-                 member({"MEMBER", "REPLACE", std::to_string(dead), p5, "30000"}, 40000);
-        }))
+    expected.erase(dead);
+    expected.insert(5);
+    if (!change(
+            "replace (a killed member's machine: add, start --join, swap)",
+            [&] {
+              return member({"MEMBER", "ADD-LEARNER", p5, "5"}) && start_joined(5) &&
+                     member({"MEMBER", "REPLACE", std::to_string(dead), p5, "30000"}, 40000);
+            },
+            expected))
       return false;
     voters_.insert(5);
     const int leader = c_.leader();
-    if (!change("remove (the leader: it hands leadership over first)", [&] {
-          drop(leader);
-          return member({"MEMBER", "REMOVE", std::to_string(leader)});
-        }))
+    expected.erase(leader);
+    if (!change(
+            "remove (the leader: it hands leadership over first)",
+            [&] {
+              drop(leader);
+              return member({"MEMBER", "REMOVE", std::to_string(leader)});
+            },
+            expected))
       return false;
     writers_->stop();
     return read_back();
@@ -182,12 +205,39 @@ class MembersBench {
     return true;
   }
 
-  // One change between two quiet stretches; its window is the change alone.
-  bool change(const std::string& name, const std::function<bool()>& make) {
+  // The leader's MEMBER LIST has exactly these voters and learners.
+  bool configuration_is(const std::set<int>& voters, const std::set<int>& learners) const {
+    const int leader = c_.leader();
+    if (leader == 0) return false;
+    auto c = client::RespClient::connect("127.0.0.1", c_.client_port(leader), 1000);
+    if (!c.is_ok()) return false;
+    c->set_timeout_ms(2000);
+    auto listed = c->call({"MEMBER", "LIST"});
+    if (!listed.is_ok() || listed->kind != kv::Reply::Kind::kArray) return false;
+    std::set<int> v, l;
+    for (const kv::Reply& line : listed->elements) {
+      if (!line.text.starts_with("id=")) continue;
+      (line.text.find(" role=voter ") != std::string::npos ? v : l)
+          .insert(std::atoi(line.text.c_str() + 3));
+    }
+    return v == voters && l == learners;
+  }
+
+  // One change between two quiet stretches; its window is the change alone. Afterwards the
+  // configuration must be the one expected.
+  bool change(const std::string& name, const std::function<bool()>& make,
+              const std::set<int>& voters, const std::set<int>& learners = {}) {
     settle();
     const Clock::time_point from = Clock::now();
     if (!make()) return false;
-    rows_.push_back({name, writers_->measure(from, Clock::now())});
+    const Clock::time_point to = Clock::now();
+    // A stall still going on at `to` ends with the next acknowledgements: wait for them, or the
+    // gap that straddles `to` would go uncounted.
+    if (!writers_->progresses(20)) return fail("writes stopped after " + name);
+    rows_.push_back({name, writers_->measure(from, to)});
+    if (!wait([&] { return configuration_is(voters, learners); }))
+      return fail(fmt::format("after {}: the configuration is not voters {{{}}} learners {{{}}}",
+                              name, fmt::join(voters, ","), fmt::join(learners, ",")));
     settle();
     if (!writers_->progresses(20)) return fail("writes stopped after " + name);
     return true;
