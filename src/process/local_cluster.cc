@@ -88,7 +88,11 @@ std::string LocalCluster::peers() const {
 
 std::string LocalCluster::peers_for(int id) const {
   if (id <= founders()) return peers();
-  return peers() + "," + std::to_string(id) + "=127.0.0.1:" + std::to_string(peer_port(id));
+  std::string out = peers();
+  for (int i = founders() + 1; i <= options_.replicas; ++i)
+    if (i == id || started_[static_cast<size_t>(i)])
+      out += "," + std::to_string(i) + "=127.0.0.1:" + std::to_string(peer_port(i));
+  return out;
 }
 
 std::string LocalCluster::log_path(int id) const {

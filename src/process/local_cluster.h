@@ -98,7 +98,10 @@ class LocalCluster {
     return static_cast<uint16_t>(options_.metrics_port + id - 1);
   }
   std::string peers() const;  // the founders': "1=127.0.0.1:P1,2=..."
-  // What replica `id` is started with: the founders', and its own if it is not one.
+  // What replica `id` is started with: the founders', and if it is not one, every machine added
+  // and started here before it, and its own. A machine that joins takes peer connections only
+  // from its --peers until it has learned the configuration, so they must include the leader,
+  // which may be a machine added before it.
   std::string peers_for(int id) const;
   int founders() const { return options_.founders == 0 ? options_.replicas : options_.founders; }
   std::string log_path(int id) const;
