@@ -73,6 +73,12 @@ class Writer {
   // Prints how long [from, to] took, the writes acknowledged in it and the longest gap between
   // two of them (measured, not asserted: the machine is shared).
   void report(const std::string& what, Clock::time_point from, Clock::time_point to) {
+    // A stall still going on at `to` ends with the next acknowledgement: without it, the gap
+    // that straddles `to` would go uncounted.
+    eventually([&] {
+      std::lock_guard<std::mutex> lock(mu_);
+      return !acked_at_.empty() && acked_at_.back() > to;
+    });
     std::lock_guard<std::mutex> lock(mu_);
     Clock::duration longest{};
     size_t during = 0;
