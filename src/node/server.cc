@@ -858,6 +858,14 @@ void Server::sync_peers() {
     }
     peers[member.id] = *endpoint;
   }
+  // A member that joined replays the configurations from its first slot: one older than the
+  // leader that feeds it (a member added later) would drop that leader, refuse its connection
+  // and never learn the rest. The leader it follows stays dialled until a configuration names it.
+  const NodeId leader = core_->replica().leader();
+  if (leader.valid() && leader != options_.id && !peers.count(leader)) {
+    if (auto it = transport_->peers().find(leader); it != transport_->peers().end())
+      peers[leader] = it->second;
+  }
   peers[options_.id] = options_.peers.at(options_.id);  // where this replica listens
   if (std::equal(peers.begin(), peers.end(), transport_->peers().begin(), transport_->peers().end(),
                  [](const auto& a, const auto& b) {

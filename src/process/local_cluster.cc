@@ -64,6 +64,15 @@ Status LocalCluster::pick_free_ports(int replicas, uint16_t& client_port, uint16
   return Status::ok();
 }
 
+void LocalCluster::grow_to(int replicas) {
+  if (replicas <= options_.replicas) return;
+  options_.founders = founders();
+  options_.replicas = replicas;
+  pids_.resize(static_cast<size_t>(replicas) + 1, -1);
+  started_.resize(static_cast<size_t>(replicas) + 1, false);
+  exit_codes_.resize(static_cast<size_t>(replicas) + 1, -1);
+}
+
 LocalCluster::~LocalCluster() {
   stop_all();
 }
@@ -79,7 +88,11 @@ std::string LocalCluster::peers() const {
 
 std::string LocalCluster::peers_for(int id) const {
   if (id <= founders()) return peers();
-  return peers() + "," + std::to_string(id) + "=127.0.0.1:" + std::to_string(peer_port(id));
+  std::string out = peers();
+  for (int i = founders() + 1; i <= options_.replicas; ++i)
+    if (i == id || started_[static_cast<size_t>(i)])
+      out += "," + std::to_string(i) + "=127.0.0.1:" + std::to_string(peer_port(i));
+  return out;
 }
 
 std::string LocalCluster::log_path(int id) const {
@@ -162,7 +175,9 @@ Status LocalCluster::start(int id, const std::vector<std::string>& extra_args) {
   });
   if (!stated) {
     args.push_back("--initial-cluster-state");
-    args.push_back(started_[static_cast<size_t>(id)] ? "existing" : "new");
+    // A machine added at run time founds nothing: its first start here finds its data from an
+    // earlier run (or refuses to start without it; a new machine starts with --join).
+    args.push_back(started_[static_cast<size_t>(id)] || id > founders() ? "existing" : "new");
   }
   if (options_.tls_client_port != 0) {
     args.push_back("--tls-listen");

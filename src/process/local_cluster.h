@@ -48,6 +48,10 @@ class LocalCluster {
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
 
+  // Makes room for machines added at run time, ids up to `replicas` (each on the next ports of
+  // the two runs); the founders stay those there were. Never shrinks.
+  void grow_to(int replicas);
+
   // Picks two runs of free loopback ports (for clients and peers).
   static Status pick_free_ports(int replicas, uint16_t& client_port, uint16_t& peer_port);
 
@@ -57,9 +61,10 @@ class LocalCluster {
   // (naming it and the last line of its log: a port in use, a data directory it cannot use) or
   // when `timeout_ms` passes first.
   Status wait_until_serving(uint32_t timeout_ms) const;
-  // A replica's first start here says --initial-cluster-state new (it founds the cluster, or
-  // finds its data from an earlier run); every later one says existing, so a replica whose data
-  // directory was lost in between refuses to start. Options::extra_args, and `extra_args` of
+  // A founder's first start here says --initial-cluster-state new (it founds the cluster, or
+  // finds its data from an earlier run); every later one, and every start of a machine added at
+  // run time (above founders()), says existing, so a replica whose data directory was lost
+  // refuses to start. Options::extra_args, and `extra_args` of
   // this start only (after them), may say otherwise.
   Status start(int id, const std::vector<std::string>& extra_args = {});
   void kill(int id, int signal);  // SIGKILL: the process is gone (reaped); SIGSTOP/SIGCONT: paused
@@ -93,7 +98,10 @@ class LocalCluster {
     return static_cast<uint16_t>(options_.metrics_port + id - 1);
   }
   std::string peers() const;  // the founders': "1=127.0.0.1:P1,2=..."
-  // What replica `id` is started with: the founders', and its own if it is not one.
+  // What replica `id` is started with: the founders', and if it is not one, every machine added
+  // and started here before it, and its own. A machine that joins takes peer connections only
+  // from its --peers until it has learned the configuration, so they must include the leader,
+  // which may be a machine added before it.
   std::string peers_for(int id) const;
   int founders() const { return options_.founders == 0 ? options_.replicas : options_.founders; }
   std::string log_path(int id) const;

@@ -21,6 +21,7 @@
 #include "bench/kv_command.h"
 #include "storage/group_commit.h"
 #include "storage/paxos_log.h"
+#include "tools/bench_members_command.h"
 #include "tools/storage_commands.h"
 
 namespace synod::tools {
@@ -225,6 +226,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   wal->add_flag("--keep", args->keep, "Keep the logs written (for wal-dump)");
   wal->callback([args, &exit_code] { exit_code = run_bench_wal(*args); });
   bench::add_bench_kv_command(*bench, exit_code);
+  add_bench_members_command(*bench, exit_code);
 }
 
 }  // namespace synod::tools

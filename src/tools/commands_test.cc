@@ -24,6 +24,7 @@
 
 #include "client/resp_client.h"
 #include "process/local_cluster.h"
+#include "process/writers.h"
 #include "tools/e2e_support.h"
 
 namespace synod::tools {
@@ -365,6 +366,114 @@ TEST_F(Commands, LocalPassesServerOptionsAndTakesCommandsOnStdin) {
   EXPECT_NE(local.output().find("unknown command: frobnicate 2"), std::string::npos);
 }
 
+size_t count(const std::string& text, const std::string& part) {
+  size_t n = 0;
+  for (size_t at = 0; (at = text.find(part, at)) != std::string::npos; at += part.size()) ++n;
+  return n;
+}
+
+// docs/operations.md's procedures with `synod local` (issue 17): grow 3 -> 4 -> 5 with its `add`
+// and `synod member promote`, shrink back to 3 with `synod member remove` and `stop`, replace a
+// killed member's machine with `add` and `synod member replace`, and add one with `synod member
+// add` and `join N`; a client writes throughout, and every acknowledged write reads back from
+// the newest machine. Restarted on the same data, `synod local` starts the added machines too.
+TEST_F(Commands, LocalGrowsShrinksAndReplacesMachinesWithSynodMember) {
+  ASSERT_TRUE(LocalCluster::pick_free_ports(8, client_port_, peer_port_).is_ok());
+  const std::vector<std::string> args = local_args(dir_ + "/data", client_port_, peer_port_);
+  auto local = std::make_unique<Child>(args, dir_ + "/local.log", /*typed_input=*/true);
+  ASSERT_TRUE(eventually([&] { return local->output().find(" leads.") != std::string::npos; }))
+      << local->output();
+  auto port = [&](int id) { return static_cast<uint16_t>(client_port_ + id - 1); };
+  auto peer = [&](int id) { return fmt::format("127.0.0.1:{}", peer_port_ + id - 1); };
+  auto at = [&](std::vector<int> ids) {
+    std::string out;
+    for (int id : ids) out += (out.empty() ? "" : ",") + fmt::format("127.0.0.1:{}", port(id));
+    return out;
+  };
+  auto member = [&](const std::string& rest) {
+    return run_synod("member " + rest + " --endpoints " + at({1, 3}), 60);
+  };
+  // Waits for `text` in synod local's output after what it had printed before the command.
+  auto typed = [&](const std::string& line, const std::string& text) {
+    const size_t before = local->output().size();
+    local->type(line);
+    return eventually([&] { return local->output().find(text, before) != std::string::npos; });
+  };
+  process::Writers writer(1, {port(1), port(3)}, "w:");
+  ASSERT_TRUE(writer.progresses(20));
+
+  for (int id : {4, 5}) {  // grow 3 -> 4 -> 5
+    ASSERT_TRUE(typed("add", fmt::format("n{} added as a learner and started: clients "
+                                         "127.0.0.1:{}  peers {}",
+                                         id, port(id), peer(id))))
+        << local->output();
+    EXPECT_NE(local->output().find(fmt::format("synod member promote {} ", id)), std::string::npos);
+    Ran promoted = member(fmt::format("promote {} --timeout-ms 30000", id));
+    ASSERT_EQ(promoted.exit_code, 0) << promoted.output;
+    EXPECT_TRUE(writer.progresses(20)) << "writes stopped";
+  }
+  Ran listed = member("list");
+  EXPECT_EQ(count(listed.output, "role=voter"), 5u) << listed.output;
+
+  for (int id : {5, 4}) {  // shrink 5 -> 3
+    Ran removed = member(fmt::format("remove {}", id));
+    ASSERT_EQ(removed.exit_code, 0) << removed.output;
+    ASSERT_TRUE(typed(fmt::format("stop {}", id), fmt::format("n{}: stop done", id)));
+  }
+  listed = member("list");
+  EXPECT_EQ(count(listed.output, "role=voter"), 3u) << listed.output;
+  EXPECT_TRUE(writer.progresses(20)) << "writes stopped";
+
+  // Replace: n2's machine is lost; a new one (n6) is added and swapped in.
+  ASSERT_TRUE(typed("kill 2", "n2: kill done"));
+  ASSERT_TRUE(typed("add", "n6 added as a learner and started")) << local->output();
+  Ran replaced = member("replace 2 " + peer(6) + " --catchup-ms 30000");
+  ASSERT_EQ(replaced.exit_code, 0) << replaced.output;
+  EXPECT_NE(replaced.output.find(" id 6"), std::string::npos) << replaced.output;
+  listed = member("list");
+  EXPECT_EQ(count(listed.output, "role=voter"), 3u) << listed.output;
+  EXPECT_NE(listed.output.find("id=6 peer=" + peer(6)), std::string::npos) << listed.output;
+  EXPECT_EQ(listed.output.find("id=2 "), std::string::npos) << listed.output;
+
+  // `synod member add` at the address `join` will use, then `join`.
+  Ran added = member("add --peer-addr " + peer(7));
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  EXPECT_NE(added.output.find("added n7 "), std::string::npos) << added.output;
+  ASSERT_TRUE(typed("join 7", "n7: join done")) << local->output();
+  Ran promoted = member("promote 7 --timeout-ms 30000");
+  EXPECT_EQ(promoted.exit_code, 0) << promoted.output;
+  EXPECT_TRUE(writer.progresses(20)) << "writes stopped";
+  writer.stop();
+  auto client = client::RespClient::connect("127.0.0.1", port(7), 1000);
+  ASSERT_TRUE(client.is_ok());
+  client->set_timeout_ms(5000);
+  size_t lost = 0;
+  for (const auto& [key, value] : writer.acked()) {
+    auto r = client->call({"GET", key});
+    if (!r.is_ok() || r->text != value) ++lost;
+  }
+  EXPECT_EQ(lost, 0u) << "of " << writer.acked().size();
+  ASSERT_TRUE(typed("quit", "synod local: stopping"));
+  EXPECT_EQ(local->wait_exit(15000), 0) << local->output();
+
+  // The same command line again: the founders and the machines added later start from their
+  // data (n2 and n4, n5 were removed: they start and take no part), and n6, n7 serve.
+  local = std::make_unique<Child>(args, dir_ + "/local2.log", /*typed_input=*/true);
+  ASSERT_TRUE(eventually([&] { return local->output().find(" leads.") != std::string::npos; }))
+      << local->output();
+  EXPECT_NE(local->output().find(fmt::format("n7  clients 127.0.0.1:{}", port(7))),
+            std::string::npos)
+      << local->output();
+  auto again = client::RespClient::connect("127.0.0.1", port(6), 1000);
+  ASSERT_TRUE(again.is_ok());
+  again->set_timeout_ms(5000);
+  auto set = again->call({"SET", "after-restart", "1"});
+  ASSERT_TRUE(set.is_ok());
+  EXPECT_EQ(set->text, "OK");
+  local->type("quit");
+  EXPECT_EQ(local->wait_exit(15000), 0) << local->output();
+}
+
 // `synod local --metrics-port P`: each replica serves its own /metrics (P, P+1, P+2), each
 // naming itself; one --metrics-listen for every replica after -- is refused as bad usage.
 TEST_F(Commands, LocalGivesEachReplicaItsOwnMetricsPort) {
@@ -618,14 +727,25 @@ TEST_F(Commands, DemoRemovesItsFreshDirectoryAndSaysWhatItMeasured) {
   EXPECT_NE(r.output.find("100 acknowledged, 0 failed"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("demo: 3 replicas, 401 writes acknowledged"), std::string::npos)
       << r.output;
+  // It ends by replacing the old leader's machine with a new member while a client writes.
+  EXPECT_NE(r.output.find("replacing it with a new machine, n4"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("MEMBER REPLACE "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the longest gap between two acknowledged writes"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("every acknowledged key read back through n4: 0 lost"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("machine replaced by n4 in "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" 0 lost. OK"), std::string::npos) << r.output;
 }
 
 TEST_F(Commands, DemoKeepsADirectoryItWasGivenAndSaysHowBig) {
   Ran r = run_synod("demo --dir " + dir_ + "/demo", 120);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("stay in " + dir_ + "/demo ("), std::string::npos) << r.output;
+  // The machine that replaced the old leader's (whose directory the demo deletes: its disk was
+  // lost) keeps its data there.
   struct stat st {};
-  EXPECT_EQ(::stat((dir_ + "/demo/n1").c_str(), &st), 0);
+  EXPECT_EQ(::stat((dir_ + "/demo/n4").c_str(), &st), 0);
 }
 
 }  // namespace

@@ -37,10 +37,9 @@ bool retryable(const kv::Reply& reply) {
          (reply.text.starts_with("TRYAGAIN") || reply.text.starts_with("UNKNOWN"));
 }
 
-// Sends `command` to the endpoints in turn until one gives an answer that is not TRYAGAIN (or
-// UNKNOWN: every change is safe to ask for again, and a change already made answers OK) or the
-// deadline passes; then the last answer (a member retries a TRYAGAIN itself for a few seconds
-// before it gives it), or the last error if none came.
+}  // namespace
+
+// (A member retries a TRYAGAIN itself for a few seconds before it gives it.)
 Result<kv::Reply> call_any(const std::vector<net::Endpoint>& endpoints,
                            const client::ClientOptions& options,
                            const std::vector<std::string>& command, uint32_t timeout_ms) {
@@ -77,6 +76,8 @@ Result<kv::Reply> call_any(const std::vector<net::Endpoint>& endpoints,
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
+
+namespace {
 
 // MEMBER LIST from every endpoint; the leader's answer (it alone knows each member's lag), else
 // the first that answered.

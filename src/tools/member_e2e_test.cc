@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -21,6 +22,7 @@
 
 #include "client/resp_client.h"
 #include "process/local_cluster.h"
+#include "process/writers.h"
 #include "tools/e2e_support.h"
 
 namespace synod::tools {
@@ -71,6 +73,12 @@ class Writer {
   // Prints how long [from, to] took, the writes acknowledged in it and the longest gap between
   // two of them (measured, not asserted: the machine is shared).
   void report(const std::string& what, Clock::time_point from, Clock::time_point to) {
+    // A stall still going on at `to` ends with the next acknowledgement: without it, the gap
+    // that straddles `to` would go uncounted.
+    eventually([&] {
+      std::lock_guard<std::mutex> lock(mu_);
+      return !acked_at_.empty() && acked_at_.back() > to;
+    });
     std::lock_guard<std::mutex> lock(mu_);
     Clock::duration longest{};
     size_t during = 0;
@@ -321,6 +329,47 @@ TEST_F(MemberE2E, ReplaceAKilledMachineWhileAClientWrites) {
   EXPECT_GT(acked.size(), 60u);
   for (const auto& [key, value] : acked) EXPECT_EQ(get(4, key), value) << key;
   for (int i = 0; i < 10; ++i) EXPECT_EQ(get(4, "after:" + std::to_string(i)), "a");
+}
+
+// A machine joins while a member added after the founding leads, and the founders it could also
+// learn from are gone (the shrink removed n1, n2's machine is lost): it replays the
+// configurations from the first slot, and the founding one does not name the leader. It must
+// still take the leader's connection and catch up (it once refused it, "node 4 is not a member
+// of this cluster", and the replace of n2 never finished).
+TEST_F(MemberE2E, AMachineJoinsWhileAMemberAddedLaterLeads) {
+  start();
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(set(cluster_->leader(), "before", "b"));
+  // Writes throughout: many slots before the first change, so that a machine that joins later
+  // catches up in several rounds and applies the founding configuration alone first.
+  auto load = std::make_unique<process::Writers>(
+      16, std::vector<uint16_t>{cluster_->client_port(3)}, "load:");
+  ASSERT_TRUE(load->progresses(3000, 60000));
+  Ran added = member("add --peer-addr " + peer_addr(4) + " --endpoints " + endpoints({1, 2, 3}));
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  ASSERT_TRUE(cluster_->start(4, {"--join"}).is_ok());
+  Ran promoted = member("promote 4 --timeout-ms 30000 --endpoints " + endpoints({1, 2, 3}));
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.output;
+  Ran moved = member("transfer 4 --endpoints " + endpoints({1, 2, 3}));
+  ASSERT_EQ(moved.exit_code, 0) << moved.output;
+  ASSERT_TRUE(eventually([&] { return cluster_->leader() == 4; })) << cluster_->leader();
+  Ran removed = member("remove 1 --endpoints " + endpoints({2, 3, 4}));
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
+  cluster_->stop(1);
+  cluster_->kill(2, SIGKILL);
+
+  added = member("add --peer-addr " + peer_addr(5) + " --endpoints " + endpoints({3, 4}));
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  EXPECT_TRUE(has(added.output, "added n5 ")) << added.output;
+  // Its --peers: the founders, n4 and itself (LocalCluster::peers_for).
+  ASSERT_TRUE(cluster_->start(5, {"--join"}).is_ok());
+  Ran replaced =
+      member("replace 2 " + peer_addr(5) + " --catchup-ms 20000 --endpoints " + endpoints({3, 4}));
+  ASSERT_EQ(replaced.exit_code, 0) << replaced.output;
+  EXPECT_TRUE(load->progresses(20)) << "writes stopped";
+  load->stop();
+  EXPECT_TRUE(eventually([&] { return configuration_is({3, 4, 5}); })) << list(4);
+  EXPECT_EQ(get(5, "before"), "b");
 }
 
 // A replace whose new machine never starts ends with a clear error within its bound, and leaves

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <asio.hpp>
 #include <charconv>
 #include <chrono>
@@ -21,6 +22,8 @@
 #include "client/resp_client.h"
 #include "node/server.h"
 #include "process/local_cluster.h"
+#include "process/writers.h"
+#include "tools/member_command.h"
 #include "tools/status_command.h"
 
 namespace synod::tools {
@@ -369,17 +372,21 @@ class LocalControl {
           "restart N  stop, then start\n"
           "pause N    SIGSTOP replica N (a hung process)\n"
           "resume N   SIGCONT replica N\n"
-          "status     the table of `synod status`\n"
+          "add        a new machine: MEMBER ADD-LEARNER with a fresh id and ports, then start it\n"
+          "           with --join; then synod member promote (grow) or replace (swap) with it\n"
+          "join N     start machine N with --join and an empty directory, on its ports, after\n"
+          "           synod member add --peer-addr <its peer address> answered id N\n"
+          "status     the table of `synod status` for the running replicas\n"
           "quit       stop every replica and exit\n");
     } else if (verb == "status") {
-      std::vector<net::Endpoint> endpoints;
-      for (int i = 1; i <= cluster_.replicas(); ++i)
-        endpoints.push_back({"127.0.0.1", cluster_.client_port(i)});
       client::ClientOptions options;
       options.timeout_ms = 1000;
-      print_cluster_status(endpoints, options);
-    } else if (words.size() == 2 && (verb == "kill" || verb == "stop" || verb == "start" ||
-                                     verb == "restart" || verb == "pause" || verb == "resume")) {
+      print_cluster_status(running_endpoints(), options);
+    } else if (verb == "add" && words.size() == 1) {
+      if (add_machine()) commanded_ = true;
+    } else if (words.size() == 2 &&
+               (verb == "kill" || verb == "stop" || verb == "start" || verb == "restart" ||
+                verb == "pause" || verb == "resume" || verb == "join")) {
       if (replica_command(verb, words[1])) commanded_ = true;
     } else {
       fmt::print("unknown command: {} (help lists them)\n", line);
@@ -387,15 +394,110 @@ class LocalControl {
     std::fflush(stdout);
   }
 
-  // kill|stop|start|restart|pause|resume N (or nN); false (after saying why) if it did nothing.
+  // The client addresses of the replicas running now.
+  std::vector<net::Endpoint> running_endpoints() const {
+    std::vector<net::Endpoint> endpoints;
+    for (int i = 1; i <= cluster_.replicas(); ++i)
+      if (cluster_.running(i)) endpoints.push_back({"127.0.0.1", cluster_.client_port(i)});
+    return endpoints;
+  }
+  std::string endpoints_text() const {
+    std::string out;
+    for (const net::Endpoint& e : running_endpoints())
+      out += (out.empty() ? "" : ",") + e.to_string();
+    return out;
+  }
+
+  // Makes room for machine `id` (ports on from the founders'); false (said) if there is none.
+  bool make_room(int id) {
+    const LocalCluster::Options& o = cluster_.options();
+    const int client_end = o.client_port + id, peer_end = o.peer_port + id;  // one past
+    const int client_start = o.client_port, peer_start = o.peer_port;
+    if (id > 63 || client_end > 65536 || peer_end > 65536 ||
+        (client_start < peer_end && peer_start < client_end)) {
+      fmt::print("no room for n{}: its ports would leave 1..65535 or meet the other run's\n", id);
+      return false;
+    }
+    cluster_.grow_to(id);
+    return true;
+  }
+
+  // Starts machine `id` with --join; waits until it serves (false, said, if it exits or does not
+  // answer within 10 s).
+  bool start_joined(int id) {
+    if (Status s = cluster_.start(id, {"--join"}); !s.is_ok()) {
+      fmt::print("n{} did not start: {}\n", id, s.to_string());
+      return false;
+    }
+    const auto started = Clock::now();
+    while (cluster_.info(id, "server").empty()) {
+      if (cluster_.exited(id) || ms_since(started) > 10000) {
+        fmt::print("n{} did not start serving: {} (log: {})\n", id,
+                   last_line(cluster_.log_path(id)), cluster_.log_path(id));
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
+
+  // `add`: the next id no member ever had (MEMBER LIST's next_id, and above every machine started
+  // here), its ports, MEMBER ADD-LEARNER, and the machine started with --join.
+  bool add_machine() {
+    const std::vector<net::Endpoint> endpoints = running_endpoints();
+    if (endpoints.empty()) {
+      fmt::print("add: no replica is running to ask\n");
+      return false;
+    }
+    client::ClientOptions options;
+    options.timeout_ms = 2000;
+    int id = cluster_.replicas() + 1;
+    auto listed = call_any(endpoints, options, {"MEMBER", "LIST"}, 5000);
+    if (listed.is_ok() && listed->kind == kv::Reply::Kind::kArray && !listed->elements.empty()) {
+      const std::string& head = listed->elements.front().text;
+      if (const size_t at = head.find("next_id="); at != std::string::npos)
+        id = std::max(id, std::atoi(head.c_str() + at + 8));
+    }
+    if (!make_room(id)) return false;
+    const std::string peer = fmt::format("127.0.0.1:{}", cluster_.peer_port(id));
+    auto added =
+        call_any(endpoints, options, {"MEMBER", "ADD-LEARNER", peer, std::to_string(id)}, 10000);
+    if (!added.is_ok() || added->kind != kv::Reply::Kind::kInteger) {
+      fmt::print("add: MEMBER ADD-LEARNER {} {}: {}\n", peer, id,
+                 added.is_ok() ? added->text : added.status().to_string());
+      return false;
+    }
+    if (!start_joined(id)) return false;
+    const std::string all = endpoints_text();
+    fmt::print(
+        "n{} added as a learner and started: clients 127.0.0.1:{}  peers {}  log {}\n"
+        "  grow:    synod member promote {} --timeout-ms 60000 --endpoints {}\n"
+        "  replace: synod member replace OLD-ID {} --endpoints {}   (then: stop OLD-ID)\n",
+        id, cluster_.client_port(id), peer, cluster_.log_path(id), id, all, peer, all);
+    return true;
+  }
+
+  // kill|stop|start|restart|pause|resume|join N (or nN); false (after saying why) if it did
+  // nothing.
   bool replica_command(const std::string& verb, std::string which) {
     if (!which.empty() && which[0] == 'n') which.erase(0, 1);
     int id = 0;
     const auto [end, ec] = std::from_chars(which.data(), which.data() + which.size(), id);
-    if (ec != std::errc() || end != which.data() + which.size() || id < 1 ||
-        id > cluster_.replicas()) {
-      fmt::print("no replica {} (1..{})\n", which, cluster_.replicas());
+    const int highest = verb == "join" ? 63 : cluster_.replicas();
+    if (ec != std::errc() || end != which.data() + which.size() || id < 1 || id > highest) {
+      fmt::print("no replica {} (1..{})\n", which, highest);
       return false;
+    }
+    if (verb == "join") {
+      if (!make_room(id)) return false;
+      if (cluster_.running(id)) {
+        fmt::print("n{} is already running\n", id);
+        return false;
+      }
+      if (!start_joined(id)) return false;
+      fmt::print("n{}: join done: clients 127.0.0.1:{}  peers 127.0.0.1:{}\n", id,
+                 cluster_.client_port(id), cluster_.peer_port(id));
+      return true;
     }
     const bool running = cluster_.running(id);
     if (verb == "kill" && running) {
@@ -432,9 +534,31 @@ class LocalControl {
   bool commanded_ = false;
 };
 
+// The ids above the founders' that have a data directory DIR/nN from an earlier run: machines
+// added then, started again with the founders.
+std::vector<int> added_before(const LocalCluster::Options& options) {
+  std::vector<int> ids;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options.dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    int id = 0;
+    if (name.size() < 2 || name[0] != 'n' || !entry.is_directory()) continue;
+    const auto [end, parsed] = std::from_chars(name.data() + 1, name.data() + name.size(), id);
+    if (parsed == std::errc() && end == name.data() + name.size() && id > options.replicas &&
+        id <= 63)
+      ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 int run_local(const LocalCluster::Options& options) {
   LocalCluster cluster(options);
+  const std::vector<int> added = added_before(options);
+  if (!added.empty()) cluster.grow_to(added.back());
   Status started = cluster.start_all();
+  for (int id : added)
+    if (started.is_ok()) started = cluster.start(id);
   // Each replica must answer as the process started here: on ports another cluster holds, it
   // exits (address in use) while the stranger answers; that must not pass for a running cluster.
   if (started.is_ok()) started = cluster.wait_until_serving(10000);
@@ -446,14 +570,16 @@ int run_local(const LocalCluster::Options& options) {
   }
   ::signal(SIGINT, on_stop_signal);
   ::signal(SIGTERM, on_stop_signal);
-  fmt::print("synod local: {} replicas, data in {}\n", options.replicas, options.dir);
-  for (int i = 1; i <= options.replicas; ++i)
-    fmt::print("  n{}  clients 127.0.0.1:{}{}  peers 127.0.0.1:{}  log {}\n", i,
-               cluster.client_port(i),
-               options.tls_client_port != 0
-                   ? fmt::format("  TLS clients 127.0.0.1:{}", cluster.tls_client_port(i))
-                   : "",
-               cluster.peer_port(i), cluster.log_path(i));
+  fmt::print("synod local: {} replicas, data in {}\n", options.replicas + added.size(),
+             options.dir);
+  for (int i = 1; i <= cluster.replicas(); ++i)
+    if (cluster.running(i))
+      fmt::print("  n{}  clients 127.0.0.1:{}{}  peers 127.0.0.1:{}  log {}\n", i,
+                 cluster.client_port(i),
+                 options.tls_client_port != 0
+                     ? fmt::format("  TLS clients 127.0.0.1:{}", cluster.tls_client_port(i))
+                     : "",
+                 cluster.peer_port(i), cluster.log_path(i));
   if (options.metrics_port != 0)
     fmt::print("metrics: http://127.0.0.1:{}/metrics ... http://127.0.0.1:{}/metrics\n",
                cluster.metrics_port(1), cluster.metrics_port(options.replicas));
@@ -464,7 +590,9 @@ int run_local(const LocalCluster::Options& options) {
                leader);
   else
     fmt::print("no leader yet after 10 s; see the logs. Ctrl-C stops every replica.\n");
-  fmt::print("commands on stdin: kill|stop|start|restart|pause|resume N, status, help, quit\n");
+  fmt::print(
+      "commands on stdin: kill|stop|start|restart|pause|resume N, add (a new machine), join N, "
+      "status, help, quit\n");
   std::fflush(stdout);
   LocalControl control(cluster);
   while (!g_stop && !control.quit()) {
@@ -545,6 +673,8 @@ struct DemoState {
   std::map<std::string, std::string> acknowledged;  // key -> value the cluster acknowledged
   int failed = 0;
   std::string summary;  // the closing "demo: ..." line, once the run got that far
+  int old_leader = 0;   // the leader killed, and the one elected then
+  int leader = 0;
 };
 
 // Writes key=value through `port`; records it if acknowledged.
@@ -685,13 +815,74 @@ bool narrate(LocalCluster& c, DemoState& st, const std::string& dir) {
   verify(st, c, old_leader, lost_after);
   fmt::print("   every acknowledged key read back through n{}: {} lost\n", old_leader, lost_after);
   const bool ok = lost == 0 && lost_after == 0 && caught_up_ms > 0;
+  st.old_leader = old_leader;
+  st.leader = leader;
   st.summary = fmt::format(
       "demo: 3 replicas, {} writes acknowledged, {} failed, {} lost; failover (SIGKILL of the "
       "leader to the next acknowledged write) {} ms with an election timeout of 150-300 ms; the "
-      "old leader caught up in {} ms. {}",
-      st.acknowledged.size(), st.failed, lost + lost_after, failover_ms, caught_up_ms,
-      ok ? "OK" : "FAILED");
+      "old leader caught up in {} ms",
+      st.acknowledged.size(), st.failed, lost + lost_after, failover_ms, caught_up_ms);
   return ok;
+}
+
+// The demo's last act: the old leader's machine fails for good (killed, its data directory
+// gone) and is replaced by a new machine, n4 (a fresh id, an empty directory), with the MEMBER
+// commands `synod member add` and `synod member replace` send, while a client writes through the
+// two survivors; then every write acknowledged meanwhile reads back through n4. True if none was
+// lost and the replace was made.
+bool replace_machine(LocalCluster& c, DemoState& st, int old, int leader) {
+  const int other = 6 - old - leader;  // the third founder
+  const int fresh = 4;
+  const std::string peer = fmt::format("127.0.0.1:{}", c.peer_port(fresh));
+  fmt::print(
+      "== n{}'s machine fails for good (SIGKILL, its data directory deleted): replacing it with "
+      "a new machine, n{} (a fresh id, an empty directory), while a client writes through n{} "
+      "and n{}\n",
+      old, fresh, leader, other);
+  c.kill(old, SIGKILL);
+  std::error_code ec;
+  std::filesystem::remove_all(c.options().dir + "/n" + std::to_string(old), ec);
+  process::Writers writer(1, {c.client_port(leader), c.client_port(other)}, "replace:");
+  const std::vector<net::Endpoint> survivors = {{"127.0.0.1", c.client_port(leader)},
+                                                {"127.0.0.1", c.client_port(other)}};
+  client::ClientOptions options;
+  options.timeout_ms = 2000;
+  bool made = writer.progresses(20);
+  const auto from = Clock::now();
+  // synod member add --peer-addr P --id 4; the new machine starts with --join; then
+  // synod member replace OLD P (the learner catches up, and is swapped for OLD in one change).
+  auto added = call_any(survivors, options, {"MEMBER", "ADD-LEARNER", peer, "4"}, 10000);
+  made = made && added.is_ok() && added->kind == kv::Reply::Kind::kInteger;
+  made = made && c.start(fresh, {"--join"}).is_ok();
+  auto replaced =
+      made ? call_any(survivors, options, {"MEMBER", "REPLACE", std::to_string(old), peer, "30000"},
+                      40000)
+           : Result<kv::Reply>(Status::io_error("the learner was not added and started"));
+  const auto to = Clock::now();
+  made = made && replaced.is_ok() && replaced->kind == kv::Reply::Kind::kSimple;
+  fmt::print(
+      "   MEMBER ADD-LEARNER {} 4 -> {}; n4 started with --join; MEMBER REPLACE {} {} -> {}\n",
+      peer, added.is_ok() ? client::to_string(*added) : added.status().to_string(), old, peer,
+      replaced.is_ok() ? client::to_string(*replaced) : replaced.status().to_string());
+  made = made && writer.progresses(20);
+  writer.stop();
+  const process::Writers::Window w = writer.measure(from, to);
+  const size_t written = writer.acked().size();
+  st.failed += static_cast<int>(writer.failed());
+  for (const auto& [key, value] : writer.acked()) st.acknowledged[key] = value;
+  fmt::print(
+      "   the replace took {} ms; {} writes acknowledged meanwhile ({} in all), {} failed; the "
+      "longest gap between two acknowledged writes {} ms\n",
+      w.took_ms, w.writes, written, writer.failed(), w.longest_gap_ms);
+  int lost = -1;
+  if (made) verify(st, c, fresh, lost);
+  fmt::print("   every acknowledged key read back through n{}: {} lost\n", fresh,
+             lost < 0 ? "?" : std::to_string(lost));
+  st.summary += fmt::format(
+      "; n{}'s machine replaced by n{} in {} ms while a client wrote ({} writes, longest gap {} "
+      "ms), {} lost",
+      old, fresh, w.took_ms, written, w.longest_gap_ms, lost < 0 ? "?" : std::to_string(lost));
+  return made && lost == 0;
 }
 
 int run_demo(const std::string& dir_option) {
@@ -707,8 +898,9 @@ int run_demo(const std::string& dir_option) {
   LocalCluster::Options o;
   o.binary = self_executable();
   o.dir = dir;
-  o.replicas = 3;
-  if (Status s = LocalCluster::pick_free_ports(3, o.client_port, o.peer_port); !s.is_ok()) {
+  o.replicas = 4;  // three founders, and the machine that replaces one at the end
+  o.founders = 3;
+  if (Status s = LocalCluster::pick_free_ports(4, o.client_port, o.peer_port); !s.is_ok()) {
     fmt::print(stderr, "synod demo: {}\n", s.to_string());
     return 2;
   }
@@ -728,6 +920,8 @@ int run_demo(const std::string& dir_option) {
       fmt::print("   clients: n1 on 127.0.0.1:{}, n2 on {}, n3 on {} (while the demo runs)\n",
                  c.client_port(1), c.client_port(2), c.client_port(3));
       ok = narrate(c, st, dir);
+      if (ok) ok = replace_machine(c, st, st.old_leader, st.leader);
+      if (!st.summary.empty()) st.summary += ok ? ". OK" : ". FAILED";
     }
     fmt::print("== Stopping the replicas\n");
   }  // ~LocalCluster stops every replica
@@ -742,7 +936,9 @@ int run_demo(const std::string& dir_option) {
 
 void add_demo(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand(
-      "demo", "start 3 replicas, write, kill the leader, show failover and catch-up");
+      "demo",
+      "start 3 replicas, write, kill the leader, show failover and catch-up, then replace the "
+      "old leader's machine with a new member while a client writes");
   auto dir = std::make_shared<std::string>();
   cmd->add_option("--dir", *dir, "directory for the replicas' data (default: a fresh one in /tmp)");
   cmd->callback([=, &exit_code] { exit_code = run_demo(*dir); });
