@@ -346,17 +346,12 @@ void Nemesis::clock_fault() {
 
 void Nemesis::replace_fault() {
   const int target = pick_targets(1)[0];
-  if (options_.careless_operator) {
-    careless_operator(target);
-  } else {
-    event(fmt::format("replace n{}: SIGKILL n{}, wipe its data directory", target, target));
-    cluster_.kill(target, SIGKILL);
-  }
+  lose_machine(target);
   std::filesystem::remove_all(cluster_.data_dir(target));
   replace_machine(target);
 }
 
-void Nemesis::careless_operator(int target) {
+void Nemesis::lose_machine(int target) {
   const std::vector<int> members = cluster_.members();
   const size_t f = (members.size() - 1) / 2;
   const int leader = cluster_.leader();
@@ -379,6 +374,14 @@ void Nemesis::careless_operator(int target) {
   for (int id : holders) cluster_.kill(id, SIGKILL);
   std::filesystem::remove_all(cluster_.data_dir(target));
   for (int id : lagging) set_filter(id, {});
+  if (options_.careless_operator) careless_restart(target, members, lagging);
+  for (const int id : holders)
+    if (id != target) start(id);
+  event(fmt::format("replace n{}: restarted {}", target, ids_text(others_of(holders, {target}))));
+}
+
+void Nemesis::careless_restart(int target, const std::vector<int>& members,
+                               const std::vector<int>& lagging) {
   event(fmt::format(
       "replace n{}: careless operator restarts n{} under its old id with an empty data directory "
       "(--initial-cluster-state new); with {} it would be a majority without those writes, so it "
@@ -401,9 +404,6 @@ void Nemesis::careless_operator(int target) {
     event(fmt::format("replace n{}: the wiped n{} still runs after 4 s; SIGKILL", target, target));
     cluster_.kill(target, SIGKILL);
   }
-  for (const int id : holders)
-    if (id != target) start(id);
-  event(fmt::format("replace n{}: restarted {}", target, ids_text(others_of(holders, {target}))));
 }
 
 void Nemesis::replace_machine(int old_id) {

@@ -31,8 +31,10 @@
 //                   with that id, started with --join, then MEMBER REPLACE old-id (waits until
 //                   it caught up, swaps it in). The LocalCluster's member list, and the clients'
 //                   ports (on_replace), follow it; later faults and the final reads address it.
-//                Without the careless half (careless_operator false) the fault is act 3 after a
-//                plain SIGKILL and wipe of the target.
+//                Without the careless operator (careless_operator false, chaos
+//                --careful-operator) act 2 is skipped: the same kills and wipe, no restart under
+//                the old id; with it skipped wiped-replica-votes is not caught, which shows that
+//                act 2 is what catches it.
 //
 // Clock faults are not healed after the hold: a machine's clock stays wrong. When `clock` is among
 // the faults, every replica starts the run with a random skew and drift, and keeps its clock's
@@ -81,8 +83,8 @@ struct NemesisOptions {
   uint32_t hold_ms_min = 800;  // how long a fault lasts
   uint32_t hold_ms_max = 3000;
   int64_t max_drift_ppm = 1000;  // node::ClockFaults::max_drift_ppm(): never beyond
-  // The replace fault's careless-operator half (acts 1 and 2 above); off only to show that it is
-  // what catches wiped-replica-votes.
+  // The replace fault's careless operator (act 2 above); off only to show that it is what catches
+  // wiped-replica-votes.
   bool careless_operator = true;
   // Called (on the nemesis's thread) once machine `new_id` took the place `place` of
   // LocalCluster::members(): the clients' ports follow it.
@@ -117,8 +119,13 @@ class Nemesis {
   void restart_all_fault();
   void clock_fault();
   void replace_fault();
-  // Act 1 and 2 of replace_fault (see above) on `target`.
-  void careless_operator(int target);
+  // Act 1 of replace_fault (see above) on `target`, act 2 if careless_operator, and the other
+  // killed members restarted.
+  void lose_machine(int target);
+  // Act 2: `target` restarted under its old id with an empty directory, beside `lagging` (of
+  // `members`), and stopped once refused or after 4 s.
+  void careless_restart(int target, const std::vector<int>& members,
+                        const std::vector<int>& lagging);
   // Act 3: a new machine takes `old_id`'s place through MEMBER ADD-LEARNER and MEMBER REPLACE.
   void replace_machine(int old_id);
   // Sends `command` to a running member other than `except` in turn until one gives an answer

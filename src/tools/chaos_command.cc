@@ -60,6 +60,7 @@ struct ChaosArgs {
   std::string history;
   std::string dir;
   std::string planted_bug;
+  bool careful_operator = false;
   uint32_t request_timeout_ms = 2000;
   double check_timeout_s = 120;
 };
@@ -208,6 +209,7 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   n.faults = faults;
   n.seed = root.next();
   n.max_drift_ppm = node::ClockFaults::max_drift_ppm();
+  n.careless_operator = !args.careful_operator;
   n.on_replace = [&](size_t place, int id) { ports->set(place, cluster.client_port(id)); };
   chaos::Nemesis nemesis(cluster, n, recorder);
   nemesis.start_clocks();
@@ -545,6 +547,11 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
                   fmt::format("passed to every server: {} (must be caught: exit 1)",
                               fmt::join(node::Server::planted_bug_names(), " | ")))
       ->check(CLI::IsMember(node::Server::planted_bug_names()));
+  cmd->add_flag(
+      "--careful-operator", args->careful_operator,
+      "with --faults replace: skip the careless operator's restart of the wiped replica "
+      "under its old id (the replace's other steps stay): shows that this restart is what "
+      "catches --planted-bug wiped-replica-votes");
   cmd->add_option("--request-timeout-ms", args->request_timeout_ms,
                   "the servers' --request-timeout-ms (clients wait 1 s longer)")
       ->check(CLI::Range(100, 60000))
