@@ -356,7 +356,10 @@ void Nemesis::lose_machine(int target) {
   const size_t f = (members.size() - 1) / 2;
   const int leader = cluster_.leader();
   // The lagging side: f members other than the target, followers before the leader, so that the
-  // writes go on meanwhile through a leader on the other side.
+  // writes go on meanwhile through a leader on the other side. They are killed rather than cut
+  // off: a client whose request waits on a cut-off replica is stuck until its timeout, and with
+  // every client soon stuck so, hardly a write went through the other side (seed 12: 18 in
+  // 1.4 s); refused connections send the clients to the other side at once.
   std::vector<int> others = others_of(members, {target});
   for (size_t i = others.size() - 1; i > 0; --i) std::swap(others[i], others[rng_.below(i + 1)]);
   std::stable_partition(others.begin(), others.end(), [&](int id) { return id != leader; });
@@ -365,15 +368,15 @@ void Nemesis::lose_machine(int target) {
   std::sort(lagging.begin(), lagging.end());
   holders.push_back(target);
   std::sort(holders.begin(), holders.end());
-  event(fmt::format("replace n{}: {} cut off, so that what is acknowledged meanwhile is on {} only",
+  event(fmt::format("replace n{}: SIGKILL {}, so that what is acknowledged meanwhile is on {} only",
                     target, ids_text(lagging), ids_text(holders)));
-  cut_off(lagging);
+  for (int id : lagging) cluster_.kill(id, SIGKILL);
   hold();
-  event(fmt::format("replace n{}: SIGKILL {}, wipe n{}'s data directory, heal {}", target,
+  event(fmt::format("replace n{}: SIGKILL {}, wipe n{}'s data directory, restart {}", target,
                     ids_text(holders), target, ids_text(lagging)));
   for (int id : holders) cluster_.kill(id, SIGKILL);
   std::filesystem::remove_all(cluster_.data_dir(target));
-  for (int id : lagging) set_filter(id, {});
+  for (int id : lagging) start(id);
   if (options_.careless_operator) careless_restart(target, members, lagging);
   for (const int id : holders)
     if (id != target) start(id);

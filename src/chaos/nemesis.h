@@ -16,10 +16,10 @@
 //   replace      a machine lost for good, and its replacement (docs/operations.md, "Replace a
 //                failed machine"), in three acts:
 //                1. the careless operator's setup: f members other than the target (the lagging
-//                   side; followers where it can) are cut off for a hold, so that the writes
+//                   side; followers where it can) are SIGKILLed for a hold, so that the writes
 //                   acknowledged meanwhile are on the target and the other f members only; then
 //                   the target (the leader half the time) and those f are SIGKILLed, the
-//                   target's data directory is wiped, and the lagging side is healed;
+//                   target's data directory is wiped, and the lagging side is restarted;
 //                2. the careless operator restarts the target under its OLD id with an empty
 //                   directory (--initial-cluster-state new). With the lagging side it would be a
 //                   majority that never saw those writes: correct code refuses it (its peers
