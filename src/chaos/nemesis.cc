@@ -412,14 +412,9 @@ void Nemesis::careless_restart(int target, const std::vector<int>& members,
 void Nemesis::replace_machine(int old_id) {
   const std::vector<int> contacts = others_of(cluster_.members(), {old_id});
   auto added = cluster_.add_machine(contacts);
-  if (!added.is_ok()) {
-    const std::string text =
-        fmt::format("replace of n{} failed: {}", old_id, added.status().to_string());
-    event("REPLACE FAILED: " + text);
-    std::lock_guard lock(mu_);
-    failures_.push_back(text);
-    return;
-  }
+  if (!added.is_ok())
+    return replace_failed(
+        fmt::format("replace of n{} failed: {}", old_id, added.status().to_string()));
   const int id = *added;
   const std::string address = "127.0.0.1:" + std::to_string(cluster_.peer_port(id));
   event(
@@ -427,18 +422,20 @@ void Nemesis::replace_machine(int old_id) {
                   "ADD-LEARNER, start with --join, MEMBER REPLACE",
                   old_id, id, cluster_.client_port(id), address));
   auto reply = admin({"MEMBER", "ADD-LEARNER", address, std::to_string(id)}, old_id, 30000, 5000);
-  if (reply.is_ok() && reply->kind == kv::Reply::Kind::kInteger) {
-    if (!clocks_.empty()) {  // a new machine's clock is as wrong as any
-      clocks_[id] =
-          ClockState{random_offset_ms(rng_), random_drift_ppm(rng_, options_.max_drift_ppm)};
-    }
-    if (start(id, {"--join"}))
-      reply = admin({"MEMBER", "REPLACE", std::to_string(old_id), address, "30000"}, old_id, 45000,
-                    35000);
-  }
+  if (!reply.is_ok() || reply->kind != kv::Reply::Kind::kInteger)
+    return replace_failed(fmt::format("replace of n{}: MEMBER ADD-LEARNER {} {} answered {}",
+                                      old_id, address, id,
+                                      reply.is_ok() ? reply->text : reply.status().to_string()));
+  if (!clocks_.empty())  // a new machine's clock is as wrong as any
+    clocks_[id] =
+        ClockState{random_offset_ms(rng_), random_drift_ppm(rng_, options_.max_drift_ppm)};
+  if (!start(id, {"--join"}))
+    return replace_failed(fmt::format("replace of n{}: n{} did not start", old_id, id));
+  reply =
+      admin({"MEMBER", "REPLACE", std::to_string(old_id), address, "30000"}, old_id, 45000, 35000);
   clocks_.erase(old_id);
-  // The new machine takes the place whatever the answer: the old one's directory is gone, and it
-  // can never come back.
+  // The new machine, started, takes the place whatever the answer: the old one's directory is
+  // gone, and it can never come back.
   const auto& members = cluster_.members();
   const size_t place =
       static_cast<size_t>(std::find(members.begin(), members.end(), old_id) - members.begin());
@@ -448,8 +445,11 @@ void Nemesis::replace_machine(int old_id) {
     event(fmt::format("replaced n{} by n{}: {}", old_id, id, reply->text));
     return;
   }
-  const std::string text = fmt::format("replace of n{} by n{} failed: {}", old_id, id,
-                                       reply.is_ok() ? reply->text : reply.status().to_string());
+  replace_failed(fmt::format("replace of n{} by n{} failed: {}", old_id, id,
+                             reply.is_ok() ? reply->text : reply.status().to_string()));
+}
+
+void Nemesis::replace_failed(const std::string& text) {
   event("REPLACE FAILED: " + text);
   std::lock_guard lock(mu_);
   failures_.push_back(text);
@@ -462,7 +462,6 @@ Result<kv::Reply> Nemesis::admin(const std::vector<std::string>& command, int ex
   for (size_t attempt = 0; Clock::now() < give_up; ++attempt) {
     const std::vector<int> contacts = others_of(cluster_.members(), {except});
     const int via = contacts[attempt % contacts.size()];
-    if (!cluster_.running(via)) continue;
     auto c = client::RespClient::connect("127.0.0.1", cluster_.client_port(via), 500);
     if (c.is_ok()) {
       c->set_timeout_ms(reply_timeout_ms);

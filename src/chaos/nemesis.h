@@ -128,6 +128,8 @@ class Nemesis {
                         const std::vector<int>& lagging);
   // Act 3: a new machine takes `old_id`'s place through MEMBER ADD-LEARNER and MEMBER REPLACE.
   void replace_machine(int old_id);
+  // Notes a replacement that did not complete (the run fails).
+  void replace_failed(const std::string& text);
   // Sends `command` to a running member other than `except` in turn until one gives an answer
   // that is neither TRYAGAIN nor UNKNOWN nor a lost connection, for at most `budget_ms`; that
   // answer, or the last error.
