@@ -347,7 +347,7 @@ void Nemesis::clock_fault() {
 void Nemesis::replace_fault() {
   const int target = pick_targets(1)[0];
   lose_machine(target);
-  std::filesystem::remove_all(cluster_.data_dir(target));
+  std::filesystem::remove_all(cluster_.data_dir(target));  // what the careless restart made
   replace_machine(target);
 }
 
