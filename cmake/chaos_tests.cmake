@@ -10,7 +10,7 @@ else()
 endif()
 # (A clean run must have injected at least one fault: "faults: 0 (...)" is not a pass. The
 # brackets match a parenthesis in both grep and grep -E.)
-set(CHAOS_SUMMARY "^chaos: [0-9]* ops on [0-9]* keys, [0-9]* acknowledged, [0-9]* failed, [0-9]* unknown, faults: [1-9][0-9]* [(]kill=[0-9]*,pause=[0-9]*,partition=[0-9]*,restart-all=[0-9]*,clock=[0-9]*[)], lost=")
+set(CHAOS_SUMMARY "^chaos: [0-9]* ops on [0-9]* keys, [0-9]* acknowledged, [0-9]* failed, [0-9]* unknown, faults: [1-9][0-9]* [(]kill=[0-9]*,pause=[0-9]*,partition=[0-9]*,restart-all=[0-9]*,clock=[0-9]*,replace=[0-9]*[)], lost=")
 
 # restart-all runs without transactions: killing every replica at once leaves hundreds of
 # outcomes unknown, and a key pair tied by transactions with many unknown operations can pass
@@ -109,6 +109,21 @@ if(NOT SYNOD_SANITIZE)
   # place in any order. With --transactions 0 the same runs are linearizable.
   add_planted_chaos_test(multi-split "--replicas 3 --clients ${CHAOS_CLIENTS} --duration 10 --faults kill --workload kv"
                          "${CHAOS_SUMMARY}[0-9]*, verdict=NOT LINEARIZABLE$" multi-split_in_registers)
+endif()
+
+# Replace (docs/chaos.md, "Replace"): each fault first lets a careless operator restart a wiped
+# replica under its old id where, with the lagging side, it would be a majority without the
+# latest acknowledged writes — correct code refuses it — and then replaces its machine with a new
+# member under a new id (MEMBER ADD-LEARNER, --join, MEMBER REPLACE) while the clients run. Clean:
+# linearizable, nothing lost, every replacement made. With the planted bug wiped-replica-votes the
+# wiped replica votes, and the writes it never saw are lost: caught at the first replacement.
+add_test(NAME chaos.replace
+         COMMAND sh -c "$<TARGET_FILE:synod> chaos --replicas 3 --clients ${CHAOS_CLIENTS} --duration 30 --faults replace --seed 11 > out.chaos-replace.txt; rc=$?; grep -v '^nemesis' out.chaos-replace.txt; grep '^nemesis.*replaced n' out.chaos-replace.txt; test $rc -eq 0 && grep -q '${CHAOS_SUMMARY}0, verdict=LINEARIZABLE$' out.chaos-replace.txt && grep -q 'replace=[1-9]' out.chaos-replace.txt && grep -q '^nemesis .*: replaced n[0-9]* by n[0-9]*: OK epoch' out.chaos-replace.txt")
+set_tests_properties(chaos.replace PROPERTIES TIMEOUT 300 LABELS chaos)
+if(NOT SYNOD_SANITIZE)
+  add_test(NAME chaos.planted_wiped-replica-votes_is_caught
+           COMMAND sh -c "$<TARGET_FILE:synod> chaos --replicas 3 --clients ${CHAOS_CLIENTS} --duration 30 --faults replace --seed 12 --planted-bug wiped-replica-votes > out.chaos-wiped.txt; rc=$?; grep -v '^nemesis' out.chaos-wiped.txt | grep -v '^chaos: [A-Z]'; test $rc -eq 1 && grep -Eq '${CHAOS_SUMMARY}([1-9][0-9]*, verdict=.*|[0-9]*, verdict=NOT LINEARIZABLE)$' out.chaos-wiped.txt")
+  set_tests_properties(chaos.planted_wiped-replica-votes_is_caught PROPERTIES TIMEOUT 300 LABELS chaos)
 endif()
 
 add_test(NAME chaos.unknown_workload_is_bad_usage

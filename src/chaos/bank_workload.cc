@@ -85,7 +85,7 @@ class BankWorkload::Client {
   size_t current_ = 0;
 };
 
-BankWorkload::BankWorkload(BankWorkloadOptions options, std::vector<uint16_t> ports,
+BankWorkload::BankWorkload(BankWorkloadOptions options, ClientPortsRef ports,
                            const HistoryRecorder& recorder)
     : options_(options), ports_(std::move(ports)), recorder_(recorder) {}
 
@@ -104,7 +104,7 @@ Status BankWorkload::open_accounts(uint32_t timeout_ms) {
   const auto give_up = Clock::now() + std::chrono::milliseconds(timeout_ms);
   // Setting the same balances twice does no harm, so an unknown outcome is simply retried.
   for (size_t attempt = 0; Clock::now() < give_up; ++attempt) {
-    auto c = client::RespClient::connect("127.0.0.1", ports_[attempt % ports_.size()],
+    auto c = client::RespClient::connect("127.0.0.1", ports_->at(attempt % ports_->size()),
                                          options_.connect_timeout_ms);
     if (c.is_ok()) {
       c->set_timeout_ms(options_.reply_timeout_ms);
@@ -287,7 +287,7 @@ bool BankWorkload::final_read(uint16_t first_port, uint32_t timeout_ms) {
   mget.insert(mget.end(), keys.begin(), keys.end());
   const auto give_up = Clock::now() + std::chrono::milliseconds(timeout_ms);
   for (size_t attempt = 0; Clock::now() < give_up; ++attempt) {
-    const uint16_t port = attempt == 0 ? first_port : ports_[attempt % ports_.size()];
+    const uint16_t port = attempt == 0 ? first_port : ports_->at(attempt % ports_->size());
     BankRead read;
     read.client = options_.transfer_clients + options_.readers;
     read.how = "final";

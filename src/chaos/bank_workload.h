@@ -28,6 +28,7 @@
 #include "base/status.h"
 #include "chaos/bank_checker.h"
 #include "chaos/history_recorder.h"
+#include "chaos/replica_connections.h"
 
 namespace synod::chaos {
 
@@ -55,10 +56,9 @@ struct BankCounts {
 
 class BankWorkload {
  public:
-  // `ports`: every replica's client port on 127.0.0.1; `recorder` gives the clock and must outlive
-  // run().
-  BankWorkload(BankWorkloadOptions options, std::vector<uint16_t> ports,
-               const HistoryRecorder& recorder);
+  // `ports`: every replica's client port (replica_connections.h); `recorder` gives the clock and
+  // must outlive run().
+  BankWorkload(BankWorkloadOptions options, ClientPortsRef ports, const HistoryRecorder& recorder);
 
   // Sets every account to the initial balance (one MSET, retried through any replica until it is
   // acknowledged, for at most `timeout_ms`). Before run(), on a healthy cluster.
@@ -83,7 +83,7 @@ class BankWorkload {
   std::vector<std::string> account_keys() const;
 
   const BankWorkloadOptions options_;
-  const std::vector<uint16_t> ports_;
+  const ClientPortsRef ports_;
   const HistoryRecorder& recorder_;
   mutable std::mutex mu_;
   std::vector<BankRead> reads_;

@@ -170,6 +170,10 @@ TEST(FaultList, ParsesEveryKindIncludingClock) {
   auto clock = parse_fault_list("kill,clock");
   ASSERT_TRUE(clock.is_ok());
   EXPECT_EQ(*clock, (std::vector<FaultKind>{FaultKind::kKill, FaultKind::kClock}));
+  auto replace = parse_fault_list("kill,pause,partition,replace");
+  ASSERT_TRUE(replace.is_ok());
+  EXPECT_EQ(replace->back(), FaultKind::kReplace);
+  EXPECT_EQ(fault_name(FaultKind::kReplace), "replace");
   EXPECT_FALSE(parse_fault_list("kill,bogus").is_ok());
   EXPECT_FALSE(parse_fault_list("").is_ok());
 }

@@ -42,7 +42,7 @@ std::string escape(std::string_view text) {
 }
 
 std::string kind_of(std::string_view text) {
-  for (const char* k : {"restart-all", "kill", "pause", "partition", "clock"}) {
+  for (const char* k : {"restart-all", "kill", "pause", "partition", "clock", "replace"}) {
     if (text.rfind(k, 0) == 0) return k;
   }
   return "other";
@@ -54,6 +54,7 @@ const char* color_of(const std::string& kind) {
   if (kind == "partition") return "#4c78a8";
   if (kind == "restart-all") return "#9c27b0";
   if (kind == "clock") return "#2a9d8f";
+  if (kind == "replace") return "#6d4c41";
   return "#888888";
 }
 
@@ -322,6 +323,15 @@ std::vector<FaultWindow> fault_windows(std::string_view history_text, int64_t en
       close([](const FaultWindow& f) { return f.kind == "restart-all"; });
       continue;
     }
+    // A replace is one window, from its first step to the new member's swap (or its failure).
+    if (text.rfind("replaced ", 0) == 0 || text.rfind("REPLACE FAILED", 0) == 0) {
+      close([](const FaultWindow& f) { return f.kind == "replace"; });
+      continue;
+    }
+    if (text.rfind("replace ", 0) == 0 &&
+        std::any_of(open.begin(), open.end(),
+                    [](const FaultWindow& f) { return f.kind == "replace"; }))
+      continue;  // a later step of the open replace
     const bool restarted = text.rfind("restarted ", 0) == 0;
     const bool resumed = text.rfind("resumed ", 0) == 0;
     if (restarted || resumed) {

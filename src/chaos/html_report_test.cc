@@ -34,6 +34,26 @@ TEST(HtmlReport, FaultWindowsPairEachFaultWithWhatUndidIt) {
   EXPECT_EQ(w[4].end_ns, 9000) << "a fault never undone lasts to the end";
 }
 
+// A replace is one window, from its first step to the swap (or its failure); its steps in between
+// (kills, the careless restart, the new machine) open nothing of their own.
+TEST(HtmlReport, AReplaceIsOneWindowFromItsFirstStepToTheSwap) {
+  const std::string text =
+      "# 100 ns (+0.000 s): nemesis: replace n2: SIGKILL n1, so that what is acknowledged ...\n"
+      "# 200 ns (+0.000 s): nemesis: replace n2: SIGKILL n2,n3, wipe n2's data directory\n"
+      "# 300 ns (+0.000 s): nemesis: replace n2: the wiped n2 was refused (exit status 1)\n"
+      "# 400 ns (+0.000 s): nemesis: replaced n2 by n4: OK epoch 4 id 4\n"
+      "# 500 ns (+0.000 s): nemesis: replace n4: SIGKILL n3, so that what is acknowledged ...\n"
+      "# 600 ns (+0.000 s): nemesis: REPLACE FAILED: replace of n4 by n5 failed: ERR x\n";
+  const std::vector<FaultWindow> w = fault_windows(text, 1000);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].kind, "replace");
+  EXPECT_EQ(w[0].start_ns, 100);
+  EXPECT_EQ(w[0].end_ns, 400);
+  EXPECT_EQ(w[1].kind, "replace");
+  EXPECT_EQ(w[1].start_ns, 500);
+  EXPECT_EQ(w[1].end_ns, 600);
+}
+
 TEST(HtmlReport, HealedEndsEveryOpenFaultAndTextIsEscaped) {
   const std::string text =
       "# 10 ns (+0.000 s): nemesis: partition one-way: n1 drops all traffic with n2\n"

@@ -48,7 +48,7 @@ class LockWorkload::Connections {
   ReplicaConnections conns_;
 };
 
-LockWorkload::LockWorkload(LockWorkloadOptions options, std::vector<uint16_t> ports,
+LockWorkload::LockWorkload(LockWorkloadOptions options, ClientPortsRef ports,
                            const HistoryRecorder& recorder)
     : options_(options), ports_(std::move(ports)), recorder_(recorder) {}
 

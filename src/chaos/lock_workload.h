@@ -21,6 +21,7 @@
 
 #include "chaos/history_recorder.h"
 #include "chaos/lock_checker.h"
+#include "chaos/replica_connections.h"
 
 namespace synod::chaos {
 
@@ -39,10 +40,9 @@ struct LockWorkloadOptions {
 
 class LockWorkload {
  public:
-  // `ports`: every replica's client port on 127.0.0.1; `recorder` gives the clock (and is noted
-  // nothing) and must outlive run().
-  LockWorkload(LockWorkloadOptions options, std::vector<uint16_t> ports,
-               const HistoryRecorder& recorder);
+  // `ports`: every replica's client port (replica_connections.h); `recorder` gives the clock (and
+  // is noted nothing) and must outlive run().
+  LockWorkload(LockWorkloadOptions options, ClientPortsRef ports, const HistoryRecorder& recorder);
 
   // Runs every lock and ttl client until `stop` is set.
   void run(const std::atomic<bool>& stop);
@@ -59,7 +59,7 @@ class LockWorkload {
   void ttl_client(int id, uint64_t seed, const std::atomic<bool>& stop);
 
   const LockWorkloadOptions options_;
-  const std::vector<uint16_t> ports_;
+  const ClientPortsRef ports_;
   const HistoryRecorder& recorder_;
   mutable std::mutex mu_;
   std::vector<LockAttempt> attempts_;

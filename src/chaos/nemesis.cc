@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -28,6 +29,14 @@ void sleep_ms(uint64_t ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
+// The members not in `side`.
+std::vector<int> others_of(const std::vector<int>& members, const std::vector<int>& side) {
+  std::vector<int> out;
+  for (int id : members)
+    if (std::find(side.begin(), side.end(), id) == side.end()) out.push_back(id);
+  return out;
+}
+
 }  // namespace
 
 std::string_view fault_name(FaultKind kind) {
@@ -42,6 +51,8 @@ std::string_view fault_name(FaultKind kind) {
       return "restart-all";
     case FaultKind::kClock:
       return "clock";
+    case FaultKind::kReplace:
+      return "replace";
   }
   return "?";
 }
@@ -56,8 +67,9 @@ Result<std::vector<FaultKind>> parse_fault_list(std::string_view list) {
     auto it = std::find_if(std::begin(kAllFaults), std::end(kAllFaults),
                            [&](FaultKind k) { return fault_name(k) == name; });
     if (it == std::end(kAllFaults))
-      return Status::invalid_argument("unknown fault '" + std::string(name) +
-                                      "'; choose from kill,pause,partition,restart-all,clock");
+      return Status::invalid_argument(
+          "unknown fault '" + std::string(name) +
+          "'; choose from kill,pause,partition,restart-all,clock,replace");
     if (std::find(out.begin(), out.end(), *it) == out.end()) out.push_back(*it);
   }
   return out;
@@ -94,6 +106,11 @@ std::vector<std::string> Nemesis::crashes() const {
   return crashes_;
 }
 
+std::vector<std::string> Nemesis::failures() const {
+  std::lock_guard lock(mu_);
+  return failures_;
+}
+
 void Nemesis::inject(FaultKind kind) {
   {
     std::lock_guard lock(mu_);
@@ -110,6 +127,8 @@ void Nemesis::inject(FaultKind kind) {
       return restart_all_fault();
     case FaultKind::kClock:
       return clock_fault();
+    case FaultKind::kReplace:
+      return replace_fault();
   }
 }
 
@@ -132,14 +151,16 @@ void Nemesis::pause_fault() {
 }
 
 void Nemesis::partition_fault() {
-  const int n = cluster_.replicas();
+  const std::vector<int> members = cluster_.members();
   const int mode = partition_modes_[next_partition_++ % partition_modes_.size()];
   const int leader = cluster_.leader();
   std::vector<int> side;  // cut off from everyone else (symmetric modes)
   if (mode == kOneWay) {
-    const int a = leader ? leader : static_cast<int>(rng_.between(1, static_cast<uint64_t>(n)));
-    int b = static_cast<int>(rng_.between(1, static_cast<uint64_t>(n - 1)));
-    if (b >= a) ++b;
+    const int a = leader ? leader : members[rng_.below(members.size())];
+    std::vector<int> others;
+    for (int id : members)
+      if (id != a) others.push_back(id);
+    const int b = others[rng_.below(others.size())];
     event("partition one-way: n" + std::to_string(a) + " drops all traffic with n" +
           std::to_string(b) + ", n" + std::to_string(b) + " blocks nothing");
     set_filter(a, {b});
@@ -148,45 +169,47 @@ void Nemesis::partition_fault() {
       side = {leader};
     } else if (mode == kIsolateFollower) {
       std::vector<int> followers;
-      for (int i = 1; i <= n; ++i)
-        if (i != leader) followers.push_back(i);
+      for (int id : members)
+        if (id != leader) followers.push_back(id);
       side = {followers[rng_.below(followers.size())]};
     } else {
-      std::vector<int> all;
-      for (int i = 1; i <= n; ++i) all.push_back(i);
+      std::vector<int> all = members;
       for (size_t i = all.size() - 1; i > 0; --i) std::swap(all[i], all[rng_.below(i + 1)]);
       side.assign(all.begin(), all.begin() + static_cast<long>(minority_count()));
       std::sort(side.begin(), side.end());
     }
-    std::vector<int> rest;
-    for (int i = 1; i <= n; ++i)
-      if (std::find(side.begin(), side.end(), i) == side.end()) rest.push_back(i);
     static constexpr const char* kNames[] = {"leader isolated", "minority split",
                                              "follower isolated"};
-    event(fmt::format("partition {}: {} | {}", kNames[mode], ids_text(side), ids_text(rest)));
-    for (int id : side) set_filter(id, rest);
-    for (int id : rest) set_filter(id, side);
+    event(fmt::format("partition {}: {} | {}", kNames[mode], ids_text(side),
+                      ids_text(others_of(members, side))));
+    cut_off(side);
   }
   hold();
-  for (int i = 1; i <= n; ++i) set_filter(i, {});
+  for (int id : members) set_filter(id, {});
   event("partition healed");
+}
+
+void Nemesis::cut_off(const std::vector<int>& side) {
+  const std::vector<int> rest = others_of(cluster_.members(), side);
+  for (int id : side) set_filter(id, rest);
+  for (int id : rest) set_filter(id, side);
 }
 
 void Nemesis::restart_all_fault() {
   event("restart-all: SIGKILL every replica");
-  for (int i = 1; i <= cluster_.replicas(); ++i) cluster_.kill(i, SIGKILL);
+  for (int id : cluster_.members()) cluster_.kill(id, SIGKILL);
   sleep_ms(rng_.between(200, 800));
-  for (int i = 1; i <= cluster_.replicas(); ++i) start(i);
+  for (int id : cluster_.members()) start(id);
   event("restart-all: every replica started");
 }
 
 std::vector<int> Nemesis::pick_targets(size_t count) {
-  const int n = cluster_.replicas();
+  const std::vector<int>& members = cluster_.members();
   std::vector<int> out;
   if (rng_.chance(0.5))
     if (int leader = cluster_.leader()) out.push_back(leader);
   while (out.size() < count) {
-    const int id = static_cast<int>(rng_.between(1, static_cast<uint64_t>(n)));
+    const int id = members[rng_.below(members.size())];
     if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
   }
   return out;
@@ -227,8 +250,8 @@ bool Nemesis::fault_command(int id, const std::vector<std::string>& args) {
   return false;
 }
 
-bool Nemesis::start(int id) {
-  if (Status s = cluster_.start(id); !s.is_ok()) {
+bool Nemesis::start(int id, const std::vector<std::string>& extra_args) {
+  if (Status s = cluster_.start(id, extra_args); !s.is_ok()) {
     event("restart of n" + std::to_string(id) + " failed: " + s.to_string());
     return false;
   }
@@ -271,7 +294,7 @@ void Nemesis::start_clocks() {
   if (std::find(options_.faults.begin(), options_.faults.end(), FaultKind::kClock) ==
       options_.faults.end())
     return;
-  for (int id = 1; id <= cluster_.replicas(); ++id) {
+  for (int id : cluster_.members()) {
     ClockState& c = clocks_[id];
     c.wall_offset_ms = random_offset_ms(rng_);
     c.drift_ppm = random_drift_ppm(rng_, options_.max_drift_ppm);
@@ -321,14 +344,150 @@ void Nemesis::clock_fault() {
   hold();
 }
 
-void Nemesis::heal_all() {
-  for (int i = 1; i <= cluster_.replicas(); ++i) {
-    if (cluster_.running(i))
-      cluster_.kill(i, SIGCONT);
-    else
-      start(i);
+void Nemesis::replace_fault() {
+  const int target = pick_targets(1)[0];
+  lose_machine(target);
+  std::filesystem::remove_all(cluster_.data_dir(target));  // what the careless restart made
+  replace_machine(target);
+}
+
+void Nemesis::lose_machine(int target) {
+  const std::vector<int> members = cluster_.members();
+  const size_t f = (members.size() - 1) / 2;
+  const int leader = cluster_.leader();
+  // The lagging side: f members other than the target, followers before the leader, so that the
+  // writes go on meanwhile through a leader on the other side. They are killed rather than cut
+  // off: a client whose request waits on a cut-off replica is stuck until its timeout, and with
+  // every client soon stuck so, hardly a write went through the other side (seed 12: 18 in
+  // 1.4 s); refused connections send the clients to the other side at once.
+  std::vector<int> others = others_of(members, {target});
+  for (size_t i = others.size() - 1; i > 0; --i) std::swap(others[i], others[rng_.below(i + 1)]);
+  std::stable_partition(others.begin(), others.end(), [&](int id) { return id != leader; });
+  std::vector<int> lagging(others.begin(), others.begin() + static_cast<long>(f));
+  std::vector<int> holders(others.begin() + static_cast<long>(f), others.end());
+  std::sort(lagging.begin(), lagging.end());
+  holders.push_back(target);
+  std::sort(holders.begin(), holders.end());
+  event(fmt::format("replace n{}: SIGKILL {}, so that what is acknowledged meanwhile is on {} only",
+                    target, ids_text(lagging), ids_text(holders)));
+  for (int id : lagging) cluster_.kill(id, SIGKILL);
+  hold();
+  event(fmt::format("replace n{}: SIGKILL {}, wipe n{}'s data directory, restart {}", target,
+                    ids_text(holders), target, ids_text(lagging)));
+  for (int id : holders) cluster_.kill(id, SIGKILL);
+  std::filesystem::remove_all(cluster_.data_dir(target));
+  for (int id : lagging) start(id);
+  if (options_.careless_operator) careless_restart(target, members, lagging);
+  for (const int id : holders)
+    if (id != target) start(id);
+  event(fmt::format("replace n{}: restarted {}", target, ids_text(others_of(holders, {target}))));
+}
+
+void Nemesis::careless_restart(int target, const std::vector<int>& members,
+                               const std::vector<int>& lagging) {
+  event(fmt::format(
+      "replace n{}: careless operator restarts n{} under its old id with an empty data directory "
+      "(--initial-cluster-state new); with {} it would be a majority without those writes, so it "
+      "must be refused",
+      target, target, ids_text(lagging)));
+  // Its --peers names the members as they are now, as an operator copying them would.
+  if (Status s = cluster_.start(
+          target, {"--initial-cluster-state", "new", "--peers", cluster_.peers_of(members)});
+      !s.is_ok())
+    event(fmt::format("replace n{}: the careless restart failed: {}", target, s.to_string()));
+  // Correct code refuses it within moments (its peers pinned its old incarnation); else it runs
+  // on, counting in no quorum (the configuration binds its old incarnation) — or, with the planted
+  // bug, voting.
+  const auto give_up = Clock::now() + std::chrono::seconds(4);
+  while (Clock::now() < give_up && !cluster_.exited(target)) sleep_ms(20);
+  if (const int status = reap_crashed(target); status >= 0) {
+    event(fmt::format("replace n{}: the wiped n{} was refused (exit status {})", target, target,
+                      status));
+  } else {
+    event(fmt::format("replace n{}: the wiped n{} still runs after 4 s; SIGKILL", target, target));
+    cluster_.kill(target, SIGKILL);
   }
-  for (int i = 1; i <= cluster_.replicas(); ++i) set_filter(i, {});
+}
+
+void Nemesis::replace_machine(int old_id) {
+  const std::vector<int> contacts = others_of(cluster_.members(), {old_id});
+  auto added = cluster_.add_machine(contacts);
+  if (!added.is_ok())
+    return replace_failed(
+        fmt::format("replace of n{} failed: {}", old_id, added.status().to_string()));
+  const int id = *added;
+  const std::string address = "127.0.0.1:" + std::to_string(cluster_.peer_port(id));
+  event(
+      fmt::format("replace n{}: new machine n{} (clients 127.0.0.1:{}, peers {}): MEMBER "
+                  "ADD-LEARNER, start with --join, MEMBER REPLACE",
+                  old_id, id, cluster_.client_port(id), address));
+  auto reply = admin({"MEMBER", "ADD-LEARNER", address, std::to_string(id)}, old_id, 30000, 5000);
+  if (!reply.is_ok() || reply->kind != kv::Reply::Kind::kInteger)
+    return replace_failed(fmt::format("replace of n{}: MEMBER ADD-LEARNER {} {} answered {}",
+                                      old_id, address, id,
+                                      reply.is_ok() ? reply->text : reply.status().to_string()));
+  if (!clocks_.empty())  // a new machine's clock is as wrong as any
+    clocks_[id] =
+        ClockState{random_offset_ms(rng_), random_drift_ppm(rng_, options_.max_drift_ppm)};
+  if (!start(id, {"--join"}))
+    return replace_failed(fmt::format("replace of n{}: n{} did not start", old_id, id));
+  reply =
+      admin({"MEMBER", "REPLACE", std::to_string(old_id), address, "30000"}, old_id, 45000, 35000);
+  clocks_.erase(old_id);
+  // The new machine, started, takes the place whatever the answer: the old one's directory is
+  // gone, and it can never come back.
+  const auto& members = cluster_.members();
+  const size_t place =
+      static_cast<size_t>(std::find(members.begin(), members.end(), old_id) - members.begin());
+  cluster_.replace_member(old_id, id);
+  if (options_.on_replace) options_.on_replace(place, id);
+  if (reply.is_ok() && reply->kind == kv::Reply::Kind::kSimple) {
+    event(fmt::format("replaced n{} by n{}: {}", old_id, id, reply->text));
+    return;
+  }
+  replace_failed(fmt::format("replace of n{} by n{} failed: {}", old_id, id,
+                             reply.is_ok() ? reply->text : reply.status().to_string()));
+}
+
+void Nemesis::replace_failed(const std::string& text) {
+  event("REPLACE FAILED: " + text);
+  std::lock_guard lock(mu_);
+  failures_.push_back(text);
+}
+
+Result<kv::Reply> Nemesis::admin(const std::vector<std::string>& command, int except,
+                                 uint32_t budget_ms, uint32_t reply_timeout_ms) {
+  const auto give_up = Clock::now() + std::chrono::milliseconds(budget_ms);
+  Result<kv::Reply> last = Status::io_error("no member answered");
+  for (size_t attempt = 0; Clock::now() < give_up; ++attempt) {
+    const std::vector<int> contacts = others_of(cluster_.members(), {except});
+    const int via = contacts[attempt % contacts.size()];
+    auto c = client::RespClient::connect("127.0.0.1", cluster_.client_port(via), 500);
+    if (c.is_ok()) {
+      c->set_timeout_ms(reply_timeout_ms);
+      last = c->call(command);
+      // TRYAGAIN (no leader yet, another change in progress) and UNKNOWN: asking again is safe
+      // (an add or replace already made answers the same).
+      if (last.is_ok() &&
+          !(last->kind == kv::Reply::Kind::kError &&
+            (last->text.rfind("TRYAGAIN", 0) == 0 || last->text.rfind("UNKNOWN", 0) == 0)))
+        return last;
+    } else {
+      last = c.status();
+    }
+    sleep_ms(100);
+  }
+  return last;
+}
+
+void Nemesis::heal_all() {
+  for (int id : cluster_.members()) {
+    if (cluster_.running(id))
+      cluster_.kill(id, SIGCONT);
+    else
+      start(id);
+  }
+  for (int id : cluster_.members()) set_filter(id, {});
   // The clocks are put right too: a wall clock stepped back to the real time, drift stopped.
   for (auto& [id, c] : clocks_) {
     c = ClockState{};
@@ -346,8 +505,13 @@ bool port_was_taken(const std::string& log_path) {
   return last.find("Address already in use") != std::string::npos;
 }
 
-void Nemesis::reap_crashed() {
+int Nemesis::reap_crashed(int expected) {
+  int expected_status = -1;
   for (int id : cluster_.reap()) {
+    if (id == expected) {
+      expected_status = cluster_.exit_code(id);
+      continue;
+    }
     if (port_was_taken(cluster_.log_path(id))) {
       event("n" + std::to_string(id) + " could not bind its port (taken by another socket); " +
             "starting it again");
@@ -364,6 +528,7 @@ void Nemesis::reap_crashed() {
     }
     (void)start(id);
   }
+  return expected_status;
 }
 
 void Nemesis::hold() {

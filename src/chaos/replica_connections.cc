@@ -9,15 +9,21 @@ bool definite_failure(const kv::Reply& reply) {
          (reply.text.rfind("TRYAGAIN", 0) == 0 || reply.text.rfind("ERR", 0) == 0);
 }
 
-ReplicaConnections::ReplicaConnections(std::vector<uint16_t> ports, uint32_t connect_timeout_ms,
+ClientPorts::ClientPorts(const std::vector<uint16_t>& ports)
+    : size_(ports.size()), ports_(new std::atomic<uint16_t>[ports.size()]) {
+  for (size_t i = 0; i < size_; ++i) ports_[i].store(ports[i]);
+}
+
+ReplicaConnections::ReplicaConnections(ClientPortsRef ports, uint32_t connect_timeout_ms,
                                        uint32_t reply_timeout_ms, uint32_t suspect_ms, Rng& rng)
     : ports_(std::move(ports)),
       connect_timeout_ms_(connect_timeout_ms),
       reply_timeout_ms_(reply_timeout_ms),
       suspect_ms_(suspect_ms),
       rng_(rng),
-      conns_(ports_.size()),
-      suspect_until_(ports_.size()) {}
+      conns_(ports_->size()),
+      conn_ports_(ports_->size()),
+      suspect_until_(ports_->size()) {}
 
 std::optional<size_t> ReplicaConnections::pick(const std::atomic<bool>& stop) {
   for (;;) {
@@ -43,13 +49,17 @@ size_t ReplicaConnections::choose() {
 
 bool ReplicaConnections::connect(size_t replica) {
   auto& conn = conns_[replica];
+  const uint16_t port = ports_->at(replica);
+  // A member replaced since: its place is the new machine's now.
+  if (conn.connected() && conn_ports_[replica] != port) conn.close();
   if (conn.connected()) return true;
-  auto c = client::RespClient::connect("127.0.0.1", ports_[replica], connect_timeout_ms_);
+  auto c = client::RespClient::connect("127.0.0.1", port, connect_timeout_ms_);
   if (!c.is_ok()) {
     suspect(replica);
     return false;
   }
   conn = std::move(*c);
+  conn_ports_[replica] = port;
   conn.set_timeout_ms(reply_timeout_ms_);
   return true;
 }

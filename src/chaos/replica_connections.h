@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -20,13 +21,29 @@ namespace synod::chaos {
 // definite failure. Any other error, UNKNOWN above all, may have taken effect.
 bool definite_failure(const kv::Reply& reply);
 
+// The replicas' client ports on 127.0.0.1, one per place in the cluster
+// (process::LocalCluster::members()). A place's port changes when the nemesis replaces its member
+// with a new machine (`--faults replace`); the clients then connect to the new one. Thread-safe.
+class ClientPorts {
+ public:
+  explicit ClientPorts(const std::vector<uint16_t>& ports);
+  size_t size() const { return size_; }
+  uint16_t at(size_t place) const { return ports_[place].load(); }
+  void set(size_t place, uint16_t port) { ports_[place].store(port); }
+
+ private:
+  size_t size_;
+  std::unique_ptr<std::atomic<uint16_t>[]> ports_;
+};
+using ClientPortsRef = std::shared_ptr<const ClientPorts>;
+
 // Not thread-safe: one per client thread.
 class ReplicaConnections {
  public:
-  // `ports`: every replica's client port on 127.0.0.1. `rng` picks the replicas and must outlive
-  // this. A replica that refuses a connection, or is suspect()ed, is avoided for `suspect_ms`.
-  ReplicaConnections(std::vector<uint16_t> ports, uint32_t connect_timeout_ms,
-                     uint32_t reply_timeout_ms, uint32_t suspect_ms, Rng& rng);
+  // `ports`: every replica's client port. `rng` picks the replicas and must outlive this. A
+  // replica that refuses a connection, or is suspect()ed, is avoided for `suspect_ms`.
+  ReplicaConnections(ClientPortsRef ports, uint32_t connect_timeout_ms, uint32_t reply_timeout_ms,
+                     uint32_t suspect_ms, Rng& rng);
 
   // A replica this client does not suspect, connected: tries random ones every 20 ms until one
   // accepts. Nothing if `stop` was set first.
@@ -44,12 +61,13 @@ class ReplicaConnections {
   size_t choose();
   bool connect(size_t replica);
 
-  const std::vector<uint16_t> ports_;
+  const ClientPortsRef ports_;
   const uint32_t connect_timeout_ms_;
   const uint32_t reply_timeout_ms_;
   const uint32_t suspect_ms_;
   Rng& rng_;
   std::vector<client::RespClient> conns_;
+  std::vector<uint16_t> conn_ports_;  // the port each connection was made to
   std::vector<Clock::time_point> suspect_until_;
 };
 

@@ -294,7 +294,7 @@ int ops_per_key_with_partner(const WorkloadOptions& options) {
 
 }  // namespace
 
-Workload::Workload(WorkloadOptions options, std::vector<uint16_t> ports, HistoryRecorder& recorder)
+Workload::Workload(WorkloadOptions options, ClientPortsRef ports, HistoryRecorder& recorder)
     : options_(options),
       ports_(std::move(ports)),
       recorder_(recorder),

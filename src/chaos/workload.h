@@ -25,6 +25,7 @@
 #include "base/rng.h"
 #include "base/status.h"
 #include "chaos/history_recorder.h"
+#include "chaos/replica_connections.h"
 #include "kv/script_cache.h"
 #include "kv/store.h"
 #include "lincheck/history.h"
@@ -98,8 +99,8 @@ class KeyBudget {
 
 class Workload {
  public:
-  // `ports`: every replica's client port on 127.0.0.1. `recorder` must outlive run().
-  Workload(WorkloadOptions options, std::vector<uint16_t> ports, HistoryRecorder& recorder);
+  // `ports`: every replica's client port (replica_connections.h). `recorder` must outlive run().
+  Workload(WorkloadOptions options, ClientPortsRef ports, HistoryRecorder& recorder);
 
   // Runs every client until `stop` is set.
   void run(const std::atomic<bool>& stop);
@@ -119,7 +120,7 @@ class Workload {
   void saw_one(const lincheck::Operation& op);
 
   const WorkloadOptions options_;
-  const std::vector<uint16_t> ports_;
+  const ClientPortsRef ports_;
   HistoryRecorder& recorder_;
   KeyBudget budget_;
   std::mutex seen_mu_;

@@ -65,7 +65,7 @@ Status LocalCluster::pick_free_ports(int replicas, uint16_t& client_port, uint16
 }
 
 void LocalCluster::grow_to(int replicas) {
-  if (replicas <= options_.replicas) return;
+  if (replicas <= max_id()) return;
   options_.founders = founders();
   options_.replicas = replicas;
   pids_.resize(static_cast<size_t>(replicas) + 1, -1);
@@ -78,15 +78,21 @@ LocalCluster::~LocalCluster() {
 }
 
 std::string LocalCluster::peers() const {
+  std::vector<int> ids;
+  for (int i = 1; i <= founders(); ++i) ids.push_back(i);
+  return peers_of(ids);
+}
+
+std::string LocalCluster::peers_of(const std::vector<int>& ids) const {
   std::string out;
-  for (int i = 1; i <= founders(); ++i) {
-    if (i > 1) out += ",";
-    out += std::to_string(i) + "=127.0.0.1:" + std::to_string(peer_port(i));
-  }
+  for (int id : ids)
+    out += (out.empty() ? "" : ",") + std::to_string(id) +
+           "=127.0.0.1:" + std::to_string(peer_port(id));
   return out;
 }
 
 std::string LocalCluster::peers_for(int id) const {
+  if (auto it = machine_ports_.find(id); it != machine_ports_.end()) return it->second.peers;
   if (id <= founders()) return peers();
   std::string out = peers();
   for (int i = founders() + 1; i <= options_.replicas; ++i)
@@ -99,6 +105,48 @@ std::string LocalCluster::log_path(int id) const {
   return options_.dir + "/n" + std::to_string(id) + ".log";
 }
 
+std::string LocalCluster::data_dir(int id) const {
+  return options_.dir + "/n" + std::to_string(id);
+}
+
+Result<uint16_t> LocalCluster::fresh_port() {
+  constexpr uint32_t kLow = 10000, kHigh = 32000;  // as pick_free_ports, below the ephemeral range
+  if (next_port_ == 0)
+    next_port_ = std::max<uint32_t>(options_.client_port, options_.peer_port) +
+                 static_cast<uint32_t>(options_.replicas);
+  auto ours = [&](uint32_t port) {
+    for (int id = 1; id <= max_id(); ++id)
+      if (client_port(id) == port || peer_port(id) == port) return true;
+    return false;
+  };
+  for (uint32_t tries = 0; tries < kHigh - kLow; ++tries) {
+    if (next_port_ >= kHigh || next_port_ < kLow) next_port_ = kLow;
+    const uint32_t port = next_port_++;
+    if (!ours(port) && port_free(static_cast<uint16_t>(port))) return static_cast<uint16_t>(port);
+  }
+  return Status::io_error("no free loopback port found for a new machine");
+}
+
+Result<int> LocalCluster::add_machine(const std::vector<int>& contacts) {
+  auto client = fresh_port();
+  if (!client.is_ok()) return client.status();
+  auto peer = fresh_port();
+  if (!peer.is_ok()) return peer.status();
+  const int id = max_id() + 1;
+  machine_ports_[id] = MachinePorts{*client, *peer, ""};
+  std::vector<int> ids = contacts;
+  ids.push_back(id);
+  machine_ports_[id].peers = peers_of(ids);
+  pids_.push_back(-1);
+  started_.push_back(false);
+  exit_codes_.push_back(-1);
+  return id;
+}
+
+void LocalCluster::replace_member(int old_id, int new_id) {
+  std::replace(members_.begin(), members_.end(), old_id, new_id);
+}
+
 Status LocalCluster::start_all() {
   std::error_code ec;
   std::filesystem::create_directories(options_.dir, ec);
@@ -109,10 +157,10 @@ Status LocalCluster::start_all() {
 
 Status LocalCluster::wait_until_serving(uint32_t timeout_ms) const {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  std::vector<bool> serving(static_cast<size_t>(options_.replicas) + 1, false);
+  std::vector<bool> serving(static_cast<size_t>(max_id()) + 1, false);
   for (;;) {
     int waiting = 0;
-    for (int i = 1; i <= options_.replicas; ++i) {
+    for (int i = 1; i <= max_id(); ++i) {
       if (serving[static_cast<size_t>(i)] || !started_[static_cast<size_t>(i)]) continue;
       if (exited(i)) {
         const std::string why = last_line(log_path(i));
@@ -126,7 +174,7 @@ Status LocalCluster::wait_until_serving(uint32_t timeout_ms) const {
     }
     if (waiting == 0) return Status::ok();
     if (std::chrono::steady_clock::now() >= deadline) {
-      for (int i = 1; i <= options_.replicas; ++i)
+      for (int i = 1; i <= max_id(); ++i)
         if (!serving[static_cast<size_t>(i)] && started_[static_cast<size_t>(i)])
           return Status::io_error("n" + std::to_string(i) +
                                   " did not answer on 127.0.0.1:" + std::to_string(client_port(i)) +
@@ -156,6 +204,9 @@ std::string last_line(const std::string& path) {
 
 Status LocalCluster::start(int id, const std::vector<std::string>& extra_args) {
   if (running(id)) return Status::ok();
+  std::vector<std::string> extra = options_.extra_args;
+  extra.insert(extra.end(), extra_args.begin(), extra_args.end());
+  const bool peers_given = std::find(extra.begin(), extra.end(), "--peers") != extra.end();
   std::vector<std::string> args = {options_.binary,
                                    "server",
                                    "--id",
@@ -167,9 +218,8 @@ Status LocalCluster::start(int id, const std::vector<std::string>& extra_args) {
                                        ? std::string("none")
                                        : "127.0.0.1:" + std::to_string(client_port(id)),
                                    "--data",
-                                   options_.dir + "/n" + std::to_string(id)};
-  std::vector<std::string> extra = options_.extra_args;
-  extra.insert(extra.end(), extra_args.begin(), extra_args.end());
+                                   data_dir(id)};
+  if (peers_given) args.erase(args.begin() + 4, args.begin() + 6);
   const bool stated = std::any_of(extra.begin(), extra.end(), [](const std::string& a) {
     return a.starts_with("--initial-cluster-state") || a == "--join";
   });
@@ -255,14 +305,14 @@ void LocalCluster::stop(int id) {
 
 void LocalCluster::stop_all() {
   // Every replica is told first, so that they stop together rather than one after another.
-  for (int i = 1; i <= options_.replicas; ++i) {
+  for (int i = 1; i <= max_id(); ++i) {
     const pid_t pid = pids_[static_cast<size_t>(i)];
     if (pid > 0) {
       ::kill(pid, SIGCONT);
       ::kill(pid, SIGTERM);
     }
   }
-  for (int i = 1; i <= options_.replicas; ++i) {
+  for (int i = 1; i <= max_id(); ++i) {
     const pid_t pid = pids_[static_cast<size_t>(i)];
     if (pid <= 0) continue;
     wait_or_kill(pid);
@@ -300,14 +350,14 @@ std::map<std::string, std::string> LocalCluster::info(int id, const std::string&
 }
 
 int LocalCluster::leader() const {
-  for (int i = 1; i <= options_.replicas; ++i)
+  for (int i = 1; i <= max_id(); ++i)
     if (running(i) && info(i)["role"] == "leader") return i;
   return 0;
 }
 
 std::vector<int> LocalCluster::reap() {
   std::vector<int> exited;
-  for (int i = 1; i <= options_.replicas; ++i) {
+  for (int i = 1; i <= max_id(); ++i) {
     const pid_t pid = pids_[static_cast<size_t>(i)];
     int status = 0;
     if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) {

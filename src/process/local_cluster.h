@@ -1,6 +1,8 @@
 // A cluster of real `synod server` processes on 127.0.0.1, for `synod local`, `synod demo` and
 // the end-to-end tests: start, SIGKILL, SIGSTOP/SIGCONT, restart and stop each replica. Each
-// replica keeps its data in DIR/nN and its log in DIR/nN.log.
+// replica keeps its data in DIR/nN and its log in DIR/nN.log. A machine can be added at run time
+// under a new id with ports of its own (add_machine), and take a member's place (replace_member),
+// as `synod chaos --faults replace` does.
 #pragma once
 
 #include <sys/types.h>
@@ -43,6 +45,7 @@ class LocalCluster {
     pids_.assign(static_cast<size_t>(options_.replicas) + 1, -1);
     started_.assign(static_cast<size_t>(options_.replicas) + 1, false);
     exit_codes_.assign(static_cast<size_t>(options_.replicas) + 1, -1);
+    for (int i = 1; i <= options_.replicas; ++i) members_.push_back(i);
   }
   ~LocalCluster();
   LocalCluster(const LocalCluster&) = delete;
@@ -55,6 +58,18 @@ class LocalCluster {
   // Picks two runs of free loopback ports (for clients and peers).
   static Status pick_free_ports(int replicas, uint16_t& client_port, uint16_t& peer_port);
 
+  // A new machine: the next id (ids are never reused), and a client and a peer port that are free
+  // now and that no replica of this cluster ever had. Its --peers, when started, names
+  // `contacts` (members it may ask for the log; it starts with --join) and itself. It is no
+  // member until replace_member() makes it one.
+  Result<int> add_machine(const std::vector<int>& contacts);
+  // Machine `new_id` takes member `old_id`'s place in members(): leader(), and whoever iterates
+  // members(), address it from now on. `old_id` is never started again by this object's users.
+  void replace_member(int old_id, int new_id);
+  // The members, in their places: 1 .. replicas at first; a replaced one's place holds the id
+  // that replaced it.
+  const std::vector<int>& members() const { return members_; }
+
   // Creates the directory (with its parents) and starts every replica.
   Status start_all();
   // Waits until every replica answers INFO as itself (see info()). Fails as soon as one exits
@@ -63,9 +78,9 @@ class LocalCluster {
   Status wait_until_serving(uint32_t timeout_ms) const;
   // A founder's first start here says --initial-cluster-state new (it founds the cluster, or
   // finds its data from an earlier run); every later one, and every start of a machine added at
-  // run time (above founders()), says existing, so a replica whose data directory was lost
-  // refuses to start. Options::extra_args, and `extra_args` of
-  // this start only (after them), may say otherwise.
+  // run time (above founders(), or by add_machine), says existing, so a replica whose data
+  // directory was lost refuses to start. Options::extra_args, and `extra_args` of this start
+  // only (after them), may say otherwise; a --peers among them replaces peers_for().
   Status start(int id, const std::vector<std::string>& extra_args = {});
   void kill(int id, int signal);  // SIGKILL: the process is gone (reaped); SIGSTOP/SIGCONT: paused
   void stop(int id);              // SIGTERM, then wait (SIGKILL after 5 s); reaped
@@ -83,32 +98,53 @@ class LocalCluster {
   // answers on its port is not the process this cluster started as `id` (its INFO process_id
   // differs): another cluster on the same ports must never be taken for this one.
   std::map<std::string, std::string> info(int id, const std::string& section = "replication") const;
-  // The running replica that says it leads, or 0.
+  // The running replica (of any id this object knows) that says it leads, or 0.
   int leader() const;
 
   int replicas() const { return options_.replicas; }
   uint16_t client_port(int id) const {
+    if (auto it = machine_ports_.find(id); it != machine_ports_.end()) return it->second.client;
     return static_cast<uint16_t>(options_.client_port + id - 1);
   }
   uint16_t tls_client_port(int id) const {
     return static_cast<uint16_t>(options_.tls_client_port + id - 1);
   }
-  uint16_t peer_port(int id) const { return static_cast<uint16_t>(options_.peer_port + id - 1); }
+  uint16_t peer_port(int id) const {
+    if (auto it = machine_ports_.find(id); it != machine_ports_.end()) return it->second.peer;
+    return static_cast<uint16_t>(options_.peer_port + id - 1);
+  }
   uint16_t metrics_port(int id) const {
     return static_cast<uint16_t>(options_.metrics_port + id - 1);
   }
   std::string peers() const;  // the founders': "1=127.0.0.1:P1,2=..."
+  // "1=127.0.0.1:P1,..." for `ids`.
+  std::string peers_of(const std::vector<int>& ids) const;
   // What replica `id` is started with: the founders', and if it is not one, every machine added
-  // and started here before it, and its own. A machine that joins takes peer connections only
-  // from its --peers until it has learned the configuration, so they must include the leader,
-  // which may be a machine added before it.
+  // by grow_to and started here before it, and its own (a machine from add_machine: its
+  // contacts and its own). A machine that joins takes peer connections only from its --peers
+  // until it has learned the configuration, so they must include the leader, which may be a
+  // machine added before it.
   std::string peers_for(int id) const;
   int founders() const { return options_.founders == 0 ? options_.replicas : options_.founders; }
   std::string log_path(int id) const;
+  std::string data_dir(int id) const;  // DIR/nN
   const Options& options() const { return options_; }
 
  private:
+  // Every id this object knows: 1 .. replicas, and the machines added since.
+  int max_id() const { return static_cast<int>(pids_.size()) - 1; }
+  // A loopback port that is free now and was never one of this cluster's.
+  Result<uint16_t> fresh_port();
+
+  struct MachinePorts {
+    uint16_t client = 0;
+    uint16_t peer = 0;
+    std::string peers;  // its --peers
+  };
   Options options_;
+  std::vector<int> members_;
+  std::map<int, MachinePorts> machine_ports_;  // machines added by add_machine()
+  uint32_t next_port_ = 0;                     // where fresh_port() looks next
   std::vector<pid_t> pids_;
   std::vector<bool> started_;  // per id: started before by this object
   std::vector<int> exit_codes_;

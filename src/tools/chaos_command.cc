@@ -60,6 +60,7 @@ struct ChaosArgs {
   std::string history;
   std::string dir;
   std::string planted_bug;
+  bool careful_operator = false;
   uint32_t request_timeout_ms = 2000;
   double check_timeout_s = 120;
 };
@@ -80,7 +81,8 @@ void final_reads(const LocalCluster& cluster, int leader, int keys,
   for (int k = 0; k < keys; ++k) {
     const auto give_up = Clock::now() + std::chrono::seconds(20);
     for (int attempt = 0; Clock::now() < give_up; ++attempt) {
-      const int via = attempt == 0 && leader ? leader : 1 + attempt % args.replicas;
+      const auto& members = cluster.members();
+      const int via = attempt == 0 && leader ? leader : members[attempt % members.size()];
       lincheck::Operation op;
       op.client = args.clients;  // one more client than the workload's
       op.kind = lincheck::OpKind::kGet;
@@ -146,6 +148,7 @@ struct RunResult {
   std::vector<chaos::LockAttempt> lock_attempts;
   std::vector<chaos::TtlOp> ttl_ops;
   std::vector<std::string> crashes;
+  std::vector<std::string> replace_failures;
   bool leader_at_end = false;
   int keys_used = 0;  // k0 .. k<keys_used - 1>
   chaos::BankCounts bank_counts;
@@ -180,8 +183,10 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   w.txn_percent = args.txn_percent;
   w.seed = root.next();
   w.reply_timeout_ms = args.request_timeout_ms + 1000;
-  std::vector<uint16_t> ports;
-  for (int i = 1; i <= args.replicas; ++i) ports.push_back(cluster.client_port(i));
+  std::vector<uint16_t> initial_ports;
+  for (int id : cluster.members()) initial_ports.push_back(cluster.client_port(id));
+  // The clients follow a replaced member's place to the new machine (--faults replace).
+  auto ports = std::make_shared<chaos::ClientPorts>(initial_ports);
   chaos::Workload workload(w, ports, recorder);
   chaos::LockWorkloadOptions lw;
   lw.lock_clients = workloads.lock ? args.lock_clients : 0;
@@ -204,6 +209,8 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   n.faults = faults;
   n.seed = root.next();
   n.max_drift_ppm = node::ClockFaults::max_drift_ppm();
+  n.careless_operator = !args.careful_operator;
+  n.on_replace = [&](size_t place, int id) { ports->set(place, cluster.client_port(id)); };
   chaos::Nemesis nemesis(cluster, n, recorder);
   nemesis.start_clocks();
 
@@ -232,6 +239,7 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   result.lock_attempts = locks.lock_attempts();
   result.ttl_ops = locks.ttl_ops();
   result.crashes = nemesis.crashes();
+  result.replace_failures = nemesis.failures();
   result.keys_used = workloads.kv ? workload.keys_used() : 0;
   if (workloads.lock || workloads.ttl) {
     if (Status s = locks.write(dir + "/locks.jsonl"); !s.is_ok())
@@ -242,7 +250,8 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
   final_reads(cluster, leader, result.keys_used, recorder, args);
   if (workloads.bank) {
     // Through a fresh connection, the leader's first.
-    result.bank_final_read = bank.final_read(cluster.client_port(leader ? leader : 1), 20000);
+    result.bank_final_read =
+        bank.final_read(cluster.client_port(leader ? leader : cluster.members()[0]), 20000);
     result.bank_counts = bank.counts();
     result.bank_reads = bank.reads();
     result.bank_total = bank.total();
@@ -380,6 +389,7 @@ int report(const ChaosArgs& args, const Workloads& workloads, const RunResult& r
   for (const auto& key : final.unread)
     fmt::print("chaos: the final read of {} never succeeded\n", key);
   for (const auto& line : run.crashes) fmt::print("chaos: CRASH {}\n", line);
+  for (const auto& line : run.replace_failures) fmt::print("chaos: REPLACE FAILED {}\n", line);
   if (!run.leader_at_end) fmt::print("chaos: no leader within 30 s after the faults healed\n");
   // A run that injected nothing tested nothing about faults: not a pass.
   const bool faulted = total_faults(run.faults) > 0;
@@ -399,7 +409,7 @@ int report(const ChaosArgs& args, const Workloads& workloads, const RunResult& r
   const bool bank_clean = !workloads.bank || report_bank(run);
   const bool clean = bank_clean && verdict.outcome == lincheck::Outcome::kLinearizable &&
                      final.lost.empty() && final.unread.empty() && run.crashes.empty() &&
-                     run.leader_at_end && faulted && clocks_clean;
+                     run.replace_failures.empty() && run.leader_at_end && faulted && clocks_clean;
   return clean ? 0 : 1;
 }
 
@@ -438,10 +448,19 @@ int run_chaos(ChaosArgs args) {
   }
   const int rc = report(args, *workloads, *run, history_path, dir);
   fmt::print("chaos: seed {}, history {}\n", args.seed, history_path);
-  // A clean run needs no replica data; the logs and the history stay for a look.
-  if (rc == 0 && args.dir.empty())
-    for (int i = 1; i <= args.replicas; ++i)
-      std::filesystem::remove_all(dir + "/n" + std::to_string(i));
+  // A clean run needs no replica data (nN: the founders', and the machines that replaced them);
+  // the logs and the history stay for a look.
+  if (rc == 0 && args.dir.empty()) {
+    std::error_code ec;
+    std::vector<std::filesystem::path> data;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (entry.is_directory() && name.size() > 1 && name[0] == 'n' &&
+          name.find_first_not_of("0123456789", 1) == std::string::npos)
+        data.push_back(entry.path());
+    }
+    for (const auto& path : data) std::filesystem::remove_all(path, ec);
+  }
   return rc;
 }
 
@@ -452,7 +471,8 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "chaos",
       "Run clients against real server processes while killing, pausing, partitioning, "
-      "restarting them and putting their clocks wrong; check the history (exit 0: faults "
+      "restarting and replacing them and putting their clocks wrong; check the history (exit 0: "
+      "faults "
       "injected, linearizable, nothing lost, no two lock holders, no TTL anomaly, every bank "
       "read sums to the total; 1: not; 2: bad usage)");
   cmd->add_option("--replicas", args->replicas, "3 or 5")
@@ -484,7 +504,10 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1.0, 86400.0))
       ->capture_default_str();
   cmd->add_option("--faults", args->faults,
-                  "comma-separated: kill, pause, partition, restart-all, clock")
+                  "comma-separated: kill, pause, partition, restart-all, clock, replace (a "
+                  "replica killed, its directory wiped, restarted under its old id by a careless "
+                  "operator, which must be refused, then replaced by a new member under a new id "
+                  "through MEMBER REPLACE)")
       ->capture_default_str();
   cmd->add_option("--workload", args->workload,
                   "comma-separated: kv (registers, checked for linearizability), lock (SET NX PX "
@@ -524,6 +547,11 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
                   fmt::format("passed to every server: {} (must be caught: exit 1)",
                               fmt::join(node::Server::planted_bug_names(), " | ")))
       ->check(CLI::IsMember(node::Server::planted_bug_names()));
+  cmd->add_flag(
+      "--careful-operator", args->careful_operator,
+      "with --faults replace: skip the careless operator's restart of the wiped replica "
+      "under its old id (the replace's other steps stay): shows that this restart is what "
+      "catches --planted-bug wiped-replica-votes");
   cmd->add_option("--request-timeout-ms", args->request_timeout_ms,
                   "the servers' --request-timeout-ms (clients wait 1 s longer)")
       ->check(CLI::Range(100, 60000))
