@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 
 #include "base/planted_bugs.h"
 
@@ -576,10 +577,17 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   }
   serve_reads();
   if (options_.snapshot_every > 0 && applied_ >= last_snapshot_ + options_.snapshot_every) {
+    const auto started = std::chrono::steady_clock::now();
     std::string data = store_.snapshot();
+    const auto encoded = std::chrono::steady_clock::now();
     SYNOD_RETURN_IF_ERROR(
         storage_->save_snapshot({applied_, data, replica_->membership_at(applied_)}));
-    if (observer_) observer_->snapshot_saved(applied_, data.size());
+    const auto ms = [](auto d) {
+      return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    };
+    if (observer_)
+      observer_->snapshot_saved(applied_, data.size(), ms(encoded - started),
+                                ms(std::chrono::steady_clock::now() - encoded));
     replica_->compact(applied_, std::make_shared<const std::string>(std::move(data)));
     last_snapshot_ = applied_;
   }

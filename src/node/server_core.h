@@ -203,7 +203,10 @@ class ServerCore {
     virtual void released(const paxos::Envelope& /*message*/) {}
     virtual void applied(const paxos::SlotValue& /*entry*/) {}
     virtual void event(const paxos::Event& /*event*/) {}
-    virtual void snapshot_saved(Slot /*slot*/, size_t /*bytes*/) {}
+    // `encode_ms`: the state machine's encoding; `save_ms`: writing and syncing it. Both are
+    // time the event loop spent on nothing else.
+    virtual void snapshot_saved(Slot /*slot*/, size_t /*bytes*/, uint64_t /*encode_ms*/,
+                                uint64_t /*save_ms*/) {}
     virtual void snapshot_installed(Slot /*slot*/, size_t /*bytes*/) {}
     // A sync began that covers `batches` appended batches (group commit: one fdatasync for all).
     virtual void sync_started(uint64_t /*batches*/) {}

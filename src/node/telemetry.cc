@@ -125,14 +125,16 @@ logging::Level Telemetry::campaign_level() const {
              : logging::Level::kDebug;
 }
 
-void Telemetry::snapshot_saved(Slot slot, size_t bytes) {
+void Telemetry::snapshot_saved(Slot slot, size_t bytes, uint64_t encode_ms, uint64_t save_ms) {
   ++snapshots_saved_;
   last_snapshot_bytes_ = bytes;
   snapshot_bytes_.observe(bytes);
   logging::write(
       logging::Level::kInfo, "snapshot_saved",
-      fmt::format("snapshot of the state machine through slot {} saved ({} bytes)", slot, bytes),
-      {{"slot", slot}, {"bytes", uint64_t{bytes}}});
+      fmt::format("snapshot of the state machine through slot {} saved ({} bytes; "
+                  "encoded in {} ms, written and synced in {} ms)",
+                  slot, bytes, encode_ms, save_ms),
+      {{"slot", slot}, {"bytes", uint64_t{bytes}}, {"encode_ms", encode_ms}, {"save_ms", save_ms}});
 }
 
 void Telemetry::snapshot_installed(Slot slot, size_t bytes) {

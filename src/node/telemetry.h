@@ -50,7 +50,7 @@ class Telemetry : public ServerCore::Observer {
 
   // ServerCore::Observer.
   void event(const paxos::Event& event) override;
-  void snapshot_saved(Slot slot, size_t bytes) override;
+  void snapshot_saved(Slot slot, size_t bytes, uint64_t encode_ms, uint64_t save_ms) override;
   void snapshot_installed(Slot slot, size_t bytes) override;
   void sync_started(uint64_t batches) override { batches_.observe(batches); }
 
