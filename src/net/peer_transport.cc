@@ -53,6 +53,18 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
   }
 
   void start() { dial(); }
+  // The peer has just dialled us and said a Hello we took: it is up. A redial waiting out its
+  // backoff goes now, from the shortest backoff, instead of up to reconnect_max_ms later (a
+  // restarted replica was not heard from by the leader for ~0.7 s, and a rolling restart that
+  // stopped the next replica in that time left the leader without a quorum).
+  void peer_is_up() {
+    if (stopped_ || !waiting_) return;
+    waiting_ = false;
+    ++wait_gen_;  // the cancelled wait's handler does nothing
+    timer_.cancel();
+    backoff_ms_ = t_.options_.reconnect_min_ms;
+    dial();
+  }
   void stop() {
     stopped_ = true;
     close();
@@ -252,8 +264,11 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
     backoff_ms_ = std::min(backoff_ms_ * 2, t_.options_.reconnect_max_ms);
     timer_.expires_after(std::chrono::milliseconds(delay));
     auto self = shared_from_this();
-    timer_.async_wait([this, self](const asio::error_code& ec) {
-      if (!ec && !stopped_) dial();
+    waiting_ = true;
+    timer_.async_wait([this, self, wait_gen = ++wait_gen_](const asio::error_code& ec) {
+      if (ec || stopped_ || wait_gen != wait_gen_) return;
+      waiting_ = false;
+      dial();
     });
   }
 
@@ -289,6 +304,8 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
   bool ready_ = false;
   bool writing_ = false;
   bool stopped_ = false;
+  bool waiting_ = false;   // for the backoff timer, to dial again
+  uint64_t wait_gen_ = 0;  // which wait is the current one
   uint32_t backoff_ms_ = 0;
   uint64_t gen_ = 0;
   std::minstd_rand jitter_{std::random_device{}()};
@@ -397,6 +414,8 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
         t_.presented_[peer_] = frame.hello.incarnation;
         t_.log("accepted inbound connection from n" + std::to_string(peer_.value) + " at " +
                where_);
+        if (auto out = t_.outbound_.find(peer_); out != t_.outbound_.end())
+          out->second->peer_is_up();
         hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self, t_.options_.incarnation});
         stream_.async_write(asio::buffer(hello_),
                             [self = shared_from_this()](const asio::error_code&, size_t) {});

@@ -108,7 +108,9 @@ struct Pair {
   std::vector<paxos::Envelope> received[3];
 
   // `refuse_at[i]`: node i refuses the other's incarnation (kIdentity).
-  explicit Pair(bool refuse_at_2) {
+  // Both sides redial after reconnect_min_ms, then twice as long each time, up to
+  // reconnect_max_ms.
+  explicit Pair(bool refuse_at_2, uint32_t reconnect_min_ms = 20, uint32_t reconnect_max_ms = 50) {
     peers[NodeId{1}] = {"127.0.0.1", free_port()};
     peers[NodeId{2}] = {"127.0.0.1", free_port()};
     for (uint32_t i : {1u, 2u}) {
@@ -116,7 +118,8 @@ struct Pair {
       o.self = NodeId{i};
       o.cluster_id = 5;
       o.peers = peers;
-      o.reconnect_max_ms = 50;
+      o.reconnect_min_ms = reconnect_min_ms;
+      o.reconnect_max_ms = reconnect_max_ms;
       o.incarnation = Incarnation{i, 100 + i};
       const bool refuse = refuse_at_2 && i == 2;
       o.check_identity = [this, i, refuse](NodeId peer,
@@ -153,6 +156,23 @@ struct Pair {
     return done();
   }
 };
+
+// A peer that dials in and says its Hello is up: a redial of it waiting out its backoff goes at
+// once. Here n1's first redial of n2 would wait 15-30 s (a backoff of 30 s), so without that n1
+// would not reach n2 within run_until's 10 s.
+TEST(PeerTransport, APeerThatDialsInIsRedialledAtOnce) {
+  Pair p(false, 30000, 30000);
+  ASSERT_TRUE(p.t[1]->start().is_ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (p.t[1]->stats(NodeId{2}).last_error.empty() && std::chrono::steady_clock::now() < deadline)
+    p.io.run_for(std::chrono::milliseconds(5));
+  ASSERT_FALSE(p.t[1]->stats(NodeId{2}).last_error.empty()) << "n1's dial of n2 (down) failed";
+  ASSERT_FALSE(p.t[1]->stats(NodeId{2}).connected);
+  ASSERT_TRUE(p.t[2]->start().is_ok());  // n2 comes up and dials n1
+  p.started = true;
+  EXPECT_TRUE(p.run_until([&] { return p.t[1]->stats(NodeId{2}).connected; }))
+      << "n1 waited out its backoff although n2 had dialled in";
+}
 
 TEST(PeerTransport, EachSideLearnsTheIncarnationItsPeerPresents) {
   Pair p(false);
