@@ -382,6 +382,14 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
         return;
       }
       reader_.feed(std::string_view(buf_, n));
+      // An async TLS read returns one record, and each read's frames get a flush (an fdatasync)
+      // of their own, so records that queued up during one would each wait for another (SETs
+      // through mutual-TLS peers ran at a seventh of plaintext's rate). Take what else is here
+      // first, as one plaintext read does; at most 1 MiB.
+      if (stream_.tls() && !writing_)
+        for (size_t more = 0, got;
+             more < (1u << 20) && (got = stream_.read_now(asio::buffer(buf_))) > 0; more += got)
+          reader_.feed(std::string_view(buf_, got));
       if (drain()) read();
     });
   }
@@ -417,8 +425,11 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
         if (auto out = t_.outbound_.find(peer_); out != t_.outbound_.end())
           out->second->peer_is_up();
         hello_ = encode_hello({t_.options_.cluster_id, t_.options_.self, t_.options_.incarnation});
+        writing_ = true;
         stream_.async_write(asio::buffer(hello_),
-                            [self = shared_from_this()](const asio::error_code&, size_t) {});
+                            [self = shared_from_this()](const asio::error_code&, size_t) {
+                              self->writing_ = false;
+                            });
         continue;
       }
       if (t_.blocked_.count(peer_)) continue;  // fault filter: as if lost on the way
@@ -507,6 +518,7 @@ class PeerTransport::Inbound : public std::enable_shared_from_this<Inbound> {
   asio::steady_timer deadline_;
   bool handshaken_ = false;
   bool ended_ = false;
+  bool writing_ = false;  // our Hello is on its way
   std::string refusal_;
   char buf_[64 << 10];
 };

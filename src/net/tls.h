@@ -104,6 +104,16 @@ class Stream {
     else
       plain_->async_read_some(buffers, std::forward<Handler>(handler));
   }
+  // What can be read at once, without waiting (0 if nothing, or on any error, which the next
+  // async read then meets): over TLS, the records that arrived behind the one an async read
+  // returned. Not while a write is in flight on this stream: a TLS read may have to write too.
+  size_t read_now(const asio::mutable_buffer& buffer) {
+    asio::error_code ec;
+    if (!socket().non_blocking()) socket().non_blocking(true, ec);
+    if (ec) return 0;
+    const size_t n = tls_ ? tls_->read_some(buffer, ec) : plain_->read_some(buffer, ec);
+    return ec ? 0 : n;
+  }
   template <typename Buffers, typename Handler>
   void async_write(const Buffers& buffers, Handler&& handler) {
     if (tls_)
