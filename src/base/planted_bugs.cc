@@ -83,7 +83,7 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "that it accepted everything the old leader proposed: a TimeoutNow that arrives late, "
        "after the old leader gave up the transfer and went on, or after another leader, "
        "overwrites chosen slots",
-       "sim --protocol --transfer"},
+       "sim --protocol --transfer; check --replica --transfers 1"},
       {"transfer-unmarked", BugLayer::kProtocol,
        "the target of a leader transfer does not mark its Prepares as a transfer: followers that "
        "still hear the old leader ignore them, the old leader steps down, and nobody leads until "

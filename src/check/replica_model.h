@@ -72,6 +72,9 @@ struct ReplicaBounds {
   // incarnation (paxos::Config::incarnation). With wipes, every replica has an incarnation, and
   // the warm start ends once n1 has bound them all in the configuration.
   int wipes = 0;
+  // Leader transfers an operator asks a leader for (MEMBER TRANSFER, SIGTERM), in all: each to
+  // any other voter, whenever a leader has none in progress.
+  int transfers = 0;
 };
 
 struct ReplicaModelConfig {
@@ -95,13 +98,15 @@ struct WorldAction {
     kSync,
     kCompact,
     kRead,
-    kChange,  // a leader proposes the configuration change of ReplicaBounds::reconfig
-    kWipe     // a voter restarts with an empty directory and a fresh incarnation
+    kChange,   // a leader proposes the configuration change of ReplicaBounds::reconfig
+    kWipe,     // a voter restarts with an empty directory and a fresh incarnation
+    kTransfer  // a leader is asked to hand leadership to the voter `arg` (index)
   };
   Kind kind = Kind::kDeliver;
   uint8_t replica = 0;  // index (node id - 1)
   uint8_t arg = 0;      // kTimer: the timer; kPropose: the value; kDeliver: 1 if the receiver
-                        // first stops hearing its leader (Replica::forget_leader)
+                        // first stops hearing its leader (Replica::forget_leader); kTransfer:
+                        // the target's index
   int8_t peer = -1;     // kTimer kCatchup: the peer a random choice picks (-1: no choice)
   uint16_t index = 0;   // kDeliver, kDrop, kDuplicate: the envelope's rank in the network
 };
@@ -126,6 +131,7 @@ struct World {
   int reads = 0;
   int changes = 0;
   int wipes = 0;
+  int transfers = 0;
   uint32_t proposed = 0;  // bit v: value v was proposed
   // Ghosts the replicas never read. Per (slot, ballot): the value and the replicas that made
   // accepting it durable, ever — which defines "chosen". Per slot, the first value any replica

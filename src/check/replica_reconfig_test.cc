@@ -1,8 +1,8 @@
 // `synod check --replica --reconfig`: the production replica explored across one configuration
 // change (a learner joins during the warm start; a leader may promote it, or swap it for a voter)
-// under crashes, lost, duplicated and reordered messages, and a voter that loses its directory
-// (--wipes). Clean bounds have no violation, and the planted configuration and identity bugs are
-// found with a shortest trace.
+// under crashes, lost, duplicated and reordered messages, a voter that loses its directory
+// (--wipes), and leader transfers (--transfers). Clean bounds have no violation, and the planted
+// configuration, identity and transfer bugs are found with a shortest trace.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -172,6 +172,54 @@ TEST(ReplicaReconfigCheck, WipesAreCleanWithoutTheBug) {
   EXPECT_FALSE(r.violation) << *r.violation;
   EXPECT_TRUE(r.complete);
   EXPECT_GT(r.states, 10'000u);
+}
+
+// Leader transfers (--transfers 1): an operator may ask any leader, at any point, to hand over to
+// any other voter (MEMBER TRANSFER, SIGTERM). Two values, the warm start's election only (the
+// target's election comes from the TimeoutNow, not a timer), one other timer firing, no crash or
+// duplicate: transfer-skips-phase1 in 10 steps (about 100,000 states, 1.5 s). The old leader's
+// quorum check gives the transfer up, A is chosen in slot 1, and the TimeoutNow sent before
+// reaches n3 late: leading without phase 1, n3 has B chosen in A's slot.
+ReplicaBounds transfer_bounds() {
+  ReplicaBounds b;
+  b.values = 2;
+  b.elections = 1;
+  b.timers = 1;
+  b.crashes = 0;
+  b.duplicates = 0;
+  b.transfers = 1;
+  return b;
+}
+
+TEST(ReplicaTransferCheck, FindsTransferSkipsPhase1) {
+  EXPECT_FALSE(replica_bug_not_applicable("transfer-skips-phase1"));
+  const ReplicaExploreResult r = run(transfer_bounds(), "transfer-skips-phase1");
+  ASSERT_TRUE(r.violation);
+  EXPECT_EQ(r.violation->rfind("agreement: ", 0), 0u) << *r.violation;
+  EXPECT_EQ(r.trace.size(), 10u);
+  bool transfer = false;
+  for (const TraceStep& step : r.trace) {
+    transfer = transfer || step.action.find("to hand leadership to") != std::string::npos;
+  }
+  EXPECT_TRUE(transfer);
+}
+
+// (The bounds above without the bug are proved clean by cli.check_replica_transfers_clean,
+// about 810,000 states; one value here keeps the unit test to a second.)
+TEST(ReplicaTransferCheck, TransfersAreCleanWithoutTheBug) {
+  ReplicaBounds bounds = transfer_bounds();
+  bounds.values = 1;
+  const ReplicaExploreResult r = run(bounds);
+  EXPECT_FALSE(r.violation) << *r.violation;
+  EXPECT_TRUE(r.complete);
+  EXPECT_GT(r.states, 10'000u);
+}
+
+// Without transfers asked for, no search ever asks one (the budget is the only way in).
+TEST(ReplicaTransferCheck, NoTransferWithoutABudget) {
+  const ReplicaModel model(ReplicaModelConfig{ReplicaBounds{}, three(), three(), {}});
+  const World world = model.initial();
+  for (const WorldAction& a : model.actions(world)) EXPECT_NE(a.kind, WorldAction::Kind::kTransfer);
 }
 
 }  // namespace

@@ -126,6 +126,7 @@ bool replica_bounds_ok(const check::ReplicaBounds& b) {
          in_range(b.compactions, 0, 4, "--compactions") && in_range(b.reads, 0, 4, "--reads") &&
          in_range(b.timers, 0, 16, "--timers") && in_range(b.duplicates, 0, 8, "--duplicates") &&
          in_range(b.changes, 0, 4, "--changes") && in_range(b.wipes, 0, 2, "--wipes") &&
+         in_range(b.transfers, 0, 4, "--transfers") &&
          (b.reconfig == check::Reconfig::kNone || in_range(b.replicas, 2, 6, "--replicas"));
 }
 
@@ -155,6 +156,10 @@ int run_replica_check(CheckArgs& args) {
       std::cerr << "check: bug '" << name << "' does not apply to the replica: " << *reason << '\n';
       return 2;
     }
+    if (name == "transfer-skips-phase1" && b.transfers == 0) {
+      std::cerr << "check: bug '" << name << "' needs a leader transfer: add --transfers 1\n";
+      return 2;
+    }
     if (name == "wiped-replica-votes" && b.wipes == 0) {
       std::cerr << "check: bug '" << name << "' needs a replica that loses its directory: add "
                 << "--wipes 1\n";
@@ -173,7 +178,7 @@ int run_replica_check(CheckArgs& args) {
   fmt::print(
       "check: the production replica, {} replicas ({}), {} client values, {} elections, {} other "
       "timer firings, {} crash-restarts, {} snapshots, {} reads, at most {} messages in flight "
-      "(each may be lost or reordered; {} duplicate deliveries){}{}{}\n",
+      "(each may be lost or reordered; {} duplicate deliveries){}{}{}{}\n",
       b.replicas, q->true_quorum.describe(), b.values, b.elections, b.timers, b.crashes,
       b.compactions, b.reads, b.max_in_flight, b.duplicates,
       b.reconfig == check::Reconfig::kNone
@@ -183,6 +188,9 @@ int run_replica_check(CheckArgs& args) {
                         b.reconfig == check::Reconfig::kPromote
                             ? fmt::format("promote n{}", b.replicas + 1)
                             : fmt::format("replace n{} by n{}", b.replicas, b.replicas + 1)),
+      b.transfers == 0 ? ""
+                       : fmt::format(", {} leader transfer{} asked for", b.transfers,
+                                     b.transfers == 1 ? "" : "s"),
       b.vouching ? "" : ", vouching not checked",
       args.bugs.empty() ? "" : ", planted bug " + fmt::format("{}", fmt::join(args.bugs, " + ")));
   const check::ReplicaModel model(config);
@@ -282,6 +290,10 @@ void add_check_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--wipes", rb.wipes,
                   "--replica: voters that lose their directory and restart empty with a fresh "
                   "incarnation, in all (the warm start then binds every incarnation)")
+      ->capture_default_str();
+  cmd->add_option("--transfers", rb.transfers,
+                  "--replica: leader transfers an operator asks a leader for (MEMBER TRANSFER), "
+                  "in all, each to any other voter")
       ->capture_default_str();
   cmd->add_flag("--no-vouching", args->no_vouching,
                 "--replica: do not check that answers are backed by durable state (to see what "
