@@ -25,6 +25,29 @@ ReplicaExploreResult run(ReplicaBounds bounds, const char* bug = nullptr) {
   return explore_replicas(ReplicaModel(ReplicaModelConfig{bounds, three(), three(), bugs}));
 }
 
+// The planted `bug` breaks agreement within `bounds`, in a shortest trace of `steps` steps, one
+// of which says `step`.
+void expect_agreement_broken(const ReplicaBounds& bounds, const char* bug, size_t steps,
+                             const std::string& step) {
+  EXPECT_FALSE(replica_bug_not_applicable(bug));
+  const ReplicaExploreResult r = run(bounds, bug);
+  ASSERT_TRUE(r.violation);
+  EXPECT_EQ(r.violation->rfind("agreement: ", 0), 0u) << *r.violation;
+  EXPECT_EQ(r.trace.size(), steps);
+  bool found = false;
+  for (const TraceStep& t : r.trace) found = found || t.action.find(step) != std::string::npos;
+  EXPECT_TRUE(found) << "no step says " << step;
+}
+
+// `bounds` with one value, without a bug: every reachable state explored, none violating.
+void expect_clean_with_one_value(ReplicaBounds bounds) {
+  bounds.values = 1;
+  const ReplicaExploreResult r = run(bounds);
+  EXPECT_FALSE(r.violation) << *r.violation;
+  EXPECT_TRUE(r.complete);
+  EXPECT_GT(r.states, 10'000u);
+}
+
 // One value, one crash-restart, one duplicate, two messages in flight, and no second election:
 // about 11,000 states, two seconds.
 ReplicaBounds reconfig_bounds(Reconfig reconfig) {
@@ -151,27 +174,13 @@ TEST(ReplicaReconfigCheck, FindsWipedReplicaVotes) {
   // instrumented, which adds nothing the sanitizers look for to the smaller searches here.
   GTEST_SKIP() << "a long search: run in the plain build";
 #endif
-  EXPECT_FALSE(replica_bug_not_applicable("wiped-replica-votes"));
-  const ReplicaExploreResult r = run(wipe_bounds(), "wiped-replica-votes");
-  ASSERT_TRUE(r.violation);
-  EXPECT_EQ(r.violation->rfind("agreement: ", 0), 0u) << *r.violation;
-  EXPECT_EQ(r.trace.size(), 14u);
-  bool wiped = false;
-  for (const TraceStep& step : r.trace) {
-    wiped = wiped || step.action.find("loses its directory") != std::string::npos;
-  }
-  EXPECT_TRUE(wiped);
+  expect_agreement_broken(wipe_bounds(), "wiped-replica-votes", 14, "loses its directory");
 }
 
 // (The bounds above without the bug are proved clean by cli.check_replica_wipes_clean, 24 s; one
 // value here keeps the unit test to a few seconds.)
 TEST(ReplicaReconfigCheck, WipesAreCleanWithoutTheBug) {
-  ReplicaBounds bounds = wipe_bounds();
-  bounds.values = 1;
-  const ReplicaExploreResult r = run(bounds);
-  EXPECT_FALSE(r.violation) << *r.violation;
-  EXPECT_TRUE(r.complete);
-  EXPECT_GT(r.states, 10'000u);
+  expect_clean_with_one_value(wipe_bounds());
 }
 
 // Leader transfers (--transfers 1): an operator may ask any leader, at any point, to hand over to
@@ -192,27 +201,13 @@ ReplicaBounds transfer_bounds() {
 }
 
 TEST(ReplicaTransferCheck, FindsTransferSkipsPhase1) {
-  EXPECT_FALSE(replica_bug_not_applicable("transfer-skips-phase1"));
-  const ReplicaExploreResult r = run(transfer_bounds(), "transfer-skips-phase1");
-  ASSERT_TRUE(r.violation);
-  EXPECT_EQ(r.violation->rfind("agreement: ", 0), 0u) << *r.violation;
-  EXPECT_EQ(r.trace.size(), 10u);
-  bool transfer = false;
-  for (const TraceStep& step : r.trace) {
-    transfer = transfer || step.action.find("to hand leadership to") != std::string::npos;
-  }
-  EXPECT_TRUE(transfer);
+  expect_agreement_broken(transfer_bounds(), "transfer-skips-phase1", 10, "to hand leadership to");
 }
 
 // (The bounds above without the bug are proved clean by cli.check_replica_transfers_clean,
 // about 810,000 states; one value here keeps the unit test to a second.)
 TEST(ReplicaTransferCheck, TransfersAreCleanWithoutTheBug) {
-  ReplicaBounds bounds = transfer_bounds();
-  bounds.values = 1;
-  const ReplicaExploreResult r = run(bounds);
-  EXPECT_FALSE(r.violation) << *r.violation;
-  EXPECT_TRUE(r.complete);
-  EXPECT_GT(r.states, 10'000u);
+  expect_clean_with_one_value(transfer_bounds());
 }
 
 // Without transfers asked for, no search ever asks one (the budget is the only way in).
