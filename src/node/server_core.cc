@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <chrono>
 
 #include "base/planted_bugs.h"
 
@@ -577,17 +576,16 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   }
   serve_reads();
   if (options_.snapshot_every > 0 && applied_ >= last_snapshot_ + options_.snapshot_every) {
-    const auto started = std::chrono::steady_clock::now();
+    // Timed on the replica's own clock (the simulator's, in the simulator), not on a clock read
+    // here: this object reads no clock of its own.
+    const uint64_t started = raw_monotonic_ms();
     std::string data = store_.snapshot();
-    const auto encoded = std::chrono::steady_clock::now();
+    const uint64_t encoded = raw_monotonic_ms();
     SYNOD_RETURN_IF_ERROR(
         storage_->save_snapshot({applied_, data, replica_->membership_at(applied_)}));
-    const auto ms = [](auto d) {
-      return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
-    };
     if (observer_)
-      observer_->snapshot_saved(applied_, data.size(), ms(encoded - started),
-                                ms(std::chrono::steady_clock::now() - encoded));
+      observer_->snapshot_saved(applied_, data.size(), encoded - started,
+                                raw_monotonic_ms() - encoded);
     replica_->compact(applied_, std::make_shared<const std::string>(std::move(data)));
     last_snapshot_ = applied_;
   }
