@@ -60,7 +60,7 @@ class PeerTransport::Outbound : public std::enable_shared_from_this<Outbound> {
   void peer_is_up() {
     if (stopped_ || !waiting_) return;
     waiting_ = false;
-    ++wait_gen_;  // the cancelled wait's handler does nothing
+    ++wait_gen_;  // a wait that fired already, its handler queued, then does nothing
     timer_.cancel();
     backoff_ms_ = t_.options_.reconnect_min_ms;
     dial();
