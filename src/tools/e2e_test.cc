@@ -24,6 +24,7 @@
 
 #include "base/types.h"
 #include "client/resp_client.h"
+#include "paxos/config.h"
 #include "process/local_cluster.h"
 #include "process/writers.h"
 #include "tools/e2e_support.h"
@@ -46,6 +47,16 @@ std::string describe(const Result<Reply>& r) {
 
 class E2E : public ::testing::Test {
  protected:
+  // The servers' tick. Instrumented, a leader that copies megabytes of values through checksums
+  // and replies can go longer than the default election timeout (150 ms) between two ticks on a
+  // loaded machine, and its followers, rightly, elect another: these tests are about what the
+  // servers do, not about failure detection at that speed, so their clocks tick slower there.
+#if defined(__SANITIZE_ADDRESS__)
+  static constexpr uint64_t kTickMs = 40;
+#else
+  static constexpr uint64_t kTickMs = 10;
+#endif
+
   void start(std::vector<std::string> extra = {}) {
     char tmpl[] = "/tmp/synod-e2e-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -54,13 +65,8 @@ class E2E : public ::testing::Test {
     o.dir = tmpl;
     o.replicas = 3;
     o.extra_args = std::move(extra);
-#if defined(__SANITIZE_ADDRESS__)
-    // Unoptimized and instrumented, a leader that copies megabytes of values through checksums
-    // and replies can go longer than the default election timeout (150 ms) between two ticks on
-    // a loaded machine, and its followers, rightly, elect another: these tests are about what
-    // the servers do, not about failure detection at that speed, so their clocks tick slower.
-    o.extra_args.insert(o.extra_args.begin(), {"--tick-ms", "40"});
-#endif
+    if (kTickMs != 10)
+      o.extra_args.insert(o.extra_args.begin(), {"--tick-ms", std::to_string(kTickMs)});
     ASSERT_TRUE(LocalCluster::pick_free_ports(3, o.client_port, o.peer_port).is_ok());
     cluster_ = std::make_unique<LocalCluster>(o);
     ASSERT_TRUE(cluster_->start_all().is_ok());
@@ -318,12 +324,7 @@ TEST_F(E2E, PausedLeaderIsReplacedAndRejoinsWithoutLosingWrites) {
 // leader served before it went counts). Without the handover the followers would hear nothing for
 // at least that timeout before even asking each other, so the write could not succeed sooner.
 TEST_F(E2E, SigtermOnTheLeaderHandsOverWithoutAnElectionTimeout) {
-#if defined(__SANITIZE_ADDRESS__)
-  const uint64_t tick_ms = 40;  // see start()
-#else
-  const uint64_t tick_ms = 10;
-#endif
-  const uint64_t min_election_ms = 100 * tick_ms;
+  const uint64_t min_election_ms = 100 * kTickMs;
   start({"--election-min-ticks", "100", "--election-max-ticks", "200"});
   const int old_leader = leader();
   ASSERT_NE(old_leader, 0);
@@ -501,11 +502,8 @@ TEST_P(E2EPreVote, AFollowerThatStopsHearingTheLeaderLeavesItInPlace) {
   process::Writers writers(16, {port(l), port(o)}, "pv");
   ASSERT_TRUE(writers.progresses(200));
   const std::string ballot = info(l)["ballot"];
-#if defined(__SANITIZE_ADDRESS__)
-  const auto hold = std::chrono::milliseconds(8 * 30 * 40);  // see start(): 40 ms ticks
-#else
-  const auto hold = std::chrono::milliseconds(8 * 30 * 10);
-#endif
+  const paxos::Config defaults;  // the servers' election ticks: these tests do not change them
+  const auto hold = std::chrono::milliseconds(8 * defaults.election_timeout_max_ticks * kTickMs);
   const auto from = Clock::now();
   ASSERT_TRUE(is_ok(call(l, {"SYNOD.FAULT", "BLOCK", std::to_string(f)})));
   if (shape == "cut-off") {
