@@ -94,11 +94,10 @@ std::string LocalCluster::peers_of(const std::vector<int>& ids) const {
 std::string LocalCluster::peers_for(int id) const {
   if (auto it = machine_ports_.find(id); it != machine_ports_.end()) return it->second.peers;
   if (id <= founders()) return peers();
-  std::string out = peers();
-  for (int i = founders() + 1; i <= options_.replicas; ++i)
-    if (i == id || started_[static_cast<size_t>(i)])
-      out += "," + std::to_string(i) + "=127.0.0.1:" + std::to_string(peer_port(i));
-  return out;
+  std::vector<int> ids;
+  for (int i = 1; i <= options_.replicas; ++i)
+    if (i <= founders() || i == id || started_[static_cast<size_t>(i)]) ids.push_back(i);
+  return peers_of(ids);
 }
 
 std::string LocalCluster::log_path(int id) const {
