@@ -71,10 +71,14 @@ add_test(NAME cli.sim_core_disk_faults_clean
          COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seeds 1-${CORE_DISK_FAULT_SEEDS} --replicas 5 --disk-faults | tail -1 | grep -q '^sim --core: ${CORE_DISK_FAULT_SEEDS} runs, 0 violations'")
 add_test(NAME cli.sim_core_trace_is_reproducible
          COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seed 3 --trace | grep -v '^sim --core: ' > core.a.txt && $<TARGET_FILE:synod> sim --core --seed 3 --trace | grep -v '^sim --core: ' > core.b.txt && test $(grep -c ' deliver ' core.a.txt) -gt 300 && cmp core.a.txt core.b.txt")
-foreach(bug early-undurable-ballot unsynced-checkpoint self-answers-early ack-before-sync)
+foreach(bug early-undurable-ballot self-answers-early ack-before-sync compact-before-snapshot-durable)
   add_test(NAME cli.sim_core_finds_${bug}
            COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seeds 1-1000 --bug ${bug} > out.core.${bug}.txt; rc=$?; grep -q '^VIOLATION seed [0-9]*: vouching: ' out.core.${bug}.txt && test $rc -eq 1")
 endforeach()
+# Rarer since snapshots run off the loop (compactions come when a snapshot is done, less often
+# right after a sync that started a segment): 11 of 6,000 seeds, the first at 1377.
+add_test(NAME cli.sim_core_finds_unsynced-checkpoint
+         COMMAND sh -c "$<TARGET_FILE:synod> sim --core --seeds 1-3000 --bug unsynced-checkpoint > out.core.unsynced-checkpoint.txt; rc=$?; grep -q '^VIOLATION seed [0-9]*: vouching: ' out.core.unsynced-checkpoint.txt && test $rc -eq 1")
 # Review findings 2, 3 and 9 as planted bugs the whole-replica simulator finds on its own.
 foreach(bug reads-at-local-clock wall-clock-expiry)
   add_test(NAME cli.sim_core_finds_${bug}

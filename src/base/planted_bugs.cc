@@ -105,6 +105,10 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "a replica's acceptor answers its own proposer before the sync", "sim"},
       {"ack-on-propose", BugLayer::kReplica, "a write is answered OK once queued, not once chosen",
        "sim"},
+      {"compact-before-snapshot-durable", BugLayer::kReplica,
+       "the log is compacted when a snapshot starts (in a forked child, off the loop), before its "
+       "file is durable: a crash meanwhile forgets accepted entries",
+       "sim (vouching)"},
       {"marker-in-payload", BugLayer::kReplica,
        "recovery trusts any checksummed marker, which a value can forge (review finding 9)",
        "sim --disk-faults"},

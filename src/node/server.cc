@@ -583,6 +583,16 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
     raw->telemetry_->peer_message(e, Telemetry::Direction::kSent);
     raw->transport_->send(e.to, net::encode_frame(e));
   });
+  s->snapshot_child_ = std::make_unique<SnapshotChild>(io);
+  s->core_->set_snapshot_runner([raw](ServerCore::SnapshotWork work,
+                                      std::function<void(Result<ServerCore::SnapshotMade>)> done) {
+    const uint64_t fork_us = raw->snapshot_child_->start(
+        std::move(work), [raw, done = std::move(done)](Result<ServerCore::SnapshotMade> made) {
+          done(std::move(made));
+          raw->request_flush();  // (a failed adoption stops the server there)
+        });
+    raw->telemetry_->snapshot_forked(fork_us);
+  });
   if (o.sync_thread) {
     s->sync_thread_ = std::make_unique<asio::thread_pool>(1);
     s->core_->set_sync_runner(

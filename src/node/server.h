@@ -34,6 +34,7 @@
 #include "node/http_endpoint.h"
 #include "node/router.h"
 #include "node/server_core.h"
+#include "node/snapshot_child.h"
 #include "node/telemetry.h"
 #include "paxos/config.h"
 #include "storage/file_system.h"
@@ -235,6 +236,7 @@ class Server {
   std::unique_ptr<net::PeerTransport> transport_;
   paxos::MembershipRef dialled_;  // the configuration the transport's peers were taken from
   std::unique_ptr<asio::thread_pool> sync_thread_;  // runs the log's fdatasync (one thread)
+  std::unique_ptr<SnapshotChild> snapshot_child_;   // takes snapshots in a forked child
   std::unique_ptr<AsioPeers> peers_;
   std::unique_ptr<AsioClock> clock_;
   std::unique_ptr<Router> router_;  // after core_: it goes first

@@ -32,7 +32,11 @@ Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Op
   }
   std::unique_ptr<ServerCore> core(new ServerCore(std::move(options), std::move(*storage)));
   core->durable_horizon_ = durable.time_horizon;
+  const Slot snapshot_slot = durable.snapshot.slot;
   core->replica_ = std::make_unique<paxos::Replica>(core->options_.config, durable, seed);
+  // The recovered snapshot's bytes are installed into the store by the first flush(); peers are
+  // served from its file.
+  if (snapshot_slot > 0) core->replica_->serve_snapshot_from(core->snapshot_reader(snapshot_slot));
   return core;
 }
 
@@ -49,6 +53,7 @@ bool ServerCore::plant_bug(std::string_view name, Options& o) {
   static constexpr std::pair<std::string_view, bool Options::*> kFlags[] = {
       {"early-undurable-ballot", &Options::bug_early_undurable_ballot},
       {"self-answers-early", &Options::bug_self_answers_early},
+      {"compact-before-snapshot-durable", &Options::bug_compact_before_snapshot_durable},
       {"ack-on-propose", &Options::bug_ack_on_propose},
       {"wall-clock-expiry", &Options::bug_wall_clock_expiry},
       {"reads-at-local-clock", &Options::bug_reads_at_local_clock},
@@ -486,9 +491,11 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   }
   // 1. Persist and sync.
   if (ready.persist.snapshot) {
-    SYNOD_RETURN_IF_ERROR(
-        storage_->save_snapshot({ready.persist.snapshot->slot, *ready.persist.snapshot->data,
-                                 ready.persist.snapshot->membership}));
+    const Slot slot = ready.persist.snapshot->slot;
+    SYNOD_RETURN_IF_ERROR(storage_->save_snapshot(
+        {slot, *ready.persist.snapshot->data, ready.persist.snapshot->membership}));
+    // Peers are served from the file from now on: the core lets go of the bytes.
+    if (replica_->snapshot_slot() == slot) replica_->serve_snapshot_from(snapshot_reader(slot));
   }
   if (!ready.persist.empty()) {
     storage_->append(ready.persist);
@@ -575,21 +582,75 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
     done(kv::Reply::error("TRYAGAIN leadership changed; the read was not served"));
   }
   serve_reads();
-  if (options_.snapshot_every > 0 && applied_ >= last_snapshot_ + options_.snapshot_every) {
-    // Timed on the replica's own clock (the simulator's, in the simulator), not on a clock read
-    // here: this object reads no clock of its own.
+  if (!snapshot_in_flight_ && options_.snapshot_every > 0 &&
+      applied_ >= last_snapshot_ + options_.snapshot_every) {
+    start_snapshot();
+    if (!sync_status_.is_ok()) return sync_status_;
+  }
+  return Status::ok();
+}
+
+void ServerCore::start_snapshot() {
+  const Slot slot = applied_;
+  last_snapshot_ = slot;  // the next is due snapshot_every slots on, whether this one works or not
+  snapshot_in_flight_ = true;
+  if (options_.bug_compact_before_snapshot_durable) {
+    Status compacted = storage_->log().compact(slot);
+    if (!compacted.is_ok() && sync_status_.is_ok()) sync_status_ = compacted;
+  }
+  // Runs on an image of this object as it is now (a forked child's copy-on-write memory, or at
+  // once): it may touch nothing but the store it encodes and the partial file it writes.
+  // Timed on the replica's own clock (the simulator's, in the simulator): this object reads no
+  // clock of its own.
+  SnapshotWork work = [this, slot,
+                       membership = replica_->membership_at(slot)]() -> Result<SnapshotMade> {
     const uint64_t started = raw_monotonic_ms();
     std::string data = store_.snapshot();
     const uint64_t encoded = raw_monotonic_ms();
-    SYNOD_RETURN_IF_ERROR(
-        storage_->save_snapshot({applied_, data, replica_->membership_at(applied_)}));
-    if (observer_)
-      observer_->snapshot_saved(applied_, data.size(), encoded - started,
-                                raw_monotonic_ms() - encoded);
-    replica_->compact(applied_, std::make_shared<const std::string>(std::move(data)));
-    last_snapshot_ = applied_;
+    SnapshotMade made{slot, data.size(), paxos::snapshot_digest(data), encoded - started, 0};
+    SYNOD_RETURN_IF_ERROR(storage_->write_snapshot({slot, std::move(data), membership}));
+    made.write_ms = raw_monotonic_ms() - encoded;
+    return made;
+  };
+  auto done = [this, slot](Result<SnapshotMade> made) { finish_snapshot(slot, std::move(made)); };
+  if (snapshot_runner_) {
+    snapshot_runner_(std::move(work), std::move(done));
+  } else {
+    done(work());
   }
-  return Status::ok();
+}
+
+void ServerCore::finish_snapshot(Slot slot, Result<SnapshotMade> made) {
+  snapshot_in_flight_ = false;
+  if (!made.is_ok()) {
+    if (observer_) observer_->snapshot_failed(slot, made.status());
+    // What it left is removed here, or else by the next adoption or restart.
+    (void)storage_->discard_snapshot(slot);
+    return;
+  }
+  SYNOD_ASSERT(made->slot == slot, "a snapshot's work made another snapshot");
+  const uint64_t started = raw_monotonic_ms();
+  auto adopted = storage_->adopt_snapshot(slot);
+  if (!adopted.is_ok()) {
+    if (sync_status_.is_ok()) sync_status_ = adopted.status();
+    return;
+  }
+  if (!*adopted) return;  // a snapshot as new (a peer's) came first
+  replica_->compact(slot, paxos::SnapshotBytes{made->bytes, made->digest, snapshot_reader(slot)});
+  if (observer_)
+    observer_->snapshot_saved(slot, made->bytes, made->encode_ms, made->write_ms,
+                              raw_monotonic_ms() - started);
+}
+
+paxos::SnapshotReader ServerCore::snapshot_reader(Slot slot) {
+  return [this, slot](uint64_t offset, size_t n) -> std::optional<std::string> {
+    auto bytes = storage_->read_snapshot(slot, offset, n);
+    if (!bytes.is_ok()) {
+      if (observer_) observer_->snapshot_unreadable(slot, bytes.status());
+      return std::nullopt;
+    }
+    return std::move(*bytes);
+  };
 }
 
 void ServerCore::apply(const paxos::SlotValue& entry) {

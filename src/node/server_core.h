@@ -77,6 +77,8 @@ class ServerCore {
     bool bug_early_undurable_ballot = false;
     // Planted bug: this replica's acceptor answers its own proposer before the sync.
     bool bug_self_answers_early = false;
+    // Planted bug: the log is compacted when a snapshot starts, before its file is durable.
+    bool bug_compact_before_snapshot_durable = false;
     // Planted bug: a write is answered OK as soon as the leader queues it, before it is chosen.
     bool bug_ack_on_propose = false;
     // Planted bug (the old behaviour): the leader stamps commands with its wall clock.
@@ -193,6 +195,31 @@ class ServerCore {
   void set_sync_runner(SyncRunner run) { sync_runner_ = std::move(run); }
   bool sync_in_flight() const { return storage_->sync_in_flight(); }
 
+  // What a snapshot's work made: the synced partial file of the snapshot through `slot`
+  // (storage/snapshot_store.h), the size and snapshot_digest of the state machine's encoding in
+  // it, and how long the encoding and the writing (and syncing) took.
+  struct SnapshotMade {
+    Slot slot = 0;
+    uint64_t bytes = 0;
+    uint64_t digest = 0;
+    uint64_t encode_ms = 0;
+    uint64_t write_ms = 0;
+  };
+  using SnapshotWork = std::function<Result<SnapshotMade>()>;
+  // If set, snapshots are taken off the caller's thread. `run(work, done)` must run `work` on an
+  // image of this object as it is at the call — the server forks, and the child runs it on its
+  // copy-on-write memory (node/snapshot_child.h) — and later call `done` with its result on the
+  // caller's thread; a runner that cannot take an image must run `work` before it returns.
+  // Meanwhile the replica goes on: commands are applied and answered, a peer's snapshot may be
+  // installed. `done` adopts the snapshot (renames its file into place, compacts the log, serves
+  // peers from the file), unless a snapshot as new came first. One that failed leaves the replica
+  // as it was, and the next is tried snapshot_every slots later. Without a runner, flush()
+  // snapshots inline. Either way the log is compacted only once the snapshot file is durable.
+  using SnapshotRunner =
+      std::function<void(SnapshotWork work, std::function<void(Result<SnapshotMade>)> done)>;
+  void set_snapshot_runner(SnapshotRunner run) { snapshot_runner_ = std::move(run); }
+  bool snapshot_in_flight() const { return snapshot_in_flight_; }
+
   // For the simulator and tests: sees every message as the core lets it go — to a peer, or back
   // to this replica's own proposer or acceptor — and every slot as it is applied. For the
   // server's logs and metrics (node/telemetry.h): what the core reported (elections, step-downs),
@@ -203,10 +230,14 @@ class ServerCore {
     virtual void released(const paxos::Envelope& /*message*/) {}
     virtual void applied(const paxos::SlotValue& /*entry*/) {}
     virtual void event(const paxos::Event& /*event*/) {}
-    // `encode_ms`: the state machine's encoding; `save_ms`: writing and syncing it. Both are
-    // time the event loop spent on nothing else.
+    // A snapshot was adopted. `encode_ms`: the state machine's encoding; `save_ms`: writing and
+    // syncing it (off the caller's thread with a snapshot runner, else on it); `adopt_ms`:
+    // renaming it into place and compacting the log, on the caller's thread.
     virtual void snapshot_saved(Slot /*slot*/, size_t /*bytes*/, uint64_t /*encode_ms*/,
-                                uint64_t /*save_ms*/) {}
+                                uint64_t /*save_ms*/, uint64_t /*adopt_ms*/) {}
+    // A snapshot failed (and nothing changed), or its file could not be read to serve a peer.
+    virtual void snapshot_failed(Slot /*slot*/, const Status& /*status*/) {}
+    virtual void snapshot_unreadable(Slot /*slot*/, const Status& /*status*/) {}
     virtual void snapshot_installed(Slot /*slot*/, size_t /*bytes*/) {}
     // A sync began that covers `batches` appended batches (group commit: one fdatasync for all).
     virtual void sync_started(uint64_t /*batches*/) {}
@@ -246,6 +277,11 @@ class ServerCore {
   // was not applied").
   kv::Reply not_leader(const char* consequence) const;
   void serve_reads();
+  // Snapshots (see set_snapshot_runner).
+  void start_snapshot();
+  void finish_snapshot(Slot slot, Result<SnapshotMade> made);
+  // Reads the bytes of the snapshot through `slot` from its file, to serve peers.
+  paxos::SnapshotReader snapshot_reader(Slot slot);
   // Time: the replica's clocks, through the injected faults.
   uint64_t raw_monotonic_ms() const {
     return options_.clock.monotonic_ms ? options_.clock.monotonic_ms() : 0;
@@ -283,12 +319,14 @@ class ServerCore {
   std::map<paxos::CommandId, std::vector<Done>> waiting_;
   Send early_send_;
   SyncRunner sync_runner_;
+  SnapshotRunner snapshot_runner_;
+  bool snapshot_in_flight_ = false;
   Observer* observer_ = nullptr;
   // Sync bookkeeping, counted in batches that vouch for acceptor state (promise or accepted).
   uint64_t appended_ = 0;       // handed to storage
   uint64_t durable_ = 0;        // of those, covered by a finished sync
   uint64_t promise_epoch_ = 0;  // the newest of them that raised the promise
-  Status sync_status_;          // a failed sync: the replica must stop
+  Status sync_status_;  // a failed sync, or snapshot adoption, off the loop: the replica must stop
   struct Held {
     uint64_t needs = 0;  // released once durable_ reaches it
     std::vector<paxos::Envelope> messages;

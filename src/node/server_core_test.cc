@@ -65,12 +65,30 @@ class Cluster {
             pending_syncs_[id].push_back({std::move(fdatasync), std::move(done)});
           });
     }
+    if (snapshots_held) {
+      // As the server's forked child: the work runs on the replica as it is now; it is done only
+      // when the test says so.
+      (*core)->set_snapshot_runner(
+          [this, id](ServerCore::SnapshotWork work,
+                     std::function<void(Result<ServerCore::SnapshotMade>)> done) {
+            pending_snapshots_[id].push_back({work(), std::move(done)});
+          });
+    }
     nodes_[id - 1] = std::move(*core);
     up_[id] = true;
   }
 
+  // Completes the snapshots replica `id` started; the number completed.
+  size_t complete_snapshots(uint32_t id) {
+    auto snapshots = std::move(pending_snapshots_[id]);
+    pending_snapshots_[id].clear();
+    for (auto& [made, done] : snapshots) done(std::move(made));
+    return snapshots.size();
+  }
+
   void crash(uint32_t id) {
     pending_syncs_[id].clear();  // they never ran
+    pending_snapshots_[id].clear();
     nodes_[id - 1].reset();
     up_[id] = false;
     Rng rng(id);
@@ -86,6 +104,7 @@ class Cluster {
     return !syncs.empty();
   }
   std::set<uint32_t> held_syncs;  // replicas whose syncs run() leaves pending
+  bool snapshots_held = false;    // snapshots run off the loop, done by complete_snapshots()
   // Clocks: real time advances 10 ms per tick of run(); each replica's wall clock is off by its
   // offset (either sign), its monotonic clock starts at its own offset.
   uint64_t real_ms_ = 0;
@@ -143,6 +162,11 @@ class Cluster {
   bool immediate_;
   kv::Store::Options store_;
   std::map<uint32_t, std::vector<PendingSync>> pending_syncs_;
+  struct PendingSnapshot {
+    Result<ServerCore::SnapshotMade> made;
+    std::function<void(Result<ServerCore::SnapshotMade>)> done;
+  };
+  std::map<uint32_t, std::vector<PendingSnapshot>> pending_snapshots_;
   std::vector<std::unique_ptr<storage::MemFileSystem>> disks_;
   std::vector<std::unique_ptr<ServerCore>> nodes_;
   std::map<uint32_t, bool> up_;
@@ -408,6 +432,65 @@ TEST(ServerCore, ARestartedReplicaRebuildsItsStateFromLogAndSnapshot) {
   c.run(20);
   EXPECT_EQ(c.node(victim).store().digest(), digest);
   EXPECT_EQ(c.node(victim).store().read({"DBSIZE"}, 0), kv::Reply::integer_of(30));
+}
+
+// Snapshots off the loop (the server forks a child that writes them): while one is being
+// written the replica applies and answers on, and its log is compacted only when it is done; a
+// replica that crashes meanwhile recovers from its older snapshot and its whole log; a laggard
+// is sent the snapshot from its file, which the core reads chunk by chunk.
+TEST(ServerCore, ASnapshotOffTheLoopIsAdoptedWhenDoneAndServedFromItsFile) {
+  Cluster c(false, false, {}, [](Cluster& cluster) { cluster.snapshots_held = true; });
+  c.run(60);
+  const uint32_t leader = c.leader();
+  ASSERT_NE(leader, 0u);
+  const uint32_t laggard = leader % 3 + 1;
+  const uint32_t other = 6 - leader - laggard;
+  c.crash(laggard);
+  int acked = 0;
+  auto write = [&](uint64_t seq) {
+    c.node(leader).submit(1, seq, {"SET", "k" + std::to_string(seq), std::string(700, 'v')},
+                          [&](const kv::Reply& r) { acked += r == kv::Reply::ok(); });
+    c.run(1);  // one slot each
+  };
+  for (uint64_t seq = 1; seq <= 12; ++seq) write(seq);
+  ASSERT_EQ(acked, 12);
+  // The first snapshot (due 5 slots in) is still being written: nothing is compacted, and the
+  // replica went on applying and answering.
+  ASSERT_TRUE(c.node(leader).snapshot_in_flight());
+  EXPECT_EQ(c.node(leader).replica().snapshot_slot(), 0u);
+  EXPECT_GE(c.node(leader).applied(), 12u);
+  // The other follower crashes while its snapshot is in flight: it recovers from its log alone.
+  ASSERT_TRUE(c.node(other).snapshot_in_flight());
+  c.crash(other);
+  c.start(other);
+  c.run(5);
+  // Done: the snapshot covers the slot it was started at, not what was applied since.
+  ASSERT_EQ(c.complete_snapshots(leader), 1u);
+  const Slot first = c.node(leader).replica().snapshot_slot();
+  EXPECT_GE(first, 5u);
+  EXPECT_LT(first, 12u);
+  EXPECT_FALSE(c.node(leader).snapshot_in_flight());
+  for (uint64_t seq = 13; seq <= 40; ++seq) {
+    write(seq);
+    c.complete_snapshots(leader);
+    c.complete_snapshots(other);
+  }
+  ASSERT_EQ(acked, 40);
+  EXPECT_GT(c.node(leader).replica().snapshot_slot(), first);
+  // The laggard is sent the leader's newest snapshot, read from its file in chunks.
+  c.sent.clear();
+  c.start(laggard);
+  for (int i = 0; i < 40 && c.node(laggard).applied() < c.node(leader).applied(); ++i) {
+    c.run(1);
+    c.complete_snapshots(laggard);
+  }
+  size_t chunks = 0;
+  for (const auto& e : c.sent)
+    if (std::holds_alternative<paxos::SnapshotChunkMsg>(e.message) && e.to.value == laggard)
+      ++chunks;
+  EXPECT_GT(chunks, 0u);
+  EXPECT_EQ(c.node(laggard).store().digest(), c.node(leader).store().digest());
+  EXPECT_EQ(c.node(laggard).store().read({"DBSIZE"}, 0), kv::Reply::integer_of(40));
 }
 
 // Findings 2 and 3: expiry and locks on the cluster clock, whatever the replicas' wall clocks say.

@@ -125,16 +125,42 @@ logging::Level Telemetry::campaign_level() const {
              : logging::Level::kDebug;
 }
 
-void Telemetry::snapshot_saved(Slot slot, size_t bytes, uint64_t encode_ms, uint64_t save_ms) {
+void Telemetry::snapshot_saved(Slot slot, size_t bytes, uint64_t encode_ms, uint64_t save_ms,
+                               uint64_t adopt_ms) {
   ++snapshots_saved_;
   last_snapshot_bytes_ = bytes;
   snapshot_bytes_.observe(bytes);
+  const uint64_t fork_ms = last_fork_us_ / 1000;
   logging::write(
       logging::Level::kInfo, "snapshot_saved",
-      fmt::format("snapshot of the state machine through slot {} saved ({} bytes; "
-                  "encoded in {} ms, written and synced in {} ms)",
-                  slot, bytes, encode_ms, save_ms),
-      {{"slot", slot}, {"bytes", uint64_t{bytes}}, {"encode_ms", encode_ms}, {"save_ms", save_ms}});
+      fmt::format("snapshot of the state machine through slot {} saved ({} bytes; encoded in {} "
+                  "ms, written and synced in {} ms{}; the loop paused {} ms to fork and {} ms to "
+                  "adopt it)",
+                  slot, bytes, encode_ms, save_ms, last_fork_us_ > 0 ? " by a child process" : "",
+                  fork_ms, adopt_ms),
+      {{"slot", slot},
+       {"bytes", uint64_t{bytes}},
+       {"encode_ms", encode_ms},
+       {"save_ms", save_ms},
+       {"fork_ms", fork_ms},
+       {"adopt_ms", adopt_ms}});
+}
+
+void Telemetry::snapshot_failed(Slot slot, const Status& status) {
+  ++snapshots_failed_;
+  logging::write(logging::Level::kWarn, "snapshot_failed",
+                 fmt::format("snapshot through slot {} failed, nothing changed (the next is due "
+                             "--snapshot-every slots on): {}",
+                             slot, status.to_string()),
+                 {{"slot", slot}});
+}
+
+void Telemetry::snapshot_unreadable(Slot slot, const Status& status) {
+  ++snapshot_reads_failed_;
+  logging::write(logging::Level::kWarn, "snapshot_unreadable",
+                 fmt::format("cannot read the snapshot through slot {} to send it to a peer: {}",
+                             slot, status.to_string()),
+                 {{"slot", slot}});
 }
 
 void Telemetry::snapshot_installed(Slot slot, size_t bytes) {
@@ -248,6 +274,15 @@ void Telemetry::render(MetricsText& out) const {
               leader_changes_);
   out.counter("synod_snapshots_saved_total", "Snapshots of the state machine this replica saved.",
               snapshots_saved_);
+  out.counter("synod_snapshots_failed_total",
+              "Snapshots of the state machine that failed (the replica went on without them).",
+              snapshots_failed_);
+  out.counter("synod_snapshot_reads_failed_total",
+              "Reads of the snapshot file, to send it to a peer, that failed.",
+              snapshot_reads_failed_);
+  out.family("synod_snapshot_fork_seconds", "gauge",
+             "How long the loop paused to fork the last snapshot's child process.");
+  out.sample_double("synod_snapshot_fork_seconds", static_cast<double>(last_fork_us_) / 1e6);
   out.counter("synod_snapshots_installed_total",
               "Snapshots installed (received from a peer, or recovered at start).",
               snapshots_installed_);

@@ -50,8 +50,13 @@ class Telemetry : public ServerCore::Observer {
 
   // ServerCore::Observer.
   void event(const paxos::Event& event) override;
-  void snapshot_saved(Slot slot, size_t bytes, uint64_t encode_ms, uint64_t save_ms) override;
+  void snapshot_saved(Slot slot, size_t bytes, uint64_t encode_ms, uint64_t save_ms,
+                      uint64_t adopt_ms) override;
+  void snapshot_failed(Slot slot, const Status& status) override;
+  void snapshot_unreadable(Slot slot, const Status& status) override;
   void snapshot_installed(Slot slot, size_t bytes) override;
+  // The server forked the child that writes a snapshot; the loop paused `fork_us` for it.
+  void snapshot_forked(uint64_t fork_us) { last_fork_us_ = fork_us; }
   void sync_started(uint64_t batches) override { batches_.observe(batches); }
 
   // A snapshot chunk handed to the transport for `peer` (sent) or received from it: the
@@ -91,6 +96,9 @@ class Telemetry : public ServerCore::Observer {
   std::array<uint64_t, kStepDownReasons> step_downs_{};  // leaders, by paxos::StepDownReason
   uint64_t leader_changes_ = 0;
   uint64_t snapshots_saved_ = 0;
+  uint64_t snapshots_failed_ = 0;
+  uint64_t snapshot_reads_failed_ = 0;
+  uint64_t last_fork_us_ = 0;
   uint64_t snapshots_installed_ = 0;
   uint64_t last_snapshot_bytes_ = 0;
   // The latest snapshot transfer with each peer, each way (finished when bytes == total).

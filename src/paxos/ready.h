@@ -18,6 +18,7 @@
 //      only the messages of step 2 until the sync that covers everything persisted before them.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,6 +47,17 @@ struct SnapshotRef {
 };
 
 uint64_t snapshot_digest(std::string_view data);
+
+// Reads `n` bytes from `offset` of a snapshot that the core does not hold (they are in its
+// file), to serve them to peers chunk by chunk; nullopt if they cannot be read now (the chunk is
+// not sent; the peer asks again).
+using SnapshotReader = std::function<std::optional<std::string>(uint64_t offset, size_t n)>;
+// Such a snapshot: its size, its snapshot_digest, and its reader.
+struct SnapshotBytes {
+  uint64_t size = 0;
+  uint64_t digest = 0;
+  SnapshotReader read;
+};
 
 // An acceptor's time horizon (docs/core.md, "Time"): every cluster time it saw in Accepts of
 // `ballot` is below `ms`. One of a higher ballot replaces it, even with a smaller time: the

@@ -1224,6 +1224,28 @@ void Replica::compact(Slot upto, std::shared_ptr<const std::string> data) {
   if (upto <= snapshot_.slot) return;
   snapshot_ = SnapshotRef{upto, std::move(data), membership_at(upto)};
   snapshot_digest_ = snapshot_digest(*snapshot_.data);
+  snapshot_bytes_ = {};
+  forget_through(upto);
+}
+
+void Replica::compact(Slot upto, SnapshotBytes bytes) {
+  SYNOD_ASSERT(upto <= handed_out_, "a snapshot beyond what the state machine was handed");
+  SYNOD_ASSERT(bytes.read != nullptr, "a snapshot without a reader of its bytes");
+  if (upto <= snapshot_.slot) return;
+  snapshot_ = SnapshotRef{upto, nullptr, membership_at(upto)};
+  snapshot_digest_ = bytes.digest;
+  snapshot_bytes_ = std::move(bytes);
+  forget_through(upto);
+}
+
+void Replica::serve_snapshot_from(SnapshotReader read) {
+  SYNOD_ASSERT(snapshot_.slot > 0 && read != nullptr, "no snapshot to serve from a file");
+  if (snapshot_.data == nullptr) return;
+  snapshot_bytes_ = SnapshotBytes{snapshot_.data->size(), snapshot_digest_, std::move(read)};
+  snapshot_.data = nullptr;
+}
+
+void Replica::forget_through(Slot upto) {
   std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= upto; });
   std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= upto; });
   // Only the configuration that governs upto + 1 and those above it can matter from here on.
@@ -1240,11 +1262,20 @@ MembershipRef Replica::membership_at(Slot slot) const {
 
 void Replica::send_snapshot_chunk(NodeId to, uint64_t offset) {
   if (snapshot_.slot == 0) return;
-  const std::string& data = *snapshot_.data;
-  offset = std::min<uint64_t>(offset, data.size());
-  const size_t n = std::min<size_t>(config_.snapshot_chunk_bytes, data.size() - offset);
-  send(to, SnapshotChunkMsg{snapshot_.slot, data.size(), snapshot_digest_, offset,
-                            data.substr(offset, n), snapshot_.membership});
+  const uint64_t size = snapshot_.data ? snapshot_.data->size() : snapshot_bytes_.size;
+  offset = std::min<uint64_t>(offset, size);
+  const size_t n =
+      static_cast<size_t>(std::min<uint64_t>(config_.snapshot_chunk_bytes, size - offset));
+  std::string chunk;
+  if (snapshot_.data) {
+    chunk = snapshot_.data->substr(offset, n);
+  } else {
+    auto read = snapshot_bytes_.read(offset, n);
+    if (!read || read->size() != n) return;  // unreadable now: the peer asks again
+    chunk = std::move(*read);
+  }
+  send(to, SnapshotChunkMsg{snapshot_.slot, size, snapshot_digest_, offset, std::move(chunk),
+                            snapshot_.membership});
 }
 
 void Replica::on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg) {
@@ -1322,6 +1353,7 @@ void Replica::install_snapshot(SnapshotRef snapshot) {
   }
   snapshot_ = snapshot;
   snapshot_digest_ = snapshot_digest(*snapshot_.data);
+  snapshot_bytes_ = {};
   std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= slot; });
   std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= slot; });
   if (snapshot_.membership) {

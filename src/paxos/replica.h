@@ -108,6 +108,12 @@ class Replica {
   // and made the snapshot durable: the core forgets chosen values and accepted entries up to
   // there, and serves the snapshot to peers that need those slots.
   void compact(Slot upto, std::shared_ptr<const std::string> data);
+  // The same, with the snapshot's bytes left where they are (its file): the core reads them from
+  // `bytes` when a peer needs them, and holds none.
+  void compact(Slot upto, SnapshotBytes bytes);
+  // The newest snapshot (a recovered or installed one, whose bytes the core holds) is durable
+  // where `read` reads it: the core lets go of its bytes and reads them from there.
+  void serve_snapshot_from(SnapshotReader read);
   // The configuration after `slot` (at most commit()), which a snapshot through it records.
   MembershipRef membership_at(Slot slot) const;
 
@@ -265,6 +271,9 @@ class Replica {
   uint32_t catchup_interval() const;  // ticks before an unanswered catch-up request is re-sent
   bool may_catch_up() const;
   void send_snapshot_chunk(NodeId to, uint64_t offset);
+  // Forgets chosen values, accepted entries and configurations that the snapshot through `upto`
+  // makes unnecessary.
+  void forget_through(Slot upto);
   void on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg);
   void on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg);
   void install_snapshot(SnapshotRef snapshot);
@@ -314,6 +323,7 @@ class Replica {
   // received from a peer, chunk by chunk.
   SnapshotRef snapshot_;
   uint64_t snapshot_digest_ = 0;
+  SnapshotBytes snapshot_bytes_;  // where its bytes are read when snapshot_.data is null
   struct Incoming {
     Slot slot = 0;
     uint64_t total = 0;

@@ -77,6 +77,51 @@ TEST(Snapshot, ServedInBoundedChunksFromAnyOffset) {
   EXPECT_EQ(sent<CatchupReplyMsg>(server->take_ready()).size(), 1u);
 }
 
+// The server keeps no snapshot in memory: the core reads each chunk from its file through a
+// reader. The chunks are the same; one it cannot read now is not sent (the peer asks again).
+TEST(Snapshot, ServedFromAReaderOfItsFile) {
+  DurableState durable;
+  for (Slot s = 1; s <= 10; ++s) durable.chosen[s] = value(s);
+  Replica server(config(1), durable, 1);
+  (void)server.take_ready();
+  std::string file(1000, '\0');
+  for (size_t i = 0; i < file.size(); ++i) file[i] = static_cast<char>(i * 7);
+  bool readable = true;
+  int reads = 0;
+  server.compact(10, SnapshotBytes{file.size(), snapshot_digest(file),
+                                   [&](uint64_t offset, size_t n) -> std::optional<std::string> {
+                                     ++reads;
+                                     if (!readable) return std::nullopt;
+                                     return file.substr(offset, n);
+                                   }});
+  EXPECT_EQ(server.snapshot_slot(), 10u);
+  EXPECT_TRUE(server.chosen().empty());
+  server.step(Envelope{NodeId{2}, NodeId{1}, SnapshotRequestMsg{10, 900}});
+  auto chunks = sent<SnapshotChunkMsg>(server.take_ready());
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].offset, 900u);
+  EXPECT_EQ(chunks[0].total, 1000u);
+  EXPECT_EQ(chunks[0].digest, snapshot_digest(file));
+  EXPECT_EQ(chunks[0].data, file.substr(900));
+  readable = false;
+  server.step(Envelope{NodeId{2}, NodeId{1}, CatchupRequestMsg{1}});
+  EXPECT_TRUE(sent<SnapshotChunkMsg>(server.take_ready()).empty());
+  EXPECT_EQ(reads, 2);
+  // A snapshot the core holds (recovered, or installed from a peer) is let go of the same way.
+  std::shared_ptr<const std::string> data;
+  auto held = compacted_server(&data);
+  std::string copy = *data;
+  held->serve_snapshot_from([&](uint64_t offset, size_t n) -> std::optional<std::string> {
+    return copy.substr(offset, n);
+  });
+  data.reset();
+  held->step(Envelope{NodeId{2}, NodeId{1}, SnapshotRequestMsg{10, 300}});
+  chunks = sent<SnapshotChunkMsg>(held->take_ready());
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].data, copy.substr(300, 300));
+  EXPECT_EQ(chunks[0].digest, snapshot_digest(copy));
+}
+
 // Moves messages between the two replicas until nothing is left, dropping the `drop`-th message
 // from server to receiver (0: none). Returns the receiver's Readies' installs and persists.
 struct Transfer {

@@ -48,6 +48,11 @@ class CoreSimulation {
     // The sync the core handed over and that has not completed yet (one at a time).
     std::function<Status()> fdatasync;
     std::function<void(Status)> sync_done;
+    // The snapshot the core handed over: its work's result (run at once, on the image as of the
+    // hand-over) and the completion to deliver later.
+    std::optional<Result<node::ServerCore::SnapshotMade>> snapshot_made;
+    std::function<void(Result<node::ServerCore::SnapshotMade>)> snapshot_done;
+    bool snapshotting = false;  // as of the last drive
     // What this replica's messages claimed about its disk, over all its incarnations.
     Ballot vouched_promise;
     std::map<Slot, Ballot> vouched_accepts;
@@ -142,6 +147,7 @@ class CoreSimulation {
   void deliver_routed(int from, int to, Routed& message);
   void on_read_served(int index, uint64_t session, Slot applied);
   void on_sync_done(Node& node, uint64_t incarnation);
+  void on_snapshot_done(Node& node, uint64_t incarnation);
   void check_recovery(Node& node);
   void count_routed(const Node& node);
 
@@ -295,6 +301,9 @@ CoreOptions swarmed(CoreOptions o, Rng& rng) {
   // stays in the log for the vouching check).
   const uint64_t snapshots = rng.below(8);
   o.snapshot_every = snapshots < 6 ? o.snapshot_every : snapshots == 6 ? o.snapshot_every * 8 : 0;
+  o.crash_in_snapshot = std::min(1.0, o.crash_in_snapshot * scale());
+  o.snapshot_max_us =
+      o.snapshot_min_us + static_cast<uint64_t>((o.snapshot_max_us - o.snapshot_min_us) * scale());
   return o;
 }
 
@@ -503,8 +512,23 @@ void CoreSimulation::start(Node& node) {
       schedule(now_us_ + rng_.between(options_.sync_min_us, options_.sync_max_us),
                [this, index, incarnation] { on_sync_done(*nodes_[index], incarnation); });
     });
+  if (!rng_.chance(options_.no_snapshot_runner))
+    node.core->set_snapshot_runner(
+        [this, index, incarnation](
+            node::ServerCore::SnapshotWork work,
+            std::function<void(Result<node::ServerCore::SnapshotMade>)> done) {
+          Node& n = *nodes_[index];
+          SYNOD_ASSERT(!n.snapshot_done, "two snapshots in flight");
+          // The image is the replica as it is now: the work runs at once, as the forked child
+          // would on its copy; only its completion comes later.
+          n.snapshot_made = work();
+          n.snapshot_done = std::move(done);
+          schedule(now_us_ + rng_.between(options_.snapshot_min_us, options_.snapshot_max_us),
+                   [this, index, incarnation] { on_snapshot_done(*nodes_[index], incarnation); });
+        });
   check_recovery(node);
   if (done_) return;
+  node.snapshotting = false;
   node.last_snapshot = node.core->replica().snapshot_slot();
   node.last_promise = node.core->replica().promised();
   node.peers = std::make_unique<Peers>(this, index);
@@ -570,6 +594,9 @@ void CoreSimulation::crash(Node& node) {
   if (node.fdatasync && rng_.chance(0.5)) (void)node.fdatasync();
   node.fdatasync = nullptr;
   node.sync_done = nullptr;
+  if (node.snapshot_done) ++result_.crashes_in_snapshot;
+  node.snapshot_made.reset();
+  node.snapshot_done = nullptr;
   node.drive_pending = false;
   count_routed(node);
   node.router.reset();  // its clients' callbacks are dropped: they time out
@@ -612,7 +639,14 @@ void CoreSimulation::drive(Node& node) {
   const bool campaigned = r.promised() > node.last_promise && r.promised().node == node.id;
   node.last_snapshot = r.snapshot_slot();
   node.last_promise = r.promised();
-  if (!faults_on_ || !options_.crashes || !node.core->sync_in_flight()) return;
+  const bool snapshot_began = node.core->snapshot_in_flight() && !node.snapshotting;
+  node.snapshotting = node.core->snapshot_in_flight();
+  if (!faults_on_ || !options_.crashes) return;
+  if (snapshot_began && rng_.chance(options_.crash_in_snapshot)) {
+    crash_and_schedule_restart(node);
+    return;
+  }
+  if (!node.core->sync_in_flight()) return;
   if ((node.sent_in_flush && rng_.chance(options_.crash_in_sync)) ||
       (snapshotted && rng_.chance(options_.crash_after_snapshot)) ||
       (campaigned && rng_.chance(options_.crash_after_campaign))) {
@@ -786,6 +820,33 @@ void CoreSimulation::on_sync_done(Node& node, uint64_t incarnation) {
   node.sync_done = nullptr;
   done(fdatasync());
   log(to_string(node.id) + " synced");
+  drive(node);
+}
+
+void CoreSimulation::on_snapshot_done(Node& node, uint64_t incarnation) {
+  if (!node.up || node.incarnation != incarnation || !node.snapshot_done) return;
+  ++result_.snapshots_deferred;
+  auto done = std::move(node.snapshot_done);
+  node.snapshot_done = nullptr;
+  Result<node::ServerCore::SnapshotMade> made = std::move(*node.snapshot_made);
+  node.snapshot_made.reset();
+  if (rng_.chance(options_.snapshot_fails)) {
+    ++result_.snapshots_failed;
+    made = Status::io_error("the snapshot's child died");
+  }
+  const Slot slot = made.is_ok() ? made->slot : 0;
+  done(std::move(made));
+  const bool adopted = slot != 0 && node.core->replica().snapshot_slot() == slot;
+  if (slot != 0 && !adopted) ++result_.snapshots_superseded;
+  log(to_string(node.id) +
+      (adopted ? " snapshotted through " + std::to_string(slot) : " dropped a snapshot"));
+  // The adoption compacted the log, perhaps while a sync is in flight: where a record that only
+  // the unsynced tail holds would be lost.
+  if (adopted && faults_on_ && options_.crashes && node.core->sync_in_flight() &&
+      rng_.chance(options_.crash_after_snapshot)) {
+    crash_and_schedule_restart(node);
+    return;
+  }
   drive(node);
 }
 

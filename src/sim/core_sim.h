@@ -87,6 +87,9 @@ struct CoreOptions : ReplicaClock {
   // ... and right after its state machine's snapshot compacted the log while a sync was in
   // flight — where a record that only the unsynced tail holds would be lost.
   double crash_after_snapshot = 0.05;
+  // ... and right after it began a snapshot (the server's forked child writes it while the
+  // replica goes on) — where a log compacted before the snapshot file is durable would hurt.
+  double crash_in_snapshot = 0.1;
   // ... and right after it began a campaign (raised its promise to its own new ballot) while the
   // sync of that promise was in flight — where a Prepare that left too early would hurt.
   double crash_after_campaign = 0.1;
@@ -100,6 +103,14 @@ struct CoreOptions : ReplicaClock {
   double no_sync_runner = 0.15;  // an incarnation syncs every batch inline (--sync-on-loop)
   uint64_t segment_bytes = 2 << 10;
   uint64_t snapshot_every = 6;
+  // Snapshots, as the server's forked child takes them: the image is taken at once, and the
+  // snapshot is done snapshot_min..max later (the replica applies on, may install a peer's
+  // snapshot, may crash meanwhile); with chance snapshot_fails it fails (the child died). An
+  // incarnation snapshots inline with chance no_snapshot_runner.
+  uint64_t snapshot_min_us = 200;
+  uint64_t snapshot_max_us = 60'000;
+  double snapshot_fails = 0.05;
+  double no_snapshot_runner = 0.15;
   // With disk faults, the chance that a SET's value embeds a synced and a seal marker of the
   // log's format (with a guessed salt, segment and offset), as a client that wants a torn tail to
   // look synced — and its replica to refuse to start — would write.
@@ -182,10 +193,14 @@ struct CoreResult {
   uint64_t partitions = 0;
   uint64_t syncs_deferred = 0;
   uint64_t syncs_inline = 0;
-  uint64_t leaders = 0;            // distinct leader ballots
-  uint64_t hostile_messages = 0;   // absurd messages sent in a member's name
-  uint64_t large_values = 0;       // values written of more than 1 KiB
-  uint64_t refused_too_large = 0;  // commands over the size limit, refused whole
+  uint64_t snapshots_deferred = 0;    // snapshots done later, off the replica's loop
+  uint64_t snapshots_superseded = 0;  // ... of them, made stale by a peer's snapshot meanwhile
+  uint64_t snapshots_failed = 0;      // ... of them, failed
+  uint64_t crashes_in_snapshot = 0;   // crashes while a snapshot was in flight
+  uint64_t leaders = 0;               // distinct leader ballots
+  uint64_t hostile_messages = 0;      // absurd messages sent in a member's name
+  uint64_t large_values = 0;          // values written of more than 1 KiB
+  uint64_t refused_too_large = 0;     // commands over the size limit, refused whole
   uint64_t ttl_expired_reads = 0;  // TTL GETs (asked after their SET's OK) that found the key gone
   uint64_t messages = 0;
   uint64_t events = 0;

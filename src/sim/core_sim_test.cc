@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <sstream>
 
 namespace synod::sim {
@@ -45,6 +46,10 @@ TEST(CoreSim, CleanRunsStayCleanUnderEveryFault) {
     total.syncs_deferred += r.syncs_deferred;
     total.syncs_inline += r.syncs_inline;
     total.partitions += r.partitions;
+    total.snapshots_deferred += r.snapshots_deferred;
+    total.snapshots_superseded += r.snapshots_superseded;
+    total.snapshots_failed += r.snapshots_failed;
+    total.crashes_in_snapshot += r.crashes_in_snapshot;
   }
   // The runs did what they are for: work got done, under crashes, with syncs both ways.
   EXPECT_GT(total.writes_acknowledged, 5000u);
@@ -53,6 +58,12 @@ TEST(CoreSim, CleanRunsStayCleanUnderEveryFault) {
   EXPECT_GT(total.partitions, 500u);
   EXPECT_GT(total.syncs_deferred, 10000u);
   EXPECT_GT(total.syncs_inline, 3000u);
+  // ... and with snapshots off the loop, as the server's forked child takes them: adopted, made
+  // stale by a peer's snapshot installed meanwhile, failed, and cut short by a crash.
+  EXPECT_GT(total.snapshots_deferred, 2000u);
+  EXPECT_GT(total.snapshots_superseded, 0u);
+  EXPECT_GT(total.snapshots_failed, 50u);
+  EXPECT_GT(total.crashes_in_snapshot, 200u);
 }
 
 // The same named fault mixes as the protocol simulator's (`synod sim --core --faults MIX`).
@@ -98,7 +109,10 @@ void expect_caught(const char* bug, const std::string& check, uint64_t seeds,
     size_t begin = 0;
     while (begin <= check.size()) {
       const size_t end = std::min(check.find('|', begin), check.size());
-      if (r.violation->rfind(check.substr(begin, end - begin) + ":", 0) == 0) return;
+      if (r.violation->rfind(check.substr(begin, end - begin) + ":", 0) == 0) {
+        std::cout << "[caught] " << bug << " at seed " << seed << ": " << *r.violation << "\n";
+        return;
+      }
       begin = end + 1;
     }
   }
@@ -119,6 +133,13 @@ TEST(CoreSim, AnswersSentBeforeTheirSyncAreCaught) {
 
 TEST(CoreSim, AnswersToItsOwnProposerBeforeTheSyncAreCaught) {
   expect_caught("self-answers-early", "vouching", 20);
+}
+
+// A snapshot is taken off the loop (the server forks a child that writes it): the log may be
+// compacted only once its file is durable. Compacted when it starts, a crash before it is done
+// loses accepted entries the replica vouched for.
+TEST(CoreSim, ALogCompactedBeforeItsSnapshotIsDurableIsCaught) {
+  expect_caught("compact-before-snapshot-durable", "vouching", 20);
 }
 
 // An OK for every write: a mistyped reply (an INCR answered OK) gives it away at once; with
@@ -193,9 +214,10 @@ TEST(CoreSim, HostileMessagesAndValuesUpToTheLimitRunCleanly) {
 // network, its copy arrived once the leader was ready and was applied, while the follower's
 // router had already told its client TRYAGAIN, "not applied". The leader now drops a copy of a
 // forward it took before. With ten times the default duplication the simulator finds it about
-// once in 2,000 seeds (`synod sim --seeds 1-6000 --dup 0.3 --bug duplicate-forwards-run
-// --keep-going`: seeds 3592, 3765 and 5513 since the catch-up backoff and leader transfer), too
-// rarely for a search here; the seeds replay
+// once in 2,000 to 4,000 seeds (`synod sim --seeds 1-20000 --dup 0.3 --bug
+// duplicate-forwards-run --keep-going`: since snapshots are taken off the loop, seeds 1625,
+// 3248, 9371, 10953 and 19671 as linearizable, 16544 as counters), too rarely for a search here;
+// the seeds replay
 // exactly and must be found again with that command whenever the simulator's schedule changes.
 namespace {
 
@@ -219,7 +241,7 @@ void expect_seeds_replay(const CoreOptions& o, const std::string& router_bug,
 TEST(CoreSim, ACopyOfAForwardTheLeaderRefusedIsNeverApplied) {
   CoreOptions o;
   o.duplicate = 0.3;
-  expect_seeds_replay(o, "duplicate-forwards-run", {3592, 3765});
+  expect_seeds_replay(o, "duplicate-forwards-run", {1625, 3248});
 }
 
 // Found by the disk-fault soak at HEAD of 2026-12-05 (seed 40640 of 50,000, 3 replicas): a
@@ -229,14 +251,14 @@ TEST(CoreSim, ACopyOfAForwardTheLeaderRefusedIsNeverApplied) {
 // a forward now leaves the write's outcome open. Since PreVote (fewer elections) the default
 // duplication no longer reaches it in 50,000 seeds; with ten times as much, 3 of 20,000 do
 // (`synod sim --seeds 1-20000 --disk-faults --dup 0.3 --bug forward-refusal-trusted
-// --keep-going`: seeds 10202, 13169 and 18490; since the catch-up backoff and leader transfer
-// 13169 and 18490 still reproduce it, 10202 no longer does). The seeds replay exactly and must be
-// found again with that command whenever the simulator's schedule changes.
+// --keep-going`: since snapshots are taken off the loop, seeds 524, 2786, 4743 and 8019 as
+// linearizable, 2161 as counters). The seeds replay exactly and must be found again with that
+// command whenever the simulator's schedule changes.
 TEST(CoreSim, AWriteWhoseForwardWasRefusedIsNotReportedUnapplied) {
   CoreOptions o;
   o.disk_faults = true;
   o.duplicate = 0.3;
-  expect_seeds_replay(o, "forward-refusal-trusted", {13169, 18490});
+  expect_seeds_replay(o, "forward-refusal-trusted", {524, 2786});
 }
 
 // Review's forged Prepare that ended all elections: acceptors that take any round, however
@@ -282,7 +304,7 @@ TEST(CoreSim, SessionsForgottenByALeapOfLogTimeAreCaught) {
                                  r.violation->rfind("linearizable:", 0) == 0))
         << describe(r);
   }
-  expect_caught("sessions-evicted-by-clock", "counters|linearizable", 400, o);
+  expect_caught("sessions-evicted-by-clock", "counters|linearizable", 1000, o);  // (seed 490)
 }
 
 // Found by a review of the cluster clock: a leader cut off from its quorum runs its clock on at
@@ -326,8 +348,11 @@ TEST(CoreSim, RequestsSentBeforeTheirBallotIsDurableAreCaught) {
 
 // The bug 604a2f3 fixed, which 5,000 seeds of the protocol simulator did not find: a snapshot
 // during a sync that had started a segment removed the only durable copy of the promise.
+// Rarer since snapshots are taken off the loop: a compaction comes when a snapshot is done, less
+// often right after a sync that started a segment (11 of 6,000 seeds, the first at 1377; 3 of
+// 1,000 when snapshots were inline).
 TEST(CoreSim, APromiseLeftToAnUnfinishedSyncAcrossACompactionIsCaught) {
-  expect_caught("unsynced-checkpoint", "vouching", 1000);
+  expect_caught("unsynced-checkpoint", "vouching", 3000);
 }
 
 // The disk and the protocol: durability and agreement bugs surface as the checks say.

@@ -43,6 +43,8 @@ class FileSystem {
   // Opens for writing; creates the file if missing, keeps its contents otherwise.
   virtual Result<std::unique_ptr<WritableFile>> open_writable(const std::string& path) = 0;
   virtual Result<std::string> read_file(const std::string& path) = 0;
+  // Up to `n` bytes from `offset` (fewer at the end of the file; none past it).
+  virtual Result<std::string> read_range(const std::string& path, uint64_t offset, size_t n) = 0;
   virtual Status rename(const std::string& from, const std::string& to) = 0;
   virtual Status remove(const std::string& path) = 0;
   virtual Status sync_dir(const std::string& dir) = 0;

@@ -137,6 +137,14 @@ Result<std::string> MemFileSystem::read_file(const std::string& path) {
   return inodes_[it->second].current;
 }
 
+Result<std::string> MemFileSystem::read_range(const std::string& path, uint64_t offset, size_t n) {
+  auto it = names_.find(path);
+  if (it == names_.end()) return Status::not_found("no file " + path);
+  const std::string& content = inodes_[it->second].current;
+  if (offset >= content.size()) return std::string();
+  return content.substr(offset, n);
+}
+
 Status MemFileSystem::rename(const std::string& from, const std::string& to) {
   auto it = names_.find(from);
   if (it == names_.end()) return Status::not_found("rename: no file " + from);

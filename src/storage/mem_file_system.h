@@ -36,6 +36,7 @@ class MemFileSystem final : public FileSystem {
   Result<bool> exists(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> open_writable(const std::string& path) override;
   Result<std::string> read_file(const std::string& path) override;
+  Result<std::string> read_range(const std::string& path, uint64_t offset, size_t n) override;
   Status rename(const std::string& from, const std::string& to) override;
   Status remove(const std::string& path) override;
   Status sync_dir(const std::string& dir) override;

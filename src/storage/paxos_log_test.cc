@@ -137,9 +137,10 @@ TEST(PaxosLog, RecordsDescribeThemselves) {
   std::string chosen;
   put_u64(chosen, 7);
   encode_value(chosen, value(3, 4));
-  EXPECT_EQ(describe_record(kChosenRecord, chosen), "chosen slot=7 value=" + to_string(value(3, 4)));
-  const std::string shown = describe_record(
-      kChosenRecord, chosen, [](const Command& c) { return "<" + c.payload + ">"; });
+  EXPECT_EQ(describe_record(kChosenRecord, chosen),
+            "chosen slot=7 value=" + to_string(value(3, 4)));
+  const std::string shown = describe_record(kChosenRecord, chosen,
+                                            [](const Command& c) { return "<" + c.payload + ">"; });
   EXPECT_NE(shown.find("c3.4 <"), std::string::npos) << shown;
   // A hostile count must not allocate or read out of bounds.
   std::string hostile;
@@ -183,6 +184,42 @@ TEST(SnapshotStore, CrashAtEveryStepLeavesTheOldOrTheNewSnapshot) {
       EXPECT_TRUE((**got == Snapshot{10, "old"}) || (**got == Snapshot{20, std::string(300, 'n')}));
     }
   }
+}
+
+// The two steps a forked child and its parent take apart: the partial file is invisible until it
+// is adopted, a crash between them leaves the old snapshot (and the partial is swept at the next
+// open), and an adopted snapshot's bytes can be read back in ranges to serve peers.
+TEST(SnapshotStore, APartialSnapshotCountsOnlyOnceAdopted) {
+  for (uint64_t seed = 0; seed < 4; ++seed) {
+    MemFileSystem fs;
+    SnapshotStore store(fs, "data", 1, 3);
+    ASSERT_TRUE(store.save({10, "old"}).is_ok());
+    ASSERT_TRUE(store.write_partial({20, "new state"}).is_ok());
+    auto before = store.load_newest();
+    ASSERT_TRUE(before.is_ok());
+    EXPECT_EQ((*before)->slot, 10u);
+    Rng rng(seed);
+    fs.crash(rng, {.tear = seed > 0, .flip_rate = seed > 1 ? 1.0 : 0.0});
+    auto after = store.load_newest();
+    ASSERT_TRUE(after.is_ok()) << after.status().to_string();
+    EXPECT_EQ(**after, (Snapshot{10, "old"}));
+    ASSERT_TRUE(store.remove_partials().is_ok());
+    EXPECT_EQ(*fs.list("data"), std::vector<std::string>{snapshot_file_name(10)});
+  }
+  MemFileSystem fs;
+  SnapshotStore store(fs, "data", 1, 3);
+  ASSERT_TRUE(store.save({10, "old"}).is_ok());
+  ASSERT_TRUE(store.write_partial({20, "new state"}).is_ok());
+  ASSERT_TRUE(store.write_partial({30, "stale one"}).is_ok());
+  ASSERT_TRUE(store.adopt(20).is_ok());
+  EXPECT_EQ(*fs.list("data"), std::vector<std::string>{snapshot_file_name(20)});
+  EXPECT_EQ(*store.read_data(20, 0, 3), "new");
+  EXPECT_EQ(*store.read_data(20, 4, 5), "state");
+  EXPECT_FALSE(store.read_data(10, 0, 3).is_ok());  // gone with the adoption
+  ASSERT_TRUE(store.write_partial({40, "x"}).is_ok());
+  ASSERT_TRUE(store.discard_partial(40).is_ok());
+  ASSERT_TRUE(store.discard_partial(40).is_ok());  // (nothing left to discard)
+  EXPECT_EQ(*fs.list("data"), std::vector<std::string>{snapshot_file_name(20)});
 }
 
 TEST(SnapshotStore, CorruptSnapshotIsReportedByName) {
@@ -275,6 +312,34 @@ TEST(ReplicaStorage, SnapshotCompactsAndRecoveryStartsAboveIt) {
       }
     }
   }
+}
+
+// A snapshot written off the loop is adopted only if no snapshot as new was saved meanwhile (a
+// peer's, installed while the child wrote); one never adopted is swept at the next open.
+TEST(ReplicaStorage, AStaleSnapshotIsDroppedAndAPartialOneSweptOnOpen) {
+  MemFileSystem fs;
+  {
+    Recovered r;
+    auto storage = ReplicaStorage::open(fs, options(), &r);
+    ASSERT_TRUE(storage.is_ok()) << storage.status().to_string();
+    for (int i = 0; i < 200; ++i) (*storage)->append(batch(i));
+    ASSERT_TRUE((*storage)->sync().is_ok());
+    ASSERT_TRUE((*storage)->write_snapshot({100, "ours, through 100"}).is_ok());
+    ASSERT_TRUE((*storage)->save_snapshot({150, "a peer's, through 150"}).is_ok());
+    auto adopted = (*storage)->adopt_snapshot(100);
+    ASSERT_TRUE(adopted.is_ok());
+    EXPECT_FALSE(*adopted);
+    EXPECT_EQ((*storage)->snapshot_slot(), 150u);
+    EXPECT_EQ(*(*storage)->read_snapshot(150, 0, 8), "a peer's");
+    ASSERT_TRUE((*storage)->write_snapshot({180, "never adopted"}).is_ok());
+  }
+  Recovered r;
+  auto storage = ReplicaStorage::open(fs, options(), &r);
+  ASSERT_TRUE(storage.is_ok()) << storage.status().to_string();
+  EXPECT_EQ(*r.snapshot, (Snapshot{150, "a peer's, through 150"}));
+  auto names = fs.list("data");
+  ASSERT_TRUE(names.is_ok());
+  for (const auto& name : *names) EXPECT_EQ(name.find(".partial"), std::string::npos) << name;
 }
 
 TEST(ReplicaStorage, CrashDuringSnapshotAndCompactionLosesNothing) {

@@ -125,6 +125,28 @@ class PosixFileSystem final : public FileSystem {
     return out;
   }
 
+  Result<std::string> read_range(const std::string& path, uint64_t offset, size_t n) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno_status("open", path);
+    std::string out(n, '\0');
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t got =
+          ::pread(fd, out.data() + done, n - done, static_cast<off_t>(offset + done));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        Status s = errno_status("read", path);
+        ::close(fd);
+        return s;
+      }
+      if (got == 0) break;
+      done += static_cast<size_t>(got);
+    }
+    ::close(fd);
+    out.resize(done);
+    return out;
+  }
+
   Status rename(const std::string& from, const std::string& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) return errno_status("rename", from + " to " + to);
     return Status::ok();

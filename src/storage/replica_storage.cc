@@ -13,6 +13,9 @@ Result<std::unique_ptr<ReplicaStorage>> ReplicaStorage::open(FileSystem& fs,
       std::make_unique<SnapshotStore>(fs, options.dir, options.cluster_id, options.node_id);
   auto snapshot = snapshots->load_newest();
   if (!snapshot.is_ok()) return snapshot.status();
+  // A snapshot that was being written when the replica stopped is of no use: it was never
+  // adopted, so nothing depends on it.
+  SYNOD_RETURN_IF_ERROR(snapshots->remove_partials());
   Recovered out;
   auto log = PaxosLog::open(fs, options, &out.state);
   if (!log.is_ok()) return log.status();
@@ -35,10 +38,20 @@ Result<std::unique_ptr<ReplicaStorage>> ReplicaStorage::open(FileSystem& fs,
 
 Status ReplicaStorage::save_snapshot(const Snapshot& snapshot) {
   if (snapshot.slot <= snapshot_slot_) return Status::ok();  // already covered
+  SYNOD_RETURN_IF_ERROR(write_snapshot(snapshot));
+  return adopt_snapshot(snapshot.slot).status();
+}
+
+Result<bool> ReplicaStorage::adopt_snapshot(Slot slot) {
+  if (slot <= snapshot_slot_) {  // already covered
+    SYNOD_RETURN_IF_ERROR(snapshots_->discard_partial(slot));
+    return false;
+  }
   // The snapshot must be durable before any log segment it replaces is removed.
-  SYNOD_RETURN_IF_ERROR(snapshots_->save(snapshot));
-  snapshot_slot_ = snapshot.slot;
-  return log_->compact(snapshot.slot);
+  SYNOD_RETURN_IF_ERROR(snapshots_->adopt(slot));
+  snapshot_slot_ = slot;
+  SYNOD_RETURN_IF_ERROR(log_->compact(slot));
+  return true;
 }
 
 }  // namespace synod::storage

@@ -39,7 +39,21 @@ class ReplicaStorage {
   bool sync_in_flight() const { return log_->sync_in_flight(); }
   // Makes `snapshot` durable (atomically), then drops log segments it makes unnecessary.
   Status save_snapshot(const Snapshot& snapshot);
+  // save_snapshot() in two steps. write_snapshot() writes and syncs the partial file and touches
+  // nothing else, so a forked child may run it on its copy of this object while the parent goes
+  // on. adopt_snapshot() then renames it into place and compacts the log — or, if a snapshot as
+  // new was saved meanwhile (a peer's, installed), removes it and returns false.
+  Status write_snapshot(const Snapshot& snapshot) const {
+    return snapshots_->write_partial(snapshot);
+  }
+  Result<bool> adopt_snapshot(Slot slot);
+  Status discard_snapshot(Slot slot) { return snapshots_->discard_partial(slot); }
   Slot snapshot_slot() const { return snapshot_slot_; }
+  // Bytes of the state machine encoding in the snapshot of `slot`, read from its file (to serve
+  // peers).
+  Result<std::string> read_snapshot(Slot slot, uint64_t offset, size_t n) const {
+    return snapshots_->read_data(slot, offset, n);
+  }
 
   PaxosLog& log() { return *log_; }
   const Identity& identity() const { return identity_; }

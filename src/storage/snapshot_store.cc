@@ -20,10 +20,19 @@ bool parse_name(const std::string& name, Slot& slot) {
   return parse_numbered_name(name, "snap-", ".snap", slot);
 }
 
+bool is_partial(const std::string& name) {
+  Slot slot = 0;
+  return parse_numbered_name(name, "snap-", ".snap.partial", slot);
+}
+
 }  // namespace
 
 std::string snapshot_file_name(Slot slot) {
   return fmt::format("snap-{:020}.snap", slot);
+}
+
+std::string snapshot_partial_name(Slot slot) {
+  return snapshot_file_name(slot) + ".partial";
 }
 
 Result<Snapshot> decode_snapshot_file(const std::string& name, std::string_view bytes,
@@ -70,35 +79,76 @@ Result<Snapshot> decode_snapshot_file(const std::string& name, std::string_view 
 }
 
 Status SnapshotStore::save(const Snapshot& snapshot) {
-  std::string out(kMagic, sizeof kMagic);
-  put_u32(out, kVersion);
-  put_u32(out, node_id_);
-  put_u64(out, cluster_id_);
-  put_u64(out, snapshot.slot);
-  put_u64(out, snapshot.data.size());
-  put_u32(out, crc32c(snapshot.data));
-  put_u32(out, crc32c(out));
-  out += snapshot.data;
+  SYNOD_RETURN_IF_ERROR(write_partial(snapshot));
+  return adopt(snapshot.slot);
+}
+
+Status SnapshotStore::write_partial(const Snapshot& snapshot) const {
+  std::string header(kMagic, sizeof kMagic);
+  put_u32(header, kVersion);
+  put_u32(header, node_id_);
+  put_u64(header, cluster_id_);
+  put_u64(header, snapshot.slot);
+  put_u64(header, snapshot.data.size());
+  put_u32(header, crc32c(snapshot.data));
+  put_u32(header, crc32c(header));
   std::string membership;
   paxos::encode_optional_membership(membership, snapshot.membership);
-  put_u32(out, static_cast<uint32_t>(membership.size()));
-  out += membership;
-  put_u32(out, crc32c(membership));
+  std::string tail;
+  put_u32(tail, static_cast<uint32_t>(membership.size()));
+  tail += membership;
+  put_u32(tail, crc32c(membership));
   SYNOD_RETURN_IF_ERROR(fs_.create_dir(dir_));
-  const std::string name = snapshot_file_name(snapshot.slot);
-  SYNOD_RETURN_IF_ERROR(write_file_atomically(fs_, dir_, name, out));
+  // Written in three pieces, so that the data (the bulk) is never copied.
+  auto file = fs_.open_writable(join_path(dir_, snapshot_partial_name(snapshot.slot)));
+  if (!file.is_ok()) return file.status();
+  SYNOD_RETURN_IF_ERROR((*file)->truncate(0));
+  SYNOD_RETURN_IF_ERROR((*file)->write_at(0, header));
+  SYNOD_RETURN_IF_ERROR((*file)->write_at(kHeaderSize, snapshot.data));
+  SYNOD_RETURN_IF_ERROR((*file)->write_at(kHeaderSize + snapshot.data.size(), tail));
+  SYNOD_RETURN_IF_ERROR((*file)->sync());
+  return (*file)->close();
+}
+
+Status SnapshotStore::adopt(Slot slot) {
+  SYNOD_RETURN_IF_ERROR(fs_.rename(join_path(dir_, snapshot_partial_name(slot)),
+                                   join_path(dir_, snapshot_file_name(slot))));
+  SYNOD_RETURN_IF_ERROR(fs_.sync_dir(dir_));
   auto names = fs_.list(dir_);
   if (!names.is_ok()) return names.status();
   bool removed = false;
   for (const auto& n : *names) {
-    Slot slot = 0;
-    if (parse_name(n, slot) && slot < snapshot.slot) {
+    Slot older = 0;
+    if ((parse_name(n, older) && older < slot) || is_partial(n)) {
       SYNOD_RETURN_IF_ERROR(fs_.remove(join_path(dir_, n)));
       removed = true;
     }
   }
   if (removed) SYNOD_RETURN_IF_ERROR(fs_.sync_dir(dir_));
   return Status::ok();
+}
+
+Status SnapshotStore::discard_partial(Slot slot) {
+  const std::string path = join_path(dir_, snapshot_partial_name(slot));
+  auto exists = fs_.exists(path);
+  if (!exists.is_ok()) return exists.status();
+  return *exists ? fs_.remove(path) : Status::ok();
+}
+
+Status SnapshotStore::remove_partials() {
+  auto exists = fs_.exists(dir_);
+  if (!exists.is_ok()) return exists.status();
+  if (!*exists) return Status::ok();
+  auto names = fs_.list(dir_);
+  if (!names.is_ok()) return names.status();
+  for (const auto& n : *names) {
+    if (is_partial(n)) SYNOD_RETURN_IF_ERROR(fs_.remove(join_path(dir_, n)));
+  }
+  return Status::ok();
+}
+
+Result<std::string> SnapshotStore::read_data(Slot slot, uint64_t offset, size_t n) const {
+  return fs_.read_range(join_path(dir_, snapshot_file_name(slot)), kHeaderSize + offset, n);
 }
 
 Result<std::optional<Snapshot>> SnapshotStore::load_newest() {

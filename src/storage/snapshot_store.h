@@ -1,6 +1,8 @@
 // Snapshots of the state machine: one file per snapshot, named for the slot it covers, written
-// atomically (temporary file, sync, rename, sync the directory) and checksummed. Only the newest
-// is kept once a newer one is durable. Byte format: docs/wal-format.md.
+// atomically (a partial file, synced, renamed into place, the directory synced) and checksummed.
+// Only the newest is kept once a newer one is durable. The two steps can be taken apart: a
+// forked child writes the partial file while the server runs on, and the server adopts it when
+// the child is done (node/server_core.h). Byte format: docs/wal-format.md.
 #pragma once
 
 #include <optional>
@@ -25,14 +27,30 @@ struct Snapshot {
 };
 
 std::string snapshot_file_name(Slot slot);
+// The name of the partial file a snapshot is written to before it is renamed into place. Any
+// partial file left by a crash is removed when the store is opened (and by the next adopt()).
+std::string snapshot_partial_name(Slot slot);
 
 class SnapshotStore {
  public:
   SnapshotStore(FileSystem& fs, std::string dir, uint64_t cluster_id, uint32_t node_id)
       : fs_(fs), dir_(std::move(dir)), cluster_id_(cluster_id), node_id_(node_id) {}
 
-  // Durable when it returns ok; then removes older snapshots.
+  // Durable when it returns ok; then removes older snapshots. write_partial() then adopt().
   Status save(const Snapshot& snapshot);
+  // Writes `snapshot` to its partial file and syncs it. Touches nothing but that file, so it may
+  // run in a forked child while the parent goes on using this store.
+  Status write_partial(const Snapshot& snapshot) const;
+  // Renames the synced partial file of `slot` into place and syncs the directory; then removes
+  // older snapshots and every other partial file.
+  Status adopt(Slot slot);
+  // Removes the partial file of `slot`, if any (a snapshot that is not to be adopted).
+  Status discard_partial(Slot slot);
+  // Removes every partial file (left by a crash while a snapshot was being written).
+  Status remove_partials();
+  // `n` bytes of the state machine's encoding in the snapshot of `slot`, from `offset`; the caller
+  // keeps within the encoding's size (the file goes on with the configuration).
+  Result<std::string> read_data(Slot slot, uint64_t offset, size_t n) const;
   // The newest snapshot, if any. A newest snapshot that fails its checksum is corruption (older
   // ones may no longer have the log they need), reported with its file name.
   Result<std::optional<Snapshot>> load_newest();

@@ -110,6 +110,7 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
   const auto started = std::chrono::steady_clock::now();
   uint64_t runs = 0, violations = 0, ops = 0, acknowledged = 0, reads = 0, unknown = 0, crashes = 0,
            partitions = 0, deferred = 0, inline_syncs = 0, leaders = 0, hostile = 0, large = 0;
+  uint64_t snapshots = 0, superseded = 0, failed = 0, crashed = 0;
   uint64_t slowest_liveness_us = 0;
   for (uint64_t seed = range.first; seed <= range.second; ++seed) {
     sim::CoreResult r = sim::run_core_seed(options, seed, args.trace ? &std::cout : nullptr);
@@ -122,6 +123,10 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
     partitions += r.partitions;
     deferred += r.syncs_deferred;
     inline_syncs += r.syncs_inline;
+    snapshots += r.snapshots_deferred;
+    superseded += r.snapshots_superseded;
+    failed += r.snapshots_failed;
+    crashed += r.crashes_in_snapshot;
     leaders += r.leaders;
     hostile += r.hostile_messages;
     large += r.large_values;
@@ -144,9 +149,11 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
   fmt::print(
       "sim --core: {} runs, {} violations ({} client ops: {} writes acknowledged, {} reads, {} "
       "left open; {} leader elections, {} crashes, {} partitions, {} hostile messages, {} large "
-      "values, {} deferred and {} inline syncs, slowest convergence {:.0f} ms, {:.1f} s)\n",
+      "values, {} deferred and {} inline syncs, {} snapshots off the loop ({} superseded by a "
+      "peer's, {} failed, {} crashes during one), slowest convergence {:.0f} ms, {:.1f} s)\n",
       runs, violations, ops, acknowledged, reads, unknown, leaders, crashes, partitions, hostile,
-      large, deferred, inline_syncs, slowest_liveness_us / 1000.0, wall_s);
+      large, deferred, inline_syncs, snapshots, superseded, failed, crashed,
+      slowest_liveness_us / 1000.0, wall_s);
   return violations == 0 ? 0 : 1;
 }
 
