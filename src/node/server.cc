@@ -499,6 +499,27 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   s->clock_ = std::make_unique<AsioClock>(io);
   core.clock.monotonic_ms = [raw_server] { return raw_server->now_ms(); };
   core.clock.wall_ms = [raw_server] { return raw_server->wall_ms(); };
+  // Unlinking a compacted 64 MiB segment or an older snapshot of tens of MB takes tens of ms: a
+  // thread of its own does it, in order, off the event loop (as Redis unlinks in a background
+  // thread). Nothing waits for it; what it has not removed yet, recovery ignores.
+  s->remover_thread_ = std::make_unique<asio::thread_pool>(1);
+  core.log.remove_files = [raw_server](std::vector<std::string> paths, std::string dir) {
+    asio::post(*raw_server->remover_thread_, [fs = raw_server->fs_.get(), paths = std::move(paths),
+                                              dir = std::move(dir)] {
+      Status removed = Status::ok();
+      for (const auto& path : paths) {
+        removed = fs->remove(path);
+        if (!removed.is_ok()) break;
+      }
+      if (removed.is_ok()) removed = fs->sync_dir(dir);
+      if (!removed.is_ok())
+        logging::write(logging::Level::kWarn, "remove_failed",
+                       "cannot remove files nothing needs any more (they take disk space until "
+                       "the next compaction or restart): " +
+                           removed.to_string(),
+                       {{"dir", dir}});
+    });
+  };
   std::random_device device;
   const uint64_t seed = (uint64_t{device()} << 32) ^ device();
   auto opened = ServerCore::open(*s->fs_, core, seed);

@@ -237,6 +237,7 @@ class Server {
   paxos::MembershipRef dialled_;  // the configuration the transport's peers were taken from
   std::unique_ptr<asio::thread_pool> sync_thread_;  // runs the log's fdatasync (one thread)
   std::unique_ptr<SnapshotChild> snapshot_child_;   // takes snapshots in a forked child
+  std::unique_ptr<asio::thread_pool> remover_thread_;  // unlinks files compaction left behind
   std::unique_ptr<AsioPeers> peers_;
   std::unique_ptr<AsioClock> clock_;
   std::unique_ptr<Router> router_;  // after core_: it goes first

@@ -210,8 +210,9 @@ class CoreSimulation {
   // What the clients' forged markers are made of. Not rng_, so that runs without disk faults
   // (where values stay plain) keep their schedules.
   Rng forgery_;
-  Rng sizes_;    // which values are large: apart, so that the schedule does not shift with it
-  Rng hostile_;  // the hostile peer's choices, apart for the same reason
+  Rng sizes_;     // which values are large: apart, so that the schedule does not shift with it
+  Rng hostile_;   // the hostile peer's choices, apart for the same reason
+  Rng removals_;  // when compacted files are removed, apart for the same reason
   std::map<std::string, TtlKey> ttl_keys_;
   std::vector<std::string> ttl_recent_;  // TTL keys in the order they were set
   CoreResult result_;
@@ -313,7 +314,8 @@ CoreSimulation::CoreSimulation(CoreOptions options, std::ostream* trace)
       rng_(options.seed),
       forgery_(options.seed ^ 0x6d61726b657273ULL),
       sizes_(options.seed ^ 0x73697a6573ULL),
-      hostile_(options.seed ^ 0x686f7374696c65ULL) {
+      hostile_(options.seed ^ 0x686f7374696c65ULL),
+      removals_(options.seed ^ 0x72656d6f7665ULL) {
   options_ = swarmed(options, rng_);
   result_.seed = options_.seed;
   SYNOD_ASSERT(options_.replicas >= 1 && options_.replicas <= 9, "replica count out of range");
@@ -484,13 +486,29 @@ uint64_t CoreSimulation::wall_ms(const Node& node) const {
 }
 
 void CoreSimulation::start(Node& node) {
-  auto core = node::ServerCore::open(node.fs, core_options(node.id), rng_.next());
+  const int index = node.index;
+  node::ServerCore::Options options = core_options(node.id);
+  // Files compaction left behind are removed later, as the server's remover thread does (or
+  // never: a crash first); delays from a stream of their own, so that the rest of a seed's
+  // schedule stays as it was.
+  options.log.remove_files = [this, index](std::vector<std::string> paths, std::string dir) {
+    const uint64_t incarnation = nodes_[index]->incarnation;
+    auto remove = [this, index, incarnation, paths = std::move(paths), dir = std::move(dir)] {
+      Node& n = *nodes_[index];
+      if (!n.up || n.incarnation != incarnation) return;
+      for (const auto& path : paths) (void)n.fs.remove(path);
+      (void)n.fs.sync_dir(dir);
+    };
+    // Half at once (the thread may be idle and quick), half up to a sync's time later.
+    if (removals_.chance(0.5)) return remove();
+    schedule(now_us_ + removals_.between(1, options_.sync_max_us), std::move(remove));
+  };
+  auto core = node::ServerCore::open(node.fs, std::move(options), rng_.next());
   if (!core.is_ok()) {
     return fail("storage: " + to_string(node.id) + " cannot recover: " + core.status().to_string());
   }
   node.core = std::move(*core);
   node.up = true;
-  const int index = node.index;
   const uint64_t incarnation = node.incarnation;
   node.core->set_early_send([this, index](const paxos::Envelope& e) { send(*nodes_[index], e); });
   node.watch = std::make_unique<Watch>(this, index);

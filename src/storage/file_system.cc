@@ -29,4 +29,15 @@ Status write_file_atomically(FileSystem& fs, const std::string& dir, const std::
   return fs.sync_dir(dir);
 }
 
+Status remove_files(FileSystem& fs, const FileRemover& remover, std::vector<std::string> paths,
+                    const std::string& dir) {
+  if (paths.empty()) return Status::ok();
+  if (remover) {
+    remover(std::move(paths), dir);
+    return Status::ok();
+  }
+  for (const auto& path : paths) SYNOD_RETURN_IF_ERROR(fs.remove(path));
+  return fs.sync_dir(dir);
+}
+
 }  // namespace synod::storage

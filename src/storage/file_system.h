@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -59,6 +60,16 @@ inline std::string join_path(const std::string& dir, const std::string& name) {
 // Parses "<prefix><20 decimal digits><suffix>" (segment and snapshot file names) into `number`.
 bool parse_numbered_name(std::string_view name, std::string_view prefix, std::string_view suffix,
                          uint64_t& number);
+
+// Removes files nothing needs any more (log segments a snapshot made unnecessary, older
+// snapshots), in order, then syncs their directory. Unlinking a large file can take tens of ms,
+// so the server hands this to a thread of its own; the simulator does it later, or never (a
+// crash first). Either way is safe: recovery ignores segments and snapshots below the newest
+// snapshot, and segments go lowest first, so those left stay contiguous.
+using FileRemover = std::function<void(std::vector<std::string> paths, std::string dir)>;
+// Through `remover` if set, else at once on this thread.
+Status remove_files(FileSystem& fs, const FileRemover& remover, std::vector<std::string> paths,
+                    const std::string& dir);
 
 // Writes `data` to `dir/name` atomically: a temporary file, sync, rename, sync the directory.
 // After a crash either the old file (or none) or the whole new one is there.

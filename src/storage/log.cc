@@ -425,14 +425,10 @@ Status Log::end_sync(const Status& synced) {
 
 Status Log::remove_segments_below(uint64_t index) {
   index = std::min(index, segment_);
-  bool removed = false;
-  while (first_segment_ < index) {
-    SYNOD_RETURN_IF_ERROR(fs_.remove(join_path(options_.dir, segment_file_name(first_segment_))));
-    ++first_segment_;
-    removed = true;
-  }
-  if (removed) SYNOD_RETURN_IF_ERROR(fs_.sync_dir(options_.dir));
-  return Status::ok();
+  std::vector<std::string> paths;
+  for (; first_segment_ < index; ++first_segment_)
+    paths.push_back(join_path(options_.dir, segment_file_name(first_segment_)));
+  return remove_files(fs_, options_.remove_files, std::move(paths), options_.dir);
 }
 
 }  // namespace synod::storage

@@ -61,6 +61,8 @@ struct LogOptions {
   // Draws each new segment's salt. Unset: the operating system's random source. The simulator
   // sets a seeded one so that a seed replays the same bytes.
   std::function<uint64_t()> salt_source;
+  // How files nothing needs any more are removed (file_system.h). Unset: at once.
+  FileRemover remove_files;
   // The data directory's identity (storage/identity.h), which ReplicaStorage::open checks or
   // creates before anything else.
   IdentityOptions identity;

@@ -9,8 +9,8 @@ Result<std::unique_ptr<ReplicaStorage>> ReplicaStorage::open(FileSystem& fs,
   auto identity = open_identity(fs, options.dir, options.cluster_id, options.node_id,
                                 options.identity, &created);
   if (!identity.is_ok()) return identity.status();
-  auto snapshots =
-      std::make_unique<SnapshotStore>(fs, options.dir, options.cluster_id, options.node_id);
+  auto snapshots = std::make_unique<SnapshotStore>(fs, options.dir, options.cluster_id,
+                                                   options.node_id, options.remove_files);
   auto snapshot = snapshots->load_newest();
   if (!snapshot.is_ok()) return snapshot.status();
   // A snapshot that was being written when the replica stopped is of no use: it was never

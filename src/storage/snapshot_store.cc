@@ -116,16 +116,13 @@ Status SnapshotStore::adopt(Slot slot) {
   SYNOD_RETURN_IF_ERROR(fs_.sync_dir(dir_));
   auto names = fs_.list(dir_);
   if (!names.is_ok()) return names.status();
-  bool removed = false;
+  std::vector<std::string> paths;
   for (const auto& n : *names) {
     Slot older = 0;
-    if ((parse_name(n, older) && older < slot) || is_partial(n)) {
-      SYNOD_RETURN_IF_ERROR(fs_.remove(join_path(dir_, n)));
-      removed = true;
-    }
+    if ((parse_name(n, older) && older < slot) || is_partial(n))
+      paths.push_back(join_path(dir_, n));
   }
-  if (removed) SYNOD_RETURN_IF_ERROR(fs_.sync_dir(dir_));
-  return Status::ok();
+  return remove_files(fs_, remover_, std::move(paths), dir_);
 }
 
 Status SnapshotStore::discard_partial(Slot slot) {

@@ -33,8 +33,14 @@ std::string snapshot_partial_name(Slot slot);
 
 class SnapshotStore {
  public:
-  SnapshotStore(FileSystem& fs, std::string dir, uint64_t cluster_id, uint32_t node_id)
-      : fs_(fs), dir_(std::move(dir)), cluster_id_(cluster_id), node_id_(node_id) {}
+  // `remover`: how older snapshots are removed (file_system.h); unset, at once.
+  SnapshotStore(FileSystem& fs, std::string dir, uint64_t cluster_id, uint32_t node_id,
+                FileRemover remover = {})
+      : fs_(fs),
+        dir_(std::move(dir)),
+        cluster_id_(cluster_id),
+        node_id_(node_id),
+        remover_(std::move(remover)) {}
 
   // Durable when it returns ok; then removes older snapshots. write_partial() then adopt().
   Status save(const Snapshot& snapshot);
@@ -60,6 +66,7 @@ class SnapshotStore {
   std::string dir_;
   uint64_t cluster_id_;
   uint32_t node_id_;
+  FileRemover remover_;
 };
 
 // Decodes a snapshot file's bytes (for load_newest and wal-dump).
