@@ -604,6 +604,12 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
     raw->telemetry_->peer_message(e, Telemetry::Direction::kSent);
     raw->transport_->send(e.to, net::encode_frame(e));
   });
+  // Freeing the values of the 10,000 slots a snapshot covers took 20-95 ms of the loop (at 80 MB
+  // of state): the remover thread frees them.
+  s->core_->set_disposer([raw](std::unique_ptr<paxos::Replica::Forgotten> forgotten) {
+    asio::post(*raw->remover_thread_,
+               [garbage = std::shared_ptr<paxos::Replica::Forgotten>(std::move(forgotten))] {});
+  });
   s->snapshot_child_ = std::make_unique<SnapshotChild>(io);
   s->core_->set_snapshot_runner([raw](ServerCore::SnapshotWork work,
                                       std::function<void(Result<ServerCore::SnapshotMade>)> done) {

@@ -218,6 +218,10 @@ class ServerCore {
   using SnapshotRunner =
       std::function<void(SnapshotWork work, std::function<void(Result<SnapshotMade>)> done)>;
   void set_snapshot_runner(SnapshotRunner run) { snapshot_runner_ = std::move(run); }
+  // Where what a snapshot lets the core forget is freed (paxos::Replica::set_disposer).
+  void set_disposer(std::function<void(std::unique_ptr<paxos::Replica::Forgotten>)> dispose) {
+    replica_->set_disposer(std::move(dispose));
+  }
   bool snapshot_in_flight() const { return snapshot_in_flight_; }
 
   // For the simulator and tests: sees every message as the core lets it go — to a peer, or back

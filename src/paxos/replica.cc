@@ -1245,9 +1245,29 @@ void Replica::serve_snapshot_from(SnapshotReader read) {
   snapshot_.data = nullptr;
 }
 
+namespace {
+
+// Moves the entries of `m` at or below `upto` into `below` (empty), without copying or freeing
+// any: the few above it are moved node by node into a map of their own.
+template <typename V>
+void split_through(std::map<Slot, V>& m, Slot upto, std::map<Slot, V>& below) {
+  std::map<Slot, V> above;
+  for (auto it = m.upper_bound(upto); it != m.end();) {
+    auto next = std::next(it);
+    above.insert(above.end(), m.extract(it));
+    it = next;
+  }
+  below.swap(m);
+  m.swap(above);
+}
+
+}  // namespace
+
 void Replica::forget_through(Slot upto) {
-  std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= upto; });
-  std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= upto; });
+  auto forgotten = std::make_unique<Forgotten>();
+  split_through(accepted_, upto, forgotten->accepted);
+  split_through(chosen_, upto, forgotten->chosen);
+  if (dispose_) dispose_(std::move(forgotten));
   // Only the configuration that governs upto + 1 and those above it can matter from here on.
   auto governing = configs_.upper_bound(upto + 1);
   if (governing != configs_.begin()) configs_.erase(configs_.begin(), std::prev(governing));

@@ -114,6 +114,16 @@ class Replica {
   // The newest snapshot (a recovered or installed one, whose bytes the core holds) is durable
   // where `read` reads it: the core lets go of its bytes and reads them from there.
   void serve_snapshot_from(SnapshotReader read);
+  // What compact() forgets: the chosen values and accepted entries of thousands of slots, whose
+  // freeing took tens of ms of the server's loop. A driver may have them freed elsewhere (the
+  // server, on a thread of its own); unset, they are freed in compact().
+  struct Forgotten {
+    std::map<Slot, Value> chosen;
+    std::map<Slot, Proposal> accepted;
+  };
+  void set_disposer(std::function<void(std::unique_ptr<Forgotten>)> dispose) {
+    dispose_ = std::move(dispose);
+  }
   // The configuration after `slot` (at most commit()), which a snapshot through it records.
   MembershipRef membership_at(Slot slot) const;
 
@@ -324,6 +334,7 @@ class Replica {
   SnapshotRef snapshot_;
   uint64_t snapshot_digest_ = 0;
   SnapshotBytes snapshot_bytes_;  // where its bytes are read when snapshot_.data is null
+  std::function<void(std::unique_ptr<Forgotten>)> dispose_;
   struct Incoming {
     Slot slot = 0;
     uint64_t total = 0;

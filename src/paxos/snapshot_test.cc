@@ -77,6 +77,26 @@ TEST(Snapshot, ServedInBoundedChunksFromAnyOffset) {
   EXPECT_EQ(sent<CatchupReplyMsg>(server->take_ready()).size(), 1u);
 }
 
+// What compaction forgets goes whole to the driver's disposer (the server frees it on another
+// thread); what lies above the snapshot stays.
+TEST(Snapshot, WhatCompactionForgetsGoesToTheDisposer) {
+  DurableState durable;
+  for (Slot s = 1; s <= 12; ++s) durable.chosen[s] = value(s);
+  Replica r(config(1), durable, 1);
+  (void)r.take_ready();
+  std::unique_ptr<Replica::Forgotten> got;
+  r.set_disposer([&](std::unique_ptr<Replica::Forgotten> f) { got = std::move(f); });
+  r.compact(10, std::make_shared<const std::string>("state"));
+  ASSERT_NE(got, nullptr);
+  ASSERT_EQ(got->chosen.size(), 10u);
+  EXPECT_EQ(got->chosen.begin()->first, 1u);
+  EXPECT_EQ(got->chosen.rbegin()->first, 10u);
+  EXPECT_EQ(got->chosen.at(7), value(7));
+  ASSERT_EQ(r.chosen().size(), 2u);
+  EXPECT_EQ(r.chosen().begin()->first, 11u);
+  EXPECT_EQ(r.chosen().at(12), value(12));
+}
+
 // The server keeps no snapshot in memory: the core reads each chunk from its file through a
 // reader. The chunks are the same; one it cannot read now is not sent (the peer asks again).
 TEST(Snapshot, ServedFromAReaderOfItsFile) {
