@@ -4,8 +4,15 @@
 //   - one writer: one 256-byte record appended to the real log and synced, one at a time;
 //   - K concurrent proposals through the group-commit thread: records/s and records per sync;
 //   - one pipelined writer handing the log many records per sync.
+// `synod bench floor`: the least one client's replicated write can take here, measured in place of
+// assumed: one fdatasync of a small write on the disk of a given directory plus two loopback TCP
+// round trips (client to leader to follower, and both answers back).
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -211,6 +218,126 @@ int run_bench_wal(const BenchArgs& args) {
   return 0;
 }
 
+// A socket that closes itself.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+bool send_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    const ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (k <= 0) return false;
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+  return true;
+}
+
+bool recv_all(int fd, char* p, size_t n) {
+  while (n > 0) {
+    const ssize_t k = ::recv(fd, p, n, 0);
+    if (k <= 0) return false;
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+  return true;
+}
+
+// `ops` ping-pongs of `bytes` bytes each way over one 127.0.0.1 TCP connection (TCP_NODELAY) to an
+// echoing thread: what one request and its answer cost on loopback, with blocking calls and no
+// event loop (a floor: a server's loop adds its own wake-ups).
+Result<Latency> loopback_round_trips(int ops, size_t bytes) {
+  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (listener.fd < 0 || ::bind(listener.fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::listen(listener.fd, 1) != 0 ||
+      ::getsockname(listener.fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return Status::io_error("loopback listener");
+  std::thread echo([&listener, ops, bytes] {
+    Fd conn(::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC));
+    if (conn.fd < 0) return;
+    const int one = 1;
+    ::setsockopt(conn.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    std::string buf(bytes, '\0');
+    for (int i = 0; i < ops; ++i)
+      if (!recv_all(conn.fd, buf.data(), bytes) || !send_all(conn.fd, buf.data(), bytes)) return;
+  });
+  Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const int one = 1;
+  bool ok = client.fd >= 0 &&
+            ::connect(client.fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+            ::setsockopt(client.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0;
+  std::string buf(bytes, 'p');
+  std::vector<double> us;
+  for (int i = 0; ok && i < ops; ++i) {
+    const auto t = Clock::now();
+    ok = send_all(client.fd, buf.data(), bytes) && recv_all(client.fd, buf.data(), bytes);
+    us.push_back(micros(Clock::now() - t));
+  }
+  // The echo thread ends when its `ops` are done or the connection closes, and an accept that
+  // never saw the client connect returns once the listener is shut down.
+  if (client.fd >= 0) ::shutdown(client.fd, SHUT_RDWR);
+  ::shutdown(listener.fd, SHUT_RDWR);
+  echo.join();
+  if (!ok) return Status::io_error("loopback ping-pong");
+  return summarize(us);
+}
+
+struct FloorArgs {
+  std::string dir = "synod-bench-floor";
+  int ops = 1000;
+  size_t bytes = 256;
+  bool kv_line = false;
+};
+
+int run_bench_floor(const FloorArgs& args) {
+  if (args.ops < 1 || args.bytes < 1) {
+    fmt::print(stderr, "synod bench floor: need --ops >= 1 and --bytes >= 1\n");
+    return 2;
+  }
+  // A directory of its own inside --dir, so that removing it never touches anything else.
+  std::error_code ec;
+  const bool made_dir = std::filesystem::create_directories(args.dir, ec);
+  std::string scratch = args.dir + "/floor-XXXXXX";
+  if (::mkdtemp(scratch.data()) == nullptr) {
+    fmt::print(stderr, "synod bench floor: cannot create a directory in {}\n", args.dir);
+    return 1;
+  }
+  auto sync = raw_fdatasync(scratch, args.ops);
+  std::filesystem::remove_all(scratch, ec);
+  if (made_dir) std::filesystem::remove(args.dir, ec);  // only if empty: it was ours
+  auto rtt = loopback_round_trips(args.ops, args.bytes);
+  if (!sync.is_ok() || !rtt.is_ok()) {
+    fmt::print(stderr, "synod bench floor: {}\n",
+               (sync.is_ok() ? rtt.status() : sync.status()).to_string());
+    return 1;
+  }
+  const double floor_us = sync->p50_us + 2 * rtt->p50_us;
+  if (args.kv_line) {
+    fmt::print(
+        "fdatasync_p50_us={:.1f} fdatasync_p99_us={:.1f} rtt_p50_us={:.1f} rtt_p99_us={:.1f} "
+        "floor_us={:.1f} ops={}\n",
+        sync->p50_us, sync->p99_us, rtt->p50_us, rtt->p99_us, floor_us, args.ops);
+    return 0;
+  }
+  fmt::print("synod bench floor: {} of each, in {}\n", args.ops, args.dir);
+  fmt::print("fdatasync ({} B write, preallocated file): p50 {:.1f} us, p99 {:.1f} us\n", 256,
+             sync->p50_us, sync->p99_us);
+  fmt::print("loopback TCP round trip ({} B each way): p50 {:.1f} us, p99 {:.1f} us\n", args.bytes,
+             rtt->p50_us, rtt->p99_us);
+  fmt::print("floor of one replicated write (1 fdatasync + 2 round trips): {:.1f} us\n", floor_us);
+  return 0;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, int& exit_code) {
@@ -225,6 +352,18 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   wal->add_option("--inflight", args->writers, "Counts of concurrent proposals to try");
   wal->add_flag("--keep", args->keep, "Keep the logs written (for wal-dump)");
   wal->callback([args, &exit_code] { exit_code = run_bench_wal(*args); });
+  auto floor = std::make_shared<FloorArgs>();
+  CLI::App* floor_cmd = bench->add_subcommand(
+      "floor",
+      "The floor of one client's write: p50 of one fdatasync in --dir plus two loopback round "
+      "trips");
+  floor_cmd->add_option("--dir", floor->dir,
+                        "A directory on the disk to measure (a scratch directory is made in it "
+                        "and removed)");
+  floor_cmd->add_option("--ops", floor->ops, "fdatasyncs, and round trips, to time");
+  floor_cmd->add_option("--bytes", floor->bytes, "Bytes each way per round trip");
+  floor_cmd->add_flag("--kv", floor->kv_line, "Print one line of key=value pairs");
+  floor_cmd->callback([floor, &exit_code] { exit_code = run_bench_floor(*floor); });
   bench::add_bench_kv_command(*bench, exit_code);
   add_bench_members_command(*bench, exit_code);
 }
