@@ -490,6 +490,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   core.log.identity.initial_state = o.initial_cluster_state;
   core.incarnation_from_identity = true;
   core.snapshot_every = o.snapshot_every_slots;
+  core.snapshot_log_bytes = o.snapshot_log_bytes;
   core.store.max_sessions = o.max_sessions;
   if (!o.planted_bug.empty() && bug == PlantedBug::kNone &&
       !ServerCore::plant_bug(o.planted_bug, core))

@@ -73,6 +73,7 @@ class Server {
     uint32_t request_timeout_ms = 5000;  // a client's command gets a definite answer or UNKNOWN
     uint32_t forward_timeout_ms = 1000;  // a forward unanswered this long is sent again
     uint64_t snapshot_every_slots = 10000;
+    uint64_t snapshot_log_bytes = 16 << 20;  // ServerCore::Options::snapshot_log_bytes
     size_t max_clients = 10000;
     size_t max_inflight_per_client = 48;  // pipelined commands in progress per connection
     // The state machine's exactly-once sessions kept at most (kv/store.h); the same on every
@@ -235,8 +236,8 @@ class Server {
   bool bug_wiped_replica_votes_ = false;     // planted: check_identity takes any incarnation
   std::unique_ptr<net::PeerTransport> transport_;
   paxos::MembershipRef dialled_;  // the configuration the transport's peers were taken from
-  std::unique_ptr<asio::thread_pool> sync_thread_;  // runs the log's fdatasync (one thread)
-  std::unique_ptr<SnapshotChild> snapshot_child_;   // takes snapshots in a forked child
+  std::unique_ptr<asio::thread_pool> sync_thread_;     // runs the log's fdatasync (one thread)
+  std::unique_ptr<SnapshotChild> snapshot_child_;      // takes snapshots in a forked child
   std::unique_ptr<asio::thread_pool> remover_thread_;  // unlinks files compaction left behind
   std::unique_ptr<AsioPeers> peers_;
   std::unique_ptr<AsioClock> clock_;

@@ -543,6 +543,8 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
     store_ = std::move(*restored);
     applied_ = ready.install->slot;
     last_snapshot_ = std::max(last_snapshot_, applied_);
+    log_bytes_ = 0;
+    last_snapshot_bytes_ = ready.install->data->size();
     if (observer_) observer_->snapshot_installed(applied_, ready.install->data->size());
   }
   for (const auto& entry : ready.committed) apply(entry);
@@ -582,8 +584,11 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
     done(kv::Reply::error("TRYAGAIN leadership changed; the read was not served"));
   }
   serve_reads();
-  if (!snapshot_in_flight_ && options_.snapshot_every > 0 &&
-      applied_ >= last_snapshot_ + options_.snapshot_every) {
+  const bool by_slots =
+      options_.snapshot_every > 0 && applied_ >= last_snapshot_ + options_.snapshot_every;
+  const bool by_bytes = options_.snapshot_log_bytes > 0 &&
+                        log_bytes_ >= std::max(options_.snapshot_log_bytes, last_snapshot_bytes_);
+  if (!snapshot_in_flight_ && (by_slots || by_bytes)) {
     start_snapshot();
     if (!sync_status_.is_ok()) return sync_status_;
   }
@@ -593,6 +598,7 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
 void ServerCore::start_snapshot() {
   const Slot slot = applied_;
   last_snapshot_ = slot;  // the next is due snapshot_every slots on, whether this one works or not
+  log_bytes_ = 0;
   snapshot_in_flight_ = true;
   if (options_.bug_compact_before_snapshot_durable) {
     Status compacted = storage_->log().compact(slot);
@@ -636,6 +642,7 @@ void ServerCore::finish_snapshot(Slot slot, Result<SnapshotMade> made) {
     return;
   }
   if (!*adopted) return;  // a snapshot as new (a peer's) came first
+  last_snapshot_bytes_ = made->bytes;
   replica_->compact(slot, paxos::SnapshotBytes{made->bytes, made->digest, snapshot_reader(slot)});
   if (observer_)
     observer_->snapshot_saved(slot, made->bytes, made->encode_ms, made->write_ms,
@@ -666,6 +673,7 @@ void ServerCore::apply(const paxos::SlotValue& entry) {
     return;
   }
   for (const auto& command : entry.value.commands) {
+    log_bytes_ += command.payload.size();
     auto decoded = kv::decode_command(command.payload);
     const kv::Reply r = decoded.is_ok() ? store_.apply(*decoded)
                                         : kv::Reply::error("ERR undecodable command in the log");

@@ -69,6 +69,13 @@ class ServerCore {
     paxos::Config config;
     storage::LogOptions log;
     uint64_t snapshot_every = 10'000;  // applied slots between snapshots (0: never)
+    // Also snapshot once the commands applied since the last snapshot add up to this many bytes
+    // and to at least the last snapshot's size (0: by slots only). The replica holds every
+    // value since its last snapshot in memory (chosen, and as its acceptor accepted them), and
+    // batched slots can hold hundreds of commands each: counted in slots alone, that grew to
+    // several times the state. The state's size as a floor keeps a large state from being
+    // snapshotted over and over for little log (as Redis rewrites its AOF once it doubled).
+    uint64_t snapshot_log_bytes = 16 << 20;
     // The state machine's exactly-once sessions: their bound (the same on every replica) and the
     // planted bug sessions-evicted-by-clock.
     kv::Store::Options store;
@@ -320,6 +327,8 @@ class ServerCore {
   kv::Store store_;
   Slot applied_ = 0;
   Slot last_snapshot_ = 0;
+  uint64_t log_bytes_ = 0;            // command bytes applied since the last snapshot began
+  uint64_t last_snapshot_bytes_ = 0;  // the size of the last snapshot saved or installed
   std::map<paxos::CommandId, std::vector<Done>> waiting_;
   Send early_send_;
   SyncRunner sync_runner_;

@@ -38,7 +38,8 @@ class Cluster {
     o.log.cluster_id = 9;
     o.log.node_id = id;
     o.log.segment_bytes = 4096;
-    o.snapshot_every = 5;
+    o.snapshot_every = snapshot_every;
+    o.snapshot_log_bytes = snapshot_log_bytes;
     o.store = store_;
     o.bug_wall_clock_expiry = bug_wall_clock_expiry;
     o.bug_reads_at_local_clock = bug_reads_at_local_clock;
@@ -105,6 +106,8 @@ class Cluster {
   }
   std::set<uint32_t> held_syncs;  // replicas whose syncs run() leaves pending
   bool snapshots_held = false;    // snapshots run off the loop, done by complete_snapshots()
+  uint64_t snapshot_every = 5;
+  uint64_t snapshot_log_bytes = 16 << 20;
   // Clocks: real time advances 10 ms per tick of run(); each replica's wall clock is off by its
   // offset (either sign), its monotonic clock starts at its own offset.
   uint64_t real_ms_ = 0;
@@ -491,6 +494,49 @@ TEST(ServerCore, ASnapshotOffTheLoopIsAdoptedWhenDoneAndServedFromItsFile) {
   EXPECT_GT(chunks, 0u);
   EXPECT_EQ(c.node(laggard).store().digest(), c.node(leader).store().digest());
   EXPECT_EQ(c.node(laggard).store().read({"DBSIZE"}, 0), kv::Reply::integer_of(40));
+}
+
+// Slots can hold hundreds of commands each: the log a replica keeps in memory is bounded in bytes
+// too. A snapshot comes once the commands applied since the last one add up to
+// snapshot_log_bytes and to the last snapshot's size, however few the slots.
+TEST(ServerCore, ASnapshotComesOnceTheLogOutgrowsItsBytesAndTheState) {
+  Cluster c(false, false, {}, [](Cluster& cluster) {
+    cluster.snapshot_every = 0;  // never by slots
+    cluster.snapshot_log_bytes = 4000;
+  });
+  c.run(60);
+  const uint32_t leader = c.leader();
+  ASSERT_NE(leader, 0u);
+  uint64_t seq = 0;
+  auto write = [&](size_t bytes) {
+    ++seq;
+    c.node(leader).submit(1, seq, {"SET", "k" + std::to_string(seq), std::string(bytes, 'v')},
+                          [](const kv::Reply&) {});
+    c.run(1);
+  };
+  for (int i = 0; i < 5; ++i) write(700);  // about 3,600 bytes of commands: no snapshot yet
+  EXPECT_EQ(c.node(leader).replica().snapshot_slot(), 0u);
+  write(700);  // past 4,000
+  const Slot first = c.node(leader).replica().snapshot_slot();
+  EXPECT_GT(first, 0u);
+  // The state (about 4,300 bytes now) is the floor for the next: 4,000 more bytes are not enough.
+  for (int i = 0; i < 5; ++i) write(700);
+  EXPECT_EQ(c.node(leader).replica().snapshot_slot(), first);
+  for (int i = 0; i < 3; ++i) write(700);
+  EXPECT_GT(c.node(leader).replica().snapshot_slot(), first);
+  // Off (0) with snapshot_every 0 too: never.
+  Cluster never(false, false, {}, [](Cluster& cluster) {
+    cluster.snapshot_every = 0;
+    cluster.snapshot_log_bytes = 0;
+  });
+  never.run(60);
+  const uint32_t l = never.leader();
+  ASSERT_NE(l, 0u);
+  for (uint64_t i = 1; i <= 30; ++i) {
+    never.node(l).submit(1, i, {"SET", "k", std::string(700, 'v')}, [](const kv::Reply&) {});
+    never.run(1);
+  }
+  EXPECT_EQ(never.node(l).replica().snapshot_slot(), 0u);
 }
 
 // Findings 2 and 3: expiry and locks on the cluster clock, whatever the replicas' wall clocks say.

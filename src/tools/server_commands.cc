@@ -175,7 +175,12 @@ void add_server(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(10, 3600000))
       ->capture_default_str();
   cmd->add_option("--snapshot-every", o->snapshot_every_slots,
-                  "applied slots between snapshots (0: never)")
+                  "applied slots between snapshots (0: none by slots; see --snapshot-log-bytes)")
+      ->capture_default_str();
+  cmd->add_option("--snapshot-log-bytes", o->snapshot_log_bytes,
+                  "also snapshot once the commands applied since the last snapshot add up to this "
+                  "many bytes and to the last snapshot's size (0: by slots only); bounds the log "
+                  "each replica holds in memory")
       ->capture_default_str();
   cmd->add_option("--max-clients", o->max_clients, "client connections at once (1..1000000)")
       ->check(CLI::Range(1, 1000000))
