@@ -505,21 +505,10 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   // thread). Nothing waits for it; what it has not removed yet, recovery ignores.
   s->remover_thread_ = std::make_unique<asio::thread_pool>(1);
   core.log.remove_files = [raw_server](std::vector<std::string> paths, std::string dir) {
-    asio::post(*raw_server->remover_thread_, [fs = raw_server->fs_.get(), paths = std::move(paths),
-                                              dir = std::move(dir)] {
-      Status removed = Status::ok();
-      for (const auto& path : paths) {
-        removed = fs->remove(path);
-        if (!removed.is_ok()) break;
-      }
-      if (removed.is_ok()) removed = fs->sync_dir(dir);
-      if (!removed.is_ok())
-        logging::write(logging::Level::kWarn, "remove_failed",
-                       "cannot remove files nothing needs any more (they take disk space until "
-                       "the next compaction or restart): " +
-                           removed.to_string(),
-                       {{"dir", dir}});
-    });
+    asio::post(*raw_server->remover_thread_,
+               [raw_server, paths = std::move(paths), dir = std::move(dir)] {
+                 raw_server->remove_files(paths, dir);
+               });
   };
   std::random_device device;
   const uint64_t seed = (uint64_t{device()} << 32) ^ device();
@@ -1907,6 +1896,34 @@ std::string Server::info(const std::string& section) const {
     add("clock_faults:" + core_->clock_faults().describe());
   }
   return out;
+}
+
+// On the remover thread. Log segments must go lowest first with none skipped: recovery refuses a
+// directory whose segments have a gap. So once one cannot be removed, no later segment is (they
+// stay, harmless, until a restart's compaction removes them in order); an older snapshot or a
+// partial file that cannot be removed is only disk space. A file already gone counts as removed
+// (two listings may both have named an older snapshot).
+void Server::remove_files(const std::vector<std::string>& paths, const std::string& dir) {
+  Status failed = Status::ok();
+  for (const auto& path : paths) {
+    const bool segment = std::filesystem::path(path).filename().string().rfind("wal-", 0) == 0;
+    if (segment && segments_stuck_) continue;
+    Status removed = fs_->remove(path);
+    if (!removed.is_ok()) {
+      auto exists = fs_->exists(path);
+      if (exists.is_ok() && !*exists) continue;
+      failed = removed;
+      if (segment) segments_stuck_ = true;
+    }
+  }
+  if (Status synced = fs_->sync_dir(dir); failed.is_ok() && !synced.is_ok()) failed = synced;
+  if (!failed.is_ok())
+    logging::write(logging::Level::kWarn, "remove_failed",
+                   "cannot remove a file nothing needs any more: " + failed.to_string() +
+                       (segments_stuck_ ? " (log segments are kept from here on, in order, "
+                                          "until a restart compacts them)"
+                                        : ""),
+                   {{"dir", dir}});
 }
 
 }  // namespace synod::node

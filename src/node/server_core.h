@@ -68,7 +68,7 @@ class ServerCore {
     Clock clock;
     paxos::Config config;
     storage::LogOptions log;
-    uint64_t snapshot_every = 10'000;  // applied slots between snapshots (0: never)
+    uint64_t snapshot_every = 10'000;  // applied slots between snapshots (0: none by slots)
     // Also snapshot once the commands applied since the last snapshot add up to this many bytes
     // and to at least the last snapshot's size (0: by slots only). The replica holds every
     // value since its last snapshot in memory (chosen, and as its acceptor accepted them), and
@@ -212,6 +212,9 @@ class ServerCore {
     uint64_t encode_ms = 0;
     uint64_t write_ms = 0;
   };
+  // It runs in a forked child of a multi-threaded process: it may allocate and make system calls,
+  // and must take no lock another thread may have held at the fork (no logging, no asserts that
+  // log): a child that blocks forever is killed at its deadline (node/snapshot_child.h).
   using SnapshotWork = std::function<Result<SnapshotMade>()>;
   // If set, snapshots are taken off the caller's thread. `run(work, done)` must run `work` on an
   // image of this object as it is at the call — the server forks, and the child runs it on its

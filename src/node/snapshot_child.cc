@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "base/coding.h"
 
@@ -34,10 +35,31 @@ void write_all(int fd, const std::string& bytes) {
   // Die with the parent: an orphan would go on writing into a directory a restarted server owns.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(1);
+  // The parent's signal handlers (asio's, for SIGTERM and SIGINT) write to descriptors closed
+  // below: the child takes the default actions, with nothing blocked.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) (void)::signal(sig, SIG_DFL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  (void)::sigprocmask(SIG_SETMASK, &none, nullptr);
   // Hold no socket, listener or log segment of the parent's open: a peer must see a connection
   // the parent closed end now, not when the child exits.
-  if (report_fd > 3) ::close_range(3, static_cast<unsigned>(report_fd - 1), 0);
-  ::close_range(static_cast<unsigned>(report_fd + 1), ~0U, 0);
+  const bool closed =
+      (report_fd <= 3 || ::close_range(3, static_cast<unsigned>(report_fd - 1), 0) == 0) &&
+      ::close_range(static_cast<unsigned>(report_fd + 1), ~0U, 0) == 0;
+  if (!closed) {  // (a kernel before 5.9)
+    const long most = ::sysconf(_SC_OPEN_MAX);
+    for (int fd = 3; fd < (most > 0 ? most : 65536); ++fd) {
+      if (fd != report_fd) (void)::close(fd);
+    }
+  }
+  // Under memory pressure the kernel should kill the child (a snapshot that fails changes
+  // nothing), not the replica, as Redis does for its BGSAVE child.
+  if (const int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); fd >= 0) {
+    (void)!::write(fd, "1000", 4);
+    ::close(fd);
+  }
   std::string report;
   Result<ServerCore::SnapshotMade> made = work();
   if (made.is_ok()) {
@@ -132,6 +154,15 @@ uint64_t SnapshotChild::start(ServerCore::SnapshotWork work,
   pending_ = std::make_shared<Pending>(io_, fds[0], this);
   pending_->done = std::move(done);
   pending_->read();
+  // A child that blocks (a disk that never answers) would hold up every later snapshot, and the
+  // log would grow without bound: past its deadline it is killed, which fails the snapshot.
+  deadline_.expires_after(std::chrono::milliseconds(deadline_ms_));
+  deadline_.async_wait([this, p = std::weak_ptr<Pending>(pending_)](const asio::error_code& ec) {
+    auto pending = p.lock();
+    if (ec || !pending || pending->owner == nullptr || pid_ <= 0) return;
+    overdue_ = true;
+    ::kill(pid_, SIGKILL);
+  });
   return fork_us;
 }
 
@@ -143,6 +174,8 @@ Result<ServerCore::SnapshotMade> SnapshotChild::finish(const std::string& report
   } while (reaped < 0 && errno == EINTR);
   const pid_t pid = pid_;
   pid_ = -1;
+  deadline_.cancel();
+  const bool overdue = std::exchange(overdue_, false);
   if (!report.empty() && report[0] == 1 && report.size() == kRecordBytes) {
     ServerCore::SnapshotMade made;
     const char* p = report.data() + 1;
@@ -162,6 +195,7 @@ Result<ServerCore::SnapshotMade> SnapshotChild::finish(const std::string& report
   } else if (reaped == pid && WIFEXITED(status)) {
     how = "with exit code " + std::to_string(WEXITSTATUS(status)) + " and no report";
   }
+  if (overdue) how += ", past its deadline of " + std::to_string(deadline_ms_ / 1000) + " s";
   return Status::io_error("the snapshot's child process " + std::to_string(pid) + " ended " + how);
 }
 

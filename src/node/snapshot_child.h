@@ -27,7 +27,9 @@ namespace synod::node {
 
 class SnapshotChild {
  public:
-  explicit SnapshotChild(asio::io_context& io) : io_(io) {}
+  // A child still running `deadline_ms` after its fork is killed (its snapshot fails).
+  explicit SnapshotChild(asio::io_context& io, uint64_t deadline_ms = 30 * 60 * 1000)
+      : io_(io), deadline_ms_(deadline_ms), deadline_(io) {}
   // Kills and reaps a child still running; its `done` is never called.
   ~SnapshotChild();
   SnapshotChild(const SnapshotChild&) = delete;
@@ -46,6 +48,9 @@ class SnapshotChild {
   Result<ServerCore::SnapshotMade> finish(const std::string& report);
 
   asio::io_context& io_;
+  uint64_t deadline_ms_;
+  asio::steady_timer deadline_;
+  bool overdue_ = false;
   pid_t pid_ = -1;
   std::shared_ptr<Pending> pending_;
 };

@@ -91,11 +91,26 @@ TEST(SnapshotChild, AFailureOrADeathIsReportedAsAnError) {
   EXPECT_NE(killed.status().message().find("killed by signal 9"), std::string::npos)
       << killed.status().to_string();
   // It goes on working after both.
-  Made again = run(child, io, []() -> Made {
-    return ServerCore::SnapshotMade{7, 0, 0, 0, 0};
-  });
+  Made again = run(child, io, []() -> Made { return ServerCore::SnapshotMade{7, 0, 0, 0, 0}; });
   ASSERT_TRUE(again.is_ok());
   EXPECT_EQ(again->slot, 7u);
+}
+
+// A child that never finishes (a disk that never answers) is killed at its deadline, so that
+// later snapshots can run.
+TEST(SnapshotChild, AChildPastItsDeadlineIsKilledAndItsSnapshotFails) {
+  asio::io_context io;
+  SnapshotChild child(io, /*deadline_ms=*/200);
+  Made late = run(child, io, []() -> Made {
+    ::pause();  // until killed
+    return ServerCore::SnapshotMade{};
+  });
+  ASSERT_FALSE(late.is_ok());
+  EXPECT_NE(late.status().message().find("past its deadline"), std::string::npos)
+      << late.status().to_string();
+  Made next = run(child, io, []() -> Made { return ServerCore::SnapshotMade{9, 0, 0, 0, 0}; });
+  ASSERT_TRUE(next.is_ok()) << next.status().to_string();
+  EXPECT_EQ(next->slot, 9u);
 }
 
 TEST(SnapshotChild, DestroyingItKillsAChildStillRunningAndNeverCallsDone) {

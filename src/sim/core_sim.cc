@@ -52,7 +52,8 @@ class CoreSimulation {
     // hand-over) and the completion to deliver later.
     std::optional<Result<node::ServerCore::SnapshotMade>> snapshot_made;
     std::function<void(Result<node::ServerCore::SnapshotMade>)> snapshot_done;
-    bool snapshotting = false;  // as of the last drive
+    bool snapshotting = false;     // as of the last drive
+    uint64_t removals_due_us = 0;  // when the last removal handed over is done
     // What this replica's messages claimed about its disk, over all its incarnations.
     Ballot vouched_promise;
     std::map<Slot, Ballot> vouched_accepts;
@@ -470,6 +471,9 @@ node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
     SYNOD_ASSERT(node::ServerCore::plant_bug(bug, o), "not a planted bug of the replica");
   }
   o.snapshot_every = options_.snapshot_every;
+  // A quarter of the seeds also snapshot by bytes of log, at a size this simulator's values reach
+  // (chosen by the seed, not drawn, so that the other seeds' schedules stay as they were).
+  if (options_.seed % 4 == 3) o.snapshot_log_bytes = 8 << 10;
   const int index = int(id.value - 1);
   o.clock.monotonic_ms = [this, index] { return monotonic_ms(*nodes_[index]); };
   o.clock.wall_ms = [this, index] { return wall_ms(*nodes_[index]); };
@@ -499,9 +503,21 @@ void CoreSimulation::start(Node& node) {
       for (const auto& path : paths) (void)n.fs.remove(path);
       (void)n.fs.sync_dir(dir);
     };
-    // Half at once (the thread may be idle and quick), half up to a sync's time later.
-    if (removals_.chance(0.5)) return remove();
-    schedule(now_us_ + removals_.between(1, options_.sync_max_us), std::move(remove));
+    // Half at once (the thread may be idle and quick), half up to a sync's time later; in order,
+    // as the server's one thread takes them (segments must go lowest first).
+    Node& n = *nodes_[index];
+    if (n.removals_due_us <= now_us_ && removals_.chance(0.5)) return remove();
+    n.removals_due_us =
+        std::max(n.removals_due_us, now_us_ + removals_.between(1, options_.sync_max_us));
+    // Later, on its own: a crash may come right after it removed segments while a sync is in
+    // flight — where a promise only an unsynced segment start holds would be lost.
+    schedule(n.removals_due_us, [this, index, incarnation, remove = std::move(remove)] {
+      remove();
+      Node& owner = *nodes_[index];
+      if (owner.up && owner.incarnation == incarnation && faults_on_ && options_.crashes &&
+          owner.core->sync_in_flight() && removals_.chance(options_.crash_after_snapshot))
+        crash_and_schedule_restart(owner);
+    });
   };
   auto core = node::ServerCore::open(node.fs, std::move(options), rng_.next());
   if (!core.is_ok()) {
@@ -547,6 +563,7 @@ void CoreSimulation::start(Node& node) {
   check_recovery(node);
   if (done_) return;
   node.snapshotting = false;
+  node.removals_due_us = 0;
   node.last_snapshot = node.core->replica().snapshot_slot();
   node.last_promise = node.core->replica().promised();
   node.peers = std::make_unique<Peers>(this, index);

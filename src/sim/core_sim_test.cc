@@ -349,7 +349,7 @@ TEST(CoreSim, RequestsSentBeforeTheirBallotIsDurableAreCaught) {
 // The bug 604a2f3 fixed, which 5,000 seeds of the protocol simulator did not find: a snapshot
 // during a sync that had started a segment removed the only durable copy of the promise.
 // Rarer since snapshots are taken off the loop: a compaction comes when a snapshot is done, less
-// often right after a sync that started a segment (8 of 6,000 seeds, the first at 1377; 3 of
+// often right after a sync that started a segment (6 of 6,000 seeds, the first at 1131; 3 of
 // 1,000 when snapshots were inline).
 TEST(CoreSim, APromiseLeftToAnUnfinishedSyncAcrossACompactionIsCaught) {
   expect_caught("unsynced-checkpoint", "vouching", 3000);
