@@ -1898,31 +1898,14 @@ std::string Server::info(const std::string& section) const {
   return out;
 }
 
-// On the remover thread. Log segments must go lowest first with none skipped: recovery refuses a
-// directory whose segments have a gap. So once one cannot be removed, no later segment is (they
-// stay, harmless, until a restart's compaction removes them in order); an older snapshot or a
-// partial file that cannot be removed is only disk space. A file already gone counts as removed
-// (two listings may both have named an older snapshot).
+// On the remover thread.
 void Server::remove_files(const std::vector<std::string>& paths, const std::string& dir) {
-  Status failed = Status::ok();
-  for (const auto& path : paths) {
-    const bool segment = std::filesystem::path(path).filename().string().rfind("wal-", 0) == 0;
-    if (segment && segments_stuck_) continue;
-    Status removed = fs_->remove(path);
-    if (!removed.is_ok()) {
-      auto exists = fs_->exists(path);
-      if (exists.is_ok() && !*exists) continue;
-      failed = removed;
-      if (segment) segments_stuck_ = true;
-    }
-  }
-  if (Status synced = fs_->sync_dir(dir); failed.is_ok() && !synced.is_ok()) failed = synced;
-  if (!failed.is_ok())
+  Status removed = storage::remove_in_order(*fs_, paths, dir, removals_stuck_);
+  if (!removed.is_ok())
     logging::write(logging::Level::kWarn, "remove_failed",
-                   "cannot remove a file nothing needs any more: " + failed.to_string() +
-                       (segments_stuck_ ? " (log segments are kept from here on, in order, "
-                                          "until a restart compacts them)"
-                                        : ""),
+                   "cannot remove files nothing needs any more; nothing more is removed until a "
+                   "restart: " +
+                       removed.to_string(),
                    {{"dir", dir}});
 }
 

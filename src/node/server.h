@@ -239,9 +239,9 @@ class Server {
   std::unique_ptr<asio::thread_pool> sync_thread_;     // runs the log's fdatasync (one thread)
   std::unique_ptr<SnapshotChild> snapshot_child_;      // takes snapshots in a forked child
   std::unique_ptr<asio::thread_pool> remover_thread_;  // unlinks files compaction left behind
-  // On remover_thread_ (see remove_files).
+  // On remover_thread_: storage::remove_in_order, logging a failure.
   void remove_files(const std::vector<std::string>& paths, const std::string& dir);
-  bool segments_stuck_ = false;  // a segment could not be removed: later ones are kept
+  bool removals_stuck_ = false;  // a file could not be removed: nothing more is
   std::unique_ptr<AsioPeers> peers_;
   std::unique_ptr<AsioClock> clock_;
   std::unique_ptr<Router> router_;  // after core_: it goes first

@@ -48,11 +48,11 @@ struct SnapshotRef {
 
 uint64_t snapshot_digest(std::string_view data);
 
-// Reads `n` bytes from `offset` of a snapshot that the core does not hold (they are in its
-// file), to serve them to peers chunk by chunk; nullopt if they cannot be read now (the chunk is
-// not sent; the peer asks again).
+// Reads `n` bytes from `offset` of a snapshot (in memory, or in its file), to serve them to peers
+// chunk by chunk; nullopt if they cannot be read now (the chunk is not sent; the peer asks
+// again).
 using SnapshotReader = std::function<std::optional<std::string>(uint64_t offset, size_t n)>;
-// Such a snapshot: its size, its snapshot_digest, and its reader.
+// A snapshot's bytes as the core serves them: their size, their snapshot_digest, their reader.
 struct SnapshotBytes {
   uint64_t size = 0;
   uint64_t digest = 0;

@@ -9,6 +9,19 @@
 #include "paxos/proposer.h"
 
 namespace synod::paxos {
+namespace {
+
+// Bytes of a snapshot held in memory, and their snapshot_digest.
+SnapshotBytes in_memory(std::shared_ptr<const std::string> data, uint64_t digest) {
+  const uint64_t size = data->size();
+  return SnapshotBytes{
+      size, digest,
+      [data = std::move(data)](uint64_t offset, size_t n) -> std::optional<std::string> {
+        return data->substr(offset, n);
+      }};
+}
+
+}  // namespace
 
 const char* to_string(Role role) {
   switch (role) {
@@ -45,11 +58,12 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
     // The state machine restarts from the snapshot; the log continues above it.
     SYNOD_ASSERT(durable.snapshot.data != nullptr, "a snapshot without data");
     snapshot_ = durable.snapshot;
-    snapshot_digest_ = snapshot_digest(*snapshot_.data);
+    snapshot_bytes_ = in_memory(snapshot_.data, snapshot_digest(*snapshot_.data));
     commit_ = handed_out_ = known_commit_ = snapshot_.slot;
     std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= snapshot_.slot; });
     std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= snapshot_.slot; });
     ready_.install = snapshot_;
+    snapshot_.data = nullptr;  // (snapshot_bytes_ holds them until the driver serves its file)
     if (snapshot_.membership) adopt_membership(snapshot_.membership, snapshot_.slot + 1);
   }
   // Accepting (b, v) promised b, even if the promise record itself did not survive.
@@ -1219,13 +1233,9 @@ void Replica::on_catchup_reply(const CatchupReplyMsg& msg) {
 // Snapshots and compaction.
 
 void Replica::compact(Slot upto, std::shared_ptr<const std::string> data) {
-  SYNOD_ASSERT(upto <= handed_out_, "a snapshot beyond what the state machine was handed");
   SYNOD_ASSERT(data != nullptr, "a snapshot without data");
-  if (upto <= snapshot_.slot) return;
-  snapshot_ = SnapshotRef{upto, std::move(data), membership_at(upto)};
-  snapshot_digest_ = snapshot_digest(*snapshot_.data);
-  snapshot_bytes_ = {};
-  forget_through(upto);
+  const uint64_t digest = snapshot_digest(*data);
+  compact(upto, in_memory(std::move(data), digest));
 }
 
 void Replica::compact(Slot upto, SnapshotBytes bytes) {
@@ -1233,16 +1243,13 @@ void Replica::compact(Slot upto, SnapshotBytes bytes) {
   SYNOD_ASSERT(bytes.read != nullptr, "a snapshot without a reader of its bytes");
   if (upto <= snapshot_.slot) return;
   snapshot_ = SnapshotRef{upto, nullptr, membership_at(upto)};
-  snapshot_digest_ = bytes.digest;
   snapshot_bytes_ = std::move(bytes);
   forget_through(upto);
 }
 
 void Replica::serve_snapshot_from(SnapshotReader read) {
   SYNOD_ASSERT(snapshot_.slot > 0 && read != nullptr, "no snapshot to serve from a file");
-  if (snapshot_.data == nullptr) return;
-  snapshot_bytes_ = SnapshotBytes{snapshot_.data->size(), snapshot_digest_, std::move(read)};
-  snapshot_.data = nullptr;
+  snapshot_bytes_.read = std::move(read);
 }
 
 namespace {
@@ -1282,19 +1289,13 @@ MembershipRef Replica::membership_at(Slot slot) const {
 
 void Replica::send_snapshot_chunk(NodeId to, uint64_t offset) {
   if (snapshot_.slot == 0) return;
-  const uint64_t size = snapshot_.data ? snapshot_.data->size() : snapshot_bytes_.size;
+  const uint64_t size = snapshot_bytes_.size;
   offset = std::min<uint64_t>(offset, size);
   const size_t n =
       static_cast<size_t>(std::min<uint64_t>(config_.snapshot_chunk_bytes, size - offset));
-  std::string chunk;
-  if (snapshot_.data) {
-    chunk = snapshot_.data->substr(offset, n);
-  } else {
-    auto read = snapshot_bytes_.read(offset, n);
-    if (!read || read->size() != n) return;  // unreadable now: the peer asks again
-    chunk = std::move(*read);
-  }
-  send(to, SnapshotChunkMsg{snapshot_.slot, size, snapshot_digest_, offset, std::move(chunk),
+  auto chunk = snapshot_bytes_.read(offset, n);
+  if (!chunk || chunk->size() != n) return;  // unreadable now: the peer asks again
+  send(to, SnapshotChunkMsg{snapshot_.slot, size, snapshot_bytes_.digest, offset, std::move(*chunk),
                             snapshot_.membership});
 }
 
@@ -1349,13 +1350,14 @@ void Replica::on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg) {
     request_catchup(/*retry=*/false);
     return;
   }
+  const uint64_t digest = in.digest;
   SnapshotRef snapshot{in.slot, std::make_shared<const std::string>(std::move(in.data)),
                        msg.membership};
   incoming_.reset();
-  install_snapshot(std::move(snapshot));
+  install_snapshot(std::move(snapshot), digest);
 }
 
-void Replica::install_snapshot(SnapshotRef snapshot) {
+void Replica::install_snapshot(SnapshotRef snapshot, uint64_t digest) {
   const Slot slot = snapshot.slot;
   // Proposals of ours in slots the snapshot covers are never handed out one by one: report them
   // now (review finding: the client got UNKNOWN for a command that was applied). A deposed leader
@@ -1372,8 +1374,7 @@ void Replica::install_snapshot(SnapshotRef snapshot) {
     it = pending_.erase(it);
   }
   snapshot_ = snapshot;
-  snapshot_digest_ = snapshot_digest(*snapshot_.data);
-  snapshot_bytes_ = {};
+  snapshot_bytes_ = in_memory(snapshot_.data, digest);
   std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= slot; });
   std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= slot; });
   if (snapshot_.membership) {
@@ -1386,6 +1387,7 @@ void Replica::install_snapshot(SnapshotRef snapshot) {
   std::erase_if(ready_.committed, [&](const SlotValue& e) { return e.slot <= slot; });
   ready_.persist.snapshot = snapshot_;
   ready_.install = snapshot_;
+  snapshot_.data = nullptr;  // (snapshot_bytes_ holds them until the driver serves its file)
   SYNOD_ASSERT(slot > commit_, "installing a snapshot we do not need");
   commit_ = handed_out_ = slot;
   known_commit_ = std::max(known_commit_, slot);
@@ -1519,7 +1521,7 @@ void Replica::encode_state(std::string& out) const {
   put_u64(out, handed_out_);
   put_u64(out, known_commit_);
   put_u64(out, snapshot_.slot);
-  put_u64(out, snapshot_digest_);
+  put_u64(out, snapshot_bytes_.digest);
   put_u8(out, incoming_.has_value());
   if (incoming_) {
     put_u64(out, incoming_->slot);

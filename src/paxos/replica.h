@@ -286,7 +286,8 @@ class Replica {
   void forget_through(Slot upto);
   void on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg);
   void on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg);
-  void install_snapshot(SnapshotRef snapshot);
+  // `digest`: its snapshot_digest (checked on arrival).
+  void install_snapshot(SnapshotRef snapshot, uint64_t digest);
 
   void merge_promise(const PromiseMsg& msg);
   void send(NodeId to, Message message);
@@ -332,8 +333,9 @@ class Replica {
   // Snapshots: the newest one (everything up to its slot is compacted away), and one being
   // received from a peer, chunk by chunk.
   SnapshotRef snapshot_;
-  uint64_t snapshot_digest_ = 0;
-  SnapshotBytes snapshot_bytes_;  // where its bytes are read when snapshot_.data is null
+  // Where its bytes are read: in memory (recovered, installed, or handed to compact() whole) until
+  // the driver serves them from their file. snapshot_.data stays null.
+  SnapshotBytes snapshot_bytes_;
   std::function<void(std::unique_ptr<Forgotten>)> dispose_;
   struct Incoming {
     Slot slot = 0;

@@ -54,6 +54,7 @@ class CoreSimulation {
     std::function<void(Result<node::ServerCore::SnapshotMade>)> snapshot_done;
     bool snapshotting = false;     // as of the last drive
     uint64_t removals_due_us = 0;  // when the last removal handed over is done
+    bool removals_stuck = false;   // (storage::remove_in_order)
     // What this replica's messages claimed about its disk, over all its incarnations.
     Ballot vouched_promise;
     std::map<Slot, Ballot> vouched_accepts;
@@ -500,8 +501,7 @@ void CoreSimulation::start(Node& node) {
     auto remove = [this, index, incarnation, paths = std::move(paths), dir = std::move(dir)] {
       Node& n = *nodes_[index];
       if (!n.up || n.incarnation != incarnation) return;
-      for (const auto& path : paths) (void)n.fs.remove(path);
-      (void)n.fs.sync_dir(dir);
+      (void)storage::remove_in_order(n.fs, paths, dir, n.removals_stuck);
     };
     // Half at once (the thread may be idle and quick), half up to a sync's time later; in order,
     // as the server's one thread takes them (segments must go lowest first).
@@ -564,6 +564,7 @@ void CoreSimulation::start(Node& node) {
   if (done_) return;
   node.snapshotting = false;
   node.removals_due_us = 0;
+  node.removals_stuck = false;
   node.last_snapshot = node.core->replica().snapshot_slot();
   node.last_promise = node.core->replica().promised();
   node.peers = std::make_unique<Peers>(this, index);

@@ -36,7 +36,20 @@ Status remove_files(FileSystem& fs, const FileRemover& remover, std::vector<std:
     remover(std::move(paths), dir);
     return Status::ok();
   }
-  for (const auto& path : paths) SYNOD_RETURN_IF_ERROR(fs.remove(path));
+  bool stuck = false;
+  return remove_in_order(fs, paths, dir, stuck);
+}
+
+Status remove_in_order(FileSystem& fs, const std::vector<std::string>& paths,
+                       const std::string& dir, bool& stuck) {
+  if (stuck) return Status::io_error("removals in " + dir + " stopped after an earlier failure");
+  for (const auto& path : paths) {
+    Status removed = fs.remove(path);
+    if (removed.is_ok()) continue;
+    if (auto exists = fs.exists(path); exists.is_ok() && !*exists) continue;
+    stuck = true;
+    return removed;
+  }
   return fs.sync_dir(dir);
 }
 

@@ -67,9 +67,17 @@ bool parse_numbered_name(std::string_view name, std::string_view prefix, std::st
 // crash first). Either way is safe: recovery ignores segments and snapshots below the newest
 // snapshot, and segments go lowest first, so those left stay contiguous.
 using FileRemover = std::function<void(std::vector<std::string> paths, std::string dir)>;
-// Through `remover` if set, else at once on this thread.
+// Through `remover` if set, else at once on this thread (remove_in_order).
 Status remove_files(FileSystem& fs, const FileRemover& remover, std::vector<std::string> paths,
                     const std::string& dir);
+// What every FileRemover does with a batch: removes `paths` in order, then syncs `dir`. A file
+// already gone counts as removed (two listings may both name an older snapshot). Once one cannot
+// be removed, none after it is, in this batch or later ones (`stuck` remembers): the next may be
+// a log segment above a kept one, and recovery refuses a directory whose segments have a gap.
+// What is kept is only disk space, which a restart's compaction frees in order. Returns the
+// failure, or that the batch was skipped.
+Status remove_in_order(FileSystem& fs, const std::vector<std::string>& paths,
+                       const std::string& dir, bool& stuck);
 
 // Writes `data` to `dir/name` atomically: a temporary file, sync, rename, sync the directory.
 // After a crash either the old file (or none) or the whole new one is there.

@@ -222,6 +222,27 @@ TEST(SnapshotStore, APartialSnapshotCountsOnlyOnceAdopted) {
   EXPECT_EQ(*fs.list("data"), std::vector<std::string>{snapshot_file_name(20)});
 }
 
+// Removals go in order; a file already gone counts as removed; once one fails nothing more is
+// removed (the next could be a log segment above a kept one: recovery refuses a gap).
+TEST(RemoveInOrder, AFileGoneCountsAsRemovedAndAFailureStopsEveryLaterRemoval) {
+  MemFileSystem fs;
+  ASSERT_TRUE(fs.create_dir("d").is_ok());
+  for (const char* name : {"d/a", "d/b", "d/c", "d/e"})
+    ASSERT_TRUE(write_file_atomically(fs, "d", std::string(name).substr(2), "x").is_ok());
+  bool stuck = false;
+  EXPECT_TRUE(remove_in_order(fs, {"d/a", "d/a", "d/gone"}, "d", stuck).is_ok());
+  EXPECT_FALSE(stuck);
+  EXPECT_FALSE(*fs.exists("d/a"));
+  fs.fail_after(0);
+  EXPECT_FALSE(remove_in_order(fs, {"d/b", "d/c"}, "d", stuck).is_ok());
+  EXPECT_TRUE(stuck);
+  fs.fail_after(-1);
+  EXPECT_FALSE(remove_in_order(fs, {"d/e"}, "d", stuck).is_ok());  // skipped
+  EXPECT_TRUE(*fs.exists("d/b"));
+  EXPECT_TRUE(*fs.exists("d/c"));
+  EXPECT_TRUE(*fs.exists("d/e"));
+}
+
 TEST(SnapshotStore, CorruptSnapshotIsReportedByName) {
   MemFileSystem fs;
   SnapshotStore store(fs, "data", 1, 3);
