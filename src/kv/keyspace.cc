@@ -99,7 +99,7 @@ void Keyspace::drop_if_empty(std::string_view key) {
         if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
           return false;  // an empty string is a value
         } else {
-          return v.size() == 0;
+          return v->size() == 0;
         }
       },
       it->second.data);
@@ -185,6 +185,10 @@ namespace {
 struct Encoder {
   std::string& out;
   void operator()(const std::string& s) const { put_bytes(out, s); }
+  template <class T>
+  void operator()(const Boxed<T>& boxed) const {
+    (*this)(*boxed);
+  }
   void operator()(const Hash& h) const {
     put_u64(out, h.fields.size());
     for (const auto& [f, v] : h.fields) {
@@ -234,7 +238,7 @@ bool decode_value(Reader& in, uint8_t type, const KeyLimits& limits, Value& valu
         if (!h.fields.emplace(std::move(a), std::move(b)).second) return false;
       }
       const bool ok = h.bytes <= limits.max_value_bytes;
-      value.data = std::move(h);
+      value.data = Boxed<Hash>(std::move(h));
       return ok;
     }
     case Type::kList: {
@@ -246,7 +250,7 @@ bool decode_value(Reader& in, uint8_t type, const KeyLimits& limits, Value& valu
         l.items.push_back(std::move(a));
       }
       const bool ok = l.bytes <= limits.max_value_bytes;
-      value.data = std::move(l);
+      value.data = Boxed<List>(std::move(l));
       return ok;
     }
     case Type::kSet: {
@@ -258,7 +262,7 @@ bool decode_value(Reader& in, uint8_t type, const KeyLimits& limits, Value& valu
         if (!s.members.insert(std::move(a)).second) return false;
       }
       const bool ok = s.bytes <= limits.max_value_bytes;
-      value.data = std::move(s);
+      value.data = Boxed<Set>(std::move(s));
       return ok;
     }
     case Type::kZset: {
@@ -272,7 +276,7 @@ bool decode_value(Reader& in, uint8_t type, const KeyLimits& limits, Value& valu
         z.put(a, score);
       }
       const bool ok = z.bytes <= limits.max_value_bytes;
-      value.data = std::move(z);
+      value.data = Boxed<ZSet>(std::move(z));
       return ok;
     }
   }

@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -57,8 +59,50 @@ struct ZSet {
   bool remove(std::string_view member);
 };
 
+// A collection held by pointer: a key's value is as small as a string's (a std::map or deque
+// inline made every key's node 128 bytes larger, strings included, and most keys are strings).
+// Copying copies the collection.
+template <class T>
+class Boxed {
+ public:
+  Boxed() : p_(std::make_unique<T>()) {}
+  explicit Boxed(T value) : p_(std::make_unique<T>(std::move(value))) {}
+  Boxed(const Boxed& o) : p_(std::make_unique<T>(*o.p_)) {}
+  Boxed& operator=(const Boxed& o) {
+    p_ = std::make_unique<T>(*o.p_);
+    return *this;
+  }
+  Boxed(Boxed&&) noexcept = default;
+  Boxed& operator=(Boxed&&) noexcept = default;
+  T& operator*() const { return *p_; }
+  T* operator->() const { return p_.get(); }
+
+ private:
+  std::unique_ptr<T> p_;
+};
+
+// How a value of type T is held in Value::data: a string inline, a collection boxed.
+template <class T>
+using Stored = std::conditional_t<std::is_same_v<T, std::string>, std::string, Boxed<T>>;
+template <class T>
+T& unbox(Stored<T>& stored) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return stored;
+  } else {
+    return *stored;
+  }
+}
+template <class T>
+const T& unbox(const Stored<T>& stored) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return stored;
+  } else {
+    return *stored;
+  }
+}
+
 struct Value {
-  std::variant<std::string, Hash, List, Set, ZSet> data;
+  std::variant<std::string, Boxed<Hash>, Boxed<List>, Boxed<Set>, Boxed<ZSet>> data;
   uint64_t expire_at_ms = 0;  // 0: no expiry
   // The log position (Keyspace::position()) of the command that last modified the key, for WATCH.
   uint64_t version = 0;
@@ -117,20 +161,20 @@ class Keyspace {
   template <class T>
   const T* read_as(std::string_view key, uint64_t now_ms, bool& wrong) const {
     const Value* v = find(key, now_ms);
-    wrong = v && !std::holds_alternative<T>(v->data);
-    return v && !wrong ? &std::get<T>(v->data) : nullptr;
+    wrong = v && !std::holds_alternative<Stored<T>>(v->data);
+    return v && !wrong ? &unbox<T>(std::get<Stored<T>>(v->data)) : nullptr;
   }
   template <class T>
   T* write_as(std::string_view key, bool& wrong) {
     Value* v = find_live(key);
-    wrong = v && !std::holds_alternative<T>(v->data);
-    return v && !wrong ? &std::get<T>(v->data) : nullptr;
+    wrong = v && !std::holds_alternative<Stored<T>>(v->data);
+    return v && !wrong ? &unbox<T>(std::get<Stored<T>>(v->data)) : nullptr;
   }
   // An empty value of type T under `key`, replacing whatever was there (expired or not), with
   // no expiry. A collection left empty must be dropped again (drop_if_empty).
   template <class T>
   T& create(const std::string& key) {
-    return std::get<T>(put(key, Value{T{}, 0}).data);
+    return unbox<T>(std::get<Stored<T>>(put(key, Value{Stored<T>{}, 0}).data));
   }
   // Replaces the key's value (and its expiry) with `value`.
   Value& put(const std::string& key, Value value);

@@ -117,8 +117,9 @@ bool decode_value(Reader& in, Value& value) {
     value.membership = std::move(membership);
   }
   if (n > in.remaining() / 20) return false;  // each command takes >= 20 bytes
-  value.commands.resize(n);
-  for (auto& c : value.commands) {
+  std::vector<Command>& commands = value.commands.edit();
+  commands.resize(n);
+  for (auto& c : commands) {
     if (!in.u64(c.id.client) || !in.u64(c.id.seq) || !in.bytes(c.payload)) return false;
   }
   return true;
