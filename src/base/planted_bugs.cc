@@ -96,6 +96,12 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "copies queue ahead of everything else, and the laggard never catches up (on two cores, "
        "two replicas sat at 100% CPU building 4 MiB replies)",
        "sim --protocol --link-bytes-per-ms (liveness)"},
+      {"silent-without-snapshot", BugLayer::kProtocol,
+       "a peer asked for the rest of a snapshot when it has taken none answers nothing: a "
+       "laggard that began another peer's snapshot asks the next leader for it again and again, "
+       "and never catches up (found by sim --core, 5 replicas with disk faults, once replicas "
+       "stopped snapshotting at the same slots)",
+       "sim --core --replicas 5 --disk-faults (liveness)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

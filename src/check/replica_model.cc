@@ -198,6 +198,10 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
            "abstracts time and bandwidth away; run it with synod sim --protocol "
            "--link-bytes-per-ms 1000 --large-values 0.2";
   }
+  if (name == "silent-without-snapshot") {
+    return "it stalls a laggard (liveness, not safety) that asks a peer without a snapshot for "
+           "one, and the model abstracts time away; run it with synod sim --core";
+  }
   if (name == "absurd-rounds-taken") {
     return "it breaks liveness (a forged Prepare ends all elections), not safety, and the model "
            "has no hostile peer; run it with synod sim";

@@ -508,22 +508,31 @@ TEST(ServerCore, ASnapshotComesOnceTheLogOutgrowsItsBytesAndTheState) {
   const uint32_t leader = c.leader();
   ASSERT_NE(leader, 0u);
   uint64_t seq = 0;
+  // Every replica applies each write before the next (a heartbeat tells the followers).
   auto write = [&](size_t bytes) {
     ++seq;
     c.node(leader).submit(1, seq, {"SET", "k" + std::to_string(seq), std::string(bytes, 'v')},
                           [](const kv::Reply&) {});
-    c.run(1);
+    c.run(8);
   };
+  // n1 waits the intervals themselves; n3 waits 1.25 times as long (10 eighths), so that
+  // replicas do not all fork at once.
+  EXPECT_EQ(ServerCore::snapshot_eighths(NodeId{1}), 8u);
+  EXPECT_EQ(ServerCore::snapshot_eighths(NodeId{3}), 10u);
   for (int i = 0; i < 5; ++i) write(700);  // about 3,600 bytes of commands: no snapshot yet
-  EXPECT_EQ(c.node(leader).replica().snapshot_slot(), 0u);
+  EXPECT_EQ(c.node(1).replica().snapshot_slot(), 0u);
   write(700);  // past 4,000
-  const Slot first = c.node(leader).replica().snapshot_slot();
+  const Slot first = c.node(1).replica().snapshot_slot();
   EXPECT_GT(first, 0u);
-  // The state (about 4,300 bytes now) is the floor for the next: 4,000 more bytes are not enough.
+  EXPECT_EQ(c.node(3).replica().snapshot_slot(), 0u);  // under 5,000
+  write(700);                                          // past 5,000
+  EXPECT_GT(c.node(3).replica().snapshot_slot(), first);
+  // The state (about 5,000 bytes now) is the floor for n1's next: 4,000 more bytes are not
+  // enough.
   for (int i = 0; i < 5; ++i) write(700);
-  EXPECT_EQ(c.node(leader).replica().snapshot_slot(), first);
+  EXPECT_EQ(c.node(1).replica().snapshot_slot(), first);
   for (int i = 0; i < 3; ++i) write(700);
-  EXPECT_GT(c.node(leader).replica().snapshot_slot(), first);
+  EXPECT_GT(c.node(1).replica().snapshot_slot(), first);
   // Off (0) with snapshot_every 0 too: never.
   Cluster never(false, false, {}, [](Cluster& cluster) {
     cluster.snapshot_every = 0;

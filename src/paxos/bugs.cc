@@ -32,6 +32,7 @@ constexpr BugEntry kBugs[] = {
     {"transfer-skips-phase1", &Bugs::transfer_skips_phase1},
     {"transfer-unmarked", &Bugs::transfer_unmarked},
     {"catchup-retry-storm", &Bugs::catchup_retry_storm},
+    {"silent-without-snapshot", &Bugs::silent_without_snapshot},
 };
 }  // namespace
 

@@ -50,6 +50,8 @@ struct Bugs {
                                      // them, and the handover waits for an election timeout
   bool catchup_retry_storm = false;  // an unanswered catch-up request is re-sent every retransmit
                                      // interval however long the answer takes to arrive
+  bool silent_without_snapshot = false;  // a peer asked for a snapshot when it has none says
+                                         // nothing: the asker asks again, forever
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
@@ -58,7 +60,7 @@ struct Bugs {
            time_carried_into_new_ballot || absurd_rounds_taken || reconfig_without_overlap ||
            learner_votes || wiped_replica_votes || removed_member_disrupts || silent_learner ||
            catchup_from_members_only || transfer_skips_phase1 || transfer_unmarked ||
-           catchup_retry_storm;
+           catchup_retry_storm || silent_without_snapshot;
   }
 };
 

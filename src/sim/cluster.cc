@@ -73,6 +73,13 @@ struct Simulation::Node {
   // The incarnation of its data directory (paxos::Config::incarnation), new when it is wiped.
   uint64_t identity = 0;
   bool wiped = false;
+  // The first incarnation it heard from each peer, kept across crashes and lost with a wipe: the
+  // server's durable peer pins (storage/identity.h), which refuse a peer that comes back as
+  // another incarnation. Without them here, a replica restarted with a configuration from before
+  // a member's incarnation was bound (a removed member, say) took a wiped replica's promise under
+  // its old id, and the two chose a second value for a slot (sim --protocol --reconfig seed 949,
+  // once the schedule moved); a server that had heard that member before refuses it.
+  std::map<NodeId, uint64_t> pins;
   // Its catch-up and snapshot requests once calm since its chosen prefix last moved (times).
   std::deque<uint64_t> catchup_requests;
   Slot catchup_watch_commit = 0;
@@ -267,6 +274,15 @@ void Simulation::dispatch(Event& event) {
         log((cut_.clogged ? "hold (clog) " : "drop (partition) ") + to_string(event.envelope));
         if (cut_.clogged) held_.push_back(std::move(event.envelope));
         return;
+      }
+      if (!local && event.envelope.incarnation != 0) {
+        const auto [pin, first] =
+            node.pins.try_emplace(event.envelope.from, event.envelope.incarnation);
+        if (!first && pin->second != event.envelope.incarnation &&
+            !options_.bugs.wiped_replica_votes) {
+          log("refuse (pinned incarnation) " + to_string(event.envelope));
+          return;
+        }
       }
       log("deliver " + to_string(event.envelope));
       const bool leading = node.replica->role() == paxos::Role::kLeader;
@@ -932,6 +948,7 @@ void Simulation::wipe(Node& node) {
     for (const std::string& name : *names) (void)node.fs.remove("data/" + name);
   }
   node.disk = {};
+  node.pins.clear();
   node.identity = rng_.next() | 1;
   node.wiped = true;
   ++result_.wipes;

@@ -475,6 +475,13 @@ node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
   // A quarter of the seeds also snapshot by bytes of log, at a size this simulator's values reach
   // (chosen by the seed, not drawn, so that the other seeds' schedules stay as they were).
   if (options_.seed % 4 == 3) o.snapshot_log_bytes = 8 << 10;
+  // Replicas need not share their snapshot settings (each has its own flags): in a third of the
+  // seeds the last replica never snapshots, so that a laggard may ask a peer for a snapshot it
+  // does not have (planted bug silent-without-snapshot).
+  if (options_.seed % 3 == 2 && int(id.value) == options_.replicas) {
+    o.snapshot_every = 0;
+    o.snapshot_log_bytes = 0;
+  }
   const int index = int(id.value - 1);
   o.clock.monotonic_ms = [this, index] { return monotonic_ms(*nodes_[index]); };
   o.clock.wall_ms = [this, index] { return wall_ms(*nodes_[index]); };

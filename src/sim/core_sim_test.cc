@@ -142,6 +142,15 @@ TEST(CoreSim, ALogCompactedBeforeItsSnapshotIsDurableIsCaught) {
   expect_caught("compact-before-snapshot-durable", "vouching", 20);
 }
 
+// Replicas with snapshot settings of their own (a third of the seeds run one that never
+// snapshots): a laggard that began one peer's snapshot asks the next leader for the rest, and a
+// leader without a snapshot must say so (an empty chunk of slot 0: the laggard turns to catch-up)
+// rather than stay silent, which left the laggard asking forever.
+TEST(CoreSim, APeerWithoutASnapshotThatStaysSilentIsCaught) {
+  CoreOptions o;  // (full runs: the short ones calm down before the transfer stalls)
+  expect_caught("silent-without-snapshot", "liveness", 1000, o);
+}
+
 // An OK for every write: a mistyped reply (an INCR answered OK) gives it away at once; with
 // only GETs and SETs, the durability check and the history catch it on their own.
 TEST(CoreSim, WritesAnsweredBeforeTheyAreChosenAreCaught) {
@@ -186,7 +195,7 @@ TEST(CoreSim, TheRoutersForwardAndServeFollowerReads) {
     total.incrs_acknowledged += r.incrs_acknowledged;
   }
   EXPECT_GT(total.forwarded, 1000u);
-  EXPECT_GT(total.follower_reads, 300u);
+  EXPECT_GT(total.follower_reads, 200u);  // (295 in 50 seeds)
   EXPECT_GT(total.router_retries, 1000u);
   EXPECT_GT(total.incrs_acknowledged, 100u);
 }
@@ -215,8 +224,8 @@ TEST(CoreSim, HostileMessagesAndValuesUpToTheLimitRunCleanly) {
 // router had already told its client TRYAGAIN, "not applied". The leader now drops a copy of a
 // forward it took before. With ten times the default duplication the simulator finds it about
 // once in 2,000 to 4,000 seeds (`synod sim --seeds 1-20000 --dup 0.3 --bug
-// duplicate-forwards-run --keep-going`: since snapshots are taken off the loop, seeds 1625,
-// 3248, 9371, 10953 and 19671 as linearizable, 16544 as counters), too rarely for a search here;
+// duplicate-forwards-run --keep-going`: since replicas snapshot at staggered intervals, seed 4091
+// as linearizable and 15203 as counters), too rarely for a search here;
 // the seeds replay
 // exactly and must be found again with that command whenever the simulator's schedule changes.
 namespace {
@@ -241,7 +250,7 @@ void expect_seeds_replay(const CoreOptions& o, const std::string& router_bug,
 TEST(CoreSim, ACopyOfAForwardTheLeaderRefusedIsNeverApplied) {
   CoreOptions o;
   o.duplicate = 0.3;
-  expect_seeds_replay(o, "duplicate-forwards-run", {1625, 3248});
+  expect_seeds_replay(o, "duplicate-forwards-run", {4091});
 }
 
 // Found by the disk-fault soak at HEAD of 2026-12-05 (seed 40640 of 50,000, 3 replicas): a
@@ -251,14 +260,14 @@ TEST(CoreSim, ACopyOfAForwardTheLeaderRefusedIsNeverApplied) {
 // a forward now leaves the write's outcome open. Since PreVote (fewer elections) the default
 // duplication no longer reaches it in 50,000 seeds; with ten times as much, 3 of 20,000 do
 // (`synod sim --seeds 1-20000 --disk-faults --dup 0.3 --bug forward-refusal-trusted
-// --keep-going`: since snapshots are taken off the loop, seeds 524, 2786, 4743 and 8019 as
-// linearizable, 2161 as counters). The seeds replay exactly and must be found again with that
-// command whenever the simulator's schedule changes.
+// --keep-going`: since replicas snapshot at staggered intervals, seeds 524 and 4825 as
+// linearizable, 6611 and 12159 as counters). The seeds replay exactly and must be found again with
+// that command whenever the simulator's schedule changes.
 TEST(CoreSim, AWriteWhoseForwardWasRefusedIsNotReportedUnapplied) {
   CoreOptions o;
   o.disk_faults = true;
   o.duplicate = 0.3;
-  expect_seeds_replay(o, "forward-refusal-trusted", {524, 2786});
+  expect_seeds_replay(o, "forward-refusal-trusted", {524, 4825});
 }
 
 // Review's forged Prepare that ended all elections: acceptors that take any round, however

@@ -246,6 +246,10 @@ const std::map<std::string, std::string>& not_yet_reached() {
       {"time-of-any-ballot",
        "core_sim_test.cc ACutOffLeadersClockThatLiftsItsSuccessorsIsCaught: it shows only in key "
        "expiry, which this simulator's clients do not use"},
+      {"silent-without-snapshot",
+       "core_sim_test.cc APeerWithoutASnapshotThatStaysSilentIsCaught: it needs a replica that "
+       "never snapshots while others do, which the whole-replica simulator runs and this one "
+       "does not"},
   };
   return bugs;
 }
@@ -343,15 +347,16 @@ TEST(Simulation, ALeaderThatLearnsFromCatchupIsCaught) {
 // answer of leader n5, added after it, and never caught up. Catch-up answers now count from any
 // sender. The planted bug restores the old filter; too rare for a search here (1 of 3,000 seeds),
 // the seed replays exactly and must be found again with that command, with
-// --bug catchup-from-members-only --keep-going, whenever the simulator's schedule changes.
+// --bug catchup-from-members-only --keep-going, whenever the simulator's schedule changes (since
+// a peer without a snapshot answers a request for one, seed 2815 of 6,000; clean without it).
 TEST(Simulation, ALearnerBehindTheChangeThatAddedItsLeaderCatchesUp) {
   Options options;
   options.reconfig = 0.3;
-  const RunResult clean = run_seed(options, 1155);
+  const RunResult clean = run_seed(options, 2815);
   EXPECT_FALSE(clean.violation) << *clean.violation;
   ASSERT_TRUE(paxos::enable_bug("catchup-from-members-only", options.bugs));
-  const RunResult planted = run_seed(options, 1155);
-  ASSERT_TRUE(planted.violation) << "seed 1155: the planted bug was not reproduced";
+  const RunResult planted = run_seed(options, 2815);
+  ASSERT_TRUE(planted.violation) << "seed 2815: the planted bug was not reproduced";
   EXPECT_EQ(planted.violation->rfind("liveness: ", 0), 0u) << *planted.violation;
 }
 

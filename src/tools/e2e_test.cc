@@ -500,7 +500,9 @@ TEST_F(E2E, SnapshotsAreTakenByAChildAndALaggardIsSentTheLeadersFromItsFile) {
     })) << "n"
         << id << ": " << files(id).size() << " snapshot files, first "
         << (files(id).empty() ? "" : files(id)[0]);
-    EXPECT_GE(std::stoull(info(id)["snapshot_slot"]), 350u);
+    // Within one interval of the last write: 50 slots, 62 for n3 (node::ServerCore, which
+    // staggers the replicas' snapshots).
+    EXPECT_GE(std::stoull(info(id)["snapshot_slot"]), 320u);
   }
   for (int id = 1; id <= 3; ++id) {
     if (id == laggard) continue;
@@ -508,7 +510,7 @@ TEST_F(E2E, SnapshotsAreTakenByAChildAndALaggardIsSentTheLeadersFromItsFile) {
   }
   ASSERT_TRUE(cluster_->start(laggard).is_ok());
   ASSERT_TRUE(eventually([&] { return caught_up(); })) << replication_states();
-  EXPECT_GE(std::stoull(info(laggard)["snapshot_slot"]), 350u);
+  EXPECT_GE(std::stoull(info(laggard)["snapshot_slot"]), 320u);
   EXPECT_NE(slurp(cluster_->log_path(laggard)).find("snapshot_installed"), std::string::npos);
   EXPECT_TRUE(lost(acked).empty());
 }
