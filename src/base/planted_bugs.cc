@@ -102,6 +102,11 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "and never catches up (found by sim --core, 5 replicas with disk faults, once replicas "
        "stopped snapshotting at the same slots)",
        "sim --core --replicas 5 --disk-faults (liveness)"},
+      {"deaf-to-askers", BugLayer::kProtocol,
+       "a replica asked for the slots after another's chosen prefix, above its own, does not ask "
+       "back: a spare made the only voter and restarted knowing no configuration has no peer to "
+       "ask, the others wait for it to lead, and nobody ever does",
+       "sim --protocol --reconfig (liveness; seed 5471)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

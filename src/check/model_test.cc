@@ -126,7 +126,8 @@ TEST(ModelCheckTest, BugsOutsideSingleDecreeAreNamed) {
                           name != "wiped-replica-votes" && name != "removed-member-disrupts" &&
                           name != "silent-learner" && name != "catchup-from-members-only" &&
                           name != "transfer-skips-phase1" && name != "transfer-unmarked" &&
-                          name != "catchup-retry-storm" && name != "silent-without-snapshot";
+                          name != "catchup-retry-storm" && name != "silent-without-snapshot" &&
+                          name != "deaf-to-askers";
     EXPECT_EQ(applies, expected) << name;
   }
   EXPECT_NE(bug_not_applicable("skip-fdatasync")->find("storage"), std::string::npos);

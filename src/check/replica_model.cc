@@ -198,6 +198,10 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
            "abstracts time and bandwidth away; run it with synod sim --protocol "
            "--link-bytes-per-ms 1000 --large-values 0.2";
   }
+  if (name == "deaf-to-askers") {
+    return "it stalls a spare made the only voter (liveness, not safety), and the model abstracts "
+           "time away; run it with synod sim --protocol --reconfig";
+  }
   if (name == "silent-without-snapshot") {
     return "it stalls a laggard (liveness, not safety) that asks a peer without a snapshot for "
            "one, and the model abstracts time away; run it with synod sim --core";

@@ -33,6 +33,7 @@ constexpr BugEntry kBugs[] = {
     {"transfer-unmarked", &Bugs::transfer_unmarked},
     {"catchup-retry-storm", &Bugs::catchup_retry_storm},
     {"silent-without-snapshot", &Bugs::silent_without_snapshot},
+    {"deaf-to-askers", &Bugs::deaf_to_askers},
 };
 }  // namespace
 

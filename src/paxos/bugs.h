@@ -50,6 +50,8 @@ struct Bugs {
                                      // them, and the handover waits for an election timeout
   bool catchup_retry_storm = false;  // an unanswered catch-up request is re-sent every retransmit
                                      // interval however long the answer takes to arrive
+  bool deaf_to_askers = false;  // a replica asked for slots above its own chosen prefix does not
+                                // ask the asker back, though it may know of no other peer
   bool silent_without_snapshot = false;  // a peer asked for a snapshot when it has none says
                                          // nothing: the asker asks again, forever
 
@@ -60,7 +62,7 @@ struct Bugs {
            time_carried_into_new_ballot || absurd_rounds_taken || reconfig_without_overlap ||
            learner_votes || wiped_replica_votes || removed_member_disrupts || silent_learner ||
            catchup_from_members_only || transfer_skips_phase1 || transfer_unmarked ||
-           catchup_retry_storm || silent_without_snapshot;
+           catchup_retry_storm || silent_without_snapshot || deaf_to_askers;
   }
 };
 

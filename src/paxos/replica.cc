@@ -1210,6 +1210,17 @@ void Replica::on_catchup_request(NodeId from, const CatchupRequestMsg& msg) {
     reply.chosen.push_back(SlotValue{it->first, it->second});
   }
   send(from, std::move(reply));
+  // The asker has learned every slot below the one it asks from: if that is more than we know,
+  // ask it back. A spare that had just been made the only voter, restarted knowing no
+  // configuration (so no peer to ask) and heard only the others asking it for what follows
+  // their chosen prefix; it answered and waited, and nobody ever led (sim --protocol --reconfig
+  // seed 5471).
+  if (msg.first_slot > commit_ + 1 && !catchup_outstanding_ && may_catch_up() &&
+      !config_.bugs.deaf_to_askers) {
+    catchup_outstanding_ = true;
+    catchup_elapsed_ = 0;
+    send(from, CatchupRequestMsg{commit_ + 1});
+  }
 }
 
 void Replica::on_catchup_reply(const CatchupReplyMsg& msg) {

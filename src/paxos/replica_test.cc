@@ -1207,6 +1207,9 @@ TEST_F(ReplicaTest, RandomSchedulesFindEachPlantedBug) {
     // silent-without-snapshot stalls a laggard (liveness) when a peer has no snapshot at all:
     // sim --core finds it (CoreSim.APeerWithoutASnapshotThatStaysSilentIsCaught).
     if (name == "silent-without-snapshot") continue;
+    // deaf-to-askers needs a spare made the only voter that restarts knowing no configuration:
+    // sim --protocol --reconfig reaches it (Simulation.ASpareMadeTheOnlyVoterAsksThoseWhoAskIt).
+    if (name == "deaf-to-askers") continue;
     // accept-lower-ballot needs an acceptor that promised a higher ballot to take a lower one's
     // Accept. Since followers that hear a leader ignore other Prepares (leader stickiness), these
     // schedules no longer reach it (0 of 1,000 seeds; 0 of 300 with a leader falling silent at 5%

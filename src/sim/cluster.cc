@@ -985,6 +985,19 @@ void Simulation::reconfigure() {
   } else if (pick == 6) {
     // Not while a change is in progress: it may shrink the voters to a pair that needs this one.
     if (voters.size() < 3 || leader->replica->membership_change_pending()) return;
+    // Nor while any replica holds an accepted change that is not known chosen and would leave
+    // fewer than three voters: the leader may not know of it, and a later leader re-proposes it
+    // (phase 1). Chosen after the wipe, it governs with a wiped voter in a pair, a failure no
+    // configuration of two survives (sim --protocol --reconfig seed 3592 ended so: the demotion
+    // of n3 accepted by some, then n2 wiped, then the demotion chosen, and nothing since).
+    for (const auto& other : nodes_) {
+      if (!other->up) continue;
+      const auto& accepted = other->replica->accepted();
+      for (auto it = accepted.upper_bound(other->replica->commit()); it != accepted.end(); ++it) {
+        const paxos::MembershipRef& pending = it->second.value.membership;
+        if (pending && pending->voters().size() < 3) return;
+      }
+    }
     // Only once every member has committed the binding of the victim's incarnation: before, a
     // member that has not would listen to the wiped replica (the server's durable pins close that
     // window in production; docs/core.md, "Membership").

@@ -246,6 +246,9 @@ const std::map<std::string, std::string>& not_yet_reached() {
       {"time-of-any-ballot",
        "core_sim_test.cc ACutOffLeadersClockThatLiftsItsSuccessorsIsCaught: it shows only in key "
        "expiry, which this simulator's clients do not use"},
+      {"deaf-to-askers",
+       "sim_test.cc Simulation.ASpareMadeTheOnlyVoterAsksThoseWhoAskIt replays the one seed of "
+       "6,000 of sim --protocol --reconfig that reaches it"},
       {"silent-without-snapshot",
        "core_sim_test.cc APeerWithoutASnapshotThatStaysSilentIsCaught: it needs a replica that "
        "never snapshots while others do, which the whole-replica simulator runs and this one "
@@ -347,16 +350,38 @@ TEST(Simulation, ALeaderThatLearnsFromCatchupIsCaught) {
 // answer of leader n5, added after it, and never caught up. Catch-up answers now count from any
 // sender. The planted bug restores the old filter; too rare for a search here (1 of 3,000 seeds),
 // the seed replays exactly and must be found again with that command, with
-// --bug catchup-from-members-only --keep-going, whenever the simulator's schedule changes (since
-// a peer without a snapshot answers a request for one, seed 2815 of 6,000; clean without it).
+// --bug catchup-from-members-only --keep-going, whenever the simulator's schedule changes. Since a
+// replica asked from above its chosen prefix asks back (deaf-to-askers), no seed of 24,000 (nor
+// 8,000 of 5 replicas) reaches it: this replays seed 2815, found before that change, with
+// deaf-to-askers planted too, which restores that schedule. Clean with deaf-to-askers alone; a
+// liveness violation with both.
 TEST(Simulation, ALearnerBehindTheChangeThatAddedItsLeaderCatchesUp) {
   Options options;
   options.reconfig = 0.3;
+  ASSERT_TRUE(paxos::enable_bug("deaf-to-askers", options.bugs));
   const RunResult clean = run_seed(options, 2815);
   EXPECT_FALSE(clean.violation) << *clean.violation;
   ASSERT_TRUE(paxos::enable_bug("catchup-from-members-only", options.bugs));
   const RunResult planted = run_seed(options, 2815);
   ASSERT_TRUE(planted.violation) << "seed 2815: the planted bug was not reproduced";
+  EXPECT_EQ(planted.violation->rfind("liveness: ", 0), 0u) << *planted.violation;
+}
+
+// Found by `synod sim --protocol --reconfig --seeds 1-6000` (seed 5471, 3 replicas): the leader
+// replaced itself by spare n6, which became the only voter, then n6 restarted knowing no
+// configuration and so no peer to ask; the others asked it for the slots after their chosen
+// prefix, it answered what it had (nothing), and nobody ever led. A replica asked for slots above
+// its own chosen prefix now asks the asker back. The planted bug deaf-to-askers restores the old
+// behaviour; 1 of 6,000 seeds, so the seed replays here and must be found again with that
+// command, with --bug deaf-to-askers --keep-going, whenever the simulator's schedule changes.
+TEST(Simulation, ASpareMadeTheOnlyVoterAsksThoseWhoAskIt) {
+  Options options;
+  options.reconfig = 0.3;
+  const RunResult clean = run_seed(options, 5471);
+  EXPECT_FALSE(clean.violation) << *clean.violation;
+  ASSERT_TRUE(paxos::enable_bug("deaf-to-askers", options.bugs));
+  const RunResult planted = run_seed(options, 5471);
+  ASSERT_TRUE(planted.violation) << "seed 5471: the planted bug was not reproduced";
   EXPECT_EQ(planted.violation->rfind("liveness: ", 0), 0u) << *planted.violation;
 }
 
