@@ -280,7 +280,7 @@ TEST_P(PlantedBug, IsCaught) {
     options.replicas = 3;
   }
   // catchup-retry-storm shows where answers take longer to arrive than the retransmit interval:
-  // links of 1 MB/s carrying large values (first caught at seed 25).
+  // links of 1 MB/s carrying large values (first caught at seed 63).
   const bool storm_bug = GetParam() == "catchup-retry-storm";
   if (storm_bug) {
     options.replicas = 3;
