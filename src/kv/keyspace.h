@@ -74,8 +74,10 @@ class Boxed {
   }
   Boxed(Boxed&&) noexcept = default;
   Boxed& operator=(Boxed&&) noexcept = default;
-  T& operator*() const { return *p_; }
-  T* operator->() const { return p_.get(); }
+  T& operator*() { return *p_; }
+  const T& operator*() const { return *p_; }
+  T* operator->() { return p_.get(); }
+  const T* operator->() const { return p_.get(); }
 
  private:
   std::unique_ptr<T> p_;
@@ -84,17 +86,10 @@ class Boxed {
 // How a value of type T is held in Value::data: a string inline, a collection boxed.
 template <class T>
 using Stored = std::conditional_t<std::is_same_v<T, std::string>, std::string, Boxed<T>>;
-template <class T>
-T& unbox(Stored<T>& stored) {
-  if constexpr (std::is_same_v<T, std::string>) {
-    return stored;
-  } else {
-    return *stored;
-  }
-}
-template <class T>
-const T& unbox(const Stored<T>& stored) {
-  if constexpr (std::is_same_v<T, std::string>) {
+// The value itself, whichever way it is held (const if `stored` is).
+template <class S>
+auto& unbox(S& stored) {
+  if constexpr (std::is_same_v<std::remove_const_t<S>, std::string>) {
     return stored;
   } else {
     return *stored;
@@ -162,19 +157,19 @@ class Keyspace {
   const T* read_as(std::string_view key, uint64_t now_ms, bool& wrong) const {
     const Value* v = find(key, now_ms);
     wrong = v && !std::holds_alternative<Stored<T>>(v->data);
-    return v && !wrong ? &unbox<T>(std::get<Stored<T>>(v->data)) : nullptr;
+    return v && !wrong ? &unbox(std::get<Stored<T>>(v->data)) : nullptr;
   }
   template <class T>
   T* write_as(std::string_view key, bool& wrong) {
     Value* v = find_live(key);
     wrong = v && !std::holds_alternative<Stored<T>>(v->data);
-    return v && !wrong ? &unbox<T>(std::get<Stored<T>>(v->data)) : nullptr;
+    return v && !wrong ? &unbox(std::get<Stored<T>>(v->data)) : nullptr;
   }
   // An empty value of type T under `key`, replacing whatever was there (expired or not), with
   // no expiry. A collection left empty must be dropped again (drop_if_empty).
   template <class T>
   T& create(const std::string& key) {
-    return unbox<T>(std::get<Stored<T>>(put(key, Value{Stored<T>{}, 0}).data));
+    return unbox(std::get<Stored<T>>(put(key, Value{Stored<T>{}, 0}).data));
   }
   // Replaces the key's value (and its expiry) with `value`.
   Value& put(const std::string& key, Value value);

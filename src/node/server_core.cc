@@ -587,12 +587,13 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   // Each replica waits its own multiple of the intervals, 1 to 1.5 (by its id): replicas that
   // snapshotted at the same slot forked at once, and on a machine that runs several of them the
   // children and their copy-on-write faults together starved the loops into elections.
-  const uint64_t eighths = snapshot_eighths(options_.config.self);
-  const bool by_slots = options_.snapshot_every > 0 &&
-                        applied_ >= last_snapshot_ + options_.snapshot_every * eighths / 8;
-  const bool by_bytes =
-      options_.snapshot_log_bytes > 0 &&
-      log_bytes_ >= std::max(options_.snapshot_log_bytes, last_snapshot_bytes_) * eighths / 8;
+  const NodeId self = options_.config.self;
+  const bool by_slots =
+      options_.snapshot_every > 0 && applied_ >= last_snapshot_ &&
+      applied_ - last_snapshot_ >= staggered_interval(self, options_.snapshot_every);
+  const bool by_bytes = options_.snapshot_log_bytes > 0 &&
+                        log_bytes_ >= staggered_interval(self, std::max(options_.snapshot_log_bytes,
+                                                                        last_snapshot_bytes_));
   if (!snapshot_in_flight_ && (by_slots || by_bytes)) {
     start_snapshot();
     if (!sync_status_.is_ok()) return sync_status_;

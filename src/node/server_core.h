@@ -65,8 +65,13 @@ class ServerCore {
     std::function<uint64_t()> wall_ms;       // read when a cluster is born (and by planted bugs)
   };
   // Each replica snapshots after its own multiple of the intervals (Options::snapshot_every,
-  // snapshot_log_bytes), in eighths: 8 to 12 by its id (n1 8, n2 9, ... n5 12, n6 8).
-  static uint64_t snapshot_eighths(NodeId self) { return 8 + (self.value + 4) % 5; }
+  // snapshot_log_bytes): 8 to 12 eighths by its id (n1 8, n2 9, ... n5 12, n6 8), so that
+  // replicas do not fork at once. Saturates: a flag near 2^64 means "practically never", not a
+  // product that wraps to a small interval.
+  static uint64_t staggered_interval(NodeId self, uint64_t interval) {
+    const uint64_t eighths = 8 + (self.value + 4) % 5;
+    return interval > UINT64_MAX / eighths ? UINT64_MAX : interval * eighths / 8;
+  }
 
   struct Options {
     Clock clock;

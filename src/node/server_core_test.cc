@@ -517,8 +517,12 @@ TEST(ServerCore, ASnapshotComesOnceTheLogOutgrowsItsBytesAndTheState) {
   };
   // n1 waits the intervals themselves; n3 waits 1.25 times as long (10 eighths), so that
   // replicas do not all fork at once.
-  EXPECT_EQ(ServerCore::snapshot_eighths(NodeId{1}), 8u);
-  EXPECT_EQ(ServerCore::snapshot_eighths(NodeId{3}), 10u);
+  EXPECT_EQ(ServerCore::staggered_interval(NodeId{1}, 4000), 4000u);
+  EXPECT_EQ(ServerCore::staggered_interval(NodeId{3}, 4000), 5000u);
+  EXPECT_EQ(ServerCore::staggered_interval(NodeId{5}, 4000), 6000u);
+  EXPECT_EQ(ServerCore::staggered_interval(NodeId{6}, 4000), 4000u);
+  // A huge flag stays huge (it wrapped to a small interval, a snapshot every few slots).
+  EXPECT_EQ(ServerCore::staggered_interval(NodeId{3}, UINT64_MAX / 2), UINT64_MAX);
   for (int i = 0; i < 5; ++i) write(700);  // about 3,600 bytes of commands: no snapshot yet
   EXPECT_EQ(c.node(1).replica().snapshot_slot(), 0u);
   write(700);  // past 4,000
