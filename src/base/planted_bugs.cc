@@ -107,6 +107,18 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "back: a spare made the only voter and restarted knowing no configuration has no peer to "
        "ask, the others wait for it to lead, and nobody ever does",
        "sim --protocol --reconfig (liveness; seed 5471)"},
+      {"unbound-replica-votes", BugLayer::kProtocol,
+       "a replica on a new data directory (added at run time, or wiped and back under its old id "
+       "with --join) promises and accepts before a configuration it knows binds its incarnation: "
+       "a founding voter that never heard of the binding (down since the start) counts the wiped "
+       "replica's empty promise, and chooses another value where the binding was chosen",
+       "check --replica --wipes 1 --absent; sim --protocol --reconfig (seeds 15159, 17810)"},
+      {"catchup-asks-silent-leader", BugLayer::kProtocol,
+       "a replica asks the last leader it heard of for what is chosen however long that leader "
+       "has been silent: a voter behind the configuration that would let it vote asked a wiped "
+       "leader, whose answers its pin refused, for the rest of a snapshot, and without it no "
+       "quorum could elect anyone",
+       "sim --protocol --reconfig (liveness; seed 13100)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

@@ -72,6 +72,11 @@ struct ReplicaBounds {
   // incarnation (paxos::Config::incarnation). With wipes, every replica has an incarnation, and
   // the warm start ends once n1 has bound them all in the configuration.
   int wipes = 0;
+  // The highest founding voter is down through the warm start (with wipes): it hears nothing of
+  // n1's election or of its binding, and comes back knowing only the bootstrap configuration, in
+  // which every voter is unbound. (A wiped replica's peers refuse it once they know the binding or
+  // met its old incarnation; this is the voter that did neither.)
+  bool absent = false;
   // Leader transfers an operator asks a leader for (MEMBER TRANSFER, SIGTERM), in all: each to
   // any other voter, whenever a leader has none in progress.
   int transfers = 0;
@@ -194,6 +199,11 @@ class ReplicaModel {
   mutable std::vector<std::pair<paxos::Membership, paxos::QuorumSystem>> true_quorums_;
   // While the warm start runs, no send is lost to the in-flight bound.
   mutable bool warming_ = false;
+  mutable bool starting_ = false;  // in initial(): the absent replica hears and says nothing
+  // The replica down through the warm start (ReplicaBounds::absent), or -1.
+  int absent_replica() const {
+    return config_.bounds.absent && config_.bounds.wipes > 0 ? config_.bounds.replicas - 1 : -1;
+  }
 };
 
 }  // namespace synod::check

@@ -183,6 +183,28 @@ TEST(ReplicaReconfigCheck, WipesAreCleanWithoutTheBug) {
   expect_clean_with_one_value(wipe_bounds());
 }
 
+// Seeds 15159 and 17810 of sim --protocol --reconfig: n3, a founding voter down since the start,
+// never heard of n1's binding or met n2's first incarnation, so neither a pin nor the binding
+// makes it refuse n2 once n2's directory is wiped. The empty n2 promised n3 (in the bootstrap
+// configuration, which binds nobody) and n3 chose B in the binding's slot. The fix: a replica on
+// a joining directory votes only once a configuration it knows binds its incarnation
+// (Replica::votes). --absent keeps n3 down through the warm start.
+ReplicaBounds absent_bounds() {
+  ReplicaBounds b = wipe_bounds();
+  b.absent = true;
+  return b;
+}
+
+TEST(ReplicaReconfigCheck, AVoterAbsentFromTheStartIsRefusedByAWipedReplica) {
+  const ReplicaModel model(ReplicaModelConfig{absent_bounds(), three(), three(), {}});
+  const World world = model.initial();
+  EXPECT_EQ(world.boxes[2].replica->commit(), 0u);  // n3 heard nothing
+  EXPECT_EQ(world.boxes[0].replica->membership()->find(NodeId{3})->incarnation, 0u);
+  EXPECT_EQ(world.boxes[0].replica->membership()->find(NodeId{2})->incarnation, 2u);
+  expect_agreement_broken(absent_bounds(), "unbound-replica-votes", 10, "loses its directory");
+  expect_clean_with_one_value(absent_bounds());
+}
+
 // Leader transfers (--transfers 1): an operator may ask any leader, at any point, to hand over to
 // any other voter (MEMBER TRANSFER, SIGTERM). Two values, the warm start's election only (the
 // target's election comes from the TimeoutNow, not a timer), one other timer firing, no crash or

@@ -357,6 +357,10 @@ void ServerCore::submit_member_change(const paxos::CommandId& id, uint64_t time_
         done(r);
       });
       return;
+    case paxos::ProposeStatus::kUnheard:
+      return done(
+          Reply::error("TRYAGAIN the leader has not heard from the new voter yet (is it "
+                       "running, started with --join?); the change was not made"));
     case paxos::ProposeStatus::kStale:
       return done(Reply::error(
           "TRYAGAIN another configuration change is in progress; the change was not made"));
@@ -584,6 +588,15 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
     done(kv::Reply::error("TRYAGAIN leadership changed; the read was not served"));
   }
   serve_reads();
+  if (snapshot_due()) {
+    start_snapshot();
+    if (!sync_status_.is_ok()) return sync_status_;
+  }
+  return Status::ok();
+}
+
+bool ServerCore::snapshot_due() const {
+  if (snapshot_in_flight_) return false;
   // Each replica waits its own multiple of the intervals, 1 to 1.5 (by its id): replicas that
   // snapshotted at the same slot forked at once, and on a machine that runs several of them the
   // children and their copy-on-write faults together starved the loops into elections.
@@ -594,11 +607,7 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   const bool by_bytes = options_.snapshot_log_bytes > 0 &&
                         log_bytes_ >= staggered_interval(self, std::max(options_.snapshot_log_bytes,
                                                                         last_snapshot_bytes_));
-  if (!snapshot_in_flight_ && (by_slots || by_bytes)) {
-    start_snapshot();
-    if (!sync_status_.is_ok()) return sync_status_;
-  }
-  return Status::ok();
+  return by_slots || by_bytes;
 }
 
 void ServerCore::start_snapshot() {
@@ -653,6 +662,9 @@ void ServerCore::finish_snapshot(Slot slot, Result<SnapshotMade> made) {
   if (observer_)
     observer_->snapshot_saved(slot, made->bytes, made->encode_ms, made->write_ms,
                               raw_monotonic_ms() - started);
+  // Writes that came while the child ran may already make the next one due: taken now, not at the
+  // next write, which may never come (the log since this snapshot is held in memory until then).
+  if (snapshot_due()) start_snapshot();
 }
 
 paxos::SnapshotReader ServerCore::snapshot_reader(Slot slot) {

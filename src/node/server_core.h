@@ -301,6 +301,7 @@ class ServerCore {
   kv::Reply not_leader(const char* consequence) const;
   void serve_reads();
   // Snapshots (see set_snapshot_runner).
+  bool snapshot_due() const;
   void start_snapshot();
   void finish_snapshot(Slot slot, Result<SnapshotMade> made);
   // Reads the bytes of the snapshot through `slot` from its file, to serve peers.

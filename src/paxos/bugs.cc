@@ -34,6 +34,8 @@ constexpr BugEntry kBugs[] = {
     {"catchup-retry-storm", &Bugs::catchup_retry_storm},
     {"silent-without-snapshot", &Bugs::silent_without_snapshot},
     {"deaf-to-askers", &Bugs::deaf_to_askers},
+    {"unbound-replica-votes", &Bugs::unbound_replica_votes},
+    {"catchup-asks-silent-leader", &Bugs::catchup_asks_silent_leader},
 };
 }  // namespace
 

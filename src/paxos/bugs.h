@@ -52,8 +52,14 @@ struct Bugs {
                                      // interval however long the answer takes to arrive
   bool deaf_to_askers = false;  // a replica asked for slots above its own chosen prefix does not
                                 // ask the asker back, though it may know of no other peer
-  bool silent_without_snapshot = false;  // a peer asked for a snapshot when it has none says
-                                         // nothing: the asker asks again, forever
+  bool silent_without_snapshot = false;     // a peer asked for a snapshot when it has none says
+                                            // nothing: the asker asks again, forever
+  bool catchup_asks_silent_leader = false;  // catch-up asks the last leader heard of however
+                                            // long it has been silent (down, or wiped and
+                                            // refused), instead of another peer
+  bool unbound_replica_votes = false;  // a replica on a new directory promises and accepts before
+                                       // a configuration binds its incarnation (and one that a
+                                       // configuration disowns still does)
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
@@ -62,7 +68,8 @@ struct Bugs {
            time_carried_into_new_ballot || absurd_rounds_taken || reconfig_without_overlap ||
            learner_votes || wiped_replica_votes || removed_member_disrupts || silent_learner ||
            catchup_from_members_only || transfer_skips_phase1 || transfer_unmarked ||
-           catchup_retry_storm || silent_without_snapshot || deaf_to_askers;
+           catchup_retry_storm || silent_without_snapshot || deaf_to_askers ||
+           unbound_replica_votes || catchup_asks_silent_leader;
   }
 };
 

@@ -183,6 +183,16 @@ ProposeStatus Replica::propose_membership(Command request, Membership next) {
       transfer_target_.valid())
     return ProposeStatus::kStale;
   if (!verify_membership(next).is_ok()) return ProposeStatus::kInvalid;
+  // A change binds every incarnation this leader has seen, and makes no member a voter before its
+  // incarnation is bound: a replica on a joining directory votes only once bound (votes()), and
+  // a voter that does not vote could be the one the binding's own quorum needs.
+  bind_seen(next);
+  if (config_.incarnation != 0) {
+    for (const Member& m : next.members) {
+      if (m.voter && m.incarnation == 0 && !membership_->is_voter(m.id))
+        return ProposeStatus::kUnheard;
+    }
+  }
   Value value;
   value.membership = std::make_shared<const Membership>(std::move(next));
   const CommandId id = request.id;
@@ -271,8 +281,9 @@ ReadStatus Replica::read_index(uint64_t read_id) {
   if (reads_.size() >= config_.max_pending_reads) return ReadStatus::kBusy;
   // Every slot this leader assigned or re-proposed is below next_slot_, and everything at or
   // below commit_ is chosen: together they hold every write acknowledged so far (docs/core.md).
-  // Not yet while it recovers past a configuration change: the read's index is fixed when it has.
-  const Slot index = recovering() ? kIndexPending : std::max(commit_, next_slot_ - 1);
+  // Not yet while it recovers past a configuration change, nor while one it proposed is in flight:
+  // the read's index is fixed when it has recovered (see reads_wait()).
+  const Slot index = reads_wait() ? kIndexPending : std::max(commit_, next_slot_ - 1);
   reads_.push_back(PendingRead{read_id, index, read_round_ + 1, leader_ticks_});
   return ReadStatus::kQueued;
 }
@@ -361,6 +372,10 @@ void Replica::see_time(const Ballot& ballot, uint64_t time_ms) {
 }
 
 void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
+  if (!votes()) {
+    if (msg.first_slot > 0) ask_back(from, msg.first_slot - 1);
+    return;
+  }
   // Leader stickiness: while a follower hears its leader, a higher ballot from anyone else is
   // ignored, as if lost (docs/core.md, "PreVote and leader stickiness"): not even its round is
   // taken in. The leader itself, a Prepare the follower promised already (the next part of a
@@ -404,8 +419,23 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
 
 void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
   notice_ballot(msg.ballot);
+  const bool voting = votes();
   if (!may_accept(promised_, msg.ballot, config_.bugs, highest_round_seen_)) {
-    send(from, RejectMsg{msg.ballot, promised_});
+    if (voting) send(from, RejectMsg{msg.ballot, promised_});
+    return;
+  }
+  if (!voting) {
+    // Not an acceptor yet (or any more): it learns what the leader says is chosen, by catch-up,
+    // and tells it only its progress and its incarnation (which the leader binds): no slot, no
+    // read round.
+    if (from != config_.self && msg.ballot >= leader_ballot_) {
+      leader_ = msg.ballot.node;
+      leader_ballot_ = msg.ballot;
+      leader_silence_ticks_ = 0;
+      election_elapsed_ = 0;
+    }
+    learn_from_leader(msg.ballot, msg.commit);
+    if (from != config_.self) send(from, AcceptedMsg{msg.ballot, {}, commit_, 0});
     return;
   }
   raise_promise(msg.ballot);
@@ -492,7 +522,8 @@ void Replica::start_prevote() {
 // before it could serve, so it should not lead (a nearly current one is as good as any).
 void Replica::on_prevote(NodeId from, const PreVoteMsg& msg) {
   if (msg.ballot.node != from || from == config_.self) return;  // not an honest asker
-  const bool granted = role_ != Role::kLeader && !hears_leader() &&
+  if (!votes()) ask_back(from, msg.commit);
+  const bool granted = votes() && role_ != Role::kLeader && !hears_leader() &&
                        may_promise(promised_, msg.ballot, highest_round_seen_) &&
                        msg.commit + config_.max_inflight_slots >= commit_;
   send(from, PreVoteReplyMsg{msg.ballot, granted, promised_, commit_});
@@ -971,6 +1002,16 @@ bool Replica::recovering() const {
   return !phase1_ready_ || recovery_fence_;
 }
 
+// Nor while a change this leader proposed is in flight: once it is chosen, the slot after it is
+// governed by the new configuration, whose phase-2 quorums need not include this leader's
+// promisers, and a value an earlier leader's Accepts left with such a quorum is chosen there the
+// moment the change is (sim --protocol --reconfig seed 17055: a read asked just after served at the
+// change's slot, below a value chosen before it was asked). The leader learns of it only from the
+// new voters' promises (on_new_membership), so a read asked meanwhile waits for them too.
+bool Replica::reads_wait() const {
+  return recovering() || pending_config_slot_ != 0;
+}
+
 // The highest round that a phase-2 quorum answered in this ballot (0: none yet). Our own
 // acceptor answers every round at once while it still holds our ballot as its promise.
 uint64_t Replica::confirmed_read_round() const {
@@ -996,7 +1037,7 @@ void Replica::serve_reads() {
   // The planted bug read_without_quorum reports every read ok at once, at its index, without
   // asking anyone whether this replica still leads.
   const bool bug = config_.bugs.read_without_quorum;
-  if (!recovering()) {
+  if (!reads_wait()) {
     for (PendingRead& read : reads_) {
       if (read.index == kIndexPending) read.index = std::max(commit_, next_slot_ - 1);
     }
@@ -1126,11 +1167,7 @@ void Replica::on_new_membership() {
 
 // A leader binds every member whose incarnation it has seen and the configuration does not record
 // yet, in one change of its own (no client asked for it, so it carries no command).
-void Replica::bind_incarnations() {
-  if (role_ != Role::kLeader || pending_config_slot_ != 0 || recovering() ||
-      transfer_target_.valid())
-    return;
-  Membership next = *membership_;
+bool Replica::bind_seen(Membership& next) const {
   bool changed = false;
   for (Member& m : next.members) {
     if (m.incarnation != 0) continue;
@@ -1142,7 +1179,15 @@ void Replica::bind_incarnations() {
     m.incarnation = seen;
     changed = true;
   }
-  if (!changed) return;
+  return changed;
+}
+
+void Replica::bind_incarnations() {
+  if (role_ != Role::kLeader || pending_config_slot_ != 0 || recovering() ||
+      transfer_target_.valid())
+    return;
+  Membership next = *membership_;
+  if (!bind_seen(next)) return;
   ++next.epoch;
   Value value;
   value.membership = std::make_shared<const Membership>(std::move(next));
@@ -1155,7 +1200,7 @@ void Replica::bind_incarnations() {
 // Campaigning is always safe — any replica may propose — and it runs phase 1 with the
 // configuration of its first unchosen slot, whoever's voters those are.
 bool Replica::may_campaign() const {
-  if (membership_ == nullptr) return false;
+  if (membership_ == nullptr || !votes()) return false;
   if (membership_->is_voter(config_.self)) return true;
   for (auto it = accepted_.upper_bound(commit_); it != accepted_.end(); ++it) {
     if (it->second.value.membership && it->second.value.membership->is_voter(config_.self))
@@ -1167,6 +1212,25 @@ bool Replica::may_campaign() const {
   return false;
 }
 
+// Whether this replica's acceptor may promise and accept (docs/core.md, "Incarnations"). Not when
+// a configuration it knows binds its id to another incarnation: its directory was wiped or
+// replaced since, and it has forgotten what that incarnation promised and accepted. And a replica
+// on a directory made for joining not before a configuration it knows binds its own incarnation:
+// until then it cannot tell a new member from a wiped one back under its old id (the simulator's
+// and `--join`'s), and a proposer that knows no binding (a founding voter down since the start)
+// would count its empty promise in the bootstrap configuration and choose over what the others
+// chose (sim --protocol --reconfig, seeds 15159 and 17810). Until it votes it learns like a
+// learner that is down: it answers nothing that counts, and catches up.
+bool Replica::votes() const {
+  // (wiped-replica-votes turns off every defence against a wiped replica, this one too.)
+  if (config_.incarnation == 0 || config_.bugs.unbound_replica_votes ||
+      config_.bugs.wiped_replica_votes)
+    return true;
+  const Member* me = membership_ ? membership_->find(config_.self) : nullptr;
+  if (me != nullptr && me->incarnation != 0) return me->incarnation == config_.incarnation;
+  return !config_.join;
+}
+
 bool Replica::knows(NodeId peer) const {
   return membership_ == nullptr || also_known_.contains(peer);
 }
@@ -1175,16 +1239,24 @@ uint32_t Replica::catchup_interval() const {
   return config_.retransmit_interval_ticks << std::min(catchup_misses_, kMaxCatchupBackoff);
 }
 
-void Replica::request_catchup(bool retry) {
+void Replica::request_catchup(bool retry, NodeId asker) {
   if (incoming_ && incoming_->slot <= commit_) incoming_.reset();  // overtaken by the log
   if (catchup_outstanding_ && !retry) return;
-  NodeId source = leader_;
+  // A peer that asked us for something and knows more (ask_back), else the leader, while it is
+  // heard from: one silent for an election timeout may be down, or wiped and refused (sim
+  // --protocol --reconfig seed 13100: a voter behind the binding that would let it vote asked a
+  // wiped leader for the rest of its snapshot, forever).
+  NodeId source = asker.valid() ? asker
+                  : leader_silence_ticks_ < config_.election_timeout_min_ticks ||
+                          config_.bugs.catchup_asks_silent_leader
+                      ? leader_
+                      : kNoNode;
   if (!source.valid() || source == config_.self) {
-    // No leader to ask: ask a peer at random.
-    const std::vector<NodeId>& members = peers_;
-    if (members.empty()) return;
-    source = members[rng_.below(members.size())];
-    if (source == config_.self) return;
+    // No leader to ask: ask another peer at random (the one after this replica, if it drew
+    // itself).
+    if (peers_.empty() || (peers_.size() == 1 && peers_[0] == config_.self)) return;
+    const size_t pick = rng_.below(peers_.size());
+    source = peers_[pick] != config_.self ? peers_[pick] : peers_[(pick + 1) % peers_.size()];
   }
   catchup_outstanding_ = true;
   catchup_elapsed_ = 0;
@@ -1215,12 +1287,21 @@ void Replica::on_catchup_request(NodeId from, const CatchupRequestMsg& msg) {
   // configuration (so no peer to ask) and heard only the others asking it for what follows
   // their chosen prefix; it answered and waited, and nobody ever led (sim --protocol --reconfig
   // seed 5471).
-  if (msg.first_slot > commit_ + 1 && !catchup_outstanding_ && may_catch_up() &&
-      !config_.bugs.deaf_to_askers) {
-    catchup_outstanding_ = true;
-    catchup_elapsed_ = 0;
-    send(from, CatchupRequestMsg{commit_ + 1});
-  }
+  if (msg.first_slot > 0) ask_back(from, msg.first_slot - 1);
+}
+
+// A replica that does not vote yet (votes()) learns only by catch-up, and may know no peer to ask
+// (a joiner that knows no configuration): one that asks it for a vote and has chosen more than it
+// is one. A voter made of a joiner behind the binding that lets it vote waited for a leader that
+// its own vote would have elected (sim --protocol --reconfig seed 10361).
+// (An overdue request counts as lost: a joiner that knows no configuration has no peer to ask it
+// again of, and the leader it asked may be gone.)
+void Replica::ask_back(NodeId from, Slot their_commit) {
+  if (their_commit <= commit_ || !may_catch_up() || config_.bugs.deaf_to_askers) return;
+  if (catchup_outstanding_ && catchup_elapsed_ < catchup_interval()) return;
+  known_commit_ = std::max(known_commit_, their_commit);
+  // (Resuming a snapshot in progress, if there is one: sim --protocol --reconfig seed 8377.)
+  request_catchup(/*retry=*/true, from);
 }
 
 void Replica::on_catchup_reply(const CatchupReplyMsg& msg) {

@@ -53,6 +53,8 @@ enum class ProposeStatus {
   kStale,      // definitely not proposed; a configuration change's epoch is not the next one,
                // or another change is in progress (read membership() and ask again)
   kInvalid,    // definitely not proposed; the configuration fails verify_membership()
+  kUnheard,    // definitely not proposed; the change makes a voter of a member whose incarnation
+               // this leader has not seen yet (ask again once it has heard from it)
 };
 
 enum class ReadStatus {
@@ -72,7 +74,8 @@ class Replica {
   // Proposes `next` as the configuration after the current one (docs/core.md, "Membership"):
   // its epoch must be membership().epoch + 1, no other change may be in progress, and it must pass
   // verify_membership(). `request` is the id (and record) of the client request that asked; its
-  // outcome comes like a command's. Slots after it are proposed only once it is chosen.
+  // outcome comes like a command's. Slots after it are proposed only once it is chosen. It binds
+  // every member's incarnation the leader has seen (see bind_incarnations).
   ProposeStatus propose_membership(Command request, Membership next);
   // A linearizable read, without writing to the log. On kQueued exactly one ReadResult with this
   // `read_id` (the caller's, not interpreted here) comes in a later Ready: ok with the slot the
@@ -248,6 +251,9 @@ class Replica {
   void on_new_membership();
   bool knows(NodeId peer) const;
   bool may_campaign() const;
+  bool reads_wait() const;
+  void ask_back(NodeId from, Slot their_commit);
+  bool votes() const;
   void note_members(const Membership& m);
   // Proposes a configuration change at the next slot (after the queued commands); its slot.
   Slot propose_change(Value value);
@@ -255,6 +261,7 @@ class Replica {
   void propose_held();
   void ask_missing_promises();
   void bind_incarnations();
+  bool bind_seen(Membership& next) const;  // binds the incarnations seen; whether any was new
   void flush_queue();
   size_t inflight_bytes() const;
   // Whether one more entry of `entry_bytes` goes into a message that holds `count` entries of
@@ -277,7 +284,7 @@ class Replica {
   void advance_commit();
   void on_catchup_request(NodeId from, const CatchupRequestMsg& msg);
   void on_catchup_reply(const CatchupReplyMsg& msg);
-  void request_catchup(bool retry);
+  void request_catchup(bool retry, NodeId asker = kNoNode);
   uint32_t catchup_interval() const;  // ticks before an unanswered catch-up request is re-sent
   bool may_catch_up() const;
   void send_snapshot_chunk(NodeId to, uint64_t offset);

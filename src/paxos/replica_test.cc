@@ -1210,6 +1210,12 @@ TEST_F(ReplicaTest, RandomSchedulesFindEachPlantedBug) {
     // deaf-to-askers needs a spare made the only voter that restarts knowing no configuration:
     // sim --protocol --reconfig reaches it (Simulation.ASpareMadeTheOnlyVoterAsksThoseWhoAskIt).
     if (name == "deaf-to-askers") continue;
+    // unbound-replica-votes needs a wiped replica and a voter down since the start: the model
+    // checker's --wipes 1 --absent finds it (ReplicaReconfigCheck.AVoterAbsentFromTheStart...).
+    if (name == "unbound-replica-votes") continue;
+    // catchup-asks-silent-leader stalls a replica behind a wiped leader (liveness): sim
+    // --protocol --reconfig reaches it (Simulation.ACatchupAsksAnotherPeerThanASilentLeader).
+    if (name == "catchup-asks-silent-leader") continue;
     // accept-lower-ballot needs an acceptor that promised a higher ballot to take a lower one's
     // Accept. Since followers that hear a leader ignore other Prepares (leader stickiness), these
     // schedules no longer reach it (0 of 1,000 seeds; 0 of 300 with a leader falling silent at 5%

@@ -160,6 +160,11 @@ int run_replica_check(CheckArgs& args) {
       std::cerr << "check: bug '" << name << "' needs a leader transfer: add --transfers 1\n";
       return 2;
     }
+    if (name == "unbound-replica-votes" && (b.wipes == 0 || !b.absent)) {
+      std::cerr << "check: bug '" << name << "' needs a wiped replica and a voter that never "
+                << "heard of the binding: add --wipes 1 --absent\n";
+      return 2;
+    }
     if (name == "wiped-replica-votes" && b.wipes == 0) {
       std::cerr << "check: bug '" << name << "' needs a replica that loses its directory: add "
                 << "--wipes 1\n";
@@ -178,7 +183,7 @@ int run_replica_check(CheckArgs& args) {
   fmt::print(
       "check: the production replica, {} replicas ({}), {} client values, {} elections, {} other "
       "timer firings, {} crash-restarts, {} snapshots, {} reads, at most {} messages in flight "
-      "(each may be lost or reordered; {} duplicate deliveries){}{}{}{}\n",
+      "(each may be lost or reordered; {} duplicate deliveries){}{}{}{}{}\n",
       b.replicas, q->true_quorum.describe(), b.values, b.elections, b.timers, b.crashes,
       b.compactions, b.reads, b.max_in_flight, b.duplicates,
       b.reconfig == check::Reconfig::kNone
@@ -191,6 +196,11 @@ int run_replica_check(CheckArgs& args) {
       b.transfers == 0 ? ""
                        : fmt::format(", {} leader transfer{} asked for", b.transfers,
                                      b.transfers == 1 ? "" : "s"),
+      b.wipes == 0
+          ? ""
+          : fmt::format(
+                ", {} voter{} may lose its directory{}", b.wipes, b.wipes == 1 ? "" : "s",
+                b.absent ? fmt::format(" (n{} down through the warm start)", b.replicas) : ""),
       b.vouching ? "" : ", vouching not checked",
       args.bugs.empty() ? "" : ", planted bug " + fmt::format("{}", fmt::join(args.bugs, " + ")));
   const check::ReplicaModel model(config);
@@ -291,6 +301,9 @@ void add_check_command(CLI::App& app, int& exit_code) {
                   "--replica: voters that lose their directory and restart empty with a fresh "
                   "incarnation, in all (the warm start then binds every incarnation)")
       ->capture_default_str();
+  cmd->add_flag("--absent", rb.absent,
+                "--replica --wipes: the highest founding voter is down through the warm start, and "
+                "comes back knowing only the bootstrap configuration (no binding)");
   cmd->add_option("--transfers", rb.transfers,
                   "--replica: leader transfers an operator asks a leader for (MEMBER TRANSFER), "
                   "in all, each to any other voter")
