@@ -1299,7 +1299,9 @@ void Replica::on_catchup_request(NodeId from, const CatchupRequestMsg& msg) {
 void Replica::ask_back(NodeId from, Slot their_commit) {
   if (their_commit <= commit_ || !may_catch_up() || config_.bugs.deaf_to_askers) return;
   if (catchup_outstanding_ && catchup_elapsed_ < catchup_interval()) return;
-  known_commit_ = std::max(known_commit_, their_commit);
+  // (Not taken as known_commit_: an asker's claim is unchecked, and a hostile one of slot 2^64
+  // would make this replica ask for catch-up after every heartbeat from then on. The answer
+  // tells what is chosen.)
   // (Resuming a snapshot in progress, if there is one: sim --protocol --reconfig seed 8377.)
   request_catchup(/*retry=*/true, from);
 }

@@ -225,7 +225,7 @@ TEST(CoreSim, HostileMessagesAndValuesUpToTheLimitRunCleanly) {
 // forward it took before. With ten times the default duplication the simulator finds it about
 // once in 5,000 seeds (`synod sim --seeds 1-20000 --dup 0.3 --bug duplicate-forwards-run
 // --keep-going`: since a snapshot due when the last one ends starts at once, seeds 8134 and 19667
-// as linearizable, 13128 and 15203 as counters), too rarely for a search here;
+// as linearizable, 13128, 14215 and 15203 as counters), too rarely for a search here;
 // the seeds replay
 // exactly and must be found again with that command whenever the simulator's schedule changes.
 namespace {
@@ -327,9 +327,9 @@ TEST(CoreSim, SessionsForgottenByALeapOfLogTimeAreCaught) {
 // waits out a partition at its replica instead of following the leader, and 5 clients found it
 // in none of 2,500 seeds: so 10 clients, that pick a replica at random far more often (first at
 // seed 382, three times in 1,500). Since a snapshot due when the last one ends starts at once and
-// catch-up stops asking a silent leader, the first is seed 3942 (4 minutes of search in the plain
+// catch-up stops asking a silent leader, the first is seed 2878 (3 minutes of search in the plain
 // build): the seed replays here, clean without the bug, and must be found again whenever the
-// simulator's schedule changes, with the loop below run over seeds 1-4000.
+// simulator's schedule changes, with the loop below run over seeds 1-6000.
 TEST(CoreSim, ACutOffLeadersClockThatLiftsItsSuccessorsIsCaught) {
   CoreOptions o = short_runs();
   o.replicas = 5;
@@ -340,16 +340,16 @@ TEST(CoreSim, ACutOffLeadersClockThatLiftsItsSuccessorsIsCaught) {
   o.fault_phase_us = 4'000'000;
   o.clients = 10;
   o.wander = 1.0;
-  const CoreResult clean = run_core_seed(o, 3942);
+  const CoreResult clean = run_core_seed(o, 2878);
   EXPECT_FALSE(clean.violation) << describe(clean);
   o.bugs.time_of_any_ballot = true;
-  for (uint64_t seed = 3942; seed <= 3942; ++seed) {
+  for (uint64_t seed = 2878; seed <= 2878; ++seed) {
     const CoreResult r = run_core_seed(o, seed);
     if (!r.violation) continue;
     EXPECT_EQ(r.violation->rfind("ttl:", 0), 0u) << describe(r);
     return;
   }
-  ADD_FAILURE() << "time-of-any-ballot did not trip the ttl check at seed 3942";
+  ADD_FAILURE() << "time-of-any-ballot did not trip the ttl check at seed 2878";
 }
 
 TEST(CoreSim, RequestsSentBeforeTheirBallotIsDurableAreCaught) {

@@ -290,7 +290,7 @@ TEST_P(PlantedBug, IsCaught) {
     options.replicas = 3;
   }
   // catchup-retry-storm shows where answers take longer to arrive than the retransmit interval:
-  // links of 1 MB/s carrying large values (first caught at seed 55).
+  // links of 1 MB/s carrying large values (first caught at seed 5).
   const bool storm_bug = GetParam() == "catchup-retry-storm";
   if (storm_bug) {
     options.replicas = 3;
