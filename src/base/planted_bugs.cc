@@ -119,6 +119,11 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "leader, whose answers its pin refused, for the rest of a snapshot, and without it no "
        "quorum could elect anyone",
        "sim --protocol --reconfig (liveness; seed 13100)"},
+      {"read-during-change", BugLayer::kProtocol,
+       "a leader fixes a read's index while a configuration change it proposed is in flight: "
+       "once the change is chosen, a value an earlier leader's Accepts left with a quorum of the "
+       "new voters is chosen in the slot after it, and the read is served below it",
+       "sim --protocol --reconfig (the reads check; seed 17055)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

@@ -198,13 +198,14 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
            "abstracts time and bandwidth away; run it with synod sim --protocol "
            "--link-bytes-per-ms 1000 --large-values 0.2";
   }
-  if (name == "catchup-asks-silent-leader") {
-    return "it stalls a replica behind a silent leader (liveness, not safety), and the model "
-           "abstracts time away; run it with synod sim --protocol --reconfig";
+  if (name == "catchup-asks-silent-leader" || name == "deaf-to-askers") {
+    return "it stalls a replica that must catch up before anyone can lead (liveness, not safety), "
+           "and the model abstracts time away; run it with synod sim --protocol --reconfig";
   }
-  if (name == "deaf-to-askers") {
-    return "it stalls a spare made the only voter (liveness, not safety), and the model abstracts "
-           "time away; run it with synod sim --protocol --reconfig";
+  if (name == "read-during-change") {
+    return "its read misses a value chosen but acknowledged to no one yet, which the model's read "
+           "check (every acknowledged write) does not flag; run it with synod sim --protocol "
+           "--reconfig, whose reads check does";
   }
   if (name == "silent-without-snapshot") {
     return "it stalls a laggard (liveness, not safety) that asks a peer without a snapshot for "

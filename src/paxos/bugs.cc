@@ -36,6 +36,7 @@ constexpr BugEntry kBugs[] = {
     {"deaf-to-askers", &Bugs::deaf_to_askers},
     {"unbound-replica-votes", &Bugs::unbound_replica_votes},
     {"catchup-asks-silent-leader", &Bugs::catchup_asks_silent_leader},
+    {"read-during-change", &Bugs::read_during_change},
 };
 }  // namespace
 

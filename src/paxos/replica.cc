@@ -522,8 +522,9 @@ void Replica::start_prevote() {
 // before it could serve, so it should not lead (a nearly current one is as good as any).
 void Replica::on_prevote(NodeId from, const PreVoteMsg& msg) {
   if (msg.ballot.node != from || from == config_.self) return;  // not an honest asker
-  if (!votes()) ask_back(from, msg.commit);
-  const bool granted = votes() && role_ != Role::kLeader && !hears_leader() &&
+  const bool voting = votes();
+  if (!voting) ask_back(from, msg.commit);
+  const bool granted = voting && role_ != Role::kLeader && !hears_leader() &&
                        may_promise(promised_, msg.ballot, highest_round_seen_) &&
                        msg.commit + config_.max_inflight_slots >= commit_;
   send(from, PreVoteReplyMsg{msg.ballot, granted, promised_, commit_});
@@ -1009,7 +1010,7 @@ bool Replica::recovering() const {
 // change's slot, below a value chosen before it was asked). The leader learns of it only from the
 // new voters' promises (on_new_membership), so a read asked meanwhile waits for them too.
 bool Replica::reads_wait() const {
-  return recovering() || pending_config_slot_ != 0;
+  return recovering() || (pending_config_slot_ != 0 && !config_.bugs.read_during_change);
 }
 
 // The highest round that a phase-2 quorum answered in this ballot (0: none yet). Our own
@@ -1246,11 +1247,10 @@ void Replica::request_catchup(bool retry, NodeId asker) {
   // heard from: one silent for an election timeout may be down, or wiped and refused (sim
   // --protocol --reconfig seed 13100: a voter behind the binding that would let it vote asked a
   // wiped leader for the rest of its snapshot, forever).
-  NodeId source = asker.valid() ? asker
-                  : leader_silence_ticks_ < config_.election_timeout_min_ticks ||
-                          config_.bugs.catchup_asks_silent_leader
-                      ? leader_
-                      : kNoNode;
+  const bool leader_heard = leader_silence_ticks_ < config_.election_timeout_min_ticks ||
+                            config_.bugs.catchup_asks_silent_leader;
+  NodeId source = asker;
+  if (!source.valid() && leader_heard) source = leader_;
   if (!source.valid() || source == config_.self) {
     // No leader to ask: ask another peer at random (the one after this replica, if it drew
     // itself).

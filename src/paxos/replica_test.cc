@@ -1214,8 +1214,11 @@ TEST_F(ReplicaTest, RandomSchedulesFindEachPlantedBug) {
     // checker's --wipes 1 --absent finds it (ReplicaReconfigCheck.AVoterAbsentFromTheStart...).
     if (name == "unbound-replica-votes") continue;
     // catchup-asks-silent-leader stalls a replica behind a wiped leader (liveness): sim
-    // --protocol --reconfig reaches it (Simulation.ACatchupAsksAnotherPeerThanASilentLeader).
+    // --protocol --reconfig reaches it (Simulation.CatchupAsksAnotherPeerThanASilentLeader).
     if (name == "catchup-asks-silent-leader") continue;
+    // read-during-change needs a configuration change in flight while a read is asked, which
+    // these schedules do not make (and no checker reaches yet: sim_test.cc, not_yet_reached).
+    if (name == "read-during-change") continue;
     // accept-lower-ballot needs an acceptor that promised a higher ballot to take a lower one's
     // Accept. Since followers that hear a leader ignore other Prepares (leader stickiness), these
     // schedules no longer reach it (0 of 1,000 seeds; 0 of 300 with a leader falling silent at 5%

@@ -259,6 +259,10 @@ const std::map<std::string, std::string>& not_yet_reached() {
        "2815 of 6,000 (3 replicas) before, and at none of 30,000 (3 replicas) or 12,000 (5) now, "
        "with or without deaf-to-askers planted too; the fix (catch-up answers count from any "
        "sender) is in Replica::step"},
+      {"read-during-change",
+       "no checker yet: sim --protocol --reconfig's reads check found the stale read once (seed "
+       "17055 of 30,000, before the fixes that moved the schedules) and none of 30,000 seeds "
+       "since; the model checker's read check flags only reads that miss acknowledged writes"},
       {"unbound-replica-votes",
        "check_tests ReplicaReconfigCheck.AVoterAbsentFromTheStartIsRefusedByAWipedReplica (the "
        "model checker's --wipes 1 --absent, 10 steps); sim --protocol --reconfig reached it at 2 "
