@@ -124,6 +124,17 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "once the change is chosen, a value an earlier leader's Accepts left with a quorum of the "
        "new voters is chosen in the slot after it, and the read is served below it",
        "sim --protocol --reconfig (the reads check; seed 17055)"},
+      {"promise-below-binding", BugLayer::kProtocol,
+       "a replica on a wiped directory, bound under its old id before any configuration bound "
+       "its old incarnation, promises with empty state for the slots below the binding: the old "
+       "incarnation's vote there is lost, and a voter that never met it counts the new one's "
+       "promise and chooses over a chosen value",
+       "no checker yet (membership_test.cc; a review found it)"},
+      {"known-compaction-steps-down", BugLayer::kProtocol,
+       "a leader steps down and catches up for a promise whose sender compacted only slots the "
+       "leader knows chosen: a leader that asked new voters for promises after a change, from "
+       "where its phase 1 began, gave up its office for nothing (a needless election)",
+       "sim --protocol --reconfig --replicas 5 (the disruption check; seed 7836)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

@@ -198,6 +198,10 @@ std::optional<std::string> replica_bug_not_applicable(std::string_view name) {
            "abstracts time and bandwidth away; run it with synod sim --protocol "
            "--link-bytes-per-ms 1000 --large-values 0.2";
   }
+  if (name == "known-compaction-steps-down") {
+    return "it costs a needless election (liveness, not safety), which the model does not judge; "
+           "run it with synod sim --protocol --reconfig --replicas 5";
+  }
   if (name == "catchup-asks-silent-leader" || name == "deaf-to-askers") {
     return "it stalls a replica that must catch up before anyone can lead (liveness, not safety), "
            "and the model abstracts time away; run it with synod sim --protocol --reconfig";

@@ -37,6 +37,8 @@ constexpr BugEntry kBugs[] = {
     {"unbound-replica-votes", &Bugs::unbound_replica_votes},
     {"catchup-asks-silent-leader", &Bugs::catchup_asks_silent_leader},
     {"read-during-change", &Bugs::read_during_change},
+    {"promise-below-binding", &Bugs::promise_below_binding},
+    {"known-compaction-steps-down", &Bugs::known_compaction_steps_down},
 };
 }  // namespace
 

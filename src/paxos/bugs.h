@@ -57,12 +57,17 @@ struct Bugs {
   bool catchup_asks_silent_leader = false;  // catch-up asks the last leader heard of however
                                             // long it has been silent (down, or wiped and
                                             // refused), instead of another peer
-  bool read_during_change = false;  // a leader fixes a read's index while a configuration change
-                                    // it proposed is in flight (the change may make a value an
-                                    // earlier leader left with the new voters chosen above it)
+  bool read_during_change = false;     // a leader fixes a read's index while a configuration change
+                                       // it proposed is in flight (the change may make a value an
+                                       // earlier leader left with the new voters chosen above it)
   bool unbound_replica_votes = false;  // a replica on a new directory promises and accepts before
                                        // a configuration binds its incarnation (and one that a
                                        // configuration disowns still does)
+  bool known_compaction_steps_down = false;  // a leader steps down for a promise whose sender
+                                             // compacted only slots it knows chosen
+  bool promise_below_binding = false;        // a replica bound after its wiped directory's old
+                                             // incarnation voted promises for the slots below the
+                                             // binding, which it never saw
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
@@ -72,7 +77,8 @@ struct Bugs {
            learner_votes || wiped_replica_votes || removed_member_disrupts || silent_learner ||
            catchup_from_members_only || transfer_skips_phase1 || transfer_unmarked ||
            catchup_retry_storm || silent_without_snapshot || deaf_to_askers ||
-           unbound_replica_votes || catchup_asks_silent_leader || read_during_change;
+           unbound_replica_votes || catchup_asks_silent_leader || read_during_change ||
+           promise_below_binding || known_compaction_steps_down;
   }
 };
 

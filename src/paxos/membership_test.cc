@@ -279,5 +279,53 @@ TEST_F(ReconfigTest, ARemovedLeaderStepsDown) {
   EXPECT_TRUE(c.violations().empty()) << c.violations()[0];
 }
 
+// A replica on a wiped directory, back under its old id as a joiner, may be bound by a leader that
+// never heard its old incarnation (no pin refuses it) before any configuration bound the old one.
+// It votes from then on, but not in the slots below that binding, where the old incarnation may
+// have voted: its promise reports the binding's slot as compacted (Replica::vote_floor), so a
+// candidate preparing from below catches up from it instead of counting an empty promise there.
+// The planted bug promise-below-binding reports only its snapshot (none).
+TEST(Membership, AReplicaBoundAfterAWipePromisesNothingBelowItsBinding) {
+  constexpr uint64_t kNew = 77;  // the wiped directory's new incarnation
+  Membership bootstrap = membership_of(QuorumSystem::majority({N1, N2, N3, N4, N5}));
+  Membership bound = bootstrap;
+  bound.epoch = 1;
+  for (Member& m : bound.members) {
+    if (m.id == N3) m.incarnation = kNew;
+  }
+  auto promise_to_n4 = [&](const Bugs& bugs) {
+    Config config;
+    config.self = N3;
+    config.join = true;
+    config.incarnation = kNew;
+    config.bugs = bugs;
+    Replica r(config, DurableState{}, 1);
+    // It learns slots 1-3 by catch-up; slot 2 chose the configuration that binds it.
+    Value binding;
+    binding.membership = std::make_shared<const Membership>(bound);
+    CatchupReplyMsg reply;
+    reply.first_slot = 1;
+    reply.commit = 3;
+    reply.membership = std::make_shared<const Membership>(bootstrap);
+    reply.chosen = {SlotValue{1, noop()}, SlotValue{2, binding}, SlotValue{3, noop()}};
+    r.step(Envelope{N1, N3, reply, 1});
+    EXPECT_EQ(r.commit(), 3u);
+    (void)r.take_ready();
+    // n4, which knows only the bootstrap configuration and never met n3's old incarnation,
+    // prepares from slot 1.
+    r.step(Envelope{N4, N3, PrepareMsg{Ballot{5, N4}, 1, false}, 4});
+    for (const Envelope& e : r.take_ready().messages) {
+      if (const auto* p = std::get_if<PromiseMsg>(&e.message))
+        return std::optional<Slot>(p->snapshot);
+    }
+    return std::optional<Slot>();
+  };
+  // Bound at slot 2 (it governs from slot 3): slots 1 and 2 are as good as compacted.
+  EXPECT_EQ(promise_to_n4(Bugs{}), std::optional<Slot>(2));
+  Bugs bug;
+  ASSERT_TRUE(enable_bug("promise-below-binding", bug));
+  EXPECT_EQ(promise_to_n4(bug), std::optional<Slot>(0));
+}
+
 }  // namespace
 }  // namespace synod::paxos

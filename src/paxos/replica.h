@@ -254,6 +254,7 @@ class Replica {
   bool reads_wait() const;
   void ask_back(NodeId from, Slot their_commit);
   bool votes() const;
+  Slot vote_floor() const;
   void note_members(const Membership& m);
   // Proposes a configuration change at the next slot (after the queued commands); its slot.
   Slot propose_change(Value value);

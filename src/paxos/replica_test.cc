@@ -1219,6 +1219,12 @@ TEST_F(ReplicaTest, RandomSchedulesFindEachPlantedBug) {
     // read-during-change needs a configuration change in flight while a read is asked, which
     // these schedules do not make (and no checker reaches yet: sim_test.cc, not_yet_reached).
     if (name == "read-during-change") continue;
+    // promise-below-binding needs a wiped replica bound before its old incarnation was: sim
+    // --protocol --reconfig --early-wipes (Simulation.APromiseBelowItsBindingIsRefused...).
+    if (name == "promise-below-binding") continue;
+    // known-compaction-steps-down costs a needless election (liveness): sim --protocol --reconfig
+    // --replicas 5 (Simulation.ALeaderDoesNotStepDownForACompactionItHasLearned).
+    if (name == "known-compaction-steps-down") continue;
     // accept-lower-ballot needs an acceptor that promised a higher ballot to take a lower one's
     // Accept. Since followers that hear a leader ignore other Prepares (leader stickiness), these
     // schedules no longer reach it (0 of 1,000 seeds; 0 of 300 with a leader falling silent at 5%

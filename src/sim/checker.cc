@@ -31,8 +31,9 @@ void Checker::check_valid(Slot slot, const Value& value) {
   }
 }
 
-void Checker::on_durable_accept(NodeId acceptor, Slot slot, const paxos::Proposal& proposal) {
-  auto [it, inserted] = votes_.try_emplace({slot, proposal.ballot}, Votes{{}, proposal.value});
+void Checker::on_durable_accept(NodeId acceptor, Slot slot, const paxos::Proposal& proposal,
+                                uint64_t wiped_as) {
+  auto [it, inserted] = votes_.try_emplace({slot, proposal.ballot}, Votes{{}, proposal.value, {}});
   Votes& votes = it->second;
   if (votes.value != proposal.value) {
     fail("agreement: ballot " + to_string(proposal.ballot) + " carries two values for slot " +
@@ -40,9 +41,27 @@ void Checker::on_durable_accept(NodeId acceptor, Slot slot, const paxos::Proposa
          to_string(proposal.value));
     return;
   }
-  votes.acceptors.insert(acceptor);
-  if (!quorum_of(slot).is_phase2_quorum(votes.acceptors)) return;
+  if (wiped_as != 0) {
+    votes.wiped.emplace_back(acceptor, wiped_as);
+  } else {
+    votes.acceptors.insert(acceptor);
+  }
+  if (!is_quorum(slot, votes)) return;
   choose(slot, votes.value, proposal.ballot);
+}
+
+bool Checker::is_quorum(Slot slot, const Votes& votes) const {
+  if (votes.wiped.empty()) return quorum_of(slot).is_phase2_quorum(votes.acceptors);
+  paxos::NodeSet counted = votes.acceptors;
+  auto config = configs_.upper_bound(slot);
+  if (config != configs_.begin()) {
+    const paxos::Membership& governing = *std::prev(config)->second;
+    for (const auto& [id, incarnation] : votes.wiped) {
+      const paxos::Member* m = governing.find(id);
+      if (m != nullptr && m->incarnation == incarnation) counted.insert(id);
+    }
+  }
+  return quorum_of(slot).is_phase2_quorum(counted);
 }
 
 const paxos::QuorumSystem& Checker::quorum_of(Slot slot) const {
@@ -69,13 +88,14 @@ void Checker::choose(Slot slot, const Value& value, const Ballot& ballot) {
   // Every slot above this one (up to the next change chosen) is governed by it: votes cast there
   // are judged again with its quorums.
   quorums_.insert_or_assign(slot + 1, value.membership->quorum());
+  configs_.insert_or_assign(slot + 1, value.membership);
   const Slot next_change = [&] {
     auto it = quorums_.upper_bound(slot + 1);
     return it == quorums_.end() ? ~Slot{0} : it->first;
   }();
   for (auto it = votes_.upper_bound({slot, Ballot{~uint64_t{0}, NodeId{~uint32_t{0}}}});
        it != votes_.end() && it->first.first < next_change; ++it) {
-    if (quorum_of(it->first.first).is_phase2_quorum(it->second.acceptors))
+    if (is_quorum(it->first.first, it->second))
       choose(it->first.first, it->second.value, it->first.second);
   }
 }

@@ -44,8 +44,15 @@ class Checker {
   explicit Checker(paxos::QuorumSystem true_quorum) { quorums_.emplace(1, std::move(true_quorum)); }
 
   void on_propose(const paxos::Command& command);
-  // `acceptor` has made durable that it accepted `proposal` for `slot`.
-  void on_durable_accept(NodeId acceptor, Slot slot, const paxos::Proposal& proposal);
+  // `acceptor` has made durable that it accepted `proposal` for `slot`. `wiped_as`: nonzero if
+  // its data directory was wiped, the incarnation of the new one. What a wiped replica accepts
+  // is the vote of member `acceptor` only in a slot whose true configuration binds that id to
+  // `wiped_as` (a leader bound the new incarnation): the member of that id before, whose
+  // promises and votes it forgot, is gone, and the new one is no member of a configuration that
+  // does not name its incarnation. So a replica that counts its promise or vote elsewhere (the
+  // planted wiped-replica-votes, promise-below-binding) learns a value no true quorum accepted.
+  void on_durable_accept(NodeId acceptor, Slot slot, const paxos::Proposal& proposal,
+                         uint64_t wiped_as = 0);
   // `node` learned that `value` is chosen for `slot`.
   void on_learn(NodeId node, Slot slot, const paxos::Value& value);
   // `node` restarted: its state machine starts again from slot 1.
@@ -74,15 +81,19 @@ class Checker {
   struct Votes {
     paxos::NodeSet acceptors;
     paxos::Value value;
+    std::vector<std::pair<NodeId, uint64_t>> wiped;  // wiped replicas', by incarnation
   };
   void fail(std::string what);
   void check_valid(Slot slot, const paxos::Value& value);
   // The true quorum system of `slot`: that of the newest configuration chosen below it.
   const paxos::QuorumSystem& quorum_of(Slot slot) const;
+  // Whether `votes` for `slot` make a phase-2 quorum of its true configuration.
+  bool is_quorum(Slot slot, const Votes& votes) const;
   // Records that `value` is chosen at `slot` (by a quorum of `ballot`), and what follows from it.
   void choose(Slot slot, const paxos::Value& value, const Ballot& ballot);
 
-  std::map<Slot, paxos::QuorumSystem> quorums_;  // by the first slot each governs
+  std::map<Slot, paxos::QuorumSystem> quorums_;   // by the first slot each governs
+  std::map<Slot, paxos::MembershipRef> configs_;  // the same, but for the bootstrap one
   std::map<paxos::CommandId, std::string> proposed_;
   std::map<std::pair<Slot, Ballot>, Votes> votes_;
   std::map<Slot, paxos::Value> truth_;    // chosen by the quorum rule, ever

@@ -455,13 +455,11 @@ void Simulation::on_disk_done(Node& node, uint64_t incarnation) {
   }
   node.disk.apply(persist);
   // A wiped replica is a new acceptor under an old id: the member of that id, whose promises and
-  // votes it forgot, is gone, and it is no member of any configuration itself (ids are never
-  // reused; the nemesis removes it). What it accepts is no vote of the member: the truth leaves
-  // it out, so a replica that counts it (the planted wiped-replica-votes) learns a value no true
-  // quorum accepted.
-  for (const paxos::AcceptedEntry& entry : persist.accepted) {
-    if (!node.wiped) checker_.on_durable_accept(node.id, entry.slot, entry.proposal);
-  }
+  // votes it forgot, is gone. What it accepts counts only where a configuration binds its new
+  // incarnation (Checker::on_durable_accept); the nemesis removes it, unless a leader binds it
+  // first (options.early_wipes).
+  for (const paxos::AcceptedEntry& entry : persist.accepted)
+    checker_.on_durable_accept(node.id, entry.slot, entry.proposal, node.wiped ? node.identity : 0);
   if (!persist.empty()) {
     log(to_string(node.id) + " synced" +
         (persist.promised ? " promise " + to_string(*persist.promised) : std::string()) + " " +
@@ -723,8 +721,8 @@ void Simulation::restart(Node& node) {
   for (const auto& [slot, proposal] : recovered.accepted) {
     // Unsynced records that happened to survive are durable now: they count as votes.
     auto it = node.disk.accepted.find(slot);
-    if ((it == node.disk.accepted.end() || !(it->second == proposal)) && !node.wiped)
-      checker_.on_durable_accept(node.id, slot, proposal);
+    if (it == node.disk.accepted.end() || !(it->second == proposal))
+      checker_.on_durable_accept(node.id, slot, proposal, node.wiped ? node.identity : 0);
   }
   node.disk = recovered;
   node.up = true;
@@ -1001,13 +999,18 @@ void Simulation::reconfigure() {
     // Only once every member has committed the binding of the victim's incarnation: before, a
     // member that has not would listen to the wiped replica (the server's durable pins close that
     // window in production; docs/core.md, "Membership").
+    // (early_wipes opens that window: members that never heard the old incarnation listen.)
     const NodeId victim = voters[rng_.below(voters.size())];
-    for (const paxos::Member& m : now.members) {
-      const Node& n = *nodes_[m.id.value - 1];
-      if (!n.up || n.replica->membership() == nullptr) return;
-      const paxos::Member* record = n.replica->membership()->find(victim);
-      if (record == nullptr || record->incarnation == 0) return;
-    }
+    const auto bound_everywhere = [&] {
+      for (const paxos::Member& m : now.members) {
+        const Node& n = *nodes_[m.id.value - 1];
+        if (!n.up || n.replica->membership() == nullptr) return false;
+        const paxos::Member* record = n.replica->membership()->find(victim);
+        if (record == nullptr || record->incarnation == 0) return false;
+      }
+      return true;
+    };
+    if (!options_.early_wipes && !bound_everywhere()) return;
     wipe(*nodes_[victim.value - 1]);
     return;
   } else if ((pick == 0 || learners.empty()) && spare_left && learners.size() < 3) {

@@ -137,6 +137,11 @@ struct Options : ReplicaClock {
   // have ids above `replicas`; ids are never reused, so each is added at most once.
   double reconfig = 0;
   int spare_replicas = 8;
+  // With reconfig: a voter may be wiped before every member has committed the binding of its
+  // incarnation, as an operator may wipe one at any time. Members that heard the old incarnation
+  // refuse the new one (their pins); one that never heard it listens, and the new incarnation,
+  // once a leader binds it, votes (Replica::vote_floor keeps it off the slots below the binding).
+  bool early_wipes = false;
 
   // Leader transfer (docs/core.md, "Leader transfer"): with this chance a nemesis strike asks the
   // leader to hand over to another voter, at random; with --reconfig, a change that removes,

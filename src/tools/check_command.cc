@@ -160,7 +160,8 @@ int run_replica_check(CheckArgs& args) {
       std::cerr << "check: bug '" << name << "' needs a leader transfer: add --transfers 1\n";
       return 2;
     }
-    if (name == "unbound-replica-votes" && (b.wipes == 0 || !b.absent)) {
+    if ((name == "unbound-replica-votes" || name == "promise-below-binding") &&
+        (b.wipes == 0 || !b.absent)) {
       std::cerr << "check: bug '" << name << "' needs a wiped replica and a voter that never "
                 << "heard of the binding: add --wipes 1 --absent\n";
       return 2;

@@ -37,6 +37,7 @@ struct SimArgs {
   QuorumFlags quorum;
   bool quorum_given = false;
   bool reconfig = false;
+  bool early_wipes = false;
   bool transfer = false;
   bool replicas_given = false;
   sim::Options options;
@@ -168,7 +169,12 @@ int run_sim(SimArgs& args) {
                  "simulator's: add --protocol\n";
     return 2;
   }
+  if (args.early_wipes && !args.reconfig) {
+    std::cerr << "sim: --early-wipes needs --reconfig\n";
+    return 2;
+  }
   if (args.reconfig) options.reconfig = 0.3;
+  options.early_wipes = args.early_wipes;
   if (args.transfer) options.transfer = 0.2;
   if (!args.protocol && options.link_bytes_per_ms != 0) {
     std::cerr << "sim: --link-bytes-per-ms is the protocol simulator's: add --protocol\n";
@@ -336,6 +342,10 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                 "Change the configuration at random under every fault: add learners (spare "
                 "replicas), promote, replace (the leader too), demote and remove members "
                 "(--protocol)");
+  cmd->add_flag("--early-wipes", args->early_wipes,
+                "With --reconfig: wipe a voter's directory before every member has committed the "
+                "binding of its incarnation too (members that never heard the old incarnation "
+                "listen to the new one)");
   cmd->add_flag("--transfer", args->transfer,
                 "Ask the leader to hand over to another voter at random (with --reconfig, "
                 "before any change that removes it), and once calm check that a handover to a "
