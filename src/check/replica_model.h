@@ -140,7 +140,8 @@ struct World {
   uint32_t proposed = 0;  // bit v: value v was proposed
   // Ghosts the replicas never read. Per (slot, ballot): the value and the replicas that made
   // accepting it durable, ever — which defines "chosen". Per slot, the first value any replica
-  // learned. The highest slot of a write acknowledged to its client, and per read its floor.
+  // learned. The highest slot of a write acknowledged to its client, and per read its floor (the
+  // highest slot acknowledged or in the chosen prefix when it was asked).
   std::map<std::pair<Slot, Ballot>, std::pair<paxos::Value, paxos::NodeSet>> votes;
   std::map<Slot, paxos::Value> learned;
   Slot acknowledged = 0;
@@ -177,6 +178,10 @@ class ReplicaModel {
   // "Membership"), and its quorum system without planted bugs: what "chosen" means there.
   paxos::MembershipRef governing(const World& world, Slot slot) const;
   const paxos::QuorumSystem& true_quorum_at(const World& world, Slot slot) const;
+  const paxos::QuorumSystem& true_quorum_of(const paxos::MembershipRef& m) const;
+  // The highest slot up to which every slot is chosen now: a phase-2 quorum of the configuration
+  // the chosen values below it make govern it accepted one value there durably, in one ballot.
+  Slot chosen_prefix(const World& world) const;
   std::optional<paxos::Membership> next_membership(const paxos::Membership& now) const;
   void propose_change(World& world, int replica, const paxos::Membership& next, uint64_t seq) const;
   void check_membership(World& world, int replica) const;
