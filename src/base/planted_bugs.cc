@@ -126,9 +126,10 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "sim --protocol --reconfig (the reads check; seed 17055)"},
       {"promise-below-binding", BugLayer::kProtocol,
        "a replica on a wiped directory, bound under its old id before any configuration bound "
-       "its old incarnation, promises with empty state for the slots below the binding: the old "
-       "incarnation's vote there is lost, and a voter that never met it counts the new one's "
-       "promise and chooses over a chosen value",
+       "its old incarnation, promises with empty state for the slots below the binding, and "
+       "votes there: the old incarnation's vote there is lost, and a voter that never met it "
+       "counts the new one's promise (or a stale leader its Accepted) and chooses over a chosen "
+       "value",
        "no checker yet (membership_test.cc; a review found it)"},
       {"known-compaction-steps-down", BugLayer::kProtocol,
        "a leader steps down and catches up for a promise whose sender compacted only slots the "

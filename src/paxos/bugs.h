@@ -66,8 +66,8 @@ struct Bugs {
   bool known_compaction_steps_down = false;  // a leader steps down for a promise whose sender
                                              // compacted only slots it knows chosen
   bool promise_below_binding = false;        // a replica bound after its wiped directory's old
-                                             // incarnation voted promises for the slots below the
-                                             // binding, which it never saw
+                                             // incarnation voted promises and votes in the slots
+                                             // below the binding, which it never saw
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||

@@ -459,7 +459,17 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
   }
   AcceptedMsg reply{msg.ballot, {}, 0, msg.read_round};
   reply.slots.reserve(msg.entries.size());
+  const Slot floor = vote_floor();
   for (const SlotValue& entry : msg.entries) {
+    if (entry.slot <= floor) {
+      // Below this incarnation's binding its old one may have voted, and this one never
+      // promised what that one did: a leader of a ballot below the old vote (cut off since)
+      // would count it for another value than the one chosen there. It votes only for the value
+      // it learned chosen there, which no ballot can contradict (and records nothing).
+      if (auto c = chosen_.find(entry.slot); c != chosen_.end() && c->second == entry.value)
+        reply.slots.push_back(entry.slot);
+      continue;
+    }
     if (entry.slot <= snapshot_.slot) {
       // Chosen and compacted here: a leader proposes nothing but the chosen value for a chosen
       // slot (P2c), so the vote is safe; there is nothing left to record.

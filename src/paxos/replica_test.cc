@@ -1219,8 +1219,8 @@ TEST_F(ReplicaTest, RandomSchedulesFindEachPlantedBug) {
     // read-during-change needs a configuration change in flight while a read is asked, which
     // these schedules do not make (and no checker reaches yet: sim_test.cc, not_yet_reached).
     if (name == "read-during-change") continue;
-    // promise-below-binding needs a wiped replica bound before its old incarnation was: sim
-    // --protocol --reconfig --early-wipes (Simulation.APromiseBelowItsBindingIsRefused...).
+    // promise-below-binding needs a wiped replica bound before its old incarnation was, which
+    // no checker reaches yet (sim_test.cc, not_yet_reached; membership_test.cc tests the rule).
     if (name == "promise-below-binding") continue;
     // known-compaction-steps-down costs a needless election (liveness): sim --protocol --reconfig
     // --replicas 5 (Simulation.ALeaderDoesNotStepDownForACompactionItHasLearned).

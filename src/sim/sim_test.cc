@@ -302,7 +302,7 @@ const std::map<std::string, std::string>& not_yet_reached() {
        "of sim --protocol --reconfig --replicas 5 that reaches it (7836 of 10,000)"},
       {"promise-below-binding",
        "no checker yet, only membership_test.cc "
-       "Membership.AReplicaBoundAfterAWipePromisesNothingBelowItsBinding: it needs five voters, "
+       "Membership.AReplicaBoundAfterAWipeVotesNothingBelowItsBinding: it needs five voters, "
        "one wiped before its incarnation is bound and bound again by a leader that never heard "
        "it, and a voter behind the binding that never heard either; none of 30,000 seeds of sim "
        "--protocol --reconfig --early-wipes (3 replicas) or 10,000 (5) reach it, and it is "
