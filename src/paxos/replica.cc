@@ -1254,7 +1254,8 @@ bool Replica::votes() const {
 // voted there as an incarnation whose directory was wiped before any configuration bound it
 // (votes() cannot tell then), and this one never saw those votes. It learned those slots as
 // chosen, so a promise reports them the way a snapshot does (PromiseMsg::snapshot): a candidate
-// preparing below catches up from it instead of counting an empty promise there.
+// preparing below catches up from it instead of counting an empty promise there; and it answers
+// an Accept there only for the value chosen (on_accept).
 Slot Replica::vote_floor() const {
   if (!config_.join || config_.incarnation == 0 || config_.bugs.promise_below_binding) return 0;
   for (const auto& [first, membership] : configs_) {

@@ -51,21 +51,19 @@ void Checker::on_durable_accept(NodeId acceptor, Slot slot, const paxos::Proposa
 }
 
 bool Checker::is_quorum(Slot slot, const Votes& votes) const {
-  if (votes.wiped.empty()) return quorum_of(slot).is_phase2_quorum(votes.acceptors);
+  const Governing& g = governing(slot);
+  if (votes.wiped.empty() || g.membership == nullptr)
+    return g.quorum.is_phase2_quorum(votes.acceptors);
   paxos::NodeSet counted = votes.acceptors;
-  auto config = configs_.upper_bound(slot);
-  if (config != configs_.begin()) {
-    const paxos::Membership& governing = *std::prev(config)->second;
-    for (const auto& [id, incarnation] : votes.wiped) {
-      const paxos::Member* m = governing.find(id);
-      if (m != nullptr && m->incarnation == incarnation) counted.insert(id);
-    }
+  for (const auto& [id, incarnation] : votes.wiped) {
+    const paxos::Member* m = g.membership->find(id);
+    if (m != nullptr && m->incarnation == incarnation) counted.insert(id);
   }
-  return quorum_of(slot).is_phase2_quorum(counted);
+  return g.quorum.is_phase2_quorum(counted);
 }
 
-const paxos::QuorumSystem& Checker::quorum_of(Slot slot) const {
-  return std::prev(quorums_.upper_bound(slot))->second;
+const Checker::Governing& Checker::governing(Slot slot) const {
+  return std::prev(governing_.upper_bound(slot))->second;
 }
 
 void Checker::choose(Slot slot, const Value& value, const Ballot& ballot) {
@@ -87,11 +85,10 @@ void Checker::choose(Slot slot, const Value& value, const Ballot& ballot) {
   }
   // Every slot above this one (up to the next change chosen) is governed by it: votes cast there
   // are judged again with its quorums.
-  quorums_.insert_or_assign(slot + 1, value.membership->quorum());
-  configs_.insert_or_assign(slot + 1, value.membership);
+  governing_.insert_or_assign(slot + 1, Governing{value.membership->quorum(), value.membership});
   const Slot next_change = [&] {
-    auto it = quorums_.upper_bound(slot + 1);
-    return it == quorums_.end() ? ~Slot{0} : it->first;
+    auto it = governing_.upper_bound(slot + 1);
+    return it == governing_.end() ? ~Slot{0} : it->first;
   }();
   for (auto it = votes_.upper_bound({slot, Ballot{~uint64_t{0}, NodeId{~uint32_t{0}}}});
        it != votes_.end() && it->first.first < next_change; ++it) {

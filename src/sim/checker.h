@@ -41,7 +41,9 @@ uint64_t chain_digest(uint64_t chain, Slot slot, const paxos::Value& value);
 
 class Checker {
  public:
-  explicit Checker(paxos::QuorumSystem true_quorum) { quorums_.emplace(1, std::move(true_quorum)); }
+  explicit Checker(paxos::QuorumSystem true_quorum) {
+    governing_.emplace(1, Governing{std::move(true_quorum), nullptr});
+  }
 
   void on_propose(const paxos::Command& command);
   // `acceptor` has made durable that it accepted `proposal` for `slot`. `wiped_as`: nonzero if
@@ -85,15 +87,19 @@ class Checker {
   };
   void fail(std::string what);
   void check_valid(Slot slot, const paxos::Value& value);
-  // The true quorum system of `slot`: that of the newest configuration chosen below it.
-  const paxos::QuorumSystem& quorum_of(Slot slot) const;
+  // A configuration chosen (none: the bootstrap one) and its quorum system.
+  struct Governing {
+    paxos::QuorumSystem quorum;
+    paxos::MembershipRef membership;
+  };
+  // The true configuration of `slot`: the newest chosen below it.
+  const Governing& governing(Slot slot) const;
   // Whether `votes` for `slot` make a phase-2 quorum of its true configuration.
   bool is_quorum(Slot slot, const Votes& votes) const;
   // Records that `value` is chosen at `slot` (by a quorum of `ballot`), and what follows from it.
   void choose(Slot slot, const paxos::Value& value, const Ballot& ballot);
 
-  std::map<Slot, paxos::QuorumSystem> quorums_;   // by the first slot each governs
-  std::map<Slot, paxos::MembershipRef> configs_;  // the same, but for the bootstrap one
+  std::map<Slot, Governing> governing_;  // by the first slot each governs
   std::map<paxos::CommandId, std::string> proposed_;
   std::map<std::pair<Slot, Ballot>, Votes> votes_;
   std::map<Slot, paxos::Value> truth_;    // chosen by the quorum rule, ever
