@@ -127,16 +127,10 @@ std::string CommandRules::text() const {
     if (r.all) {
       out += "@all";
     } else if (r.categories) {
-      // (Appended piece by piece: GCC 12 at -O3 warns, wrongly, of overlapping memcpy in
-      // "@" + std::string(...), -Wrestrict.)
-      out += '@';
-      out += category_list(r.categories).front();
+      out += "@" + std::string(category_list(r.categories).front());
     } else {
       out += r.command;
-      if (!r.sub.empty()) {
-        out += '|';
-        out += r.sub;
-      }
+      if (!r.sub.empty()) out += "|" + r.sub;
     }
   }
   return out;
