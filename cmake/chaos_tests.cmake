@@ -57,6 +57,12 @@ add_test(NAME chaos.clock_with_locks_and_ttl_keys
          COMMAND sh -c "$<TARGET_FILE:synod> chaos --replicas 3 --clients ${CHAOS_CLIENTS} --duration 30 --faults clock,kill --workload kv,lock,ttl --seed 11 > out.chaos-clock.txt; rc=$?; grep -v '^nemesis' out.chaos-clock.txt; test $rc -eq 0 && grep -q '${CHAOS_SUMMARY}0, verdict=LINEARIZABLE$' out.chaos-clock.txt && grep -q 'clock=[1-9]' out.chaos-clock.txt && grep -Eq '^chaos: locks: [0-9]+ attempts, [1-9][0-9]* acquired, .*two holders=0$' out.chaos-clock.txt && grep -Eq '^chaos: ttl keys: .*reappeared=0, expired early=0$' out.chaos-clock.txt")
 set_tests_properties(chaos.clock_with_locks_and_ttl_keys PROPERTIES TIMEOUT 300 LABELS chaos)
 
+# Lease reads (--lease-reads) under monotonic-clock drift up to the bound the lease assumes, leader
+# cut-offs and kills: linearizable, nothing lost.
+add_test(NAME chaos.lease_reads_with_clock_drift
+         COMMAND sh -c "$<TARGET_FILE:synod> chaos --replicas 3 --clients ${CHAOS_CLIENTS} --duration 30 --faults clock,partition,kill --lease-reads --seed 11 > out.chaos-lease.txt; rc=$?; grep -v '^nemesis' out.chaos-lease.txt; test $rc -eq 0 && grep -q '${CHAOS_SUMMARY}0, verdict=LINEARIZABLE$' out.chaos-lease.txt && grep -q 'clock=[1-9]' out.chaos-lease.txt")
+set_tests_properties(chaos.lease_reads_with_clock_drift PROPERTIES TIMEOUT 300 LABELS chaos)
+
 # The planted clock bugs (ServerCore's old behaviour) are caught by the lock and TTL checks. Locks
 # of 4-8 s outlast a failover, so a new leader whose wall clock is ahead expires them under their
 # holders; keys written with a wall clock behind the cluster clock vanish before their PX.

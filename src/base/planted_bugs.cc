@@ -136,6 +136,17 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "leader knows chosen: a leader that asked new voters for promises after a change, from "
        "where its phase 1 began, gave up its office for nothing (a needless election)",
        "sim --protocol --reconfig --replicas 5 (the disruption check; seed 7836)"},
+      {"lease-from-confirmation", BugLayer::kProtocol,
+       "a leader's read lease runs from when it saw a round answered instead of from when it "
+       "sent the round: answers that took long to arrive stretch it past the time the "
+       "acceptors that gave them keep other candidates out, and the leader serves a read by "
+       "lease after another leader got a write chosen",
+       "check --replica --lease-periods 1 (the reads check; 18 steps)"},
+      {"lease-forgotten-on-restart", BugLayer::kProtocol,
+       "an acceptor that restarts promises other candidates at once, though it may have "
+       "answered a lease's round just before it crashed: a new leader is elected while the old "
+       "one still serves reads by lease",
+       "check --replica --lease-periods 1 --crashes 1 (the reads check; 16 steps)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

@@ -129,7 +129,8 @@ TEST(ModelCheckTest, BugsOutsideSingleDecreeAreNamed) {
                           name != "catchup-retry-storm" && name != "silent-without-snapshot" &&
                           name != "deaf-to-askers" && name != "unbound-replica-votes" &&
                           name != "catchup-asks-silent-leader" && name != "promise-below-binding" &&
-                          name != "known-compaction-steps-down";
+                          name != "known-compaction-steps-down" &&
+                          name != "lease-from-confirmation" && name != "lease-forgotten-on-restart";
     EXPECT_EQ(applies, expected) << name;
   }
   EXPECT_NE(bug_not_applicable("skip-fdatasync")->find("storage"), std::string::npos);

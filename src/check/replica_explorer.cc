@@ -134,7 +134,11 @@ ReplicaExploreResult explore_replicas(const ReplicaModel& model, uint64_t max_st
         World next = world;
         model.step(next, action);
         ++result.transitions;
-        if (!seen.insert(hash_of(model.encode(next))).second) continue;
+        // A violation is a ghost the encoding leaves out (a read served below its floor leaves
+        // no trace once answered), so a violating world is reported even if its encoding was
+        // seen: served in the other order, the same read was fine, and reached that state first.
+        const bool violating = model.violation(next).has_value();
+        if (!seen.insert(hash_of(model.encode(next))).second && !violating) continue;
         SYNOD_ASSERT(origins.size() < kNoParent, "more states than ids");
         const auto next_id = uint32_t(origins.size());
         origins.push_back({id, action});

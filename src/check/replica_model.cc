@@ -54,15 +54,22 @@ constexpr uint64_t kStepSeed = 1;
 // leader for the minimum election timeout, Replica::forget_leader), then the message arrives.
 constexpr uint8_t kAfterLeaderSilence = 1;
 
-// Whether `encoded` is a PreVote or a Prepare to a follower that still hears its leader: it may
-// arrive before its stickiness runs out, or after. (Only these two messages read it.)
-bool reaches_sticky_follower(const World& world, const std::string& encoded) {
+// Whether `encoded` is a PreVote or a Prepare to a follower that still hears its leader (or, with
+// leases, started less than an election timeout ago): it may arrive before its stickiness runs
+// out, or after. (Only these two messages read it.) With leases, after only once time has passed
+// since the follower last heard its leader or started.
+bool reaches_sticky_follower(const World& world, const std::string& encoded, bool leases) {
   const uint8_t to = uint8_t(encoded[9]);  // after the incarnation and the sender
   const uint8_t type = uint8_t(encoded[10]);
   const bool asks = type == paxos::message_type(paxos::Message{paxos::PreVoteMsg{}}) ||
                     type == paxos::message_type(paxos::Message{paxos::PrepareMsg{}});
-  return asks && world.boxes[size_t(to) - 1].replica->hears_leader();
+  const ReplicaBox& box = world.boxes[size_t(to) - 1];
+  return asks && box.replica->keeps_candidates_out() && (!leases || world.time > box.heard_at);
 }
+
+// With leases: the length of a lease, in ms of the replicas' clocks, which read the lease periods
+// passed times this.
+constexpr uint64_t kLeasePeriodMs = 1000;
 
 std::string encode_envelope(const Envelope& envelope) {
   std::string out;
@@ -243,6 +250,7 @@ paxos::Config ReplicaModel::config_for(int replica, const ReplicaBox& box) const
   // configuration from a peer.
   config.join = replica >= config_.bounds.replicas || box.wiped;
   config.incarnation = box.incarnation;
+  if (config_.bounds.lease_periods > 0) config.read_lease_ms = kLeasePeriodMs;
   return config;
 }
 
@@ -337,7 +345,12 @@ World ReplicaModel::initial() const {
     box.replica.emplace(config_for(r, box), paxos::DurableState{}, kStepSeed);
     world.boxes.push_back(std::move(box));
   }
-  for (int r = 0; r < replica_count(); ++r) settle(world, r);
+  for (int r = 0; r < replica_count(); ++r) {
+    // The cluster is older than an election timeout: no replica keeps candidates out for having
+    // just started (only with leases does that happen at all).
+    world.boxes[size_t(r)].replica->forget_leader();
+    settle(world, r);
+  }
   initial_steps_.clear();
   starting_ = true;
   if (config_.bounds.warm_start && config_.bounds.elections > 0 && config_.bounds.replicas > 1) {
@@ -412,7 +425,7 @@ std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
   const bool full = world.network.size() >= size_t(b.max_in_flight);
   for (auto it = world.network.begin(); it != world.network.end(); ++it, ++index) {
     out.push_back({K::kDeliver, 0, 0, -1, index});
-    if (reaches_sticky_follower(world, it->first)) {
+    if (reaches_sticky_follower(world, it->first, b.lease_periods > 0)) {
       out.push_back({K::kDeliver, 0, kAfterLeaderSilence, -1, index});
     }
     if (full) out.push_back({K::kDrop, 0, 0, -1, index});
@@ -425,6 +438,11 @@ std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
     for (Timer timer : kTimers) {
       if (!replica.timer_armed(timer)) continue;
       if (timer == Timer::kElection && world.elections >= b.elections) continue;
+      // A follower's election timer runs at least an election timeout of ticks after it last
+      // heard its leader (or started): with leases, time has passed since then.
+      if (timer == Timer::kElection && b.lease_periods > 0 &&
+          replica.role() == paxos::Role::kFollower && world.time <= box.heard_at)
+        continue;
       if (timer != Timer::kElection && world.timers >= b.timers) continue;
       const bool random_peer = !replica.leader().valid() || replica.leader() == replica.id();
       if (timer == Timer::kCatchup && random_peer) {
@@ -461,6 +479,7 @@ std::vector<WorldAction> ReplicaModel::actions(const World& world) const {
     if (world.wipes < b.wipes && r < b.replicas && !box.wiped)
       out.push_back({K::kWipe, u, 0, -1, 0});
     if (!box.unsynced.empty()) out.push_back({K::kSync, u, 0, -1, 0});
+    if (r == 0 && world.time < b.lease_periods) out.push_back({K::kTime, 0, 0, -1, 0});
     if (world.compactions < b.compactions && replica.commit() > replica.snapshot_slot()) {
       out.push_back({K::kCompact, u, 0, -1, 0});
     }
@@ -593,6 +612,8 @@ void ReplicaModel::settle(World& world, int r) const {
   Replica& replica = *box.replica;
   const bool unsynced_answers = config_.bugs.ack_before_sync;
   for (int round = 0; round < 64; ++round) {
+    if (config_.bounds.lease_periods > 0)
+      replica.set_clock_ms(uint64_t(world.time) * kLeasePeriodMs);
     paxos::Ready ready = replica.take_ready();
     if (ready.empty()) break;
     if (!ready.persist.empty()) {
@@ -660,6 +681,10 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
     const Slot commit_before = replica.commit();
     replica.reseed(kStepSeed);
     replica.step(envelope);
+    if (const auto* accept = std::get_if<paxos::AcceptMsg>(&envelope.message);
+        accept != nullptr && envelope.from != envelope.to && replica.promised() == accept->ballot &&
+        replica.role() == paxos::Role::kFollower)
+      world.boxes[size_t(r)].heard_at = world.time;  // it accepted: sticky from now on
     check_leader_learning(world, r, leading, commit_before, envelope);
     settle(world, r);
     return;
@@ -709,6 +734,7 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
     }
     case K::kCrash:
       ++world.crashes;
+      box.heard_at = world.time;
       box.unsynced.clear();
       box.replica.emplace(config_for(r, box), box.durable, kStepSeed);
       break;
@@ -718,12 +744,19 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
       box.durable = paxos::DurableState{};
       box.incarnation = uint64_t(100 + r);
       box.wiped = true;
+      box.heard_at = world.time;
       box.replica.emplace(config_for(r, box), box.durable, kStepSeed);
       break;
     case K::kSync:
       for (const paxos::PersistBatch& batch : box.unsynced) make_durable(world, r, batch);
       box.unsynced.clear();
       return;
+    case K::kTime:
+      ++world.time;  // every replica's clock moves on (settled below, and before it next acts)
+      for (int other = 0; other < replica_count(); ++other) {
+        if (other != r) settle(world, other);
+      }
+      break;
     case K::kCompact: {
       ++world.compactions;
       const Slot upto = box.replica->commit();
@@ -750,6 +783,8 @@ std::string ReplicaModel::encode(const World& world) const {
     for (const paxos::PersistBatch& batch : box.unsynced) encode_batch(out, batch);
     put_u64(out, box.incarnation);
     put_u8(out, box.wiped);
+    // With leases, only whether time has passed since it last heard its leader matters.
+    if (config_.bounds.lease_periods > 0) put_u8(out, world.time > box.heard_at ? 1 : 0);
   }
   put_u32(out, uint32_t(world.network.size()));
   for (const auto& [encoded, copies] : world.network) {
@@ -765,6 +800,7 @@ std::string ReplicaModel::encode(const World& world) const {
   put_u8(out, uint8_t(world.changes));
   put_u8(out, uint8_t(world.wipes));
   put_u8(out, uint8_t(world.transfers));
+  put_u8(out, uint8_t(world.time));
   put_u32(out, world.proposed);
   put_u32(out, uint32_t(world.votes.size()));
   for (const auto& [key, vote] : world.votes) {
@@ -859,6 +895,8 @@ std::string ReplicaModel::describe(const World& world, const WorldAction& action
              next_membership(*world.boxes[action.replica].replica->membership())->describe();
     case K::kTransfer:
       return "operator asks " + who + " to hand leadership to n" + std::to_string(action.arg + 1);
+    case K::kTime:
+      return "a lease period passes (time " + std::to_string(world.time + 1) + ")";
   }
   return "?";
 }

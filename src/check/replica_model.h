@@ -23,7 +23,13 @@
 //     replace the highest voter by it), at most `changes` times in all (a change that is lost
 //     or overwritten by a new leader may be asked for again);
 //   - with `wipes`, a voter may lose its directory and restart empty as a new incarnation (after
-//     the warm start has bound every incarnation in the configuration).
+//     the warm start has bound every incarnation in the configuration);
+//   - with `lease_periods`, every replica runs with lease reads (paxos::Config::read_lease_ms),
+//     and time, otherwise abstract, is counted in lease periods: it passes (one step) at most
+//     that many times, every replica's clock reads it, and a lease lasts until it next passes. A
+//     replica's stickiness runs out, and its election timer fires as a follower, only once time
+//     has passed since it last accepted a leader's Accept or (re)started: the bound on
+//     clock-rate error that makes a lease shorter than an election timeout of ticks.
 #pragma once
 
 #include <cstdint>
@@ -80,6 +86,8 @@ struct ReplicaBounds {
   // Leader transfers an operator asks a leader for (MEMBER TRANSFER, SIGTERM), in all: each to
   // any other voter, whenever a leader has none in progress.
   int transfers = 0;
+  // Lease reads on, and time passes at most this many times (0: leases off, time abstract).
+  int lease_periods = 0;
 };
 
 struct ReplicaModelConfig {
@@ -103,9 +111,10 @@ struct WorldAction {
     kSync,
     kCompact,
     kRead,
-    kChange,   // a leader proposes the configuration change of ReplicaBounds::reconfig
-    kWipe,     // a voter restarts with an empty directory and a fresh incarnation
-    kTransfer  // a leader is asked to hand leadership to the voter `arg` (index)
+    kChange,    // a leader proposes the configuration change of ReplicaBounds::reconfig
+    kWipe,      // a voter restarts with an empty directory and a fresh incarnation
+    kTransfer,  // a leader is asked to hand leadership to the voter `arg` (index)
+    kTime       // a lease period passes (lease_periods)
   };
   Kind kind = Kind::kDeliver;
   uint8_t replica = 0;  // index (node id - 1)
@@ -122,6 +131,8 @@ struct ReplicaBox {
   std::vector<paxos::PersistBatch> unsynced;  // ack-before-sync: answered for, not yet durable
   uint64_t incarnation = 0;                   // its directory's (0 unless wipes are explored)
   bool wiped = false;                         // restarted with an empty directory
+  // With leases: the time it last accepted an Accept from a leader, or (re)started.
+  int heard_at = 0;
 };
 
 struct World {
@@ -137,6 +148,7 @@ struct World {
   int changes = 0;
   int wipes = 0;
   int transfers = 0;
+  int time = 0;           // lease periods passed
   uint32_t proposed = 0;  // bit v: value v was proposed
   // Ghosts the replicas never read. Per (slot, ballot): the value and the replicas that made
   // accepting it durable, ever — which defines "chosen". Per slot, the first value any replica

@@ -485,6 +485,8 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   core.config.election_timeout_min_ticks = o.election_timeout_min_ticks;
   core.config.election_timeout_max_ticks = o.election_timeout_max_ticks;
   core.config.heartbeat_interval_ticks = o.heartbeat_interval_ticks;
+  if (o.lease_reads)
+    core.config.read_lease_ms = core.config.max_read_lease_ms(o.tick_ms, kClockDriftBound);
   core.config.set_size_limits(o.max_command_bytes);
   core.log.dir = o.data_dir;
   core.log.cluster_id = o.cluster_id;
@@ -1839,6 +1841,9 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("chosen_slot:{}", r.commit()));
     add(fmt::format("applied_slot:{}", core_->applied()));
     add(fmt::format("snapshot_slot:{}", r.snapshot_slot()));
+    // Lease reads (--lease-reads): the lease's length (0: off) and whether it holds now.
+    add(fmt::format("read_lease_ms:{}", core_->options().config.read_lease_ms));
+    add(fmt::format("lease_holds:{}", r.lease_holds() ? 1 : 0));
     const DataDirUsage usage = data_dir_usage(options_.data_dir);
     add(fmt::format("wal_bytes:{}", usage.wal_bytes));
     add(fmt::format("snapshot_bytes:{}", usage.snapshot_bytes));

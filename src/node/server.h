@@ -70,6 +70,10 @@ class Server {
     uint32_t election_timeout_min_ticks = paxos::Config{}.election_timeout_min_ticks;
     uint32_t election_timeout_max_ticks = paxos::Config{}.election_timeout_max_ticks;
     uint32_t heartbeat_interval_ticks = paxos::Config{}.heartbeat_interval_ticks;
+    // Lease reads (docs/core.md, "Lease reads"): the leader serves linearizable reads without a
+    // confirmation round while its lease holds, paxos::Config::max_read_lease_ms of the tick and
+    // kClockDriftBound. Safe only if every replica's monotonic clock keeps to that rate bound.
+    bool lease_reads = false;
     uint32_t request_timeout_ms = 5000;  // a client's command gets a definite answer or UNKNOWN
     uint32_t forward_timeout_ms = 1000;  // a forward unanswered this long is sent again
     uint64_t snapshot_every_slots = 10000;

@@ -400,6 +400,9 @@ Result<std::vector<paxos::Envelope>> ServerCore::flush() {
     release(out);
     note_durable_horizon();
     tell_time();
+    // Read after every read_index() this Ready answers (Replica::set_clock_ms), on the same
+    // monotonic clock the cluster time runs on.
+    if (options_.config.read_lease_ms > 0) replica_->set_clock_ms(monotonic_ms());
     paxos::Ready ready = replica_->take_ready();
     if (observer_) {
       for (const auto& event : ready.events) observer_->event(event);

@@ -52,9 +52,8 @@ namespace synod::node {
 // The refusal of a command whose encoded size (kv::encoded_command_bytes) is `bytes`, above
 // `max_command_bytes`: it was not applied, and retrying cannot help.
 kv::Reply too_large(size_t max_command_bytes, size_t bytes);
-// The bound on the rate error of every replica's monotonic clock that the time guarantee
-// assumes (1000 ppm: quartz drifts ~100 ppm, and NTP slews steady_clock by at most 500 ppm).
-inline constexpr double kClockDriftBound = 1e-3;
+// The bound on the rate error of every replica's monotonic clock (paxos/config.h).
+inline constexpr double kClockDriftBound = paxos::kClockDriftBound;
 
 class ServerCore {
  public:
@@ -280,6 +279,7 @@ class ServerCore {
   bool identity_created() const { return storage_->identity_created(); }
   Slot applied() const { return applied_; }  // the state machine reflects every slot up to here
   const paxos::Replica& replica() const { return *replica_; }
+  const Options& options() const { return options_; }
 
  private:
   ServerCore(Options options, std::unique_ptr<storage::ReplicaStorage> storage)

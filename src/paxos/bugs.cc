@@ -39,6 +39,8 @@ constexpr BugEntry kBugs[] = {
     {"read-during-change", &Bugs::read_during_change},
     {"promise-below-binding", &Bugs::promise_below_binding},
     {"known-compaction-steps-down", &Bugs::known_compaction_steps_down},
+    {"lease-from-confirmation", &Bugs::lease_from_confirmation},
+    {"lease-forgotten-on-restart", &Bugs::lease_forgotten_on_restart},
 };
 }  // namespace
 

@@ -68,6 +68,12 @@ struct Bugs {
   bool promise_below_binding = false;        // a replica bound after its wiped directory's old
                                              // incarnation voted promises and votes in the slots
                                              // below the binding, which it never saw
+  bool lease_from_confirmation = false;      // a leader's read lease runs from when it saw a round
+                                             // confirmed, not from when it sent the round: answers
+                                             // that took long to come stretch it past the
+                                             // acceptors' stickiness
+  bool lease_forgotten_on_restart = false;   // a restarted acceptor promises at once, though it
+                                             // may have answered a lease's round just before
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
@@ -78,7 +84,8 @@ struct Bugs {
            catchup_from_members_only || transfer_skips_phase1 || transfer_unmarked ||
            catchup_retry_storm || silent_without_snapshot || deaf_to_askers ||
            unbound_replica_votes || catchup_asks_silent_leader || read_during_change ||
-           promise_below_binding || known_compaction_steps_down;
+           lease_from_confirmation || lease_forgotten_on_restart || promise_below_binding ||
+           known_compaction_steps_down;
   }
 };
 

@@ -143,6 +143,7 @@ void encode_message(std::string& out, const Message& message) {
           encode_ballot(out, m.ballot);
           put_u64(out, m.first_slot);
           put_u8(out, m.transfer ? kPrepareTransfer : 0);
+          if (m.transfer) encode_ballot(out, m.transfer_from);
         } else if constexpr (std::is_same_v<T, PromiseMsg>) {
           encode_ballot(out, m.ballot);
           put_u64(out, m.first_slot);
@@ -215,6 +216,7 @@ bool decode_message(uint8_t type, Reader& in, Message& message) {
           (flags & ~kPrepareTransfer) != 0)
         return false;
       m.transfer = (flags & kPrepareTransfer) != 0;
+      if (m.transfer && !decode_ballot(in, m.transfer_from)) return false;
       message = m;
       return true;
     }

@@ -58,8 +58,9 @@ TEST(Codec, AcceptAndPromiseCarryTheClusterTime) {
   EXPECT_EQ(p.time_horizon_ballot, promise.time_horizon_ballot);
 }
 
-// PreVote (type 10), PreVoteReply (type 11) and the Prepare's transfer flag survive the codec; a
-// short body, an unknown flag bit or a granted byte other than 0 or 1 is refused.
+// PreVote (type 10), PreVoteReply (type 11) and the Prepare's transfer flag (with the ballot it
+// hands over from) survive the codec; a short body, an unknown flag bit or a granted byte other
+// than 0 or 1 is refused.
 // TimeoutNow (leader transfer): type 12, the leader's ballot alone, byte by byte as
 // docs/wire-format.md gives it.
 TEST(Codec, TimeoutNow) {
@@ -83,7 +84,7 @@ TEST(Codec, PreVoteMessagesAndTheTransferFlag) {
   const Ballot b{7, NodeId{3}};
   const Message prevote{PreVoteMsg{b, 41}};
   const Message reply{PreVoteReplyMsg{b, true, Ballot{6, NodeId{1}}, 41}};
-  const Message prepare{PrepareMsg{b, 42, true}};
+  const Message prepare{PrepareMsg{b, 42, true, Ballot{6, NodeId{1}}}};
   EXPECT_EQ(message_type(prevote), 10);
   EXPECT_EQ(message_type(reply), 11);
   for (const Message& m : {prevote, reply, prepare, Message{PrepareMsg{b, 42, false}}}) {
@@ -97,13 +98,20 @@ TEST(Codec, PreVoteMessagesAndTheTransferFlag) {
     Reader cut(std::string_view(bytes).substr(0, bytes.size() - 1));
     EXPECT_FALSE(decode_message(message_type(m), cut, back)) << to_string(m);
   }
-  EXPECT_EQ(to_string(prepare), "Prepare b=7.3 from=42 transfer");
+  EXPECT_EQ(to_string(prepare), "Prepare b=7.3 from=42 transfer=6.1");
   std::string bytes;
   encode_message(bytes, prepare);
+  // ballot (round u64, node u32), first_slot u64, flags u8, then the ballot handing over.
+  EXPECT_EQ(bytes, std::string("\x07\0\0\0\0\0\0\0\x03\0\0\0"
+                               "\x2a\0\0\0\0\0\0\0\x01"
+                               "\x06\0\0\0\0\0\0\0\x01\0\0\0",
+                               33));
   Message back;
   Reader in(bytes);
   ASSERT_TRUE(decode_message(1, in, back));
   EXPECT_TRUE(std::get<PrepareMsg>(back).transfer);
+  EXPECT_EQ(std::get<PrepareMsg>(back).transfer_from, (Ballot{6, NodeId{1}}));
+  bytes.resize(21);
   bytes.back() = 3;  // an unknown flag bit
   Reader unknown(bytes);
   EXPECT_FALSE(decode_message(1, unknown, back));

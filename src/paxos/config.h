@@ -13,6 +13,10 @@
 
 namespace synod::paxos {
 
+// The bound on the rate error of every replica's monotonic clock that cluster time and lease
+// reads assume (1000 ppm: quartz drifts ~100 ppm, and NTP slews steady_clock by at most 500 ppm).
+inline constexpr double kClockDriftBound = 1e-3;
+
 struct Config {
   NodeId self;
   // The bootstrap configuration: every member a voter. The configuration is replicated state
@@ -75,6 +79,18 @@ struct Config {
   // WAL records per second of cluster time. A new leader whose quorum includes an acceptor that
   // restarted waits at most this long before serving (see docs/core.md, "Time").
   uint64_t time_horizon_step_ms = 1000;
+  // Lease reads (docs/core.md, "Lease reads"): 0, the default, is off. Otherwise a leader serves a
+  // read with no confirmation round while, on the clock its driver gives it (set_clock_ms), less
+  // than this long has passed since it sent a round that a phase-2 quorum then answered. Each
+  // acceptor that answered refuses other candidates' Prepares for election_timeout_min_ticks of
+  // its own ticks after it accepted, and after it restarts; max_read_lease_ms() is the longest
+  // lease those ticks cover under a bound on clock-rate error.
+  uint64_t read_lease_ms = 0;
+  // The longest read_lease_ms that is safe when each tick lasts at least `tick_ms` on a
+  // replica's monotonic clock and every clock's rate is within `drift_bound` of real time:
+  // (election_timeout_min_ticks - 1) ticks (the first tick after an Accept may come at once),
+  // shrunk by (1 - drift) / (1 + drift), less 1 ms for rounding. 0 if that leaves nothing.
+  uint64_t max_read_lease_ms(uint64_t tick_ms, double drift_bound) const;
 
   Bugs bugs;  // planted bugs: all off outside tests
 };
@@ -93,6 +109,13 @@ inline void Config::set_size_limits(size_t command_bytes, size_t message_floor_b
   max_message_bytes = std::max({message_floor_bytes, 2 * command_bytes, min_message_bytes()});
   max_inflight_bytes = std::max(2 * message_floor_bytes, 2 * max_message_bytes);
   max_queued_bytes = std::max(4 * message_floor_bytes, 4 * max_message_bytes);
+}
+
+inline uint64_t Config::max_read_lease_ms(uint64_t tick_ms, double drift_bound) const {
+  if (election_timeout_min_ticks < 2 || drift_bound < 0 || drift_bound >= 1) return 0;
+  const double covered = double(election_timeout_min_ticks - 1) * double(tick_ms) *
+                         (1 - drift_bound) / (1 + drift_bound);
+  return covered < 2 ? 0 : uint64_t(covered) - 1;
 }
 
 }  // namespace synod::paxos

@@ -45,7 +45,7 @@ std::string to_string(const Message& message) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, PrepareMsg>) {
           return "Prepare b=" + to_string(m.ballot) + " from=" + std::to_string(m.first_slot) +
-                 (m.transfer ? " transfer" : "");
+                 (m.transfer ? " transfer=" + to_string(m.transfer_from) : "");
         } else if constexpr (std::is_same_v<T, PromiseMsg>) {
           std::string out = "Promise b=" + to_string(m.ballot) + " {";
           for (size_t i = 0; i < m.accepted.size(); ++i) {

@@ -26,12 +26,15 @@ struct AcceptedEntry {
 };
 
 // Phase 1a: "promise me ballot, and tell me what you accepted at first_slot and above".
-// `transfer`: the sender was asked to take over by a leader handing over on purpose, so a
-// follower answers it even while it still hears that leader (leader stickiness, see PreVoteMsg).
+// `transfer`: the sender was asked to take over by the leader of `transfer_from`, handing over on
+// purpose, so a follower that still hears that very leader answers it anyway (leader stickiness,
+// see PreVoteMsg); one that hears another leader does not (a late TimeoutNow).
 struct PrepareMsg {
   Ballot ballot;
   Slot first_slot = 0;
   bool transfer = false;
+  Ballot transfer_from =
+      {};  // with transfer: the ballot of the leader whose TimeoutNow asked for it
 };
 
 // Phase 1b: the promise, with every accepted proposal from first_slot through last_slot.

@@ -102,7 +102,8 @@ TEST(PreVote, GrantsOnlyWithoutALeaderForAnUpToDateAskerAndAPromisableBallot) {
 }
 
 // Stickiness for real Prepares: a follower that hears its leader does not answer a higher
-// ballot's Prepare (as if it were lost) unless it is marked as a leader transfer.
+// ballot's Prepare (as if it were lost) unless it is marked as a transfer from that very leader's
+// ballot (a late TimeoutNow of an earlier leadership ends no later one).
 TEST(PreVote, AStickyFollowerIgnoresAPrepareUnlessItIsATransfer) {
   TestCluster c(3);
   elect_and_commit(c, N1);
@@ -112,7 +113,12 @@ TEST(PreVote, AStickyFollowerIgnoresAPrepareUnlessItIsATransfer) {
   c.process(N3);
   EXPECT_EQ(c.replica(N3).promised(), before);
   EXPECT_EQ(count_sent<PromiseMsg>(c, N3) + count_sent<RejectMsg>(c, N3), 0u);
-  c.replica(N3).step(Envelope{N2, N3, PrepareMsg{B(7, 2), 1, /*transfer=*/true}});
+  const Ballot earlier{before.round - 1, before.node};
+  c.replica(N3).step(Envelope{N2, N3, PrepareMsg{B(7, 2), 1, /*transfer=*/true, earlier}});
+  c.process(N3);
+  EXPECT_EQ(c.replica(N3).promised(), before);
+  EXPECT_EQ(count_sent<PromiseMsg>(c, N3) + count_sent<RejectMsg>(c, N3), 0u);
+  c.replica(N3).step(Envelope{N2, N3, PrepareMsg{B(7, 2), 1, /*transfer=*/true, before}});
   c.process(N3);
   EXPECT_EQ(c.replica(N3).promised(), B(7, 2));
   EXPECT_EQ(count_sent<PromiseMsg>(c, N3), 1u);

@@ -70,6 +70,10 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
   for (const auto& [slot, proposal] : accepted_) promised_ = std::max(promised_, proposal.ballot);
   highest_round_seen_ = promised_.round;
   leader_silence_ticks_ = config_.election_timeout_min_ticks;  // it has heard no leader yet
+  // With lease reads, a replica that (re)starts may have answered a lease's round just before,
+  // and keeps out other candidates as if it still heard that leader (see on_prepare).
+  if (config_.read_lease_ms == 0 || config_.bugs.lease_forgotten_on_restart)
+    boot_ticks_ = config_.election_timeout_min_ticks;
   advance_commit();
   reset_election_timer();
 }
@@ -78,6 +82,7 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
 // Inputs.
 
 void Replica::tick() {
+  if (boot_ticks_ < config_.election_timeout_min_ticks) ++boot_ticks_;
   if (role_ == Role::kLeader) {
     leader_tick();
   } else {
@@ -254,6 +259,7 @@ void Replica::maybe_hand_over() {
   if (role_ != Role::kLeader || !transfer_target_.valid() || transfer_sent_) return;
   if (transfer_covered_ + 1 < next_slot_) return;
   transfer_sent_ = true;
+  lease_forfeited_ = true;  // the target's Prepares pass every follower's stickiness from now on
   send(transfer_target_, TimeoutNowMsg{ballot_});
 }
 
@@ -273,7 +279,7 @@ void Replica::end_transfer() {
 void Replica::on_timeout_now(NodeId from, const TimeoutNowMsg& msg) {
   if (msg.ballot.node != from || from == config_.self) return;  // not an honest leader
   if (role_ != Role::kFollower || !may_campaign() || msg.ballot < promised_) return;
-  start_election(/*transfer=*/true);
+  start_election(/*transfer=*/true, msg.ballot);
 }
 
 ReadStatus Replica::read_index(uint64_t read_id) {
@@ -329,8 +335,9 @@ const char* to_string(StepDownReason reason) {
 
 Ready Replica::take_ready() {
   flush_queue();
+  refresh_lease();
+  serve_reads();  // (first: reads the lease serves need no round)
   start_read_round();
-  serve_reads();
   return std::exchange(ready_, Ready{});
 }
 
@@ -380,7 +387,15 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
   // ignored, as if lost (docs/core.md, "PreVote and leader stickiness"): not even its round is
   // taken in. The leader itself, a Prepare the follower promised already (the next part of a
   // promise) and a handover on purpose pass.
-  if (hears_leader() && from != leader_ && msg.ballot > promised_ && !msg.transfer) return;
+  // A handover is answered only if it is from the very leader this follower hears: a late
+  // TimeoutNow of an earlier leadership must not end a later one (whose lease counts on us).
+  const bool handover = msg.transfer && msg.transfer_from == leader_ballot_;
+  if (hears_leader() && from != leader_ && msg.ballot > promised_ && !handover) return;
+  // Just (re)started with lease reads on: no higher ballot from another replica for an election
+  // timeout, handovers included (we cannot tell whether the leader we may have heard sent it).
+  if (boot_ticks_ < config_.election_timeout_min_ticks && from != config_.self &&
+      msg.ballot > promised_)
+    return;
   notice_ballot(msg.ballot);
   const bool may = config_.bugs.absurd_rounds_taken
                        ? msg.ballot >= promised_  // the planted bug: no plausibility check
@@ -505,8 +520,13 @@ bool Replica::hears_leader() const {
          !config_.bugs.removed_member_disrupts;
 }
 
+bool Replica::keeps_candidates_out() const {
+  return hears_leader() || boot_ticks_ < config_.election_timeout_min_ticks;
+}
+
 void Replica::forget_leader() {
   leader_silence_ticks_ = config_.election_timeout_min_ticks;
+  boot_ticks_ = config_.election_timeout_min_ticks;
 }
 
 // The election timer fired: before a real phase 1, which would raise promises and so depose a
@@ -567,7 +587,7 @@ void Replica::on_prevote_reply(NodeId from, const PreVoteReplyMsg& msg) {
 // ---------------------------------------------------------------------------------------------
 // Proposer: phase 1.
 
-void Replica::start_election(bool transfer) {
+void Replica::start_election(bool transfer, const Ballot& transfer_from) {
   step_down(StepDownReason::kTimedOut);  // report anything held from an earlier leadership
   const uint64_t top_round = std::max(highest_round_seen_, promised_.round);
   if (top_round >= kMaxBallotRound) {
@@ -602,7 +622,8 @@ void Replica::start_election(bool transfer) {
   }
   note(Event::Kind::kElectionStarted, prepare_from_);
   // (The planted bug transfer_unmarked forgets to say so.)
-  broadcast(PrepareMsg{ballot_, prepare_from_, transfer && !config_.bugs.transfer_unmarked});
+  broadcast(PrepareMsg{ballot_, prepare_from_, transfer && !config_.bugs.transfer_unmarked,
+                       transfer && !config_.bugs.transfer_unmarked ? transfer_from : Ballot{}});
 }
 
 // A leader keeps taking promises of its ballot: after a configuration change it needs a phase-1
@@ -722,6 +743,9 @@ void Replica::become_leader(bool skipped_phase1) {
   recovery_fence_ = false;
   SYNOD_ASSERT(reads_.empty(), "reads left over from an earlier leadership");
   read_round_acked_.clear();
+  round_sent_ms_.clear();
+  lease_until_ms_ = 0;
+  lease_forfeited_ = false;
   // Catching up during the election may have committed a configuration change: the promises
   // must then be a phase-1 quorum of the configuration that governs the slots to propose.
   // (The planted bugs that skip phase 1 count no promises at all.)
@@ -917,6 +941,12 @@ void Replica::leader_tick() {
   }
   if (++heartbeat_elapsed_ < config_.heartbeat_interval_ticks) return;
   heartbeat_elapsed_ = 0;
+  // With lease reads, every heartbeat whose previous round was answered carries a new one, whose
+  // answers renew the lease (a heartbeat goes to every peer anyway).
+  if (config_.read_lease_ms > 0 && confirmed_read_round() >= read_round_) {
+    ++read_round_;
+    note_round_sent();
+  }
   if (!phase1_ready_) ask_missing_promises();
   // A TimeoutNow goes again with every heartbeat until the target takes over (it may be lost).
   if (transfer_sent_) send(transfer_target_, TimeoutNowMsg{ballot_});
@@ -968,6 +998,8 @@ void Replica::step_down(StepDownReason why, const Ballot& seen) {
   }
   reads_.clear();
   read_round_acked_.clear();
+  round_sent_ms_.clear();
+  lease_until_ms_ = 0;
   queue_.clear();
   inflight_.clear();
   recovered_.clear();
@@ -992,6 +1024,7 @@ void Replica::start_read_round() {
   if (role_ != Role::kLeader || reads_.empty() || reads_.back().round <= read_round_) return;
   if (confirmed_read_round() < read_round_) return;
   ++read_round_;
+  note_round_sent();
   // Only as many peers are asked as complete a phase-2 quorum with this replica's own acceptor,
   // those that answered the latest rounds first (a heartbeat costs each peer a wakeup). If one
   // of them does not answer, the next heartbeat carries the round to every peer.
@@ -1048,6 +1081,33 @@ uint64_t Replica::confirmed_read_round() const {
   return 0;
 }
 
+void Replica::note_round_sent() {
+  if (config_.read_lease_ms > 0) round_sent_ms_.emplace(read_round_, clock_ms_);
+}
+
+// The newest round a phase-2 quorum answered proves that each of them accepted this leader's
+// Accept after the round was sent, and so answers no other candidate's Prepare for an election
+// timeout of its own ticks after that: the lease runs read_lease_ms (shorter, by the clock-rate
+// bound) from when the round was sent, on this leader's clock (docs/core.md, "Lease reads").
+void Replica::refresh_lease() {
+  if (config_.read_lease_ms == 0 || role_ != Role::kLeader || round_sent_ms_.empty()) return;
+  auto it = round_sent_ms_.upper_bound(confirmed_read_round());
+  if (it == round_sent_ms_.begin()) return;
+  --it;
+  // (The planted bug lease_from_confirmation starts it when the answers were seen instead.)
+  const uint64_t from = config_.bugs.lease_from_confirmation ? clock_ms_ : it->second;
+  lease_until_ms_ = std::max(lease_until_ms_, from + config_.read_lease_ms);
+  round_sent_ms_.erase(round_sent_ms_.begin(), std::next(it));
+}
+
+// Not while the leader recovers or a change is in flight (the read index waits then, see
+// reads_wait), nor once a TimeoutNow went out in this ballot, nor while a handover is under way.
+bool Replica::lease_holds() const {
+  return config_.read_lease_ms > 0 && role_ == Role::kLeader && promised_ == ballot_ &&
+         !lease_forfeited_ && !transfer_target_.valid() && !reads_wait() &&
+         clock_ms_ < lease_until_ms_;
+}
+
 // Reports, oldest first, the reads that are confirmed and covered by the chosen prefix, and the
 // ones whose confirmation did not come within an election timeout.
 void Replica::serve_reads() {
@@ -1060,7 +1120,7 @@ void Replica::serve_reads() {
       if (read.index == kIndexPending) read.index = std::max(commit_, next_slot_ - 1);
     }
   }
-  const uint64_t confirmed = bug ? UINT64_MAX : confirmed_read_round();
+  const uint64_t confirmed = bug || lease_holds() ? UINT64_MAX : confirmed_read_round();
   while (!reads_.empty()) {
     const PendingRead& read = reads_.front();
     if (read.round <= confirmed && (read.index != kIndexPending || bug)) {
@@ -1132,7 +1192,8 @@ void Replica::advance_commit() {
 
 void Replica::adopt_membership(MembershipRef membership, Slot first_slot) {
   membership_ = std::move(membership);
-  prevote_.reset();  // its grants were counted against the voters of another configuration
+  lease_until_ms_ = 0;  // a lease counts answers of one configuration's quorum
+  prevote_.reset();     // its grants were counted against the voters of another configuration
   quorum_ = std::make_shared<const QuorumSystem>(membership_->quorum(config_.bugs));
   proposal_quorum_ = quorum_;
   configs_[first_slot] = membership_;
@@ -1733,6 +1794,18 @@ void Replica::encode_state(std::string& out) const {
     put_u64(out, read.id);
     put_u64(out, read.index);
     put_u64(out, read.round);
+  }
+  // The lease (only with lease reads on, so that the state space without them is unchanged).
+  if (config_.read_lease_ms > 0) {
+    put_u64(out, clock_ms_);
+    put_u64(out, lease_until_ms_);
+    put_u8(out, lease_forfeited_ ? 1 : 0);
+    put_u32(out, boot_ticks_);
+    put_u32(out, static_cast<uint32_t>(round_sent_ms_.size()));
+    for (const auto& [round, ms] : round_sent_ms_) {
+      put_u64(out, round);
+      put_u64(out, ms);
+    }
   }
 }
 

@@ -28,6 +28,7 @@
 // prefix reaches the index. docs/core.md argues why every acknowledged write is covered.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <deque>
 #include <map>
@@ -82,6 +83,14 @@ class Replica {
   // state machine must have applied before serving the read, or not ok. Reads requested between
   // two take_ready() calls share one confirmation round.
   ReadStatus read_index(uint64_t read_id);
+  // The driver's monotonic clock, in ms, for lease reads only (Config::read_lease_ms; nothing
+  // else reads it). With leases on, the driver sets it before every take_ready(), read after every
+  // read_index() call that Ready will answer: a lease that held at a reading taken before a read
+  // arrived says nothing about that read. Readings below an earlier one are ignored.
+  void set_clock_ms(uint64_t now_ms) { clock_ms_ = std::max(clock_ms_, now_ms); }
+  // Whether this leader serves reads by its lease now, with no confirmation round (as of the last
+  // set_clock_ms and the answers received).
+  bool lease_holds() const;
   // On a leader, a heartbeat to `peer` now (Accept with no entries, carrying the chosen prefix)
   // unless a message already sent to it carried a prefix reaching `slot`: a follower that was
   // given read index `slot` learns at once that the prefix is chosen, instead of at the next
@@ -177,7 +186,11 @@ class Replica {
   // accepted a leader's Accept within the last election_timeout_min_ticks, and so refuses
   // pre-votes and ignores Prepares of higher ballots (not marked transfer) from other nodes.
   bool hears_leader() const;
-  // For the model checker: the minimum election timeout passes with no Accept from a leader.
+  // Whether it ignores other replicas' Prepares of higher ballots: it hears a leader, or, with
+  // lease reads on, it started less than election_timeout_min_ticks ago.
+  bool keeps_candidates_out() const;
+  // For the model checker: the minimum election timeout passes with no Accept from a leader (and,
+  // with lease reads on, since the replica started).
   void forget_leader();
   // Appends every field that can influence a future step, except the timers' counters and the
   // random generator (which fire_timer() and reseed() override): two replicas with equal
@@ -232,7 +245,7 @@ class Replica {
   void on_prevote(NodeId from, const PreVoteMsg& msg);
   void on_prevote_reply(NodeId from, const PreVoteReplyMsg& msg);
   // `transfer`: asked by the leader's TimeoutNow; the Prepares say so (see PrepareMsg).
-  void start_election(bool transfer = false);
+  void start_election(bool transfer = false, const Ballot& transfer_from = {});
   void on_timeout_now(NodeId from, const TimeoutNowMsg& msg);
   // On a leader handing over: sends the TimeoutNow once the target has every slot proposed.
   void maybe_hand_over();
@@ -277,6 +290,10 @@ class Replica {
   bool recovering() const;
   static constexpr Slot kIndexPending = ~Slot{0};
   void start_read_round();
+  // Notes that read round read_round_ is sent now (for the lease), and the lease its confirmed
+  // rounds give.
+  void note_round_sent();
+  void refresh_lease();
   void serve_reads();
   uint64_t confirmed_read_round() const;
   // Learner.
@@ -407,6 +424,18 @@ class Replica {
   std::map<NodeId, uint64_t> read_round_acked_;  // per peer: the highest round it answered
   std::map<NodeId, Slot> peer_commit_;           // for metrics: see peer_commit()
   uint64_t leader_ticks_ = 0;                    // ticks as leader, for read timeouts
+  // Lease reads (Config::read_lease_ms): the driver's clock, the clock when each round not yet
+  // superseded by a confirmed one was first sent (at most two: a round starts once the previous
+  // one is confirmed), the end of the lease the confirmed rounds give, and whether this ballot
+  // sent a TimeoutNow (whose Prepares followers answer however sticky: no lease for the ballot).
+  uint64_t clock_ms_ = 0;
+  std::map<uint64_t, uint64_t> round_sent_ms_;
+  uint64_t lease_until_ms_ = 0;
+  bool lease_forfeited_ = false;
+  // Ticks since this replica started, up to election_timeout_min_ticks: with leases on, until
+  // then it answers no other replica's Prepare of a higher ballot, as it might have answered a
+  // lease's round just before it restarted.
+  uint32_t boot_ticks_ = 0;
   // Leader transfer in progress (transfer_leadership): its target, the ticks since it began, and
   // whether the TimeoutNow went out (it goes again with every heartbeat, in case it was lost).
   // transfer_covered_: every slot up to it the target reported accepted (in this ballot) or

@@ -99,6 +99,9 @@ struct Simulation::Node {
   uint64_t chain = 0;
   Slot last_snapshot = 0;
   paxos::Role last_role = paxos::Role::kFollower;
+  // Its clock's rate error, in parts per million (with --lease; 0 otherwise): the machine's, kept
+  // across crashes and wipes.
+  int64_t drift_ppm = 0;
 };
 
 struct Simulation::Client {
@@ -142,7 +145,15 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
     nodes_.push_back(std::move(node));
     Node& n = *nodes_.back();
     n.replica = std::make_unique<paxos::Replica>(replica_config(n.id), n.disk, rng_.next());
-    schedule(rng_.below(options_.tick_us) + 1, Event{EventKind::kTick, i});
+    if (options_.lease) {
+      // Most often at the bound, fast or slow, where a lease would first go wrong.
+      const auto bound = int64_t(paxos::kClockDriftBound * 1e6);
+      const uint64_t pick = rng_.below(4);
+      n.drift_ppm = pick == 0   ? bound
+                    : pick == 1 ? -bound
+                                : int64_t(rng_.below(2 * uint64_t(bound) + 1)) - bound;
+    }
+    schedule(rng_.below(tick_us(n)) + 1, Event{EventKind::kTick, i});
   }
   for (int c = 0; c < options_.clients; ++c) {
     auto client = std::make_unique<Client>();
@@ -195,6 +206,10 @@ paxos::Config Simulation::replica_config(NodeId id) const {
                       : quorum_;
   options_.configure(config);
   config.bugs = options_.bugs;
+  if (options_.lease)
+    config.read_lease_ms =
+        config.max_read_lease_ms(options_.tick_us / 1000, paxos::kClockDriftBound) *
+        (getenv("LEASEX") ? atoi(getenv("LEASEX")) : 1);
   // The server's byte bounds (paxos::Config::set_size_limits), scaled down with the value limit:
   // promises, catch-up replies and pipelines of large values then come in several messages.
   config.max_batch_bytes = options_.value_limit_bytes;
@@ -260,7 +275,7 @@ void Simulation::dispatch(Event& event) {
   switch (event.kind) {
     case EventKind::kTick: {
       Node& node = *nodes_[event.node];
-      schedule(now_us_ + options_.tick_us, Event{EventKind::kTick, event.node});
+      schedule(now_us_ + tick_us(node), Event{EventKind::kTick, event.node});
       if (!node.up) return;
       node.replica->tick();
       process_ready(node);
@@ -369,7 +384,18 @@ void Simulation::dispatch(Event& event) {
 // ---------------------------------------------------------------------------------------------
 // Replicas and their disks.
 
+uint64_t Simulation::tick_us(const Node& node) const {
+  // A fast clock's ticks come more often: each is tick_us of its own time.
+  return uint64_t(double(options_.tick_us) * 1e6 / double(1'000'000 + node.drift_ppm));
+}
+
+uint64_t Simulation::clock_ms(const Node& node) const {
+  return uint64_t(double(now_us_) * double(1'000'000 + node.drift_ppm) / 1e6) / 1000;
+}
+
 void Simulation::process_ready(Node& node) {
+  // Read now, after every input this Ready answers (the driver's part: Replica::set_clock_ms).
+  if (options_.lease) node.replica->set_clock_ms(clock_ms(node));
   Ready ready = node.replica->take_ready();
   const paxos::Role role = node.replica->role();
   if (role != node.last_role) {
@@ -407,6 +433,7 @@ void Simulation::process_ready(Node& node) {
   for (const paxos::ReadResult& read : ready.reads) {
     checker_.on_read_result(node.id, read);
     result_.reads_served += read.ok ? 1 : 0;
+    result_.reads_in_lease += read.ok && node.replica->lease_holds() ? 1 : 0;
   }
   if (ready.empty()) return;
   if (!ready.persist.empty()) {

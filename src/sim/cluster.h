@@ -43,8 +43,9 @@ struct RunResult {
   uint64_t slots_chosen = 0;
   uint64_t commands_chosen = 0;  // distinct client commands in the chosen log
   uint64_t commands_acknowledged = 0;
-  uint64_t reads_served = 0;  // reads reported ok (their index checked against acknowledgements)
-  uint64_t leaders = 0;       // distinct ballots that won phase 1
+  uint64_t reads_served = 0;    // reads reported ok (their index checked against acknowledgements)
+  uint64_t reads_in_lease = 0;  // ... of them, reported while the leader's lease held (--lease)
+  uint64_t leaders = 0;         // distinct ballots that won phase 1
   uint64_t crashes = 0;
   uint64_t partitions = 0;
   uint64_t reconfigurations = 0;  // configuration changes chosen
@@ -92,6 +93,9 @@ class Simulation {
 
   // Replicas, disks and the network.
   void process_ready(Node& node);
+  // The node's tick, in simulated time, and its clock's reading now (its own rate: drift_ppm).
+  uint64_t tick_us(const Node& node) const;
+  uint64_t clock_ms(const Node& node) const;
   void on_disk_done(Node& node, uint64_t incarnation);
   void release(Node& node, paxos::Ready& ready);
   void send(const paxos::Envelope& envelope);

@@ -150,6 +150,13 @@ struct Options : ReplicaClock {
   // voter must complete within the minimum election timeout with no other leader change.
   double transfer = 0;
 
+  // Lease reads (docs/core.md, "Lease reads"): every replica runs with production's lease
+  // (paxos::Config::max_read_lease_ms of its tick and the clock-rate bound), and each replica's
+  // clock runs at its own rate, up to kClockDriftBound fast or slow: its ticks come at that rate,
+  // and the clock it gives the core (set_clock_ms) reads its own time. Reads that clients send to
+  // the leader are then served at once while its lease holds.
+  bool lease = false;
+
   paxos::Bugs bugs;
   bool trace = false;  // print every event
 

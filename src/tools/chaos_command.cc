@@ -62,6 +62,7 @@ struct ChaosArgs {
   std::string planted_bug;
   bool careful_operator = false;
   uint32_t request_timeout_ms = 2000;
+  bool lease_reads = false;  // the servers' --lease-reads
   double check_timeout_s = 120;
 };
 
@@ -168,6 +169,7 @@ Result<RunResult> run_cluster(const ChaosArgs& args, const std::vector<chaos::Fa
                   std::to_string(args.request_timeout_ms), "--snapshot-every", "500"};
   if (!args.planted_bug.empty())
     o.extra_args.insert(o.extra_args.end(), {"--planted-bug", args.planted_bug});
+  if (args.lease_reads) o.extra_args.push_back("--lease-reads");
   SYNOD_RETURN_IF_ERROR(LocalCluster::pick_free_ports(args.replicas, o.client_port, o.peer_port));
   LocalCluster cluster(o);
   SYNOD_RETURN_IF_ERROR(cluster.start_all());
@@ -552,6 +554,9 @@ void add_chaos_command(CLI::App& app, int& exit_code) {
       "with --faults replace: skip the careless operator's restart of the wiped replica "
       "under its old id (the replace's other steps stay): shows that this restart is what "
       "catches --planted-bug wiped-replica-votes");
+  cmd->add_flag("--lease-reads", args->lease_reads,
+                "run the servers with --lease-reads (reads served by the leader's lease; with "
+                "--faults clock, its clocks drift within the bound the lease assumes)");
   cmd->add_option("--request-timeout-ms", args->request_timeout_ms,
                   "the servers' --request-timeout-ms (clients wait 1 s longer)")
       ->check(CLI::Range(100, 60000))

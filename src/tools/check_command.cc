@@ -127,6 +127,7 @@ bool replica_bounds_ok(const check::ReplicaBounds& b) {
          in_range(b.timers, 0, 16, "--timers") && in_range(b.duplicates, 0, 8, "--duplicates") &&
          in_range(b.changes, 0, 4, "--changes") && in_range(b.wipes, 0, 2, "--wipes") &&
          in_range(b.transfers, 0, 4, "--transfers") &&
+         in_range(b.lease_periods, 0, 4, "--lease-periods") &&
          (b.reconfig == check::Reconfig::kNone || in_range(b.replicas, 2, 6, "--replicas"));
 }
 
@@ -166,6 +167,12 @@ int run_replica_check(CheckArgs& args) {
                 << "heard of the binding: add --wipes 1 --absent\n";
       return 2;
     }
+    if ((name == "lease-from-confirmation" || name == "lease-forgotten-on-restart") &&
+        b.lease_periods == 0) {
+      std::cerr << "check: bug '" << name << "' needs lease reads: add --lease-periods 1"
+                << (name == "lease-forgotten-on-restart" ? " (and --crashes 1)" : "") << "\n";
+      return 2;
+    }
     if (name == "wiped-replica-votes" && b.wipes == 0) {
       std::cerr << "check: bug '" << name << "' needs a replica that loses its directory: add "
                 << "--wipes 1\n";
@@ -184,7 +191,7 @@ int run_replica_check(CheckArgs& args) {
   fmt::print(
       "check: the production replica, {} replicas ({}), {} client values, {} elections, {} other "
       "timer firings, {} crash-restarts, {} snapshots, {} reads, at most {} messages in flight "
-      "(each may be lost or reordered; {} duplicate deliveries){}{}{}{}{}\n",
+      "(each may be lost or reordered; {} duplicate deliveries){}{}{}{}{}{}\n",
       b.replicas, q->true_quorum.describe(), b.values, b.elections, b.timers, b.crashes,
       b.compactions, b.reads, b.max_in_flight, b.duplicates,
       b.reconfig == check::Reconfig::kNone
@@ -202,6 +209,9 @@ int run_replica_check(CheckArgs& args) {
           : fmt::format(
                 ", {} voter{} may lose its directory{}", b.wipes, b.wipes == 1 ? "" : "s",
                 b.absent ? fmt::format(" (n{} down through the warm start)", b.replicas) : ""),
+      b.lease_periods == 0 ? ""
+                           : fmt::format(", lease reads, {} lease period{} passing",
+                                         b.lease_periods, b.lease_periods == 1 ? "" : "s"),
       b.vouching ? "" : ", vouching not checked",
       args.bugs.empty() ? "" : ", planted bug " + fmt::format("{}", fmt::join(args.bugs, " + ")));
   const check::ReplicaModel model(config);
@@ -286,6 +296,11 @@ void add_check_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--compactions", rb.compactions, "--replica: snapshots taken, in all")
       ->capture_default_str();
   cmd->add_option("--reads", rb.reads, "--replica: linearizable reads, in all")
+      ->capture_default_str();
+  cmd->add_option("--lease-periods", rb.lease_periods,
+                  "--replica: lease reads on, and time passes this many lease periods in all (a "
+                  "follower's stickiness runs out only once time has passed since it last heard "
+                  "its leader or restarted)")
       ->capture_default_str();
   const std::map<std::string, check::Reconfig> reconfigs{{"none", check::Reconfig::kNone},
                                                          {"promote", check::Reconfig::kPromote},

@@ -652,6 +652,41 @@ TEST_F(E2E, FollowerReadsSeeEveryAcknowledgedWriteAndACutOffFollowerServesNone) 
   EXPECT_TRUE(eventually([&] { return describe(call(f, {"GET", "k"})) == "\"after\""; }));
 }
 
+// Lease reads (--lease-reads, docs/operations.md): the leader's INFO shows its lease and that it
+// holds; reads through the leader and through a follower see every acknowledged write; and a
+// leader cut off from both followers serves no read once its lease ran out, while the other two
+// elect a leader and take writes.
+TEST_F(E2E, LeaseReadsSeeEveryAcknowledgedWriteAndEndWithTheLease) {
+  start({"--fault-injection", "--request-timeout-ms", "1500", "--lease-reads"});
+  const int l = leader();
+  const int f = l % 3 + 1;
+  const int other = f % 3 + 1;
+  EXPECT_GT(std::stoi(info(l, "replication")["read_lease_ms"]), 0);
+  EXPECT_TRUE(eventually([&] { return info(l, "replication")["lease_holds"] == "1"; }));
+  EXPECT_EQ(info(f, "replication")["lease_holds"], "0");
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(is_ok(call(i % 2 ? l : f, {"SET", "k", std::to_string(i)})));
+    EXPECT_EQ(describe(call(l, {"GET", "k"})), "\"" + std::to_string(i) + "\"") << i;
+    EXPECT_EQ(describe(call(f, {"GET", "k"})), "\"" + std::to_string(i) + "\"") << i;
+  }
+  // Cut the leader off, both ways; the other two elect a leader and take a write.
+  ASSERT_TRUE(is_ok(call(l, {"SYNOD.FAULT", "BLOCK", std::to_string(f), std::to_string(other)})));
+  ASSERT_TRUE(is_ok(call(f, {"SYNOD.FAULT", "BLOCK", std::to_string(l)})));
+  ASSERT_TRUE(is_ok(call(other, {"SYNOD.FAULT", "BLOCK", std::to_string(l)})));
+  ASSERT_TRUE(eventually([&] {
+    return is_ok(call(leader_of_two(f, other), {"SET", "k", "after"}));
+  }));
+  // By now the old leader's lease has long run out (139 ms): it serves no read, stale or not.
+  for (int i = 0; i < 3; ++i) {
+    auto r = call(l, {"GET", "k"});
+    ASSERT_TRUE(r.is_ok()) << describe(r);
+    EXPECT_EQ(r->kind, Reply::Kind::kError) << "a cut-off leader served " << describe(r);
+  }
+  EXPECT_EQ(info(l, "replication")["lease_holds"], "0");
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(is_ok(call(i, {"SYNOD.FAULT", "CLEAR"})));
+  EXPECT_TRUE(eventually([&] { return describe(call(l, {"GET", "k"})) == "\"after\""; }));
+}
+
 TEST_F(E2E, TtlsExpireIdenticallyOnEveryReplica) {
   start();
   // The remaining time, read through a follower right after the write; the TTL leaves the slow

@@ -86,6 +86,17 @@ std::string timing_problem(const node::Server::Options& o) {
   if (o.heartbeat_interval_ticks >= o.election_timeout_min_ticks)
     return fmt::format("--heartbeat-ticks {} must be below --election-min-ticks {}",
                        o.heartbeat_interval_ticks, o.election_timeout_min_ticks);
+  // A lease that a heartbeat cannot renew before it runs out serves nothing.
+  if (o.lease_reads) {
+    paxos::Config config;
+    config.election_timeout_min_ticks = o.election_timeout_min_ticks;
+    const uint64_t lease_ms = config.max_read_lease_ms(o.tick_ms, node::kClockDriftBound);
+    if (lease_ms <= uint64_t(o.heartbeat_interval_ticks) * o.tick_ms)
+      return fmt::format(
+          "--lease-reads: the lease ({} ms) must outlast a heartbeat ({} ms): raise "
+          "--election-min-ticks",
+          lease_ms, uint64_t(o.heartbeat_interval_ticks) * o.tick_ms);
+  }
   return "";
 }
 
@@ -169,6 +180,11 @@ void add_server(CLI::App& app, int& exit_code) {
                   "ticks between the leader's heartbeats (1..; below --election-min-ticks)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
+  cmd->add_flag("--lease-reads", o->lease_reads,
+                "serve linearizable reads on the leader without a confirmation round while its "
+                "lease holds (about (election-min-ticks - 1) ticks; assumes every replica's "
+                "monotonic clock keeps its rate within 0.1% of real time: docs/core.md, \"Lease "
+                "reads\")");
   cmd->add_option("--request-timeout-ms", o->request_timeout_ms,
                   "how long a client's command is retried inside the cluster before UNKNOWN or "
                   "TRYAGAIN (10..3600000)")

@@ -39,6 +39,7 @@ struct SimArgs {
   bool reconfig = false;
   bool early_wipes = false;
   bool transfer = false;
+  bool lease = false;
   bool replicas_given = false;
   sim::Options options;
 };
@@ -164,9 +165,10 @@ int run_sim(SimArgs& args) {
     std::cerr << "sim: --protocol and --core exclude each other\n";
     return 2;
   }
-  if (!args.protocol && (args.quorum_given || args.story || args.reconfig || args.transfer)) {
-    std::cerr << "sim: weighted quorums, --reconfig, --transfer and --story are the protocol "
-                 "simulator's: add --protocol\n";
+  if (!args.protocol &&
+      (args.quorum_given || args.story || args.reconfig || args.transfer || args.lease)) {
+    std::cerr << "sim: weighted quorums, --reconfig, --transfer, --lease and --story are the "
+                 "protocol simulator's: add --protocol\n";
     return 2;
   }
   if (args.early_wipes && !args.reconfig) {
@@ -176,6 +178,7 @@ int run_sim(SimArgs& args) {
   if (args.reconfig) options.reconfig = 0.3;
   options.early_wipes = args.early_wipes;
   if (args.transfer) options.transfer = 0.2;
+  options.lease = args.lease;
   if (!args.protocol && options.link_bytes_per_ms != 0) {
     std::cerr << "sim: --link-bytes-per-ms is the protocol simulator's: add --protocol\n";
     return 2;
@@ -350,6 +353,9 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                 "Ask the leader to hand over to another voter at random (with --reconfig, "
                 "before any change that removes it), and once calm check that a handover to a "
                 "healthy voter completes within the minimum election timeout (--protocol)");
+  cmd->add_flag("--lease", args->lease,
+                "Lease reads: every replica runs with production's read lease, and each one's "
+                "clock runs fast or slow within the clock-rate bound (--protocol)");
   cmd->add_flag("--trace", args->trace, "Print every event of the run");
   cmd->add_flag("--verbose", args->verbose, "One line per seed");
   cmd->add_flag("--story", args->story,
