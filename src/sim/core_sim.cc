@@ -462,6 +462,9 @@ node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
   o.config.max_batch_bytes = options_.value_limit_bytes;
   o.config.set_size_limits(options_.value_limit_bytes, 0);
   o.config.bugs = options_.bugs;
+  if (options_.lease)
+    o.config.read_lease_ms =
+        o.config.max_read_lease_ms(options_.tick_us / 1000, node::kClockDriftBound);
   o.log.dir = "data";
   o.log.cluster_id = 1;
   o.log.node_id = id.value;

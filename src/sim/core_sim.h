@@ -96,6 +96,9 @@ struct CoreOptions : ReplicaClock {
 
   // Disk. A sync takes sync_min..max; with chance inline_sync it runs at once on the caller
   // (as a follower's does in the server), otherwise it completes later while the core goes on.
+  // Lease reads (`synod server --lease-reads`): every replica's lease is production's for its
+  // tick (paxos::Config::max_read_lease_ms), on its own drifting monotonic clock.
+  bool lease = false;
   bool disk_faults = false;  // a crash may keep a torn prefix of unsynced writes, bits flipped
   uint64_t sync_min_us = 50;
   uint64_t sync_max_us = 1'500;

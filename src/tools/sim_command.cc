@@ -106,6 +106,7 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
   options.fault_phase_us = uint64_t(args.duration_s * 1e6);
   sim::apply_fault_mix(args.faults, options);  // known good: run_sim checked it
   options.disk_faults = given.disk_faults;
+  options.lease = given.lease;
   options.swarm = given.swarm;
   options.bugs = given.bugs;
   for (const std::string& bug : args.core_bugs) sim::enable_core_bug(bug, options);
@@ -165,10 +166,9 @@ int run_sim(SimArgs& args) {
     std::cerr << "sim: --protocol and --core exclude each other\n";
     return 2;
   }
-  if (!args.protocol &&
-      (args.quorum_given || args.story || args.reconfig || args.transfer || args.lease)) {
-    std::cerr << "sim: weighted quorums, --reconfig, --transfer, --lease and --story are the "
-                 "protocol simulator's: add --protocol\n";
+  if (!args.protocol && (args.quorum_given || args.story || args.reconfig || args.transfer)) {
+    std::cerr << "sim: weighted quorums, --reconfig, --transfer and --story are the protocol "
+                 "simulator's: add --protocol\n";
     return 2;
   }
   if (args.early_wipes && !args.reconfig) {
@@ -355,7 +355,7 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                 "healthy voter completes within the minimum election timeout (--protocol)");
   cmd->add_flag("--lease", args->lease,
                 "Lease reads: every replica runs with production's read lease, and each one's "
-                "clock runs fast or slow within the clock-rate bound (--protocol)");
+                "clock runs fast or slow within the clock-rate bound");
   cmd->add_flag("--trace", args->trace, "Print every event of the run");
   cmd->add_flag("--verbose", args->verbose, "One line per seed");
   cmd->add_flag("--story", args->story,
