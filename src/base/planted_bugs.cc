@@ -147,6 +147,13 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "answered a lease's round just before it crashed: a new leader is elected while the old "
        "one still serves reads by lease",
        "check --replica --lease-periods 1 --crashes 1 (the reads check; 16 steps)"},
+      {"lease-promised-by-accept", BugLayer::kProtocol,
+       "with lease reads, an acceptor that keeps candidates out takes an Accept of a higher "
+       "ballot from another node, which promises that ballot: a leader of a configuration the "
+       "acceptor has left behind, elected without it, re-proposes the change and so gets its "
+       "promise in the new configuration, and has a write chosen while the lease still holds "
+       "(found by review)",
+       "sim --protocol --lease --reconfig (the disruption check; seed 968 of 15,000)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

@@ -41,6 +41,7 @@ constexpr BugEntry kBugs[] = {
     {"known-compaction-steps-down", &Bugs::known_compaction_steps_down},
     {"lease-from-confirmation", &Bugs::lease_from_confirmation},
     {"lease-forgotten-on-restart", &Bugs::lease_forgotten_on_restart},
+    {"lease-promised-by-accept", &Bugs::lease_promised_by_accept},
 };
 }  // namespace
 

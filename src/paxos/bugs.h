@@ -74,6 +74,8 @@ struct Bugs {
                                              // acceptors' stickiness
   bool lease_forgotten_on_restart = false;   // a restarted acceptor promises at once, though it
                                              // may have answered a lease's round just before
+  bool lease_promised_by_accept = false;     // with leases, a sticky acceptor takes an Accept of a
+                                             // higher ballot from another node (which promises it)
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
@@ -84,8 +86,8 @@ struct Bugs {
            catchup_from_members_only || transfer_skips_phase1 || transfer_unmarked ||
            catchup_retry_storm || silent_without_snapshot || deaf_to_askers ||
            unbound_replica_votes || catchup_asks_silent_leader || read_during_change ||
-           lease_from_confirmation || lease_forgotten_on_restart || promise_below_binding ||
-           known_compaction_steps_down;
+           lease_from_confirmation || lease_forgotten_on_restart || lease_promised_by_accept ||
+           promise_below_binding || known_compaction_steps_down;
   }
 };
 

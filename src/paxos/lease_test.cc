@@ -4,6 +4,7 @@
 // that answered keep other candidates out for an election timeout, also across a restart.
 #include <gtest/gtest.h>
 
+#include "paxos/membership.h"
 #include "paxos/replica.h"
 #include "paxos/testing/leader_steps.h"
 #include "paxos/testing/test_cluster.h"
@@ -165,6 +166,85 @@ TEST(LeaseReads, NoLeaseAfterATimeoutNowInTheSameBallot) {
   EXPECT_FALSE(served_at_once(c, 1, 1030));
   c.stabilize();
   testing::expect_clean(c);
+}
+
+// Found by review. n2, cut off from n1, misses that n1 replaced n3 by n4; it is elected by n3 in
+// the configuration it knows, re-proposes the change and broadcasts its Accept. n4, which
+// answered n1's latest round and keeps candidates out, must not take that Accept (it promises a
+// higher ballot as surely as a Prepare would): n2 would then count n4's promise in the new
+// configuration and have a write chosen with it while n1 still serves reads by its lease. With
+// the planted bug lease-promised-by-accept it does, and n1 serves a read below that write.
+TEST(LeaseReads, AStickyAcceptorTakesNoHigherBallotsAcceptFromAnotherNode) {
+  using Kind = MembershipChange::Kind;
+  const NodeId n4{4};
+  for (const bool bug : {false, true}) {
+    Bugs bugs;
+    bugs.lease_promised_by_accept = bug;
+    ClusterOptions options = with_leases(bugs);
+    options.spares = 1;
+    TestCluster c(3, options);
+    c.tick(n4, int(c.config_for(n4).election_timeout_min_ticks));  // n4 started long ago too
+    elect_n1(c);
+    uint64_t seq = 0;
+    auto reconfigure = [&](Kind kind, NodeId id, NodeId old_id) {
+      MembershipChange change;
+      change.kind = kind;
+      change.id = id;
+      change.old_id = old_id;
+      change.address = "host:" + std::to_string(id.value);
+      auto next = apply_change(*c.replica(n1).membership(), change);
+      EXPECT_TRUE(next.is_ok());
+      const ProposeStatus status =
+          c.replica(n1).propose_membership(Command{CommandId{99, ++seq}, "change"}, *next);
+      c.process(n1);
+      return status;
+    };
+    ASSERT_EQ(reconfigure(Kind::kAddLearner, n4, kNoNode), ProposeStatus::kQueued);
+    c.stabilize();
+    c.run(10);
+    ASSERT_EQ(c.replica(n4).commit(), c.replica(n1).commit());
+    // n2 is cut off from n1 from here on, and misses the replace, chosen by n1 and n3.
+    c.block(n1, n2);
+    c.block(n2, n1);
+    ASSERT_EQ(reconfigure(Kind::kReplace, n4, n3), ProposeStatus::kQueued);
+    const Slot change_slot = c.replica(n1).commit() + 1;
+    c.stabilize();
+    ASSERT_EQ(c.replica(n1).commit(), change_slot) << c.recent_trace(30);
+    // Heartbeats between n1 and n4 until n4 votes; n2 and n3 stop hearing n1.
+    const int quiet = int(c.config_for(n1).election_timeout_min_ticks);
+    uint64_t now = 1000;
+    for (int i = 0; i < 3 * quiet; ++i, now += 10) {
+      c.replica(n1).set_clock_ms(now);
+      c.tick_all();
+      c.drop_if([](const Envelope& e) {
+        return std::holds_alternative<PreVoteMsg>(e.message) ||
+               std::holds_alternative<CatchupRequestMsg>(e.message);
+      });
+      c.stabilize();
+    }
+    ASSERT_EQ(c.leaders(), std::vector<NodeId>{n1}) << c.recent_trace(30);
+    ASSERT_LT(c.replica(n2).commit(), change_slot);
+    // A round n1 sends at `now` and n4 answers: the lease holds until now + kLeaseMs.
+    renew(c, now, now + 1);
+    ASSERT_TRUE(c.replica(n1).lease_holds());
+    // Nothing reaches n1 any more. n2 campaigns in the configuration it knows; n3 grants.
+    c.block(n3, n1);
+    c.block(n4, n1);
+    c.campaign_as_is(n2);
+    c.stabilize();
+    ASSERT_EQ(c.replica(n2).role(), Role::kLeader) << c.recent_trace(40);
+    EXPECT_EQ(c.replica(n4).promised() == c.replica(n2).ballot(), bug) << bug;
+    ASSERT_EQ(c.propose(n2, command(7, 1)), ProposeStatus::kQueued);
+    c.stabilize();
+    Slot write = 0;
+    for (const ProposalOutcome& o : c.outcomes(n2))
+      if (o.id == CommandId{7, 1} && o.outcome == Outcome::kChosen) write = o.slot;
+    // Without the bug the write waits for n4 (sticky to n1 for an election timeout of its ticks,
+    // which have not passed); with it, it is chosen, and n1's read by lease misses it.
+    EXPECT_EQ(write > 0, bug) << c.recent_trace(40);
+    EXPECT_TRUE(served_at_once(c, 1, now + 10));
+    EXPECT_EQ(write > 0 && c.replica(n1).commit() < write, bug);
+  }
 }
 
 }  // namespace

@@ -436,6 +436,15 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
 }
 
 void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
+  // With lease reads, an Accept of a higher ballot promises that ballot just as a Prepare does:
+  // while this acceptor keeps candidates out, one from another node than the leader it hears is
+  // ignored too, as if lost. Its sender ran phase 1 without us, perhaps in a configuration we
+  // left behind, whose quorums the lease's need not meet; once we promised, it would count us in
+  // the new one (found by review: a stale leader re-proposing a replace). A leader's Accepts pass
+  // at acceptors that promised it; the others take them once their stickiness runs out.
+  if (config_.read_lease_ms > 0 && !config_.bugs.lease_promised_by_accept && votes() &&
+      from != config_.self && from != leader_ && msg.ballot > promised_ && keeps_candidates_out())
+    return;
   notice_ballot(msg.ballot);
   const bool voting = votes();
   if (!may_accept(promised_, msg.ballot, config_.bugs, highest_round_seen_)) {
@@ -557,7 +566,7 @@ void Replica::on_prevote(NodeId from, const PreVoteMsg& msg) {
   if (msg.ballot.node != from || from == config_.self) return;  // not an honest asker
   const bool voting = votes();
   if (!voting) ask_back(from, msg.commit);
-  const bool granted = voting && role_ != Role::kLeader && !hears_leader() &&
+  const bool granted = voting && role_ != Role::kLeader && !keeps_candidates_out() &&
                        may_promise(promised_, msg.ballot, highest_round_seen_) &&
                        msg.commit + config_.max_inflight_slots >= commit_;
   send(from, PreVoteReplyMsg{msg.ballot, granted, promised_, commit_});

@@ -316,6 +316,10 @@ const std::map<std::string, std::string>& not_yet_reached() {
        "check/replica_lease_test.cc ReplicaLeaseCheck.ALeaseForgottenOnRestartIsFound (the model "
        "checker's --lease-periods 1 --crashes 1, 16 steps); sim --protocol --lease found it in "
        "none of 3,000 seeds (3 and 5 replicas)"},
+      {"lease-promised-by-accept",
+       "sim_test.cc Simulation.AStickyAcceptorTakesNoHigherBallotsAccept replays the one seed of "
+       "15,000 of sim --protocol --lease --reconfig that reaches it (968, 3 replicas: the "
+       "disruption check), and lease_test.cc builds the stale read a review found"},
       {"silent-without-snapshot",
        "core_sim_test.cc APeerWithoutASnapshotThatStaysSilentIsCaught: it needs a replica that "
        "never snapshots while others do, which the whole-replica simulator runs and this one "
@@ -430,6 +434,19 @@ TEST(Simulation, ALeaderDoesNotStepDownForACompactionItHasLearned) {
   options.replicas = 5;
   options.reconfig = 0.3;
   expect_liveness_bug_replays(options, 7836, "known-compaction-steps-down", "disruption: ");
+}
+
+// With lease reads, an acceptor that keeps candidates out ignores Accepts of higher ballots from
+// other nodes too (a review found the stale read that taking one allows: lease_test.cc,
+// LeaseReads.AStickyAcceptorTakesNoHigherBallotsAcceptFromAnotherNode). `synod sim --protocol
+// --lease --reconfig --seeds 1-15000 --keep-going --bug lease-promised-by-accept` reaches the
+// planted bug once, at seed 968, as a needless leader change (the disruption check), so the seed
+// replays here; find it again with that command whenever the simulator's schedule changes.
+TEST(Simulation, AStickyAcceptorTakesNoHigherBallotsAccept) {
+  Options options;
+  options.lease = true;
+  options.reconfig = 0.3;
+  expect_liveness_bug_replays(options, 968, "lease-promised-by-accept", "disruption: ");
 }
 
 // Found by `synod sim --protocol --reconfig --seeds 1-6000` (seed 5471, 3 replicas): the leader

@@ -167,7 +167,8 @@ int run_replica_check(CheckArgs& args) {
                 << "heard of the binding: add --wipes 1 --absent\n";
       return 2;
     }
-    if ((name == "lease-from-confirmation" || name == "lease-forgotten-on-restart") &&
+    if ((name == "lease-from-confirmation" || name == "lease-forgotten-on-restart" ||
+         name == "lease-promised-by-accept") &&
         b.lease_periods == 0) {
       std::cerr << "check: bug '" << name << "' needs lease reads: add --lease-periods 1"
                 << (name == "lease-forgotten-on-restart" ? " (and --crashes 1)" : "") << "\n";
