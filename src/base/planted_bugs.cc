@@ -154,6 +154,12 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "promise in the new configuration, and has a write chosen while the lease still holds "
        "(found by review)",
        "sim --protocol --lease --reconfig (the disruption check; seed 968 of 15,000)"},
+      {"lease-stale-leader-heard", BugLayer::kProtocol,
+       "an acceptor that accepts an Accept below a ballot it noted earlier without promising it "
+       "(a joiner that heard a stale leader before it could vote) keeps that ballot's node as "
+       "the leader it hears: after it answers the lease holder's round, the stale leader's "
+       "Prepare passes its stickiness and a write is chosen under the lease (found by review)",
+       "no checker yet (lease_test.cc builds the review's schedule)"},
       // What the server adds around the core.
       {"early-undurable-ballot", BugLayer::kReplica,
        "requests leave before their ballot is durable", "sim"},

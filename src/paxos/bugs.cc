@@ -42,6 +42,7 @@ constexpr BugEntry kBugs[] = {
     {"lease-from-confirmation", &Bugs::lease_from_confirmation},
     {"lease-forgotten-on-restart", &Bugs::lease_forgotten_on_restart},
     {"lease-promised-by-accept", &Bugs::lease_promised_by_accept},
+    {"lease-stale-leader-heard", &Bugs::lease_stale_leader_heard},
 };
 }  // namespace
 

@@ -76,6 +76,9 @@ struct Bugs {
                                              // may have answered a lease's round just before
   bool lease_promised_by_accept = false;     // with leases, a sticky acceptor takes an Accept of a
                                              // higher ballot from another node (which promises it)
+  bool lease_stale_leader_heard = false;     // an acceptor that accepts a lower ballot than one it
+                                          // noted earlier (as a non-voter) keeps the higher one's
+                                          // node as its leader, whose Prepares pass stickiness
 
   bool any() const {
     return minority_quorum || ignore_promised_value || no_persist_promise || accept_lower_ballot ||
@@ -87,7 +90,7 @@ struct Bugs {
            catchup_retry_storm || silent_without_snapshot || deaf_to_askers ||
            unbound_replica_votes || catchup_asks_silent_leader || read_during_change ||
            lease_from_confirmation || lease_forgotten_on_restart || lease_promised_by_accept ||
-           promise_below_binding || known_compaction_steps_down;
+           lease_stale_leader_heard || promise_below_binding || known_compaction_steps_down;
   }
 };
 

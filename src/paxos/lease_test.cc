@@ -247,5 +247,135 @@ TEST(LeaseReads, AStickyAcceptorTakesNoHigherBallotsAcceptFromAnotherNode) {
   }
 }
 
+// Delivers everything in flight, dropping what `drop` picks, until nothing is left.
+void settle_dropping(TestCluster& c, const std::function<bool(const Envelope&)>& drop) {
+  for (int i = 0; i < 1000; ++i) {
+    c.drop_if(drop);
+    if (c.in_flight().empty()) return;
+    c.deliver();
+  }
+  ADD_FAILURE() << "no quiescence";
+}
+
+// Found by a second review. n4 joins on a directory of its own (an incarnation), so it does not
+// vote until a configuration it committed binds it. n2, cut off from n1, is elected by n3 in the
+// configuration before n1 replaced n3 by n4, and re-proposes that change; its Accept reaches n4
+// while n4 cannot vote yet, and n4 notes n2's higher ballot as its leader's. n4 then catches up,
+// votes, and answers n1's lease rounds: it keeps candidates out for n1, so n2's Prepare asking it
+// for a promise must not pass. With the planted bug lease-stale-leader-heard, n4 keeps n2 as the
+// leader it hears, n2's Prepare passes (from == leader), a write is chosen by n2 and n4, and n1
+// serves a read by its lease below it.
+TEST(LeaseReads, AJoinerThatNotedAStaleLeaderIsStickyToTheOneItAccepted) {
+  using Kind = MembershipChange::Kind;
+  const NodeId n4{4};
+  for (const bool bug : {false, true}) {
+    ClusterOptions options;
+    options.bugs.lease_stale_leader_heard = bug;
+    options.configure = [](Config& config) {
+      config.read_lease_ms = kLeaseMs;
+      config.incarnation = 1000 + config.self.value;
+    };
+    options.spares = 1;
+    TestCluster c(3, options);
+    const int quiet = int(c.config_for(n1).election_timeout_min_ticks);
+    c.tick(n4, quiet);
+    for (NodeId id : c.members()) c.tick(id, quiet);
+    c.campaign(n1);
+    c.stabilize();
+    ASSERT_EQ(c.leaders(), std::vector<NodeId>{n1}) << c.recent_trace(40);
+    ASSERT_EQ(c.propose(n1, command(1, 1)), ProposeStatus::kQueued);
+    c.stabilize();
+    c.run(10);  // n1 binds n1..n3
+    uint64_t seq = 0;
+    auto reconfigure = [&](Kind kind, NodeId id, NodeId old_id) {
+      MembershipChange change;
+      change.kind = kind;
+      change.id = id;
+      change.old_id = old_id;
+      change.address = "host:" + std::to_string(id.value);
+      auto next = apply_change(*c.replica(n1).membership(), change);
+      EXPECT_TRUE(next.is_ok());
+      const ProposeStatus status =
+          c.replica(n1).propose_membership(Command{CommandId{99, ++seq}, "change"}, *next);
+      c.process(n1);
+      return status;
+    };
+    ASSERT_EQ(reconfigure(Kind::kAddLearner, n4, kNoNode), ProposeStatus::kQueued);
+    c.stabilize();  // no ticks: n1 sees n4's incarnation but binds nothing yet
+    // n4 is a learner on a joining directory, unbound: it does not vote.
+    auto n4_catchup = [&](const Envelope& e) {
+      return e.from == n4 && (std::holds_alternative<CatchupRequestMsg>(e.message) ||
+                              std::holds_alternative<SnapshotRequestMsg>(e.message));
+    };
+    c.block(n1, n2);
+    c.block(n2, n1);
+    ASSERT_EQ(reconfigure(Kind::kReplace, n4, n3), ProposeStatus::kQueued);  // binds n4
+    const Slot change_slot = c.replica(n1).commit() + 1;
+    settle_dropping(c, n4_catchup);
+    ASSERT_EQ(c.replica(n1).commit(), change_slot) << c.recent_trace(30);
+    ASSERT_LT(c.replica(n4).commit(), change_slot);
+    c.block(n1, n3);
+    uint64_t now = 1000;
+    for (int i = 0; i < 3 * quiet; ++i, now += 10) {
+      c.replica(n1).set_clock_ms(now);
+      c.tick_all();
+      c.drop_if([&](const Envelope& e) {
+        return std::holds_alternative<PreVoteMsg>(e.message) || n4_catchup(e);
+      });
+      settle_dropping(c, n4_catchup);
+    }
+    ASSERT_EQ(c.leaders(), std::vector<NodeId>{n1}) << c.recent_trace(30);
+    ASSERT_LT(c.replica(n2).commit(), change_slot);
+    ASSERT_LT(c.replica(n4).commit(), change_slot);
+    // n2 is elected by n3 in the old configuration and re-proposes the replace; its Accept reaches
+    // n4 while n4 does not vote yet.
+    c.campaign_as_is(n2);
+    settle_dropping(c, n4_catchup);
+    ASSERT_EQ(c.replica(n2).role(), Role::kLeader) << c.recent_trace(40);
+    const Ballot b2 = c.replica(n2).ballot();
+    ASSERT_GT(b2, c.replica(n1).ballot());
+    ASSERT_GE(c.replica(n2).commit(), change_slot);
+    EXPECT_EQ(c.replica(n4).leader(), n2);
+    EXPECT_LT(c.replica(n4).promised(), c.replica(n1).ballot());
+    // n4 now catches up (no message of n2's leadership reaches it meanwhile) and votes.
+    auto n2_to_n4 = [&](const Envelope& e) {
+      return e.from == n2 && e.to == n4 &&
+             (std::holds_alternative<AcceptMsg>(e.message) ||
+              std::holds_alternative<PrepareMsg>(e.message));
+    };
+    for (int i = 0; i < 40 && c.replica(n4).commit() < change_slot; ++i) {
+      c.tick(n4);
+      settle_dropping(c, n2_to_n4);
+    }
+    ASSERT_GE(c.replica(n4).commit(), change_slot) << c.recent_trace(30);
+    c.block(n2, n4);
+    // n1's rounds, answered by n4 (now a voter of the new configuration): the lease holds.
+    renew(c, now, now + 1);
+    now += 10;
+    renew(c, now, now + 1);
+    ASSERT_TRUE(c.replica(n1).lease_holds());
+    EXPECT_EQ(c.replica(n4).promised(), c.replica(n1).ballot());
+    EXPECT_TRUE(c.replica(n4).hears_leader());
+    EXPECT_EQ(c.replica(n4).leader(), bug ? n2 : n1) << bug;  // whom it keeps candidates out for
+    // From here nothing reaches n1. n2's next heartbeat asks n4 for its promise.
+    c.heal();
+    for (NodeId other : {n2, n3, n4}) {
+      c.block(n1, other);
+      c.block(other, n1);
+    }
+    c.tick(n2, int(c.config_for(n2).heartbeat_interval_ticks));
+    c.stabilize();
+    EXPECT_EQ(c.replica(n4).promised() == b2, bug) << c.recent_trace(30);
+    ASSERT_EQ(c.propose(n2, command(7, 1)), ProposeStatus::kQueued);
+    c.stabilize();
+    Slot write = 0;
+    for (const ProposalOutcome& o : c.outcomes(n2))
+      if (o.id == CommandId{7, 1} && o.outcome == Outcome::kChosen) write = o.slot;
+    EXPECT_EQ(write > 0, bug) << c.recent_trace(40);
+    EXPECT_TRUE(served_at_once(c, 1, now + 10));
+    EXPECT_EQ(write > 0 && c.replica(n1).commit() < write, bug);  // the stale read
+  }
+}
+
 }  // namespace
 }  // namespace synod::paxos

@@ -468,8 +468,13 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
   raise_promise(msg.ballot);
   see_time(msg.ballot, msg.time_ms);
   if (from != config_.self) {
-    // Note the new leader first, so that stepping down can point our clients at it.
-    if (msg.ballot >= leader_ballot_) {
+    // Note the new leader first, so that stepping down can point our clients at it. Always the
+    // ballot accepted (it is our promise now): stickiness, renewed below, is to this leader, and
+    // a higher ballot noted earlier without a promise (as a non-voter, or as a candidate whose
+    // own Prepare stickiness dropped) must not keep passing it (found by review: a joiner that
+    // noted a stale leader's ballot let it through after answering the lease holder's round).
+    // (The planted bug lease_stale_leader_heard keeps a higher ballot noted earlier.)
+    if (msg.ballot >= leader_ballot_ || !config_.bugs.lease_stale_leader_heard) {
       leader_ = msg.ballot.node;
       leader_ballot_ = msg.ballot;
     }

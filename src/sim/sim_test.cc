@@ -320,6 +320,10 @@ const std::map<std::string, std::string>& not_yet_reached() {
        "sim_test.cc Simulation.AStickyAcceptorTakesNoHigherBallotsAccept replays the one seed of "
        "15,000 of sim --protocol --lease --reconfig that reaches it (968, 3 replicas: the "
        "disruption check), and lease_test.cc builds the stale read a review found"},
+      {"lease-stale-leader-heard",
+       "no checker yet, only lease_test.cc "
+       "LeaseReads.AJoinerThatNotedAStaleLeaderIsStickyToTheOneItAccepted (a review's schedule: "
+       "a joiner hears a stale leader's Accept before it votes, then answers the lease holder)"},
       {"silent-without-snapshot",
        "core_sim_test.cc APeerWithoutASnapshotThatStaysSilentIsCaught: it needs a replica that "
        "never snapshots while others do, which the whole-replica simulator runs and this one "

@@ -168,7 +168,7 @@ int run_replica_check(CheckArgs& args) {
       return 2;
     }
     if ((name == "lease-from-confirmation" || name == "lease-forgotten-on-restart" ||
-         name == "lease-promised-by-accept") &&
+         name == "lease-promised-by-accept" || name == "lease-stale-leader-heard") &&
         b.lease_periods == 0) {
       std::cerr << "check: bug '" << name << "' needs lease reads: add --lease-periods 1"
                 << (name == "lease-forgotten-on-restart" ? " (and --crashes 1)" : "") << "\n";
