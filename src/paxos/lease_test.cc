@@ -69,6 +69,22 @@ bool served_at_once(TestCluster& c, uint64_t read_id, uint64_t now_ms) {
   return false;
 }
 
+// n1 proposes the configuration change `kind` of `id` (replacing `old_id`), numbered `seq`.
+ProposeStatus reconfigure(TestCluster& c, MembershipChange::Kind kind, NodeId id, NodeId old_id,
+                          uint64_t seq) {
+  MembershipChange change;
+  change.kind = kind;
+  change.id = id;
+  change.old_id = old_id;
+  change.address = "host:" + std::to_string(id.value);
+  auto next = apply_change(*c.replica(n1).membership(), change);
+  EXPECT_TRUE(next.is_ok());
+  const ProposeStatus status =
+      c.replica(n1).propose_membership(Command{CommandId{99, seq}, "change"}, *next);
+  c.process(n1);
+  return status;
+}
+
 TEST(LeaseReads, ALeaderServesReadsAtOnceUntilItsLeaseEndsThenConfirmsThem) {
   TestCluster c(3, with_leases());
   elect_n1(c);
@@ -185,28 +201,14 @@ TEST(LeaseReads, AStickyAcceptorTakesNoHigherBallotsAcceptFromAnotherNode) {
     TestCluster c(3, options);
     c.tick(n4, int(c.config_for(n4).election_timeout_min_ticks));  // n4 started long ago too
     elect_n1(c);
-    uint64_t seq = 0;
-    auto reconfigure = [&](Kind kind, NodeId id, NodeId old_id) {
-      MembershipChange change;
-      change.kind = kind;
-      change.id = id;
-      change.old_id = old_id;
-      change.address = "host:" + std::to_string(id.value);
-      auto next = apply_change(*c.replica(n1).membership(), change);
-      EXPECT_TRUE(next.is_ok());
-      const ProposeStatus status =
-          c.replica(n1).propose_membership(Command{CommandId{99, ++seq}, "change"}, *next);
-      c.process(n1);
-      return status;
-    };
-    ASSERT_EQ(reconfigure(Kind::kAddLearner, n4, kNoNode), ProposeStatus::kQueued);
+    ASSERT_EQ(reconfigure(c, Kind::kAddLearner, n4, kNoNode, 1), ProposeStatus::kQueued);
     c.stabilize();
     c.run(10);
     ASSERT_EQ(c.replica(n4).commit(), c.replica(n1).commit());
     // n2 is cut off from n1 from here on, and misses the replace, chosen by n1 and n3.
     c.block(n1, n2);
     c.block(n2, n1);
-    ASSERT_EQ(reconfigure(Kind::kReplace, n4, n3), ProposeStatus::kQueued);
+    ASSERT_EQ(reconfigure(c, Kind::kReplace, n4, n3, 2), ProposeStatus::kQueued);
     const Slot change_slot = c.replica(n1).commit() + 1;
     c.stabilize();
     ASSERT_EQ(c.replica(n1).commit(), change_slot) << c.recent_trace(30);
@@ -286,21 +288,7 @@ TEST(LeaseReads, AJoinerThatNotedAStaleLeaderIsStickyToTheOneItAccepted) {
     ASSERT_EQ(c.propose(n1, command(1, 1)), ProposeStatus::kQueued);
     c.stabilize();
     c.run(10);  // n1 binds n1..n3
-    uint64_t seq = 0;
-    auto reconfigure = [&](Kind kind, NodeId id, NodeId old_id) {
-      MembershipChange change;
-      change.kind = kind;
-      change.id = id;
-      change.old_id = old_id;
-      change.address = "host:" + std::to_string(id.value);
-      auto next = apply_change(*c.replica(n1).membership(), change);
-      EXPECT_TRUE(next.is_ok());
-      const ProposeStatus status =
-          c.replica(n1).propose_membership(Command{CommandId{99, ++seq}, "change"}, *next);
-      c.process(n1);
-      return status;
-    };
-    ASSERT_EQ(reconfigure(Kind::kAddLearner, n4, kNoNode), ProposeStatus::kQueued);
+    ASSERT_EQ(reconfigure(c, Kind::kAddLearner, n4, kNoNode, 1), ProposeStatus::kQueued);
     c.stabilize();  // no ticks: n1 sees n4's incarnation but binds nothing yet
     // n4 is a learner on a joining directory, unbound: it does not vote.
     auto n4_catchup = [&](const Envelope& e) {
@@ -309,7 +297,7 @@ TEST(LeaseReads, AJoinerThatNotedAStaleLeaderIsStickyToTheOneItAccepted) {
     };
     c.block(n1, n2);
     c.block(n2, n1);
-    ASSERT_EQ(reconfigure(Kind::kReplace, n4, n3), ProposeStatus::kQueued);  // binds n4
+    ASSERT_EQ(reconfigure(c, Kind::kReplace, n4, n3, 2), ProposeStatus::kQueued);  // binds n4
     const Slot change_slot = c.replica(n1).commit() + 1;
     settle_dropping(c, n4_catchup);
     ASSERT_EQ(c.replica(n1).commit(), change_slot) << c.recent_trace(30);
