@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <tuple>
 
 #include "base/assert.h"
 #include "lincheck/state_cache.h"
@@ -16,6 +17,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int32_t kAbsent = -1;  // the register value of a missing key
+// Every value that no condition names: they satisfy the same conditions, so one stands for all.
+constexpr int32_t kUnnamed = -2;
 
 // One register access as the model sees it: a condition on the value it finds in register `slot`
 // of its group, and optionally a value it leaves (kAbsent for a delete).
@@ -26,6 +29,9 @@ struct Part {
   int32_t operand = kAbsent;
   bool writes = false;
   int32_t written = kAbsent;
+
+  auto fields() const { return std::tie(slot, require, operand, writes, written); }
+  bool operator<(const Part& o) const { return fields() < o.fields(); }
 
   bool allows(int32_t value) const {
     switch (require) {
@@ -47,6 +53,15 @@ struct Step {
   int64_t call_ns = 0;
   int64_t return_ns = 0;  // meaningless when unknown
   size_t record = 0;      // index into the group's KeyReport::ops
+  // Unknown steps only: the unknown step with the same parts called last before this one, or
+  // -1. The search places this one only after it (see order_interchangeable_unknowns).
+  int32_t placed_after = -1;
+  // Writes its group's one register without looking at it first: whatever an unknown step
+  // placed just before it did is lost unseen.
+  bool blind_write = false;
+  // An unknown outcome that writes no value any condition names (only kAbsent or kUnnamed): the
+  // search tries it only after every other candidate.
+  bool deferred = false;
 };
 
 // Registers' values, interned per group of keys so that the search compares integers.
@@ -201,7 +216,10 @@ class KeySearch {
         deadline_(deadline),
         words_((steps.size() + 63) / 64),
         linearized_(words_, 0),
-        cache_(words_) {
+        cache_(words_),
+        finished_(known_mask(steps, words_)),
+        any_unknown_(
+            std::any_of(steps.begin(), steps.end(), [](const Step& s) { return s.unknown; })) {
     build_list();
   }
 
@@ -223,12 +241,30 @@ class KeySearch {
     int32_t value_before;
   };
 
+  static std::vector<uint64_t> known_mask(const std::vector<Step>& steps, size_t words) {
+    std::vector<uint64_t> mask(words, 0);
+    for (size_t i = 0; i < steps.size(); ++i)
+      if (!steps[i].unknown) mask[i / 64] |= uint64_t(1) << (i % 64);
+    return mask;
+  }
   void build_list();
   void lift(int32_t call);
   void unlift(int32_t call);
   void flip(int32_t step) {
     linearized_[size_t(step) / 64] ^= uint64_t(1) << (size_t(step) % 64);
     set_hash_ ^= mix64(uint64_t(step));
+  }
+  // Whether the last step placed is an unknown outcome. The search's choices depend on it (a
+  // blind write does not follow one), so the memo records it with the value.
+  bool last_unknown() const {
+    return !placed_.empty() &&
+           steps_[size_t(nodes_[size_t(placed_.back().call_node)].step)].unknown;
+  }
+  static int32_t memo_value(int32_t value, bool last_unknown) {
+    return value * 2 + (last_unknown ? 1 : 0);
+  }
+  bool is_linearized(int32_t step) const {
+    return (linearized_[size_t(step) / 64] >> (size_t(step) % 64)) & 1;
   }
   void note_dead_end(int32_t stuck);
 
@@ -240,6 +276,9 @@ class KeySearch {
   std::vector<uint64_t> linearized_;
   uint64_t set_hash_ = 0;
   StateCache cache_;
+  FinishedStates finished_;  // only with unknown outcomes: otherwise cache_ says it all
+  const bool any_unknown_;
+  int unknowns_placed_ = 0;
   std::vector<Node> nodes_;  // nodes_[0] is the list head
   std::vector<Placed> placed_;
   std::vector<size_t> longest_partial_;
@@ -312,6 +351,11 @@ SearchResult KeySearch::run() {
   int32_t value = states_.initial();
   int32_t n = nodes_[0].next;
   uint64_t iterations = 0;
+  // Each choice of what to place next is made among the calls before the list's first return.
+  // Deferred steps (unknown outcomes that write only values nobody names) are tried after the
+  // others: they need never be placed, and trying them first sent the search down every subset
+  // of them before the order that leaves them out.
+  bool deferred = false;
   // Unknown outcomes never force a backtrack and may be left out: done once every completed
   // operation has been placed.
   while (known_left > 0) {
@@ -321,16 +365,28 @@ SearchResult KeySearch::run() {
     const Node& node = nodes_[size_t(n)];
     if (!node.is_return) {
       const Step& step = steps_[size_t(node.step)];
-      if (const std::optional<int32_t> next = states_.apply(step, value)) {
+      if (step.deferred != deferred ||
+          (step.placed_after >= 0 && !is_linearized(step.placed_after)) ||
+          (step.blind_write && last_unknown())) {
+        n = node.next;
+        continue;
+      }
+      const std::optional<int32_t> next = states_.apply(step, value);
+      if (next && !(step.unknown && *next == value)) {
         const int32_t after = *next;
+        const int32_t memo = memo_value(after, step.unknown);
         flip(node.step);
-        if (cache_.insert(linearized_.data(), after, set_hash_ ^ mix64(uint64_t(after) << 32))) {
+        if (cache_.insert(linearized_.data(), memo, set_hash_ ^ mix64(uint64_t(memo) << 32)) &&
+            !(any_unknown_ &&
+              finished_.covers(linearized_.data(), memo, unknowns_placed_ + step.unknown))) {
           if (cache_.size() > limits_.max_states_per_key) return SearchResult::kTooManyStates;
           placed_.push_back({n, value});
           value = after;
           lift(n);
           if (!step.unknown) --known_left;
+          unknowns_placed_ += step.unknown;
           n = nodes_[0].next;
+          deferred = false;
           continue;
         }
         flip(node.step);
@@ -338,16 +394,25 @@ SearchResult KeySearch::run() {
       n = node.next;
       continue;
     }
+    if (!deferred) {  // every other candidate tried: now the deferred ones
+      deferred = true;
+      n = nodes_[0].next;
+      continue;
+    }
     // A completed operation's return is reached before it was placed: the last choice was wrong.
     note_dead_end(node.step);
     if (placed_.empty()) return SearchResult::kNotLinearizable;
+    if (any_unknown_)
+      finished_.add(linearized_.data(), memo_value(value, last_unknown()), unknowns_placed_);
     const Placed last = placed_.back();
     placed_.pop_back();
     const int32_t undone = nodes_[size_t(last.call_node)].step;
     value = last.value_before;
     flip(undone);
     unlift(last.call_node);
+    deferred = steps_[size_t(undone)].deferred;
     if (!steps_[size_t(undone)].unknown) ++known_left;
+    unknowns_placed_ -= steps_[size_t(undone)].unknown;
     n = nodes_[size_t(last.call_node)].next;
   }
   return SearchResult::kLinearizable;
@@ -401,6 +466,46 @@ void drop_dominated_unknown_writes(std::vector<Step>& steps, size_t keys) {
     return writes;
   };
   steps.erase(std::remove_if(steps.begin(), steps.end(), dominated), steps.end());
+}
+
+// A value written but named by no condition (no get returned it, no cas expected it) is told
+// apart from another such value by nothing the search checks: each satisfies every NotEqual and
+// no Equal. So all of them become one value, kUnnamed. This is what lets
+// order_interchangeable_unknowns see the usual timed-out writes, each of a fresh value, as alike.
+void merge_unnamed_values(std::vector<Step>& steps, size_t keys) {
+  std::vector<std::vector<int32_t>> named(keys);
+  for (const Step& s : steps)
+    for (const Part& p : s.parts)
+      if (p.require != Part::Require::kAny) named[size_t(p.slot)].push_back(p.operand);
+  for (auto& values : named) std::sort(values.begin(), values.end());
+  for (Step& s : steps) {
+    for (Part& p : s.parts) {
+      const auto& values = named[size_t(p.slot)];
+      if (p.writes && p.written != kAbsent &&
+          !std::binary_search(values.begin(), values.end(), p.written))
+        p.written = kUnnamed;
+    }
+  }
+}
+
+// Unknown steps with the same parts are interchangeable: each may be placed anywhere after its
+// call, or left out, and each does the same. If a linearization places k of them, one also
+// exists that places the k called first, in call order: the i-th placed position comes after
+// i of the placed calls, so after the i-th earliest call of all. So the search places such a
+// step only once the one called before it is placed, and the set of them it has placed is
+// always a prefix: k+1 sets for k steps, not 2^k. Without this, a history with a few dozen
+// timed-out writes on a key (every replica restarted at once) exhausts any state budget.
+// `steps` are in call order.
+void order_interchangeable_unknowns(std::vector<Step>& steps) {
+  std::map<std::vector<Part>, int32_t> last;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (!steps[i].unknown) continue;
+    auto [it, inserted] = last.try_emplace(steps[i].parts, int32_t(i));
+    if (!inserted) {
+      steps[i].placed_after = it->second;
+      it->second = int32_t(i);
+    }
+  }
 }
 
 // Checks one group of keys that no operation connects to any other key (a single key, unless
@@ -460,7 +565,23 @@ KeyOutcome search_group(const std::vector<std::string>& keys, std::vector<Operat
     step->record = i;
     steps.push_back(std::move(*step));
   }
+  merge_unnamed_values(steps, keys.size());
   drop_dominated_unknown_writes(steps, keys.size());
+  order_interchangeable_unknowns(steps);
+  for (Step& step : steps) {
+    step.deferred =
+        step.unknown && std::none_of(step.parts.begin(), step.parts.end(), [](const Part& p) {
+          return p.writes && p.written != kAbsent && p.written != kUnnamed;
+        });
+  }
+  if (keys.size() == 1) {
+    for (Step& step : steps) {
+      step.blind_write =
+          std::all_of(step.parts.begin(), step.parts.end(),
+                      [](const Part& p) { return p.require == Part::Require::kAny; }) &&
+          std::any_of(step.parts.begin(), step.parts.end(), [](const Part& p) { return p.writes; });
+    }
+  }
   States states(keys.size());
   KeySearch search(steps, states, limits, deadline);
   KeyOutcome outcome{search.run(), search.states(), steps.size(), {}};
