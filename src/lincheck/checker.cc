@@ -353,7 +353,8 @@ SearchResult KeySearch::run() {
   uint64_t iterations = 0;
   // Each choice of what to place next is made among the calls before the list's first return.
   // Deferred steps (unknown outcomes that write only values nobody names) are tried after the
-  // others: they need never be placed, and trying them first sent the search down every subset
+  // others: they are seldom needed (a later condition that wants the key missing, or any value
+  // but some named one), and trying them first sent the search down every subset
   // of them before the order that leaves them out.
   bool deferred = false;
   // Unknown outcomes never force a backtrack and may be left out: done once every completed

@@ -239,6 +239,8 @@ std::filesystem::path shared_histories() {
 
 std::string slurp(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
+  // A missing file must not read as an empty history, which is linearizable.
+  SYNOD_ASSERT(in.good(), "a test history must exist");
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
