@@ -954,7 +954,9 @@ void Simulation::send_hostile() {
     if (node->up)
       known =
           std::max({known, node->replica->promised().round, node->replica->highest_round_seen()});
-  paxos::Message message = hostile_message(rng_, from, known);
+  const Node& sender = *nodes_[from.value - 1];
+  const bool leads = sender.up && sender.replica->role() == paxos::Role::kLeader;
+  paxos::Message message = hostile_message(rng_, from, known, leads);
   ++result_.hostile_messages;
   log("hostile " + to_string(from) + "->" + to_string(to) + " " + paxos::to_string(message));
   // Past authentication: it speaks as the node's current data directory.

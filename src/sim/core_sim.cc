@@ -1258,7 +1258,8 @@ void CoreSimulation::nemesis() {
 void CoreSimulation::send_hostile() {
   const uint64_t n = nodes_.size();
   if (n < 2) return;
-  const NodeId from = nodes_[hostile_.below(n)]->id;
+  const auto& sender = nodes_[hostile_.below(n)];
+  const NodeId from = sender->id;
   NodeId to = nodes_[hostile_.below(n - 1)]->id;
   if (to.value >= from.value) to = NodeId{to.value + 1};
   uint64_t known = 0;
@@ -1266,7 +1267,8 @@ void CoreSimulation::send_hostile() {
     if (node->up)
       known = std::max({known, node->core->replica().promised().round,
                         node->core->replica().highest_round_seen()});
-  paxos::Envelope e{from, to, hostile_message(hostile_, from, known)};
+  const bool leads = sender->up && sender->core->replica().role() == paxos::Role::kLeader;
+  paxos::Envelope e{from, to, hostile_message(hostile_, from, known, leads)};
   ++result_.hostile_messages;
   log("hostile " + to_string(e));
   schedule(now_us_ + hostile_.between(options_.delay_min_us, options_.delay_max_us),

@@ -2,7 +2,7 @@
 
 namespace synod::sim {
 
-paxos::Message hostile_message(Rng& rng, NodeId from, uint64_t known_round) {
+paxos::Message hostile_message(Rng& rng, NodeId from, uint64_t known_round, bool from_leads) {
   static constexpr uint64_t kImplausible = kMaxRoundStep + kMaxRoundStep / 2;
   static constexpr uint64_t kFar[] = {1, 1'000, kImplausible};
   uint64_t round = known_round + kFar[rng.below(3)];
@@ -13,7 +13,10 @@ paxos::Message hostile_message(Rng& rng, NodeId from, uint64_t known_round) {
   const uint64_t far = rng.chance(0.5) ? ~uint64_t{0} - rng.below(4) : 1 + rng.below(1 << 30);
   switch (rng.below(5)) {
     case 0:
-      return paxos::PrepareMsg{ballot, rng.chance(0.5) ? 1 : far};
+      // In a leader's name only an implausible round (hostile.h).
+      return paxos::PrepareMsg{
+          from_leads && round < known_round + kImplausible ? Ballot{implausible, from} : ballot,
+          rng.chance(0.5) ? 1 : far};
     case 1:
       return paxos::AcceptMsg{Ballot{implausible, from}, {}, far, rng.chance(0.5) ? far : 1};
     case 2:
