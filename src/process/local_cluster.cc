@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "client/resp_client.h"
@@ -28,6 +30,56 @@ std::string self_executable() {
 }
 
 namespace {
+
+// Every replica that a LocalCluster of this process started and has not reaped yet (0: a free
+// slot), for stop_replicas_and_die.
+std::atomic<pid_t> g_replicas[256];
+static_assert(std::atomic<pid_t>::is_always_lock_free, "read in a signal handler");
+
+void note_replica(pid_t pid) {
+  for (auto& slot : g_replicas) {
+    pid_t free = 0;
+    if (slot.compare_exchange_strong(free, pid)) return;
+  }
+}
+
+void forget_replica(pid_t pid) {
+  for (auto& slot : g_replicas) {
+    pid_t held = pid;
+    if (slot.compare_exchange_strong(held, 0)) return;
+  }
+}
+
+// The replicas run in process groups of their own, so a Ctrl-C at the terminal reaches only
+// their parent (synod chaos, synod demo, a benchmark, a test). Without this they outlived it,
+// holding their ports and a core. On SIGINT, SIGTERM or SIGHUP it tells each to stop, as
+// stop_all() does, and dies of the signal as it would have.
+void stop_replicas_and_die(int sig) {
+  for (auto& slot : g_replicas) {
+    const pid_t pid = slot.load();
+    if (pid <= 0) continue;
+    ::kill(pid, SIGCONT);
+    ::kill(pid, SIGTERM);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+// Only where the signal's action is the default: a program that handles it (synod local stops
+// its replicas itself) or ignores it keeps its own.
+void stop_replicas_on_signals() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      struct sigaction old {};
+      if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+      struct sigaction action {};
+      action.sa_handler = stop_replicas_and_die;
+      sigemptyset(&action.sa_mask);
+      ::sigaction(sig, &action, nullptr);
+    }
+  });
+}
 
 // True if `port` on 127.0.0.1 can be bound now.
 bool port_free(uint16_t port) {
@@ -263,6 +315,8 @@ Status LocalCluster::start(int id, const std::vector<std::string>& extra_args) {
     ::_exit(127);
   }
   pids_[static_cast<size_t>(id)] = pid;
+  note_replica(pid);
+  stop_replicas_on_signals();
   started_[static_cast<size_t>(id)] = true;
   return Status::ok();
 }
@@ -274,6 +328,7 @@ void LocalCluster::kill(int id, int signal) {
   if (signal == SIGKILL) {
     int status = 0;
     ::waitpid(pid, &status, 0);
+    forget_replica(pid);
     pids_[static_cast<size_t>(id)] = -1;
   }
 }
@@ -299,6 +354,7 @@ void LocalCluster::stop(int id) {
   ::kill(pid, SIGCONT);
   ::kill(pid, SIGTERM);
   wait_or_kill(pid);
+  forget_replica(pid);
   pids_[static_cast<size_t>(id)] = -1;
 }
 
@@ -315,6 +371,7 @@ void LocalCluster::stop_all() {
     const pid_t pid = pids_[static_cast<size_t>(i)];
     if (pid <= 0) continue;
     wait_or_kill(pid);
+    forget_replica(pid);
     pids_[static_cast<size_t>(i)] = -1;
   }
 }
@@ -360,6 +417,7 @@ std::vector<int> LocalCluster::reap() {
     const pid_t pid = pids_[static_cast<size_t>(i)];
     int status = 0;
     if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) {
+      forget_replica(pid);
       pids_[static_cast<size_t>(i)] = -1;
       exit_codes_[static_cast<size_t>(i)] =
           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

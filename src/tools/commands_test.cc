@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -80,6 +81,7 @@ class Child {
     ::waitpid(pid_, nullptr, 0);
   }
   void signal(int sig) const { ::kill(pid_, sig); }
+  pid_t pid() const { return pid_; }
   // The exit code once it has exited (within `timeout_ms`); nullopt while it runs.
   std::optional<int> wait_exit(int timeout_ms) {
     eventually(
@@ -714,6 +716,51 @@ TEST_F(Commands, AfterLosingAMajorityOneSurvivorsStateSeedsANewCluster) {
 // preallocated log segments) is removed after a good run; it once stayed in /tmp unmentioned.
 // Its failover line names what the milliseconds are measured from, and the writes after the
 // failover go through a running replica (all acknowledged).
+// The processes whose parent is `parent` (from /proc), and whether `pid` still runs (not gone,
+// not a zombie left to an init that does not reap).
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = slurp(entry.path().string() + "/stat");
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+
+bool runs(pid_t pid) {
+  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+// Replicas run in process groups of their own, so a Ctrl-C at the terminal reaches only the
+// command that started them. `synod chaos` (like demo and the benchmarks) used to die of it and
+// leave its three replicas running, holding their ports; now they stop with it.
+TEST_F(Commands, ChaosInterruptedStopsItsReplicas) {
+  Child chaos({"chaos", "--duration", "60", "--faults", "partition", "--seed", "3"},
+              dir_ + "/chaos.log");
+  std::vector<pid_t> replicas;
+  ASSERT_TRUE(eventually(
+      [&] {
+        replicas = children_of(chaos.pid());
+        return replicas.size() >= 3;
+      },
+      20000))
+      << chaos.output();
+  chaos.signal(SIGINT);
+  EXPECT_EQ(chaos.wait_exit(10000), 128 + SIGINT) << chaos.output();
+  for (const pid_t replica : replicas)
+    EXPECT_TRUE(eventually([&] { return !runs(replica); }, 10000)) << "replica " << replica;
+}
+
 TEST_F(Commands, DemoRemovesItsFreshDirectoryAndSaysWhatItMeasured) {
   Ran r = run_synod("demo", 120);
   ASSERT_EQ(r.exit_code, 0) << r.output;
