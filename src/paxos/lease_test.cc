@@ -278,22 +278,18 @@ TEST(LeaseReads, AJoinerThatNotedAStaleLeaderIsStickyToTheOneItAccepted) {
   using Kind = MembershipChange::Kind;
   const NodeId n4{4};
   for (const bool bug : {false, true}) {
-    ClusterOptions options;
-    options.bugs.lease_stale_leader_heard = bug;
-    options.configure = [](Config& config) {
-      config.read_lease_ms = kLeaseMs;
-      config.incarnation = 1000 + config.self.value;
+    Bugs bugs;
+    bugs.lease_stale_leader_heard = bug;
+    ClusterOptions options = with_leases(bugs);
+    options.configure = [lease = options.configure](Config& config) {
+      lease(config);
+      config.incarnation = 1000 + config.self.value;  // each on a directory of its own
     };
     options.spares = 1;
     TestCluster c(3, options);
     const int quiet = int(c.config_for(n1).election_timeout_min_ticks);
     c.tick(n4, quiet);
-    for (NodeId id : c.members()) c.tick(id, quiet);
-    c.campaign(n1);
-    c.stabilize();
-    ASSERT_EQ(c.leaders(), std::vector<NodeId>{n1}) << c.recent_trace(40);
-    ASSERT_EQ(c.propose(n1, command(1, 1)), ProposeStatus::kQueued);
-    c.stabilize();
+    elect_n1(c);
     c.run(10);  // n1 binds n1..n3
     ASSERT_EQ(reconfigure(c, Kind::kAddLearner, n4, kNoNode, 1), ProposeStatus::kQueued);
     c.stabilize();  // no ticks: n1 sees n4's incarnation but binds nothing yet
