@@ -422,20 +422,15 @@ void Simulation::process_ready(Node& node) {
         transfer_probe_changes_.push_back(to_string(node.id) + " became " + paxos::to_string(role) +
                                           " at ballot " + to_string(node.replica->ballot()));
     }
-    // A replica outside the probed leader's configuration that leads at a lower ballot (a removed
-    // member elected by others removed: seed 20161 of --reconfig --early-wipes --replicas 5)
-    // changes nothing for the cluster: no member takes its ballot, and if it disturbed the
-    // leader anyway, the leader would stop leading, which the probe counts at its end. One that
-    // got a higher ballot promised may have had it from members, so it counts (seed 968).
-    bool leads = role == paxos::Role::kLeader;
-    if (leads && probe_.stage() != DisruptionProbe::Stage::kNone) {
+    bool member = true;
+    if (probe_.stage() != DisruptionProbe::Stage::kNone) {
       const paxos::MembershipRef& probed = nodes_[size_t(probe_.leader())]->replica->membership();
-      if (probed && !probed->is_member(node.id) && node.replica->ballot() < probe_.ballot())
-        leads = false;
+      member = !probed || probed->is_member(node.id);
     }
-    probe_.note_role(node.index, leads,
+    probe_.note_role(node.index, role == paxos::Role::kLeader,
                      to_string(node.id) + " became " + paxos::to_string(role) + " at ballot " +
-                         to_string(node.replica->ballot()));
+                         to_string(node.replica->ballot()),
+                     member, node.replica->ballot());
   }
   for (const paxos::SlotValue& entry : ready.persist.chosen) {
     checker_.on_learn(node.id, entry.slot, entry.value);

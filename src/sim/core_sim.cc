@@ -677,7 +677,13 @@ void CoreSimulation::drive(Node& node) {
       leader_ballots_.insert(node.core->replica().ballot()).second) {
     const std::string leads = to_string(node.id) + " leads at " + to_string(r_ballot(node));
     log(leads);
-    probe_.note_role(node.index, true, leads);
+    bool member = true;
+    if (probe_.stage() != DisruptionProbe::Stage::kNone) {
+      const paxos::MembershipRef& probed =
+          nodes_[size_t(probe_.leader())]->core->replica().membership();
+      member = !probed || probed->is_member(node.id);
+    }
+    probe_.note_role(node.index, true, leads, member, node.core->replica().ballot());
   }
   // Since the last drive (a tick or a message may have raised the promise before this flush).
   const paxos::Replica& r = node.core->replica();

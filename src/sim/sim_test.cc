@@ -440,6 +440,28 @@ TEST(Simulation, ALeaderDoesNotStepDownForACompactionItHasLearned) {
   expect_liveness_bug_replays(options, 7836, "known-compaction-steps-down", "disruption: ");
 }
 
+// Two seeds that once failed with no bug planted, for reasons of the simulator's, not the
+// protocol's. 2102 (--lease --reconfig --replicas 5): the hostile peer sent a plausible Prepare
+// in the name of the replica that led, which only that leader could send (sim/hostile.h).
+// 20161 (--reconfig --early-wipes --replicas 5): removed members elected one of themselves below
+// the leader's ballot, which the disruption check counted (sim/disruption_probe.h).
+TEST(Simulation, SeedsTheFaultModelOnceFailedRunClean) {
+  Options leases;
+  leases.replicas = 5;
+  leases.lease = true;
+  leases.reconfig = 0.3;
+  const RunResult hostile = run_seed(leases, 2102);
+  EXPECT_FALSE(hostile.violation) << *hostile.violation;
+  EXPECT_GT(hostile.hostile_messages, 0u);
+  Options wipes;
+  wipes.replicas = 5;
+  wipes.reconfig = 0.3;
+  wipes.early_wipes = true;
+  const RunResult removed = run_seed(wipes, 20161);
+  EXPECT_FALSE(removed.violation) << *removed.violation;
+  EXPECT_TRUE(removed.disruption_probed);
+}
+
 // With lease reads, an acceptor that keeps candidates out ignores Accepts of higher ballots from
 // other nodes too (a review found the stale read that taking one allows: lease_test.cc,
 // LeaseReads.AStickyAcceptorTakesNoHigherBallotsAcceptFromAnotherNode). `synod sim --protocol
