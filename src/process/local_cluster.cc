@@ -32,7 +32,8 @@ std::string self_executable() {
 namespace {
 
 // Every replica that a LocalCluster of this process started and has not reaped yet (0: a free
-// slot), for stop_replicas_and_die.
+// slot), for stop_replicas_and_die. 256 at once at most (the tools run up to a dozen); one beyond
+// is not noted, and outlives an interrupted parent as every replica did before.
 std::atomic<pid_t> g_replicas[256];
 static_assert(std::atomic<pid_t>::is_always_lock_free, "read in a signal handler");
 
