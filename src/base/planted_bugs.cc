@@ -136,6 +136,12 @@ const std::vector<PlantedBugInfo>& planted_bugs() {
        "leader knows chosen: a leader that asked new voters for promises after a change, from "
        "where its phase 1 began, gave up its office for nothing (a needless election)",
        "sim --protocol --reconfig --replicas 5 (the disruption check; seed 7836)"},
+      {"promise-hides-released", BugLayer::kProtocol,
+       "a promise does not say which slots its acceptor let go of the chosen values of (to read "
+       "them back from its log), and reports nothing it accepted there: a candidate proposes "
+       "over a chosen value",
+       "sim --protocol (seed 9 of 1,000 with --replicas 5), sim (seed 100), check --replica "
+       "--release (12-step trace)"},
       {"lease-from-confirmation", BugLayer::kProtocol,
        "a leader's read lease runs from when it saw a round answered instead of from when it "
        "sent the round: answers that took long to arrive stretch it past the time the "

@@ -61,7 +61,7 @@ std::optional<std::string> bug_not_applicable(std::string_view name) {
     return "it is a bug in the write-ahead log's sync, and the model checker abstracts storage as "
            "an atomic durable state; run it with synod sim --disk-faults";
   }
-  if (name == "promise-hides-snapshot") {
+  if (name == "promise-hides-snapshot" || name == "promise-hides-released") {
     return "it concerns Multi-Paxos log compaction, which single-decree Paxos does not have; run "
            "it with synod sim";
   }

@@ -14,13 +14,13 @@
 #include <string>
 
 #include "check/replica_explorer.h"
+#include "check/testing.h"
 
 namespace synod::check {
 namespace {
 
-paxos::QuorumSystem three() {
-  return paxos::QuorumSystem::majority({NodeId{1}, NodeId{2}, NodeId{3}});
-}
+using testing::run;
+using testing::three;
 
 // One value, one read, one heartbeat, one lease period, two messages in flight, two elections.
 ReplicaBounds lease_bounds(int crashes) {
@@ -34,15 +34,6 @@ ReplicaBounds lease_bounds(int crashes) {
   b.elections = 2;
   b.max_in_flight = 2;
   return b;
-}
-
-ReplicaExploreResult run(const ReplicaBounds& bounds, const char* bug = nullptr) {
-  paxos::Bugs bugs;
-  if (bug != nullptr) {
-    EXPECT_TRUE(paxos::enable_bug(bug, bugs));
-    EXPECT_FALSE(replica_bug_not_applicable(bug));
-  }
-  return explore_replicas(ReplicaModel(ReplicaModelConfig{bounds, three(), three(), bugs}));
 }
 
 void expect_stale_lease_read(const ReplicaExploreResult& r, size_t steps) {

@@ -251,7 +251,21 @@ paxos::Config ReplicaModel::config_for(int replica, const ReplicaBox& box) const
   config.join = replica >= config_.bounds.replicas || box.wiped;
   config.incarnation = box.incarnation;
   if (config_.bounds.lease_periods > 0) config.read_lease_ms = kLeasePeriodMs;
+  if (config_.bounds.release) config.log_memory_bytes = 0;
   return config;
+}
+
+void ReplicaModel::bind_log(World& world, int replica) const {
+  if (!config_.bounds.release) return;
+  ReplicaBox& box = world.boxes[size_t(replica)];
+  const paxos::DurableState* disk = &box.durable;
+  box.replica->set_chosen_log(
+      paxos::ChosenLog{[disk](Slot slot) { return disk->chosen.contains(slot); },
+                       [disk](Slot slot) -> std::optional<paxos::Value> {
+                         auto it = disk->chosen.find(slot);
+                         if (it == disk->chosen.end()) return std::nullopt;
+                         return it->second;
+                       }});
 }
 
 paxos::MembershipRef ReplicaModel::governing(const World& world, Slot slot) const {
@@ -518,8 +532,11 @@ void ReplicaModel::check_vouched(World& world, int replica, const Envelope& enve
                       ballot_name(durable_promise) + " durable");
     }
   } else if (const auto* accepted = std::get_if<paxos::AcceptedMsg>(&envelope.message)) {
+    const Slot released = world.boxes[size_t(replica)].replica->released();
     for (Slot slot : accepted->slots) {
       if (slot <= d.snapshot.slot) continue;
+      // A slot whose chosen value it let go of: it knows it chosen, durably.
+      if (slot <= released && d.chosen.contains(slot)) continue;
       auto it = d.accepted.find(slot);
       if (it == d.accepted.end() || it->second.ballot != accepted->ballot) {
         fail(world, "vouching: " + who + " answered Accepted " + ballot_name(accepted->ballot) +
@@ -608,6 +625,7 @@ void ReplicaModel::send(World& world, const Envelope& envelope) const {
 // Runs the driver loop of ready.h until the replica has nothing more to say: persist, send,
 // deliver its own acceptor's answers back to it, and check everything it hands out.
 void ReplicaModel::settle(World& world, int r) const {
+  bind_log(world, r);
   ReplicaBox& box = world.boxes[size_t(r)];
   Replica& replica = *box.replica;
   const bool unsynced_answers = config_.bugs.ack_before_sync;
@@ -664,6 +682,7 @@ void ReplicaModel::settle(World& world, int r) const {
 
 void ReplicaModel::step(World& world, const WorldAction& action) const {
   using K = WorldAction::Kind;
+  for (int r = 0; r < replica_count(); ++r) bind_log(world, r);
   if (action.kind == K::kDeliver || action.kind == K::kDrop || action.kind == K::kDuplicate) {
     auto it = std::next(world.network.begin(), action.index);
     const std::string encoded = it->first;

@@ -88,6 +88,10 @@ struct ReplicaBounds {
   int transfers = 0;
   // Lease reads on, and time passes at most this many times (0: leases off, time abstract).
   int lease_periods = 0;
+  // Chosen values are let go of as soon as they may be (paxos::Config::log_memory_bytes 0, as
+  // production does once its log passes the budget): handed out and durably marked chosen. They
+  // are read back from the replica's durable chosen marks, the model's log.
+  bool release = false;
 };
 
 struct ReplicaModelConfig {
@@ -199,6 +203,9 @@ class ReplicaModel {
   void check_membership(World& world, int replica) const;
   paxos::Value value_of(int value) const;
   void settle(World& world, int replica) const;
+  // Points replica's paxos::ChosenLog at its own durable state (with `release`): a copied world
+  // holds copies of the replicas, which must read their own world's disk.
+  void bind_log(World& world, int replica) const;
   void make_durable(World& world, int replica, const paxos::PersistBatch& batch) const;
   void send(World& world, const paxos::Envelope& envelope) const;
   void check_vouched(World& world, int replica, const paxos::Envelope& envelope) const;

@@ -8,22 +8,13 @@
 #include <string>
 
 #include "check/replica_explorer.h"
+#include "check/testing.h"
 
 namespace synod::check {
 namespace {
 
-// Three voters, n1..n3 (n4 joins as a learner in the warm start).
-paxos::QuorumSystem three() {
-  return paxos::QuorumSystem::majority({NodeId{1}, NodeId{2}, NodeId{3}});
-}
-
-ReplicaExploreResult run(ReplicaBounds bounds, const char* bug = nullptr) {
-  paxos::Bugs bugs;
-  if (bug != nullptr) {
-    EXPECT_TRUE(paxos::enable_bug(bug, bugs));
-  }
-  return explore_replicas(ReplicaModel(ReplicaModelConfig{bounds, three(), three(), bugs}));
-}
+using testing::run;
+using testing::three;
 
 // The planted `bug` breaks agreement within `bounds`, in a shortest trace of `steps` steps, one
 // of which says `step`.

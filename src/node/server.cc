@@ -488,6 +488,7 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
   if (o.lease_reads)
     core.config.read_lease_ms = core.config.max_read_lease_ms(o.tick_ms, kClockDriftBound);
   core.config.set_size_limits(o.max_command_bytes);
+  core.config.log_memory_bytes = o.log_memory_bytes;
   core.log.dir = o.data_dir;
   core.log.cluster_id = o.cluster_id;
   core.log.node_id = o.id.value;

@@ -78,6 +78,7 @@ class Server {
     uint32_t forward_timeout_ms = 1000;  // a forward unanswered this long is sent again
     uint64_t snapshot_every_slots = 10000;
     uint64_t snapshot_log_bytes = 16 << 20;  // ServerCore::Options::snapshot_log_bytes
+    size_t log_memory_bytes = paxos::Config{}.log_memory_bytes;
     size_t max_clients = 10000;
     size_t max_inflight_per_client = 48;  // pipelined commands in progress per connection
     // The state machine's exactly-once sessions kept at most (kv/store.h); the same on every

@@ -34,6 +34,7 @@ Result<std::unique_ptr<ServerCore>> ServerCore::open(storage::FileSystem& fs, Op
   core->durable_horizon_ = durable.time_horizon;
   const Slot snapshot_slot = durable.snapshot.slot;
   core->replica_ = std::make_unique<paxos::Replica>(core->options_.config, durable, seed);
+  core->replica_->set_chosen_log(core->storage_->log().chosen_log());
   // The recovered snapshot's bytes are installed into the store by the first flush(); peers are
   // served from its file.
   if (snapshot_slot > 0) core->replica_->serve_snapshot_from(core->snapshot_reader(snapshot_slot));

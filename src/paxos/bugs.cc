@@ -39,6 +39,7 @@ constexpr BugEntry kBugs[] = {
     {"read-during-change", &Bugs::read_during_change},
     {"promise-below-binding", &Bugs::promise_below_binding},
     {"known-compaction-steps-down", &Bugs::known_compaction_steps_down},
+    {"promise-hides-released", &Bugs::promise_hides_released},
     {"lease-from-confirmation", &Bugs::lease_from_confirmation},
     {"lease-forgotten-on-restart", &Bugs::lease_forgotten_on_restart},
     {"lease-promised-by-accept", &Bugs::lease_promised_by_accept},

@@ -19,6 +19,8 @@ struct Bugs {
   bool ack_before_sync = false;         // the driver (sim, ServerCore) answers before the sync
   bool skip_fdatasync = false;          // the log reports a sync without calling fdatasync
   bool promise_hides_snapshot = false;  // a promise does not say which slots were compacted
+  bool promise_hides_released = false;  // ... nor which chosen values were let go of (read back
+                                        // from the log: Config::log_memory_bytes)
   bool read_without_quorum = false;     // a leader serves reads without confirming leadership,
                                         // and keeps leading when no quorum answers it
   bool leader_learns_from_catchup = false;  // a leader learns chosen slots from catch-up replies
@@ -90,7 +92,8 @@ struct Bugs {
            catchup_retry_storm || silent_without_snapshot || deaf_to_askers ||
            unbound_replica_votes || catchup_asks_silent_leader || read_during_change ||
            lease_from_confirmation || lease_forgotten_on_restart || lease_promised_by_accept ||
-           lease_stale_leader_heard || promise_below_binding || known_compaction_steps_down;
+           lease_stale_leader_heard || promise_below_binding || known_compaction_steps_down ||
+           promise_hides_released;
   }
 };
 

@@ -51,6 +51,11 @@ struct Config {
   size_t max_entries_per_message = 128;   // slots per Accept, Promise or catch-up reply
   size_t snapshot_chunk_bytes = 1 << 20;  // snapshot bytes per message to a lagging replica
   size_t max_pending_reads = 4096;        // reads waiting for a read index; beyond: kBusy
+  // Chosen values kept in memory, newest first, beyond those not yet handed to the state machine:
+  // older ones are let go once the driver's log holds them (ChosenLog), and read back from it to
+  // answer catch-up. The log since the last snapshot would otherwise stay in memory whole, as
+  // large as the snapshot itself at its largest.
+  size_t log_memory_bytes = 4 << 20;
 
   // One command's payload (as the log stores it); propose() refuses a larger one (kTooLarge).
   size_t max_command_bytes = 8 << 20;

@@ -59,6 +59,17 @@ struct SnapshotBytes {
   SnapshotReader read;
 };
 
+// The driver's durable copy of chosen values (its write-ahead log's chosen records), from which the
+// core reads back the values it let go of (Config::log_memory_bytes) to answer catch-up requests.
+// `holds(slot)`: the chosen record of `slot` is written where `read` finds it (in the file, not
+// necessarily synced: the core reads it back only while this process lives). `read(slot)`: that
+// slot's chosen value; nullopt if it cannot be read now (the reply stops before it; the peer asks
+// again).
+struct ChosenLog {
+  std::function<bool(Slot)> holds;
+  std::function<std::optional<Value>(Slot)> read;
+};
+
 // An acceptor's time horizon (docs/core.md, "Time"): every cluster time it saw in Accepts of
 // `ballot` is below `ms`. One of a higher ballot replaces it, even with a smaller time: the
 // times of lower ballots no longer matter once a higher ballot's leader started its clock.

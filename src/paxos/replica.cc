@@ -66,6 +66,7 @@ Replica::Replica(Config config, const DurableState& durable, uint64_t seed)
     snapshot_.data = nullptr;  // (snapshot_bytes_ holds them until the driver serves its file)
     if (snapshot_.membership) adopt_membership(snapshot_.membership, snapshot_.slot + 1);
   }
+  count_held_bytes();
   // Accepting (b, v) promised b, even if the promise record itself did not survive.
   for (const auto& [slot, proposal] : accepted_) promised_ = std::max(promised_, proposal.ballot);
   highest_round_seen_ = promised_.round;
@@ -334,6 +335,7 @@ const char* to_string(StepDownReason reason) {
 }
 
 Ready Replica::take_ready() {
+  release_chosen();  // (what the last Readies made durable may go now)
   flush_queue();
   refresh_lease();
   serve_reads();  // (first: reads the lease serves need no round)
@@ -412,11 +414,13 @@ void Replica::on_prepare(NodeId from, const PrepareMsg& msg) {
     reset_election_timer();  // give the candidate time to finish before competing with it
     prevote_.reset();        // ... and do not start a rival candidacy meanwhile
   }
-  PromiseMsg promise{
-      msg.ballot,
-      msg.first_slot,
-      {},
-      config_.bugs.promise_hides_snapshot ? 0 : std::max(snapshot_.slot, vote_floor())};
+  PromiseMsg promise{msg.ballot,
+                     msg.first_slot,
+                     {},
+                     config_.bugs.promise_hides_snapshot
+                         ? 0
+                         : std::max({snapshot_.slot, vote_floor(),
+                                     config_.bugs.promise_hides_released ? 0 : released_})};
   // As many accepted entries as fit into one message; the candidate asks for the rest.
   size_t used_bytes = 0;
   promise.time_ballot = time_ballot_;
@@ -499,9 +503,9 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
         reply.slots.push_back(entry.slot);
       continue;
     }
-    if (entry.slot <= snapshot_.slot) {
-      // Chosen and compacted here: a leader proposes nothing but the chosen value for a chosen
-      // slot (P2c), so the vote is safe; there is nothing left to record.
+    if (entry.slot <= forgotten_through()) {
+      // Chosen and compacted (or let go of) here: a leader proposes nothing but the chosen value
+      // for a chosen slot (P2c), so the vote is safe; there is nothing left to record.
       reply.slots.push_back(entry.slot);
       continue;
     }
@@ -1155,6 +1159,7 @@ void Replica::serve_reads() {
 void Replica::learn(Slot slot, const Value& value) {
   if (slot <= commit_ || chosen_.count(slot) != 0) return;
   chosen_.emplace(slot, value);
+  held_bytes_ += encoded_bytes(value);
   ready_.persist.chosen.push_back(SlotValue{slot, value});
 }
 
@@ -1383,12 +1388,22 @@ void Replica::on_catchup_request(NodeId from, const CatchupRequestMsg& msg) {
   CatchupReplyMsg reply{{}, commit_, msg.first_slot, {}};
   if (msg.first_slot <= commit_ + 1) reply.membership = membership_at(msg.first_slot - 1);
   size_t used_bytes = 0;
-  for (auto it = chosen_.lower_bound(msg.first_slot); it != chosen_.end(); ++it) {
-    const size_t bytes = 8 + encoded_bytes(it->second);
-    if (!fits_message(reply.chosen.size(), used_bytes, bytes)) break;
+  const auto add = [&](Slot slot, Value value) {
+    const size_t bytes = 8 + encoded_bytes(value);
+    if (!fits_message(reply.chosen.size(), used_bytes, bytes)) return false;
     used_bytes += bytes;
-    reply.chosen.push_back(SlotValue{it->first, it->second});
+    reply.chosen.push_back(SlotValue{slot, std::move(value)});
+    return true;
+  };
+  // Values let go of are read back from the log; one that cannot be read now ends the reply (the
+  // asker asks again from there).
+  bool full = false;
+  for (Slot slot = msg.first_slot; slot <= released_ && !full; ++slot) {
+    std::optional<Value> value = chosen_log_.read(slot);
+    full = !value || !add(slot, std::move(*value));
   }
+  for (auto it = chosen_.lower_bound(msg.first_slot); it != chosen_.end() && !full; ++it)
+    full = !add(it->first, it->second);
   send(from, std::move(reply));
   // The asker has learned every slot below the one it asks from: if that is more than we know,
   // ask it back. A spare that had just been made the only voter, restarted knowing no
@@ -1477,9 +1492,34 @@ void Replica::forget_through(Slot upto) {
   split_through(accepted_, upto, forgotten->accepted);
   split_through(chosen_, upto, forgotten->chosen);
   if (dispose_) dispose_(std::move(forgotten));
+  count_held_bytes();
   // Only the configuration that governs upto + 1 and those above it can matter from here on.
   auto governing = configs_.upper_bound(upto + 1);
   if (governing != configs_.begin()) configs_.erase(configs_.begin(), std::prev(governing));
+}
+
+void Replica::count_held_bytes() {
+  held_bytes_ = 0;
+  for (const auto& [slot, value] : chosen_) held_bytes_ += encoded_bytes(value);
+}
+
+// Lets go of the oldest chosen values while more than Config::log_memory_bytes are held: those
+// the state machine has been handed and the driver's log holds. Catch-up reads them back from the
+// log; promises report them as compacted, and Accepts there are answered as for compacted slots.
+// Every slot up to commit_ is in chosen_ unless compacted or let go of, so what is let go of is a
+// prefix.
+void Replica::release_chosen() {
+  if (!chosen_log_.holds || held_bytes_ <= config_.log_memory_bytes) return;
+  Slot upto = released_;
+  for (auto it = chosen_.begin(); it != chosen_.end() && held_bytes_ > config_.log_memory_bytes;) {
+    if (it->first > handed_out_ || !chosen_log_.holds(it->first)) break;
+    held_bytes_ -= encoded_bytes(it->second);
+    upto = it->first;
+    it = chosen_.erase(it);
+  }
+  if (upto == released_) return;
+  accepted_.erase(accepted_.begin(), accepted_.upper_bound(upto));
+  released_ = upto;
 }
 
 MembershipRef Replica::membership_at(Slot slot) const {
@@ -1587,6 +1627,7 @@ void Replica::install_snapshot(SnapshotRef snapshot, uint64_t digest) {
   snapshot_bytes_ = in_memory(snapshot_.data, digest);
   std::erase_if(accepted_, [&](const auto& kv) { return kv.first <= slot; });
   std::erase_if(chosen_, [&](const auto& kv) { return kv.first <= slot; });
+  count_held_bytes();
   if (snapshot_.membership) {
     configs_.clear();
     adopt_membership(snapshot_.membership, slot + 1);
@@ -1731,6 +1772,7 @@ void Replica::encode_state(std::string& out) const {
   put_u64(out, handed_out_);
   put_u64(out, known_commit_);
   put_u64(out, snapshot_.slot);
+  put_u64(out, released_);
   put_u64(out, snapshot_bytes_.digest);
   put_u8(out, incoming_.has_value());
   if (incoming_) {

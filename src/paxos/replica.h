@@ -136,6 +136,14 @@ class Replica {
   void set_disposer(std::function<void(std::unique_ptr<Forgotten>)> dispose) {
     dispose_ = std::move(dispose);
   }
+  // Where chosen values are read back once let go of (Config::log_memory_bytes); unset, every
+  // chosen value stays in memory until a snapshot covers it.
+  void set_chosen_log(ChosenLog log) { chosen_log_ = std::move(log); }
+  // Chosen values are let go of up to here (at most handed out; above the snapshot, if any):
+  // they are read back from the ChosenLog, and promises report these slots as compacted.
+  Slot released() const { return released_; }
+  // Bytes of the chosen values held above released() (encoded, as in messages).
+  size_t chosen_bytes_held() const { return held_bytes_; }
   // The configuration after `slot` (at most commit()), which a snapshot through it records.
   MembershipRef membership_at(Slot slot) const;
 
@@ -309,6 +317,10 @@ class Replica {
   // Forgets chosen values, accepted entries and configurations that the snapshot through `upto`
   // makes unnecessary.
   void forget_through(Slot upto);
+  void count_held_bytes();
+  void release_chosen();
+  // Chosen slots whose values this replica no longer holds: a snapshot's, or let go of.
+  Slot forgotten_through() const { return std::max(snapshot_.slot, released_); }
   void on_snapshot_request(NodeId from, const SnapshotRequestMsg& msg);
   void on_snapshot_chunk(NodeId from, const SnapshotChunkMsg& msg);
   // `digest`: its snapshot_digest (checked on arrival).
@@ -362,6 +374,10 @@ class Replica {
   // the driver serves them from their file. snapshot_.data stays null.
   SnapshotBytes snapshot_bytes_;
   std::function<void(std::unique_ptr<Forgotten>)> dispose_;
+  // Chosen values let go of (see released()), and the encoded bytes of those still held.
+  ChosenLog chosen_log_;
+  Slot released_ = 0;
+  size_t held_bytes_ = 0;
   struct Incoming {
     Slot slot = 0;
     uint64_t total = 0;

@@ -36,13 +36,7 @@ std::unique_ptr<Replica> compacted_server(std::shared_ptr<const std::string>* da
   return r;
 }
 
-template <typename T>
-std::vector<T> sent(const Ready& ready) {
-  std::vector<T> out;
-  for (const auto& e : ready.messages)
-    if (auto* m = std::get_if<T>(&e.message)) out.push_back(*m);
-  return out;
-}
+using testing::sent;
 
 TEST(Snapshot, CompactionForgetsCoveredSlots) {
   auto server = compacted_server();

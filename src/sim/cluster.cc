@@ -145,6 +145,7 @@ Simulation::Simulation(const Options& options, std::ostream* trace)
     nodes_.push_back(std::move(node));
     Node& n = *nodes_.back();
     n.replica = std::make_unique<paxos::Replica>(replica_config(n.id), n.disk, rng_.next());
+    n.replica->set_chosen_log(n.wal->log().chosen_log());
     if (options_.lease) {
       // Most often at the bound, fast or slow, where a lease would first go wrong.
       const auto bound = int64_t(paxos::kClockDriftBound * 1e6);
@@ -215,6 +216,7 @@ paxos::Config Simulation::replica_config(NodeId id) const {
   config.max_batch_bytes = options_.value_limit_bytes;
   config.set_size_limits(options_.value_limit_bytes, 0);
   config.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
+  config.log_memory_bytes = options_.log_memory_bytes_for(options_.seed);
   return config;
 }
 
@@ -760,6 +762,7 @@ void Simulation::restart(Node& node) {
   node.disk = recovered;
   node.up = true;
   node.replica = std::make_unique<paxos::Replica>(replica_config(node.id), node.disk, rng_.next());
+  node.replica->set_chosen_log(node.wal->log().chosen_log());
   node.catchup_retries_seen = 0;
   node.catchup_requests.clear();
   log("restart " + to_string(node.id) + " from durable state: promise " +

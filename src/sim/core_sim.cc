@@ -58,6 +58,9 @@ class CoreSimulation {
     // What this replica's messages claimed about its disk, over all its incarnations.
     Ballot vouched_promise;
     std::map<Slot, Ballot> vouched_accepts;
+    // Slots it said Accepted for once it had let go of their chosen values (Replica::released()):
+    // it knows them chosen, durably, and a restart must find them so (or a snapshot covering them).
+    std::set<Slot> vouched_chosen;
     bool sent_in_flush = false;
     Slot last_snapshot = 0;  // as of the last drive
     Ballot last_promise;
@@ -459,6 +462,7 @@ node::ServerCore::Options CoreSimulation::core_options(NodeId id) const {
   o.config.quorum = paxos::QuorumSystem::majority(members, options_.bugs);
   options_.configure(o.config);
   o.config.snapshot_chunk_bytes = 512;
+  o.config.log_memory_bytes = options_.log_memory_bytes_for(options_.seed);
   o.config.max_batch_bytes = options_.value_limit_bytes;
   o.config.set_size_limits(options_.value_limit_bytes, 0);
   o.config.bugs = options_.bugs;
@@ -619,6 +623,13 @@ void CoreSimulation::check_recovery(Node& node) {
                                             : "ballot " + to_string(it->second.ballot)));
     }
   }
+  for (Slot slot : node.vouched_chosen) {
+    if (slot > r.snapshot_slot() && !r.chosen().contains(slot)) {
+      return fail("vouching: " + to_string(node.id) + " said Accepted for slot " +
+                  std::to_string(slot) + ", whose chosen value it had let go of, but recovered " +
+                  "no chosen mark there");
+    }
+  }
 }
 
 // What an incarnation's router did, into the run's totals.
@@ -720,6 +731,10 @@ void CoreSimulation::vouch(Node& node, const paxos::Envelope& e) {
         } else if constexpr (std::is_same_v<M, paxos::AcceptedMsg>) {
           promise(m.ballot);
           for (Slot s : m.slots) {
+            if (s <= node.core->replica().released()) {
+              node.vouched_chosen.insert(s);
+              continue;
+            }
             Ballot& b = node.vouched_accepts[s];
             b = std::max(b, m.ballot);
           }

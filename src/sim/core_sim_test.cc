@@ -252,6 +252,8 @@ void expect_seeds_replay(const CoreOptions& o, const std::string& router_bug,
                          const std::vector<std::pair<uint64_t, std::string>>& seeds) {
   CoreOptions planted = o;
   planted.router_bug = router_bug;
+  // Found before replicas let go of chosen values by seed (ReplicaClock::log_memory_bytes_for).
+  if (!planted.log_memory_bytes) planted.log_memory_bytes = paxos::Config{}.log_memory_bytes;
   for (const auto& [seed, check] : seeds) {
     const CoreResult clean = run_core_seed(o, seed);
     EXPECT_FALSE(clean.violation) << describe(clean);
@@ -433,6 +435,12 @@ TEST(CoreSim, AnAcceptorThatAcceptsBelowItsPromiseFailsLiveness) {
 
 TEST(CoreSim, APromiseThatHidesItsSnapshotIsCaught) {
   expect_caught("promise-hides-snapshot", "agreement", 100);
+}
+
+// Seeds whose replicas let go of chosen values at once (CoreOptions::log_memory_bytes_for) find
+// it (first at seed 100).
+TEST(CoreSim, APromiseThatHidesWhatItLetGoOfIsCaught) {
+  expect_caught("promise-hides-released", "agreement", 300);
 }
 
 // Review finding 1: a leader learned slots from catch-up replies and announced them in its own

@@ -25,6 +25,17 @@ struct ReplicaClock {
   uint32_t retransmit_interval_ticks = paxos::Config{}.retransmit_interval_ticks;
   size_t max_inflight_slots = paxos::Config{}.max_inflight_slots;
   size_t max_batch_commands = paxos::Config{}.max_batch_commands;
+  // The chosen values each replica keeps in memory (paxos::Config::log_memory_bytes). Unset: by
+  // seed, not drawn, so that the other seeds' schedules stay as they were. Production's default
+  // is more than a simulated run ever chooses, so two seeds in three let go of chosen values as
+  // soon as they may (none kept, or 1 KiB) and read them back from the log on the simulated disk.
+  std::optional<size_t> log_memory_bytes;
+  size_t log_memory_bytes_for(uint64_t seed) const {
+    if (log_memory_bytes) return *log_memory_bytes;
+    if (seed % 3 == 0) return 0;
+    if (seed % 3 == 1) return 1 << 10;
+    return paxos::Config{}.log_memory_bytes;
+  }
 
   // Sets these in `config`.
   void configure(paxos::Config& config) const {

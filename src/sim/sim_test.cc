@@ -437,6 +437,7 @@ TEST(Simulation, ALeaderDoesNotStepDownForACompactionItHasLearned) {
   Options options;
   options.replicas = 5;
   options.reconfig = 0.3;
+  options.log_memory_bytes = paxos::Config{}.log_memory_bytes;  // as when it was found
   expect_liveness_bug_replays(options, 7836, "known-compaction-steps-down", "disruption: ");
 }
 

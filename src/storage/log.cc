@@ -354,12 +354,15 @@ Status Log::flush() {
   if (failed_) return Status::io_error("the log failed earlier and must be reopened");
   if (buffer_.empty()) return Status::ok();
   Status s = [&]() -> Status {
+    const uint64_t appended = buffer_.size();
     if (offset_ == UINT64_MAX ||
         (offset_ > kSegmentHeaderSize &&
          offset_ + buffer_.size() + 2 * kMarkerRecordSize > options_.segment_bytes)) {
       // Rolling syncs the old segment, so anything written there unsynced is durable now.
       SYNOD_RETURN_IF_ERROR(roll(buffer_.size()));
     }
+    // (The planted bug unsynced_checkpoint puts the new segment's checkpoint in front.)
+    last_written_ = Position{segment_, offset_ + (buffer_.size() - appended)};
     // Zeros ahead of the records, a MiB at a time (see zeroed_end_), within the segment.
     const uint64_t end = offset_ + buffer_.size() + 2 * kMarkerRecordSize;
     if (end > zeroed_end_ && zeroed_end_ < options_.segment_bytes) {
@@ -381,6 +384,18 @@ Status Log::flush() {
   }();
   if (!s.is_ok()) failed_ = true;
   return s;
+}
+
+Result<LogRecord> Log::read_record(uint64_t segment, uint64_t offset, uint64_t size) {
+  const std::string path = join_path(options_.dir, segment_file_name(segment));
+  auto bytes = fs_.read_range(path, offset, static_cast<size_t>(size));
+  if (!bytes.is_ok()) return bytes.status();
+  const Parsed r = parse_record(*bytes, 0);
+  if (!r.ok || kRecordHeaderSize + r.length != bytes->size() || r.type < kFirstUserRecordType) {
+    return Status::corruption(
+        fmt::format("{}: no intact record of {} bytes at offset {}", path, size, offset));
+  }
+  return LogRecord{r.type, bytes->substr(kRecordHeaderSize), segment, offset};
 }
 
 Status Log::sync() {

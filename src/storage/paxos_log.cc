@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "base/coding.h"
 
 namespace synod::storage {
@@ -134,6 +136,10 @@ Result<std::unique_ptr<PaxosLog>> PaxosLog::open(FileSystem& fs, const LogOption
       plog->note_slot(r.segment, slot);
     else
       plog->note_slot(r.segment, 0);
+    if (r.type == kChosenRecord) {
+      plog->chosen_at_.emplace(
+          slot, Location{r.segment, r.offset, kRecordHeaderSize + r.payload.size(), 1});
+    }
   }
   plog->log_->set_carry_over([p = plog.get()] {
     std::vector<std::pair<uint8_t, std::string>> out;
@@ -174,6 +180,8 @@ void PaxosLog::append(const paxos::PersistBatch& batch) {
     payload.clear();
     put_u64(payload, c.slot);
     encode_value(payload, c.value);
+    unwritten_chosen_.emplace_back(
+        c.slot, Location{0, log_->buffered_bytes(), kRecordHeaderSize + payload.size()});
     log_->append(kChosenRecord, payload);
     pending_max_ = std::max(pending_max_, c.slot);
   }
@@ -185,17 +193,64 @@ Status PaxosLog::flush() {
   // write), so that is where those slots live — compaction must not remove it early.
   note_slot(log_->current_segment(), pending_max_);
   pending_max_ = 0;
+  const Log::Position written = log_->last_written();
+  ++flushes_;
+  for (const auto& [slot, at] : unwritten_chosen_) {
+    chosen_at_.emplace(slot,
+                       Location{written.segment, written.offset + at.offset, at.size, flushes_});
+  }
+  unwritten_chosen_.clear();
   return Status::ok();
+}
+
+Result<paxos::Value> PaxosLog::read_chosen(Slot slot) {
+  auto it = chosen_at_.find(slot);
+  if (it == chosen_at_.end())
+    return Status::not_found(fmt::format("no chosen record of slot {} in the log", slot));
+  auto record = log_->read_record(it->second.segment, it->second.offset, it->second.size);
+  if (!record.is_ok()) return record.status();
+  Reader in(record->payload);
+  Slot read = 0;
+  paxos::Value value;
+  if (record->type != kChosenRecord || !in.u64(read) || read != slot || !decode_value(in, value) ||
+      !in.done())
+    return bad_record(*record, fmt::format("not the chosen record of slot {}", slot));
+  return value;
+}
+
+paxos::ChosenLog PaxosLog::chosen_log() {
+  return paxos::ChosenLog{[this](Slot slot) { return holds_chosen(slot); },
+                          [this](Slot slot) -> std::optional<paxos::Value> {
+                            auto value = read_chosen(slot);
+                            if (!value.is_ok()) return std::nullopt;
+                            return std::move(*value);
+                          }};
 }
 
 Status PaxosLog::sync() {
   SYNOD_RETURN_IF_ERROR(flush());
-  return log_->sync();
+  SYNOD_RETURN_IF_ERROR(log_->sync());
+  synced_flush_ = flushes_;
+  return Status::ok();
 }
 
 Result<bool> PaxosLog::begin_sync() {
   SYNOD_RETURN_IF_ERROR(flush());
-  return log_->begin_sync();
+  auto pending = log_->begin_sync();
+  if (pending.is_ok()) {
+    if (*pending) {
+      syncing_flush_ = flushes_;
+    } else {
+      synced_flush_ = flushes_;  // nothing written is unsynced
+    }
+  }
+  return pending;
+}
+
+Status PaxosLog::end_sync(const Status& synced) {
+  SYNOD_RETURN_IF_ERROR(log_->end_sync(synced));
+  synced_flush_ = std::max(synced_flush_, syncing_flush_);
+  return Status::ok();
 }
 
 Status PaxosLog::compact(Slot upto) {
@@ -207,6 +262,7 @@ Status PaxosLog::compact(Slot upto) {
   }
   SYNOD_RETURN_IF_ERROR(log_->remove_segments_below(below));
   max_slot_.erase(max_slot_.begin(), max_slot_.lower_bound(below));
+  chosen_at_.erase(chosen_at_.begin(), chosen_at_.upper_bound(upto));
   return Status::ok();
 }
 

@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/coding.h"
 #include "paxos/codec.h"
@@ -47,10 +49,23 @@ class PaxosLog {
   // sync() in steps, the fdatasync on another thread (see Log::begin_sync).
   Result<bool> begin_sync();
   Status sync_file() { return log_->sync_file(); }
-  Status end_sync(const Status& synced) { return log_->end_sync(synced); }
+  Status end_sync(const Status& synced);
   bool sync_in_flight() const { return log_->sync_in_flight(); }
   // Removes every segment that holds nothing above `upto` (which a durable snapshot covers).
   Status compact(Slot upto);
+
+  // The chosen values in the log, read back (paxos::ChosenLog). Every chosen record a flush wrote,
+  // or that recovery found, above the last compaction is indexed by slot (the first one of a slot
+  // stands, as in replay). holds_chosen: the slot's record is durable — a sync covered it (one
+  // that recovery found, once this log has synced since it opened) — so that a replica which
+  // lets go of the value, and answers for the slot as chosen, still knows it after a crash.
+  bool holds_chosen(Slot slot) const {
+    auto it = chosen_at_.find(slot);
+    return it != chosen_at_.end() && it->second.flush <= synced_flush_;
+  }
+  Result<paxos::Value> read_chosen(Slot slot);
+  // Both, for paxos::Replica::set_chosen_log (the log must outlive the replica's use of it).
+  paxos::ChosenLog chosen_log();
 
   Log& log() { return *log_; }
 
@@ -63,6 +78,18 @@ class PaxosLog {
   paxos::TimeHorizon time_horizon_;
   std::map<uint64_t, Slot> max_slot_;  // per segment, the highest slot any record mentions
   Slot pending_max_ = 0;               // in records appended since the last sync
+  struct Location {
+    uint64_t segment = 0;
+    uint64_t offset = 0;
+    uint64_t size = 0;   // the record's bytes, header included
+    uint64_t flush = 0;  // the flush that wrote it (1: found by recovery)
+  };
+  std::map<Slot, Location> chosen_at_;
+  // Chosen records appended since the last flush, at their offsets in the log's buffer.
+  std::vector<std::pair<Slot, Location>> unwritten_chosen_;
+  uint64_t flushes_ = 1;        // flushes since the log opened, counting recovery as the first
+  uint64_t synced_flush_ = 0;   // everything written up to this flush is durable
+  uint64_t syncing_flush_ = 0;  // ... and up to this one once the sync in flight ends well
 };
 
 // Rebuilds the state the records describe (used by open() and by tests).

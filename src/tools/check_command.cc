@@ -192,7 +192,7 @@ int run_replica_check(CheckArgs& args) {
   fmt::print(
       "check: the production replica, {} replicas ({}), {} client values, {} elections, {} other "
       "timer firings, {} crash-restarts, {} snapshots, {} reads, at most {} messages in flight "
-      "(each may be lost or reordered; {} duplicate deliveries){}{}{}{}{}{}\n",
+      "(each may be lost or reordered; {} duplicate deliveries){}{}{}{}{}{}{}\n",
       b.replicas, q->true_quorum.describe(), b.values, b.elections, b.timers, b.crashes,
       b.compactions, b.reads, b.max_in_flight, b.duplicates,
       b.reconfig == check::Reconfig::kNone
@@ -213,6 +213,7 @@ int run_replica_check(CheckArgs& args) {
       b.lease_periods == 0 ? ""
                            : fmt::format(", lease reads, {} lease period{} passing",
                                          b.lease_periods, b.lease_periods == 1 ? "" : "s"),
+      b.release ? ", chosen values let go of at once" : "",
       b.vouching ? "" : ", vouching not checked",
       args.bugs.empty() ? "" : ", planted bug " + fmt::format("{}", fmt::join(args.bugs, " + ")));
   const check::ReplicaModel model(config);
@@ -298,6 +299,9 @@ void add_check_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--reads", rb.reads, "--replica: linearizable reads, in all")
       ->capture_default_str();
+  cmd->add_flag("--release", rb.release,
+                "--replica: replicas let go of chosen values as soon as they may (the server's "
+                "--log-memory-bytes 0) and read them back from their durable chosen marks");
   cmd->add_option("--lease-periods", rb.lease_periods,
                   "--replica: lease reads on, and time passes this many lease periods in all (a "
                   "follower's stickiness runs out only once time has passed since it last heard "

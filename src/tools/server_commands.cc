@@ -198,6 +198,10 @@ void add_server(CLI::App& app, int& exit_code) {
                   "many bytes and to the last snapshot's size (0: by slots only); bounds the log "
                   "each replica holds in memory")
       ->capture_default_str();
+  cmd->add_option("--log-memory-bytes", o->log_memory_bytes,
+                  "chosen values applied since the last snapshot kept in memory, newest first; "
+                  "older ones are read back from the write-ahead log to serve lagging peers")
+      ->capture_default_str();
   cmd->add_option("--max-clients", o->max_clients, "client connections at once (1..1000000)")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();

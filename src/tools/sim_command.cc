@@ -109,6 +109,7 @@ int run_core_sim(const SimArgs& args, std::pair<uint64_t, uint64_t> range) {
   options.lease = given.lease;
   options.swarm = given.swarm;
   options.bugs = given.bugs;
+  options.log_memory_bytes = given.log_memory_bytes;
   for (const std::string& bug : args.core_bugs) sim::enable_core_bug(bug, options);
   const auto started = std::chrono::steady_clock::now();
   uint64_t runs = 0, violations = 0, ops = 0, acknowledged = 0, reads = 0, unknown = 0, crashes = 0,
@@ -323,6 +324,10 @@ void add_sim_command(CLI::App& app, int& exit_code) {
                   "Each link carries this many bytes per simulated ms, one message after another "
                   "(0: unlimited; --protocol)")
       ->capture_default_str();
+  cmd->add_option_function<size_t>(
+      "--log-memory-bytes", [args](size_t bytes) { args->options.log_memory_bytes = bytes; },
+      "Chosen values each replica keeps in memory before reading them back from its log "
+      "(server's --log-memory-bytes); unset: by seed, 0, 1 KiB or the server's default");
   cmd->add_option("--large-values", args->options.large_values,
                   "Chance that a command's value is large (up to the value limit)")
       ->capture_default_str();

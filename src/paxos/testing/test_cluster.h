@@ -44,6 +44,15 @@
 
 namespace synod::paxos::testing {
 
+// The messages of type T in `ready`.
+template <typename T>
+std::vector<T> sent(const Ready& ready) {
+  std::vector<T> out;
+  for (const auto& e : ready.messages)
+    if (auto* m = std::get_if<T>(&e.message)) out.push_back(*m);
+  return out;
+}
+
 // Command `c<client>.<seq>`, whose payload is its own name.
 inline Command command(uint64_t client, uint64_t seq) {
   return Command{CommandId{client, seq}, "c" + std::to_string(client) + "." + std::to_string(seq)};
