@@ -1842,6 +1842,10 @@ std::string Server::info(const std::string& section) const {
     add(fmt::format("chosen_slot:{}", r.commit()));
     add(fmt::format("applied_slot:{}", core_->applied()));
     add(fmt::format("snapshot_slot:{}", r.snapshot_slot()));
+    // Chosen values let go of (--log-memory-bytes): read back from the log up to this slot, and
+    // the encoded bytes of those still held.
+    add(fmt::format("released_slot:{}", r.released()));
+    add(fmt::format("log_memory_bytes:{}", r.chosen_bytes_held()));
     // Lease reads (--lease-reads): the lease's length (0: off) and whether it holds now.
     add(fmt::format("read_lease_ms:{}", core_->options().config.read_lease_ms));
     add(fmt::format("lease_holds:{}", r.lease_holds() ? 1 : 0));

@@ -42,6 +42,14 @@ std::string Server::metrics_text() const {
             core_->applied());
   out.gauge("synod_snapshot_slot", "The newest snapshot covers slots up to here.",
             r.snapshot_slot());
+  out.gauge("synod_released_slot",
+            "Chosen values up to here were let go of from memory; they are read back from the "
+            "write-ahead log.",
+            r.released());
+  out.gauge("synod_log_memory_bytes",
+            "Encoded bytes of the chosen values held in memory (bounded by --log-memory-bytes "
+            "beyond those not applied yet).",
+            r.chosen_bytes_held());
   out.gauge("synod_cluster_size", "Members of the cluster.", transport_->peers().size());
   // Peers.
   out.family("synod_peer_connected", "gauge",

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <set>
 
 #include "paxos/replica.h"
@@ -97,6 +98,32 @@ TEST(ChosenLog, KeepsTheNewestWithinItsBudget) {
   (void)alone.take_ready();
   EXPECT_EQ(alone.released(), 0u);
   EXPECT_EQ(alone.chosen().size(), 10u);
+}
+
+// A MiB or more let go of at once (a replica that restarted with a long log) is freed where
+// compaction's forgotten entries are: by the driver's disposer, off the server's loop.
+TEST(ChosenLog, MegabytesLetGoOfGoToTheDisposer) {
+  DurableState durable;
+  for (Slot s = 1; s <= 10; ++s)
+    durable.chosen[s] = Value{{Command{{7, s}, std::string(300 << 10, 'x')}}};
+  std::set<Slot> disk;
+  Replica r(config(0), durable, 1);
+  r.set_chosen_log(ChosenLog{[&disk](Slot s) { return disk.contains(s); },
+                             [](Slot) { return std::optional<Value>(); }});
+  std::vector<std::unique_ptr<Replica::Forgotten>> disposed;
+  r.set_disposer([&](std::unique_ptr<Replica::Forgotten> f) { disposed.push_back(std::move(f)); });
+  (void)r.take_ready();
+  disk = {1, 2};  // 600 KiB: freed in place
+  (void)r.take_ready();
+  EXPECT_EQ(r.released(), 2u);
+  EXPECT_TRUE(disposed.empty());
+  for (Slot s = 3; s <= 10; ++s) disk.insert(s);  // 2.4 MiB: to the disposer
+  (void)r.take_ready();
+  EXPECT_EQ(r.released(), 10u);
+  ASSERT_EQ(disposed.size(), 1u);
+  EXPECT_EQ(disposed[0]->chosen.size(), 8u);
+  EXPECT_EQ(disposed[0]->chosen.begin()->first, 3u);
+  EXPECT_TRUE(r.chosen().empty());
 }
 
 TEST(ChosenLog, CatchupReadsValuesBackFromTheLog) {

@@ -1511,15 +1511,29 @@ void Replica::count_held_bytes() {
 void Replica::release_chosen() {
   if (!chosen_log_.holds || held_bytes_ <= config_.log_memory_bytes) return;
   Slot upto = released_;
-  for (auto it = chosen_.begin(); it != chosen_.end() && held_bytes_ > config_.log_memory_bytes;) {
+  size_t bytes = 0;
+  for (auto it = chosen_.begin(); it != chosen_.end(); ++it) {
+    if (held_bytes_ - bytes <= config_.log_memory_bytes) break;
     if (it->first > handed_out_ || !chosen_log_.holds(it->first)) break;
-    held_bytes_ -= encoded_bytes(it->second);
+    bytes += encoded_bytes(it->second);
     upto = it->first;
-    it = chosen_.erase(it);
   }
   if (upto == released_) return;
-  accepted_.erase(accepted_.begin(), accepted_.upper_bound(upto));
+  held_bytes_ -= bytes;
   released_ = upto;
+  // Under load a few slots go at a time. Megabytes at once (a replica that restarted with a long
+  // log, once its first sync makes it durable) take the loop milliseconds to free: those go to
+  // the driver's disposer, as compaction's do.
+  constexpr size_t kDisposeBytes = 1 << 20;
+  if (dispose_ && bytes >= kDisposeBytes) {
+    auto forgotten = std::make_unique<Forgotten>();
+    split_through(accepted_, upto, forgotten->accepted);
+    split_through(chosen_, upto, forgotten->chosen);
+    dispose_(std::move(forgotten));
+    return;
+  }
+  chosen_.erase(chosen_.begin(), chosen_.upper_bound(upto));
+  accepted_.erase(accepted_.begin(), accepted_.upper_bound(upto));
 }
 
 MembershipRef Replica::membership_at(Slot slot) const {

@@ -127,8 +127,9 @@ class Replica {
   // where `read` reads it: the core lets go of its bytes and reads them from there.
   void serve_snapshot_from(SnapshotReader read);
   // What compact() forgets: the chosen values and accepted entries of thousands of slots, whose
-  // freeing took tens of ms of the server's loop. A driver may have them freed elsewhere (the
-  // server, on a thread of its own); unset, they are freed in compact().
+  // freeing took tens of ms of the server's loop (and what the replica lets go of, when that is a
+  // MiB or more: released()). A driver may have them freed elsewhere (the server, on a thread of
+  // its own); unset, they are freed where they are let go of.
   struct Forgotten {
     std::map<Slot, Value> chosen;
     std::map<Slot, Proposal> accepted;
