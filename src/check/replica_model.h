@@ -88,9 +88,9 @@ struct ReplicaBounds {
   int transfers = 0;
   // Lease reads on, and time passes at most this many times (0: leases off, time abstract).
   int lease_periods = 0;
-  // Chosen values are let go of as soon as they may be (paxos::Config::log_memory_bytes 0, as
-  // production does once its log passes the budget): handed out and durably marked chosen. They
-  // are read back from the replica's durable chosen marks, the model's log.
+  // Chosen values are let go of as soon as they may be (paxos::Config::log_memory_bytes 0; a
+  // server lets go of the oldest once it holds more than its budget): handed out and durably
+  // marked chosen. They are read back from the replica's durable chosen marks, the model's log.
   bool release = false;
 };
 

@@ -301,16 +301,23 @@ TEST(Membership, AReplicaBoundAfterAWipeVotesNothingBelowItsBinding) {
     std::vector<Slot> accepted;         // slots of the Accepted answering the stale Accept
     std::vector<Slot> accepted_chosen;  // ... and one carrying the value chosen there
   };
-  auto answers = [&](const Bugs& bugs) {
+  Value binding;
+  binding.membership = std::make_shared<const Membership>(bound);
+  auto answers = [&](const Bugs& bugs, bool let_go = false) {
     Config config;
     config.self = N3;
     config.join = true;
     config.incarnation = kNew;
     config.bugs = bugs;
+    if (let_go) config.log_memory_bytes = 0;
     Replica r(config, DurableState{}, 1);
+    // With let_go, its log holds slots 1-3 durably once learned, and it lets go of them.
+    r.set_chosen_log(ChosenLog{[let_go](Slot s) { return let_go && s <= 3; },
+                               [&](Slot s) -> std::optional<Value> {
+                                 if (s == 2) return binding;
+                                 return noop();
+                               }});
     // It learns slots 1-3 by catch-up; slot 2 chose the configuration that binds it.
-    Value binding;
-    binding.membership = std::make_shared<const Membership>(bound);
     CatchupReplyMsg reply;
     reply.first_slot = 1;
     reply.commit = 3;
@@ -319,6 +326,7 @@ TEST(Membership, AReplicaBoundAfterAWipeVotesNothingBelowItsBinding) {
     r.step(Envelope{N1, N3, reply, 1});
     EXPECT_EQ(r.commit(), 3u);
     (void)r.take_ready();
+    EXPECT_EQ(r.released(), let_go ? 3u : 0u);
     Answers out;
     // n4, which knows only the bootstrap configuration and never met n3's old incarnation,
     // leads a ballot below the one that chose slot 1: it retransmits its own value there, and
@@ -343,6 +351,12 @@ TEST(Membership, AReplicaBoundAfterAWipeVotesNothingBelowItsBinding) {
   EXPECT_EQ(fixed.promised_snapshot, std::optional<Slot>(2));
   EXPECT_TRUE(fixed.accepted.empty());
   EXPECT_EQ(fixed.accepted_chosen, std::vector<Slot>{1});
+  // The same once it has let go of slots 1-3 (Config::log_memory_bytes): the value chosen there
+  // is read back from its log (a review found it answered nothing there).
+  const Answers let_go = answers(Bugs{}, true);
+  EXPECT_EQ(let_go.promised_snapshot, std::optional<Slot>(3));
+  EXPECT_TRUE(let_go.accepted.empty());
+  EXPECT_EQ(let_go.accepted_chosen, std::vector<Slot>{1});
   Bugs bug;
   ASSERT_TRUE(enable_bug("promise-below-binding", bug));
   const Answers planted = answers(bug);

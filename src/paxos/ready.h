@@ -61,10 +61,10 @@ struct SnapshotBytes {
 
 // The driver's durable copy of chosen values (its write-ahead log's chosen records), from which the
 // core reads back the values it let go of (Config::log_memory_bytes) to answer catch-up requests.
-// `holds(slot)`: the chosen record of `slot` is written where `read` finds it (in the file, not
-// necessarily synced: the core reads it back only while this process lives). `read(slot)`: that
-// slot's chosen value; nullopt if it cannot be read now (the reply stops before it; the peer asks
-// again).
+// `holds(slot)`: the chosen record of `slot` is durable (synced) where `read` finds it, so that a
+// replica which lets go of the value, and answers for the slot as chosen from then on, still
+// knows it chosen after a crash. `read(slot)`: that slot's chosen value; nullopt if it cannot be
+// read now (the reply stops before it; the peer asks again).
 struct ChosenLog {
   std::function<bool(Slot)> holds;
   std::function<std::optional<Value>(Slot)> read;

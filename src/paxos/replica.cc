@@ -499,8 +499,7 @@ void Replica::on_accept(NodeId from, const AcceptMsg& msg) {
       // promised what that one did: a leader of a ballot below the old vote (cut off since)
       // would count it for another value than the one chosen there. It votes only for the value
       // it learned chosen there, which no ballot can contradict (and records nothing).
-      if (auto c = chosen_.find(entry.slot); c != chosen_.end() && c->second == entry.value)
-        reply.slots.push_back(entry.slot);
+      if (chosen_value(entry.slot) == entry.value) reply.slots.push_back(entry.slot);
       continue;
     }
     if (entry.slot <= forgotten_through()) {
@@ -1496,6 +1495,12 @@ void Replica::forget_through(Slot upto) {
   // Only the configuration that governs upto + 1 and those above it can matter from here on.
   auto governing = configs_.upper_bound(upto + 1);
   if (governing != configs_.begin()) configs_.erase(configs_.begin(), std::prev(governing));
+}
+
+std::optional<Value> Replica::chosen_value(Slot slot) const {
+  if (auto c = chosen_.find(slot); c != chosen_.end()) return c->second;
+  if (slot > snapshot_.slot && slot <= released_) return chosen_log_.read(slot);
+  return std::nullopt;
 }
 
 void Replica::count_held_bytes() {

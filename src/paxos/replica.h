@@ -319,6 +319,8 @@ class Replica {
   // makes unnecessary.
   void forget_through(Slot upto);
   void count_held_bytes();
+  // The chosen value of `slot` if this replica knows it: held, or let go of and read back.
+  std::optional<Value> chosen_value(Slot slot) const;
   void release_chosen();
   // Chosen slots whose values this replica no longer holds: a snapshot's, or let go of.
   Slot forgotten_through() const { return std::max(snapshot_.slot, released_); }

@@ -209,8 +209,7 @@ paxos::Config Simulation::replica_config(NodeId id) const {
   config.bugs = options_.bugs;
   if (options_.lease)
     config.read_lease_ms =
-        config.max_read_lease_ms(options_.tick_us / 1000, paxos::kClockDriftBound) *
-        (getenv("LEASEX") ? atoi(getenv("LEASEX")) : 1);
+        config.max_read_lease_ms(options_.tick_us / 1000, paxos::kClockDriftBound);
   // The server's byte bounds (paxos::Config::set_size_limits), scaled down with the value limit:
   // promises, catch-up replies and pipelines of large values then come in several messages.
   config.max_batch_bytes = options_.value_limit_bytes;

@@ -56,9 +56,10 @@ class PaxosLog {
 
   // The chosen values in the log, read back (paxos::ChosenLog). Every chosen record a flush wrote,
   // or that recovery found, above the last compaction is indexed by slot (the first one of a slot
-  // stands, as in replay). holds_chosen: the slot's record is durable — a sync covered it (one
-  // that recovery found, once this log has synced since it opened) — so that a replica which
-  // lets go of the value, and answers for the slot as chosen, still knows it after a crash.
+  // stands, as in replay). holds_chosen: the slot's record is durable — a sync covered it, or
+  // recovery found it (Log::open syncs the last segment, and every earlier one was synced when
+  // the log rolled past it) — so that a replica which lets go of the value, and answers for the
+  // slot as chosen, still knows it after a crash.
   bool holds_chosen(Slot slot) const {
     auto it = chosen_at_.find(slot);
     return it != chosen_at_.end() && it->second.flush <= synced_flush_;
@@ -88,7 +89,7 @@ class PaxosLog {
   // Chosen records appended since the last flush, at their offsets in the log's buffer.
   std::vector<std::pair<Slot, Location>> unwritten_chosen_;
   uint64_t flushes_ = 1;        // flushes since the log opened, counting recovery as the first
-  uint64_t synced_flush_ = 0;   // everything written up to this flush is durable
+  uint64_t synced_flush_ = 1;   // everything written up to this flush is durable
   uint64_t syncing_flush_ = 0;  // ... and up to this one once the sync in flight ends well
 };
 
