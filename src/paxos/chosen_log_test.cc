@@ -43,14 +43,26 @@ struct FakeLog {
   }
 };
 
-// A replica that knows slots 1..10 chosen and has handed them out.
-std::unique_ptr<Replica> replica(FakeLog& log, size_t log_memory_bytes) {
+// Slots 1..10 accepted and known chosen.
+DurableState ten_chosen() {
   DurableState durable;
   for (Slot s = 1; s <= 10; ++s) {
     durable.chosen[s] = value(s);
     durable.accepted[s] = Proposal{Ballot{1, NodeId{2}}, value(s)};
   }
-  auto r = std::make_unique<Replica>(config(log_memory_bytes), durable, 1);
+  return durable;
+}
+
+// A FakeLog that holds slots 1..10 durably.
+FakeLog ten_durable() {
+  FakeLog log;
+  for (Slot s = 1; s <= 10; ++s) log.durable.insert(s);
+  return log;
+}
+
+// A replica that knows slots 1..10 chosen and has handed them out.
+std::unique_ptr<Replica> replica(FakeLog& log, size_t log_memory_bytes) {
+  auto r = std::make_unique<Replica>(config(log_memory_bytes), ten_chosen(), 1);
   r->set_chosen_log(log.chosen_log());
   EXPECT_EQ(r->take_ready().committed.size(), 10u);
   return r;
@@ -84,17 +96,13 @@ TEST(ChosenLog, LetsGoOfHandedOutValuesOnlyOnceTheLogHoldsThem) {
 }
 
 TEST(ChosenLog, KeepsTheNewestWithinItsBudget) {
-  FakeLog log;
-  for (Slot s = 1; s <= 10; ++s) log.durable.insert(s);
+  FakeLog log = ten_durable();
   auto r = replica(log, bytes_of(8, 10));
   (void)r->take_ready();
   EXPECT_EQ(r->released(), 7u);
   EXPECT_EQ(r->chosen_bytes_held(), bytes_of(8, 10));
   // Without a log to read them back from, nothing is let go of.
-  DurableState durable;
-  for (Slot s = 1; s <= 10; ++s) durable.chosen[s] = value(s);
-  Replica alone(config(0), durable, 1);
-  (void)alone.take_ready();
+  Replica alone(config(0), ten_chosen(), 1);
   (void)alone.take_ready();
   EXPECT_EQ(alone.released(), 0u);
   EXPECT_EQ(alone.chosen().size(), 10u);
@@ -127,8 +135,7 @@ TEST(ChosenLog, MegabytesLetGoOfGoToTheDisposer) {
 }
 
 TEST(ChosenLog, CatchupReadsValuesBackFromTheLog) {
-  FakeLog log;
-  for (Slot s = 1; s <= 10; ++s) log.durable.insert(s);
+  FakeLog log = ten_durable();
   auto r = replica(log, bytes_of(9, 10));
   (void)r->take_ready();
   ASSERT_EQ(r->released(), 8u);
