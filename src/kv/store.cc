@@ -149,7 +149,7 @@ Store::Store(Options options) : options_(options), ks_(options.key_limits) {
 void Store::forget_idle_sessions() {
   std::erase_if(sessions_, [&](const auto& kv) {
     if (kv.second.last_active_ms + kSessionTtlMs >= ks_.clock_ms()) return false;
-    lru_.erase(kv.second.last_used);
+    lru_.erase(kv.second.lru);
     return true;
   });
 }
@@ -165,15 +165,14 @@ std::optional<Reply> Store::remembered_reply(uint64_t client, uint64_t seq) cons
 
 void Store::evict_least_recently_used() {
   SYNOD_ASSERT(!lru_.empty(), "evicting from an empty session table");
-  const auto oldest = lru_.begin();
-  const auto it = sessions_.find(oldest->second);
+  const auto it = sessions_.find(lru_.front());
   SYNOD_ASSERT(it != sessions_.end(), "the LRU order names a missing session");
   const Session& s = it->second;
   // Every seq this session applied is remembered or at most its floor.
   const uint64_t highest = s.replies.empty() ? s.floor_seq : s.replies.back().first;
   expired_through_seq_ = std::max({expired_through_seq_, s.floor_seq, highest});
   sessions_.erase(it);
-  lru_.erase(oldest);
+  lru_.pop_front();
   ++evictions_;
 }
 
@@ -182,6 +181,7 @@ Store::Session& Store::open_session(uint64_t client) {
   Session& s = sessions_[client];
   // Seqs up to the watermark may have been applied in an earlier session of this client.
   s.floor_seq = expired_through_seq_;
+  s.lru = lru_.insert(lru_.end(), client);
   return s;
 }
 
@@ -206,10 +206,9 @@ Reply Store::apply_in_session(const KvCommand& command) {
   }
   // The session is found or opened before anything else is evicted: never this one.
   Session& session = found != sessions_.end() ? found->second : open_session(command.client);
-  lru_.erase(session.last_used);
+  lru_.splice(lru_.end(), lru_, session.lru);  // the most recently used now
   session.last_used = applied_commands_;
   session.last_active_ms = ks_.clock_ms();
-  lru_.emplace(session.last_used, command.client);
   auto& replies = session.replies;
   const auto by_seq = [](const std::pair<uint64_t, Reply>& r, uint64_t seq) {
     return r.first < seq;
@@ -279,7 +278,13 @@ std::string Store::snapshot() const {
   put_u64(out, options_.key_limits.max_value_bytes);
   ks_.encode(out);
   put_u64(out, sessions_.size());
-  for (const auto& [client, s] : sessions_) {
+  // By client id, so that equal states encode (and digest) alike.
+  std::vector<std::pair<uint64_t, const Session*>> by_client;
+  by_client.reserve(sessions_.size());
+  for (const auto& [client, s] : sessions_) by_client.emplace_back(client, &s);
+  std::sort(by_client.begin(), by_client.end());
+  for (const auto& [client, session] : by_client) {
+    const Session& s = *session;
     put_u64(out, client);
     put_u64(out, s.last_used);
     put_u64(out, s.last_active_ms);
@@ -327,10 +332,18 @@ bool read_scripts(Reader& in, ScriptCache& scripts) {
 
 Status Store::index_sessions() {
   lru_.clear();
+  std::vector<std::pair<uint64_t, uint64_t>> by_use;  // (last used, client)
+  by_use.reserve(sessions_.size());
   for (const auto& [client, s] : sessions_) {
-    if (s.last_used == 0 || s.last_used > applied_commands_ ||
-        !lru_.emplace(s.last_used, client).second)
+    if (s.last_used == 0 || s.last_used > applied_commands_)
       return Status::corruption("session order out of range in a key-value snapshot");
+    by_use.emplace_back(s.last_used, client);
+  }
+  std::sort(by_use.begin(), by_use.end());
+  for (size_t i = 0; i < by_use.size(); ++i) {
+    if (i > 0 && by_use[i].first == by_use[i - 1].first)
+      return Status::corruption("session order out of range in a key-value snapshot");
+    sessions_.at(by_use[i].second).lru = lru_.insert(lru_.end(), by_use[i].second);
   }
   return Status::ok();
 }

@@ -136,7 +136,7 @@ TEST(Types, SnapshotsRoundTripEveryTypeAndTheDigestCoversIt) {
                                               {"SADD", "set", "z"},
                                               {"ZADD", "zset", "1.25", "m1"},
                                               {"PEXPIRE", "list", "100000"}}) {
-    Store copy = *Store::restore(s.snapshot());
+    Store copy = std::move(*Store::restore(s.snapshot()));
     run(copy, 1000, change);
     EXPECT_NE(copy.digest(), s.digest()) << change[0];
   }
