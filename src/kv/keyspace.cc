@@ -83,10 +83,17 @@ void Keyspace::unbury(std::string_view key) {
 }
 
 Value& Keyspace::put(const std::string& key, Value value) {
-  remove(key);
   unbury(key);
   value.version = seed_;
-  auto [it, inserted] = data_.emplace(key, std::move(value));
+  // One search, and an existing key keeps its node: an overwrite (most SETs) frees and allocates
+  // no tree node and copies no key.
+  auto it = data_.lower_bound(key);
+  if (it != data_.end() && it->first == key) {
+    if (it->second.expire_at_ms != 0) expiries_.erase({it->second.expire_at_ms, it->first});
+    it->second = std::move(value);
+  } else {
+    it = data_.emplace_hint(it, key, std::move(value));
+  }
   if (it->second.expire_at_ms != 0) expiries_.insert({it->second.expire_at_ms, key});
   return it->second;
 }
