@@ -22,6 +22,9 @@ namespace {
 constexpr size_t kRecentEvents = 80;
 constexpr int kProbesPerClient = 3;
 constexpr uint64_t kRetryBackoffMaxUs = 20'000;
+// From a refusing peer back to the replica it refused: one hop (no draw, so that runs without a
+// refusal keep their schedules).
+constexpr uint64_t kRefusalDelayUs = 500;
 }  // namespace
 
 enum class EventKind {
@@ -45,6 +48,7 @@ enum class EventKind {
   kProbeHeal,  // the disruption probe lets its isolated follower back
   kProbeEnd,
   kTransferProbeEnd,  // the transfer probe's deadline: the target must lead by now
+  kRefused,           // a peer's refusal of the node's identity reaches it
 };
 
 struct Simulation::Event {
@@ -73,6 +77,10 @@ struct Simulation::Node {
   // The incarnation of its data directory (paxos::Config::incarnation), new when it is wiped.
   uint64_t identity = 0;
   bool wiped = false;
+  // A peer that pinned its old incarnation refused it: the server stops for good on that
+  // (Server::identity_refused; restarting cannot help), and so does this replica. It is never
+  // restarted; the operator removes it (reconfigure).
+  bool refused = false;
   // The first incarnation it heard from each peer, kept across crashes and lost with a wipe: the
   // server's durable peer pins (storage/identity.h), which refuse a peer that comes back as
   // another incarnation. Without them here, a replica restarted with a configuration from before
@@ -297,6 +305,11 @@ void Simulation::dispatch(Event& event) {
         if (!first && pin->second != event.envelope.incarnation &&
             !options_.bugs.wiped_replica_votes) {
           log("refuse (pinned incarnation) " + to_string(event.envelope));
+          // The server refuses at the connection's handshake and tells the sender, which stops.
+          Event refused{EventKind::kRefused, int(event.envelope.from.value - 1)};
+          refused.tag = event.envelope.incarnation;
+          refused.hint = node.id;
+          schedule(now_us_ + kRefusalDelayUs, refused);
           return;
         }
       }
@@ -352,9 +365,16 @@ void Simulation::dispatch(Event& event) {
       return client_start_command(*clients_[event.client]);
     case EventKind::kNemesis:
       return nemesis();
+    case EventKind::kRefused: {
+      Node& node = *nodes_[event.node];
+      if (node.up && node.identity == event.tag) stop_refused(node, event.hint);
+      return;
+    }
     case EventKind::kRestart:
-      // A replica the liveness phase already restarted is not restarted again.
-      if (!nodes_[event.node]->up && event.tag == nodes_[event.node]->incarnation) {
+      // A replica the liveness phase already restarted is not restarted again, nor one that
+      // stopped on a refusal.
+      if (!nodes_[event.node]->up && !nodes_[event.node]->refused &&
+          event.tag == nodes_[event.node]->incarnation) {
         restart(*nodes_[event.node]);
       }
       return;
@@ -941,6 +961,13 @@ void Simulation::nemesis() {
   crash_and_schedule_restart(*victim);
 }
 
+void Simulation::stop_refused(Node& node, NodeId by) {
+  log(to_string(node.id) + " stops for good: " + to_string(by) + " refused its identity");
+  node.refused = true;
+  ++result_.refused_identities;
+  crash(node);
+}
+
 void Simulation::crash_and_schedule_restart(Node& node) {
   crash(node);
   Event restart_event{EventKind::kRestart, node.index};
@@ -1152,7 +1179,7 @@ void Simulation::start_liveness_phase() {
   liveness_start_us_ = now_us_;
   heal();
   for (auto& node : nodes_) {
-    if (!node->up) restart(*node);
+    if (!node->up && !node->refused) restart(*node);
   }
   for (auto& client : clients_) {
     client->probes_left = kProbesPerClient;
@@ -1265,7 +1292,7 @@ bool Simulation::converged() const {
   }
   const Node* leader = nullptr;
   for (const auto& node : nodes_) {
-    if (node->replica->role() == paxos::Role::kLeader &&
+    if (node->up && node->replica->role() == paxos::Role::kLeader &&
         (!leader || node->replica->ballot() > leader->replica->ballot()))
       leader = node.get();
   }
@@ -1275,6 +1302,7 @@ bool Simulation::converged() const {
   // Every member of the leader's configuration (removed replicas and unused spares aside).
   const paxos::Membership& members = *leader->replica->membership();
   for (const auto& node : nodes_) {
+    // (A replica stopped by a refusal is a wiped one.)
     if (!members.is_member(node->id) || node->wiped) continue;
     if (node->replica->promised() != leader->replica->ballot()) return false;
     if (node->replica->commit() != leader->replica->commit()) return false;
@@ -1287,6 +1315,10 @@ bool Simulation::converged() const {
 std::string Simulation::describe_stall() const {
   std::string out;
   for (const auto& node : nodes_) {
+    if (!node->up) {
+      out += to_string(node->id) + (node->refused ? "=stopped (refused) " : "=down ");
+      continue;
+    }
     const paxos::Replica& r = *node->replica;
     out += to_string(node->id) + "=" + paxos::to_string(r.role()) + "/promised " +
            to_string(r.promised()) + "/commit " + std::to_string(r.commit()) + " ";

@@ -48,10 +48,11 @@ struct RunResult {
   uint64_t leaders = 0;         // distinct ballots that won phase 1
   uint64_t crashes = 0;
   uint64_t partitions = 0;
-  uint64_t reconfigurations = 0;  // configuration changes chosen
-  uint64_t wipes = 0;             // replicas restarted with an empty data directory
-  uint64_t hostile_messages = 0;  // absurd messages sent (Options::hostile)
-  uint64_t link_drops = 0;        // messages dropped by a full link (Options::link_bytes_per_ms)
+  uint64_t reconfigurations = 0;    // configuration changes chosen
+  uint64_t wipes = 0;               // replicas restarted with an empty data directory
+  uint64_t refused_identities = 0;  // replicas stopped for good by a peer's refusal
+  uint64_t hostile_messages = 0;    // absurd messages sent (Options::hostile)
+  uint64_t link_drops = 0;          // messages dropped by a full link (Options::link_bytes_per_ms)
   uint64_t messages = 0;
   uint64_t syncs = 0;       // simulated fdatasyncs of the write-ahead logs
   uint64_t torn_tails = 0;  // recoveries that cut off a torn tail
@@ -105,6 +106,8 @@ class Simulation {
   void deliver(const paxos::Envelope& envelope);
   void crash(Node& node);
   void crash_and_schedule_restart(Node& node);
+  // A peer refused the node's identity: it stops for good, as the server does.
+  void stop_refused(Node& node, NodeId by);
   void restart(Node& node);
   paxos::Config replica_config(NodeId id) const;
   storage::LogOptions log_options(Node& node) const;
