@@ -1914,13 +1914,21 @@ std::string Server::info(const std::string& section) const {
     const kv::Keyspace::ExpiryStats expiry = core_->store().expiry_stats();
     add(fmt::format("db0:keys={},expires={},avg_ttl={}", core_->store().size(), expiry.expires,
                     expiry.avg_ttl_ms));
-    add(fmt::format("state_digest:{:016x}", core_->store().digest()));
     add(fmt::format("log_clock_ms:{}", core_->store().clock_ms()));
     add(fmt::format("sessions:{}", core_->store().sessions()));
     add(fmt::format("max_sessions:{}", options_.max_sessions));
     add(fmt::format("session_evictions:{}", core_->store().session_evictions()));
     add(fmt::format("cluster_time_ms:{}", core_->cluster_time_ms()));
     add("clock_faults:" + core_->clock_faults().describe());
+  }
+  // Asked for by name only, never by the default, `all` or `everything`: the digest encodes the
+  // whole state machine on the event loop (230 ms at 316k keys on the machine where this was
+  // found, longer than an election timeout), and an INFO from a monitoring poll on the leader
+  // cost the cluster an election.
+  if (section == "digest") {
+    add("# Digest");
+    add(fmt::format("state_digest:{:016x}", core_->store().digest()));
+    add(fmt::format("applied_slot:{}", core_->applied()));
   }
   return out;
 }

@@ -103,8 +103,9 @@ bool RedisPyCluster::digests_agree() const {
   std::set<std::string> digests, applied;
   for (int id = 1; id <= 3; ++id) {
     if (!cluster_->running(id)) continue;
-    digests.insert(cluster_->info(id, "keyspace")["state_digest"]);
-    applied.insert(cluster_->info(id, "replication")["applied_slot"]);
+    auto digest = cluster_->info(id, "digest");
+    digests.insert(digest["state_digest"]);
+    applied.insert(digest["applied_slot"]);
   }
   return digests.size() == 1 && applied.size() == 1 && !digests.begin()->empty();
 }

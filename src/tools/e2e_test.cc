@@ -751,11 +751,15 @@ TEST_F(E2E, TtlsExpireIdenticallyOnEveryReplica) {
   ASSERT_TRUE(eventually([&] { return caught_up(); }));
   std::set<std::string> digests, sizes;
   for (int i = 1; i <= 3; ++i) {
-    auto ks = info(i, "keyspace");
-    digests.insert(ks["state_digest"]);
-    sizes.insert(ks["db0"]);
+    digests.insert(info(i, "digest")["state_digest"]);
+    sizes.insert(info(i, "keyspace")["db0"]);
   }
   EXPECT_EQ(digests.size(), 1u) << "replicas disagree on the state after expiry";
+  EXPECT_EQ(digests.begin()->size(), 16u);
+  // The digest encodes the whole state on the loop: never in INFO's default or whole output.
+  for (const std::string section : {"default", "all", "everything", "keyspace"})
+    EXPECT_EQ(info(1, section).count("state_digest"), 0u) << section;
+  EXPECT_FALSE(info(1, "digest")["applied_slot"].empty());
   EXPECT_EQ(*sizes.begin(), "keys=22,expires=0,avg_ttl=0");  // 20 keep + clock + after
   EXPECT_EQ(describe(call(3, {"EXISTS", "ttl0", "keep0"})), "(integer) 1");
 }
@@ -922,7 +926,7 @@ TEST_F(E2E, TwoSessionsServeManyConcurrentClientsAndNeverApplyACommandTwice) {
     auto keyspace = info(id, "keyspace");
     EXPECT_LE(std::stoi(keyspace["sessions"]), 2) << "n" << id;
     EXPECT_GT(std::stoi(keyspace["session_evictions"]), 0) << "n" << id;
-    EXPECT_EQ(keyspace["state_digest"], info(1, "keyspace")["state_digest"]) << "n" << id;
+    EXPECT_EQ(info(id, "digest")["state_digest"], info(1, "digest")["state_digest"]) << "n" << id;
   }
 }
 
