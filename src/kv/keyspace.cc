@@ -89,12 +89,12 @@ Value& Keyspace::put(const std::string& key, Value value) {
   // no tree node and copies no key.
   auto it = data_.lower_bound(key);
   if (it != data_.end() && it->first == key) {
-    if (it->second.expire_at_ms != 0) expiries_.erase({it->second.expire_at_ms, it->first});
+    if (it->second.expire_at_ms != 0) drop_expiry(it->second.expire_at_ms, it->first);
     it->second = std::move(value);
   } else {
     it = data_.emplace_hint(it, key, std::move(value));
   }
-  if (it->second.expire_at_ms != 0) expiries_.insert({it->second.expire_at_ms, key});
+  if (it->second.expire_at_ms != 0) add_expiry(it->second.expire_at_ms, key);
   return it->second;
 }
 
@@ -116,7 +116,7 @@ void Keyspace::drop_if_empty(std::string_view key) {
 bool Keyspace::remove(std::string_view key) {
   auto it = data_.find(key);
   if (it == data_.end()) return false;
-  if (it->second.expire_at_ms != 0) expiries_.erase({it->second.expire_at_ms, it->first});
+  if (it->second.expire_at_ms != 0) drop_expiry(it->second.expire_at_ms, it->first);
   data_.erase(it);
   return true;
 }
@@ -128,10 +128,10 @@ bool Keyspace::erase(std::string_view key) {
 }
 
 void Keyspace::set_expiry(std::string_view key, Value& value, uint64_t at_ms) {
-  if (value.expire_at_ms != 0) expiries_.erase({value.expire_at_ms, std::string(key)});
+  if (value.expire_at_ms != 0) drop_expiry(value.expire_at_ms, std::string(key));
   value.expire_at_ms = at_ms;
   value.version = seed_;
-  if (at_ms != 0) expiries_.insert({at_ms, std::string(key)});
+  if (at_ms != 0) add_expiry(at_ms, std::string(key));
 }
 
 void Keyspace::expire_due() {
@@ -144,6 +144,7 @@ void Keyspace::expire_due() {
 void Keyspace::clear() {
   data_.clear();
   expiries_.clear();
+  expiry_sum_ = 0;
   // Every key, present or not, counts as modified now.
   tombstones_.clear();
   tombstone_order_.clear();
@@ -156,17 +157,28 @@ size_t Keyspace::live_count(uint64_t now_ms) const {
   return data_.size() - expired;
 }
 
+void Keyspace::add_expiry(uint64_t at_ms, std::string key) {
+  if (expiries_.emplace(at_ms, std::move(key)).second) expiry_sum_ += at_ms;
+}
+
+void Keyspace::drop_expiry(uint64_t at_ms, const std::string& key) {
+  if (expiries_.erase({at_ms, key}) != 0) expiry_sum_ -= at_ms;
+}
+
 Keyspace::ExpiryStats Keyspace::expiry_stats(uint64_t now_ms) const {
   ExpiryStats stats;
   stats.expires = expiries_.size();
-  // A running mean: the sum of millions of TTLs would not fit in 64 bits.
-  double mean = 0;
-  size_t n = 0;
-  for (const auto& [at_ms, key] : expiries_) {
-    const double ttl = at_ms > now_ms ? static_cast<double>(at_ms - now_ms) : 0.0;
-    mean += (ttl - mean) / static_cast<double>(++n);
+  if (expiries_.empty()) return stats;
+  // The mean of max(at - now, 0): every deadline's distance from now, less the deadlines already
+  // past (those the log has not removed yet: few, and only those are walked).
+  ExpirySum past = 0;
+  size_t past_count = 0;
+  for (auto it = expiries_.begin(); it != expiries_.end() && it->first <= now_ms; ++it) {
+    past += it->first;
+    ++past_count;
   }
-  stats.avg_ttl_ms = static_cast<uint64_t>(mean);
+  const ExpirySum ahead = expiry_sum_ - past - ExpirySum(expiries_.size() - past_count) * now_ms;
+  stats.avg_ttl_ms = static_cast<uint64_t>(ahead / expiries_.size());
   return stats;
 }
 

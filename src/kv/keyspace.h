@@ -210,6 +210,13 @@ class Keyspace {
   KeyLimits limits_;
   Map data_;
   std::set<std::pair<uint64_t, std::string>> expiries_;  // (expire_at_ms, key)
+  // The sum of every expire_at_ms in expiries_, kept as they come and go, so that INFO's mean TTL
+  // costs no walk over them (which took 90 ms of the loop at 632k keys). 128 bits: millions of
+  // Unix-millisecond deadlines overflow 64.
+  __extension__ using ExpirySum = unsigned __int128;
+  ExpirySum expiry_sum_ = 0;
+  void add_expiry(uint64_t at_ms, std::string key);
+  void drop_expiry(uint64_t at_ms, const std::string& key);
   // Deleted keys' deletion positions, and the same by position (oldest first) for the bound.
   std::map<std::string, uint64_t, std::less<>> tombstones_;
   std::set<std::pair<uint64_t, std::string>> tombstone_order_;

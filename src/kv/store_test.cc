@@ -142,6 +142,32 @@ TEST(Store, ExpiryStatsCountKeysWithATtlAndTheirMeanTtl) {
   EXPECT_EQ(apply(2500, {"SET", "c", "v"}), ok());  // "a" expired at 2000
   EXPECT_EQ(store.expiry_stats().expires, 0u);
   EXPECT_EQ(store.size(), 3u);
+  // The mean is kept as deadlines come and go (no walk over them), exactly, even where their sum
+  // passes 64 bits; an overwrite, a new deadline, a snapshot and FLUSHALL each keep it true.
+  constexpr uint64_t kFar = 9'000'000'000'000'000'000u;
+  for (int k = 0; k < 3; ++k)
+    EXPECT_EQ(apply(3000, {"SET", "far" + std::to_string(k), "v", "PXAT",
+                           std::to_string(kFar + uint64_t(k))}),
+              ok());
+  EXPECT_EQ(apply(3000, {"SET", "d", "v", "PX", "600"}), ok());
+  EXPECT_EQ(apply(3000, {"SET", "d", "w", "PX", "1000"}), ok());  // an overwrite: 1000 left
+  EXPECT_EQ(apply(3000, {"PEXPIRE", "c", "3000"}), i(1));
+  EXPECT_EQ(apply(3000, {"PEXPIRE", "c", "2000"}), i(1));  // a new deadline replaces the old
+  __extension__ using Wide = unsigned __int128;
+  const auto mean = [](Wide sum, Wide n) { return static_cast<uint64_t>(sum / n); };
+  const uint64_t far_mean = mean(3 * Wide(kFar - 3000) + 3 + 1000 + 2000, 5);
+  EXPECT_EQ(far_mean, 5'399'999'999'999'998'800u);
+  EXPECT_EQ(store.expiry_stats().expires, 5u);
+  EXPECT_EQ(store.expiry_stats().avg_ttl_ms, far_mean);
+  auto restored = Store::restore(store.snapshot());
+  ASSERT_TRUE(restored.is_ok());
+  EXPECT_EQ(restored->expiry_stats().avg_ttl_ms, far_mean);
+  EXPECT_EQ(apply(3000, {"SET", "d", "x"}), ok());  // its deadline goes
+  EXPECT_EQ(store.expiry_stats().avg_ttl_ms, mean(3 * Wide(kFar - 3000) + 3 + 2000, 4));
+  EXPECT_EQ(apply(3000, {"FLUSHALL"}), ok());
+  EXPECT_EQ(store.expiry_stats().expires, 0u);
+  EXPECT_EQ(apply(3000, {"SET", "e", "v", "PX", "10"}), ok());
+  EXPECT_EQ(store.expiry_stats().avg_ttl_ms, 10u);
 }
 
 TEST(Store, EveryReplicaExpiresTheSameKeysAtTheSameSlot) {
