@@ -90,6 +90,7 @@ Value& Keyspace::put(const std::string& key, Value value) {
   auto it = data_.lower_bound(key);
   if (it != data_.end() && it->first == key) {
     if (it->second.expire_at_ms != 0) drop_expiry(it->second.expire_at_ms, it->first);
+    discard(std::move(it->second));
     it->second = std::move(value);
   } else {
     it = data_.emplace_hint(it, key, std::move(value));
@@ -117,6 +118,7 @@ bool Keyspace::remove(std::string_view key) {
   auto it = data_.find(key);
   if (it == data_.end()) return false;
   if (it->second.expire_at_ms != 0) drop_expiry(it->second.expire_at_ms, it->first);
+  discard(std::move(it->second));
   data_.erase(it);
   return true;
 }
@@ -142,6 +144,16 @@ void Keyspace::expire_due() {
 }
 
 void Keyspace::clear() {
+  if (dispose_ && data_.size() + tombstones_.size() >= kDisposeElements) {
+    struct Old {
+      Map data;
+      std::set<std::pair<uint64_t, std::string>> expiries;
+      std::map<std::string, uint64_t, std::less<>> tombstones;
+      std::set<std::pair<uint64_t, std::string>> tombstone_order;
+    };
+    dispose_(std::make_shared<Old>(Old{std::move(data_), std::move(expiries_),
+                                       std::move(tombstones_), std::move(tombstone_order_)}));
+  }
   data_.clear();
   expiries_.clear();
   expiry_sum_ = 0;
@@ -155,6 +167,20 @@ size_t Keyspace::live_count(uint64_t now_ms) const {
   size_t expired = 0;
   for (auto it = expiries_.begin(); it != expiries_.end() && it->first <= now_ms; ++it) ++expired;
   return data_.size() - expired;
+}
+
+void Keyspace::discard(Value&& value) {
+  if (!dispose_) return;
+  const size_t elements = std::visit(
+      [](const auto& v) -> size_t {
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
+          return 0;  // one allocation, however long
+        } else {
+          return v.holds() ? v->size() : 0;
+        }
+      },
+      value.data);
+  if (elements >= kDisposeElements) dispose_(std::make_shared<Value>(std::move(value)));
 }
 
 void Keyspace::add_expiry(uint64_t at_ms, std::string key) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +79,8 @@ class Boxed {
   const T& operator*() const { return *p_; }
   T* operator->() { return p_.get(); }
   const T* operator->() const { return p_.get(); }
+  // False once moved from (RENAME moves a value out before it erases the old key).
+  bool holds() const { return p_ != nullptr; }
 
  private:
   std::unique_ptr<T> p_;
@@ -139,6 +142,13 @@ class Keyspace {
   static constexpr size_t kMaxTombstones = 100'000;
   // Planted bug "exec-ignores-watch" (never in production): EXEC runs whatever WATCH saw.
   bool bug_exec_ignores_watch = false;
+  // Where large frees go: FLUSHALL's whole keyspace, and a collection of at least
+  // kDisposeElements elements that is deleted or overwritten. The server frees them on another
+  // thread (FLUSHALL of 632k keys held every replica's loop for 190 ms, near an election
+  // timeout); unset, they are freed in place. What is freed, and when, changes no state.
+  using Disposer = std::function<void(std::shared_ptr<void>)>;
+  void set_disposer(Disposer dispose) { dispose_ = std::move(dispose); }
+  static constexpr size_t kDisposeElements = 10'000;
   size_t tombstones() const { return tombstones_.size(); }
   uint64_t tombstone_floor() const { return tombstone_floor_; }
   // The scripts EVALSHA can run (kv/scripting.h). Not keys: FLUSHALL keeps them, as in Redis.
@@ -215,6 +225,8 @@ class Keyspace {
   // Unix-millisecond deadlines overflow 64.
   __extension__ using ExpirySum = unsigned __int128;
   ExpirySum expiry_sum_ = 0;
+  Disposer dispose_;
+  void discard(Value&& value);  // frees a large collection through dispose_
   void add_expiry(uint64_t at_ms, std::string key);
   void drop_expiry(uint64_t at_ms, const std::string& key);
   // Deleted keys' deletion positions, and the same by position (oldest first) for the bound.

@@ -130,6 +130,8 @@ class Store {
   Keyspace::ExpiryStats expiry_stats() const { return ks_.expiry_stats(ks_.clock_ms()); }
   // A digest of the whole state, for tests and the simulator.
   uint64_t digest() const;
+  // Where large frees go (Keyspace::set_disposer).
+  void set_disposer(Keyspace::Disposer dispose) { ks_.set_disposer(std::move(dispose)); }
 
   // The encoding is docs/wal-format.md's "Key-value state" (version 4); restore() also reads
   // versions 1 to 3. It refuses a snapshot made with another Options::max_sessions or

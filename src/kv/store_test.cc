@@ -170,6 +170,50 @@ TEST(Store, ExpiryStatsCountKeysWithATtlAndTheirMeanTtl) {
   EXPECT_EQ(store.expiry_stats().avg_ttl_ms, 10u);
 }
 
+// FLUSHALL of many keys, and a big collection deleted or overwritten, are handed to the disposer
+// (the server frees them off its loop); small ones are freed in place. The state is the same.
+TEST(Store, LargeFreesGoToTheDisposer) {
+  Store store, plain;
+  std::vector<std::shared_ptr<void>> handed;
+  store.set_disposer([&](std::shared_ptr<void> garbage) { handed.push_back(std::move(garbage)); });
+  uint64_t seq = 0;
+  auto apply = [&](Args args) {
+    const KvCommand c{0, ++seq, 1000, std::move(args)};
+    EXPECT_EQ(store.apply(c), plain.apply(c));
+  };
+  Args sadd = {"SADD", "big"}, small = {"SADD", "small", "a", "b"};
+  for (size_t i = 0; i < Keyspace::kDisposeElements; ++i) sadd.push_back(std::to_string(i));
+  apply(sadd);
+  apply(small);
+  apply({"DEL", "small"});
+  EXPECT_EQ(handed.size(), 0u);
+  apply({"DEL", "big"});
+  EXPECT_EQ(handed.size(), 1u);
+  apply(sadd);
+  apply({"SET", "big", "now a string"});  // an overwrite frees the set
+  EXPECT_EQ(handed.size(), 2u);
+  // RENAME moves the value out before it erases the old key: nothing to free there.
+  Args zadd = {"ZADD", "z"};
+  for (size_t i = 0; i < Keyspace::kDisposeElements; ++i) {
+    zadd.push_back(std::to_string(i));
+    zadd.push_back("m" + std::to_string(i));
+  }
+  apply(zadd);
+  apply({"RENAME", "z", "z2"});
+  apply(small);
+  apply({"RENAME", "small", "z3"});
+  EXPECT_EQ(handed.size(), 2u);
+  apply({"DEL", "z2"});
+  EXPECT_EQ(handed.size(), 3u);
+  for (size_t i = 0; i < Keyspace::kDisposeElements; ++i) apply({"SET", std::to_string(i), "v"});
+  apply({"FLUSHALL"});
+  EXPECT_EQ(handed.size(), 4u);
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_EQ(store.digest(), plain.digest());
+  apply({"SET", "after", "v"});
+  EXPECT_EQ(store.digest(), plain.digest());
+}
+
 TEST(Store, EveryReplicaExpiresTheSameKeysAtTheSameSlot) {
   Store a, b2;
   Rng rng(5);

@@ -610,6 +610,12 @@ Result<std::unique_ptr<Server>> Server::create(asio::io_context& io, Options opt
           return_freed_pages();
         });
   });
+  s->core_->set_garbage_disposer([raw](std::shared_ptr<void> garbage) {
+    asio::post(*raw->remover_thread_, [garbage = std::move(garbage)]() mutable {
+      garbage.reset();
+      return_freed_pages();
+    });
+  });
   s->snapshot_child_ = std::make_unique<SnapshotChild>(io);
   s->core_->set_snapshot_runner([raw](ServerCore::SnapshotWork work,
                                       std::function<void(Result<ServerCore::SnapshotMade>)> done) {

@@ -548,7 +548,9 @@ Status ServerCore::run(paxos::Ready& ready, std::vector<paxos::Envelope>& out) {
   if (ready.install) {
     auto restored = kv::Store::restore(*ready.install->data, options_.store);
     if (!restored.is_ok()) return restored.status();
+    if (garbage_) garbage_(std::make_shared<kv::Store>(std::move(store_)));
     store_ = std::move(*restored);
+    store_.set_disposer(garbage_);
     applied_ = ready.install->slot;
     last_snapshot_ = std::max(last_snapshot_, applied_);
     log_bytes_ = 0;

@@ -240,6 +240,12 @@ class ServerCore {
   void set_disposer(std::function<void(std::unique_ptr<paxos::Replica::Forgotten>)> dispose) {
     replica_->set_disposer(std::move(dispose));
   }
+  // Where the state machine's large frees go: FLUSHALL's keyspace, a big collection deleted or
+  // overwritten, the whole store a snapshot from a peer replaces (kv::Keyspace::set_disposer).
+  void set_garbage_disposer(kv::Keyspace::Disposer dispose) {
+    garbage_ = std::move(dispose);
+    store_.set_disposer(garbage_);
+  }
   bool snapshot_in_flight() const { return snapshot_in_flight_; }
 
   // For the simulator and tests: sees every message as the core lets it go — to a peer, or back
@@ -338,6 +344,7 @@ class ServerCore {
   std::unique_ptr<storage::ReplicaStorage> storage_;
   std::unique_ptr<paxos::Replica> replica_;
   kv::Store store_;
+  kv::Keyspace::Disposer garbage_;
   Slot applied_ = 0;
   Slot last_snapshot_ = 0;
   uint64_t log_bytes_ = 0;            // command bytes applied since the last snapshot began

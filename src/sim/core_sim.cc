@@ -560,6 +560,8 @@ void CoreSimulation::start(Node& node) {
       schedule(now_us_ + rng_.between(options_.sync_min_us, options_.sync_max_us),
                [this, index, incarnation] { on_sync_done(*nodes_[index], incarnation); });
     });
+  // As the server's remover thread would, only at once (what is freed changes no state).
+  node.core->set_garbage_disposer([](std::shared_ptr<void> garbage) { garbage.reset(); });
   if (!rng_.chance(options_.no_snapshot_runner))
     node.core->set_snapshot_runner(
         [this, index, incarnation](
