@@ -156,7 +156,6 @@ TEST(Store, ExpiryStatsCountKeysWithATtlAndTheirMeanTtl) {
   __extension__ using Wide = unsigned __int128;
   const auto mean = [](Wide sum, Wide n) { return static_cast<uint64_t>(sum / n); };
   const uint64_t far_mean = mean(3 * Wide(kFar - 3000) + 3 + 1000 + 2000, 5);
-  EXPECT_EQ(far_mean, 5'399'999'999'999'998'800u);
   EXPECT_EQ(store.expiry_stats().expires, 5u);
   EXPECT_EQ(store.expiry_stats().avg_ttl_ms, far_mean);
   auto restored = Store::restore(store.snapshot());

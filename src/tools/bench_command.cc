@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/rng.h"
 #include "bench/kv_command.h"
 #include "kv/store.h"
 #include "storage/group_commit.h"
@@ -357,17 +358,15 @@ int run_bench_apply(const ApplyArgs& args) {
     std::vector<uint64_t> seq(clients + 1, 0);
     std::vector<kv::KvCommand> batch(1024);
     for (auto& c : batch) c.args = {"SET", "", std::string(args.value_bytes, 'v')};
-    uint64_t x = 88172645463325252ull, done = 0;
+    Rng rng(1);  // the same clients and keys in the same order every run
+    uint64_t done = 0;
     std::chrono::nanoseconds spent{0};
     while (done < args.ops) {
-      for (auto& c : batch) {  // xorshift: a client and a key per command
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        c.client = 1 + x % clients;
+      for (auto& c : batch) {
+        c.client = 1 + rng.below(clients);
         c.seq = seq[c.client] = std::max(seq[c.client] + 1, store.first_seq());
         c.log_time_ms = done / 1000;
-        c.args[1] = "key:" + std::to_string((x >> 20) % args.keys);
+        c.args[1] = "key:" + std::to_string(rng.below(args.keys));
       }
       const auto start = Clock::now();
       for (const auto& c : batch) store.apply(c);
@@ -409,10 +408,15 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   auto apply = std::make_shared<ApplyArgs>();
   CLI::App* apply_cmd = bench->add_subcommand(
       "apply", "The state machine's cost per write on every replica: SETs applied to a store");
-  apply_cmd->add_option("--ops", apply->ops, "SETs per run");
-  apply_cmd->add_option("--clients", apply->clients, "Client session counts, one run each");
-  apply_cmd->add_option("--keys", apply->keys, "Distinct keys");
-  apply_cmd->add_option("--value-bytes", apply->value_bytes, "Bytes per value");
+  apply_cmd->add_option("--ops", apply->ops, "SETs per run")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
+  // At most the default --max-sessions' tenfold: the store evicts beyond its bound anyway.
+  apply_cmd->add_option("--clients", apply->clients, "Client session counts, one run each")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}));
+  apply_cmd->add_option("--keys", apply->keys, "Distinct keys")
+      ->check(CLI::Range(size_t{1}, size_t{10'000'000}));
+  apply_cmd->add_option("--value-bytes", apply->value_bytes, "Bytes per value")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
   apply_cmd->callback([apply, &exit_code] { exit_code = run_bench_apply(*apply); });
   bench::add_bench_kv_command(*bench, exit_code);
   add_bench_members_command(*bench, exit_code);
