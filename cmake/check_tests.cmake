@@ -101,10 +101,15 @@ foreach(case "reconfig-without-overlap --max-in-flight 3 --timers 1 --duplicates
   list(GET parts 0 args)
   list(GET parts 1 expect)
   string(REGEX REPLACE " .*" "" bug "${args}")
-  add_test(NAME cli.check_replica_finds_${bug}
-           COMMAND sh -c "$<TARGET_FILE:synod> check --replica --reconfig replace --values 1 --elections 1 --bug ${args} > out.check.replica.${bug}.txt; rc=$?; grep -q '^VIOLATION: ${expect}' out.check.replica.${bug}.txt && grep -q 'operator asks n1 for epoch 2\\|learner n4' out.check.replica.${bug}.txt && grep -Eq '^a shortest trace, [1-9][0-9]* steps:' out.check.replica.${bug}.txt && tail -1 out.check.replica.${bug}.txt | grep -q ', 1 violations$' && test $rc -eq 1")
   add_test(NAME cli.check_replica_needs_reconfig_for_${bug}
            COMMAND sh -c "$<TARGET_FILE:synod> check --replica --bug ${bug} 2> err.check.replica.reconfig.${bug}.txt; rc=$?; grep -q 'needs a configuration change' err.check.replica.reconfig.${bug}.txt && test $rc -eq 2")
+  # Under the sanitizers, ReplicaReconfigCheck.FindsReconfigWithoutOverlap finds this bug in
+  # the same build without crash-restarts (15 s there; this search took 87 s).
+  if(SYNOD_SANITIZE AND bug STREQUAL "reconfig-without-overlap")
+    continue()
+  endif()
+  add_test(NAME cli.check_replica_finds_${bug}
+           COMMAND sh -c "$<TARGET_FILE:synod> check --replica --reconfig replace --values 1 --elections 1 --bug ${args} > out.check.replica.${bug}.txt; rc=$?; grep -q '^VIOLATION: ${expect}' out.check.replica.${bug}.txt && grep -q 'operator asks n1 for epoch 2\\|learner n4' out.check.replica.${bug}.txt && grep -Eq '^a shortest trace, [1-9][0-9]* steps:' out.check.replica.${bug}.txt && tail -1 out.check.replica.${bug}.txt | grep -q ', 1 violations$' && test $rc -eq 1")
 endforeach()
 
 # `--wipes 1`: a voter loses its directory and restarts empty as a new incarnation (the warm start
@@ -136,7 +141,10 @@ if(NOT SYNOD_SANITIZE)
            COMMAND sh -c "$<TARGET_FILE:synod> check --replica --transfers 1 --elections 1 --timers 1 --crashes 0 --duplicates 0 > out.check.replica.transfers.txt; rc=$?; grep -q 'every reachable state' out.check.replica.transfers.txt && grep -q '1 leader transfer asked for' out.check.replica.transfers.txt && tail -1 out.check.replica.transfers.txt | grep -Eq '^check: [1-9][0-9]{5,} states, [1-9][0-9]* transitions, 0 violations$' && test $rc -eq 0")
   set_tests_properties(cli.check_replica_transfers_clean PROPERTIES TIMEOUT 600)
 endif()
-add_test(NAME cli.check_replica_finds_transfer-skips-phase1
-         COMMAND sh -c "$<TARGET_FILE:synod> check --replica --transfers 1 --elections 1 --timers 1 --crashes 0 --duplicates 0 --bug transfer-skips-phase1 > out.check.replica.transfer-skips-phase1.txt; rc=$?; grep -q '^VIOLATION: agreement: ' out.check.replica.transfer-skips-phase1.txt && grep -q 'to hand leadership to' out.check.replica.transfer-skips-phase1.txt && grep -Eq '^a shortest trace, 10 steps:' out.check.replica.transfer-skips-phase1.txt && test $rc -eq 1")
+# (Under the sanitizers, ReplicaTransferCheck.FindsTransferSkipsPhase1 runs this search.)
+if(NOT SYNOD_SANITIZE)
+  add_test(NAME cli.check_replica_finds_transfer-skips-phase1
+           COMMAND sh -c "$<TARGET_FILE:synod> check --replica --transfers 1 --elections 1 --timers 1 --crashes 0 --duplicates 0 --bug transfer-skips-phase1 > out.check.replica.transfer-skips-phase1.txt; rc=$?; grep -q '^VIOLATION: agreement: ' out.check.replica.transfer-skips-phase1.txt && grep -q 'to hand leadership to' out.check.replica.transfer-skips-phase1.txt && grep -Eq '^a shortest trace, 10 steps:' out.check.replica.transfer-skips-phase1.txt && test $rc -eq 1")
+endif()
 add_test(NAME cli.check_replica_needs_transfers_for_transfer-skips-phase1
          COMMAND sh -c "$<TARGET_FILE:synod> check --replica --bug transfer-skips-phase1 2> err.check.replica.transfers.txt; rc=$?; grep -q 'needs a leader transfer' err.check.replica.transfers.txt && test $rc -eq 2")
