@@ -255,9 +255,15 @@ paxos::Config ReplicaModel::config_for(int replica, const ReplicaBox& box) const
   return config;
 }
 
-void ReplicaModel::bind_log(World& world, int replica) const {
+ReplicaBox& ReplicaModel::box_to_change(World& world, int replica) const {
+  bool copied = false;
+  ReplicaBox& box = world.boxes.mutable_at(size_t(replica), &copied);
+  if (copied) bind_log(box);
+  return box;
+}
+
+void ReplicaModel::bind_log(ReplicaBox& box) const {
   if (!config_.bounds.release) return;
-  ReplicaBox& box = world.boxes[size_t(replica)];
   const paxos::DurableState* disk = &box.durable;
   box.replica->set_chosen_log(
       paxos::ChosenLog{[disk](Slot slot) { return disk->chosen.contains(slot); },
@@ -326,7 +332,7 @@ void ReplicaModel::propose_change(World& world, int r, const paxos::Membership& 
                                   uint64_t seq) const {
   paxos::Command request{{kChangeClient, seq}, next.describe()};
   const paxos::ProposeStatus status =
-      world.boxes[size_t(r)].replica->propose_membership(std::move(request), next);
+      box_to_change(world, r).replica->propose_membership(std::move(request), next);
   // (A leader that has not heard from the new voter refuses, as a server would answer TRYAGAIN.)
   SYNOD_ASSERT(status == paxos::ProposeStatus::kQueued || status == paxos::ProposeStatus::kUnheard,
                "a leader refused a configuration change");
@@ -362,7 +368,7 @@ World ReplicaModel::initial() const {
   for (int r = 0; r < replica_count(); ++r) {
     // The cluster is older than an election timeout: no replica keeps candidates out for having
     // just started (only with leases does that happen at all).
-    world.boxes[size_t(r)].replica->forget_leader();
+    box_to_change(world, r).replica->forget_leader();
     settle(world, r);
   }
   initial_steps_.clear();
@@ -506,7 +512,7 @@ void ReplicaModel::fail(World& world, std::string what) const {
 }
 
 void ReplicaModel::make_durable(World& world, int replica, const paxos::PersistBatch& batch) const {
-  world.boxes[size_t(replica)].durable.apply(batch);
+  box_to_change(world, replica).durable.apply(batch);
   for (const paxos::AcceptedEntry& entry : batch.accepted) {
     auto [it, fresh] = world.votes.try_emplace({entry.slot, entry.proposal.ballot},
                                                entry.proposal.value, paxos::NodeSet{});
@@ -625,8 +631,8 @@ void ReplicaModel::send(World& world, const Envelope& envelope) const {
 // Runs the driver loop of ready.h until the replica has nothing more to say: persist, send,
 // deliver its own acceptor's answers back to it, and check everything it hands out.
 void ReplicaModel::settle(World& world, int r) const {
-  bind_log(world, r);
-  ReplicaBox& box = world.boxes[size_t(r)];
+  ReplicaBox& box = box_to_change(world, r);
+  bind_log(box);  // (a crash or a wipe gave it a new replica)
   Replica& replica = *box.replica;
   const bool unsynced_answers = config_.bugs.ack_before_sync;
   for (int round = 0; round < 64; ++round) {
@@ -682,7 +688,6 @@ void ReplicaModel::settle(World& world, int r) const {
 
 void ReplicaModel::step(World& world, const WorldAction& action) const {
   using K = WorldAction::Kind;
-  for (int r = 0; r < replica_count(); ++r) bind_log(world, r);
   if (action.kind == K::kDeliver || action.kind == K::kDrop || action.kind == K::kDuplicate) {
     auto it = std::next(world.network.begin(), action.index);
     const std::string encoded = it->first;
@@ -694,7 +699,7 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
     if (action.kind == K::kDrop) return;
     const Envelope envelope = decode_envelope(encoded);
     const int r = int(envelope.to.value) - 1;
-    Replica& replica = *world.boxes[size_t(r)].replica;
+    Replica& replica = *box_to_change(world, r).replica;
     if (action.arg == kAfterLeaderSilence) replica.forget_leader();
     const bool leading = replica.role() == paxos::Role::kLeader;
     const Slot commit_before = replica.commit();
@@ -703,13 +708,13 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
     if (const auto* accept = std::get_if<paxos::AcceptMsg>(&envelope.message);
         accept != nullptr && envelope.from != envelope.to && replica.promised() == accept->ballot &&
         replica.role() == paxos::Role::kFollower)
-      world.boxes[size_t(r)].heard_at = world.time;  // it accepted: sticky from now on
+      box_to_change(world, r).heard_at = world.time;  // it accepted: sticky from now on
     check_leader_learning(world, r, leading, commit_before, envelope);
     settle(world, r);
     return;
   }
   const int r = action.replica;
-  ReplicaBox& box = world.boxes[size_t(r)];
+  ReplicaBox& box = box_to_change(world, r);
   box.replica->reseed(kStepSeed);
   switch (action.kind) {
     case K::kTimer: {
@@ -796,12 +801,17 @@ void ReplicaModel::step(World& world, const WorldAction& action) const {
 std::string ReplicaModel::encode(const World& world) const {
   std::string out;
   for (const ReplicaBox& box : world.boxes) {
-    box.replica->encode_state(out);
-    encode_durable(out, box.durable);
-    put_u32(out, uint32_t(box.unsynced.size()));
-    for (const paxos::PersistBatch& batch : box.unsynced) encode_batch(out, batch);
-    put_u64(out, box.incarnation);
-    put_u8(out, box.wiped);
+    // A box no step changed since it was last encoded (most of them: a step changes one or two
+    // replicas) keeps its bytes.
+    if (box.encoded.empty()) {
+      box.replica->encode_state(box.encoded);
+      encode_durable(box.encoded, box.durable);
+      put_u32(box.encoded, uint32_t(box.unsynced.size()));
+      for (const paxos::PersistBatch& batch : box.unsynced) encode_batch(box.encoded, batch);
+      put_u64(box.encoded, box.incarnation);
+      put_u8(box.encoded, box.wiped);
+    }
+    out.append(box.encoded);
     // With leases, only whether time has passed since it last heard its leader matters.
     if (config_.bounds.lease_periods > 0) put_u8(out, world.time > box.heard_at ? 1 : 0);
   }

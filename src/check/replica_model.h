@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -137,10 +138,51 @@ struct ReplicaBox {
   bool wiped = false;                         // restarted with an empty directory
   // With leases: the time it last accepted an Accept from a leader, or (re)started.
   int heard_at = 0;
+  // ReplicaModel::encode's bytes for this box, kept while no step changes it (empty: not yet
+  // encoded; ReplicaBoxes::mutable_at empties it).
+  mutable std::string encoded;
+};
+
+// The replicas of a world, shared with the worlds stepped from it until one of them changes a
+// replica (copy on write): a step changes one or two replicas, and copying every replica of every
+// successor, with its log and buffers, was a quarter of a search. Reading is through a const
+// reference; changing is through mutable_at(), which first copies a replica another world shares.
+class ReplicaBoxes {
+ public:
+  size_t size() const { return boxes_.size(); }
+  const ReplicaBox& operator[](size_t i) const { return *boxes_[i]; }
+  // `copied` says whether it was copied here (a replica's log view must then be bound anew).
+  ReplicaBox& mutable_at(size_t i, bool* copied) {
+    *copied = boxes_[i].use_count() > 1;
+    if (*copied) boxes_[i] = std::make_shared<ReplicaBox>(*boxes_[i]);
+    boxes_[i]->encoded.clear();
+    return *boxes_[i];
+  }
+  void push_back(ReplicaBox box) { boxes_.push_back(std::make_shared<ReplicaBox>(std::move(box))); }
+
+  class const_iterator {
+   public:
+    using inner = std::vector<std::shared_ptr<ReplicaBox>>::const_iterator;
+    explicit const_iterator(inner it) : it_(it) {}
+    const ReplicaBox& operator*() const { return **it_; }
+    const_iterator& operator++() {
+      ++it_;
+      return *this;
+    }
+    bool operator==(const const_iterator&) const = default;
+
+   private:
+    inner it_;
+  };
+  const_iterator begin() const { return const_iterator(boxes_.begin()); }
+  const_iterator end() const { return const_iterator(boxes_.end()); }
+
+ private:
+  std::vector<std::shared_ptr<ReplicaBox>> boxes_;
 };
 
 struct World {
-  std::vector<ReplicaBox> boxes;
+  ReplicaBoxes boxes;
   std::map<std::string, uint8_t> network;  // encoded envelope -> copies in flight (1 or 2)
   // Budgets used.
   int elections = 0;
@@ -203,9 +245,12 @@ class ReplicaModel {
   void check_membership(World& world, int replica) const;
   paxos::Value value_of(int value) const;
   void settle(World& world, int replica) const;
-  // Points replica's paxos::ChosenLog at its own durable state (with `release`): a copied world
-  // holds copies of the replicas, which must read their own world's disk.
-  void bind_log(World& world, int replica) const;
+  // Replica `replica`'s box, to be changed: copied first if another world shares it, and the
+  // copy bound to its own log (bind_log).
+  ReplicaBox& box_to_change(World& world, int replica) const;
+  // Points the box's replica's paxos::ChosenLog at the box's own durable state (with `release`):
+  // a copied box holds a copy of the replica, which must read its own box's disk.
+  void bind_log(ReplicaBox& box) const;
   void make_durable(World& world, int replica, const paxos::PersistBatch& batch) const;
   void send(World& world, const paxos::Envelope& envelope) const;
   void check_vouched(World& world, int replica, const paxos::Envelope& envelope) const;
